@@ -1,0 +1,285 @@
+"""The challenge bundle's config, key for key as EvalAI reads it, plus Assay's optional additions.
+
+Defaults are EvalAI's (``reference/evalai.md`` §1.3-1.7). Keys are checked for type here; rules that
+span several keys (references, uniqueness, dates in order) live in :mod:`assay.bundle.rules`.
+Unknown keys never reach these models: :mod:`assay.bundle.keys` reports them as warnings first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy"
+DOMAINS = ("CV", "NLP", "RL", "MM", "AUD", "TAB")
+RETENTION_POLICIES = ("keep_forever", "days_14", "days_30", "months_3", "months_6", "months_12")
+DEFAULT_META_NAMES = ("method_name", "method_description", "project_url", "publication_url")
+PRIZE_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?[A-Z]{3}$")
+
+# Keys EvalAI accepts and documents, but that only steer its AWS deployment (Fargate/EC2/EKS/SQS).
+# Assay keeps them verbatim (so a re-export round-trips) and says they have no effect here.
+AWS_INFRA_KEYS = (
+    "worker_image_url", "worker_python_version", "worker_cpu_cores", "worker_memory",
+    "ephemeral_storage", "uses_ec2_worker", "ec2_storage", "sqs_retention_period", "use_fifo_sqs",
+    "cpu_only_jobs", "job_cpu_cores", "job_memory", "worker_instance_type", "worker_ami_type",
+    "worker_disk_size", "max_worker_instance", "min_worker_instance", "desired_worker_instance",
+    "vpc_cidr", "subnet_1_cidr", "subnet_2_cidr",
+)  # fmt: skip
+
+# Phase keys EvalAI's serializer drops without a word; configs copied from its docs carry them.
+IGNORED_PHASE_KEYS = ("is_active", "challenge")
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+
+
+def _to_datetime(value: Any) -> Any:
+    """Dates as EvalAI takes them: YAML timestamps or 'YYYY-MM-DD HH:MM:SS' text, naive = UTC."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = dt.datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD HH:MM:SS (UTC)") from None
+    else:
+        raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD HH:MM:SS (UTC)")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _none_as_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _text(value: Any) -> Any:
+    """EvalAI's serializers turn numbers into text for char fields (a title of ``2024``, say)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+DateTime = Annotated[dt.datetime, BeforeValidator(_to_datetime)]
+Text = Annotated[str, BeforeValidator(_text)]
+ConfigId = Annotated[int, Field(ge=0, le=2**31 - 1, description="Config id; other keys refer to it.")]
+TextList = Annotated[list[Text], BeforeValidator(_none_as_empty_list)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, validate_default=True)
+
+
+class LabelMeta(_Model):
+    sort_ascending: bool | None = Field(
+        None, description="Overrides the phase-split's order when this label is the sort key."
+    )
+    description: Text | None = Field(None, description="Tooltip text for the column.")
+
+
+class LeaderboardSchema(_Model):
+    labels: list[Text] = Field(min_length=1, description="Metric names: the leaderboard's columns, in order.")
+    default_order_by: Text = Field(description="The label the leaderboard is sorted by; one of `labels`.")
+    metadata: dict[Text, LabelMeta] | None = Field(None, description="Per-label options.")
+
+
+class Leaderboard(_Model):
+    id: ConfigId
+    schema_: LeaderboardSchema = Field(alias="schema", description="Labels, sort key and label metadata.")
+
+    model_config = ConfigDict(**_Model.model_config, populate_by_name=True)
+
+
+class MetaAttribute(_Model):
+    name: Text
+    description: Annotated[Text, BeforeValidator(lambda v: "" if v is None else v)] = Field(
+        "", description="Help text shown beside the field (EvalAI runs configs that leave it empty)."
+    )
+    type: Literal["text", "radio", "checkbox", "boolean"]
+    options: TextList = Field(default_factory=list, description="Choices; required for radio and checkbox.")
+    required: bool = False
+
+
+class DefaultMetaAttribute(_Model):
+    name: Text = Field(description="One of method_name, method_description, project_url, publication_url.")
+    is_visible: bool = True
+
+
+class Phase(_Model):
+    id: ConfigId
+    name: Text = Field(max_length=100)
+    description: Text = Field(description="Path to an .html file, stored inline.")
+    codename: Text = Field(max_length=100, description="Passed to evaluate() as phase_codename.")
+    start_date: DateTime
+    end_date: DateTime
+    test_annotation_file: Text | None = Field(
+        None, description="Path to the phase's annotation file (not needed for remote evaluation)."
+    )
+    leaderboard_public: bool = False
+    is_public: bool = False
+    is_submission_public: bool = False
+    max_submissions_per_day: int = Field(100000, ge=0)
+    max_submissions_per_month: int | None = Field(None, ge=0, description="Defaults to max_submissions.")
+    max_submissions: int = Field(100000, ge=0)
+    max_concurrent_submissions_allowed: int = Field(3, ge=0)
+    allowed_email_ids: TextList = Field(default_factory=list)
+    allowed_submission_file_types: Text = DEFAULT_FILE_TYPES
+    is_restricted_to_select_one_submission: bool = False
+    is_partial_submission_evaluation_enabled: bool = False
+    submission_meta_attributes: list[MetaAttribute] | None = None
+    default_submission_meta_attributes: list[DefaultMetaAttribute] | None = None
+    disable_logs: bool = False
+    environment_image: Text | None = None
+    submission_artifact_retention_policy: Literal[RETENTION_POLICIES] | None = None  # type: ignore[valid-type]
+    is_submission_paused: bool = False
+    annotations_uploaded_using_cli: bool = False
+    # Assay additions
+    count_failed_submissions: bool = Field(
+        False, description="Assay: failed submissions count against the limits (EvalAI never counts them)."
+    )
+
+    @field_validator("allowed_submission_file_types", mode="before")
+    @classmethod
+    def _file_types(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    @property
+    def file_types(self) -> list[str]:
+        """Allowed extensions, normalised to lower case with a leading dot."""
+        out = []
+        for part in re.split(r"[,\s]+", self.allowed_submission_file_types):
+            if part:
+                out.append(("." + part.lstrip(".")).lower())
+        return out
+
+    @property
+    def effective_max_per_month(self) -> int:
+        return self.max_submissions if self.max_submissions_per_month is None else self.max_submissions_per_month
+
+    @property
+    def effective_max_concurrent(self) -> int:
+        """EvalAI clamps the concurrency cap to the daily limit when it saves a phase."""
+        return min(self.max_concurrent_submissions_allowed, self.max_submissions_per_day)
+
+
+class DatasetSplit(_Model):
+    id: ConfigId
+    name: Text = Field(max_length=100)
+    codename: Text = Field(max_length=100, description="The key evaluate() returns results under.")
+
+
+class PhaseSplit(_Model):
+    challenge_phase_id: ConfigId
+    leaderboard_id: ConfigId
+    dataset_split_id: ConfigId
+    visibility: Literal[1, 2, 3] = Field(3, description="1 host only, 2 submitting team and host, 3 public.")
+    leaderboard_decimal_precision: int = Field(2, ge=0, le=10)
+    is_leaderboard_order_descending: bool = Field(True, description="True: higher is better.")
+    show_execution_time: bool = False
+    show_leaderboard_by_latest_submission: bool = False
+    show_scores_on_leaderboard: bool = True
+    is_multi_metric_leaderboard: bool = True
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.challenge_phase_id, self.leaderboard_id, self.dataset_split_id)
+
+
+class Prize(_Model):
+    rank: int = Field(ge=1)
+    amount: Text = Field(description="Amount and ISO currency, e.g. 100USD or 99.50EUR.")
+    description: Text = ""
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        if not PRIZE_AMOUNT.match(value):
+            raise ValueError(f"{value!r} is not an amount like 100USD or 99.50EUR")
+        return value
+
+
+class Sponsor(_Model):
+    name: Text
+    website: Text | None = None
+
+
+class ChallengeConfig(_Model):
+    """The whole ``challenge_config.yaml``."""
+
+    title: Text = Field(min_length=1, max_length=100)
+    short_description: Text | None = None
+    description: Text = Field(description="Path to an .html file, stored inline.")
+    evaluation_details: Text = Field(description="Path to an .html file, stored inline.")
+    terms_and_conditions: Text = Field(description="Path to an .html file, stored inline.")
+    submission_guidelines: Text = Field(description="Path to an .html file, stored inline.")
+    image: Text | None = Field(None, description="Logo: a .jpg, .jpeg or .png path.")
+    evaluation_script: Text | None = Field(None, description="evaluation_script.zip, or a folder.")
+    start_date: DateTime
+    end_date: DateTime
+    published: bool = False
+    remote_evaluation: bool = False
+    is_docker_based: bool = False
+    is_static_dataset_code_upload: bool = False
+    tags: TextList = Field(default_factory=list, max_length=4)
+    domain: Literal[DOMAINS] | None = None  # type: ignore[valid-type]
+    prizes: list[Prize] = Field(default_factory=list)
+    sponsors: list[Sponsor] = Field(default_factory=list)
+    leaderboard_description: Text | None = None
+    submission_time_limit: int = Field(86400, ge=1)
+    is_registration_open: bool = True
+    enable_forum: bool = True
+    forum_url: Text | None = None
+    anonymous_leaderboard: bool = False
+    manual_participant_approval: bool = False
+    require_complete_profile: bool = False
+    max_team_members: int | None = Field(None, ge=1)
+    allowed_email_domains: TextList = Field(default_factory=list)
+    blocked_email_domains: TextList = Field(default_factory=list)
+    banned_email_ids: TextList = Field(default_factory=list)
+    allow_resuming_submissions: bool = False
+    allow_host_cancel_submissions: bool = False
+    allow_cancel_running_submissions: bool = False
+    allow_participants_resubmissions: bool = False
+    max_docker_image_size: int = Field(42949672960, ge=1)
+    cli_version: Text | None = None
+    github_repository: Text | None = None
+    github_branch: Text | None = None
+    challenge_usage_type: Literal["paid", "internal"] = "paid"
+    leaderboard: list[Leaderboard] = Field(min_length=1)
+    challenge_phases: list[Phase] = Field(min_length=1)
+    dataset_splits: list[DatasetSplit] = Field(default_factory=list)
+    challenge_phase_splits: list[PhaseSplit] = Field(default_factory=list)
+    infrastructure: dict[str, Any] = Field(
+        default_factory=dict,
+        description="EvalAI's AWS knobs (worker_*, job_*, vpc_*...), kept verbatim; no effect on Assay.",
+    )
+
+    def retention_policy(self, phase: Phase) -> str:
+        if phase.submission_artifact_retention_policy:
+            return phase.submission_artifact_retention_policy
+        return "days_14" if self.challenge_usage_type == "internal" else "keep_forever"
+
+    def html_fields(self) -> dict[str, str]:
+        """Config key → template path for every HTML text stored inline."""
+        return {
+            "description": self.description,
+            "evaluation_details": self.evaluation_details,
+            "terms_and_conditions": self.terms_and_conditions,
+            "submission_guidelines": self.submission_guidelines,
+        }

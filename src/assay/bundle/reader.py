@@ -1,0 +1,299 @@
+"""Reading a whole bundle: find the config, validate it, check and load every file it names."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from pydantic import ValidationError
+
+from .errors import BundleError, Problem
+from .keys import sort_keys
+from .model import ChallengeConfig
+from .rules import Findings, check
+from .source import CONFIG_NAMES, ConfigOnlySource, DirSource, Limits, Source, ZipSource, clean_relpath
+from .yamlsafe import LineMap, decode_text, load_yaml
+
+_LOGO_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
+
+
+@dataclass
+class ScriptArchive:
+    """The evaluation script as one zip (a folder in the bundle is zipped), flat, with its hash later."""
+
+    data: bytes
+    names: list[str]
+    has_requirements: bool
+
+
+@dataclass
+class Bundle:
+    """A validated bundle. Holds its source open for streaming annotations; use as a context manager."""
+
+    config: ChallengeConfig
+    source: Source
+    warnings: list[Problem] = field(default_factory=list)
+    html: dict[str, str] = field(default_factory=dict)
+    phase_html: dict[int, str] = field(default_factory=dict)
+    logo: tuple[str, bytes] | None = None
+    evaluation_script: ScriptArchive | None = None
+    annotations: dict[int, str] = field(default_factory=dict)
+    missing_files: list[str] = field(default_factory=list)
+
+    @property
+    def config_only(self) -> bool:
+        return isinstance(self.source, ConfigOnlySource)
+
+    def open_annotation(self, phase_id: int) -> BinaryIO:
+        return self.source.open(self.annotations[phase_id])
+
+    def annotation_size(self, phase_id: int) -> int:
+        return self.source.size(self.annotations[phase_id])
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[ChallengeConfig, LineMap, list[Problem]]:
+    """Validate config text alone. Raises :class:`BundleError` with every error found."""
+    raw, lines, warnings = load_yaml(data, file)
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else f"a {type(raw).__name__}"
+        raise BundleError.single("not_a_mapping", f"the config must be a mapping of keys, not {got}", file=file, line=1)
+    cleaned, key_warnings = sort_keys(raw, lines, file)
+    findings = Findings(lines, file)
+    findings.problems.extend(warnings + key_warnings)
+    try:
+        config = ChallengeConfig.model_validate(cleaned)
+    except ValidationError as exc:
+        findings.from_validation_error(exc)
+        raise BundleError(_errors_first(findings.problems)) from None
+    except (RecursionError, OverflowError) as exc:
+        raise BundleError.single("bad_value", f"value out of range ({type(exc).__name__})", file=file) from None
+    check(config, findings)
+    if any(p.severity == "error" for p in findings.problems):
+        raise BundleError(_errors_first(findings.problems))
+    return config, lines, findings.problems
+
+
+def _errors_first(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
+
+
+def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None = None) -> tuple[Source, bytes, str]:
+    """Return the source, the config's bytes, and the config's name inside the bundle."""
+    if not isinstance(path, str | Path):
+        return _zip_source(ZipSource(path, limits, name or "bundle.zip"), limits)
+    p = Path(path)
+    if p.is_symlink():
+        raise BundleError.single("symlink", "the bundle path is a symbolic link", file=str(p))
+    if p.is_dir():
+        src = DirSource(p, limits)
+        for cfg in CONFIG_NAMES:
+            if cfg in src._files:
+                return src, src.read(cfg, limits.max_text_bytes), cfg
+        raise BundleError.single("no_config", "no challenge_config.yaml at the top of the folder", file=str(p))
+    if not p.exists():
+        raise BundleError.single("not_found", "no such file or folder", file=str(p))
+    if p.suffix.lower() in (".yaml", ".yml"):
+        size = p.stat().st_size
+        if size > limits.max_text_bytes:
+            raise BundleError.single("config_too_large", f"{size} bytes; the limit is {limits.max_text_bytes}", file=p.name)
+        return ConfigOnlySource(), p.read_bytes(), p.name
+    return _zip_source(ZipSource(p, limits, p.name), limits)
+
+
+def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:
+    try:
+        names = src.names()
+        for cfg in CONFIG_NAMES:
+            if cfg in names:
+                return src, src.read(cfg, limits.max_text_bytes), cfg
+        # EvalAI's legacy upload takes any single YAML anywhere in the zip (a nested folder works).
+        yamls = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
+        if len(yamls) == 1:
+            folder = yamls[0].rpartition("/")[0]
+            src.with_prefix(folder)
+            return src, src.read(yamls[0].rpartition("/")[2], limits.max_text_bytes), yamls[0]
+        if yamls:
+            raise BundleError.single(
+                "several_configs", f"no challenge_config.yaml at the zip root and {len(yamls)} YAML files elsewhere",
+                file=src.label,
+            )
+        raise BundleError.single("no_config", "no challenge_config.yaml in the zip", file=src.label)
+    except BaseException:
+        src.close()
+        raise
+
+
+def read_bundle(
+    path: str | Path | IO[bytes], *, limits: Limits | None = None, name: str | None = None
+) -> Bundle:
+    """Read and validate a bundle from a zip, a folder, or a lone config (config-only mode).
+
+    Raises :class:`BundleError` naming file, line and key of every problem; nothing else escapes.
+    """
+    limits = limits or Limits()
+    try:
+        source, data, cfg_name = open_source(path, limits, name)
+    except BundleError:
+        raise
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=str(name or path)) from None
+    try:
+        return _load(source, data, cfg_name, limits)
+    except BundleError:
+        source.close()
+        raise
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        source.close()
+        raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=cfg_name) from None
+
+
+def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
+    config, lines, problems = parse_config(data, cfg_name)
+    bundle = Bundle(config=config, source=source)
+    f = Findings(lines, cfg_name)
+    f.problems = problems
+
+    def ref(raw: str, path: tuple, *, required: bool = True) -> str | None:
+        try:
+            rel = clean_relpath(raw, file=cfg_name, key=".".join(map(str, path)), line=lines.line_for(path))
+        except BundleError as exc:
+            f.problems.extend(exc.problems)
+            return None
+        if isinstance(source, ConfigOnlySource):
+            bundle.missing_files.append(rel)
+            return None
+        if not source.exists(rel):
+            if required:
+                f.add("file_not_found", f"{rel!r} is not in the bundle", path)
+            else:
+                f.warn("file_not_found", f"{rel!r} is not in the bundle; it is ignored", path)
+            return None
+        return rel
+
+    for key, raw in config.html_fields().items():
+        text = _html(source, ref(raw, (key,)), raw, (key,), f, limits)
+        if text is not None:
+            bundle.html[key] = text
+    for i, phase in enumerate(config.challenge_phases):
+        here = ("challenge_phases", i, "description")
+        text = _html(source, ref(phase.description, here), phase.description, here, f, limits)
+        if text is not None:
+            bundle.phase_html[phase.id] = text
+        if phase.test_annotation_file:
+            rel = ref(phase.test_annotation_file, ("challenge_phases", i, "test_annotation_file"))
+            if rel and source.is_dir(rel):
+                f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, "test_annotation_file"))
+            elif rel:
+                bundle.annotations[phase.id] = rel
+    if config.image:
+        rel = ref(config.image, ("image",), required=False)
+        if rel:
+            bundle.logo = _logo(source, rel, f, limits)
+    if config.evaluation_script:
+        rel = ref(config.evaluation_script, ("evaluation_script",))
+        if rel:
+            bundle.evaluation_script = _script(source, rel, f, limits)
+    elif not config.remote_evaluation and not config.is_docker_based:
+        f.add("missing_key", "required key 'evaluation_script' is missing", ("evaluation_script",))
+    if bundle.missing_files:
+        f.warn(
+            "config_only",
+            f"config-only mode: {len(set(bundle.missing_files))} referenced file(s) not checked",
+            (),
+        )
+    bundle.warnings = [p for p in f.problems if p.severity == "warning"]
+    errors = [p for p in f.problems if p.severity == "error"]
+    if errors:
+        raise BundleError(_errors_first(f.problems))
+    return bundle
+
+
+def _html(source: Source, rel: str | None, raw: str, path: tuple, f: Findings, limits: Limits) -> str | None:
+    if not str(raw).lower().strip().endswith((".html", ".htm")):
+        f.add("not_html", f"{raw!r} must be an .html file", path)
+        return None
+    if rel is None:
+        return None
+    if source.is_dir(rel):
+        f.add("not_a_file", f"{rel!r} is a folder", path)
+        return None
+    try:
+        return decode_text(source.read(rel, limits.max_text_bytes), rel)
+    except BundleError as exc:
+        f.problems.extend(exc.problems)
+        return None
+
+
+def _logo(source: Source, rel: str, f: Findings, limits: Limits) -> tuple[str, bytes] | None:
+    suffix = "." + rel.rsplit(".", 1)[-1].lower() if "." in rel else ""
+    if suffix not in _LOGO_MAGIC:
+        f.warn("bad_logo", f"logo {rel!r} is not .png/.jpg/.jpeg; it is ignored (as EvalAI does)", ("image",))
+        return None
+    try:
+        data = source.read(rel, limits.max_logo_bytes)
+    except BundleError as exc:
+        f.warn("bad_logo", f"logo ignored: {exc.summary()}", ("image",))
+        return None
+    if not data.startswith(_LOGO_MAGIC[suffix]):
+        f.warn("bad_logo", f"logo {rel!r} is not a real {suffix[1:].upper()} image; it is ignored", ("image",))
+        return None
+    return rel, data
+
+
+def _script(source: Source, rel: str, f: Findings, limits: Limits) -> ScriptArchive | None:
+    """Load the evaluation script as a flat zip, checked as strictly as the bundle itself."""
+    here = ("evaluation_script",)
+    try:
+        if source.is_dir(rel):
+            names = source.files_under(rel)
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+                total = 0
+                for name in names:
+                    payload = source.read(f"{rel}/{name}", limits.max_script_bytes)
+                    total += len(payload)
+                    if total > limits.max_script_bytes:
+                        raise BundleError.single("script_too_large", f"more than {limits.max_script_bytes} bytes", file=rel)
+                    out.writestr(name, payload)
+            data = buf.getvalue()
+        else:
+            if not rel.lower().endswith(".zip"):
+                f.add("evaluation_script_not_zip", f"{rel!r} must be a .zip file or a folder", here)
+                return None
+            data = source.read(rel, limits.max_script_bytes)
+        inner = ZipSource(io.BytesIO(data), limits, rel)
+        try:
+            names = inner.names()
+        finally:
+            inner.close()
+    except BundleError as exc:
+        f.problems.extend(
+            Problem(p.code, p.message, file=p.file, line=f.lines.line_for(here), key="evaluation_script")
+            for p in exc.problems
+        )
+        return None
+    if "__init__.py" not in names:
+        tops = {n.split("/", 1)[0] for n in names if "/" in n}
+        hint = (
+            f"; its files sit in the folder {next(iter(tops))!r}: zip them without that folder (zip -j)"
+            if len(tops) == 1
+            else ""
+        )
+        f.warn(
+            "script_without_init",
+            f"{rel} has no __init__.py at its root exposing evaluate(); evaluation will fail{hint}",
+            here,
+        )
+    return ScriptArchive(data=data, names=names, has_requirements="requirements.txt" in names)

@@ -1,0 +1,257 @@
+"""Where a bundle's files come from — a zip, a folder, or nothing (a lone config) — read defensively.
+
+Bundles come from strangers. Every path is checked before anything is opened: no absolute paths,
+no ``..``, no symlinks, no device files; zips are bounded in entry count, total size and
+compression ratio before a byte is inflated (and :mod:`zipfile` stops at the declared size, so a
+lying header cannot inflate more).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
+
+from .errors import BundleError
+
+CONFIG_NAMES = ("challenge_config.yaml", "challenge_config.yml")
+_SKIPPED_DIRS = {"__MACOSX", ".git"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what a bundle may hold; the server passes its settings, the CLI the defaults."""
+
+    max_total_bytes: int = 2 * 1024**3
+    max_entries: int = 5000
+    max_ratio: int = 200
+    max_file_bytes: int = 1024**3
+    max_text_bytes: int = 2 * 1024**2
+    max_logo_bytes: int = 5 * 1024**2
+    max_script_bytes: int = 200 * 1024**2
+
+
+def clean_relpath(raw: str, *, file: str, key: str | None = None, line: int | None = None) -> str:
+    """A path inside the bundle as ``a/b/c``; refuses absolute paths and any ``..`` step."""
+    where = {"file": file, "key": key, "line": line}
+    if not isinstance(raw, str) or not raw.strip():
+        raise BundleError.single("bad_path", "empty file path", **where)
+    text = raw.strip().replace("\\", "/")
+    if "\x00" in text:
+        raise BundleError.single("bad_path", "file path contains a NUL byte", **where)
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        raise BundleError.single("absolute_path", f"{raw!r} is an absolute path; paths are relative to the bundle", **where)
+    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+    if ".." in parts:
+        raise BundleError.single("path_traversal", f"{raw!r} points outside the bundle ('..')", **where)
+    if not parts:
+        raise BundleError.single("bad_path", f"{raw!r} names no file", **where)
+    return "/".join(parts)
+
+
+class Source:
+    """Read access to the files of a bundle, by clean relative path."""
+
+    kind = "config"
+    label = "challenge_config.yaml"
+
+    def exists(self, rel: str) -> bool:
+        return False
+
+    def is_dir(self, rel: str) -> bool:
+        return False
+
+    def size(self, rel: str) -> int:
+        raise KeyError(rel)
+
+    def open(self, rel: str) -> BinaryIO:
+        raise KeyError(rel)
+
+    def files_under(self, rel: str) -> list[str]:
+        """Files below folder ``rel``, relative to it."""
+        return []
+
+    def read(self, rel: str, limit: int) -> bytes:
+        size = self.size(rel)
+        if size > limit:
+            raise BundleError.single("file_too_large", f"{size} bytes; the limit is {limit}", file=rel)
+        with self.open(rel) as fh:
+            return fh.read(limit + 1)[:limit]
+
+    def close(self) -> None:
+        pass
+
+
+class ConfigOnlySource(Source):
+    """A lone ``challenge_config.yaml``: referenced files are reported, not required."""
+
+
+class DirSource(Source):
+    kind = "folder"
+
+    def __init__(self, root: Path, limits: Limits) -> None:
+        self.root = root
+        self.label = str(root)
+        self._files: dict[str, int] = {}
+        self._dirs: set[str] = {""}
+        total = 0
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            rel_dir = "" if rel_dir == "." else rel_dir
+            dirnames[:] = [d for d in dirnames if d not in _SKIPPED_DIRS]
+            for name in dirnames + filenames:
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISLNK(st.st_mode):
+                    raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=rel)
+                if stat.S_ISDIR(st.st_mode):
+                    self._dirs.add(rel)
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    raise BundleError.single("special_file", "only regular files are allowed in a bundle", file=rel)
+                if st.st_size > limits.max_file_bytes:
+                    raise BundleError.single(
+                        "file_too_large", f"{st.st_size} bytes; the limit is {limits.max_file_bytes}", file=rel
+                    )
+                self._files[rel] = st.st_size
+                total += st.st_size
+                if len(self._files) > limits.max_entries:
+                    raise BundleError.single("too_many_files", f"more than {limits.max_entries} files", file=self.label)
+                if total > limits.max_total_bytes:
+                    raise BundleError.single(
+                        "bundle_too_large", f"more than {limits.max_total_bytes} bytes in all", file=self.label
+                    )
+
+    def exists(self, rel: str) -> bool:
+        return rel in self._files or rel in self._dirs
+
+    def is_dir(self, rel: str) -> bool:
+        return rel in self._dirs
+
+    def size(self, rel: str) -> int:
+        return self._files[rel]
+
+    def open(self, rel: str) -> BinaryIO:
+        if rel not in self._files:
+            raise KeyError(rel)
+        fd = os.open(self.root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return os.fdopen(fd, "rb")
+
+    def files_under(self, rel: str) -> list[str]:
+        prefix = rel.rstrip("/") + "/"
+        return sorted(f[len(prefix) :] for f in self._files if f.startswith(prefix))
+
+
+class ZipSource(Source):
+    kind = "zip"
+
+    def __init__(self, file: str | Path | IO[bytes], limits: Limits, label: str = "bundle.zip") -> None:
+        self.label = label
+        try:
+            self.zf = zipfile.ZipFile(file)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+            raise BundleError.single("bad_zip", f"not a readable zip file ({exc})", file=label) from None
+        try:
+            self._entries, self._dirs = check_zip(self.zf, limits, label)
+        except BaseException:
+            self.zf.close()
+            raise
+        self.prefix = ""
+
+    def with_prefix(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/") + "/" if prefix else ""
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def exists(self, rel: str) -> bool:
+        return self._key(rel) in self._entries or self._key(rel) in self._dirs
+
+    def is_dir(self, rel: str) -> bool:
+        return self._key(rel) in self._dirs
+
+    def size(self, rel: str) -> int:
+        return self._entries[self._key(rel)].file_size
+
+    def open(self, rel: str) -> BinaryIO:
+        return self.zf.open(self._entries[self._key(rel)])  # type: ignore[return-value]
+
+    def files_under(self, rel: str) -> list[str]:
+        prefix = self._key(rel).rstrip("/") + "/"
+        return sorted(n[len(prefix) :] for n in self._entries if n.startswith(prefix))
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def read(self, rel: str, limit: int) -> bytes:
+        try:
+            return super().read(rel, limit)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+            raise BundleError.single("bad_zip", f"cannot inflate this entry ({exc})", file=rel) from None
+
+    def close(self) -> None:
+        self.zf.close()
+
+
+def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str, zipfile.ZipInfo], set[str]]:
+    """Refuse unsafe or oversized zips from their central directory alone; return files and folders."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise BundleError.single("too_many_files", f"{len(infos)} entries; the limit is {limits.max_entries}", file=label)
+    entries: dict[str, zipfile.ZipInfo] = {}
+    dirs: set[str] = {""}
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name.split("/", 1)[0] in _SKIPPED_DIRS or "/__MACOSX/" in name:
+            continue
+        rel = clean_relpath(name, file=f"{label}: {name}")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}")
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise BundleError.single("special_file", "only regular files are allowed", file=f"{label}: {name}")
+        if info.flag_bits & 0x1:
+            raise BundleError.single("encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}")
+        if info.is_dir():
+            _add_dirs(dirs, rel + "/x")
+            continue
+        if rel in entries:
+            raise BundleError.single("duplicate_entry", "the zip holds this path twice", file=f"{label}: {name}")
+        if rel in dirs:
+            raise BundleError.single("duplicate_entry", "a file and a folder share this path", file=f"{label}: {name}")
+        if info.file_size > limits.max_file_bytes:
+            raise BundleError.single(
+                "file_too_large", f"{info.file_size} bytes; the limit is {limits.max_file_bytes}", file=f"{label}: {name}"
+            )
+        if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise BundleError.single(
+                "zip_bomb",
+                f"compression ratio {info.file_size // max(info.compress_size, 1)}:1 exceeds {limits.max_ratio}:1",
+                file=f"{label}: {name}",
+            )
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise BundleError.single(
+                "bundle_too_large", f"uncompressed size exceeds {limits.max_total_bytes} bytes", file=label
+            )
+        entries[rel] = info
+        _add_dirs(dirs, rel)
+    clash = dirs & set(entries)
+    if clash:
+        raise BundleError.single("duplicate_entry", "a file and a folder share this path", file=f"{label}: {sorted(clash)[0]}")
+    return entries, dirs
+
+
+def _add_dirs(dirs: set[str], rel: str) -> None:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        dirs.add("/".join(parts[:i]))
+
+
+def zip_bytes_source(data: bytes, limits: Limits, label: str) -> ZipSource:
+    return ZipSource(io.BytesIO(data), limits, label)
