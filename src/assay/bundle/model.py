@@ -76,7 +76,8 @@ def _text(value: Any) -> Any:
 
 DateTime = Annotated[dt.datetime, BeforeValidator(_to_datetime)]
 Text = Annotated[str, BeforeValidator(_text)]
-ConfigId = Annotated[int, Field(ge=0, le=2**31 - 1, description="Config id; other keys refer to it.")]
+INT32_MAX = 2**31 - 1  # the database columns are 32-bit integers
+ConfigId = Annotated[int, Field(ge=0, le=INT32_MAX, description="Config id; other keys refer to it.")]
 TextList = Annotated[list[Text], BeforeValidator(_none_as_empty_list)]
 
 
@@ -132,18 +133,18 @@ class Phase(_Model):
     leaderboard_public: bool = False
     is_public: bool = False
     is_submission_public: bool = False
-    max_submissions_per_day: int = Field(100000, ge=0)
-    max_submissions_per_month: int | None = Field(None, ge=0, description="Defaults to max_submissions.")
-    max_submissions: int = Field(100000, ge=0)
-    max_concurrent_submissions_allowed: int = Field(3, ge=0)
+    max_submissions_per_day: int = Field(100000, ge=0, le=INT32_MAX)
+    max_submissions_per_month: int | None = Field(None, ge=0, le=INT32_MAX, description="Defaults to max_submissions.")
+    max_submissions: int = Field(100000, ge=0, le=INT32_MAX)
+    max_concurrent_submissions_allowed: int = Field(3, ge=0, le=INT32_MAX)
     allowed_email_ids: TextList = Field(default_factory=list)
-    allowed_submission_file_types: Text = DEFAULT_FILE_TYPES
+    allowed_submission_file_types: Text = Field(DEFAULT_FILE_TYPES, max_length=500)
     is_restricted_to_select_one_submission: bool = False
     is_partial_submission_evaluation_enabled: bool = False
     submission_meta_attributes: list[MetaAttribute] | None = None
     default_submission_meta_attributes: list[DefaultMetaAttribute] | None = None
     disable_logs: bool = False
-    environment_image: Text | None = None
+    environment_image: Text | None = Field(None, max_length=500)
     submission_artifact_retention_policy: Literal[RETENTION_POLICIES] | None = None  # type: ignore[valid-type]
     is_submission_paused: bool = False
     annotations_uploaded_using_cli: bool = False
@@ -202,8 +203,8 @@ class PhaseSplit(_Model):
 
 
 class Prize(_Model):
-    rank: int = Field(ge=1)
-    amount: Text = Field(description="Amount and ISO currency, e.g. 100USD or 99.50EUR.")
+    rank: int = Field(ge=1, le=INT32_MAX)
+    amount: Text = Field(max_length=30, description="Amount and ISO currency, e.g. 100USD or 99.50EUR.")
     description: Text = ""
 
     @field_validator("amount")
@@ -215,8 +216,8 @@ class Prize(_Model):
 
 
 class Sponsor(_Model):
-    name: Text
-    website: Text | None = None
+    name: Text = Field(max_length=200)
+    website: Text | None = Field(None, max_length=500)
 
 
 class ChallengeConfig(_Model):
@@ -241,14 +242,14 @@ class ChallengeConfig(_Model):
     prizes: list[Prize] = Field(default_factory=list)
     sponsors: list[Sponsor] = Field(default_factory=list)
     leaderboard_description: Text | None = None
-    submission_time_limit: int = Field(86400, ge=1)
+    submission_time_limit: int = Field(86400, ge=1, le=INT32_MAX)
     is_registration_open: bool = True
     enable_forum: bool = True
-    forum_url: Text | None = None
+    forum_url: Text | None = Field(None, max_length=500)
     anonymous_leaderboard: bool = False
     manual_participant_approval: bool = False
     require_complete_profile: bool = False
-    max_team_members: int | None = Field(None, ge=1)
+    max_team_members: int | None = Field(None, ge=1, le=INT32_MAX)
     allowed_email_domains: TextList = Field(default_factory=list)
     blocked_email_domains: TextList = Field(default_factory=list)
     banned_email_ids: TextList = Field(default_factory=list)
@@ -256,10 +257,10 @@ class ChallengeConfig(_Model):
     allow_host_cancel_submissions: bool = False
     allow_cancel_running_submissions: bool = False
     allow_participants_resubmissions: bool = False
-    max_docker_image_size: int = Field(42949672960, ge=1)
-    cli_version: Text | None = None
-    github_repository: Text | None = None
-    github_branch: Text | None = None
+    max_docker_image_size: int = Field(42949672960, ge=1, le=2**63 - 1)
+    cli_version: Text | None = Field(None, max_length=50)
+    github_repository: Text | None = Field(None, max_length=200)
+    github_branch: Text | None = Field(None, max_length=200)
     challenge_usage_type: Literal["paid", "internal"] = "paid"
     leaderboard: list[Leaderboard] = Field(min_length=1)
     challenge_phases: list[Phase] = Field(min_length=1)

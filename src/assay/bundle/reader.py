@@ -14,7 +14,9 @@ from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
 from .rules import Findings, check
-from .source import CONFIG_NAMES, ConfigOnlySource, DirSource, Limits, Source, ZipSource, clean_relpath
+from .source import (
+    CONFIG_NAMES, ZIP_ERRORS, ConfigOnlySource, DirSource, Limits, Source, ZipSource, clean_relpath,
+)  # fmt: skip
 from .yamlsafe import LineMap, decode_text, load_yaml
 
 _LOGO_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
@@ -104,6 +106,8 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
         raise BundleError.single("no_config", "no challenge_config.yaml at the top of the folder", file=str(p))
     if not p.exists():
         raise BundleError.single("not_found", "no such file or folder", file=str(p))
+    if not p.is_file():  # a FIFO or device would block or stream forever
+        raise BundleError.single("special_file", "the bundle must be a regular file or a folder", file=str(p))
     if p.suffix.lower() in (".yaml", ".yml"):
         size = p.stat().st_size
         if size > limits.max_text_bytes:
@@ -147,14 +151,14 @@ def read_bundle(
         source, data, cfg_name = open_source(path, limits, name)
     except BundleError:
         raise
-    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (*ZIP_ERRORS, RecursionError) as exc:
         raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=str(name or path)) from None
     try:
         return _load(source, data, cfg_name, limits)
     except BundleError:
         source.close()
         raise
-    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (*ZIP_ERRORS, RecursionError) as exc:
         source.close()
         raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=cfg_name) from None
 

@@ -30,7 +30,7 @@ class Findings:
                 code,
                 message,
                 file=self.file,
-                line=self.lines.line_for(path),
+                line=self.lines.line_for(path) if path else None,
                 key=".".join(str(p) for p in path) or None,
                 severity=severity,  # type: ignore[arg-type]
             )
@@ -50,7 +50,13 @@ class Findings:
             value = err.get("input")
             shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
             msg = err["msg"].removeprefix("Value error, ")
-            self.add("wrong_type" if "type" in kind or "parsing" in kind else "bad_value", f"{msg} (got {shown})", path)
+            # EvalAI has names of its own for two of these (``error_message_dict``); keep them.
+            if path == ("tags",) and kind == "too_long":
+                self.add("extra_tags", f"at most 4 tags are allowed (got {len(value or [])})", path)
+            elif path == ("domain",) and kind == "literal_error":
+                self.add("wrong_domain", f"{msg} (got {shown})", path)
+            else:
+                self.add("wrong_type" if "type" in kind or "parsing" in kind else "bad_value", f"{msg} (got {shown})", path)
 
 
 def _duplicates(values: Iterable) -> list:

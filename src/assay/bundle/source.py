@@ -12,13 +12,26 @@ import io
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
 from .errors import BundleError
 
+try:  # zipfile inflates LZMA entries when Python has lzma; its errors are not OSErrors
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover
+    LZMAError = zlib.error  # type: ignore[misc,assignment]
+
 CONFIG_NAMES = ("challenge_config.yaml", "challenge_config.yml")
+
+# What reading a damaged or hostile zip can raise besides BadZipFile: corrupt deflate/bzip2/lzma
+# streams, an unknown compression method, an encrypted entry (RuntimeError), a truncated file.
+ZIP_ERRORS = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
+    ValueError, zlib.error, LZMAError,
+)  # fmt: skip
 _SKIPPED_DIRS = {"__MACOSX", ".git"}
 
 
@@ -153,7 +166,7 @@ class ZipSource(Source):
         self.label = label
         try:
             self.zf = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             raise BundleError.single("bad_zip", f"not a readable zip file ({exc})", file=label) from None
         try:
             self._entries, self._dirs = check_zip(self.zf, limits, label)
@@ -190,8 +203,8 @@ class ZipSource(Source):
     def read(self, rel: str, limit: int) -> bytes:
         try:
             return super().read(rel, limit)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-            raise BundleError.single("bad_zip", f"cannot inflate this entry ({exc})", file=rel) from None
+        except ZIP_ERRORS as exc:
+            raise BundleError.single("bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}") from None
 
     def close(self) -> None:
         self.zf.close()
@@ -210,10 +223,11 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         if name.split("/", 1)[0] in _SKIPPED_DIRS or "/__MACOSX/" in name:
             continue
         rel = clean_relpath(name, file=f"{label}: {name}")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
+        # Unix mode bits; many writers (Python's writestr, Windows tools) leave the file-type bits at 0.
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
             raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise BundleError.single("special_file", "only regular files are allowed", file=f"{label}: {name}")
         if info.flag_bits & 0x1:
             raise BundleError.single("encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}")

@@ -60,7 +60,13 @@ def load_yaml(data: bytes, file: str = "challenge_config.yaml") -> tuple[Any, Li
             "config_too_large", f"config is {len(data)} bytes; the limit is {MAX_CONFIG_BYTES}", file=file
         )
     text = decode_text(data, file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character up front
+    except yaml.reader.ReaderError as exc:
+        line = text[: max(exc.position, 0)].count("\n") + 1
+        raise BundleError.single(
+            "yaml_syntax", f"YAML does not allow the character U+{exc.character:04X}", file=file, line=line
+        ) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -111,7 +117,7 @@ class _Builder:
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         try:
             return self.scalar_loader.construct_object(node)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        except Exception as exc:  # an explicit tag on a malformed scalar ('!!int ""') trips PyYAML anywhere
             raise self._fail("yaml_bad_value", f"bad YAML value {node.value!r}: {exc}", node) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:

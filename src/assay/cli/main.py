@@ -1,0 +1,45 @@
+"""Entry point of the ``assay`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from assay import __version__
+
+from . import bundle_commands, server_commands
+
+app = typer.Typer(
+    help="Assay: host and take part in AI benchmarks, challenges and audits.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(bundle_commands.app, name="bundle")
+app.add_typer(server_commands.admin_app, name="admin")
+app.command("serve")(server_commands.serve)
+app.command("demo")(server_commands.demo)
+app.command("manage", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    server_commands.manage
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"assay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Assay: host and take part in AI benchmarks, challenges and audits."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Challenge services: the rules, as plain functions every view, API and command calls."""

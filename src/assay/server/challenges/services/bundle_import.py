@@ -1,0 +1,373 @@
+"""Importing a validated bundle into the database, and updating a challenge from a changed bundle.
+
+All or nothing: every refusal is decided before anything is written; rows are written in one
+transaction; files go to storage under content-addressed names, and the ones this import created
+are removed again if the transaction fails. Rows are matched by the bundle's config ids, so a
+re-import updates in place. Adding phases, splits, leaderboards and phase-splits is allowed
+(EvalAI forbids it); removing or renaming what submissions already depend on is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import DataError, IntegrityError, transaction
+
+from assay.bundle import Bundle, Problem
+from assay.bundle.model import ChallengeConfig
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.submissions.models import Submission
+from assay.server.teams.models import HostTeam
+
+from ..models import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    ChallengePrize,
+    ChallengeSponsor,
+    DatasetSplit,
+    Leaderboard,
+)
+
+
+class ImportRefused(Exception):
+    """The bundle is valid but cannot be applied (to this challenge, now). ``code`` is stable."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class ImportReport:
+    challenge: Challenge
+    created: bool
+    changes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# Config keys copied one to one onto the Challenge row.
+_CHALLENGE_FIELDS = (
+    "title", "start_date", "end_date", "published", "remote_evaluation", "is_docker_based",
+    "is_static_dataset_code_upload", "tags", "submission_time_limit", "is_registration_open",
+    "enable_forum", "anonymous_leaderboard", "manual_participant_approval", "require_complete_profile",
+    "max_team_members", "allowed_email_domains", "blocked_email_domains", "banned_email_ids",
+    "allow_resuming_submissions", "allow_host_cancel_submissions", "allow_cancel_running_submissions",
+    "allow_participants_resubmissions", "max_docker_image_size", "challenge_usage_type", "infrastructure",
+)  # fmt: skip
+_TEXT_FIELDS = ("short_description", "leaderboard_description", "forum_url", "cli_version", "domain",
+                "github_repository", "github_branch")  # fmt: skip
+_PHASE_FIELDS = (
+    "name", "codename", "start_date", "end_date", "leaderboard_public", "is_public", "is_submission_public",
+    "max_submissions_per_day", "max_submissions", "allowed_email_ids",
+    "is_restricted_to_select_one_submission",
+    "is_partial_submission_evaluation_enabled", "disable_logs", "is_submission_paused",
+    "annotations_uploaded_using_cli", "count_failed_submissions", "allowed_submission_file_types",
+)  # fmt: skip
+_PHASE_SPLIT_FIELDS = (
+    "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending", "show_execution_time",
+    "show_leaderboard_by_latest_submission", "show_scores_on_leaderboard", "is_multi_metric_leaderboard",
+)  # fmt: skip
+
+
+def import_bundle(
+    bundle: Bundle,
+    *,
+    host_team: HostTeam,
+    user=None,
+    challenge: Challenge | None = None,
+    config_text: str = "",
+    bundle_sha256: str = "",
+) -> ImportReport:
+    """Create a challenge from ``bundle`` under ``host_team``, or update ``challenge`` (or the
+    host team's challenge synced from the same ``github_repository``) in place."""
+    if bundle.config_only:
+        raise ImportRefused(
+            "config_only",
+            "a lone challenge_config.yaml cannot be imported: upload the whole bundle (zip or folder)",
+        )
+    config = bundle.config
+    if challenge is None and config.github_repository:
+        challenge = Challenge.objects.filter(
+            host_team=host_team, github_repository=config.github_repository
+        ).first()
+    if challenge is not None and challenge.host_team_id != host_team.pk:
+        raise ImportRefused("not_your_challenge", f"challenge {challenge.pk} belongs to another host team")
+    changes: list[str] = []
+    if challenge is not None:
+        _check_update(challenge, config, changes)
+
+    writer = _FileWriter()
+    try:
+        with transaction.atomic():
+            created = challenge is None
+            challenge = _write_challenge(
+                bundle, challenge, host_team, user, writer, config_text, bundle_sha256
+            )
+            _write_children(bundle, challenge, writer, changes)
+    except (IntegrityError, DataError) as exc:
+        writer.rollback()
+        raise ImportRefused("conflict", f"the bundle conflicts with existing rows: {exc}") from None
+    except BaseException:
+        writer.rollback()
+        raise
+    if created:
+        changes.insert(0, f"created challenge {challenge.title!r} (id {challenge.pk})")
+    return ImportReport(challenge=challenge, created=created, changes=changes, warnings=list(bundle.warnings))
+
+
+# --- refusals, decided before any write ------------------------------------------------------------
+
+
+def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[str]) -> None:
+    new_phases = {p.id: p for p in config.challenge_phases}
+    new_splits = {s.id: s for s in config.dataset_splits}
+    new_boards = {b.id: b for b in config.leaderboard}
+    new_pairs = {ps.key for ps in config.challenge_phase_splits}
+
+    for phase in challenge.phases.all():
+        has_subs = Submission.objects.filter(phase=phase).exists()
+        incoming = new_phases.get(phase.config_id)
+        if incoming is None and has_subs:
+            raise ImportRefused(
+                "phase_has_submissions",
+                f"phase {phase.codename!r} (id {phase.config_id}) has submissions and cannot be removed",
+            )
+        if incoming is not None and incoming.codename != phase.codename and has_subs:
+            raise ImportRefused(
+                "phase_has_submissions",
+                f"phase id {phase.config_id} has submissions: its codename cannot change from"
+                f" {phase.codename!r} to {incoming.codename!r} (evaluation scripts receive it)",
+            )
+    for split in challenge.dataset_splits.all():
+        used = LeaderboardEntry.objects.filter(phase_split__dataset_split=split).exists()
+        incoming = new_splits.get(split.config_id)
+        if incoming is None and used:
+            raise ImportRefused(
+                "split_has_results",
+                f"dataset split {split.codename!r} (id {split.config_id}) has results and cannot be removed",
+            )
+        if incoming is not None and incoming.codename != split.codename and used:
+            raise ImportRefused(
+                "split_has_results",
+                f"dataset split id {split.config_id} has results: its codename cannot change from"
+                f" {split.codename!r} to {incoming.codename!r} (results are keyed by it)",
+            )
+    for board in challenge.leaderboards.all():
+        used = LeaderboardEntry.objects.filter(phase_split__leaderboard=board).exists()
+        incoming = new_boards.get(board.config_id)
+        if incoming is None and used:
+            raise ImportRefused(
+                "leaderboard_has_results",
+                f"leaderboard id {board.config_id} has results and cannot be removed",
+            )
+        if incoming is not None and used:
+            dropped = [label for label in board.labels if label not in incoming.schema_.labels]
+            if dropped:
+                raise ImportRefused(
+                    "leaderboard_has_results",
+                    f"leaderboard id {board.config_id} has results: labels {dropped} cannot be removed",
+                )
+    for ps in ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related(
+        "phase", "dataset_split", "leaderboard"
+    ):
+        key = (ps.phase.config_id, ps.leaderboard.config_id, ps.dataset_split.config_id)
+        if key not in new_pairs and ps.entries.exists():
+            raise ImportRefused(
+                "phase_split_has_results",
+                f"the leaderboard of phase {ps.phase.codename!r} on split {ps.dataset_split.codename!r} has"
+                " results and cannot be removed",
+            )
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+class _FileWriter:
+    """Saves files under content-addressed names; remembers what it created, to undo it."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def save(
+        self, folder: str, filename: str, data: bytes | None = None, opener=None
+    ) -> tuple[str, str, int]:
+        if data is not None:
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        else:
+            digest, size = _hash_stream(opener())
+        safe_name = posixpath.basename(filename).replace(" ", "_") or "file"
+        name = f"{folder}/{digest}/{safe_name}"
+        if not default_storage.exists(name):
+            if data is not None:
+                stored = default_storage.save(name, ContentFile(data))
+            else:
+                with opener() as fh:
+                    stored = default_storage.save(name, File(fh, name=safe_name))
+            self.created.append(stored)
+            name = stored
+        return name, digest, size
+
+    def rollback(self) -> None:
+        for name in self.created:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                pass
+        self.created.clear()
+
+
+def _hash_stream(fh: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _write_challenge(
+    bundle: Bundle,
+    challenge: Challenge | None,
+    host_team: HostTeam,
+    user,
+    writer: _FileWriter,
+    config_text: str,
+    bundle_sha256: str,
+) -> Challenge:
+    config = bundle.config
+    challenge = challenge or Challenge(host_team=host_team, creator=user)
+    for name in _CHALLENGE_FIELDS:
+        setattr(challenge, name, getattr(config, name))
+    for name in _TEXT_FIELDS:
+        setattr(challenge, name, getattr(config, name) or "")
+    for key, text in bundle.html.items():
+        setattr(challenge, key, text)
+    if bundle.logo:
+        rel, data = bundle.logo
+        challenge.image.name, _, _ = writer.save("logos", rel, data=data)
+    if bundle.evaluation_script:
+        name, digest, _ = writer.save(
+            "evaluation_scripts", "evaluation_script.zip", data=bundle.evaluation_script.data
+        )
+        challenge.evaluation_script.name = name
+        challenge.evaluation_script_sha256 = digest
+    challenge.config_yaml = config_text
+    challenge.bundle_sha256 = bundle_sha256
+    challenge.save()
+    return challenge
+
+
+def _sync(
+    model, challenge: Challenge, wanted: dict[int, dict], changes: list[str], what: str
+) -> dict[int, object]:
+    """Upsert rows of ``model`` keyed by config id; delete the ones no longer wanted."""
+    existing = {row.config_id: row for row in model.objects.filter(challenge=challenge)}
+    for config_id, row in existing.items():
+        if config_id not in wanted:
+            row.delete()
+            changes.append(f"removed {what} {config_id}")
+    out = {}
+    for config_id, values in wanted.items():
+        row = existing.get(config_id)
+        if row is None:
+            row = model(challenge=challenge, config_id=config_id, **values)
+            row.save()
+            changes.append(f"added {what} {config_id}")
+        else:
+            changed = [k for k, v in values.items() if getattr(row, k) != v]
+            if changed:
+                for k in changed:
+                    setattr(row, k, values[k])
+                row.save()
+                changes.append(f"updated {what} {config_id}: {', '.join(changed)}")
+        out[config_id] = row
+    return out
+
+
+def _write_children(bundle: Bundle, challenge: Challenge, writer: _FileWriter, changes: list[str]) -> None:
+    config = bundle.config
+    challenge.prizes.all().delete()
+    ChallengePrize.objects.bulk_create(
+        ChallengePrize(challenge=challenge, rank=p.rank, amount=p.amount, description=p.description)
+        for p in config.prizes
+    )
+    challenge.sponsors.all().delete()
+    ChallengeSponsor.objects.bulk_create(
+        ChallengeSponsor(challenge=challenge, name=s.name, website=s.website or "") for s in config.sponsors
+    )
+    boards = _sync(
+        Leaderboard,
+        challenge,
+        {b.id: {"schema": b.schema_.model_dump(exclude_none=True)} for b in config.leaderboard},
+        changes,
+        "leaderboard",
+    )
+    splits = _sync(
+        DatasetSplit,
+        challenge,
+        {s.id: {"name": s.name, "codename": s.codename} for s in config.dataset_splits},
+        changes,
+        "dataset split",
+    )
+    wanted_phases = {}
+    for phase in config.challenge_phases:
+        values = {name: getattr(phase, name) for name in _PHASE_FIELDS}
+        values.update(
+            description=bundle.phase_html.get(phase.id, ""),
+            max_submissions_per_month=phase.effective_max_per_month,
+            max_concurrent_submissions_allowed=phase.effective_max_concurrent,
+            submission_meta_attributes=_dump_list(phase.submission_meta_attributes),
+            default_submission_meta_attributes=_dump_list(phase.default_submission_meta_attributes),
+            environment_image=phase.environment_image or "",
+            submission_artifact_retention_policy=config.retention_policy(phase),
+        )
+        if phase.id in bundle.annotations:
+            rel = bundle.annotations[phase.id]
+            name, digest, size = writer.save(
+                "annotations", rel, opener=lambda pid=phase.id: bundle.open_annotation(pid)
+            )
+            values.update(test_annotation=name, test_annotation_sha256=digest, test_annotation_size=size)
+        wanted_phases[phase.id] = values
+    phases = _sync(ChallengePhase, challenge, wanted_phases, changes, "phase")
+
+    existing = {
+        (ps.phase.config_id, ps.leaderboard.config_id, ps.dataset_split.config_id): ps
+        for ps in ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related(
+            "phase", "leaderboard", "dataset_split"
+        )
+    }
+    wanted = {ps.key: ps for ps in config.challenge_phase_splits}
+    for key, row in existing.items():
+        if key not in wanted:
+            row.delete()
+            changes.append(f"removed phase-split {key}")
+    for key, ps in wanted.items():
+        values = {name: getattr(ps, name) for name in _PHASE_SPLIT_FIELDS}
+        row = existing.get(key)
+        if row is None:
+            ChallengePhaseSplit.objects.create(
+                phase=phases[ps.challenge_phase_id],
+                leaderboard=boards[ps.leaderboard_id],
+                dataset_split=splits[ps.dataset_split_id],
+                **values,
+            )
+            changes.append(f"added phase-split {key}")
+            continue
+        changed = [k for k, v in values.items() if getattr(row, k) != v]
+        if changed:
+            for k in changed:
+                setattr(row, k, values[k])
+            row.save()
+            changes.append(f"updated phase-split {key}: {', '.join(changed)}")
+
+
+def _dump_list(items) -> list | None:
+    return None if items is None else [item.model_dump() for item in items]

@@ -1,0 +1,121 @@
+"""Server-side commands behind ``assay serve``, ``assay demo``, ``assay manage`` and ``assay admin``.
+
+The ``assay`` CLI imports this module lazily (by name), so a host can ``pip install assay`` and
+validate bundles or run a remote worker without Django.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import django
+
+
+def setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assay.server.settings")
+    django.setup()
+
+
+def manage(argv: list[str]) -> None:
+    """Django's ``manage.py`` with Assay's settings."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assay.server.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["assay manage", *argv])
+
+
+def migrate(verbosity: int = 1) -> None:
+    setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the platform (Django's threaded server; production uses ``gunicorn assay.server.wsgi``)."""
+    setup()
+    from django.core.management import call_command
+
+    call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
+
+
+def import_bundle(
+    path: str, host_team: str, challenge_id: int | None, create_team: bool, username: str | None
+):
+    """Validate and import a bundle; returns the ImportReport. Raises BundleError or ImportRefused."""
+    setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from assay.bundle import read_bundle
+    from assay.server.challenges.models import Challenge
+    from assay.server.challenges.services.bundle_import import ImportRefused
+    from assay.server.challenges.services.bundle_import import import_bundle as do_import
+    from assay.server.teams.models import HostTeam
+    from assay.server.teams.services import create_host_team
+
+    user = None
+    if username:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ImportRefused("no_such_user", f"no user named {username!r}")
+    team = HostTeam.objects.filter(name=host_team).first()
+    if team is None:
+        if not create_team:
+            raise ImportRefused(
+                "no_such_host_team", f"no host team named {host_team!r} (pass --create-team to create it)"
+            )
+        if user is None:
+            raise ImportRefused("no_such_user", "--create-team needs --user (the team's first member)")
+        team = create_host_team(host_team, user)
+    challenge = None
+    if challenge_id is not None:
+        challenge = Challenge.objects.filter(pk=challenge_id).first()
+        if challenge is None:
+            raise ImportRefused("no_such_challenge", f"no challenge with id {challenge_id}")
+    with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
+        config_text, digest = _config_text_and_digest(path)
+        return do_import(
+            bundle,
+            host_team=team,
+            user=user,
+            challenge=challenge,
+            config_text=config_text,
+            bundle_sha256=digest,
+        )
+
+
+def _config_text_and_digest(path: str) -> tuple[str, str]:
+    """The bundle's hash (zip bytes, or every file of a folder in name order) and its config text."""
+    from assay.bundle.source import CONFIG_NAMES
+
+    p = Path(path)
+    digest = hashlib.sha256()
+    text = ""
+    if p.is_dir():
+        for f in sorted(x for x in p.rglob("*") if x.is_file() and ".git" not in x.parts):
+            digest.update(f.relative_to(p).as_posix().encode() + b"\0")
+            digest.update(f.read_bytes())
+        for name in CONFIG_NAMES:
+            if (p / name).is_file():
+                text = (p / name).read_text(encoding="utf-8-sig")
+    else:
+        with open(p, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+    return text, digest.hexdigest()
+
+
+def demo(host: str, port: int, password: str, bundle: str) -> None:
+    """Migrate, create the demo users and challenge, then serve."""
+    migrate(verbosity=0)
+    from assay.server.demo import seed
+
+    for line in seed(password=password, bundle_path=bundle):
+        print(line, flush=True)
+    print(f"Assay is serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)", flush=True)
+    sys.stdout.flush()
+    serve(host, port)

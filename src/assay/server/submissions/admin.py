@@ -1,0 +1,11 @@
+from django.contrib import admin
+
+from .models import Submission
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "phase", "participant_team", "status", "submitted_at", "is_public", "is_baseline")
+    list_filter = ("status", "is_public", "is_flagged", "is_baseline", "is_verified_by_host")
+    search_fields = ("participant_team__name", "created_by__username", "method_name")
+    readonly_fields = ("input_file_sha256", "input_file_size", "attempt", "lease_owner", "lease_expires_at")

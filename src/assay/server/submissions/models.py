@@ -1,0 +1,94 @@
+"""Submissions: a participant team's file (or image) for a phase, its evaluation state and outputs.
+
+The row is also the queue entry: status, lease owner, lease expiry and attempt live here, so no
+broker is needed and nothing is lost when a process dies (the rules are the evaluation engine's).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTING = "submitting", "Uploading"
+        SUBMITTED = "submitted", "Submitted"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PARTIALLY_EVALUATED = "partially_evaluated", "Partially evaluated"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        RESUMING = "resuming", "Resuming"
+        ARCHIVED = "archived", "Archived"
+
+    IN_PROGRESS = (Status.SUBMITTING, Status.SUBMITTED, Status.QUEUED, Status.RUNNING, Status.RESUMING)
+
+    phase = models.ForeignKey(
+        "challenges.ChallengePhase", on_delete=models.PROTECT, related_name="submissions"
+    )
+    participant_team = models.ForeignKey(
+        "teams.ParticipantTeam", on_delete=models.PROTECT, related_name="submissions"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    submission_number = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+
+    input_file = models.FileField(upload_to="submissions/", max_length=500, blank=True)
+    input_file_name = models.CharField(max_length=255, blank=True)
+    input_file_sha256 = models.CharField(max_length=64, blank=True)
+    input_file_size = models.BigIntegerField(default=0)
+    image_digest = models.CharField(max_length=100, blank=True, help_text="Container submissions.")
+
+    method_name = models.CharField(max_length=1000, blank=True)
+    method_description = models.TextField(blank=True)
+    project_url = models.URLField(max_length=1000, blank=True)
+    publication_url = models.URLField(max_length=1000, blank=True)
+    submission_metadata = models.JSONField(
+        null=True, blank=True, help_text="Values of the phase's meta attributes."
+    )
+
+    is_public = models.BooleanField(default=False)
+    when_made_public = models.DateTimeField(null=True, blank=True)
+    is_flagged = models.BooleanField(default=False)
+    is_baseline = models.BooleanField(default=False)
+    is_verified_by_host = models.BooleanField(default=False)
+    ignore_submission = models.BooleanField(default=False, help_text="Hidden by its owner (soft delete).")
+
+    output = models.JSONField(null=True, blank=True)
+    stdout_file = models.FileField(upload_to="submission_logs/", max_length=500, blank=True)
+    stderr_file = models.FileField(upload_to="submission_logs/", max_length=500, blank=True)
+    submission_result_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
+    submission_metadata_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    # queue state
+    queue_name = models.CharField(max_length=100, default="default")
+    attempt = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    job_name = models.CharField(max_length=200, blank=True)
+
+    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    rerun_resumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [
+            models.Index(fields=["phase", "participant_team", "submitted_at"], name="sub_team_time"),
+            models.Index(fields=["queue_name", "status", "submitted_at"], name="sub_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} ({self.status})"
+
+    @property
+    def execution_time(self) -> float | None:
+        if self.started_at and self.completed_at:
+            return (self.completed_at - self.started_at).total_seconds()
+        return None
