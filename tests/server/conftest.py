@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = REPO / "examples" / "demo-challenge"
-CORPUS = REPO.parent / "shared" / "corpus" / "evalai-configs"
+CORPUS = REPO / "tests" / "data" / "evalai-corpus"  # a copy of ../shared/corpus/evalai-configs
 
 
 @pytest.fixture

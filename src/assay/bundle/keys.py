@@ -56,7 +56,8 @@ def sort_keys(data: dict, lines: LineMap, file: str) -> tuple[dict, list[Problem
         warnings.append(
             Problem(
                 "aws_setting_ignored",
-                f"{', '.join(sorted(infra))}: EvalAI AWS deployment setting(s), kept but without effect on Assay",
+                f"{', '.join(sorted(infra))}: EvalAI AWS deployment setting(s),"
+                " kept but without effect on Assay",
                 file=file,
                 line=lines.line_for((sorted(infra, key=lambda k: lines.get((k,), 0))[0],)),
                 key=", ".join(sorted(infra)),

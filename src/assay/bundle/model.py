@@ -134,7 +134,9 @@ class Phase(_Model):
     is_public: bool = False
     is_submission_public: bool = False
     max_submissions_per_day: int = Field(100000, ge=0, le=INT32_MAX)
-    max_submissions_per_month: int | None = Field(None, ge=0, le=INT32_MAX, description="Defaults to max_submissions.")
+    max_submissions_per_month: int | None = Field(
+        None, ge=0, le=INT32_MAX, description="Defaults to max_submissions."
+    )
     max_submissions: int = Field(100000, ge=0, le=INT32_MAX)
     max_concurrent_submissions_allowed: int = Field(3, ge=0, le=INT32_MAX)
     allowed_email_ids: TextList = Field(default_factory=list)
@@ -171,7 +173,9 @@ class Phase(_Model):
 
     @property
     def effective_max_per_month(self) -> int:
-        return self.max_submissions if self.max_submissions_per_month is None else self.max_submissions_per_month
+        return (
+            self.max_submissions if self.max_submissions_per_month is None else self.max_submissions_per_month
+        )
 
     @property
     def effective_max_concurrent(self) -> int:

@@ -15,7 +15,14 @@ from .keys import sort_keys
 from .model import ChallengeConfig
 from .rules import Findings, check
 from .source import (
-    CONFIG_NAMES, ZIP_ERRORS, ConfigOnlySource, DirSource, Limits, Source, ZipSource, clean_relpath,
+    CONFIG_NAMES,
+    ZIP_ERRORS,
+    ConfigOnlySource,
+    DirSource,
+    Limits,
+    Source,
+    ZipSource,
+    clean_relpath,
 )  # fmt: skip
 from .yamlsafe import LineMap, decode_text, load_yaml
 
@@ -65,12 +72,16 @@ class Bundle:
         self.close()
 
 
-def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[ChallengeConfig, LineMap, list[Problem]]:
+def parse_config(
+    data: bytes, file: str = "challenge_config.yaml"
+) -> tuple[ChallengeConfig, LineMap, list[Problem]]:
     """Validate config text alone. Raises :class:`BundleError` with every error found."""
     raw, lines, warnings = load_yaml(data, file)
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        raise BundleError.single("not_a_mapping", f"the config must be a mapping of keys, not {got}", file=file, line=1)
+        raise BundleError.single(
+            "not_a_mapping", f"the config must be a mapping of keys, not {got}", file=file, line=1
+        )
     cleaned, key_warnings = sort_keys(raw, lines, file)
     findings = Findings(lines, file)
     findings.problems.extend(warnings + key_warnings)
@@ -80,7 +91,9 @@ def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[Chal
         findings.from_validation_error(exc)
         raise BundleError(_errors_first(findings.problems)) from None
     except (RecursionError, OverflowError) as exc:
-        raise BundleError.single("bad_value", f"value out of range ({type(exc).__name__})", file=file) from None
+        raise BundleError.single(
+            "bad_value", f"value out of range ({type(exc).__name__})", file=file
+        ) from None
     check(config, findings)
     if any(p.severity == "error" for p in findings.problems):
         raise BundleError(_errors_first(findings.problems))
@@ -91,7 +104,9 @@ def _errors_first(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
 
 
-def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None = None) -> tuple[Source, bytes, str]:
+def open_source(
+    path: str | Path | IO[bytes], limits: Limits, name: str | None = None
+) -> tuple[Source, bytes, str]:
     """Return the source, the config's bytes, and the config's name inside the bundle."""
     if not isinstance(path, str | Path):
         return _zip_source(ZipSource(path, limits, name or "bundle.zip"), limits)
@@ -103,7 +118,9 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
         for cfg in CONFIG_NAMES:
             if cfg in src._files:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
-        raise BundleError.single("no_config", "no challenge_config.yaml at the top of the folder", file=str(p))
+        raise BundleError.single(
+            "no_config", "no challenge_config.yaml at the top of the folder", file=str(p)
+        )
     if not p.exists():
         raise BundleError.single("not_found", "no such file or folder", file=str(p))
     if not p.is_file():  # a FIFO or device would block or stream forever
@@ -111,7 +128,9 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
     if p.suffix.lower() in (".yaml", ".yml"):
         size = p.stat().st_size
         if size > limits.max_text_bytes:
-            raise BundleError.single("config_too_large", f"{size} bytes; the limit is {limits.max_text_bytes}", file=p.name)
+            raise BundleError.single(
+                "config_too_large", f"{size} bytes; the limit is {limits.max_text_bytes}", file=p.name
+            )
         return ConfigOnlySource(), p.read_bytes(), p.name
     return _zip_source(ZipSource(p, limits, p.name), limits)
 
@@ -130,7 +149,8 @@ def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:
             return src, src.read(yamls[0].rpartition("/")[2], limits.max_text_bytes), yamls[0]
         if yamls:
             raise BundleError.single(
-                "several_configs", f"no challenge_config.yaml at the zip root and {len(yamls)} YAML files elsewhere",
+                "several_configs",
+                f"no challenge_config.yaml at the zip root and {len(yamls)} YAML files elsewhere",
                 file=src.label,
             )
         raise BundleError.single("no_config", "no challenge_config.yaml in the zip", file=src.label)
@@ -152,7 +172,9 @@ def read_bundle(
     except BundleError:
         raise
     except (*ZIP_ERRORS, RecursionError) as exc:
-        raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=str(name or path)) from None
+        raise BundleError.single(
+            "unreadable", f"cannot read the bundle ({exc})", file=str(name or path)
+        ) from None
     try:
         return _load(source, data, cfg_name, limits)
     except BundleError:
@@ -251,7 +273,9 @@ def _logo(source: Source, rel: str, f: Findings, limits: Limits) -> tuple[str, b
         f.warn("bad_logo", f"logo ignored: {exc.summary()}", ("image",))
         return None
     if not data.startswith(_LOGO_MAGIC[suffix]):
-        f.warn("bad_logo", f"logo {rel!r} is not a real {suffix[1:].upper()} image; it is ignored", ("image",))
+        f.warn(
+            "bad_logo", f"logo {rel!r} is not a real {suffix[1:].upper()} image; it is ignored", ("image",)
+        )
         return None
     return rel, data
 
@@ -269,7 +293,9 @@ def _script(source: Source, rel: str, f: Findings, limits: Limits) -> ScriptArch
                     payload = source.read(f"{rel}/{name}", limits.max_script_bytes)
                     total += len(payload)
                     if total > limits.max_script_bytes:
-                        raise BundleError.single("script_too_large", f"more than {limits.max_script_bytes} bytes", file=rel)
+                        raise BundleError.single(
+                            "script_too_large", f"more than {limits.max_script_bytes} bytes", file=rel
+                        )
                     out.writestr(name, payload)
             data = buf.getvalue()
         else:

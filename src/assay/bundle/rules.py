@@ -56,7 +56,11 @@ class Findings:
             elif path == ("domain",) and kind == "literal_error":
                 self.add("wrong_domain", f"{msg} (got {shown})", path)
             else:
-                self.add("wrong_type" if "type" in kind or "parsing" in kind else "bad_value", f"{msg} (got {shown})", path)
+                self.add(
+                    "wrong_type" if "type" in kind or "parsing" in kind else "bad_value",
+                    f"{msg} (got {shown})",
+                    path,
+                )
 
 
 def _duplicates(values: Iterable) -> list:
@@ -96,7 +100,11 @@ def _ids(config: ChallengeConfig, f: Findings) -> None:
         values = [getattr(item, attr) for item in items]
         for dup in _duplicates(values):
             index = len(values) - 1 - values[::-1].index(dup)
-            f.add(f"duplicate_{attr}", f"{section}: {attr} {dup!r} is used more than once", (section, index, attr))
+            f.add(
+                f"duplicate_{attr}",
+                f"{section}: {attr} {dup!r} is used more than once",
+                (section, index, attr),
+            )
 
 
 def _leaderboards(config: ChallengeConfig, f: Findings) -> None:
@@ -113,7 +121,11 @@ def _leaderboards(config: ChallengeConfig, f: Findings) -> None:
             )
         for label, meta in (schema.metadata or {}).items():
             if label not in schema.labels:
-                f.warn("metadata_unknown_label", f"metadata for {label!r}, which is not a label", (*here, "metadata", label))
+                f.warn(
+                    "metadata_unknown_label",
+                    f"metadata for {label!r}, which is not a label",
+                    (*here, "metadata", label),
+                )
             elif meta.sort_ascending is None and label == schema.default_order_by:
                 f.warn(
                     "sort_ascending_missing",
@@ -135,7 +147,8 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
         if not phase.test_annotation_file and not config.remote_evaluation:
             f.add(
                 "missing_test_annotation_file",
-                f"phase {phase.codename!r} needs test_annotation_file (only remote-evaluation challenges may omit it)",
+                f"phase {phase.codename!r} needs test_annotation_file"
+                " (only remote-evaluation challenges may omit it)",
                 (*here, "test_annotation_file"),
             )
         for j, attr in enumerate(phase.submission_meta_attributes or []):
@@ -153,7 +166,11 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                 )
         names = [a.name for a in phase.submission_meta_attributes or []]
         for dup in _duplicates(names):
-            f.add("duplicate_meta_attribute", f"meta attribute {dup!r} is defined twice", (*here, "submission_meta_attributes"))
+            f.add(
+                "duplicate_meta_attribute",
+                f"meta attribute {dup!r} is defined twice",
+                (*here, "submission_meta_attributes"),
+            )
         for j, attr in enumerate(phase.default_submission_meta_attributes or []):
             if attr.name not in DEFAULT_META_NAMES:
                 f.warn(
@@ -162,7 +179,11 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                     (*here, "default_submission_meta_attributes", j, "name"),
                 )
         if not phase.file_types:
-            f.add("no_file_types", "allowed_submission_file_types lists no extension", (*here, "allowed_submission_file_types"))
+            f.add(
+                "no_file_types",
+                "allowed_submission_file_types lists no extension",
+                (*here, "allowed_submission_file_types"),
+            )
         if not any(ps.challenge_phase_id == phase.id for ps in config.challenge_phase_splits):
             f.warn(
                 "phase_without_leaderboard",
@@ -190,8 +211,8 @@ def _phase_splits(config: ChallengeConfig, f: Findings) -> None:
         if ps.key in seen:
             f.add(
                 "duplicate_phase_split",
-                f"phase {ps.challenge_phase_id}, leaderboard {ps.leaderboard_id} and split {ps.dataset_split_id}"
-                " are paired twice",
+                f"phase {ps.challenge_phase_id}, leaderboard {ps.leaderboard_id}"
+                f" and split {ps.dataset_split_id} are paired twice",
                 here,
             )
         seen.add(ps.key)

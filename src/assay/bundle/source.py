@@ -57,7 +57,9 @@ def clean_relpath(raw: str, *, file: str, key: str | None = None, line: int | No
     if "\x00" in text:
         raise BundleError.single("bad_path", "file path contains a NUL byte", **where)
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise BundleError.single("absolute_path", f"{raw!r} is an absolute path; paths are relative to the bundle", **where)
+        raise BundleError.single(
+            "absolute_path", f"{raw!r} is an absolute path; paths are relative to the bundle", **where
+        )
     parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
     if ".." in parts:
         raise BundleError.single("path_traversal", f"{raw!r} points outside the bundle ('..')", **where)
@@ -120,23 +122,33 @@ class DirSource(Source):
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 st = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISLNK(st.st_mode):
-                    raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=rel)
+                    raise BundleError.single(
+                        "symlink", "symbolic links are not allowed in a bundle", file=rel
+                    )
                 if stat.S_ISDIR(st.st_mode):
                     self._dirs.add(rel)
                     continue
                 if not stat.S_ISREG(st.st_mode):
-                    raise BundleError.single("special_file", "only regular files are allowed in a bundle", file=rel)
+                    raise BundleError.single(
+                        "special_file", "only regular files are allowed in a bundle", file=rel
+                    )
                 if st.st_size > limits.max_file_bytes:
                     raise BundleError.single(
-                        "file_too_large", f"{st.st_size} bytes; the limit is {limits.max_file_bytes}", file=rel
+                        "file_too_large",
+                        f"{st.st_size} bytes; the limit is {limits.max_file_bytes}",
+                        file=rel,
                     )
                 self._files[rel] = st.st_size
                 total += st.st_size
                 if len(self._files) > limits.max_entries:
-                    raise BundleError.single("too_many_files", f"more than {limits.max_entries} files", file=self.label)
+                    raise BundleError.single(
+                        "too_many_files", f"more than {limits.max_entries} files", file=self.label
+                    )
                 if total > limits.max_total_bytes:
                     raise BundleError.single(
-                        "bundle_too_large", f"more than {limits.max_total_bytes} bytes in all", file=self.label
+                        "bundle_too_large",
+                        f"more than {limits.max_total_bytes} bytes in all",
+                        file=self.label,
                     )
 
     def exists(self, rel: str) -> bool:
@@ -204,7 +216,9 @@ class ZipSource(Source):
         try:
             return super().read(rel, limit)
         except ZIP_ERRORS as exc:
-            raise BundleError.single("bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}") from None
+            raise BundleError.single(
+                "bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}"
+            ) from None
 
     def close(self) -> None:
         self.zf.close()
@@ -214,7 +228,9 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
     """Refuse unsafe or oversized zips from their central directory alone; return files and folders."""
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise BundleError.single("too_many_files", f"{len(infos)} entries; the limit is {limits.max_entries}", file=label)
+        raise BundleError.single(
+            "too_many_files", f"{len(infos)} entries; the limit is {limits.max_entries}", file=label
+        )
     entries: dict[str, zipfile.ZipInfo] = {}
     dirs: set[str] = {""}
     total = 0
@@ -226,26 +242,39 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         # Unix mode bits; many writers (Python's writestr, Windows tools) leave the file-type bits at 0.
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind == stat.S_IFLNK:
-            raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}")
+            raise BundleError.single(
+                "symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}"
+            )
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-            raise BundleError.single("special_file", "only regular files are allowed", file=f"{label}: {name}")
+            raise BundleError.single(
+                "special_file", "only regular files are allowed", file=f"{label}: {name}"
+            )
         if info.flag_bits & 0x1:
-            raise BundleError.single("encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}")
+            raise BundleError.single(
+                "encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}"
+            )
         if info.is_dir():
             _add_dirs(dirs, rel + "/x")
             continue
         if rel in entries:
-            raise BundleError.single("duplicate_entry", "the zip holds this path twice", file=f"{label}: {name}")
+            raise BundleError.single(
+                "duplicate_entry", "the zip holds this path twice", file=f"{label}: {name}"
+            )
         if rel in dirs:
-            raise BundleError.single("duplicate_entry", "a file and a folder share this path", file=f"{label}: {name}")
+            raise BundleError.single(
+                "duplicate_entry", "a file and a folder share this path", file=f"{label}: {name}"
+            )
         if info.file_size > limits.max_file_bytes:
             raise BundleError.single(
-                "file_too_large", f"{info.file_size} bytes; the limit is {limits.max_file_bytes}", file=f"{label}: {name}"
+                "file_too_large",
+                f"{info.file_size} bytes; the limit is {limits.max_file_bytes}",
+                file=f"{label}: {name}",
             )
         if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise BundleError.single(
                 "zip_bomb",
-                f"compression ratio {info.file_size // max(info.compress_size, 1)}:1 exceeds {limits.max_ratio}:1",
+                f"compression ratio {info.file_size // max(info.compress_size, 1)}:1"
+                f" exceeds {limits.max_ratio}:1",
                 file=f"{label}: {name}",
             )
         total += info.file_size
@@ -257,7 +286,9 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         _add_dirs(dirs, rel)
     clash = dirs & set(entries)
     if clash:
-        raise BundleError.single("duplicate_entry", "a file and a folder share this path", file=f"{label}: {sorted(clash)[0]}")
+        raise BundleError.single(
+            "duplicate_entry", "a file and a folder share this path", file=f"{label}: {sorted(clash)[0]}"
+        )
     return entries, dirs
 
 

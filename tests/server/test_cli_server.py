@@ -1,0 +1,68 @@
+"""The server side of the ``assay`` command: admin import-bundle, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli.main import app
+from assay.server.challenges.models import Challenge
+
+from .conftest import DEMO_BUNDLE, stored_files
+
+pytestmark = pytest.mark.django_db(transaction=True)
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_import_bundle_creates_then_updates(media, host_team):
+    first = invoke("admin", "import-bundle", DEMO_BUNDLE, "--host-team", host_team.name, "--json")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output)
+    assert report["imported"] and report["created"]
+    again = invoke(
+        "admin",
+        "import-bundle",
+        DEMO_BUNDLE,
+        "--host-team",
+        host_team.name,
+        "--challenge",
+        report["challenge_id"],
+    )
+    assert again.exit_code == 0, again.output
+    assert "updated" in again.output
+    assert Challenge.objects.count() == 1
+
+
+def test_unknown_host_team_is_refused_with_a_hint(media):
+    result = invoke("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "nobody")
+    assert result.exit_code == 1
+    assert "--create-team" in result.output
+    assert stored_files(media) == set()
+
+
+def test_create_team_needs_a_user(media, host):
+    result = invoke("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "new team", "--create-team")
+    assert result.exit_code == 1 and "--user" in result.output
+    ok = invoke(
+        "admin", "import-bundle", DEMO_BUNDLE, "--host-team", "new team", "--create-team", "--user", "host1"
+    )
+    assert ok.exit_code == 0, ok.output
+    assert Challenge.objects.get().host_team.name == "new team"
+
+
+def test_invalid_bundle_prints_problems_and_exits_1(media, host_team, tmp_path):
+    bad = shutil.copytree(DEMO_BUNDLE, tmp_path / "bad")
+    (bad / "templates" / "description.html").unlink()
+    result = invoke("admin", "import-bundle", bad, "--host-team", host_team.name, "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.output)["problems"]
+    assert problems[0]["code"] == "file_not_found" and problems[0]["key"] == "description"
+    assert problems[0]["line"] == 5  # the line of `description:` in the demo config
+    assert Challenge.objects.count() == 0 and stored_files(media) == set()
