@@ -9,18 +9,14 @@ re-import updates in place. Adding phases, splits, leaderboards and phase-splits
 
 from __future__ import annotations
 
-import hashlib
-import posixpath
 from dataclasses import dataclass, field
-from typing import IO
 
-from django.core.files.base import ContentFile, File
-from django.core.files.storage import default_storage
 from django.db import DataError, IntegrityError, transaction
 
 from assay.bundle import Bundle, Problem
 from assay.bundle.model import ChallengeConfig
 from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
 from assay.server.teams.models import HostTeam
 
@@ -103,7 +99,7 @@ def import_bundle(
     if challenge is not None:
         _check_update(challenge, config, changes)
 
-    writer = _FileWriter()
+    writer = ContentWriter()
     try:
         with transaction.atomic():
             created = challenge is None
@@ -189,56 +185,12 @@ def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[s
 # --- writing -----------------------------------------------------------------------------------------
 
 
-class _FileWriter:
-    """Saves files under content-addressed names; remembers what it created, to undo it."""
-
-    def __init__(self) -> None:
-        self.created: list[str] = []
-
-    def save(
-        self, folder: str, filename: str, data: bytes | None = None, opener=None
-    ) -> tuple[str, str, int]:
-        if data is not None:
-            digest, size = hashlib.sha256(data).hexdigest(), len(data)
-        else:
-            digest, size = _hash_stream(opener())
-        safe_name = posixpath.basename(filename).replace(" ", "_") or "file"
-        name = f"{folder}/{digest}/{safe_name}"
-        if not default_storage.exists(name):
-            if data is not None:
-                stored = default_storage.save(name, ContentFile(data))
-            else:
-                with opener() as fh:
-                    stored = default_storage.save(name, File(fh, name=safe_name))
-            self.created.append(stored)
-            name = stored
-        return name, digest, size
-
-    def rollback(self) -> None:
-        for name in self.created:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                pass
-        self.created.clear()
-
-
-def _hash_stream(fh: IO[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _write_challenge(
     bundle: Bundle,
     challenge: Challenge | None,
     host_team: HostTeam,
     user,
-    writer: _FileWriter,
+    writer: ContentWriter,
     config_text: str,
     bundle_sha256: str,
 ) -> Challenge:
@@ -292,7 +244,7 @@ def _sync(
     return out
 
 
-def _write_children(bundle: Bundle, challenge: Challenge, writer: _FileWriter, changes: list[str]) -> None:
+def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter, changes: list[str]) -> None:
     config = bundle.config
     challenge.prizes.all().delete()
     ChallengePrize.objects.bulk_create(
