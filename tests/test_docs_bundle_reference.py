@@ -159,9 +159,7 @@ def doc() -> str:
 def _yaml_keys(model_cls: type[BaseModel]) -> dict[str, str]:
     """YAML key (the alias where there is one) → attribute name."""
     internal = INTERNAL_FIELDS.get(model_cls, set())
-    return {
-        (info.alias or name): name for name, info in model_cls.model_fields.items() if name not in internal
-    }
+    return {(info.alias or name): name for name, info in model_cls.model_fields.items() if name not in internal}
 
 
 def _is_extension(model_cls: type[BaseModel], attr: str) -> bool:
@@ -235,9 +233,7 @@ def _codes_in(node: ast.expr, scopes: list[Scope], seen: frozenset = frozenset()
     if isinstance(node, ast.Name) and node.id not in seen:
         for scope in scopes:  # innermost first
             if node.id in scope:
-                return [
-                    code for value in scope[node.id] for code in _codes_in(value, scopes, seen | {node.id})
-                ]
+                return [code for value in scope[node.id] for code in _codes_in(value, scopes, seen | {node.id})]
     return []  # a parameter or attribute (Problem(p.code, ...)): passing on a code raised elsewhere
 
 
@@ -291,9 +287,7 @@ def test_code_extraction_finds_the_codes():
 
 
 def test_doc_headings_are_unique():
-    headings = [
-        title for _, title, _ in _sections(_bundle_reference_part(README.read_text(encoding="utf-8")) or "")
-    ]
+    headings = [title for _, title, _ in _sections(_bundle_reference_part(README.read_text(encoding="utf-8")) or "")]
     for title in ALL_SECTIONS:
         hits = [h for h in headings if title.lower() in h.lower()]
         assert len(hits) == 1, f"{title!r} matches headings {hits}"
@@ -374,9 +368,7 @@ def test_limits(doc):
     defaults = {f.name: f.default for f in dataclasses.fields(Limits)}
     assert set(rows) == set(defaults)
     for name, value in defaults.items():
-        assert _human(value) in rows[name][0], (
-            f"`{name}` defaults to {_human(value)}, the table says {rows[name][0]!r}"
-        )
+        assert _human(value) in rows[name][0], f"`{name}` defaults to {_human(value)}, the table says {rows[name][0]!r}"
     for fixed in (_human(yamlsafe.MAX_CONFIG_BYTES), f"{yamlsafe.MAX_NODES:,}", str(yamlsafe.MAX_DEPTH)):
         assert fixed in body, f"YAML limit {fixed} is not stated"
 

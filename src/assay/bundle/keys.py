@@ -56,8 +56,7 @@ def sort_keys(data: dict, lines: LineMap, file: str) -> tuple[dict, list[Problem
         warnings.append(
             Problem(
                 "aws_setting_ignored",
-                f"{', '.join(sorted(infra))}: EvalAI AWS deployment setting(s),"
-                " kept but without effect on Assay",
+                f"{', '.join(sorted(infra))}: EvalAI AWS deployment setting(s), kept but without effect on Assay",
                 file=file,
                 line=lines.line_for((sorted(infra, key=lambda k: lines.get((k,), 0))[0],)),
                 key=", ".join(sorted(infra)),
@@ -67,9 +66,7 @@ def sort_keys(data: dict, lines: LineMap, file: str) -> tuple[dict, list[Problem
     return cleaned, warnings
 
 
-def _walk(
-    model: type[BaseModel], data: Any, path: Path, lines: LineMap, file: str, warnings: list[Problem]
-) -> Any:
+def _walk(model: type[BaseModel], data: Any, path: Path, lines: LineMap, file: str, warnings: list[Problem]) -> Any:
     if not isinstance(data, dict):
         return data  # the model reports the wrong type with its line
     known = field_names(model)

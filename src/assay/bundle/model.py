@@ -58,7 +58,18 @@ def _to_datetime(value: Any) -> Any:
         raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD HH:MM:SS (UTC)")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31 23:59:59-05:00 is past the last representable instant
+        shown = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else repr(value)
+        raise ValueError(f"{shown} is out of range once converted to UTC") from None
+
+
+def _quoted_int(value: Any) -> Any:
+    """EvalAI's serializers take ``visibility: '3'``; so does Assay."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
 
 
 def _none_as_empty_list(value: Any) -> Any:
@@ -77,7 +88,18 @@ def _text(value: Any) -> Any:
 DateTime = Annotated[dt.datetime, BeforeValidator(_to_datetime)]
 Text = Annotated[str, BeforeValidator(_text)]
 INT32_MAX = 2**31 - 1  # the database columns are 32-bit integers
-ConfigId = Annotated[int, Field(ge=0, le=INT32_MAX, description="Config id; other keys refer to it.")]
+
+
+def _no_bool(value: Any) -> Any:
+    """YAML's ``true`` is not an id or a number, though Python says ``True == 1``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number")
+    return value
+
+
+ConfigId = Annotated[
+    int, BeforeValidator(_no_bool), Field(ge=0, le=INT32_MAX, description="Config id; other keys refer to it.")
+]
 TextList = Annotated[list[Text], BeforeValidator(_none_as_empty_list)]
 
 
@@ -134,9 +156,7 @@ class Phase(_Model):
     is_public: bool = False
     is_submission_public: bool = False
     max_submissions_per_day: int = Field(100000, ge=0, le=INT32_MAX)
-    max_submissions_per_month: int | None = Field(
-        None, ge=0, le=INT32_MAX, description="Defaults to max_submissions."
-    )
+    max_submissions_per_month: int | None = Field(None, ge=0, le=INT32_MAX, description="Defaults to max_submissions.")
     max_submissions: int = Field(100000, ge=0, le=INT32_MAX)
     max_concurrent_submissions_allowed: int = Field(3, ge=0, le=INT32_MAX)
     allowed_email_ids: TextList = Field(default_factory=list)
@@ -173,9 +193,7 @@ class Phase(_Model):
 
     @property
     def effective_max_per_month(self) -> int:
-        return (
-            self.max_submissions if self.max_submissions_per_month is None else self.max_submissions_per_month
-        )
+        return self.max_submissions if self.max_submissions_per_month is None else self.max_submissions_per_month
 
     @property
     def effective_max_concurrent(self) -> int:
@@ -193,7 +211,9 @@ class PhaseSplit(_Model):
     challenge_phase_id: ConfigId
     leaderboard_id: ConfigId
     dataset_split_id: ConfigId
-    visibility: Literal[1, 2, 3] = Field(3, description="1 host only, 2 submitting team and host, 3 public.")
+    visibility: Annotated[Literal[1, 2, 3], BeforeValidator(_quoted_int)] = Field(
+        3, description="1 host only, 2 submitting team and host, 3 public."
+    )
     leaderboard_decimal_precision: int = Field(2, ge=0, le=10)
     is_leaderboard_order_descending: bool = Field(True, description="True: higher is better.")
     show_execution_time: bool = False
@@ -243,8 +263,8 @@ class ChallengeConfig(_Model):
     is_static_dataset_code_upload: bool = False
     tags: TextList = Field(default_factory=list, max_length=4)
     domain: Literal[DOMAINS] | None = None  # type: ignore[valid-type]
-    prizes: list[Prize] = Field(default_factory=list)
-    sponsors: list[Sponsor] = Field(default_factory=list)
+    prizes: Annotated[list[Prize], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
+    sponsors: Annotated[list[Sponsor], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
     leaderboard_description: Text | None = None
     submission_time_limit: int = Field(86400, ge=1, le=INT32_MAX)
     is_registration_open: bool = True
@@ -268,8 +288,10 @@ class ChallengeConfig(_Model):
     challenge_usage_type: Literal["paid", "internal"] = "paid"
     leaderboard: list[Leaderboard] = Field(min_length=1)
     challenge_phases: list[Phase] = Field(min_length=1)
-    dataset_splits: list[DatasetSplit] = Field(default_factory=list)
-    challenge_phase_splits: list[PhaseSplit] = Field(default_factory=list)
+    dataset_splits: Annotated[list[DatasetSplit], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
+    challenge_phase_splits: Annotated[list[PhaseSplit], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
     infrastructure: dict[str, Any] = Field(
         default_factory=dict,
         description="EvalAI's AWS knobs (worker_*, job_*, vpc_*...), kept verbatim; no effect on Assay.",

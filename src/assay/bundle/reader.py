@@ -72,16 +72,12 @@ class Bundle:
         self.close()
 
 
-def parse_config(
-    data: bytes, file: str = "challenge_config.yaml"
-) -> tuple[ChallengeConfig, LineMap, list[Problem]]:
+def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[ChallengeConfig, LineMap, list[Problem]]:
     """Validate config text alone. Raises :class:`BundleError` with every error found."""
     raw, lines, warnings = load_yaml(data, file)
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        raise BundleError.single(
-            "not_a_mapping", f"the config must be a mapping of keys, not {got}", file=file, line=1
-        )
+        raise BundleError.single("not_a_mapping", f"the config must be a mapping of keys, not {got}", file=file, line=1)
     cleaned, key_warnings = sort_keys(raw, lines, file)
     findings = Findings(lines, file)
     findings.problems.extend(warnings + key_warnings)
@@ -91,9 +87,7 @@ def parse_config(
         findings.from_validation_error(exc)
         raise BundleError(_errors_first(findings.problems)) from None
     except (RecursionError, OverflowError) as exc:
-        raise BundleError.single(
-            "bad_value", f"value out of range ({type(exc).__name__})", file=file
-        ) from None
+        raise BundleError.single("bad_value", f"value out of range ({type(exc).__name__})", file=file) from None
     check(config, findings)
     if any(p.severity == "error" for p in findings.problems):
         raise BundleError(_errors_first(findings.problems))
@@ -104,9 +98,7 @@ def _errors_first(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
 
 
-def open_source(
-    path: str | Path | IO[bytes], limits: Limits, name: str | None = None
-) -> tuple[Source, bytes, str]:
+def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None = None) -> tuple[Source, bytes, str]:
     """Return the source, the config's bytes, and the config's name inside the bundle."""
     if not isinstance(path, str | Path):
         return _zip_source(ZipSource(path, limits, name or "bundle.zip"), limits)
@@ -118,9 +110,7 @@ def open_source(
         for cfg in CONFIG_NAMES:
             if cfg in src._files:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
-        raise BundleError.single(
-            "no_config", "no challenge_config.yaml at the top of the folder", file=str(p)
-        )
+        raise BundleError.single("no_config", "no challenge_config.yaml at the top of the folder", file=str(p))
     if not p.exists():
         raise BundleError.single("not_found", "no such file or folder", file=str(p))
     if not p.is_file():  # a FIFO or device would block or stream forever
@@ -159,9 +149,7 @@ def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:
         raise
 
 
-def read_bundle(
-    path: str | Path | IO[bytes], *, limits: Limits | None = None, name: str | None = None
-) -> Bundle:
+def read_bundle(path: str | Path | IO[bytes], *, limits: Limits | None = None, name: str | None = None) -> Bundle:
     """Read and validate a bundle from a zip, a folder, or a lone config (config-only mode).
 
     Raises :class:`BundleError` naming file, line and key of every problem; nothing else escapes.
@@ -172,9 +160,7 @@ def read_bundle(
     except BundleError:
         raise
     except (*ZIP_ERRORS, RecursionError) as exc:
-        raise BundleError.single(
-            "unreadable", f"cannot read the bundle ({exc})", file=str(name or path)
-        ) from None
+        raise BundleError.single("unreadable", f"cannot read the bundle ({exc})", file=str(name or path)) from None
     try:
         return _load(source, data, cfg_name, limits)
     except BundleError:
@@ -273,9 +259,7 @@ def _logo(source: Source, rel: str, f: Findings, limits: Limits) -> tuple[str, b
         f.warn("bad_logo", f"logo ignored: {exc.summary()}", ("image",))
         return None
     if not data.startswith(_LOGO_MAGIC[suffix]):
-        f.warn(
-            "bad_logo", f"logo {rel!r} is not a real {suffix[1:].upper()} image; it is ignored", ("image",)
-        )
+        f.warn("bad_logo", f"logo {rel!r} is not a real {suffix[1:].upper()} image; it is ignored", ("image",))
         return None
     return rel, data
 

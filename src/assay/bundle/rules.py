@@ -147,8 +147,7 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
         if not phase.test_annotation_file and not config.remote_evaluation:
             f.add(
                 "missing_test_annotation_file",
-                f"phase {phase.codename!r} needs test_annotation_file"
-                " (only remote-evaluation challenges may omit it)",
+                f"phase {phase.codename!r} needs test_annotation_file (only remote-evaluation challenges may omit it)",
                 (*here, "test_annotation_file"),
             )
         for j, attr in enumerate(phase.submission_meta_attributes or []):

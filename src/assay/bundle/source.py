@@ -122,16 +122,12 @@ class DirSource(Source):
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 st = os.lstat(os.path.join(dirpath, name))
                 if stat.S_ISLNK(st.st_mode):
-                    raise BundleError.single(
-                        "symlink", "symbolic links are not allowed in a bundle", file=rel
-                    )
+                    raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=rel)
                 if stat.S_ISDIR(st.st_mode):
                     self._dirs.add(rel)
                     continue
                 if not stat.S_ISREG(st.st_mode):
-                    raise BundleError.single(
-                        "special_file", "only regular files are allowed in a bundle", file=rel
-                    )
+                    raise BundleError.single("special_file", "only regular files are allowed in a bundle", file=rel)
                 if st.st_size > limits.max_file_bytes:
                     raise BundleError.single(
                         "file_too_large",
@@ -141,9 +137,7 @@ class DirSource(Source):
                 self._files[rel] = st.st_size
                 total += st.st_size
                 if len(self._files) > limits.max_entries:
-                    raise BundleError.single(
-                        "too_many_files", f"more than {limits.max_entries} files", file=self.label
-                    )
+                    raise BundleError.single("too_many_files", f"more than {limits.max_entries} files", file=self.label)
                 if total > limits.max_total_bytes:
                     raise BundleError.single(
                         "bundle_too_large",
@@ -242,28 +236,18 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         # Unix mode bits; many writers (Python's writestr, Windows tools) leave the file-type bits at 0.
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind == stat.S_IFLNK:
-            raise BundleError.single(
-                "symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}"
-            )
+            raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}")
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-            raise BundleError.single(
-                "special_file", "only regular files are allowed", file=f"{label}: {name}"
-            )
+            raise BundleError.single("special_file", "only regular files are allowed", file=f"{label}: {name}")
         if info.flag_bits & 0x1:
-            raise BundleError.single(
-                "encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}"
-            )
+            raise BundleError.single("encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}")
         if info.is_dir():
             _add_dirs(dirs, rel + "/x")
             continue
         if rel in entries:
-            raise BundleError.single(
-                "duplicate_entry", "the zip holds this path twice", file=f"{label}: {name}"
-            )
+            raise BundleError.single("duplicate_entry", "the zip holds this path twice", file=f"{label}: {name}")
         if rel in dirs:
-            raise BundleError.single(
-                "duplicate_entry", "a file and a folder share this path", file=f"{label}: {name}"
-            )
+            raise BundleError.single("duplicate_entry", "a file and a folder share this path", file=f"{label}: {name}")
         if info.file_size > limits.max_file_bytes:
             raise BundleError.single(
                 "file_too_large",
@@ -273,8 +257,7 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise BundleError.single(
                 "zip_bomb",
-                f"compression ratio {info.file_size // max(info.compress_size, 1)}:1"
-                f" exceeds {limits.max_ratio}:1",
+                f"compression ratio {info.file_size // max(info.compress_size, 1)}:1 exceeds {limits.max_ratio}:1",
                 file=f"{label}: {name}",
             )
         total += info.file_size

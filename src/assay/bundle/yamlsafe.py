@@ -73,9 +73,7 @@ def load_yaml(data: bytes, file: str = "challenge_config.yaml") -> tuple[Any, Li
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise BundleError.single(
-            "yaml_syntax", f"YAML syntax error: {reason}", file=file, line=line
-        ) from None
+        raise BundleError.single("yaml_syntax", f"YAML syntax error: {reason}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise BundleError.single("yaml_syntax", f"YAML syntax error: {exc}", file=file) from None
     except RecursionError:
