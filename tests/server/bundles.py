@@ -19,8 +19,7 @@ PNG_1PX = bytes.fromhex(
 )
 EVAL_INIT = "from .main import evaluate\n"
 EVAL_MAIN = (
-    "def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):\n"
-    "    return {'result': []}\n"
+    "def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):\n    return {'result': []}\n"
 )
 
 

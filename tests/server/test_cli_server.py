@@ -50,9 +50,7 @@ def test_unknown_host_team_is_refused_with_a_hint(media):
 def test_create_team_needs_a_user(media, host):
     result = invoke("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "new team", "--create-team")
     assert result.exit_code == 1 and "--user" in result.output
-    ok = invoke(
-        "admin", "import-bundle", DEMO_BUNDLE, "--host-team", "new team", "--create-team", "--user", "host1"
-    )
+    ok = invoke("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "new team", "--create-team", "--user", "host1")
     assert ok.exit_code == 0, ok.output
     assert Challenge.objects.get().host_team.name == "new team"
 

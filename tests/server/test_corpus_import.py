@@ -32,9 +32,7 @@ def test_corpus_config_imports_and_reimports(name, media, host_team, tmp_path):
     challenge = report.challenge
     assert challenge.phases.count() == len(config.challenge_phases)
     assert challenge.dataset_splits.count() == len(config.dataset_splits)
-    assert ChallengePhaseSplit.objects.filter(phase__challenge=challenge).count() == len(
-        config.challenge_phase_splits
-    )
+    assert ChallengePhaseSplit.objects.filter(phase__challenge=challenge).count() == len(config.challenge_phase_splits)
     for phase in config.challenge_phases:
         row = ChallengePhase.objects.get(challenge=challenge, config_id=phase.id)
         assert row.codename == phase.codename
@@ -47,9 +45,7 @@ def test_corpus_config_imports_and_reimports(name, media, host_team, tmp_path):
     new_phase = dict(raw["challenge_phases"][0])
     new_phase.update(id=9999, codename="assay-added-phase", name="Added phase")
     raw["challenge_phases"].append(new_phase)
-    raw.setdefault("dataset_splits", []).append(
-        {"id": 9999, "name": "Added split", "codename": "assay-added"}
-    )
+    raw.setdefault("dataset_splits", []).append({"id": 9999, "name": "Added split", "codename": "assay-added"})
     raw.setdefault("challenge_phase_splits", []).append(
         {"challenge_phase_id": 9999, "leaderboard_id": raw["leaderboard"][0]["id"], "dataset_split_id": 9999,
          "visibility": 3, "leaderboard_decimal_precision": 2, "is_leaderboard_order_descending": True}

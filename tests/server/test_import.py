@@ -53,9 +53,7 @@ def counts() -> dict[str, int]:
 
 
 def snapshot(media: Path) -> tuple:
-    rows = list(
-        ChallengePhase.objects.order_by("pk").values_list("pk", "codename", "name", "test_annotation_sha256")
-    )
+    rows = list(ChallengePhase.objects.order_by("pk").values_list("pk", "codename", "name", "test_annotation_sha256"))
     return counts(), rows, stored_files(media)
 
 
@@ -111,9 +109,7 @@ def test_zip_and_folder_import_alike(media, host_team, tmp_path):
     b = do_import(zipped, host_team).challenge
     assert a.pk != b.pk
     assert a.evaluation_script_sha256 == b.evaluation_script_sha256
-    assert [p.test_annotation_sha256 for p in a.phases.all()] == [
-        p.test_annotation_sha256 for p in b.phases.all()
-    ]
+    assert [p.test_annotation_sha256 for p in a.phases.all()] == [p.test_annotation_sha256 for p in b.phases.all()]
 
 
 def test_reimport_unchanged_is_a_no_op(media, host_team):
@@ -167,9 +163,7 @@ def test_removing_unused_phase_is_allowed(media, host_team, demo_copy):
 
     def drop_test(config):
         config["challenge_phases"] = [p for p in config["challenge_phases"] if p["codename"] != "test"]
-        config["challenge_phase_splits"] = [
-            s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 2
-        ]
+        config["challenge_phase_splits"] = [s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 2]
 
     edit_config(demo_copy, drop_test)
     report = do_import(demo_copy, host_team, challenge=challenge)
@@ -179,9 +173,7 @@ def test_removing_unused_phase_is_allowed(media, host_team, demo_copy):
 
 def _drop_phase_dev(config):
     config["challenge_phases"] = [p for p in config["challenge_phases"] if p["codename"] != "dev"]
-    config["challenge_phase_splits"] = [
-        s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 1
-    ]
+    config["challenge_phase_splits"] = [s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 1]
 
 
 def _rename_dev(config):
@@ -190,9 +182,7 @@ def _rename_dev(config):
 
 def _drop_public_split(config):
     config["dataset_splits"] = [s for s in config["dataset_splits"] if s["codename"] != "public"]
-    config["challenge_phase_splits"] = [
-        s for s in config["challenge_phase_splits"] if s["dataset_split_id"] != 1
-    ]
+    config["challenge_phase_splits"] = [s for s in config["challenge_phase_splits"] if s["dataset_split_id"] != 1]
     config["challenge_phases"] = [p for p in config["challenge_phases"] if p["codename"] != "dev"]
 
 
@@ -206,9 +196,7 @@ def _drop_label(config):
 
 
 def _drop_dev_phase_split(config):
-    config["challenge_phase_splits"] = [
-        s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 1
-    ]
+    config["challenge_phase_splits"] = [s for s in config["challenge_phase_splits"] if s["challenge_phase_id"] != 1]
 
 
 def _new_file_and_removal(config):

@@ -20,14 +20,10 @@ def test_sqlite_runs_in_wal_mode():
 
 
 def _settings_in(tmp_path, **env) -> str:
-    code = (
-        "from django.conf import settings as s; print(s.SECRET_KEY); print(s.DATABASES['default']['ENGINE'])"
-    )
+    code = "from django.conf import settings as s; print(s.SECRET_KEY); print(s.DATABASES['default']['ENGINE'])"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
     full_env.update(DJANGO_SETTINGS_MODULE="assay.server.settings", ASSAY_VAR_DIR=str(tmp_path), **env)
-    run = subprocess.run(
-        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=True
-    )
+    run = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=True)
     return run.stdout
 
 

@@ -1,14 +1,17 @@
-"""Content-addressed file writes that can be undone when the surrounding transaction fails.
+"""File writes named by content hash that can be undone when the surrounding transaction fails.
 
-Files land at ``<folder>/<sha256>/<name>``: the same bytes are stored once, a row records the hash
-it expects, and a writer remembers which files it created so a failed import or result write
-leaves storage exactly as it found it.
+Files land at ``<folder>/<sha256>/<name>`` (rows also record the hash). Every write creates its
+own file — storage picks a fresh name atomically when one exists — so undoing a refused write can
+never delete a file another request relies on (sharing by name would: a concurrent writer that
+found the file present would lose it to this one's rollback). A caller that already holds the
+same bytes passes its current name as ``current`` and nothing is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from collections.abc import Callable
 from typing import IO
 
@@ -28,6 +31,7 @@ class ContentWriter:
         filename: str,
         data: bytes | None = None,
         opener: Callable[[], IO[bytes]] | None = None,
+        current: str = "",
     ) -> tuple[str, str, int]:
         """Store ``data`` (or the stream ``opener()`` gives, read twice) and return (name, sha256, size)."""
         if data is not None:
@@ -36,17 +40,31 @@ class ContentWriter:
             digest, size = hash_stream(opener())
         else:
             raise ValueError("save() needs data or an opener")
-        safe_name = posixpath.basename(filename.replace("\\", "/")).replace(" ", "_")[:100] or "file"
+        if _same(current, digest):
+            return current, digest, size
+        safe_name = safe_file_name(filename)
         name = f"{folder}/{digest}/{safe_name}"
-        if not default_storage.exists(name):
-            if data is not None:
-                stored = default_storage.save(name, ContentFile(data))
-            else:
-                with opener() as fh:  # type: ignore[misc]
-                    stored = default_storage.save(name, File(fh, name=safe_name))
-            self.created.append(stored)
-            name = stored
+        if data is not None:
+            name = default_storage.save(name, ContentFile(data))
+        else:
+            with opener() as fh:  # type: ignore[misc]
+                name = default_storage.save(name, File(fh, name=safe_name))
+        self.created.append(name)
         return name, digest, size
+
+    def save_seekable(self, folder: str, filename: str, fh: IO[bytes]) -> tuple[str, str, int]:
+        """Store an open, seekable file (an upload, say) without closing it; read twice, hash then copy."""
+        fh.seek(0)
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+        safe_name = safe_file_name(filename)
+        fh.seek(0)
+        name = default_storage.save(f"{folder}/{digest.hexdigest()}/{safe_name}", File(fh, name=safe_name))
+        self.created.append(name)
+        return name, digest.hexdigest(), size
 
     def rollback(self) -> None:
         for name in self.created:
@@ -55,6 +73,18 @@ class ContentWriter:
             except OSError:
                 pass
         self.created.clear()
+
+
+def _same(current: str, digest: str) -> bool:
+    """Does the stored name ``current`` (``<folder>/<sha256>/<name>``) hold these bytes, and exist?"""
+    parts = current.split("/")
+    return len(parts) >= 3 and parts[-2] == digest and default_storage.exists(current)
+
+
+def safe_file_name(filename: str) -> str:
+    """The last path part of a client-given name: safe characters only, no leading dot, ≤ 100 characters."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(filename.replace("\\", "/")))
+    return base.lstrip(".")[-100:] or "file"
 
 
 def hash_stream(fh: IO[bytes]) -> tuple[str, int]:

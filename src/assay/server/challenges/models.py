@@ -57,9 +57,7 @@ class Challenge(models.Model):
     remote_evaluation = models.BooleanField(default=False)
     is_docker_based = models.BooleanField(default=False)
     is_static_dataset_code_upload = models.BooleanField(default=False)
-    submission_time_limit = models.PositiveIntegerField(
-        default=86400, help_text="Seconds per evaluation run."
-    )
+    submission_time_limit = models.PositiveIntegerField(default=86400, help_text="Seconds per evaluation run.")
     max_docker_image_size = models.BigIntegerField(default=42949672960)
     max_concurrent_submission_evaluation = models.PositiveIntegerField(default=100000)
 
@@ -170,9 +168,7 @@ class ChallengePhase(models.Model):
     max_submissions_per_month = models.PositiveIntegerField(default=100000)
     max_submissions = models.PositiveIntegerField(default=100000)
     max_concurrent_submissions_allowed = models.PositiveIntegerField(default=3)
-    count_failed_submissions = models.BooleanField(
-        default=False, help_text="Assay: failed ones use up limits."
-    )
+    count_failed_submissions = models.BooleanField(default=False, help_text="Assay: failed ones use up limits.")
     allowed_email_ids = models.JSONField(default=list, blank=True)
     allowed_submission_file_types = models.CharField(max_length=500, default=DEFAULT_FILE_TYPES)
     is_restricted_to_select_one_submission = models.BooleanField(default=False)
@@ -226,9 +222,7 @@ class Leaderboard(models.Model):
 
     class Meta:
         ordering = ["challenge_id", "config_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["challenge", "config_id"], name="unique_leaderboard_config_id")
-        ]
+        constraints = [models.UniqueConstraint(fields=["challenge", "config_id"], name="unique_leaderboard_config_id")]
 
     def __str__(self) -> str:
         return f"leaderboard {self.config_id} of {self.challenge}"

@@ -8,9 +8,7 @@ from django.db import models
 class LeaderboardEntry(models.Model):
     """``result`` is ``{label: number}``; ``error`` is ``{"error_<label>": number}`` (error bars)."""
 
-    phase_split = models.ForeignKey(
-        "challenges.ChallengePhaseSplit", on_delete=models.CASCADE, related_name="entries"
-    )
+    phase_split = models.ForeignKey("challenges.ChallengePhaseSplit", on_delete=models.CASCADE, related_name="entries")
     submission = models.ForeignKey(
         "submissions.Submission", on_delete=models.CASCADE, related_name="leaderboard_entries"
     )

@@ -15,9 +15,7 @@ class HostTeam(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="created_host_teams"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="HostTeamMember", related_name="host_teams"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="HostTeamMember", related_name="host_teams")
 
     def __str__(self) -> str:
         return self.name
@@ -30,9 +28,7 @@ class HostTeamMember(models.Model):
         READ = "read", "Read"
 
     team = models.ForeignKey(HostTeam, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="host_memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="host_memberships")
     permission = models.CharField(max_length=10, choices=Permission.choices, default=Permission.ADMIN)
     joined_at = models.DateTimeField(auto_now_add=True)
 
@@ -66,9 +62,7 @@ class ParticipantTeamMember(models.Model):
         INVITED = "invited", "Invited"
 
     team = models.ForeignKey(ParticipantTeam, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participant_memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participant_memberships")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     joined_at = models.DateTimeField(auto_now_add=True)
 

@@ -19,9 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("slug", models.SlugField(blank=True, max_length=140, unique=True)),
                 ("title", models.CharField(max_length=100)),
@@ -132,9 +130,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("config_id", models.PositiveIntegerField()),
                 ("name", models.CharField(max_length=100)),
@@ -202,9 +198,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("rank", models.PositiveIntegerField()),
                 ("amount", models.CharField(max_length=30)),
@@ -227,9 +221,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=200)),
                 ("website", models.URLField(blank=True, max_length=500)),
@@ -248,9 +240,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("config_id", models.PositiveIntegerField()),
                 ("name", models.CharField(max_length=100)),
@@ -273,9 +263,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("config_id", models.PositiveIntegerField()),
                 ("schema", models.JSONField()),
@@ -297,9 +285,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "visibility",
@@ -347,9 +333,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "status",
@@ -395,15 +379,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="challengephase",
-            constraint=models.UniqueConstraint(
-                fields=("challenge", "config_id"), name="unique_phase_config_id"
-            ),
+            constraint=models.UniqueConstraint(fields=("challenge", "config_id"), name="unique_phase_config_id"),
         ),
         migrations.AddConstraint(
             model_name="challengephase",
-            constraint=models.UniqueConstraint(
-                fields=("challenge", "codename"), name="unique_phase_codename"
-            ),
+            constraint=models.UniqueConstraint(fields=("challenge", "codename"), name="unique_phase_codename"),
         ),
         migrations.AddConstraint(
             model_name="challengeprize",
@@ -411,21 +391,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="datasetsplit",
-            constraint=models.UniqueConstraint(
-                fields=("challenge", "config_id"), name="unique_split_config_id"
-            ),
+            constraint=models.UniqueConstraint(fields=("challenge", "config_id"), name="unique_split_config_id"),
         ),
         migrations.AddConstraint(
             model_name="datasetsplit",
-            constraint=models.UniqueConstraint(
-                fields=("challenge", "codename"), name="unique_split_codename"
-            ),
+            constraint=models.UniqueConstraint(fields=("challenge", "codename"), name="unique_split_codename"),
         ),
         migrations.AddConstraint(
             model_name="leaderboard",
-            constraint=models.UniqueConstraint(
-                fields=("challenge", "config_id"), name="unique_leaderboard_config_id"
-            ),
+            constraint=models.UniqueConstraint(fields=("challenge", "config_id"), name="unique_leaderboard_config_id"),
         ),
         migrations.AddConstraint(
             model_name="challengephasesplit",

@@ -9,6 +9,8 @@ re-import updates in place. Adding phases, splits, leaderboards and phase-splits
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from django.db import DataError, IntegrityError, transaction
@@ -90,9 +92,7 @@ def import_bundle(
         )
     config = bundle.config
     if challenge is None and config.github_repository:
-        challenge = Challenge.objects.filter(
-            host_team=host_team, github_repository=config.github_repository
-        ).first()
+        challenge = Challenge.objects.filter(host_team=host_team, github_repository=config.github_repository).first()
     if challenge is not None and challenge.host_team_id != host_team.pk:
         raise ImportRefused("not_your_challenge", f"challenge {challenge.pk} belongs to another host team")
     changes: list[str] = []
@@ -103,13 +103,15 @@ def import_bundle(
     try:
         with transaction.atomic():
             created = challenge is None
-            challenge = _write_challenge(
-                bundle, challenge, host_team, user, writer, config_text, bundle_sha256
-            )
+            challenge = _write_challenge(bundle, challenge, host_team, user, writer, config_text, bundle_sha256)
             _write_children(bundle, challenge, writer, changes)
     except (IntegrityError, DataError) as exc:
         writer.rollback()
         raise ImportRefused("conflict", f"the bundle conflicts with existing rows: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # a zip entry whose header was fine but whose data is damaged only fails when streamed
+        writer.rollback()
+        raise ImportRefused("unreadable_file", f"a file of the bundle cannot be read: {exc}") from None
     except BaseException:
         writer.rollback()
         raise
@@ -204,10 +206,13 @@ def _write_challenge(
         setattr(challenge, key, text)
     if bundle.logo:
         rel, data = bundle.logo
-        challenge.image.name, _, _ = writer.save("logos", rel, data=data)
+        challenge.image.name, _, _ = writer.save("logos", rel, data=data, current=challenge.image.name or "")
     if bundle.evaluation_script:
         name, digest, _ = writer.save(
-            "evaluation_scripts", "evaluation_script.zip", data=bundle.evaluation_script.data
+            "evaluation_scripts",
+            "evaluation_script.zip",
+            data=bundle.evaluation_script.data,
+            current=challenge.evaluation_script.name or "",
         )
         challenge.evaluation_script.name = name
         challenge.evaluation_script_sha256 = digest
@@ -217,9 +222,7 @@ def _write_challenge(
     return challenge
 
 
-def _sync(
-    model, challenge: Challenge, wanted: dict[int, dict], changes: list[str], what: str
-) -> dict[int, object]:
+def _sync(model, challenge: Challenge, wanted: dict[int, dict], changes: list[str], what: str) -> dict[int, object]:
     """Upsert rows of ``model`` keyed by config id; delete the ones no longer wanted."""
     existing = {row.config_id: row for row in model.objects.filter(challenge=challenge)}
     for config_id, row in existing.items():
@@ -269,6 +272,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
         changes,
         "dataset split",
     )
+    current_files = dict(ChallengePhase.objects.filter(challenge=challenge).values_list("config_id", "test_annotation"))
     wanted_phases = {}
     for phase in config.challenge_phases:
         values = {name: getattr(phase, name) for name in _PHASE_FIELDS}
@@ -284,7 +288,10 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
         if phase.id in bundle.annotations:
             rel = bundle.annotations[phase.id]
             name, digest, size = writer.save(
-                "annotations", rel, opener=lambda pid=phase.id: bundle.open_annotation(pid)
+                "annotations",
+                rel,
+                opener=lambda pid=phase.id: bundle.open_annotation(pid),
+                current=current_files.get(phase.id) or "",
             )
             values.update(test_annotation=name, test_annotation_sha256=digest, test_annotation_size=size)
         wanted_phases[phase.id] = values

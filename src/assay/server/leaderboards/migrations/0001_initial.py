@@ -19,9 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("result", models.JSONField()),
                 ("error", models.JSONField(blank=True, null=True)),
@@ -54,9 +52,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "ordering": ["-created_at", "-id"],
-                "indexes": [
-                    models.Index(fields=["phase_split", "participant_team"], name="entry_split_team")
-                ],
+                "indexes": [models.Index(fields=["phase_split", "participant_team"], name="entry_split_team")],
             },
         ),
     ]

@@ -20,9 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("submission_number", models.PositiveIntegerField(default=0)),
                 (
@@ -59,9 +57,7 @@ class Migration(migrations.Migration):
                 ("publication_url", models.URLField(blank=True, max_length=1000)),
                 (
                     "submission_metadata",
-                    models.JSONField(
-                        blank=True, help_text="Values of the phase's meta attributes.", null=True
-                    ),
+                    models.JSONField(blank=True, help_text="Values of the phase's meta attributes.", null=True),
                 ),
                 ("is_public", models.BooleanField(default=False)),
                 ("when_made_public", models.DateTimeField(blank=True, null=True)),
