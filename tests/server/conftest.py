@@ -11,6 +11,12 @@ DEMO_BUNDLE = REPO / "examples" / "demo-challenge"
 CORPUS = REPO / "tests" / "data" / "evalai-corpus"  # a copy of ../shared/corpus/evalai-configs
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Real hashing costs ~0.5 s per user: tests that make users would spend minutes on it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
     """File storage in a fresh folder, so tests can assert exactly what was written."""
@@ -34,3 +40,40 @@ def host_team(host):
 
 def stored_files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def demo_challenge(media, host_team):
+    """The demo bundle imported, approved and published."""
+    from assay.bundle import read_bundle
+    from assay.server.challenges.models import Challenge
+    from assay.server.challenges.services.bundle_import import import_bundle
+
+    with read_bundle(DEMO_BUNDLE) as bundle:
+        challenge = import_bundle(bundle, host_team=host_team).challenge
+    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge.refresh_from_db()
+    return challenge
+
+
+@pytest.fixture
+def participant(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@uni.example", "pw")
+
+
+@pytest.fixture
+def team(participant, demo_challenge):
+    """Alice's team, registered (and approved) in the demo challenge."""
+    from assay.server.challenges.models import Participation
+    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+    team = ParticipantTeam.objects.create(name="Team Alice", created_by=participant)
+    ParticipantTeamMember.objects.create(team=team, user=participant)
+    Participation.objects.create(challenge=demo_challenge, team=team)
+    return team
+
+
+def upload(content: bytes = b'{"dev-a0": 1}', name: str = "preds.json"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")

@@ -42,9 +42,7 @@ def serve(host: str, port: int) -> None:
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
 
 
-def import_bundle(
-    path: str, host_team: str, challenge_id: int | None, create_team: bool, username: str | None
-):
+def import_bundle(path: str, host_team: str, challenge_id: int | None, create_team: bool, username: str | None):
     """Validate and import a bundle; returns the ImportReport. Raises BundleError or ImportRefused."""
     setup()
     from django.conf import settings

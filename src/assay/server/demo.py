@@ -40,9 +40,7 @@ def seed(password: str, bundle_path: str) -> Iterator[str]:
             name=DEMO_PARTICIPANT_TEAM, defaults={"created_by": participant}
         )
         ParticipantTeamMember.objects.get_or_create(team=pteam, user=participant)
-    yield (
-        f"Demo users: admin, host, participant — password {password!r} (set ASSAY_DEMO_PASSWORD to change it)"
-    )
+    yield (f"Demo users: admin, host, participant — password {password!r} (set ASSAY_DEMO_PASSWORD to change it)")
     existing = Challenge.objects.filter(host_team=team).order_by("pk").first()
     with read_bundle(bundle_path, limits=settings.BUNDLE_LIMITS) as bundle:
         report = import_bundle(bundle, host_team=team, user=host, challenge=existing)

@@ -46,9 +46,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("ASSAY_DEBUG", False)
 ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("ASSAY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-    if h
+    h.strip() for h in os.environ.get("ASSAY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h
 ]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("ASSAY_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -67,6 +65,7 @@ INSTALLED_APPS = [
     "assay.server.challenges",
     "assay.server.submissions",
     "assay.server.leaderboards",
+    "assay.server.api",
     "assay.server.web",
 ]
 
@@ -154,8 +153,21 @@ BUNDLE_LIMITS = Limits(
     max_file_bytes=env_int("ASSAY_BUNDLE_MAX_FILE_BYTES", Limits.max_file_bytes),
 )
 
+WORKER_LEASE_SECONDS = env_int("ASSAY_LEASE_SECONDS", 60)
+WORKER_MAX_ATTEMPTS = env_int("ASSAY_MAX_ATTEMPTS", 3)
+WORKER_LONG_POLL_SECONDS = env_int("ASSAY_LONG_POLL_SECONDS", 20)
+EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
+EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)
+SUBMISSION_MAX_BYTES = env_int("ASSAY_SUBMISSION_MAX_BYTES", 4 * 1024**3)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "assay.server.api.errors.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Assay API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Submission
+from .models import Submission, WorkerToken
 
 
 @admin.register(Submission)
@@ -9,3 +9,10 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_filter = ("status", "is_public", "is_flagged", "is_baseline", "is_verified_by_host")
     search_fields = ("participant_team__name", "created_by__username", "method_name")
     readonly_fields = ("input_file_sha256", "input_file_size", "attempt", "lease_owner", "lease_expires_at")
+
+
+@admin.register(WorkerToken)
+class WorkerTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "queue_name", "prefix", "created_by", "created_at", "revoked_at", "last_used_at")
+    list_filter = ("queue_name",)
+    readonly_fields = ("token_hash", "prefix", "last_used_at")

@@ -25,15 +25,9 @@ class Submission(models.Model):
 
     IN_PROGRESS = (Status.SUBMITTING, Status.SUBMITTED, Status.QUEUED, Status.RUNNING, Status.RESUMING)
 
-    phase = models.ForeignKey(
-        "challenges.ChallengePhase", on_delete=models.PROTECT, related_name="submissions"
-    )
-    participant_team = models.ForeignKey(
-        "teams.ParticipantTeam", on_delete=models.PROTECT, related_name="submissions"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
-    )
+    phase = models.ForeignKey("challenges.ChallengePhase", on_delete=models.PROTECT, related_name="submissions")
+    participant_team = models.ForeignKey("teams.ParticipantTeam", on_delete=models.PROTECT, related_name="submissions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
     submission_number = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
 
@@ -47,9 +41,7 @@ class Submission(models.Model):
     method_description = models.TextField(blank=True)
     project_url = models.URLField(max_length=1000, blank=True)
     publication_url = models.URLField(max_length=1000, blank=True)
-    submission_metadata = models.JSONField(
-        null=True, blank=True, help_text="Values of the phase's meta attributes."
-    )
+    submission_metadata = models.JSONField(null=True, blank=True, help_text="Values of the phase's meta attributes.")
 
     is_public = models.BooleanField(default=False)
     when_made_public = models.DateTimeField(null=True, blank=True)
@@ -67,7 +59,8 @@ class Submission(models.Model):
 
     # queue state
     queue_name = models.CharField(max_length=100, default="default")
-    attempt = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=0, help_text="Claims so far; a result must name the current one.")
+    expired_leases = models.PositiveIntegerField(default=0, help_text="Claims lost without a result.")
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     job_name = models.CharField(max_length=200, blank=True)
@@ -92,3 +85,32 @@ class Submission(models.Model):
         if self.started_at and self.completed_at:
             return (self.completed_at - self.started_at).total_seconds()
         return None
+
+
+class WorkerToken(models.Model):
+    """A credential for one queue. Only its SHA-256 is stored; the token is shown once, at creation.
+
+    Admins create tokens for the platform queue (``default``); a remote-evaluation challenge's hosts
+    create tokens for that challenge's queue, so a host's worker sees that challenge's jobs only.
+    """
+
+    name = models.CharField(max_length=100)
+    queue_name = models.CharField(max_length=100, db_index=True)
+    challenge = models.ForeignKey(
+        "challenges.Challenge", on_delete=models.CASCADE, null=True, blank=True, related_name="worker_tokens"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, queue {self.queue_name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,117 @@
+"""The worker protocol: claim (long-poll) → heartbeat → complete | release, and files by hash."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assay.server.submissions.services import jobs, queue
+
+from .auth import IsWorker, WorkerTokenAuthentication
+from .errors import error
+
+
+class WorkerView(APIView):
+    authentication_classes = [WorkerTokenAuthentication]
+    permission_classes = [IsWorker]
+    throttle_classes: list = []
+
+
+class ClaimIn(serializers.Serializer):
+    worker_id = serializers.CharField(max_length=100)
+    wait = serializers.FloatField(min_value=0, default=0, help_text="Seconds to wait for a job (long-poll).")
+
+
+class AttemptIn(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1)
+
+
+class CompleteIn(AttemptIn):
+    output = serializers.JSONField(required=False, allow_null=True, help_text="What evaluate() returned.")
+    error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=20000)
+    stdout = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    stderr = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    sandbox = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    def validate(self, attrs):
+        cap = settings.EVALUATION_MAX_OUTPUT_BYTES * 2
+        for name in ("stdout", "stderr"):
+            if len(attrs.get(name, "")) > cap:
+                attrs[name] = attrs[name][:cap] + "\n[truncated by the server]"
+        return attrs
+
+
+class ClaimView(WorkerView):
+    @extend_schema(
+        request=ClaimIn,
+        responses={
+            200: OpenApiResponse(description="{'job': {...}}"),
+            204: OpenApiResponse(description="No job"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = ClaimIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        deadline = time.monotonic() + min(data.validated_data["wait"], settings.WORKER_LONG_POLL_SECONDS)
+        while True:
+            sub = queue.claim_next(request.auth, data.validated_data["worker_id"])
+            if sub is not None:
+                return Response({"job": jobs.job_payload(sub)})
+            if time.monotonic() >= deadline:
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+
+
+class HeartbeatView(WorkerView):
+    @extend_schema(request=AttemptIn, responses={200: OpenApiResponse(description="{'lease_expires_at': ...}")})
+    def post(self, request: Request, submission_id: int) -> Response:
+        data = AttemptIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        expires = queue.heartbeat(request.auth, submission_id, data.validated_data["attempt"])
+        return Response({"lease_expires_at": expires.isoformat()})
+
+
+class ReleaseView(WorkerView):
+    @extend_schema(request=AttemptIn, responses={200: OpenApiResponse(description="released")})
+    def post(self, request: Request, submission_id: int) -> Response:
+        data = AttemptIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue.release(request.auth, submission_id, data.validated_data["attempt"])
+        return Response({"released": True})
+
+
+class CompleteView(WorkerView):
+    @extend_schema(request=CompleteIn, responses={200: OpenApiResponse(description="{'status', 'failure_reason'}")})
+    def post(self, request: Request, submission_id: int) -> Response:
+        data = CompleteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        sub = queue.complete(
+            request.auth,
+            submission_id,
+            queue.Completion(
+                attempt=v["attempt"],
+                output=v.get("output"),
+                error=v.get("error") or None,
+                stdout=v.get("stdout", ""),
+                stderr=v.get("stderr", ""),
+                sandbox=v.get("sandbox", ""),
+            ),
+        )
+        return Response({"status": sub.status, "failure_reason": sub.failure_reason})
+
+
+class FileView(WorkerView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="the file")})
+    def get(self, request: Request, sha256: str):
+        field = jobs.file_for_worker(request.auth, sha256.lower())
+        if field is None:
+            return error("not_found", "no file with this hash belongs to a job you hold", 404)
+        return FileResponse(field.open("rb"), as_attachment=True, filename=field.name.rsplit("/", 1)[-1])

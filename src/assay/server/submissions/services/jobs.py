@@ -1,0 +1,99 @@
+"""What a worker is told about a leased job, and which stored files a worker token may fetch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.db.models.fields.files import FieldFile
+
+from assay.server.challenges.models import Challenge, ChallengePhase
+
+from ..models import Submission, WorkerToken
+
+S = Submission.Status
+
+
+def _file(field: FieldFile, digest: str, size: int | None = None, name: str | None = None) -> dict | None:
+    if not field or not digest:
+        return None
+    return {"sha256": digest, "size": size if size is not None else field.size, "name": name or field.name}
+
+
+def submission_metadata(sub: Submission) -> dict[str, Any]:
+    """EvalAI passes its serialized submission as ``kwargs['submission_metadata']``; same keys here."""
+    return {
+        "id": sub.pk,
+        "participant_team": sub.participant_team_id,
+        "participant_team_name": sub.participant_team.name,
+        "challenge_phase": sub.phase_id,
+        "created_by": sub.created_by.username,
+        "status": sub.status,
+        "submission_number": sub.submission_number,
+        "submitted_at": sub.submitted_at.isoformat() if sub.submitted_at else None,
+        "started_at": sub.started_at.isoformat() if sub.started_at else None,
+        "method_name": sub.method_name,
+        "method_description": sub.method_description,
+        "project_url": sub.project_url,
+        "publication_url": sub.publication_url,
+        "is_public": sub.is_public,
+        "is_baseline": sub.is_baseline,
+        "submission_metadata": sub.submission_metadata,
+        "input_file_name": sub.input_file_name,
+    }
+
+
+def job_payload(sub: Submission) -> dict[str, Any]:
+    phase: ChallengePhase = sub.phase
+    challenge: Challenge = phase.challenge
+    splits: dict[str, list[str]] = {}
+    for ps in phase.phase_splits.select_related("dataset_split", "leaderboard"):
+        labels = splits.setdefault(ps.dataset_split.codename, [])
+        labels.extend(label for label in ps.leaderboard.labels if label not in labels)
+    return {
+        "submission_id": sub.pk,
+        "attempt": sub.attempt,
+        "lease_seconds": settings.WORKER_LEASE_SECONDS,
+        "lease_expires_at": sub.lease_expires_at.isoformat() if sub.lease_expires_at else None,
+        "challenge": {
+            "id": challenge.pk,
+            "title": challenge.title,
+            "remote_evaluation": challenge.remote_evaluation,
+        },
+        "phase": {
+            "id": phase.pk,
+            "codename": phase.codename,
+            "name": phase.name,
+            "is_partial_submission_evaluation_enabled": phase.is_partial_submission_evaluation_enabled,
+        },
+        "splits": splits,
+        "submission_file": _file(sub.input_file, sub.input_file_sha256, sub.input_file_size, sub.input_file_name),
+        "evaluation_script": _file(challenge.evaluation_script, challenge.evaluation_script_sha256),
+        "annotation": _file(phase.test_annotation, phase.test_annotation_sha256, phase.test_annotation_size),
+        "submission_metadata": submission_metadata(sub),
+        "limits": {
+            "wall_seconds": challenge.submission_time_limit,
+            "memory_bytes": settings.EVALUATION_MEMORY_BYTES,
+            "max_output_bytes": settings.EVALUATION_MAX_OUTPUT_BYTES,
+        },
+    }
+
+
+def file_for_worker(token: WorkerToken, sha256: str) -> FieldFile | None:
+    """A stored file a job leased from this token's queue needs — and nothing else."""
+    if len(sha256) != 64:
+        return None
+    running = Submission.objects.filter(queue_name=token.queue_name, status=S.RUNNING)
+    sub = running.filter(input_file_sha256=sha256).first()
+    if sub is not None:
+        return sub.input_file
+    phase = ChallengePhase.objects.filter(test_annotation_sha256=sha256, submissions__in=running).distinct().first()
+    if phase is not None:
+        return phase.test_annotation
+    challenge = (
+        Challenge.objects.filter(Q(evaluation_script_sha256=sha256), phases__submissions__in=running).distinct().first()
+    )
+    if challenge is not None:
+        return challenge.evaluation_script
+    return None

@@ -1,0 +1,155 @@
+"""What happens to a submission after it is made: cancel, re-run, resume, hide, publish, host marks.
+
+Each action checks who may do it and the current state inside one transaction (the row is locked
+where the database can), so two people acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from assay.server.challenges.services.roles import is_host
+
+from ..models import Submission
+from .errors import SubmissionError
+from .submit import check_counts, next_number, unpublish_others
+
+S = Submission.Status
+CANCELLABLE = (S.SUBMITTING, S.SUBMITTED, S.QUEUED, S.RESUMING)
+
+
+def _locked(sub: Submission) -> Submission:
+    return Submission.objects.select_for_update().select_related("phase__challenge__host_team").get(pk=sub.pk)
+
+
+def _is_member(user, sub: Submission) -> bool:
+    return sub.participant_team.memberships.filter(user=user, status="active").exists()
+
+
+def _need_member_or_host(user, sub: Submission) -> bool:
+    """Returns whether the user is a host; refuses anyone who is neither host nor team member."""
+    host = is_host(user, sub.phase.challenge)
+    if not host and not _is_member(user, sub):
+        raise SubmissionError("not_found", "no such submission", 404)
+    return host
+
+
+@transaction.atomic
+def cancel(user, sub: Submission) -> Submission:
+    sub = _locked(sub)
+    host = _need_member_or_host(user, sub)
+    challenge = sub.phase.challenge
+    if host and not (user.is_staff or challenge.allow_host_cancel_submissions or _is_member(user, sub)):
+        raise SubmissionError("forbidden", "this challenge does not let hosts cancel submissions", 403)
+    allowed = CANCELLABLE + ((S.RUNNING,) if challenge.allow_cancel_running_submissions or user.is_staff else ())
+    if sub.status not in allowed:
+        raise SubmissionError("bad_state", f"a {sub.status} submission cannot be cancelled", 409)
+    sub.status = S.CANCELLED
+    sub.lease_owner = ""
+    sub.lease_expires_at = None
+    sub.completed_at = timezone.now()
+    sub.save()
+    return sub
+
+
+def _may_reevaluate(user, sub: Submission) -> bool:
+    host = _need_member_or_host(user, sub)
+    if not host and not sub.phase.challenge.allow_participants_resubmissions:
+        raise SubmissionError("forbidden", "only the hosts may re-run or resume submissions here", 403)
+    return host
+
+
+@transaction.atomic
+def rerun(user, sub: Submission) -> Submission:
+    """EvalAI's re-run: the old row is cancelled and a clone is queued (limits apply to participants)."""
+    sub = _locked(sub)
+    host = _may_reevaluate(user, sub)
+    if sub.ignore_submission:
+        raise SubmissionError("bad_state", "a hidden submission cannot be re-run", 409)
+    if sub.status == S.RUNNING:
+        raise SubmissionError("bad_state", "cancel the running evaluation before re-running it", 409)
+    if not host:
+        check_counts(sub.phase, sub.participant_team)
+    clone = Submission.objects.get(pk=sub.pk)
+    clone.pk = None
+    clone.id = None
+    clone.status = S.SUBMITTED
+    clone.submission_number = next_number(sub.phase, sub.participant_team)
+    clone.rerun_resumed_at = timezone.now()
+    for name in ("stdout_file", "stderr_file", "submission_result_file", "submission_metadata_file"):
+        setattr(clone, name, "")
+    clone.output = None
+    clone.failure_reason = ""
+    clone.attempt = clone.expired_leases = 0
+    clone.lease_owner = ""
+    clone.lease_expires_at = clone.started_at = clone.completed_at = None
+    clone.save()
+    Submission.objects.filter(pk=clone.pk).update(submitted_at=timezone.now())
+    sub.status = S.CANCELLED
+    sub.save(update_fields=["status"])
+    clone.refresh_from_db()
+    return clone
+
+
+@transaction.atomic
+def resume(user, sub: Submission) -> Submission:
+    sub = _locked(sub)
+    _may_reevaluate(user, sub)
+    challenge = sub.phase.challenge
+    if not (challenge.remote_evaluation and challenge.allow_resuming_submissions):
+        raise SubmissionError("forbidden", "this challenge does not allow resuming submissions", 403)
+    if sub.status != S.FAILED:
+        raise SubmissionError("bad_state", "only failed submissions can be resumed", 409)
+    sub.status = S.RESUMING
+    sub.rerun_resumed_at = timezone.now()
+    sub.failure_reason = ""
+    sub.save()
+    return sub
+
+
+@transaction.atomic
+def hide(user, sub: Submission) -> Submission:
+    """EvalAI's soft delete: gone from 'my submissions' and the leaderboard, never from the database."""
+    sub = _locked(sub)
+    _need_member_or_host(user, sub)
+    sub.ignore_submission = True
+    sub.is_public = False
+    sub.save(update_fields=["ignore_submission", "is_public"])
+    return sub
+
+
+@transaction.atomic
+def set_public(user, sub: Submission, is_public: bool) -> Submission:
+    sub = _locked(sub)
+    host = _need_member_or_host(user, sub)
+    phase = sub.phase
+    if not phase.leaderboard_public and is_public:
+        raise SubmissionError("forbidden", "this phase's leaderboard is private: submissions stay private", 403)
+    if phase.is_submission_public and phase.leaderboard_public and not is_public and not host:
+        raise SubmissionError("forbidden", "this phase keeps every submission on the public leaderboard", 403)
+    if sub.ignore_submission and is_public:
+        raise SubmissionError("bad_state", "a hidden submission cannot be made public", 409)
+    sub.is_public = is_public
+    sub.when_made_public = timezone.now() if is_public else None
+    sub.save(update_fields=["is_public", "when_made_public"])
+    if is_public and phase.is_restricted_to_select_one_submission:
+        unpublish_others(sub)
+    return sub
+
+
+@transaction.atomic
+def mark(user, sub: Submission, *, baseline: bool | None = None, flagged: bool | None = None,
+         verified: bool | None = None) -> Submission:  # fmt: skip
+    """Host-only marks: baseline (always shown), flagged (hidden from the leaderboard), verified (badge)."""
+    sub = _locked(sub)
+    if not is_host(user, sub.phase.challenge):
+        raise SubmissionError("forbidden", "only the challenge's hosts may mark submissions", 403)
+    if baseline is not None:
+        sub.is_baseline = baseline
+    if flagged is not None:
+        sub.is_flagged = flagged
+    if verified is not None:
+        sub.is_verified_by_host = verified
+    sub.save(update_fields=["is_baseline", "is_flagged", "is_verified_by_host"])
+    return sub

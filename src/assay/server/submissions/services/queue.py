@@ -1,0 +1,195 @@
+"""The database is the queue: claim with a lease, renew it, complete once, or lose it.
+
+A submission row carries status, lease owner, lease expiry and attempt. Claiming takes the oldest
+waiting row (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the IMMEDIATE transaction
+is the single writer). A lease that is not renewed expires and the job is offered again with
+attempt + 1; after ``ASSAY_MAX_ATTEMPTS`` lost leases it fails with the reason. A result names its
+attempt and is accepted once, from the current attempt only; late or duplicate results are
+rejected without touching anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.storage import ContentWriter
+
+from ..models import Submission, WorkerToken
+from .errors import LeaseLost
+from .results import ResultError, parse_output
+
+S = Submission.Status
+WAITING = (S.SUBMITTED, S.RESUMING)
+
+
+def lease_seconds() -> int:
+    return settings.WORKER_LEASE_SECONDS
+
+
+def claim_next(token: WorkerToken, worker_id: str) -> Submission | None:
+    """Lease the oldest waiting job of the token's queue to ``worker_id``, or return None."""
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            sub = (
+                Submission.objects.select_for_update(skip_locked=True)
+                .filter(queue_name=token.queue_name)
+                .filter(Q(status__in=WAITING) | Q(status=S.RUNNING, lease_expires_at__lt=now))
+                .order_by("submitted_at", "id")
+                .first()
+            )
+            if sub is None:
+                return None
+            if sub.status == S.RUNNING:
+                sub.expired_leases += 1
+                if sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS:
+                    _fail(
+                        sub,
+                        f"the evaluation was lost {sub.expired_leases} times (its worker stopped or crashed);"
+                        " the host has been told",
+                        now,
+                    )
+                    continue
+            sub.status = S.RUNNING
+            sub.attempt += 1
+            sub.lease_owner = worker_id[:100]
+            sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
+            sub.started_at = now
+            sub.save(
+                update_fields=[
+                    "status",
+                    "attempt",
+                    "lease_owner",
+                    "lease_expires_at",
+                    "started_at",
+                    "expired_leases",
+                ]
+            )
+            return sub
+
+
+def _held(token: WorkerToken, submission_id: int, attempt: int):
+    return Submission.objects.filter(pk=submission_id, queue_name=token.queue_name, status=S.RUNNING, attempt=attempt)
+
+
+def heartbeat(token: WorkerToken, submission_id: int, attempt: int) -> dt.datetime:
+    """Renew the lease; raises :class:`LeaseLost` when the job was cancelled, re-claimed or finished."""
+    expires = timezone.now() + dt.timedelta(seconds=lease_seconds())
+    if not _held(token, submission_id, attempt).update(lease_expires_at=expires):
+        raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
+    return expires
+
+
+def release(token: WorkerToken, submission_id: int, attempt: int) -> None:
+    """Hand the job back untouched (a worker shutting down); it does not count as a lost attempt."""
+    if not _held(token, submission_id, attempt).update(
+        status=S.SUBMITTED, lease_owner="", lease_expires_at=None, started_at=None
+    ):
+        raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
+
+
+@dataclass
+class Completion:
+    """What a worker reports when an evaluation ends."""
+
+    attempt: int
+    output: Any = None
+    error: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    sandbox: str = ""
+
+
+def complete(token: WorkerToken, submission_id: int, report: Completion) -> Submission:
+    """Record the outcome of the current attempt: files, status and leaderboard entries, all at once."""
+    sub = _held(token, submission_id, report.attempt).select_related("phase").first()
+    if sub is None:
+        raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
+    parsed, reason = None, report.error
+    if reason is None:
+        try:
+            parsed = parse_output(report.output, sub.phase)
+        except ResultError as exc:
+            reason = f"the evaluation script returned an unusable result: {exc}"
+    writer = ContentWriter()
+    try:
+        files = _write_files(writer, sub, report, parsed)
+        with transaction.atomic():
+            locked = _held(token, submission_id, report.attempt).select_for_update().first()
+            if locked is None:
+                raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
+            for name, value in files.items():
+                setattr(locked, name, value)
+            now = timezone.now()
+            if parsed is None:
+                _fail(locked, reason or "evaluation failed", now)
+            else:
+                _finish(locked, parsed, report, now)
+    except BaseException:
+        writer.rollback()
+        raise
+    return locked
+
+
+def _write_files(writer: ContentWriter, sub: Submission, report: Completion, parsed) -> dict[str, str]:
+    folder = f"submission_files/{sub.pk}"
+    files = {
+        "stdout_file": writer.save(folder, "stdout.txt", data=report.stdout.encode("utf-8", "replace"))[0],
+        "stderr_file": writer.save(folder, "stderr.txt", data=report.stderr.encode("utf-8", "replace"))[0],
+    }
+    if parsed is not None:
+        result_doc = parsed.submission_result
+        if result_doc is None:
+            result_doc = [{k: v.metrics} for k, v in parsed.splits.items()]
+        payload = json.dumps(result_doc, indent=2, default=str).encode()
+        files["submission_result_file"] = writer.save(folder, "submission_result.json", data=payload)[0]
+        if parsed.submission_metadata is not None:
+            meta = json.dumps(parsed.submission_metadata, indent=2, default=str).encode()
+            files["submission_metadata_file"] = writer.save(folder, "submission_metadata.json", data=meta)[0]
+    return files
+
+
+def _fail(sub: Submission, reason: str, now: dt.datetime) -> None:
+    sub.status = S.FAILED
+    sub.failure_reason = reason[:5000]
+    sub.completed_at = now
+    sub.lease_owner = ""
+    sub.lease_expires_at = None
+    sub.save()
+
+
+def _finish(sub: Submission, parsed, report: Completion, now: dt.datetime) -> None:
+    sub.status = S.PARTIALLY_EVALUATED if parsed.partial else S.FINISHED
+    sub.output = {"result": [{k: v.metrics} for k, v in parsed.splits.items()]}
+    sub.completed_at = now
+    sub.lease_owner = ""
+    sub.lease_expires_at = None
+    sub.failure_reason = ""
+    sub.save()
+    LeaderboardEntry.objects.filter(submission=sub, is_disabled=False).update(is_disabled=True)
+    phase_splits = sub.phase.phase_splits.select_related("dataset_split", "leaderboard")
+    entries = []
+    for ps in phase_splits:
+        split = parsed.splits.get(ps.dataset_split.codename)
+        if split is None:
+            continue
+        labels = set(ps.leaderboard.labels)
+        entries.append(
+            LeaderboardEntry(
+                phase_split=ps,
+                submission=sub,
+                participant_team_id=sub.participant_team_id,
+                result={k: v for k, v in split.metrics.items() if k in labels},
+                error=split.errors,
+            )
+        )
+    LeaderboardEntry.objects.bulk_create(entries)

@@ -1,0 +1,239 @@
+"""Creating a submission, with every check EvalAI makes at submit time — race-free.
+
+Checks that need no lock run first (dates, pause, visibility, allow-lists, team, approval, bans,
+file type, meta attributes). The file is then stored, and the counting checks (concurrency cap,
+total/month/day limits) run again inside one transaction that holds the team's participation row
+locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE transactions take the single
+write lock at BEGIN), so concurrent submits cannot both pass a limit. A refused submit leaves no
+row and no file behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assay.server.challenges.models import ChallengePhase, Participation
+from assay.server.challenges.services.roles import is_host, participation_of, team_emails
+from assay.server.storage import ContentWriter
+from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+from ..models import Submission
+from .errors import SubmissionError
+from .meta import normalise_meta
+
+S = Submission.Status
+
+
+@dataclass
+class SubmissionFields:
+    """What a participant may set when submitting."""
+
+    is_public: bool | None = None
+    method_name: str = ""
+    method_description: str = ""
+    project_url: str = ""
+    publication_url: str = ""
+    meta: Any = None
+
+
+def queue_for(phase: ChallengePhase) -> str:
+    """Remote-evaluation challenges have their own queue, served by the host's workers."""
+    challenge = phase.challenge
+    return f"challenge-{challenge.pk}" if challenge.remote_evaluation else "default"
+
+
+def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
+    from assay.bundle.model import Phase as PhaseConfig
+
+    types = PhaseConfig.model_construct(allowed_submission_file_types=phase.allowed_submission_file_types).file_types
+    name = file_name.lower()
+    return any(name.endswith(ext) for ext in types)
+
+
+def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, fields: SubmissionFields) -> Submission:
+    """Create a submitted (queued) submission for ``user``'s team, or raise :class:`SubmissionError`."""
+    challenge = phase.challenge
+    host = is_host(user, challenge)
+    participation = _gate(user, phase, host)
+    if file is None:
+        raise SubmissionError("file_required", "a submission file is required", 400)
+    file_name = posixpath.basename((file_name or "submission").replace("\\", "/"))
+    if not allowed_extension(phase, file_name):
+        raise SubmissionError(
+            "file_type_not_allowed",
+            f"{file_name!r} is not an allowed file type for this phase ({phase.allowed_submission_file_types})",
+            400,
+        )
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.SUBMISSION_MAX_BYTES:
+        raise SubmissionError(
+            "file_too_large", f"the file is {size} bytes; the limit is {settings.SUBMISSION_MAX_BYTES}", 413
+        )
+    meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
+    check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
+
+    writer = ContentWriter()
+    try:
+        stored, digest, size = writer.save_seekable("submissions", file_name, file)
+        with transaction.atomic():
+            locked = Participation.objects.all()
+            if connection.features.has_select_for_update:
+                locked = locked.select_for_update()
+            locked.get(pk=participation.pk)
+            check_counts(phase, participation.team)
+            submission = Submission(
+                phase=phase,
+                participant_team=participation.team,
+                created_by=user,
+                status=S.SUBMITTED,
+                input_file=stored,
+                input_file_name=file_name[:255],
+                input_file_sha256=digest,
+                input_file_size=size,
+                method_name=fields.method_name[:1000],
+                method_description=fields.method_description,
+                project_url=fields.project_url[:1000],
+                publication_url=fields.publication_url[:1000],
+                submission_metadata=meta,
+                queue_name=queue_for(phase),
+                submission_number=next_number(phase, participation.team),
+            )
+            _apply_visibility(submission, phase, fields.is_public)
+            submission.save()
+            if submission.is_public and phase.is_restricted_to_select_one_submission:
+                unpublish_others(submission)
+    except BaseException:
+        writer.rollback()
+        raise
+    return submission
+
+
+def _gate(user, phase: ChallengePhase, host: bool) -> Participation:
+    challenge = phase.challenge
+    now = timezone.now()
+    if not host:
+        if not (challenge.start_date <= now <= challenge.end_date):
+            raise SubmissionError("challenge_not_active", "the challenge is not accepting submissions now", 406)
+        if not (phase.start_date <= now <= phase.end_date):
+            raise SubmissionError("phase_not_active", f"phase {phase.name!r} is not open for submissions now", 406)
+        if challenge.is_submission_paused or phase.is_submission_paused:
+            raise SubmissionError("submissions_paused", "the host has paused submissions", 406)
+        if not phase.is_public:
+            raise SubmissionError("phase_not_public", "this phase is not open to participants", 403)
+        allowed = [e.lower() for e in phase.allowed_email_ids or []]
+        if allowed and (user.email or "").lower() not in allowed:
+            raise SubmissionError("email_not_allowed", "your e-mail address may not submit to this phase", 403)
+    participation = participation_of(user, challenge)
+    if participation is None and host:
+        participation = _host_participation(user, phase)
+    if participation is None:
+        raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
+    if not host and participation.status != Participation.Status.APPROVED:
+        raise SubmissionError("team_not_approved", "the host has not approved your team for this challenge yet", 403)
+    banned = {e.lower() for e in challenge.banned_email_ids or []}
+    if banned & set(team_emails(participation.team)):
+        raise SubmissionError("team_banned", "a member of your team is banned from this challenge", 403)
+    return participation
+
+
+def _host_participation(user, phase: ChallengePhase) -> Participation:
+    """Hosts test-submit as their own participant team, as EvalAI's Host_<n>_Team lets them."""
+    challenge = phase.challenge
+    name = f"Hosts of {challenge.host_team.name} #{challenge.pk}"[:100]
+    team, _ = ParticipantTeam.objects.get_or_create(name=name, defaults={"created_by": user})
+    ParticipantTeamMember.objects.get_or_create(team=team, user=user)
+    participation, _ = Participation.objects.get_or_create(
+        challenge=challenge, team=team, defaults={"status": Participation.Status.APPROVED}
+    )
+    return participation
+
+
+def _counted(phase: ChallengePhase, team) -> Any:
+    excluded = [S.CANCELLED] if phase.count_failed_submissions else [S.CANCELLED, S.FAILED]
+    return Submission.objects.filter(phase=phase, participant_team=team).exclude(status__in=excluded)
+
+
+def check_counts(phase: ChallengePhase, team) -> None:
+    in_progress = Submission.objects.filter(
+        phase=phase, participant_team=team, status__in=Submission.IN_PROGRESS
+    ).count()
+    if in_progress >= phase.max_concurrent_submissions_allowed:
+        raise SubmissionError(
+            "too_many_in_progress",
+            f"you have {in_progress} submission(s) being processed; wait until one finishes"
+            f" (the limit is {phase.max_concurrent_submissions_allowed})",
+            406,
+        )
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first_of_month = midnight.replace(day=1)
+    counted = _counted(phase, team)
+    if counted.count() >= phase.max_submissions:
+        raise SubmissionError(
+            "limit_total",
+            f"the maximum number of submissions ({phase.max_submissions}) has been reached",
+            403,
+        )
+    if counted.filter(submitted_at__gte=first_of_month).count() >= phase.max_submissions_per_month:
+        raise SubmissionError(
+            "limit_month",
+            f"the maximum number of submissions for this month ({phase.max_submissions_per_month}) has been reached",
+            403,
+        )
+    if counted.filter(submitted_at__gte=midnight).count() >= phase.max_submissions_per_day:
+        tomorrow = midnight + dt.timedelta(days=1)
+        raise SubmissionError(
+            "limit_day",
+            f"the maximum number of submissions for today ({phase.max_submissions_per_day}) has been reached;"
+            f" try again after {tomorrow:%Y-%m-%d %H:%M} UTC",
+            403,
+        )
+
+
+def remaining(phase: ChallengePhase, team) -> dict[str, int]:
+    """What a team may still submit to ``phase``: EvalAI's remaining_submissions numbers."""
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    counted = _counted(phase, team)
+    total = counted.count()
+    month = counted.filter(submitted_at__gte=midnight.replace(day=1)).count()
+    day = counted.filter(submitted_at__gte=midnight).count()
+    left_total = max(phase.max_submissions - total, 0)
+    return {
+        "remaining_submissions_count": left_total,
+        "remaining_submissions_this_month_count": min(max(phase.max_submissions_per_month - month, 0), left_total),
+        "remaining_submissions_today_count": min(max(phase.max_submissions_per_day - day, 0), left_total),
+    }
+
+
+def next_number(phase: ChallengePhase, team) -> int:
+    last = (
+        Submission.objects.filter(phase=phase, participant_team=team)
+        .order_by("-submission_number")
+        .values_list("submission_number", flat=True)
+        .first()
+    )
+    return (last or 0) + 1
+
+
+def _apply_visibility(submission: Submission, phase: ChallengePhase, requested: bool | None) -> None:
+    """EvalAI: default from the phase; a private leaderboard forces the phase default."""
+    is_public = phase.is_submission_public if requested is None else bool(requested)
+    if not phase.leaderboard_public:
+        is_public = phase.is_submission_public
+    submission.is_public = is_public
+    submission.when_made_public = timezone.now() if is_public else None
+
+
+def unpublish_others(submission: Submission) -> None:
+    Submission.objects.filter(
+        Q(phase=submission.phase, participant_team=submission.participant_team, is_public=True) & ~Q(pk=submission.pk)
+    ).update(is_public=False)

@@ -1,0 +1,68 @@
+"""Worker tokens: created by admins (platform queue) or a remote challenge's hosts, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+
+from assay.server.challenges.models import Challenge
+from assay.server.challenges.services.roles import is_host
+
+from ..models import WorkerToken
+from .errors import SubmissionError
+
+TOKEN_PREFIX = "aw_"
+PLATFORM_QUEUE = "default"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_worker_token(user, name: str, challenge: Challenge | None = None) -> tuple[WorkerToken, str]:
+    """Return the row and the token itself (shown once; only its hash is kept)."""
+    if challenge is None:
+        if not (user and user.is_staff):
+            raise SubmissionError("forbidden", "only administrators create platform worker tokens", 403)
+        queue = PLATFORM_QUEUE
+    else:
+        if not is_host(user, challenge):
+            raise SubmissionError("forbidden", "only the challenge's hosts create its worker tokens", 403)
+        if not challenge.remote_evaluation:
+            raise SubmissionError(
+                "not_remote", "this challenge is evaluated by the platform; it has no remote queue", 400
+            )
+        queue = f"challenge-{challenge.pk}"
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = WorkerToken.objects.create(
+        name=name[:100] or "worker",
+        queue_name=queue,
+        challenge=challenge,
+        token_hash=_hash(token),
+        prefix=token[:10],
+        created_by=user,
+    )
+    return row, token
+
+
+def authenticate_worker(token: str) -> WorkerToken | None:
+    """The active token row for ``token``, or None. Touches ``last_used_at`` at most once a minute."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = WorkerToken.objects.filter(token_hash=_hash(token), revoked_at__isnull=True).first()
+    if row is not None:
+        now = timezone.now()
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            WorkerToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row
+
+
+def revoke_worker_token(user, row: WorkerToken) -> None:
+    allowed = user.is_staff or (row.challenge is not None and is_host(user, row.challenge))
+    if not allowed:
+        raise SubmissionError("forbidden", "you may not revoke this token", 403)
+    if row.revoked_at is None:
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])

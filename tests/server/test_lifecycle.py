@@ -1,0 +1,130 @@
+"""After submitting: cancel, re-run, resume, hide, publish, host marks — and who may do each."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from assay.server.submissions.models import Submission
+from assay.server.submissions.services import lifecycle
+from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.queue import claim_next
+from assay.server.submissions.services.submit import SubmissionFields, submit
+from assay.server.submissions.services.tokens import create_worker_token
+
+from .conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sub(team, participant, demo_challenge) -> Submission:
+    phase = demo_challenge.phases.get(codename="dev")
+    return submit(participant, phase, upload(), "p.json", SubmissionFields())
+
+
+@pytest.fixture
+def stranger(django_user_model):
+    return django_user_model.objects.create_user("mallory", "m@evil.example", "pw")
+
+
+def code_of(fn, *args, **kwargs) -> str:
+    with pytest.raises(SubmissionError) as err:
+        fn(*args, **kwargs)
+    return err.value.code
+
+
+def test_owner_cancels_a_queued_submission_but_not_a_running_one(sub, participant):
+    Submission.objects.filter(pk=sub.pk).update(status="running")
+    assert code_of(lifecycle.cancel, participant, sub) == "bad_state"
+    sub.phase.challenge.allow_cancel_running_submissions = True
+    sub.phase.challenge.save()
+    assert lifecycle.cancel(participant, sub).status == "cancelled"
+
+
+def test_strangers_see_nothing(sub, stranger):
+    for action in (lifecycle.cancel, lifecycle.hide, lifecycle.rerun):
+        assert code_of(action, stranger, sub) == "not_found"
+    assert code_of(lifecycle.set_public, stranger, sub, True) == "not_found"
+    assert code_of(lifecycle.mark, stranger, sub, baseline=True) == "forbidden"
+
+
+def test_host_cancel_needs_the_challenge_option(sub, host):
+    assert code_of(lifecycle.cancel, host, sub) == "forbidden"
+    sub.phase.challenge.allow_host_cancel_submissions = True
+    sub.phase.challenge.save()
+    assert lifecycle.cancel(host, sub).status == "cancelled"
+
+
+def test_rerun_clones_and_cancels_the_original(sub, host, participant):
+    assert code_of(lifecycle.rerun, participant, sub) == "forbidden"
+    clone = lifecycle.rerun(host, sub)
+    sub.refresh_from_db()
+    assert sub.status == "cancelled" and clone.status == "submitted" and clone.pk != sub.pk
+    assert clone.submission_number == sub.submission_number + 1 and clone.rerun_resumed_at
+    assert clone.input_file_sha256 == sub.input_file_sha256 and clone.attempt == 0
+    sub.phase.challenge.allow_participants_resubmissions = True
+    sub.phase.challenge.save()
+    assert lifecycle.rerun(participant, clone).status == "submitted"
+
+
+def test_resume_only_failed_remote_submissions(sub, host):
+    Submission.objects.filter(pk=sub.pk).update(status="failed")
+    assert code_of(lifecycle.resume, host, sub) == "forbidden"
+    challenge = sub.phase.challenge
+    challenge.remote_evaluation = challenge.allow_resuming_submissions = True
+    challenge.save()
+    assert lifecycle.resume(host, sub).status == "resuming"
+    assert code_of(lifecycle.resume, host, sub) == "bad_state"
+
+
+def test_hide_makes_private_and_blocks_rerun(sub, participant, host):
+    hidden = lifecycle.hide(participant, sub)
+    assert hidden.ignore_submission and not hidden.is_public
+    assert code_of(lifecycle.rerun, host, sub) == "bad_state"
+    assert code_of(lifecycle.set_public, participant, sub, True) == "bad_state"
+
+
+def test_visibility_rules(sub, participant, host):
+    # the demo dev phase has a public leaderboard and public-by-default submissions: participants can't hide
+    assert code_of(lifecycle.set_public, participant, sub, False) == "forbidden"
+    assert lifecycle.set_public(host, sub, False).is_public is False
+    phase = sub.phase
+    phase.is_submission_public = False
+    phase.save()
+    assert lifecycle.set_public(participant, sub, True).when_made_public is not None
+    phase.leaderboard_public = False
+    phase.save()
+    assert code_of(lifecycle.set_public, participant, sub, True) == "forbidden"
+
+
+def test_host_marks(sub, host, participant):
+    assert code_of(lifecycle.mark, participant, sub, baseline=True) == "forbidden"
+    marked = lifecycle.mark(host, sub, baseline=True, flagged=True, verified=True)
+    assert marked.is_baseline and marked.is_flagged and marked.is_verified_by_host
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_never_share_a_job(team, participant, demo_challenge, admin_user):
+    phase = demo_challenge.phases.get(codename="dev")
+    phase.max_concurrent_submissions_allowed = 100
+    phase.save()
+    for i in range(30):
+        submit(participant, phase, upload(b'{"i": %d}' % i), "p.json", SubmissionFields())
+    token, _ = create_worker_token(admin_user, "pool")
+
+    def drain(worker: int) -> list[int]:
+        got = []
+        try:
+            while (sub := claim_next(token, f"w{worker}")) is not None:
+                got.append(sub.pk)
+        finally:
+            connection.close()
+        return got
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        claimed = [pk for batch in pool.map(drain, range(6)) for pk in batch]
+    assert len(claimed) == 30 and len(set(claimed)) == 30
+    assert set(Submission.objects.values_list("status", flat=True)) == {"running"}
