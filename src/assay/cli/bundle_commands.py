@@ -16,9 +16,7 @@ app = typer.Typer(help="Check challenge bundles offline, before anything is uplo
 
 @app.command("validate")
 def validate(
-    path: Annotated[
-        Path, typer.Argument(help="A bundle zip, a bundle folder, or a lone challenge_config.yaml.")
-    ],
+    path: Annotated[Path, typer.Argument(help="A bundle zip, a bundle folder, or a lone challenge_config.yaml.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead of tables.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
@@ -66,9 +64,7 @@ def validate(
 
 @app.command("schema")
 def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Print the JSON Schema of challenge_config.yaml (for editors and CI)."""
     data = json_schema()

@@ -25,9 +25,7 @@ def _server():
     try:
         return importlib.import_module("assay.server.commands")
     except ModuleNotFoundError as exc:
-        err_console.print(
-            f"[red]The server is not installed ({exc.name} missing):[/red] pip install 'assay\\[server]'"
-        )
+        err_console.print(f"[red]The server is not installed ({exc.name} missing):[/red] pip install 'assay\\[server]'")
         raise typer.Exit(2) from None
 
 
@@ -65,15 +63,9 @@ def manage(ctx: typer.Context) -> None:
 @admin_app.command("import-bundle")
 def import_bundle(
     path: Annotated[Path, typer.Argument(help="A bundle zip or folder.")],
-    host_team: Annotated[
-        str, typer.Option("--host-team", help="Name of the host team that owns the challenge.")
-    ],
-    challenge: Annotated[
-        int | None, typer.Option(help="Update this challenge id instead of creating one.")
-    ] = None,
-    create_team: Annotated[
-        bool, typer.Option("--create-team", help="Create the host team if missing.")
-    ] = False,
+    host_team: Annotated[str, typer.Option("--host-team", help="Name of the host team that owns the challenge.")],
+    challenge: Annotated[int | None, typer.Option(help="Update this challenge id instead of creating one.")] = None,
+    create_team: Annotated[bool, typer.Option("--create-team", help="Create the host team if missing.")] = False,
     user: Annotated[str | None, typer.Option(help="Username recorded as creator (and team member).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
