@@ -225,3 +225,26 @@ def test_malformed_worker_requests_get_one_error_shape(worker, queued):
     assert bad.status_code == 400 and "attempt" in bad.json()["error"]["message"]
     raw = worker.post("/api/v1/worker/claim", b"{not json", content_type="application/json")
     assert raw.status_code == 400
+
+
+def test_hosts_manage_their_remote_queue_tokens_over_the_api(demo_challenge, host, participant):
+    from assay.server.challenges.models import Challenge
+
+    url = f"/api/v1/challenges/{demo_challenge.pk}/worker-tokens"
+    api = APIClient()
+    api.force_authenticate(host)
+    refused = api.post(url, {"name": "cluster"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_remote"
+    Challenge.objects.filter(pk=demo_challenge.pk).update(remote_evaluation=True)
+    created = api.post(url, {"name": "cluster"}, format="json")
+    assert created.status_code == 201 and created.json()["token"].startswith("aw_")
+    assert created.json()["queue_name"] == f"challenge-{demo_challenge.pk}"
+    listed = api.get(url).json()
+    assert [t["name"] for t in listed] == ["cluster"] and "token" not in listed[0]
+    other = APIClient()
+    other.force_authenticate(participant)
+    assert other.get(url).status_code == 403
+    assert other.post(url, {"name": "x"}, format="json").status_code == 403
+    assert other.delete(f"/api/v1/worker-tokens/{listed[0]['id']}").status_code == 403
+    assert api.delete(f"/api/v1/worker-tokens/{listed[0]['id']}").status_code == 204
+    assert api.get(url).json()[0]["revoked_at"] is not None

@@ -104,3 +104,54 @@ def import_bundle(
     console.print(f"[green]✓ {verb}[/green] challenge {report.challenge.title!r} (id {report.challenge.pk})")
     for change in report.changes:
         console.print(f"  • {change}")
+
+
+token_app = typer.Typer(help="Worker tokens: one per queue, shown once, stored hashed.", no_args_is_help=True)
+admin_app.add_typer(token_app, name="worker-token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="A name to recognise the worker by.")],
+    challenge: Annotated[
+        int | None, typer.Option(help="A remote-evaluation challenge's queue (default: platform).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a token for the platform queue, or for a remote-evaluation challenge's queue."""
+    server = _server()
+    error_type = importlib.import_module("assay.server.submissions.services.errors").SubmissionError
+    try:
+        row, token = server.create_worker_token(name, challenge)
+    except error_type as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        emit_json({"id": row.pk, "queue": row.queue_name, "token": token})
+        return
+    console.print(f"Token for queue [bold]{row.queue_name}[/bold] (id {row.pk}); it is shown only now:")
+    console.print(token, highlight=False, soft_wrap=True)
+    console.print(f"[dim]run: ASSAY_WORKER_TOKEN={token[:6]}… assay worker --server URL[/dim]")
+
+
+@token_app.command("list")
+def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tokens (never the tokens themselves)."""
+    rows = _server().list_worker_tokens()
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        state = "[red]revoked[/red]" if r["revoked"] else "[green]active[/green]"
+        console.print(
+            f"{r['id']:>4}  {r['prefix']}…  {r['queue']:<16} {state}  {r['name']}  last used {r['last_used_at']}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see list).")]) -> None:
+    """Revoke a token: its worker is refused from its next request on."""
+    if not _server().revoke_worker_token(token_id):
+        err_console.print(f"[red]no token with id {token_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked token {token_id}")

@@ -114,6 +114,50 @@ def demo(host: str, port: int, password: str, bundle: str) -> None:
 
     for line in seed(password=password, bundle_path=bundle):
         print(line, flush=True)
+    from assay.server import inprocess_worker
+
+    inprocess_worker.start(f"http://{host}:{port}")
     print(f"Assay is serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)", flush=True)
+    print("An in-process worker evaluates submissions (no other command needed).", flush=True)
     sys.stdout.flush()
     serve(host, port)
+
+
+def create_worker_token(name: str, challenge_id: int | None) -> tuple[object, str]:
+    """An operator's token: the platform queue, or a remote challenge's queue."""
+    setup()
+    from assay.server.challenges.models import Challenge
+    from assay.server.submissions.services.tokens import create_worker_token as create
+
+    challenge = Challenge.objects.get(pk=challenge_id) if challenge_id is not None else None
+    return create(None, name, challenge)
+
+
+def list_worker_tokens() -> list[dict]:
+    setup()
+    from assay.server.submissions.models import WorkerToken
+
+    return [
+        {
+            "id": t.pk,
+            "name": t.name,
+            "queue": t.queue_name,
+            "prefix": t.prefix,
+            "created_at": t.created_at.isoformat(),
+            "revoked": t.revoked_at is not None,
+            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+        }
+        for t in WorkerToken.objects.order_by("pk")
+    ]
+
+
+def revoke_worker_token(token_id: int) -> bool:
+    setup()
+    from assay.server.submissions.models import WorkerToken
+    from assay.server.submissions.services.tokens import revoke_worker_token as revoke
+
+    row = WorkerToken.objects.filter(pk=token_id).first()
+    if row is None:
+        return False
+    revoke(None, row)
+    return True

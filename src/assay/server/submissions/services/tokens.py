@@ -22,13 +22,17 @@ def _hash(token: str) -> str:
 
 
 def create_worker_token(user, name: str, challenge: Challenge | None = None) -> tuple[WorkerToken, str]:
-    """Return the row and the token itself (shown once; only its hash is kept)."""
+    """Return the row and the token itself (shown once; only its hash is kept).
+
+    ``user`` is None only for the server's own operator commands (``assay admin worker-token``, the
+    demo's in-process worker), which run with the server's authority.
+    """
     if challenge is None:
-        if not (user and user.is_staff):
+        if user is not None and not user.is_staff:
             raise SubmissionError("forbidden", "only administrators create platform worker tokens", 403)
         queue = PLATFORM_QUEUE
     else:
-        if not is_host(user, challenge):
+        if user is not None and not is_host(user, challenge):
             raise SubmissionError("forbidden", "only the challenge's hosts create its worker tokens", 403)
         if not challenge.remote_evaluation:
             raise SubmissionError(
@@ -60,7 +64,7 @@ def authenticate_worker(token: str) -> WorkerToken | None:
 
 
 def revoke_worker_token(user, row: WorkerToken) -> None:
-    allowed = user.is_staff or (row.challenge is not None and is_host(user, row.challenge))
+    allowed = user is None or user.is_staff or (row.challenge is not None and is_host(user, row.challenge))
     if not allowed:
         raise SubmissionError("forbidden", "you may not revoke this token", 403)
     if row.revoked_at is None:

@@ -1,0 +1,61 @@
+"""Worker tokens of a remote-evaluation challenge, managed by its hosts."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assay.server.challenges.models import Challenge
+from assay.server.challenges.services.roles import is_host
+from assay.server.submissions.models import WorkerToken
+from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
+
+from .errors import error
+
+
+class TokenOut(serializers.ModelSerializer):
+    class Meta:
+        model = WorkerToken
+        fields = ["id", "name", "queue_name", "prefix", "created_at", "revoked_at", "last_used_at"]
+
+
+class TokenIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class ChallengeWorkerTokensView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _challenge(self, request: Request, challenge_id: int) -> Challenge | None:
+        challenge = get_object_or_404(Challenge.objects.select_related("host_team"), pk=challenge_id)
+        return challenge if is_host(request.user, challenge) else None
+
+    @extend_schema(responses={200: TokenOut(many=True)})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = self._challenge(request, challenge_id)
+        if challenge is None:
+            return error("forbidden", "only the challenge's hosts see its worker tokens", 403)
+        return Response(TokenOut(challenge.worker_tokens.order_by("pk"), many=True).data)
+
+    @extend_schema(request=TokenIn, responses={201: TokenOut})
+    def post(self, request: Request, challenge_id: int) -> Response:
+        challenge = get_object_or_404(Challenge, pk=challenge_id)
+        data = TokenIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        row, token = create_worker_token(request.user, data.validated_data["name"], challenge)
+        return Response({**TokenOut(row).data, "token": token}, status=201)
+
+
+class WorkerTokenDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def delete(self, request: Request, token_id: int) -> Response:
+        row = WorkerToken.objects.select_related("challenge__host_team").filter(pk=token_id).first()
+        if row is None:
+            return error("not_found", "no such token", 404)
+        revoke_worker_token(request.user, row)
+        return Response(status=204)

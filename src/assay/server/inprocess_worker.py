@@ -1,0 +1,32 @@
+"""The worker ``assay demo`` runs inside the server process — over HTTP, like any other worker.
+
+It gets a fresh platform token at each start (the previous demo token is revoked), so a demo
+evaluates submissions with no other command and still exercises the real worker protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from assay.server.submissions.models import WorkerToken
+from assay.server.submissions.services.tokens import create_worker_token
+
+NAME = "in-process worker"
+log = logging.getLogger("assay.worker")
+
+
+def start(server_url: str) -> threading.Thread:
+    from assay.worker import Worker, WorkerClient
+
+    WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    _, token = create_worker_token(None, NAME)
+    worker = Worker(WorkerClient(server_url, token), Path(settings.VAR_DIR) / "worker", poll_wait=10)
+    thread = threading.Thread(target=worker.run, name="assay-in-process-worker", daemon=True)
+    thread.start()
+    log.info("in-process worker %s started against %s", worker.worker_id, server_url)
+    return thread
