@@ -142,6 +142,23 @@ class DefaultMetaAttribute(_Model):
     is_visible: bool = True
 
 
+class EvaluationLimitsConfig(_Model):
+    """Per-evaluation limits; unset ones come from the server's settings."""
+
+    memory_mb: int | None = Field(None, ge=64, le=1024 * 1024, description="Memory (address space) in MiB.")
+    cpu_seconds: int | None = Field(None, ge=1, le=INT32_MAX, description="CPU time in seconds.")
+    max_processes: int | None = Field(None, ge=1, le=4096, description="Processes and threads at once.")
+    max_output_kb: int | None = Field(None, ge=1, le=1024 * 1024, description="Kept stdout and stderr, each, in KiB.")
+
+
+class ChunkingConfig(_Model):
+    """Chunked parallel evaluation of one submission (the script defines evaluate_chunk and merge_chunks)."""
+
+    format: Literal["auto", "json", "jsonl", "csv"] = Field("auto", description="How to split the submission file.")
+    chunk_count: int | None = Field(None, ge=1, le=1024, description="Chunks per submission (default: worker cores).")
+    min_bytes: int = Field(1024 * 1024, ge=0, le=2**62, description="Smaller submissions are evaluated whole.")
+
+
 class Phase(_Model):
     id: ConfigId
     name: Text = Field(max_length=100)
@@ -173,6 +190,9 @@ class Phase(_Model):
     # Assay additions
     count_failed_submissions: bool = Field(
         False, description="Assay: failed submissions count against the limits (EvalAI never counts them)."
+    )
+    chunked_evaluation: ChunkingConfig | None = Field(
+        None, description="Assay: split large submissions into chunks evaluated in parallel, then merged."
     )
 
     @field_validator("allowed_submission_file_types", mode="before")
@@ -291,6 +311,9 @@ class ChallengeConfig(_Model):
     dataset_splits: Annotated[list[DatasetSplit], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
     challenge_phase_splits: Annotated[list[PhaseSplit], BeforeValidator(_none_as_empty_list)] = Field(
         default_factory=list
+    )
+    evaluation_limits: EvaluationLimitsConfig | None = Field(
+        None, description="Assay: memory, CPU, process and output limits of each evaluation."
     )
     infrastructure: dict[str, Any] = Field(
         default_factory=dict,

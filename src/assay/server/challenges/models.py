@@ -60,6 +60,9 @@ class Challenge(models.Model):
     submission_time_limit = models.PositiveIntegerField(default=86400, help_text="Seconds per evaluation run.")
     max_docker_image_size = models.BigIntegerField(default=42949672960)
     max_concurrent_submission_evaluation = models.PositiveIntegerField(default=100000)
+    evaluation_limits = models.JSONField(
+        default=dict, blank=True, help_text="Assay: memory_mb, cpu_seconds, max_processes, max_output_kb."
+    )
 
     # presentation
     tags = models.JSONField(default=list, blank=True)
@@ -169,6 +172,9 @@ class ChallengePhase(models.Model):
     max_submissions = models.PositiveIntegerField(default=100000)
     max_concurrent_submissions_allowed = models.PositiveIntegerField(default=3)
     count_failed_submissions = models.BooleanField(default=False, help_text="Assay: failed ones use up limits.")
+    chunked_evaluation = models.JSONField(
+        null=True, blank=True, help_text="Assay: {format, chunk_count, min_bytes}; null = evaluate whole."
+    )
     allowed_email_ids = models.JSONField(default=list, blank=True)
     allowed_submission_file_types = models.CharField(max_length=500, default=DEFAULT_FILE_TYPES)
     is_restricted_to_select_one_submission = models.BooleanField(default=False)

@@ -216,6 +216,9 @@ def _write_challenge(
         )
         challenge.evaluation_script.name = name
         challenge.evaluation_script_sha256 = digest
+    challenge.evaluation_limits = (
+        config.evaluation_limits.model_dump(exclude_none=True) if config.evaluation_limits else {}
+    )
     challenge.config_yaml = config_text
     challenge.bundle_sha256 = bundle_sha256
     challenge.save()
@@ -283,6 +286,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             submission_meta_attributes=_dump_list(phase.submission_meta_attributes),
             default_submission_meta_attributes=_dump_list(phase.default_submission_meta_attributes),
             environment_image=phase.environment_image or "",
+            chunked_evaluation=phase.chunked_evaluation.model_dump() if phase.chunked_evaluation else None,
             submission_artifact_retention_policy=config.retention_policy(phase),
         )
         if phase.id in bundle.annotations:

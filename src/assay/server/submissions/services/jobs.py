@@ -72,11 +72,21 @@ def job_payload(sub: Submission) -> dict[str, Any]:
         "evaluation_script": _file(challenge.evaluation_script, challenge.evaluation_script_sha256),
         "annotation": _file(phase.test_annotation, phase.test_annotation_sha256, phase.test_annotation_size),
         "submission_metadata": submission_metadata(sub),
-        "limits": {
-            "wall_seconds": challenge.submission_time_limit,
-            "memory_bytes": settings.EVALUATION_MEMORY_BYTES,
-            "max_output_bytes": settings.EVALUATION_MAX_OUTPUT_BYTES,
-        },
+        "limits": limits_for(challenge),
+        "chunking": phase.chunked_evaluation,
+    }
+
+
+def limits_for(challenge: Challenge) -> dict[str, int]:
+    """The bundle's ``evaluation_limits`` over the server's defaults; wall clock = submission_time_limit."""
+    own = challenge.evaluation_limits or {}
+    wall = challenge.submission_time_limit
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": own.get("cpu_seconds") or wall,
+        "memory_bytes": (own.get("memory_mb") or settings.EVALUATION_MEMORY_BYTES // 2**20) * 2**20,
+        "max_processes": own.get("max_processes") or settings.EVALUATION_MAX_PROCESSES,
+        "max_output_bytes": (own.get("max_output_kb") or settings.EVALUATION_MAX_OUTPUT_BYTES // 1024) * 1024,
     }
 
 
