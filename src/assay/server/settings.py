@@ -110,7 +110,10 @@ def _databases() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }
-        db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+        # A file (threads of one test run share it), named per process so parallel runs never collide.
+        db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    else:
+        db["TEST"] = {"NAME": f"test_{db['NAME']}_{os.getpid()}"}
     return {"default": db}
 
 
