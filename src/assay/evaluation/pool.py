@@ -1,0 +1,405 @@
+"""The pool of warm evaluators the worker calls: ``EvaluatorPool.evaluate(job) -> EvaluationOutcome``.
+
+Why warm evaluators: importing a host's script and parsing its annotations can take longer than
+scoring one submission (EvalAI's worker preloads them for the same reason). The pool keeps up to
+``max_warm`` idle evaluator processes, least recently used evicted first; each serves one request
+at a time. An evaluator that crashed, timed out or ran out of memory is discarded, never reused.
+
+The pool is thread-safe: the worker may evaluate several jobs at once, and chunked evaluation uses
+several evaluators of one script in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .cgroups import detect_cgroups, sweep_stale_groups
+from .chunking import split_in_subprocess
+from .contract import EvaluationJob, EvaluationOutcome, validate_output
+from .evaluator import CallResult, EvaluatorSpec, WarmEvaluator
+from .sandbox import SandboxReport, resolve_sandbox
+from .scripts import prepare_script, zip_folder
+from .venvs import SetupError
+
+log = logging.getLogger("assay.evaluation")
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` bytes, with a note saying how much was cut."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text
+    return (
+        data[:limit].decode("utf-8", errors="ignore")
+        + f"\n[truncated {len(data) - limit} bytes: output is capped at {limit} bytes per evaluation]\n"
+    )
+
+
+class EvaluatorPool:
+    """Warm, sandboxed evaluators keyed by job key, phase and limits.
+
+    ``sandbox``: "auto" (bwrap when it works here, else rlimits only with a WARNING), "bwrap" (fail
+    if bwrap cannot run) or "none". ``parallelism`` is the default number of chunks of a chunked
+    evaluation; ``dask_scheduler`` (or the ``ASSAY_DASK_SCHEDULER`` environment variable) sends the
+    chunks to a Dask distributed cluster instead of local processes. ``use_cgroups=False`` leaves
+    enforcement to namespaces and rlimits (cgroups are used by default wherever they are writable).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        sandbox: str = "auto",
+        max_warm: int = 4,
+        parallelism: int | None = None,
+        dask_scheduler: str | None = None,
+        *,
+        setup_timeout: float = 900.0,
+        use_cgroups: bool = True,
+    ) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sandbox_mode = sandbox
+        self.report: SandboxReport = resolve_sandbox(sandbox)
+        self.max_warm = max(0, max_warm)
+        self.parallelism = max(1, parallelism or os.cpu_count() or 1)
+        self.dask_scheduler = dask_scheduler or os.environ.get("ASSAY_DASK_SCHEDULER") or None
+        self.setup_timeout = setup_timeout
+        self.use_cgroups = use_cgroups
+        if use_cgroups and detect_cgroups().usable:
+            sweep_stale_groups(detect_cgroups())
+        self.run_root = self.workdir / "run" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.run_root.mkdir(parents=True)
+        os.chmod(self.run_root, 0o700)
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[int, WarmEvaluator] = OrderedDict()
+        self._busy: dict[int, WarmEvaluator] = {}
+        self._closed = False
+        self._dask_client: Any = None
+        self._dask_connect_timeout = 30.0
+        self.started_evaluators = 0
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def evaluate(self, job: EvaluationJob) -> EvaluationOutcome:
+        """Score one submission. Never raises: every failure is an outcome with a reason.
+
+        A failure of the pool itself (a full disk, a bug) is logged with its traceback and reported
+        as a 'setup' error, so the worker can fail the submission instead of dying.
+        """
+        started = time.monotonic()
+        try:
+            return self._evaluate(job, started)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("evaluation of %s failed inside the pool", job.key)
+            return self._failed((f"the evaluation could not be run: {type(exc).__name__}: {exc}", ""), started)
+
+    def _evaluate(self, job: EvaluationJob, started: float) -> EvaluationOutcome:
+        spec, problem = self._spec(job)
+        if spec is None:
+            return self._failed(problem, started)
+        ev, warm, start = self._acquire(spec)
+        if ev is None:
+            return self._outcome(start, None, False, started)
+        try:
+            if job.chunking is not None:
+                chunked = self._maybe_chunked(job, spec, ev, warm, started)
+                if chunked is not None:
+                    return chunked
+            path = ev.stage_file(job.submission_file)
+            result = ev.call({"op": "evaluate", "submission": path, "metadata": job.submission_metadata})
+        finally:
+            self._release(ev)
+        return self._outcome(result, ev, warm, started)
+
+    def evaluate_chunk(self, job: EvaluationJob) -> EvaluationOutcome:
+        """Run the script's ``evaluate_chunk()`` on ``job.submission_file`` (one chunk); output = partial.
+
+        Used by Dask tasks on remote machines; the partial is any JSON value the script returned.
+        """
+        started = time.monotonic()
+        spec, problem = self._spec(job)
+        if spec is None:
+            return self._failed(problem, started)
+        ev, warm, start = self._acquire(spec)
+        if ev is None:
+            return self._outcome(start, None, False, started)
+        try:
+            result = self._call_chunk(ev, job.submission_file, job.submission_metadata)
+        finally:
+            self._release(ev)
+        return self._outcome(result, ev, warm, started, validate=False)
+
+    def warm_count(self, key: str | None = None) -> int:
+        """Idle warm evaluators (for ``key`` only, when given)."""
+        with self._lock:
+            return sum(1 for ev in self._idle.values() if key is None or ev.spec.key == key)
+
+    @property
+    def sandbox(self) -> str:
+        return self.report.describe()
+
+    def close(self) -> None:
+        """Kill every evaluator (idle and busy) and remove the pool's run folder."""
+        with self._lock:
+            self._closed = True
+            evaluators = list(self._idle.values()) + list(self._busy.values())
+            self._idle.clear()
+        for ev in evaluators:
+            ev.close(graceful=False)
+        if self._dask_client is not None:
+            with contextlib.suppress(Exception):
+                self._dask_client.close()
+            self._dask_client = None
+        shutil.rmtree(self.run_root, ignore_errors=True)
+
+    def __enter__(self) -> EvaluatorPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- warm evaluators -------------------------------------------------------------------------
+
+    def _spec(self, job: EvaluationJob) -> tuple[EvaluatorSpec | None, tuple[str, str]]:
+        if job.annotation_file is not None and not Path(job.annotation_file).is_file():
+            return None, (f"the annotation file {Path(job.annotation_file).name} is missing", "")
+        if not Path(job.submission_file).is_file():
+            return None, (f"the submission file {Path(job.submission_file).name} is missing", "")
+        try:
+            script = prepare_script(Path(job.script_zip), self.workdir, setup_timeout=self.setup_timeout)
+        except SetupError as exc:
+            return None, (exc.message, exc.log)
+        annotation = Path(job.annotation_file).resolve() if job.annotation_file is not None else None
+        return EvaluatorSpec(job.key, job.phase_codename, job.limits, script, annotation), ("", "")
+
+    def _acquire(self, spec: EvaluatorSpec) -> tuple[WarmEvaluator | None, bool, CallResult]:
+        """An idle evaluator for ``spec`` (warm), or a newly started one; None with the start failure."""
+        dead: list[WarmEvaluator] = []
+        found = None
+        with self._lock:
+            if self._closed:
+                return None, False, CallResult(False, error="the evaluator pool is closed", error_kind="setup")
+            for ev in reversed(self._idle.values()):
+                if ev.spec.ident == spec.ident:
+                    if ev.alive:
+                        found = ev
+                        break
+                    dead.append(ev)
+            for ev in dead:
+                self._idle.pop(id(ev), None)
+            if found is not None:
+                self._idle.pop(id(found))
+                self._busy[id(found)] = found
+        for ev in dead:
+            ev.close()
+        if found is not None:
+            return found, True, CallResult(True)
+        ev = WarmEvaluator(spec, self.report, self.run_root, use_cgroups=self.use_cgroups)
+        start = ev.start()
+        with self._lock:
+            self.started_evaluators += 1
+        if not start.ok:
+            ev.close()
+            return None, False, _with_sandbox(start, ev)
+        with self._lock:
+            if self._closed:
+                ev.close()
+                return None, False, CallResult(False, error="the evaluator pool is closed", error_kind="setup")
+            self._busy[id(ev)] = ev
+        return ev, False, start
+
+    def _release(self, ev: WarmEvaluator) -> None:
+        ev.clear_inbox()
+        to_close: list[WarmEvaluator] = []
+        with self._lock:
+            self._busy.pop(id(ev), None)
+            if self._closed or not ev.alive or self.max_warm == 0:
+                to_close.append(ev)
+            else:
+                self._idle[id(ev)] = ev
+                while len(self._idle) > self.max_warm:
+                    _, oldest = self._idle.popitem(last=False)
+                    to_close.append(oldest)
+        for old in to_close:
+            old.close(graceful=True)
+
+    # --- chunked evaluation ----------------------------------------------------------------------
+
+    def _maybe_chunked(
+        self, job: EvaluationJob, spec: EvaluatorSpec, first: WarmEvaluator, warm: bool, started: float
+    ) -> EvaluationOutcome | None:
+        """The chunked outcome, or None when the plain evaluate() should run instead."""
+        spec_chunking = job.chunking
+        assert spec_chunking is not None
+        caps = first.capabilities
+        if not (caps.get("evaluate_chunk") and caps.get("merge_chunks")):
+            return None
+        if Path(job.submission_file).stat().st_size < spec_chunking.min_bytes:
+            return None
+        count = spec_chunking.chunk_count or self.parallelism
+        chunk_dir = self.workdir / "chunks" / uuid.uuid4().hex
+        try:
+            parts = split_in_subprocess(
+                Path(job.submission_file),
+                count,
+                chunk_dir,
+                spec_chunking.format,
+                memory_bytes=job.limits.memory_bytes,
+                timeout=job.limits.wall_seconds,
+            )
+            if not parts:
+                return None
+            if self.dask_scheduler:
+                results = self._chunks_on_dask(job, spec, parts)
+            else:
+                results = self._chunks_locally(job, spec, first, parts)
+            return self._merge(job, first, warm, started, results)
+        finally:
+            shutil.rmtree(chunk_dir, ignore_errors=True)
+
+    def _call_chunk(self, ev: WarmEvaluator, chunk: Path, metadata: dict) -> CallResult:
+        path = ev.stage_file(chunk)
+        try:
+            return ev.call({"op": "evaluate_chunk", "chunk": path, "metadata": metadata})
+        finally:
+            ev.clear_inbox()
+
+    def _chunks_locally(
+        self, job: EvaluationJob, spec: EvaluatorSpec, first: WarmEvaluator, parts: list[Path]
+    ) -> list[CallResult]:
+        def run(index: int) -> CallResult:
+            if index == 0:
+                return self._call_chunk(first, parts[0], job.submission_metadata)
+            ev, _warm, start = self._acquire(spec)
+            if ev is None:
+                return start
+            try:
+                return self._call_chunk(ev, parts[index], job.submission_metadata)
+            finally:
+                self._release(ev)
+
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="assay-chunk") as ex:
+            return list(ex.map(run, range(len(parts))))
+
+    def _chunks_on_dask(self, job: EvaluationJob, spec: EvaluatorSpec, parts: list[Path]) -> list[CallResult]:
+        from .dask_backend import evaluate_chunks_on_dask
+
+        try:
+            if self._dask_client is None:
+                from distributed import Client
+
+                self._dask_client = Client(self.dask_scheduler, timeout=self._dask_connect_timeout)
+        except ImportError:
+            return [_setup_failure("dask_scheduler is set but dask.distributed is not installed")]
+        except Exception as exc:  # noqa: BLE001 - any connection problem is reported, not raised
+            return [_setup_failure(f"cannot reach the Dask scheduler {self.dask_scheduler}: {exc}")]
+        if Path(job.script_zip).is_dir():
+            job = dataclasses.replace(job, script_zip=zip_folder(Path(job.script_zip), self.workdir))
+        return evaluate_chunks_on_dask(self._dask_client, job, parts, sandbox_mode=self.sandbox_mode)
+
+    def _merge(
+        self, job: EvaluationJob, first: WarmEvaluator, warm: bool, started: float, results: list[CallResult]
+    ) -> EvaluationOutcome:
+        n = len(results)
+        limit = job.limits.max_output_bytes
+        stdout = "".join(_section(i, n, r.stdout) for i, r in enumerate(results))
+        stderr = "".join(_section(i, n, r.stderr) for i, r in enumerate(results))
+        failed = next(((i, r) for i, r in enumerate(results) if not r.ok), None)
+        if failed is not None:
+            index, bad = failed
+            result = CallResult(
+                False,
+                stdout=stdout,
+                stderr=stderr,
+                error=f"chunk {index + 1} of {n}: {bad.error}",
+                error_kind=bad.error_kind,
+            )
+            outcome = self._outcome(result, first, warm, started, chunks=n)
+        else:
+            merged = first.call(
+                {"op": "merge", "partials": [r.output for r in results], "metadata": job.submission_metadata}
+            )
+            merged.stdout = stdout + _section(n, n, merged.stdout, title="merge")
+            merged.stderr = stderr + _section(n, n, merged.stderr, title="merge")
+            outcome = self._outcome(merged, first, warm, started, chunks=n, function="merge_chunks")
+        remote = sorted({f"{r.extra['host']} pid {r.extra['pid']}" for r in results if r.extra.get("remote")})
+        if remote:
+            sandboxes = sorted({r.extra["sandbox"] for r in results if r.extra.get("remote")})
+            outcome.sandbox = (
+                f"merge: {outcome.sandbox} || chunks on Dask workers ({', '.join(remote)}): {' / '.join(sandboxes)}"
+            )
+        outcome.stdout = cap_text(outcome.stdout, limit)
+        outcome.stderr = cap_text(outcome.stderr, limit)
+        return outcome
+
+    # --- outcomes --------------------------------------------------------------------------------
+
+    def _failed(self, problem: tuple[str, str], started: float) -> EvaluationOutcome:
+        message, details = problem
+        return EvaluationOutcome(
+            ok=False,
+            output=None,
+            stdout="",
+            stderr=cap_text(details, 1024**2),
+            error=message,
+            error_kind="setup",
+            duration=time.monotonic() - started,
+            sandbox=self.report.describe(),
+        )
+
+    def _outcome(
+        self,
+        result: CallResult,
+        ev: WarmEvaluator | None,
+        warm: bool,
+        started: float,
+        *,
+        chunks: int | None = None,
+        validate: bool = True,
+        function: str = "evaluate",
+    ) -> EvaluationOutcome:
+        ok, output, error, kind = result.ok, result.output, result.error, result.error_kind
+        if ok and validate:
+            problem = validate_output(output, function=function)
+            if problem is not None:
+                ok, error, kind = False, problem, "bad_output"
+        description = ev.description if ev is not None else result.extra.get("sandbox", self.report.describe())
+        return EvaluationOutcome(
+            ok=ok,
+            output=output if ok else None,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            error=None if ok else (error or "the evaluation failed"),
+            error_kind=None if ok else (kind or "crash"),  # type: ignore[arg-type]
+            duration=time.monotonic() - started,
+            sandbox=description,
+            warm=warm,
+            chunks=chunks,
+        )
+
+
+def _section(index: int, total: int, text: str, title: str | None = None) -> str:
+    if not text:
+        return ""
+    name = title or f"chunk {index + 1}/{total}"
+    return f"----- {name} -----\n{text}" + ("" if text.endswith("\n") else "\n")
+
+
+def _setup_failure(message: str) -> CallResult:
+    return CallResult(False, error=message, error_kind="setup")
+
+
+def _with_sandbox(result: CallResult, ev: WarmEvaluator) -> CallResult:
+    result.extra = {**result.extra, "sandbox": ev.description}
+    return result

@@ -1,0 +1,45 @@
+"""Files by content hash: a job's submission, evaluation script and annotation are fetched once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from .client import WorkerClient
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class FileCache:
+    """``<root>/<sha256>/<name>``; entries beyond ``max_bytes`` are evicted oldest-used first."""
+
+    def __init__(self, root: Path, max_bytes: int = 20 * 1024**3) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str, name: str) -> Path:
+        safe = _SAFE.sub("_", name.rsplit("/", 1)[-1]).lstrip(".") or "file"
+        return self.root / sha256 / safe
+
+    def fetch(self, client: WorkerClient, info: dict) -> Path:
+        sha = info["sha256"]
+        if not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise ValueError(f"not a sha256: {sha!r}")
+        target = self.path_for(sha, info.get("name") or "file")
+        if target.exists():
+            target.parent.touch()
+            return target
+        self._make_room(int(info.get("size") or 0))
+        return client.download(sha, target)
+
+    def _make_room(self, incoming: int) -> None:
+        entries = [p for p in self.root.iterdir() if p.is_dir()]
+        sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in entries}
+        total = sum(sizes.values())
+        for entry in sorted(entries, key=lambda p: p.stat().st_mtime):
+            if total + incoming <= self.max_bytes:
+                break
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= sizes[entry]

@@ -1,0 +1,101 @@
+"""requirements.txt: a cached per-script venv, built outside the sandbox, used inside it."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assay.evaluation import EvaluatorPool
+from assay.evaluation.venvs import pip_environment
+
+from .conftest import job_for
+
+
+def _six_version_not_in_worker() -> str:
+    """A six release the worker does not have, so the script's venv must really install it."""
+    try:
+        from importlib.metadata import version
+
+        return "1.16.0" if version("six") != "1.16.0" else "1.17.0"
+    except Exception:  # noqa: BLE001 - not installed at all
+        return "1.17.0"
+
+
+SIX = _six_version_not_in_worker()
+SIX_SCRIPT = {
+    "requirements.txt": f"six=={SIX}\n",
+    "__init__.py": """
+        import sys
+
+        import six
+
+        def evaluate(*args, **kwargs):
+            return {
+                "result": [{"s": {"ok": 1}}],
+                "submission_result": {"six": six.__version__, "file": six.__file__, "prefix": sys.prefix},
+            }
+    """,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _index_unreachable() -> str | None:
+    """Why pip cannot fetch ``six`` here (quickly), or None when it can."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, f"six=={SIX}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={**pip_environment(), "PIP_DEFAULT_TIMEOUT": "5", "PIP_RETRIES": "0"},
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"pip cannot reach a package index: {exc}"
+    if run.returncode != 0:
+        return f"pip cannot reach a package index: {run.stderr.strip()[-200:]}"
+    return None
+
+
+def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path) -> None:
+    reason = _index_unreachable()
+    if reason:
+        pytest.skip(reason)
+    with EvaluatorPool(workdir=tmp_path / "work") as pool:
+        outcome = pool.evaluate(job_for(tmp_path, SIX_SCRIPT))
+        assert outcome.ok, (outcome.error, outcome.stderr)
+        info = outcome.output["submission_result"]
+        assert info["six"] == SIX  # the venv's own copy wins over the worker's
+        envs = list((tmp_path / "work" / "envs").iterdir())
+        env_dirs = [p for p in envs if p.is_dir()]
+        assert len(env_dirs) == 1
+        assert info["prefix"] == str(env_dirs[0])  # the script ran with the venv's interpreter
+        assert info["file"].startswith(str(env_dirs[0]))
+    # The worker's own environment is untouched.
+    check = (
+        "import importlib.metadata as m, sys\n"
+        "try:\n    v = m.version('six')\nexcept m.PackageNotFoundError:\n    v = None\n"
+        "sys.exit(1 if v == sys.argv[1] else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", check, SIX], capture_output=True).returncode == 0
+    # A second pool on the same workdir reuses the venv (no pip run): fast.
+    with EvaluatorPool(workdir=tmp_path / "work") as pool:
+        again = pool.evaluate(job_for(tmp_path / "again", SIX_SCRIPT))
+        assert again.ok and again.duration < 5
+
+
+def test_broken_requirements_are_a_setup_error(tmp_path: Path) -> None:
+    files = {"requirements.txt": "this is not a requirement !!\n", "__init__.py": "def evaluate(*a, **k): pass\n"}
+    with EvaluatorPool(workdir=tmp_path / "work") as pool:
+        outcome = pool.evaluate(job_for(tmp_path, files))
+    assert outcome.error_kind == "setup"
+    assert outcome.error.startswith("installing the evaluation script's requirements.txt failed")
+    assert outcome.stderr  # pip's full output, for the host
+    # A failed build leaves no environment that a later job would take for a ready one.
+    assert not any((p / ".assay-ready").exists() for p in (tmp_path / "work" / "envs").glob("*"))

@@ -1,0 +1,236 @@
+"""Pure functions: zip safety, splitting, result checks, limits, output capping (no subprocesses)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from assay.evaluation import ChunkingSpec, EvaluationLimits, UnsafeZipError, split_submission, validate_output
+from assay.evaluation.chunking import detect_format
+from assay.evaluation.evaluator import OutputCapture
+from assay.evaluation.pool import cap_text
+from assay.evaluation.safezip import package_root, safe_extract
+
+
+def _zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for info, data in entries:
+            zf.writestr(info, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("/etc/cron.d/x", "absolute"), ("../../x.py", "outside"), ("a/../../x.py", "outside"), ("C:/x.py", "absolute")],
+)
+def test_safe_extract_refuses_escaping_paths(tmp_path: Path, name: str, message: str) -> None:
+    archive = _zip(tmp_path / "a.zip", [("__init__.py", b""), (name, b"x")])
+    with pytest.raises(UnsafeZipError, match=message):
+        safe_extract(archive, tmp_path / "out")
+
+
+def test_safe_extract_refuses_symlinks_and_devices(tmp_path: Path) -> None:
+    link = zipfile.ZipInfo("link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with pytest.raises(UnsafeZipError, match="symbolic link"):
+        safe_extract(_zip(tmp_path / "l.zip", [(link, b"/etc/passwd")]), tmp_path / "o1")
+    fifo = zipfile.ZipInfo("fifo")
+    fifo.external_attr = (stat.S_IFIFO | 0o644) << 16
+    with pytest.raises(UnsafeZipError, match="not a regular file"):
+        safe_extract(_zip(tmp_path / "f.zip", [(fifo, b"")]), tmp_path / "o2")
+
+
+def test_safe_extract_stops_zip_bombs_by_real_size(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.bin", b"\0" * (8 * 1024**2))
+    with pytest.raises(UnsafeZipError, match="more than"):
+        safe_extract(archive, tmp_path / "out", max_total_bytes=1024**2)
+
+
+def test_safe_extract_normalises_modes(tmp_path: Path) -> None:
+    setuid = zipfile.ZipInfo("tool.py")
+    setuid.external_attr = (stat.S_IFREG | 0o4755) << 16
+    names = safe_extract(_zip(tmp_path / "m.zip", [(setuid, b"x"), ("sub/__init__.py", b"")]), tmp_path / "out")
+    assert sorted(names) == ["sub/__init__.py", "tool.py"]
+    assert stat.S_IMODE((tmp_path / "out" / "tool.py").stat().st_mode) == 0o644
+
+
+def test_package_root_accepts_one_nested_folder(tmp_path: Path) -> None:
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "__init__.py").write_text("")
+    assert package_root(tmp_path / "flat") == tmp_path / "flat"
+    (tmp_path / "nested" / "evaluation_script").mkdir(parents=True)
+    (tmp_path / "nested" / "evaluation_script" / "__init__.py").write_text("")
+    (tmp_path / "nested" / "__MACOSX").mkdir()
+    assert package_root(tmp_path / "nested") == tmp_path / "nested" / "evaluation_script"
+
+
+def test_validate_output_accepts_evalai_results() -> None:
+    good = {
+        "result": [{"train_split": {"Metric1": 1, "Total": 0.5}}, {"test_split": {"Metric1": float("nan")}}],
+        "submission_result": {"anything": ["goes"]},
+        "error": [{"test_split": {"error_Metric1": 0.1}}],
+    }
+    assert validate_output(good) is None
+    assert validate_output({"result": []}) is None
+
+
+@pytest.mark.parametrize(
+    "output, fragment",
+    [
+        (None, "returned NoneType"),
+        ({}, "no 'result' key"),
+        ({"result": {"a": 1}}, "'result' as dict"),
+        ({"result": [1]}, "result[0]"),
+        ({"result": [{"s": [1]}]}, "split 's'"),
+        ({"result": [{"s": {"m": True}}]}, "'m' = True"),
+        ({"result": [{"s": {"m": None}}]}, "metrics must be numbers"),
+        ({"result": [], "error": "x"}, "'error' as str"),
+    ],
+)
+def test_validate_output_names_the_problem(output: object, fragment: str) -> None:
+    problem = validate_output(output)
+    assert problem is not None and fragment in problem
+
+
+def test_limits_validate_and_describe() -> None:
+    limits = EvaluationLimits(memory_bytes=2 * 1024**3, tmp_bytes=64 * 1024**2)
+    assert limits.file_bytes == 64 * 1024**2
+    assert limits.for_child()["max_file_bytes"] == 64 * 1024**2
+    with pytest.raises(ValueError):
+        EvaluationLimits(wall_seconds=0)
+    with pytest.raises(ValueError):
+        EvaluationLimits(max_processes=1)
+    assert hash(limits) == hash(EvaluationLimits(memory_bytes=2 * 1024**3, tmp_bytes=64 * 1024**2))
+
+
+def test_output_capture_keeps_the_head_and_counts_the_rest() -> None:
+    cap = OutputCapture(10)
+    for _ in range(5):
+        cap.feed(b"abcdef")
+    assert cap.text().startswith("abcdefabcd\n[truncated 20 bytes")
+    assert cap_text("é" * 20, 7).startswith("ééé\n[truncated 33 bytes")
+    assert cap_text("short", 100) == "short"
+
+
+def test_chunking_spec_validates() -> None:
+    with pytest.raises(ValueError):
+        ChunkingSpec(format="xml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ChunkingSpec(chunk_count=0)
+
+
+def test_detect_format(tmp_path: Path) -> None:
+    cases = {
+        "a.json": '{"x": 1,\n "y": 2}',
+        "b.json": '[{"x": 1}]',
+        "c.txt": '{"x": 1}\n{"x": 2}\n',
+        "d.jsonl": '{"x": 1}',
+        "e.csv": "id,label\n1,a\n",
+        "f.dat": "id,label\n1,a\n",
+    }
+    expected = {
+        "a.json": "json",
+        "b.json": "json",
+        "c.txt": "jsonl",
+        "d.jsonl": "jsonl",
+        "e.csv": "csv",
+        "f.dat": "csv",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        assert detect_format(tmp_path / name) == expected[name], name
+
+
+def test_split_json_list_and_object_round_trip(tmp_path: Path) -> None:
+    items = [{"id": i} for i in range(10)]
+    (tmp_path / "l.json").write_text(json.dumps(items))
+    parts = split_submission(tmp_path / "l.json", 3, tmp_path / "l")
+    assert len(parts) == 3
+    assert sum((json.loads(p.read_text()) for p in parts), []) == items
+    mapping = {f"k{i}": i for i in range(7)}
+    (tmp_path / "o.json").write_text(json.dumps(mapping))
+    parts = split_submission(tmp_path / "o.json", 3, tmp_path / "o")
+    merged: dict = {}
+    for p in parts:
+        merged.update(json.loads(p.read_text()))
+    assert merged == mapping and len(parts) == 3
+
+
+def test_split_jsonl_and_csv_keep_every_record(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": i}) + "\n" for i in range(100)]
+    (tmp_path / "s.jsonl").write_text("".join(lines))
+    parts = split_submission(tmp_path / "s.jsonl", 4, tmp_path / "j")
+    assert 2 <= len(parts) <= 4
+    assert "".join(p.read_text() for p in parts) == "".join(lines)
+    rows = [["id", "text"]] + [[str(i), f'line {i}\nwith "quotes", commas'] for i in range(50)]
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    (tmp_path / "s.csv").write_text(buf.getvalue(), newline="")
+    parts = split_submission(tmp_path / "s.csv", 3, tmp_path / "c")
+    assert len(parts) == 3
+    got = []
+    for p in parts:
+        with p.open(newline="") as fh:
+            chunk = list(csv.reader(fh))
+        assert chunk[0] == ["id", "text"]  # header repeated
+        got += chunk[1:]
+    assert got == rows[1:]
+
+
+def test_unsplittable_submissions_give_no_chunks(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "scalar.json").write_text("42")
+    (tmp_path / "one.json").write_text("[1]")
+    for name in ("bad.json", "scalar.json", "one.json"):
+        assert split_submission(tmp_path / name, 4, tmp_path / "out") == []
+    assert split_submission(tmp_path / "one.json", 1, tmp_path / "out") == []
+
+
+def test_evaluation_never_loads_django_or_the_server() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assay.evaluation, assay.evaluation.dask_backend, assay.evaluation.evaluator_child;"
+        "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith(('django.', 'assay.server')));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_evaluator_child_uses_the_standard_library_only() -> None:
+    """It is the only Assay file bound into the sandbox: it cannot import anything else of Assay."""
+    import ast
+    import sys
+
+    import assay.evaluation.evaluator_child as child
+
+    tree = ast.parse(Path(child.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no relative imports in evaluator_child.py"
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_splitting_runs_memory_capped_outside_the_worker(tmp_path: Path) -> None:
+    from assay.evaluation.chunking import split_in_subprocess
+
+    (tmp_path / "s.json").write_text(json.dumps({f"k{i}": i for i in range(1000)}))
+    parts = split_in_subprocess(tmp_path / "s.json", 3, tmp_path / "ok", memory_bytes=1024**3, timeout=30)
+    assert len(parts) == 3
+    # A submission whose parse needs more memory than the job may use is not split (nor loaded here).
+    (tmp_path / "big.json").write_text("[" + ",".join(["1234567"] * 2_000_000) + "]")
+    assert split_in_subprocess(tmp_path / "big.json", 3, tmp_path / "no", memory_bytes=64 * 1024**2, timeout=30) == []
