@@ -6,7 +6,7 @@ import typer
 
 from assay import __version__
 
-from . import bundle_commands, server_commands
+from . import bundle_commands, server_commands, worker_command
 
 app = typer.Typer(
     help="Assay: host and take part in AI benchmarks, challenges and audits.",
@@ -17,6 +17,7 @@ app.add_typer(bundle_commands.app, name="bundle")
 app.add_typer(server_commands.admin_app, name="admin")
 app.command("serve")(server_commands.serve)
 app.command("demo")(server_commands.demo)
+app.command("worker")(worker_command.worker)
 app.command("manage", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     server_commands.manage
 )

@@ -23,6 +23,7 @@ log = logging.getLogger("assay.worker")
 def start(server_url: str) -> threading.Thread:
     from assay.worker import Worker, WorkerClient
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
     WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
     _, token = create_worker_token(None, NAME)
     worker = Worker(WorkerClient(server_url, token), Path(settings.VAR_DIR) / "worker", poll_wait=10)

@@ -1,0 +1,76 @@
+"""``assay worker``: the one worker program, for the platform's pool and for hosts' own clusters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .output import err_console
+
+
+def worker(
+    server: Annotated[
+        str, typer.Option(envvar="ASSAY_SERVER", help="The Assay server, e.g. https://assay.example.org")
+    ],
+    token: Annotated[
+        str, typer.Option(envvar="ASSAY_WORKER_TOKEN", help="Worker token (aw_…); prefer the environment variable.")
+    ],
+    workdir: Annotated[Path, typer.Option(help="Cache and evaluator folder.")] = Path("var/worker"),
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CODENAME=PATH: use this local annotation file for a phase (remote evaluation keeps labels home)."
+        ),
+    ] = None,
+    evaluation_script: Annotated[
+        Path | None, typer.Option(help="A local evaluation script (zip or folder) instead of the server's.")
+    ] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap or none.")] = "auto",
+    once: Annotated[bool, typer.Option(help="Exit after one job.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Claim jobs from the server's queue for this token and evaluate them in sandboxes.
+
+    Stop it with Ctrl-C or SIGTERM: a job in progress is handed back to the queue at once.
+    """
+    from assay.worker import Worker, WorkerClient
+    from assay.worker.loop import LocalFiles
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
+    annotations: dict[str, Path] = {}
+    for item in annotation or []:
+        codename, sep, path = item.partition("=")
+        if not sep or not codename or not Path(path).is_file():
+            err_console.print(f"[red]--annotation wants CODENAME=PATH of an existing file, got {item!r}[/red]")
+            raise typer.Exit(2)
+        annotations[codename] = Path(path).resolve()
+    if evaluation_script is not None and not evaluation_script.exists():
+        err_console.print(f"[red]no such evaluation script: {evaluation_script}[/red]")
+        raise typer.Exit(2)
+    os.environ.pop("ASSAY_WORKER_TOKEN", None)  # evaluators inherit nothing, but leave no copy around either
+    client = WorkerClient(server, token)
+    w = Worker(
+        client,
+        workdir.resolve(),
+        local=LocalFiles(annotations=annotations, evaluation_script=evaluation_script),
+        sandbox=sandbox,
+    )
+
+    def _stop(signum, frame) -> None:
+        logging.getLogger("assay.worker").info("stopping (signal %s): returning any job in progress", signum)
+        w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        w.run(max_jobs=1 if once else None)
+    finally:
+        client.close()

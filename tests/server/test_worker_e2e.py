@@ -1,0 +1,227 @@
+"""The whole flow over real HTTP: upload → queue → worker (sandboxed evaluation) → leaderboard entry.
+
+A live server runs in a thread; workers are the real ``assay.worker`` loop (in a thread) or the real
+``assay worker`` command (in a subprocess, so it can be killed with SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from rest_framework.test import APIClient
+
+from assay.bundle import read_bundle
+from assay.server.challenges.models import Challenge
+from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.submissions.models import Submission
+from assay.server.submissions.services.tokens import create_worker_token
+from assay.worker import Worker, WorkerClient
+
+from .conftest import DEMO_BUNDLE, upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PERFECT = Path(DEMO_BUNDLE).parent / "demo-submissions" / "dev_perfect.json"
+SLOW_MAIN = """
+import json, time
+from .metrics import accuracy, f1_positive
+
+def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwargs):
+    with open(user_submission_file) as fh:
+        submission = json.load(fh)
+    time.sleep(float(submission.pop("sleep", 0)))
+    with open(test_annotation_file) as fh:
+        truth = json.load(fh)["public"]
+    predicted = {k: int(v) for k, v in submission.items()}
+    return {"result": [{"public": {"Accuracy": accuracy(truth, predicted), "F1": f1_positive(truth, predicted)}}]}
+"""
+
+
+def api_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def post_submission(user, phase, content: bytes, name: str = "preds.json") -> int:
+    response = api_for(user).post(
+        f"/api/v1/phases/{phase.pk}/submissions", {"input_file": upload(content, name)}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_worker_thread(url: str, token: str, workdir: Path, jobs: int = 1, **kw) -> Worker:
+    import threading
+
+    worker = Worker(WorkerClient(url, token), workdir, poll_wait=1, **kw)
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
+    thread.start()
+    worker.thread = thread  # type: ignore[attr-defined]
+    return worker
+
+
+def test_upload_to_leaderboard(live_server, team, participant, demo_challenge, admin_user, tmp_path):
+    dev = demo_challenge.phases.get(codename="dev")
+    sid = post_submission(participant, dev, PERFECT.read_bytes())
+    _, token = create_worker_token(admin_user, "e2e")
+    worker = run_worker_thread(live_server.url, token, tmp_path / "w")
+    worker.thread.join(120)
+    sub = Submission.objects.get(pk=sid)
+    assert sub.status == "finished", (sub.status, sub.failure_reason)
+    entry = LeaderboardEntry.objects.get(submission=sub)
+    assert entry.result == {"Accuracy": 1.0, "F1": 1.0}
+    detail = api_for(participant).get(f"/api/v1/submissions/{sid}").json()
+    assert "scored" in detail["stdout"] and detail["status"] == "finished"
+
+
+def test_script_error_reaches_the_participant(live_server, team, participant, demo_challenge, admin_user, tmp_path):
+    dev = demo_challenge.phases.get(codename="dev")
+    sid = post_submission(participant, dev, b"[1, 2, 3]")
+    _, token = create_worker_token(admin_user, "e2e")
+    run_worker_thread(live_server.url, token, tmp_path / "w").thread.join(120)
+    sub = Submission.objects.get(pk=sid)
+    assert sub.status == "failed"
+    assert "JSON object" in sub.failure_reason
+    assert not LeaderboardEntry.objects.filter(submission=sub).exists()
+
+
+@pytest.fixture
+def slow_challenge(media, host_team, tmp_path):
+    folder = Path(shutil.copytree(DEMO_BUNDLE, tmp_path / "slow"))
+    (folder / "evaluation_script" / "main.py").write_text(SLOW_MAIN)
+    with read_bundle(folder) as bundle:
+        challenge = import_bundle(bundle, host_team=host_team).challenge
+    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    return challenge
+
+
+def _worker_command(url: str, token: str, workdir: Path, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env["ASSAY_WORKER_TOKEN"] = token
+    return subprocess.Popen(
+        [sys.executable, "-m", "assay.cli.main", "worker", "--server", url, "--workdir", str(workdir), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_killed_worker_loses_nothing(live_server, slow_challenge, participant, admin_user, tmp_path, settings):
+    """SIGKILL mid-evaluation: the lease expires, another worker finishes the job exactly once."""
+    from assay.server.challenges.models import Participation
+    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+    settings.WORKER_LEASE_SECONDS = 3
+    team = ParticipantTeam.objects.create(name="Team Slow", created_by=participant)
+    ParticipantTeamMember.objects.create(team=team, user=participant)
+    Participation.objects.create(challenge=slow_challenge, team=team)
+    dev = slow_challenge.phases.get(codename="dev")
+    payload = json.loads(PERFECT.read_text())
+    payload["sleep"] = 4
+    sid = post_submission(participant, dev, json.dumps(payload).encode())
+    _, token = create_worker_token(admin_user, "doomed")
+    doomed = _worker_command(live_server.url, token, tmp_path / "doomed")
+    try:
+        wait_for(lambda: Submission.objects.get(pk=sid).status == "running", what="the first claim")
+        time.sleep(1.0)  # well inside evaluate()
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(10)
+    finally:
+        if doomed.poll() is None:
+            os.killpg(doomed.pid, signal.SIGKILL)
+    assert Submission.objects.get(pk=sid).status == "running"  # nobody reported anything
+    survivor = run_worker_thread(live_server.url, token, tmp_path / "survivor")
+    survivor.thread.join(120)
+    sub = Submission.objects.get(pk=sid)
+    assert sub.status == "finished" and sub.attempt == 2 and sub.expired_leases == 1
+    assert LeaderboardEntry.objects.filter(submission=sub).count() == 1
+
+
+def test_sigterm_returns_the_job_at_once(live_server, slow_challenge, participant, admin_user, tmp_path):
+    from assay.server.challenges.models import Participation
+    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+    team = ParticipantTeam.objects.create(name="Team Term", created_by=participant)
+    ParticipantTeamMember.objects.create(team=team, user=participant)
+    Participation.objects.create(challenge=slow_challenge, team=team)
+    dev = slow_challenge.phases.get(codename="dev")
+    payload = json.loads(PERFECT.read_text())
+    payload["sleep"] = 30
+    sid = post_submission(participant, dev, json.dumps(payload).encode())
+    _, token = create_worker_token(admin_user, "polite")
+    proc = _worker_command(live_server.url, token, tmp_path / "polite")
+    try:
+        wait_for(lambda: Submission.objects.get(pk=sid).status == "running", what="the claim")
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    sub = Submission.objects.get(pk=sid)
+    assert sub.status == "submitted" and sub.expired_leases == 0, proc.stdout.read().decode()
+
+
+@pytest.fixture
+def remote_challenge(media, host_team, tmp_path):
+    """A remote-evaluation challenge whose bundle holds no labels: they stay on the host's machine."""
+    folder = Path(shutil.copytree(DEMO_BUNDLE, tmp_path / "remote"))
+    config = yaml.safe_load((folder / "challenge_config.yaml").read_text())
+    config["remote_evaluation"] = True
+    for phase in config["challenge_phases"]:
+        phase.pop("test_annotation_file")
+    (folder / "challenge_config.yaml").write_text(yaml.safe_dump(config))
+    labels = tmp_path / "host-only" / "dev_labels.json"
+    labels.parent.mkdir()
+    shutil.move(folder / "annotations" / "dev_annotations.json", labels)
+    shutil.rmtree(folder / "annotations")
+    with read_bundle(folder) as bundle:
+        challenge = import_bundle(bundle, host_team=host_team).challenge
+    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge.refresh_from_db()
+    challenge.labels = labels  # type: ignore[attr-defined]
+    return challenge
+
+
+def test_remote_worker_serves_only_its_challenge(
+    live_server, remote_challenge, team, participant, demo_challenge, host, tmp_path
+):
+    from assay.server.challenges.models import Participation
+
+    Participation.objects.create(challenge=remote_challenge, team=team)
+    assert not remote_challenge.phases.get(codename="dev").test_annotation  # no labels on the platform
+    remote_sid = post_submission(participant, remote_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
+    platform_sid = post_submission(participant, demo_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
+    assert Submission.objects.get(pk=remote_sid).queue_name == f"challenge-{remote_challenge.pk}"
+    _, token = create_worker_token(host, "host cluster", challenge=remote_challenge)
+    proc = _worker_command(
+        live_server.url, token, tmp_path / "remote", "--annotation", f"dev={remote_challenge.labels}", "--once"
+    )
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out.decode()
+    remote = Submission.objects.get(pk=remote_sid)
+    assert remote.status == "finished", (remote.failure_reason, out.decode())
+    assert LeaderboardEntry.objects.get(submission=remote).result["Accuracy"] == 1.0
+    assert Submission.objects.get(pk=platform_sid).status == "submitted"  # not the host's to take
