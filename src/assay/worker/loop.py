@@ -200,7 +200,15 @@ class Worker:
             phase_codename=codename,
             submission_metadata=job.get("submission_metadata") or {},
             limits=EvaluationLimits(**{k: v for k, v in limits.items() if k in EvaluationLimits.__dataclass_fields__}),
+            chunking=_chunking(chunking),
         )
+
+
+def _chunking(spec: dict | None) -> ChunkingSpec | None:
+    """The phase's ``chunked_evaluation`` as the pool takes it (unknown keys from newer servers ignored)."""
+    if not spec:
+        return None
+    return ChunkingSpec(**{k: v for k, v in spec.items() if k in ChunkingSpec.__dataclass_fields__})
 
 
 def _file_key(path: Path) -> str:

@@ -1,0 +1,96 @@
+"""The worker's own logic without a server: job → EvaluationJob, the file cache, local overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from assay.evaluation import ChunkingSpec, EvaluationLimits
+from assay.worker.cache import FileCache
+from assay.worker.loop import LocalFiles, Worker
+
+
+class FakeClient:
+    """Serves downloads from a dict of sha256 → bytes, and counts them."""
+
+    base = "http://fake/api/v1/worker"
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.downloads = 0
+
+    def download(self, sha256: str, target: Path) -> Path:
+        self.downloads += 1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.files[sha256])
+        return target
+
+
+def _info(data: bytes, name: str) -> dict:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "name": name}
+
+
+@pytest.fixture
+def job_and_client(tmp_path):
+    script = tmp_path / "s.zip"
+    with zipfile.ZipFile(script, "w") as zf:
+        zf.writestr("__init__.py", "def evaluate(*a, **k):\n    return {'result': []}\n")
+    files = {"sub": b'{"a": 1}', "ann": b'{"a": 1}', "script": script.read_bytes()}
+    infos = {k: _info(v, f"{k}.json" if k != "script" else "evaluation_script.zip") for k, v in files.items()}
+    client = FakeClient({infos[k]["sha256"]: files[k] for k in files})
+    job = {
+        "submission_id": 7,
+        "attempt": 1,
+        "phase": {"codename": "dev"},
+        "submission_file": infos["sub"],
+        "annotation": infos["ann"],
+        "evaluation_script": infos["script"],
+        "submission_metadata": {"id": 7},
+        "limits": {"wall_seconds": 30, "memory_bytes": 512 * 2**20, "future_limit": 1},
+        "chunking": {"format": "json", "chunk_count": 2, "min_bytes": 0, "future_key": True},
+    }
+    return job, client
+
+
+class _NoPool:
+    def close(self) -> None:
+        pass
+
+
+def test_job_becomes_an_evaluation_job(job_and_client, tmp_path):
+    job, client = job_and_client
+    worker = Worker(client, tmp_path / "w", pool=_NoPool())
+    evaluation = worker._evaluation_job(job)
+    assert evaluation.phase_codename == "dev" and evaluation.submission_metadata == {"id": 7}
+    assert evaluation.limits == EvaluationLimits(wall_seconds=30, memory_bytes=512 * 2**20)
+    assert evaluation.chunking == ChunkingSpec(format="json", chunk_count=2, min_bytes=0)
+    assert evaluation.key == f"{job['evaluation_script']['sha256']}:{job['annotation']['sha256']}"
+    assert evaluation.submission_file.read_bytes() == b'{"a": 1}'
+    worker._evaluation_job(job)
+    assert client.downloads == 3  # the second job found everything in the cache
+
+
+def test_local_annotation_and_script_override_the_server(job_and_client, tmp_path):
+    job, client = job_and_client
+    labels = tmp_path / "secret.json"
+    labels.write_text("{}")
+    folder = tmp_path / "script"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("def evaluate(*a, **k):\n    return {'result': []}\n")
+    local = LocalFiles(annotations={"dev": labels}, evaluation_script=folder)
+    worker = Worker(client, tmp_path / "w", pool=_NoPool(), local=local)
+    evaluation = worker._evaluation_job(dict(job, annotation=None, evaluation_script=None))
+    assert evaluation.annotation_file == labels
+    assert zipfile.ZipFile(evaluation.script_zip).namelist() == ["__init__.py"]
+    assert client.downloads == 1  # only the submission came from the server
+
+
+def test_cache_refuses_names_that_escape(tmp_path):
+    cache = FileCache(tmp_path / "cache")
+    path = cache.path_for("a" * 64, "../../../etc/passwd")
+    assert path.parent == tmp_path / "cache" / ("a" * 64) and path.name == "passwd"
+    with pytest.raises(ValueError):
+        cache.fetch(FakeClient({}), {"sha256": "../x", "name": "x"})
