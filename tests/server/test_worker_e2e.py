@@ -225,3 +225,28 @@ def test_remote_worker_serves_only_its_challenge(
     assert remote.status == "finished", (remote.failure_reason, out.decode())
     assert LeaderboardEntry.objects.get(submission=remote).result["Accuracy"] == 1.0
     assert Submission.objects.get(pk=platform_sid).status == "submitted"  # not the host's to take
+
+
+def test_demo_in_process_worker_evaluates_with_no_other_command(
+    live_server, team, participant, demo_challenge, settings
+):
+    """What `make demo` runs: the server starts its own worker (fresh token, old one revoked)."""
+    from assay.server import inprocess_worker
+    from assay.server.submissions.models import WorkerToken
+
+    settings.VAR_DIR = settings.MEDIA_ROOT  # the worker keeps its cache under VAR_DIR/worker
+    worker = inprocess_worker.start(live_server.url)
+    try:
+        first = WorkerToken.objects.get(name=inprocess_worker.NAME)
+        sid = post_submission(participant, demo_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
+        wait_for(lambda: Submission.objects.get(pk=sid).status == "finished", 120, "the in-process worker")
+        assert LeaderboardEntry.objects.get(submission_id=sid).result["Accuracy"] == 1.0
+        assert worker.thread.is_alive()
+    finally:
+        worker.stop()
+        worker.thread.join(30)
+    second = inprocess_worker.start(live_server.url)  # a restart revokes the previous token
+    second.stop()
+    second.thread.join(30)
+    first.refresh_from_db()
+    assert first.revoked_at is not None

@@ -20,7 +20,8 @@ NAME = "in-process worker"
 log = logging.getLogger("assay.worker")
 
 
-def start(server_url: str) -> threading.Thread:
+def start(server_url: str):
+    """Start the worker thread; returns the Worker (``stop()`` ends it, ``thread`` is its thread)."""
     from assay.worker import Worker, WorkerClient
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
@@ -29,5 +30,6 @@ def start(server_url: str) -> threading.Thread:
     worker = Worker(WorkerClient(server_url, token), Path(settings.VAR_DIR) / "worker", poll_wait=10)
     thread = threading.Thread(target=worker.run, name="assay-in-process-worker", daemon=True)
     thread.start()
+    worker.thread = thread
     log.info("in-process worker %s started against %s", worker.worker_id, server_url)
-    return thread
+    return worker
