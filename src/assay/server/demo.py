@@ -26,6 +26,10 @@ def _user(username: str, password: str, **extra):
         setattr(user, key, value)
     user.set_password(password)
     user.save()
+    # Demo users sign in through the normal login page, which wants a verified e-mail address.
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
     return user
 
 
@@ -50,3 +54,8 @@ def seed(password: str, bundle_path: str) -> Iterator[str]:
         challenge=challenge, team=pteam, defaults={"status": Participation.Status.APPROVED}
     )
     yield f"Demo challenge {challenge.title!r} (id {challenge.pk}) imported from {bundle_path}"
+    if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
+        yield (
+            "E-mail goes to this log (console backend): sign up at /accounts/signup/ and open the"
+            " 'E-mail verification link' printed here"
+        )

@@ -6,5 +6,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("assay.server.api.urls")),
+    # EvalAI-compatible API (evalai CLI, remote workers, EvalAI-Starters); listed after api/v1/ so it never shadows it
+    path("api/", include("assay.server.api.evalai.urls")),
+    path("accounts/", include("allauth.urls")),  # sign-up, login, e-mail verification, OpenID Connect
     path("", include("assay.server.web.urls")),
 ]

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     Challenge,
+    ChallengeInvitation,
     ChallengePhase,
     ChallengePhaseSplit,
     ChallengePrize,
@@ -79,3 +80,9 @@ class ParticipationAdmin(admin.ModelAdmin):
     list_display = ("team", "challenge", "status", "terms_accepted_at")
     list_filter = ("status",)
     search_fields = ("team__name", "challenge__title")
+
+
+@admin.register(ChallengeInvitation)
+class ChallengeInvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "challenge", "invited_by", "created_at")
+    search_fields = ("email", "challenge__title")

@@ -81,6 +81,9 @@ class Challenge(models.Model):
     allowed_email_domains = models.JSONField(default=list, blank=True)
     blocked_email_domains = models.JSONField(default=list, blank=True)
     banned_email_ids = models.JSONField(default=list, blank=True)
+    invite_only = models.BooleanField(
+        default=False, help_text="Assay: only teams whose members were all invited by e-mail may register."
+    )
 
     # what participants and hosts may do with submissions
     allow_resuming_submissions = models.BooleanField(default=False)
@@ -256,6 +259,9 @@ class ChallengePhaseSplit(models.Model):
     show_leaderboard_by_latest_submission = models.BooleanField(default=False)
     show_scores_on_leaderboard = models.BooleanField(default=True)
     is_multi_metric_leaderboard = models.BooleanField(default=True)
+    reveal_at = models.DateTimeField(
+        null=True, blank=True, help_text="Assay: from this date on the leaderboard is public (visibility 3)."
+    )
 
     class Meta:
         ordering = ["phase_id", "dataset_split_id", "leaderboard_id"]
@@ -291,3 +297,24 @@ class Participation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team} in {self.challenge}"
+
+
+class ChallengeInvitation(models.Model):
+    """Assay: an address a host invited to an invite-only challenge (EvalAI#3284: "not possible" there).
+
+    The invitee proves the address by signing in with it verified; no token is needed.
+    """
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254, help_text="Stored lower-cased.")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "email"], name="unique_challenge_invitation")]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.challenge}"

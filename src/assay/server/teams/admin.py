@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember
+from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation
 
 
 class HostTeamMemberInline(admin.TabularInline):
@@ -39,3 +39,11 @@ class HostTeamMemberAdmin(admin.ModelAdmin):
 class ParticipantTeamMemberAdmin(admin.ModelAdmin):
     list_display = ("team", "user", "status")
     list_filter = ("status",)
+
+
+@admin.register(TeamInvitation)
+class TeamInvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "participant_team", "host_team", "status", "created_at", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("email", "participant_team__name", "host_team__name")
+    readonly_fields = ("token_hash",)

@@ -71,3 +71,62 @@ class ParticipantTeamMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team}"
+
+
+class TeamInvitation(models.Model):
+    """An e-mail invitation to a participant or host team; nobody joins until the invitee accepts.
+
+    EvalAI adds an invited address to the team at once; here the link in the e-mail leads to a page
+    where the invitee, signed in with that verified address, accepts or declines. Only the SHA-256 of
+    the link's token is stored.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    participant_team = models.ForeignKey(
+        ParticipantTeam, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations"
+    )
+    host_team = models.ForeignKey(HostTeam, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
+    email = models.EmailField(max_length=254, help_text="Stored lower-cased.")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(participant_team__isnull=True, host_team__isnull=False)
+                | models.Q(participant_team__isnull=False, host_team__isnull=True),
+                name="invitation_has_one_team",
+            ),
+            models.UniqueConstraint(
+                fields=["participant_team", "email"],
+                condition=models.Q(status="pending"),
+                name="one_pending_participant_invitation",
+            ),
+            models.UniqueConstraint(
+                fields=["host_team", "email"], condition=models.Q(status="pending"), name="one_pending_host_invitation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.team}"
+
+    @property
+    def team(self) -> ParticipantTeam | HostTeam:
+        return self.participant_team or self.host_team  # type: ignore[return-value]
+
+    @property
+    def is_host_team(self) -> bool:
+        return self.host_team_id is not None

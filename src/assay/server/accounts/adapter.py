@@ -1,0 +1,25 @@
+"""allauth hooks: who may sign up, and the verification link printed where a demo can see it."""
+
+from __future__ import annotations
+
+import logging
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+
+from .config import CONSOLE
+
+log = logging.getLogger("assay.accounts")
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request) -> bool:
+        """``ASSAY_SIGNUP_OPEN=0`` closes sign-up (accounts then come from OIDC or the admin)."""
+        return getattr(settings, "SIGNUP_OPEN", True)
+
+    def send_confirmation_mail(self, request, emailconfirmation, signup) -> None:
+        super().send_confirmation_mail(request, emailconfirmation, signup)
+        if settings.EMAIL_BACKEND == CONSOLE:
+            # The console backend prints the whole message; this one line is easy to find in a demo's log.
+            url = self.get_email_confirmation_url(request, emailconfirmation)
+            print(f"E-mail verification link for {emailconfirmation.email_address.email}: {url}", flush=True)

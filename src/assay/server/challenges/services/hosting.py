@@ -1,0 +1,334 @@
+"""What hosts do to their challenges from the web: upload bundles, edit settings, pause, re-run, export.
+
+Every function checks that the user hosts the challenge (or, for a new challenge, belongs to the host
+team) before anything else; the web views only translate forms to these calls.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from assay.bundle import BundleError, Problem, read_bundle
+from assay.server.submissions.models import Submission
+from assay.server.submissions.services import lifecycle
+from assay.server.submissions.services.errors import SubmissionError
+from assay.server.teams.models import HostTeam
+
+from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
+from .bundle_import import ImportReport, import_bundle
+from .roles import is_host
+
+S = Submission.Status
+
+
+class HostingError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def require_host(user, challenge: Challenge) -> None:
+    if not is_host(user, challenge):
+        raise HostingError("forbidden", "only the challenge's hosts may do this", 403)
+
+
+# --- bundles -----------------------------------------------------------------------------------------
+
+BUNDLE_SUFFIXES = (".zip", ".yaml", ".yml")
+
+
+def upload_bundle(
+    user, upload, *, host_team: HostTeam | None = None, challenge: Challenge | None = None
+) -> ImportReport:
+    """Validate and import an uploaded bundle (zip, or a lone config for a check only).
+
+    Raises :class:`BundleError` (every problem with file, line and key), :class:`ImportRefused` (valid
+    but not applicable, with the reason) or :class:`HostingError` (not allowed, not a bundle).
+    """
+    from assay.server.commands import _config_text_and_digest
+
+    if challenge is not None:
+        require_host(user, challenge)
+        host_team = challenge.host_team
+    if host_team is None:
+        raise HostingError("host_team_required", "choose the host team the challenge belongs to")
+    if not (user.is_staff or host_team.memberships.filter(user=user).exists()):
+        raise HostingError("forbidden", "you are not a member of that host team", 403)
+    name = Path(getattr(upload, "name", "") or "bundle.zip").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in BUNDLE_SUFFIXES:
+        raise BundleError.single(
+            "not_a_bundle",
+            f"{name!r} is not a bundle: upload a .zip (or a challenge_config.yaml to check it)",
+            file=name,
+        )
+    size = getattr(upload, "size", None)
+    if size is not None and size > settings.BUNDLE_LIMITS.max_total_bytes:
+        raise BundleError.single("too_large", f"the upload is {size} bytes; the limit is "
+                                 f"{settings.BUNDLE_LIMITS.max_total_bytes}", file=name)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="assay-bundle-") as tmp:
+        path = Path(tmp) / ("upload" + suffix)
+        with open(path, "wb") as fh:
+            for chunk in upload.chunks():
+                fh.write(chunk)
+        with read_bundle(str(path), limits=settings.BUNDLE_LIMITS) as bundle:
+            config_text, digest = _config_text_and_digest(str(path))
+            if not config_text and bundle.config_only:
+                config_text = path.read_text(encoding="utf-8-sig", errors="replace")
+            return import_bundle(
+                bundle,
+                host_team=host_team,
+                user=user,
+                challenge=challenge,
+                config_text=config_text,
+                bundle_sha256=digest,
+            )
+
+
+def describe_problems(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    """Problems as rows for a page: file, line, key, message, code, severity."""
+    return [
+        {
+            "file": p.file,
+            "line": p.line,
+            "key": p.key,
+            "message": p.message,
+            "code": p.code,
+            "severity": p.severity,
+        }
+        for p in problems
+    ]
+
+
+# --- settings ----------------------------------------------------------------------------------------
+
+CHALLENGE_EDITABLE = (
+    "short_description", "end_date", "is_registration_open", "manual_participant_approval", "invite_only",
+    "require_complete_profile", "max_team_members", "allowed_email_domains", "blocked_email_domains",
+    "banned_email_ids", "leaderboard_description", "forum_url", "allow_host_cancel_submissions",
+    "allow_cancel_running_submissions", "allow_participants_resubmissions", "is_submission_paused", "published",
+)  # fmt: skip
+PHASE_EDITABLE = (
+    "start_date", "end_date", "is_public", "leaderboard_public", "is_submission_public", "is_submission_paused",
+    "max_submissions_per_day", "max_submissions_per_month", "max_submissions", "max_concurrent_submissions_allowed",
+    "count_failed_submissions", "allowed_email_ids", "disable_logs", "is_restricted_to_select_one_submission",
+)  # fmt: skip
+PHASE_SPLIT_EDITABLE = (
+    "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending",
+    "show_leaderboard_by_latest_submission", "show_execution_time", "show_scores_on_leaderboard",
+)  # fmt: skip
+
+
+def _apply(obj, allowed: tuple[str, ...], values: dict[str, Any]) -> list[str]:
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise HostingError("not_editable", f"these settings cannot be changed here: {', '.join(unknown)}")
+    changed = [k for k, v in values.items() if getattr(obj, k) != v]
+    for key in changed:
+        setattr(obj, key, values[key])
+    return changed
+
+
+def update_challenge(user, challenge: Challenge, values: dict[str, Any]) -> list[str]:
+    """Change host-editable settings; returns the names of those that changed."""
+    require_host(user, challenge)
+    start = challenge.start_date
+    end = values.get("end_date", challenge.end_date)
+    if end is not None and end < start:
+        raise HostingError("bad_dates", "the challenge cannot end before it starts")
+    changed = _apply(challenge, CHALLENGE_EDITABLE, values)
+    if changed:
+        challenge.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def update_phase(user, phase: ChallengePhase, values: dict[str, Any]) -> list[str]:
+    require_host(user, phase.challenge)
+    start = values.get("start_date", phase.start_date)
+    end = values.get("end_date", phase.end_date)
+    if start and end and end < start:
+        raise HostingError("bad_dates", f"phase {phase.name!r} cannot end before it starts")
+    changed = _apply(phase, PHASE_EDITABLE, values)
+    if changed:
+        phase.save(update_fields=changed)
+    return changed
+
+
+def update_phase_split(user, phase_split: ChallengePhaseSplit, values: dict[str, Any]) -> list[str]:
+    require_host(user, phase_split.phase.challenge)
+    if "leaderboard_decimal_precision" in values and not 0 <= int(values["leaderboard_decimal_precision"]) <= 20:
+        raise HostingError("bad_precision", "the decimal precision is between 0 and 20")
+    changed = _apply(phase_split, PHASE_SPLIT_EDITABLE, values)
+    if changed:
+        phase_split.save(update_fields=changed)
+    return changed
+
+
+def set_paused(user, challenge: Challenge, paused: bool, phase: ChallengePhase | None = None) -> None:
+    """Pause or resume submissions to the whole challenge or to one phase."""
+    require_host(user, challenge)
+    if phase is not None:
+        if phase.challenge_id != challenge.pk:
+            raise HostingError("not_found", "no such phase", 404)
+        ChallengePhase.objects.filter(pk=phase.pk).update(is_submission_paused=paused)
+    else:
+        Challenge.objects.filter(pk=challenge.pk).update(is_submission_paused=paused)
+
+
+# --- submissions -------------------------------------------------------------------------------------
+
+STATUS_VALUES = {s.value for s in S}
+
+
+def host_submissions(challenge: Challenge, filters: dict[str, str]) -> QuerySet[Submission]:
+    """The challenge's submissions, newest first, narrowed by ``phase``, ``status``, ``team`` (name
+    contains), ``flag`` (flagged|baseline|verified|hidden|public)."""
+    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
+    phase = (filters.get("phase") or "").strip()
+    if phase.isdigit():
+        qs = qs.filter(phase_id=int(phase))
+    status = (filters.get("status") or "").strip()
+    if status in STATUS_VALUES:
+        qs = qs.filter(status=status)
+    team = (filters.get("team") or "").strip()[:100]
+    if team:
+        qs = qs.filter(Q(participant_team__name__icontains=team) | Q(created_by__username__icontains=team))
+    flag = (filters.get("flag") or "").strip()
+    flags = {
+        "flagged": Q(is_flagged=True),
+        "baseline": Q(is_baseline=True),
+        "verified": Q(is_verified_by_host=True),
+        "hidden": Q(ignore_submission=True),
+        "public": Q(is_public=True),
+    }
+    if flag in flags:
+        qs = qs.filter(flags[flag])
+    return qs.order_by("-submitted_at", "-id")
+
+
+RERUNNABLE = (S.FINISHED, S.FAILED, S.PARTIALLY_EVALUATED)
+
+
+def bulk_rerun(user, challenge: Challenge, phase: ChallengePhase | None = None) -> int:
+    """Re-run every finished or failed, not hidden submission (after the host changed the script)."""
+    require_host(user, challenge)
+    qs = Submission.objects.filter(phase__challenge=challenge, status__in=RERUNNABLE, ignore_submission=False)
+    if phase is not None:
+        qs = qs.filter(phase=phase)
+    count = 0
+    for sub in qs.order_by("submitted_at", "id"):
+        try:
+            with transaction.atomic():
+                lifecycle.rerun(user, sub)
+            count += 1
+        except SubmissionError:
+            continue
+    return count
+
+
+def host_action(user, sub: Submission, action: str) -> Submission:
+    """One host action on one submission: rerun, cancel, flag/unflag, baseline/unbaseline, verify/unverify, hide."""
+    require_host(user, sub.phase.challenge)
+    marks = {
+        "flag": {"flagged": True},
+        "unflag": {"flagged": False},
+        "baseline": {"baseline": True},
+        "unbaseline": {"baseline": False},
+        "verify": {"verified": True},
+        "unverify": {"verified": False},
+    }
+    if action in marks:
+        return lifecycle.mark(user, sub, **marks[action])
+    if action == "rerun":
+        return lifecycle.rerun(user, sub)
+    if action == "cancel":
+        return lifecycle.cancel(user, sub)
+    if action == "hide":
+        return lifecycle.hide(user, sub)
+    raise HostingError("bad_action", f"{action!r} is not an action on submissions")
+
+
+def script_errors(challenge: Challenge, limit: int = 50) -> QuerySet[Submission]:
+    """The latest failed evaluations with their reasons: where a broken evaluation script shows."""
+    return (
+        Submission.objects.filter(phase__challenge=challenge, status=S.FAILED)
+        .exclude(failure_reason="")
+        .select_related("phase", "participant_team")
+        .order_by("-completed_at", "-id")[:limit]
+    )
+
+
+# --- exports -----------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas in strangers' text (team names, method names)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _csv(rows: Iterable[list[Any]]) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = None) -> Iterator[str]:
+    require_host(user, challenge)
+    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
+    if phase is not None:
+        qs = qs.filter(phase=phase)
+
+    def rows() -> Iterator[list[Any]]:
+        yield [
+            "id", "phase", "team", "members", "emails", "created_by", "status", "submission_number", "submitted_at",
+            "execution_time", "is_public", "is_baseline", "is_flagged", "is_verified_by_host", "hidden",
+            "method_name", "method_description", "project_url", "publication_url", "result", "failure_reason",
+        ]  # fmt: skip
+        for s in qs.order_by("submitted_at", "id").iterator(chunk_size=500):
+            members = list(s.participant_team.members.all())
+            yield [
+                s.pk, s.phase.codename, s.participant_team.name, " ".join(m.get_username() for m in members),
+                " ".join(m.email for m in members), s.created_by.get_username(), s.status, s.submission_number,
+                s.submitted_at.isoformat(), s.execution_time, s.is_public, s.is_baseline, s.is_flagged,
+                s.is_verified_by_host, s.ignore_submission, s.method_name, s.method_description, s.project_url,
+                s.publication_url, (s.output or {}).get("result", ""), s.failure_reason,
+            ]  # fmt: skip
+
+    return _csv(rows())
+
+
+def participants_csv(user, challenge: Challenge) -> Iterator[str]:
+    require_host(user, challenge)
+    from assay.server.accounts.services import profile_of
+
+    from .participation import participations
+
+    def rows() -> Iterator[list[Any]]:
+        yield ["team", "status", "registered_at", "terms_accepted_at", "member", "email", "name", "affiliation"]
+        for p in participations(challenge):
+            for m in p.team.members.all():
+                yield [
+                    p.team.name, p.status, p.created_at.isoformat(),
+                    p.terms_accepted_at.isoformat() if p.terms_accepted_at else "", m.get_username(), m.email,
+                    m.get_full_name(), profile_of(m).affiliation,
+                ]  # fmt: skip
+
+    return _csv(rows())

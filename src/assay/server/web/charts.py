@@ -1,0 +1,105 @@
+"""Hand-written SVG charts, rendered on the server: no chart library, no JavaScript, no CDN.
+
+The score-over-time chart shows every leaderboard entry as a dot and the best score so far as a step
+line. It is an ``<svg role="img">`` with a title and a description; the page shows the same numbers in a
+table for screen readers and for people who want exact values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from html import escape
+
+WIDTH, HEIGHT = 640, 260
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 16, 36
+
+
+@dataclass(frozen=True)
+class Point:
+    at: dt.datetime
+    value: float
+    team: str
+    baseline: bool = False
+
+
+def _fmt(value: float, precision: int) -> str:
+    return f"{value:.{precision}f}"
+
+
+def _ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    if hi == lo:
+        return [lo]
+    step = (hi - lo) / count
+    return [lo + i * step for i in range(count + 1)]
+
+
+def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool, precision: int = 2) -> str:
+    """An SVG of ``points`` over time with the running best as a step line ('' when nothing to draw)."""
+    points = sorted((p for p in points if math.isfinite(p.value)), key=lambda p: p.at)
+    if not points:
+        return ""
+    t0, t1 = points[0].at.timestamp(), points[-1].at.timestamp()
+    if t1 == t0:
+        t0, t1 = t0 - 3600, t1 + 3600
+    values = [p.value for p in points]
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        lo, hi = lo - 1 if lo else -1, hi + 1 if hi else 1
+    margin = (hi - lo) * 0.08
+    lo, hi = lo - margin, hi + margin
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def x(at: dt.datetime) -> float:
+        return PAD_LEFT + (at.timestamp() - t0) / (t1 - t0) * plot_w
+
+    def y(v: float) -> float:
+        return PAD_TOP + (hi - v) / (hi - lo) * plot_h
+
+    best_path: list[str] = []
+    best: float | None = None
+    for p in points:
+        if best is None or (p.value > best if higher_is_better else p.value < best):
+            if best is not None:
+                best_path.append(f"L{x(p.at):.1f},{y(best):.1f}")
+            best = p.value
+            best_path.append(("M" if len(best_path) == 0 else "L") + f"{x(p.at):.1f},{y(best):.1f}")
+    assert best is not None
+    best_path.append(f"L{PAD_LEFT + plot_w:.1f},{y(best):.1f}")
+
+    direction = "higher" if higher_is_better else "lower"
+    title = f"{label} of every entry over time"
+    desc = (
+        f"{len(points)} entries from {points[0].at:%Y-%m-%d} to {points[-1].at:%Y-%m-%d}; "
+        f"best {label} {_fmt(best, precision)} ({direction} is better)."
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-title chart-desc"'
+        ' xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="chart-title">{escape(title)}</title><desc id="chart-desc">{escape(desc)}</desc>',
+    ]
+    for tick in _ticks(lo + margin, hi - margin):
+        ty = y(tick)
+        parts.append(
+            f'<line class="grid" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
+            f'<text class="tick" x="{PAD_LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">{_fmt(tick, precision)}</text>'
+        )
+    parts.append(
+        f'<line class="axis" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{PAD_TOP + plot_h}" y2="{PAD_TOP + plot_h}"/>'
+    )
+    start = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
+    end = dt.datetime.fromtimestamp(t1, tz=dt.UTC)
+    parts.append(
+        f'<text class="tick" x="{PAD_LEFT}" y="{HEIGHT - 12}" text-anchor="start">{start:%Y-%m-%d}</text>'
+        f'<text class="tick" x="{PAD_LEFT + plot_w}" y="{HEIGHT - 12}" text-anchor="end">{end:%Y-%m-%d}</text>'
+    )
+    parts.append(f'<path class="best" d="{" ".join(best_path)}" fill="none"/>')
+    for p in points:
+        cls = "dot baseline" if p.baseline else "dot"
+        tip = f"{p.team}: {_fmt(p.value, precision)} on {p.at:%Y-%m-%d %H:%M} UTC"
+        parts.append(f'<circle class="{cls}" cx="{x(p.at):.1f}" cy="{y(p.value):.1f}" r="4">')
+        parts.append(f"<title>{escape(tip)}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
