@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy"
 DOMAINS = ("CV", "NLP", "RL", "MM", "AUD", "TAB")
@@ -114,10 +114,41 @@ class LabelMeta(_Model):
     description: Text | None = Field(None, description="Tooltip text for the column.")
 
 
+class RankAggregation(_Model):
+    """An overall column from several labels (and splits): mean or median of per-label ranks, or a weighted sum."""
+
+    method: Literal["mean_rank", "median_rank", "weighted_sum"] = Field(
+        description="mean_rank / median_rank of the per-label ranks, or weighted_sum of the values."
+    )
+    labels: TextList = Field(default_factory=list, description="The labels it draws on; empty means every label.")
+    splits: TextList = Field(
+        default_factory=list, description="Dataset split codenames of the same phase; empty means the shown split."
+    )
+    weights: dict[Text, float] | None = Field(None, description="weighted_sum: label → weight (default 1).")
+    sort_ascending: bool = Field(False, description="weighted_sum: true ranks lower sums first.")
+    title: Text = Field("Overall", min_length=1, max_length=100, description="The column's title.")
+    sort_by_default: bool = Field(False, description="Sort the leaderboard by this column unless a label is asked.")
+
+
 class LeaderboardSchema(_Model):
     labels: list[Text] = Field(min_length=1, description="Metric names: the leaderboard's columns, in order.")
     default_order_by: Text = Field(description="The label the leaderboard is sorted by; one of `labels`.")
     metadata: dict[Text, LabelMeta] | None = Field(None, description="Per-label options.")
+    rank_aggregation: RankAggregation | None = Field(
+        None, description="Assay: an overall rank from several labels and splits, shown as its own column."
+    )
+
+    @model_validator(mode="after")
+    def _aggregation_labels(self) -> LeaderboardSchema:
+        agg = self.rank_aggregation
+        if agg is None:
+            return self
+        unknown = [label for label in [*agg.labels, *(agg.weights or {})] if label not in self.labels]
+        if unknown:
+            raise ValueError(f"rank_aggregation names {unknown}, which are not labels {self.labels}")
+        if agg.weights and agg.method != "weighted_sum":
+            raise ValueError("rank_aggregation: weights apply to method weighted_sum only")
+        return self
 
 
 class Leaderboard(_Model):
@@ -240,6 +271,10 @@ class PhaseSplit(_Model):
     show_leaderboard_by_latest_submission: bool = False
     show_scores_on_leaderboard: bool = True
     is_multi_metric_leaderboard: bool = True
+    # Assay additions
+    reveal_at: DateTime | None = Field(
+        None, description="Assay: from this date on, the leaderboard is public (as visibility 3)."
+    )
 
     @property
     def key(self) -> tuple[int, int, int]:

@@ -71,6 +71,7 @@ _PHASE_FIELDS = (
 _PHASE_SPLIT_FIELDS = (
     "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending", "show_execution_time",
     "show_leaderboard_by_latest_submission", "show_scores_on_leaderboard", "is_multi_metric_leaderboard",
+    "reveal_at",
 )  # fmt: skip
 
 

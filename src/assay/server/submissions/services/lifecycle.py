@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assay.server.challenges.services.roles import is_host
+from assay.server.leaderboards.services.standings import refresh_submission
 
 from ..models import Submission
 from .errors import SubmissionError
@@ -50,6 +51,7 @@ def cancel(user, sub: Submission) -> Submission:
     sub.lease_expires_at = None
     sub.completed_at = timezone.now()
     sub.save()
+    refresh_submission(sub)
     return sub
 
 
@@ -88,6 +90,7 @@ def rerun(user, sub: Submission) -> Submission:
     Submission.objects.filter(pk=clone.pk).update(submitted_at=timezone.now())
     sub.status = S.CANCELLED
     sub.save(update_fields=["status"])
+    refresh_submission(sub)
     clone.refresh_from_db()
     return clone
 
@@ -116,6 +119,7 @@ def hide(user, sub: Submission) -> Submission:
     sub.ignore_submission = True
     sub.is_public = False
     sub.save(update_fields=["ignore_submission", "is_public"])
+    refresh_submission(sub)
     return sub
 
 
@@ -135,6 +139,7 @@ def set_public(user, sub: Submission, is_public: bool) -> Submission:
     sub.save(update_fields=["is_public", "when_made_public"])
     if is_public and phase.is_restricted_to_select_one_submission:
         unpublish_others(sub)
+    refresh_submission(sub)  # the team's other submissions too: one team, one refresh
     return sub
 
 
@@ -152,4 +157,5 @@ def mark(user, sub: Submission, *, baseline: bool | None = None, flagged: bool |
     if verified is not None:
         sub.is_verified_by_host = verified
     sub.save(update_fields=["is_baseline", "is_flagged", "is_verified_by_host"])
+    refresh_submission(sub)
     return sub

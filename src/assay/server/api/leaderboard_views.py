@@ -1,0 +1,178 @@
+"""Leaderboard endpoints of the native API: pages, history, exports (thin: the rules live in
+``assay.server.leaderboards.services``). Anonymous readers are let in; each service decides what
+they may see, so every endpoint applies the same visibility."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assay.server.challenges.models import Challenge, ChallengePhase
+from assay.server.challenges.services.roles import is_host
+from assay.server.leaderboards.services import exports
+from assay.server.leaderboards.services.errors import LeaderboardError
+from assay.server.leaderboards.services.history import history
+from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, evalai_rows, leaderboard
+from assay.server.leaderboards.services.visibility import access_for, challenge_listed
+
+from .errors import error
+
+_ORDER = OpenApiParameter("order_by", str, description="A label, or `_overall` for the rank-aggregation column.")
+_ENTRIES = OpenApiParameter("entries", str, enum=["public", "all"], description="`all`: hosts only.")
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise LeaderboardError("invalid", f"{name} must be a whole number", 400) from None
+
+
+def _page_url(request: Request, page: int) -> str:
+    query = request.query_params.copy()
+    query["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+class _LeaderboardView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, LeaderboardError):
+            return error(exc.code, exc.message, exc.status)
+        return super().handle_exception(exc)
+
+
+class PhaseSplitLeaderboardView(_LeaderboardView):
+    @extend_schema(
+        parameters=[
+            _ORDER,
+            _ENTRIES,
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="1–200, default 50."),
+            OpenApiParameter("shape", str, enum=["assay", "evalai"], description="`evalai`: EvalAI's row fields."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, phase_split_id: int) -> Response:
+        q = request.query_params
+        board = leaderboard(
+            request.user,
+            phase_split_id,
+            order_by=q.get("order_by") or None,
+            page=_int(request, "page", 1),
+            page_size=_int(request, "page_size", DEFAULT_PAGE_SIZE),
+            entries=q.get("entries") or None,
+        )
+        body = {
+            "count": board.count,
+            "next": _page_url(request, board.page + 1) if board.page < board.pages else None,
+            "previous": _page_url(request, board.page - 1) if board.page > 1 else None,
+            "page": board.page,
+            "page_size": board.page_size,
+            "pages": board.pages,
+        }
+        if q.get("shape") == "evalai":
+            return Response({**body, "results": evalai_rows(board)})
+        return Response({**board.header(), **body, "results": board.rows, "own": board.own})
+
+
+class PhaseSplitHistoryView(_LeaderboardView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("label", str),
+            OpenApiParameter("teams", str, description="Comma-separated team ids; default: the current top."),
+            OpenApiParameter("top", int, description="How many leading teams get a line (default 10, at most 50)."),
+            _ENTRIES,
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, phase_split_id: int) -> Response:
+        q = request.query_params
+        teams = None
+        if q.get("teams"):
+            try:
+                teams = [int(t) for t in q["teams"].split(",") if t.strip()]
+            except ValueError:
+                return error("invalid", "teams must be comma-separated team ids", 400)
+        data = history(
+            request.user,
+            phase_split_id,
+            label=q.get("label") or None,
+            team_ids=teams,
+            top=_int(request, "top", 10),
+            entries=q.get("entries") or None,
+        )
+        return Response(data)
+
+
+class PhaseSplitLeaderboardExportView(_LeaderboardView):
+    @extend_schema(parameters=[_ORDER, _ENTRIES], responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, phase_split_id: int, fmt: str):
+        q = request.query_params
+        board = leaderboard(
+            request.user,
+            phase_split_id,
+            order_by=q.get("order_by") or None,
+            entries=q.get("entries") or None,
+            everything=True,
+        )
+        name = f"leaderboard-{board.phase_split.phase.codename}-{board.phase_split.dataset_split.codename}"
+        if fmt == "json":
+            response = StreamingHttpResponse([exports.leaderboard_json(board)], content_type="application/json")
+        else:
+            response = StreamingHttpResponse(
+                exports.csv_lines(exports.leaderboard_table(board)), content_type="text/csv; charset=utf-8"
+            )
+        response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+        return response
+
+
+class PhaseSubmissionsExportView(_LeaderboardView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, phase_id: int):
+        phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
+        rows = exports.submissions_table(request.user, phase)
+        response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="submissions-{phase.codename}.csv"'
+        return response
+
+
+class ChallengeLeaderboardsView(_LeaderboardView):
+    """The phase-splits of a challenge the reader may open, with what they may see of each."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = get_object_or_404(Challenge.objects.select_related("host_team"), pk=challenge_id)
+        if not challenge_listed(challenge) and not is_host(request.user, challenge):
+            return error("not_found", "no such challenge", 404)
+        out = []
+        for phase in challenge.phases.prefetch_related("phase_splits__dataset_split", "phase_splits__leaderboard"):
+            for ps in phase.phase_splits.all():
+                try:
+                    access = access_for(request.user, ps)
+                except LeaderboardError:
+                    continue
+                out.append(
+                    {
+                        "id": ps.pk,
+                        "phase": phase.codename,
+                        "split": ps.dataset_split.codename,
+                        "labels": ps.leaderboard.labels,
+                        "visibility": access.visibility,
+                        "reveal_at": ps.reveal_at,
+                        "level": access.level,
+                    }
+                )
+        return Response({"challenge": challenge.pk, "leaderboards": out})

@@ -1,0 +1,1 @@
+"""Leaderboard rules: standings kept up to date, ranking, visibility, aggregation, history, exports."""

@@ -1,0 +1,388 @@
+"""A leaderboard page: EvalAI's ranking (``reference/evalai.md`` §4.2), computed in the database.
+
+Rows come from the standings (one per team per sort label and audience, plus every baseline),
+so a page is an index range scan whatever the number of entries. Rules, in EvalAI's words where
+they agree:
+
+* sort by ``default_order_by`` or ``?order_by=<label>`` (any label when ``is_multi_metric_leaderboard``);
+  the direction is the phase-split's unless the label's metadata sets ``sort_ascending``
+  (:mod:`.rules` says why a metadata entry *without* it does not flip the order, unlike EvalAI);
+* each team shows its best entry for that label (or its latest, ``show_leaderboard_by_latest_submission``);
+  baselines always show and never take a team's place;
+* flagged, hidden, banned-team and (in a public phase) host-made entries are left out, baselines excepted;
+  only finished submissions count (and partially evaluated ones where the phase allows them);
+* ties share a rank (competition ranking: 1, 1, 3); rows with the sort label missing rank last, together;
+  baselines are shown in place without a rank and do not push anyone down;
+* ties are listed by smaller error bar, then earlier submission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
+
+from assay.server.challenges.models import Challenge, ChallengePhaseSplit
+from assay.server.teams.models import ParticipantTeamMember
+
+from ..models import Standing
+from .aggregation import Overall, overall_column
+from .errors import LeaderboardError
+from .rules import OVERALL, Rules
+from .standings import ensure_current, refresh_team
+from .visibility import Access, access_for
+
+ORDER = ("sort_key", "tie_key", "submitted_at", "entry_id")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200  # as every list of the native API; the exports give the whole board
+MISSING = "—"
+
+# A row is read as plain values (no model instances: 50 rows x 4 models would cost more than the SQL).
+_ROW_VALUES = (
+    "id", "sort_key", "is_baseline", "team_id", "entry_id", "submission_id",
+    "entry__result", "entry__error", "team__name", "team__team_url",
+    "submission__method_name", "submission__submitted_at", "submission__is_public",
+    "submission__is_verified_by_host", "submission__is_baseline", "submission__started_at",
+    "submission__completed_at", "submission__submission_metadata", "submission__status",
+    "submission__is_flagged", "submission__ignore_submission",
+)  # fmt: skip
+Row = dict[str, Any]
+# Page texts and the stored config: large, and no ranking rule reads them.
+_HEAVY = (
+    "phase__challenge__description", "phase__challenge__evaluation_details",
+    "phase__challenge__terms_and_conditions", "phase__challenge__submission_guidelines",
+    "phase__challenge__config_yaml", "phase__challenge__infrastructure", "phase__description",
+    "phase__submission_meta_attributes", "phase__default_submission_meta_attributes",
+)  # fmt: skip
+
+
+@dataclass
+class Board:
+    """One page (or all) of a leaderboard as one reader may see it."""
+
+    phase_split: ChallengePhaseSplit
+    rules: Rules
+    access: Access
+    order_by: str
+    ascending: bool
+    count: int
+    page: int
+    page_size: int
+    rows: list[dict[str, Any]]
+    own: list[dict[str, Any]] = field(default_factory=list)
+    overall: Overall | None = None
+
+    @property
+    def show_scores(self) -> bool:
+        """``show_scores_on_leaderboard: false`` hides the numbers from participants; hosts keep them."""
+        return self.phase_split.show_scores_on_leaderboard or self.access.is_host
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.count // self.page_size)) if self.page_size else 1
+
+    def header(self) -> dict[str, Any]:
+        ps = self.phase_split
+        agg = self.rules.aggregation
+        return {
+            "phase_split": {
+                "id": ps.pk,
+                "phase": ps.phase.codename,
+                "split": ps.dataset_split.codename,
+                "visibility": self.access.visibility,
+                "reveal_at": ps.reveal_at,
+                "precision": ps.leaderboard_decimal_precision,
+                "latest_submission": ps.show_leaderboard_by_latest_submission,
+                "show_scores": self.show_scores,
+                "show_execution_time": ps.show_execution_time,
+            },
+            "labels": list(self.rules.labels),
+            "sortable": list(self.rules.sortable) + ([OVERALL] if agg else []),
+            "order_by": self.order_by,
+            "ascending": self.ascending,
+            "entries": "public" if self.access.public_only else "all",
+            "viewer": {"level": self.access.level, "team": self.access.team_id},
+            "overall": None
+            if not agg
+            else {
+                "title": agg.get("title") or "Overall",
+                "method": agg.get("method"),
+                "shown": self.overall is not None and self.overall.hidden is None,
+                "hidden": self.overall.hidden if self.overall else None,
+            },
+        }
+
+
+def banned_team_ids(challenge: Challenge) -> list[int]:
+    """Teams with a member whose e-mail is in ``banned_email_ids`` (compared without case)."""
+    banned = {str(e).strip().lower() for e in challenge.banned_email_ids or [] if str(e).strip()}
+    if not banned:
+        return []
+    return list(
+        ParticipantTeamMember.objects.annotate(mail=Lower("user__email"))
+        .filter(mail__in=banned)
+        .values_list("team_id", flat=True)
+        .distinct()
+    )
+
+
+def visible_standings(rules: Rules, label: str, public_only: bool, banned: list[int]) -> QuerySet[Standing]:
+    """Standings that may show: one index range of the standings, without a join, so counting a
+    board of 10⁴ teams stays cheap. Rows are checked against their submission when read (:func:`_live`)."""
+    audience = Standing.Audience.PUBLIC if public_only else Standing.Audience.ALL
+    qs = Standing.objects.filter(phase_split=rules.phase_split, label=label, audience=audience)
+    if banned:
+        qs = qs.exclude(team_id__in=banned)
+    return qs
+
+
+def _stale(rules: Rules, public_only: bool, r: Row) -> bool:
+    """The submission changed without the services (the Django admin, say): the standing is out of date."""
+    return (
+        r["submission__status"] not in rules.statuses
+        or r["submission__is_flagged"]
+        or r["submission__ignore_submission"]
+        or r["submission__is_baseline"] != r["is_baseline"]
+        or (public_only and not (r["submission__is_public"] or r["submission__is_baseline"]))
+    )
+
+
+def _live(rules: Rules, public_only: bool, qs: QuerySet[Standing], **extra) -> list[Row]:
+    """The rows of ``qs`` (with the ``extra`` annotations), after repairing the teams whose standing is
+    out of date and reading again. A stale row is never shown, even if the repair could not place its
+    team's next entry."""
+    qs = qs.annotate(**extra) if extra else qs
+    rows = list(qs.values(*_ROW_VALUES, *extra))
+    stale = {r["team_id"] for r in rows if _stale(rules, public_only, r)}
+    if stale:
+        for team_id in sorted(stale):
+            refresh_team(rules.phase_split, team_id)
+        rows = list(qs.values(*_ROW_VALUES, *extra))
+    return [r for r in rows if not _stale(rules, public_only, r)]
+
+
+def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
+    pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
+    related = ChallengePhaseSplit.objects.select_related("phase__challenge__host_team", "leaderboard", "dataset_split")
+    found = next(iter(related.filter(pk=pk).order_by().defer(*_HEAVY)), None)
+    if found is None:
+        raise LeaderboardError("not_found", "no such leaderboard", 404)
+    return found
+
+
+def _resolve_order(rules: Rules, order_by: str | None) -> str:
+    if not order_by:
+        return rules.default_sort
+    if order_by in rules.labels:
+        if order_by not in rules.sortable:
+            raise LeaderboardError(
+                "bad_order_by", f"this leaderboard is sorted by {rules.default_order_by!r} only", 400
+            )
+        return order_by
+    if order_by == OVERALL and rules.aggregation:
+        return OVERALL
+    raise LeaderboardError("bad_order_by", f"{order_by!r} is not a label of this leaderboard {list(rules.labels)}", 400)
+
+
+def leaderboard(
+    user,
+    ps: ChallengePhaseSplit | int,
+    *,
+    order_by: str | None = None,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    entries: str | None = None,
+    everything: bool = False,
+) -> Board:
+    """The page ``page`` of ``ps`` as ``user`` may see it (every row when ``everything``)."""
+    ps = load_phase_split(ps)
+    access = access_for(user, ps, entries)
+    rules = ensure_current(ps)
+    order = _resolve_order(rules, order_by)
+    label = rules.default_order_by if order == OVERALL else order
+    ascending = rules.ascending[label] if order != OVERALL else True
+    page = max(1, int(page))
+    page_size = min(max(1, int(page_size)), MAX_PAGE_SIZE)
+    banned = banned_team_ids(ps.phase.challenge)
+    public_only = access.public_only
+    qs = visible_standings(rules, label, public_only, banned)
+
+    if access.level == "own":
+        rows = _live(rules, public_only, qs.filter(team_id=access.team_id, is_baseline=False).order_by(*ORDER))
+        board = Board(ps, rules, access, order, ascending, len(rows), 1, max(len(rows), 1), [])
+        board.rows = [_row(board, r, None) for r in rows]
+        return board
+
+    overall = overall_column(user, rules, access, qs) if rules.aggregation else None
+    if order == OVERALL and overall is not None and overall.hidden is not None:
+        raise LeaderboardError("bad_order_by", overall.hidden, 403)
+    if order == OVERALL:
+        ids = overall.order()
+        count = len(ids)
+        if everything:
+            page, page_size = 1, max(count, 1)
+        chosen = ids[(page - 1) * page_size : page * page_size]
+        by_id = {r["id"]: r for r in _live(rules, public_only, qs.filter(pk__in=chosen))}
+        rows = [by_id[i] for i in chosen if i in by_id]
+        ranks = [overall.rank(r["id"]) for r in rows]
+    else:
+        ordered = qs.order_by(*ORDER)
+        if everything:
+            rows = _live(rules, public_only, ordered)
+            page, page_size = 1, max(len(rows), 1)
+        elif page == 1:
+            rows = _live(rules, public_only, ordered[:page_size])
+        else:
+            # skip the first rows in the index alone, then join only the page's rows
+            window = list(ordered.values_list("entry_id", flat=True)[(page - 1) * page_size : page * page_size])
+            position = {entry: i for i, entry in enumerate(window)}
+            found = _live(rules, public_only, qs.filter(entry_id__in=window))
+            rows = sorted(found, key=lambda r: position[r["entry_id"]])
+        count, ranks = _ranks(qs, rows, everything)
+    board = Board(ps, rules, access, order, ascending, count, page, page_size, [], overall=overall)
+    board.rows = [_row(board, r, rank) for r, rank in zip(rows, ranks, strict=True)]
+    if access.team_id is not None and not access.is_host and order != OVERALL:
+        board.own = _own(board, label, banned)
+    return board
+
+
+def _ranks(qs: QuerySet[Standing], page: list[Row], everything: bool = False) -> tuple[int, list[int | None]]:
+    """The number of rows, and the competition ranks of a page's rows, from two index range counts
+    however deep the page is (none when the whole board is in hand).
+
+    With k0 the page's first ranked key, L rows rank strictly before it and T tie with or precede it;
+    any other key k on the page ranks after all T plus the page's rows between k0 and k.
+    """
+    ranked = [r for r in page if not r["is_baseline"]]
+    if everything and not ranked:
+        return len(page), [None] * len(page)
+    if not ranked:
+        return qs.count(), [None] * len(page)
+    k0 = ranked[0]["sort_key"]
+    if everything:  # the whole board is in hand: k0 is the best key
+        total, less, through = len(page), 0, sum(1 for r in ranked if r["sort_key"] == k0)
+    else:  # two index range counts: the board's size, and the ranked rows up to k0 (few on early pages)
+        total = qs.count()
+        counts = qs.filter(is_baseline=False, sort_key__lte=k0).aggregate(
+            lt=Count("sort_key", filter=Q(sort_key__lt=k0)), le=Count("sort_key")
+        )
+        less, through = counts["lt"], counts["le"]
+    out: list[int | None] = []
+    above = 0  # ranked rows on this page with a key beyond k0, before the current one
+    last_key, last_rank = None, None
+    for r in page:
+        key = r["sort_key"]
+        if r["is_baseline"]:
+            out.append(None)
+            continue
+        if key == k0:
+            rank = less + 1
+        elif key == last_key:
+            rank = last_rank
+        else:
+            rank = 1 + through + above
+        if key != k0:
+            above += 1
+        last_key, last_rank = key, rank
+        out.append(rank)
+    return total, out
+
+
+def _own(board: Board, label: str, banned: list[int]) -> list[dict[str, Any]]:
+    """The reader's team's best entry among all its submissions, public or not, and the rank it would
+    take among the public rows: a team sees where a private submission would stand."""
+    rules, team = board.rules, board.access.team_id
+    ahead = (
+        visible_standings(rules, label, True, banned)
+        .filter(is_baseline=False, sort_key__lt=OuterRef("sort_key"))
+        .exclude(team_id=team)
+        .order_by()
+        .values("phase_split")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    mine = visible_standings(rules, label, False, banned).filter(team_id=team, is_baseline=False)
+    found = _live(rules, False, mine, ahead=Coalesce(Subquery(ahead), 0))  # one query, the count inside
+    return [_row(board, r, 1 + r["ahead"]) for r in found[:1]]
+
+
+def fmt(value: float | None, precision: int) -> str:
+    return MISSING if value is None else f"{value:.{precision}f}"
+
+
+def _row(board: Board, r: Row, rank: int | None) -> dict[str, Any]:
+    ps, rules = board.phase_split, board.rules
+    result = r["entry__result"] or {}
+    error = r["entry__error"] or {}
+    row: dict[str, Any] = {
+        "rank": rank if board.access.shows_ranks else None,
+        "team": {"id": r["team_id"], "name": r["team__name"], "url": r["team__team_url"]},
+        "submission": {
+            "id": r["submission_id"],
+            "method_name": r["submission__method_name"],
+            "submitted_at": r["submission__submitted_at"],
+            "is_public": r["submission__is_public"],
+            "is_verified_by_host": r["submission__is_verified_by_host"],
+            "metadata": r["submission__submission_metadata"],
+        },
+        "entry": r["entry_id"],
+        "is_baseline": r["is_baseline"],
+        "is_own": r["team_id"] == board.access.team_id and not r["is_baseline"],
+    }
+    if board.show_scores:
+        scores = {label: _number(result.get(label)) for label in rules.labels}
+        row["scores"] = scores
+        row["errors"] = {label: _number(error.get(f"error_{label}")) for label in rules.labels}
+        row["display"] = {label: fmt(v, ps.leaderboard_decimal_precision) for label, v in scores.items()}
+    if ps.show_execution_time:
+        started, completed = r["submission__started_at"], r["submission__completed_at"]
+        row["execution_time"] = (completed - started).total_seconds() if started and completed else None
+    if board.overall is not None and board.overall.hidden is None:
+        value = board.overall.value(r["id"])
+        row["overall"] = {
+            "rank": board.overall.rank(r["id"]) if board.access.shows_ranks else None,
+            "value": value if board.show_scores else None,
+        }
+    return row
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def evalai_rows(board: Board) -> list[dict[str, Any]]:
+    """The rows in the shape of EvalAI's leaderboard API (``reference/evalai.md`` §4.2), for old clients."""
+    ps, rules = board.phase_split, board.rules
+    label = board.rules.default_order_by if board.order_by == OVERALL else board.order_by
+    out = []
+    for row in board.rows:
+        scores = row.get("scores")
+        errors = row.get("errors") or {}
+        item: dict[str, Any] = {
+            "id": row["entry"],
+            "submission__participant_team": row["team"]["id"],
+            "submission__participant_team__team_name": row["team"]["name"],
+            "submission__participant_team__team_url": row["team"]["url"],
+            "submission__is_baseline": row["is_baseline"],
+            "submission__is_public": row["submission"]["is_public"],
+            "challenge_phase_split": ps.pk,
+            "leaderboard__schema": ps.leaderboard.schema,
+            "submission__submitted_at": row["submission"]["submitted_at"],
+            "submission__method_name": row["submission"]["method_name"],
+            "submission__id": row["submission"]["id"],
+            "submission__submission_metadata": row["submission"]["metadata"],
+            "submission__is_verified_by_host": row["submission"]["is_verified_by_host"],
+        }
+        if scores is not None:  # EvalAI drops result and error when scores are hidden
+            item["result"] = ["#" if scores[x] is None else scores[x] for x in rules.labels]
+            item["error"] = [errors.get(x) for x in rules.labels]
+            item["filtering_score"] = scores.get(label) or 0
+            item["filtering_error"] = errors.get(label) or 0
+        if ps.show_execution_time:
+            item["submission__execution_time"] = row.get("execution_time")
+        out.append(item)
+    return out

@@ -1,0 +1,254 @@
+"""Keeping each team's current best (or latest) entry per phase-split, label and audience up to date.
+
+Ranking 10⁶ entries on every read takes the database a second or more; a page of the standings
+kept here is an index range scan. They change only through:
+
+* :func:`refresh_submission` — called in the transaction that writes a submission's results
+  (``submissions.services.queue``) or changes what it may show (flag, hide, baseline, publish,
+  cancel, re-run in ``submissions.services.lifecycle``); it recomputes that team only;
+* :func:`ensure_current` — called by every reader; when the phase-split's settings changed since the
+  standings were built (see :meth:`Rules.signature`), it rebuilds them from the entries, in SQL
+  (at 10⁶ entries that takes tens of seconds: the Django admin's "rebuild" action does it ahead);
+* :func:`refresh_team` — also called by a reader that meets a row whose submission changed behind
+  the services' back (an admin edit), so such a row is never shown and its team is repaired.
+
+All choose a team's entry with the same window query, in the database: per team, the first entry
+by (sort key, error bar, submission time, id) — or the newest by submission time when the phase-split
+shows the latest submission — among all its entries, and among its public ones. Baseline entries
+each get their own row and never take a team's slot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.db.models import F, FloatField, Func, Q, QuerySet, Value, Window
+from django.db.models.fields.json import compile_json_path
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.submissions.models import Submission
+
+from ..models import LeaderboardEntry, Standing, StandingsState
+from .rules import Rules, rules_for
+
+INF = math.inf
+
+
+class JsonNumber(Func):
+    """The number under ``key`` of a JSON column (NULL when missing), extracted once by the database.
+
+    Django's key transform parses the document twice on SQLite (to tell JSON nulls from numbers);
+    results hold finite numbers only (checked when written), so one extraction is enough.
+    """
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, key: str) -> None:
+        super().__init__(F(column))
+        self.key = key
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST(({sql} ->> %s) AS double precision)", (*params, self.key)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST(JSON_EXTRACT({sql}, %s) AS REAL)", (*params, compile_json_path([self.key]))
+
+
+def value_of(label: str) -> JsonNumber:
+    """The label's number in an entry's ``result`` (NULL when missing), computed by the database."""
+    return JsonNumber("result", label)
+
+
+def error_of(label: str) -> JsonNumber:
+    return JsonNumber("error", f"error_{label}")
+
+
+def sort_key_of(label: str, ascending: bool):
+    """Lower ranks first whatever the direction; a missing value sorts after every number (+inf).
+
+    EvalAI turns a missing value into 0, which puts it first on an ascending board; Assay puts it last.
+    """
+    value = value_of(label)
+    signed = value if ascending else value * Value(-1.0)
+    return Coalesce(signed, Value(INF), output_field=FloatField())
+
+
+def tie_key_of(label: str):
+    """EvalAI's second key: the smaller error bar first; no error bar counts as 0, as in EvalAI."""
+    return Coalesce(error_of(label), Value(0.0), output_field=FloatField())
+
+
+def eligible_entries(rules: Rules, public_only: bool, team_ids: Iterable[int] | None = None) -> QuerySet:
+    """Entries that may appear: live, of a finished (or, where allowed, partial) submission that is
+    neither flagged nor hidden, not by a host in a public phase unless a baseline, and — for the
+    participants' view — public unless a baseline (a host marks a baseline to show it)."""
+    qs = LeaderboardEntry.objects.filter(
+        phase_split=rules.phase_split,
+        is_disabled=False,
+        submission__status__in=rules.statuses,
+        submission__is_flagged=False,
+        submission__ignore_submission=False,
+    )
+    if rules.exclude_host_submissions and rules.host_user_ids:
+        qs = qs.exclude(submission__is_baseline=False, submission__created_by_id__in=rules.host_user_ids)
+    if public_only:
+        qs = qs.filter(Q(submission__is_public=True) | Q(submission__is_baseline=True))
+    if team_ids is not None:
+        qs = qs.filter(participant_team_id__in=list(team_ids))
+    return qs
+
+
+def _keys(rules: Rules) -> dict:
+    """Per sortable label i: its sort key ``sk{i}`` and tie key ``tk{i}``, computed in the database."""
+    out = {}
+    for i, label in enumerate(rules.sortable):
+        out[f"sk{i}"] = sort_key_of(label, rules.ascending[label])
+        out[f"tk{i}"] = tie_key_of(label)
+    return out
+
+
+def _order(rules: Rules, i: int) -> list:
+    if rules.latest:
+        return [F("at").desc(), F("id").desc()]
+    return [F(f"sk{i}").asc(), F(f"tk{i}").asc(), F("at").asc(), F("id").asc()]
+
+
+def _chosen(rules: Rules, team_ids: Iterable[int] | None) -> Iterable[tuple[int, int, bool, tuple]]:
+    """(label index, audience, is baseline, (entry, team, submission, sort key, tie key, submitted at)).
+
+    One pass over the entries for every label and both audiences: per label, one window numbers
+    each team's entries among all of them, another among its public ones and its private ones apart
+    (partitioned by ``is_public``); a row first in either is chosen. Baselines are all chosen.
+    """
+    n = len(rules.sortable)
+    base = (
+        eligible_entries(rules, False, team_ids)
+        .order_by()
+        .annotate(at=F("submission__submitted_at"), pub=F("submission__is_public"), **_keys(rules))
+    )
+    team = F("participant_team_id")
+    windows = {}
+    for i in range(n):
+        windows[f"all{i}"] = Window(RowNumber(), partition_by=[team], order_by=_order(rules, i))
+        windows[f"pub{i}"] = Window(RowNumber(), partition_by=[team, F("pub")], order_by=_order(rules, i))
+    first = Q()
+    for name in windows:
+        first |= Q(**{name: 1})
+    keys = [f"{k}{i}" for i in range(n) for k in ("sk", "tk")]
+    teams = (
+        base.filter(submission__is_baseline=False)
+        .annotate(**windows)
+        .filter(first)
+        .values_list("id", "participant_team_id", "submission_id", "at", "pub", *keys, *windows)
+    )
+    # a plain query, not a server-side cursor: the answer is small (a few rows per team), and
+    # PostgreSQL runs cursors without parallel workers
+    for entry, team_id, sub, at, pub, *rest in list(teams):
+        for i in range(n):
+            row = (entry, team_id, sub, rest[2 * i], rest[2 * i + 1], at)
+            if rest[2 * n + 2 * i] == 1:
+                yield i, Standing.Audience.ALL, False, row
+            if pub and rest[2 * n + 2 * i + 1] == 1:
+                yield i, Standing.Audience.PUBLIC, False, row
+    baselines = base.filter(submission__is_baseline=True).values_list(
+        "id", "participant_team_id", "submission_id", "at", *keys
+    )
+    for entry, team_id, sub, at, *rest in list(baselines):
+        for i in range(n):
+            row = (entry, team_id, sub, rest[2 * i], rest[2 * i + 1], at)
+            yield i, Standing.Audience.ALL, True, row
+            yield i, Standing.Audience.PUBLIC, True, row
+
+
+def _build(rules: Rules, team_ids: list[int] | None) -> int:
+    ps = rules.phase_split
+    rows = [
+        Standing(
+            phase_split_id=ps.pk,
+            label=rules.sortable[i],
+            audience=audience,
+            team_id=team_id,
+            entry_id=entry_id,
+            submission_id=sub_id,
+            is_baseline=baseline,
+            sort_key=INF if sk is None else sk,
+            tie_key=0.0 if tk is None else tk,
+            submitted_at=at,
+        )
+        for i, audience, baseline, (entry_id, team_id, sub_id, sk, tk, at) in _chosen(rules, team_ids)
+    ]
+    Standing.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _load(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
+    pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
+    return ChallengePhaseSplit.objects.select_related("phase__challenge", "leaderboard").get(pk=pk)
+
+
+def _locked_state(ps: ChallengePhaseSplit) -> StandingsState:
+    StandingsState.objects.get_or_create(phase_split=ps)
+    return StandingsState.objects.select_for_update().get(phase_split=ps)
+
+
+def _rebuild_locked(rules: Rules, state: StandingsState, signature: str) -> int:
+    if connection.vendor == "postgresql":
+        # compiling the window query's expressions takes PostgreSQL's JIT longer than running them,
+        # and sorting 10⁶ entries in the default 4 MB spills to disk
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+    Standing.objects.filter(phase_split=rules.phase_split).delete()
+    count = _build(rules, None)
+    state.signature = signature
+    state.rebuilt_at = timezone.now()
+    state.save(update_fields=["signature", "rebuilt_at"])
+    return count
+
+
+def rebuild(ps: ChallengePhaseSplit | int) -> int:
+    """Recompute every standing of ``ps`` from its entries (settings changed, or data loaded in bulk)."""
+    ps = _load(ps)
+    rules = rules_for(ps)
+    with transaction.atomic():
+        return _rebuild_locked(rules, _locked_state(ps), rules.signature())
+
+
+def ensure_current(ps: ChallengePhaseSplit) -> Rules:
+    """The rules of ``ps``, after rebuilding its standings if they were built under other settings."""
+    rules = rules_for(ps)
+    signature = rules.signature()
+    if StandingsState.objects.filter(phase_split=ps, signature=signature).exists():
+        return rules
+    with transaction.atomic():
+        state = _locked_state(ps)
+        if state.signature != signature:  # another reader may have rebuilt it meanwhile
+            _rebuild_locked(rules, state, signature)
+    return rules
+
+
+def refresh_team(ps: ChallengePhaseSplit, team_id: int) -> None:
+    """Recompute one team's standings on ``ps`` (all of them if the settings changed meanwhile)."""
+    rules = rules_for(ps)
+    signature = rules.signature()
+    with transaction.atomic():
+        state = _locked_state(ps)  # serialises writers of one phase-split
+        if state.signature != signature:
+            _rebuild_locked(rules, state, signature)
+            return
+        Standing.objects.filter(phase_split=ps, team_id=team_id).delete()
+        _build(rules, [team_id])
+
+
+def refresh_submission(sub: Submission) -> None:
+    """After ``sub``'s results, status or marks changed: recompute its team on each of its phase's splits."""
+    for ps in ChallengePhaseSplit.objects.filter(phase_id=sub.phase_id).select_related(
+        "phase__challenge", "leaderboard"
+    ):
+        refresh_team(ps, sub.participant_team_id)

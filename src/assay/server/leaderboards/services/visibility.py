@@ -1,0 +1,90 @@
+"""Who may read a phase-split's leaderboard, and what they see of it.
+
+* Hosts of the challenge (and staff) see everything: by default what the public sees on a public
+  leaderboard (public submissions only), every submission on a hidden one; ``entries=all`` always.
+* Everyone else needs the challenge to be listed (published, approved, enabled) and the phase to be
+  public (``phase.is_public``); otherwise the leaderboard does not exist for them (404).
+* The phase-split's visibility then decides — ``3`` public: the ranking of public submissions, with
+  the reader's own team marked; ``2`` submitting team and hosts: a team sees only its own row (its best
+  or latest entry, private submissions included, with scores but **no rank**: a rank would tell how
+  the teams it cannot see did);
+  ``1`` hosts only. A phase with ``leaderboard_public: false`` caps it at 2; ``reveal_at`` (Assay)
+  turns a phase-split into 3 from that date on, within that cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from django.utils import timezone
+
+from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.challenges.services.roles import is_host, participation_of
+
+from .errors import LeaderboardError
+
+Level = Literal["host", "public", "own"]
+V = ChallengePhaseSplit.Visibility
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one reader may see of one phase-split."""
+
+    level: Level
+    visibility: int  # what participants get now: 1, 2 or 3 (reveal and leaderboard_public applied)
+    team_id: int | None  # the reader's team in this challenge, if any (not looked up for hosts)
+    public_only: bool  # rows chosen among public submissions only
+
+    @property
+    def is_host(self) -> bool:
+        return self.level == "host"
+
+    @property
+    def shows_ranks(self) -> bool:
+        return self.level != "own"
+
+
+def effective_visibility(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
+    """The visibility participants get at ``now``: the configured one, public after ``reveal_at``,
+    never above 2 while the phase's leaderboard is not public."""
+    now = now or timezone.now()
+    visibility = V.PUBLIC if ps.reveal_at is not None and ps.reveal_at <= now else ps.visibility
+    if not ps.phase.leaderboard_public:
+        visibility = min(visibility, V.OWNER_AND_HOST)
+    return int(visibility)
+
+
+def challenge_listed(challenge) -> bool:
+    return challenge.published and challenge.approved_by_admin and not challenge.is_disabled
+
+
+def access_for(user, ps: ChallengePhaseSplit, entries: str | None = None, now: dt.datetime | None = None) -> Access:
+    """Decide what ``user`` sees of ``ps``; raises :class:`LeaderboardError` (404/403) when nothing.
+
+    ``entries`` is ``"public"`` or ``"all"`` (hosts only); None takes the default for the reader.
+    """
+    if entries not in (None, "public", "all"):
+        raise LeaderboardError("bad_entries", "entries must be 'public' or 'all'", 400)
+    phase = ps.phase
+    challenge = phase.challenge
+    visibility = effective_visibility(ps, now)
+    if is_host(user, challenge):
+        public_only = visibility == V.PUBLIC if entries is None else entries == "public"
+        return Access("host", visibility, None, public_only)
+    participation = participation_of(user, challenge)
+    team_id = participation.team_id if participation else None
+    if not challenge_listed(challenge) or not phase.is_public:
+        raise LeaderboardError("not_found", "no such leaderboard", 404)
+    if entries == "all":
+        raise LeaderboardError("forbidden", "only the challenge's hosts see every entry", 403)
+    if visibility == V.PUBLIC:
+        return Access("public", visibility, team_id, True)
+    if visibility == V.OWNER_AND_HOST and team_id is not None:
+        if entries == "public":
+            raise LeaderboardError("forbidden", "this leaderboard is not public: your team sees its own rows", 403)
+        return Access("own", visibility, team_id, False)
+    who = "the hosts and each team (its own rows)" if visibility == V.OWNER_AND_HOST else "the hosts"
+    raise LeaderboardError("leaderboard_not_public", f"this leaderboard is not public: only {who} may see it", 403)
