@@ -22,6 +22,10 @@ app.command("manage", context_settings={"allow_extra_args": True, "ignore_unknow
     server_commands.manage
 )
 
+from . import client_commands  # noqa: E402  (participant and host commands over the REST API)
+
+client_commands.register(app)
+
 
 def _version(value: bool) -> None:
     if value:

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import submission_views, token_views, worker_views
+from . import leaderboard_views, submission_views, token_views, worker_views
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
@@ -16,3 +16,26 @@ urlpatterns = [
     path("worker/jobs/<int:submission_id>/complete", worker_views.CompleteView.as_view()),
     path("worker/files/<str:sha256>", worker_views.FileView.as_view()),
 ]
+
+# Leaderboards: pages, history and exports (anonymous readers allowed where visibility permits).
+urlpatterns += [
+    path("challenges/<int:challenge_id>/leaderboards", leaderboard_views.ChallengeLeaderboardsView.as_view()),
+    path("phase-splits/<int:phase_split_id>/leaderboard", leaderboard_views.PhaseSplitLeaderboardView.as_view()),
+    path("phase-splits/<int:phase_split_id>/leaderboard/history", leaderboard_views.PhaseSplitHistoryView.as_view()),
+    path(
+        "phase-splits/<int:phase_split_id>/leaderboard/export.csv",
+        leaderboard_views.PhaseSplitLeaderboardExportView.as_view(),
+        {"fmt": "csv"},
+    ),
+    path(
+        "phase-splits/<int:phase_split_id>/leaderboard/export.json",
+        leaderboard_views.PhaseSplitLeaderboardExportView.as_view(),
+        {"fmt": "json"},
+    ),
+    path("phases/<int:phase_id>/submissions/export.csv", leaderboard_views.PhaseSubmissionsExportView.as_view()),
+]
+
+# Native endpoints of the REST API issue (native_urls.py); its overrides add methods to paths above.
+from . import native_urls  # noqa: E402
+
+urlpatterns = [*native_urls.overrides, *urlpatterns, *native_urls.urlpatterns]

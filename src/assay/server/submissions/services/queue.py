@@ -21,10 +21,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 
 from ..models import Submission, WorkerToken
-from .errors import LeaseLost
+from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
 
 S = Submission.Status
@@ -41,9 +42,8 @@ def claim_next(token: WorkerToken, worker_id: str) -> Submission | None:
         now = timezone.now()
         with transaction.atomic():
             sub = (
-                Submission.objects.select_for_update(skip_locked=True)
-                .filter(queue_name=token.queue_name)
-                .filter(Q(status__in=WAITING) | Q(status=S.RUNNING, lease_expires_at__lt=now))
+                waiting(token.queue_name, now)
+                .select_for_update(skip_locked=True)
                 .order_by("submitted_at", "id")
                 .first()
             )
@@ -75,6 +75,48 @@ def claim_next(token: WorkerToken, worker_id: str) -> Submission | None:
                 ]
             )
             return sub
+
+
+def waiting(queue_name: str, now: dt.datetime | None = None):
+    """Jobs of a queue that a worker may take: waiting ones and those whose lease ran out."""
+    now = now or timezone.now()
+    return Submission.objects.filter(queue_name=queue_name).filter(
+        Q(status__in=WAITING) | Q(status=S.RUNNING, lease_expires_at__lt=now)
+    )
+
+
+def peek(queue_name: str) -> Submission | None:
+    """The job :func:`claim_next` would hand out, without taking it (EvalAI's SQS receive)."""
+    return waiting(queue_name).order_by("submitted_at", "id").first()
+
+
+@transaction.atomic
+def take(
+    token: WorkerToken, submission_id: int, *, worker_id: str, lease_seconds: int, job_name: str = ""
+) -> Submission:
+    """Lease one named job (EvalAI's host-run workers pick the job, then say ``running``).
+
+    Saying ``running`` again while the lease holds keeps the attempt; otherwise this is a new claim.
+    """
+    now = timezone.now()
+    row = Submission.objects.select_for_update().filter(pk=submission_id, queue_name=token.queue_name).first()
+    if row is None:
+        raise SubmissionError("not_found", "Submission does not exist", 404)
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    if row.status == S.RUNNING and row.lease_expires_at and row.lease_expires_at >= now:
+        row.lease_expires_at = lease_until
+    elif row.status in WAITING or row.status == S.RUNNING:
+        row.status = S.RUNNING
+        row.attempt += 1
+        row.lease_owner = worker_id[:100]
+        row.lease_expires_at = lease_until
+        row.started_at = now
+    else:
+        raise SubmissionError("bad_state", f"submission {row.pk} is {row.status}; it cannot run", 409)
+    if job_name:
+        row.job_name = job_name[:200]
+    row.save(update_fields=["status", "attempt", "lease_owner", "lease_expires_at", "started_at", "job_name"])
+    return row
 
 
 def _held(token: WorkerToken, submission_id: int, attempt: int):
@@ -193,3 +235,4 @@ def _finish(sub: Submission, parsed, report: Completion, now: dt.datetime) -> No
             )
         )
     LeaderboardEntry.objects.bulk_create(entries)
+    refresh_submission(sub)  # the team's standings, in this same transaction

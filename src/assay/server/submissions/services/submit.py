@@ -60,60 +60,95 @@ def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
 
 def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, fields: SubmissionFields) -> Submission:
     """Create a submitted (queued) submission for ``user``'s team, or raise :class:`SubmissionError`."""
-    challenge = phase.challenge
-    host = is_host(user, challenge)
-    participation = _gate(user, phase, host)
+    participation = gate(user, phase)
     if file is None:
         raise SubmissionError("file_required", "a submission file is required", 400)
-    file_name = posixpath.basename((file_name or "submission").replace("\\", "/"))
+    file_name = clean_file_name(phase, file_name, getattr(file, "size", None))
+    meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
+    check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
+    writer = ContentWriter()
+    try:
+        stored, digest, size = writer.save_seekable("submissions", file_name, file)
+        return create(
+            user,
+            phase,
+            participation,
+            fields,
+            meta,
+            file_name=file_name,
+            status=S.SUBMITTED,
+            input_file=stored,
+            input_file_sha256=digest,
+            input_file_size=size,
+        )
+    except BaseException:
+        writer.rollback()
+        raise
+
+
+def clean_file_name(phase: ChallengePhase, file_name: str, size: int | None) -> str:
+    """The client's file name reduced to its last part, checked against the phase's types and the size cap."""
+    file_name = posixpath.basename((file_name or "submission").replace("\\", "/"))[:255] or "submission"
     if not allowed_extension(phase, file_name):
         raise SubmissionError(
             "file_type_not_allowed",
             f"{file_name!r} is not an allowed file type for this phase ({phase.allowed_submission_file_types})",
             400,
         )
-    size = getattr(file, "size", None)
-    if size is not None and size > settings.SUBMISSION_MAX_BYTES:
+    if size is not None and (size < 0 or size > settings.SUBMISSION_MAX_BYTES):
         raise SubmissionError(
             "file_too_large", f"the file is {size} bytes; the limit is {settings.SUBMISSION_MAX_BYTES}", 413
         )
-    meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
-    check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
+    return file_name
 
-    writer = ContentWriter()
-    try:
-        stored, digest, size = writer.save_seekable("submissions", file_name, file)
-        with transaction.atomic():
-            locked = Participation.objects.all()
-            if connection.features.has_select_for_update:
-                locked = locked.select_for_update()
-            locked.get(pk=participation.pk)
-            check_counts(phase, participation.team)
-            submission = Submission(
-                phase=phase,
-                participant_team=participation.team,
-                created_by=user,
-                status=S.SUBMITTED,
-                input_file=stored,
-                input_file_name=file_name[:255],
-                input_file_sha256=digest,
-                input_file_size=size,
-                method_name=fields.method_name[:1000],
-                method_description=fields.method_description,
-                project_url=fields.project_url[:1000],
-                publication_url=fields.publication_url[:1000],
-                submission_metadata=meta,
-                queue_name=queue_for(phase),
-                submission_number=next_number(phase, participation.team),
-            )
-            _apply_visibility(submission, phase, fields.is_public)
-            submission.save()
-            if submission.is_public and phase.is_restricted_to_select_one_submission:
-                unpublish_others(submission)
-    except BaseException:
-        writer.rollback()
-        raise
+
+def create(
+    user,
+    phase: ChallengePhase,
+    participation: Participation,
+    fields: SubmissionFields,
+    meta: list | None,
+    *,
+    file_name: str,
+    status: str,
+    **file_fields,
+) -> Submission:
+    """Insert the submission once the counting limits hold, with the team's registration locked.
+
+    Shared by :func:`submit` (the file is already stored: ``submitted``) and resumable uploads (the
+    row is reserved as ``submitting`` before the file exists, so it counts at once, as in EvalAI).
+    """
+    with transaction.atomic():
+        locked = Participation.objects.all()
+        if connection.features.has_select_for_update:
+            locked = locked.select_for_update()
+        locked.get(pk=participation.pk)
+        check_counts(phase, participation.team)
+        submission = Submission(
+            phase=phase,
+            participant_team=participation.team,
+            created_by=user,
+            status=status,
+            input_file_name=file_name[:255],
+            method_name=fields.method_name[:1000],
+            method_description=fields.method_description,
+            project_url=fields.project_url[:1000],
+            publication_url=fields.publication_url[:1000],
+            submission_metadata=meta,
+            queue_name=queue_for(phase),
+            submission_number=next_number(phase, participation.team),
+            **file_fields,
+        )
+        _apply_visibility(submission, phase, fields.is_public)
+        submission.save()
+        if submission.is_public and phase.is_restricted_to_select_one_submission:
+            unpublish_others(submission)
     return submission
+
+
+def gate(user, phase: ChallengePhase) -> Participation:
+    """Every check that needs no lock: dates, pause, visibility, allow-list, team, approval, bans."""
+    return _gate(user, phase, is_host(user, phase.challenge))
 
 
 def _gate(user, phase: ChallengePhase, host: bool) -> Participation:
@@ -138,6 +173,12 @@ def _gate(user, phase: ChallengePhase, host: bool) -> Participation:
         raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
     if not host and participation.status != Participation.Status.APPROVED:
         raise SubmissionError("team_not_approved", "the host has not approved your team for this challenge yet", 403)
+    if not host and participation.terms_accepted_at is None:
+        raise SubmissionError(
+            "terms_not_accepted",
+            "your team has not accepted this challenge's terms and conditions yet (see the challenge's page)",
+            403,
+        )
     banned = {e.lower() for e in challenge.banned_email_ids or []}
     if banned & set(team_emails(participation.team)):
         raise SubmissionError("team_banned", "a member of your team is banned from this challenge", 403)

@@ -1,0 +1,157 @@
+"""Where the assay CLI keeps its servers and tokens, and the HTTP client that talks to them.
+
+``config.json`` in the user's config folder (``assay config-path`` prints it) holds several named
+servers, each with its URL and token; ``--server NAME|URL`` picks one, ``ASSAY_TOKEN`` and
+``ASSAY_SERVER`` override the file (for CI). The file is written with mode 600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from platformdirs import user_config_dir
+
+from .output import err_console
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def config_path() -> Path:
+    override = os.environ.get("ASSAY_CONFIG")
+    return Path(override) if override else Path(user_config_dir("assay")) / "config.json"
+
+
+def load() -> dict[str, Any]:
+    path = config_path()
+    if not path.is_file():
+        return {"default": None, "servers": {}}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        err_console.print(f"[red]{path} is not valid JSON; fix or delete it[/red]")
+        raise typer.Exit(2) from None
+    data.setdefault("servers", {})
+    return data
+
+
+def save(data: dict[str, Any]) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    token: str | None
+
+
+def resolve(server: str | None) -> Server:
+    """``--server`` (a name or a URL), else ``ASSAY_SERVER``, else the default server of the file."""
+    data = load()
+    choice = server or os.environ.get("ASSAY_SERVER") or data.get("default")
+    entry: dict[str, Any] = {}
+    if choice and choice in data["servers"]:
+        name, entry = choice, data["servers"][choice]
+        url = entry["url"]
+    elif choice and "://" in choice:
+        name = next((n for n, e in data["servers"].items() if e.get("url") == choice.rstrip("/")), choice)
+        entry = data["servers"].get(name, {})
+        url = choice
+    elif choice:
+        err_console.print(
+            f"[red]No server named {choice!r}.[/red] Log in first: assay login --server URL --name {choice}"
+        )
+        raise typer.Exit(2)
+    else:
+        name, url = "default", DEFAULT_URL
+    return Server(name=name, url=url.rstrip("/"), token=os.environ.get("ASSAY_TOKEN") or entry.get("token"))
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+HINTS = {
+    401: "log in again: assay login (or set ASSAY_TOKEN)",
+    403: "you may not do this; check you are in the right team (assay whoami)",
+    404: "check the id (assay challenges list, assay submissions --phase P)",
+    429: "too many requests; wait a minute and try again",
+}
+
+
+class Client:
+    """JSON over HTTP to one server; every failure becomes an :class:`ApiError` with a readable message."""
+
+    def __init__(self, server: Server, timeout: float = 60.0) -> None:
+        self.server = server
+        headers = {"User-Agent": "assay-cli"}
+        if server.token:
+            headers["Authorization"] = f"Bearer {server.token}"
+        self.http = httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach {self.server.url}: {exc}; check --server") from None
+        if response.status_code >= 400:
+            code, message = "error", response.text[:300] or response.reason_phrase
+            try:
+                body = response.json()
+                err = body.get("error") if isinstance(body, dict) else None
+                if isinstance(err, dict):
+                    code, message = err.get("code") or code, err.get("message") or message
+                elif isinstance(err, str):
+                    message = err
+            except ValueError:
+                pass
+            raise ApiError(response.status_code, code, message)
+        return response
+
+    def get(self, path: str, **params) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def post(self, path: str, **kwargs) -> Any:
+        response = self.request("POST", path, **kwargs)
+        return response.json() if response.content else None
+
+    def all_pages(self, path: str, **params) -> list:
+        out, page = [], 1
+        while True:
+            body = self.get(path, page=page, page_size=200, **params)
+            if not isinstance(body, dict) or "results" not in body:
+                return body
+            out.extend(body["results"])
+            if not body.get("next"):
+                return out
+            page += 1
+
+
+def fail(exc: ApiError) -> typer.Exit:
+    hint = HINTS.get(exc.status)
+    err_console.print(f"[red]✗ {exc.message}[/red]" + (f" [dim]({exc.code})[/dim]" if exc.code else ""))
+    if hint:
+        err_console.print(f"  [dim]→ {hint}[/dim]")
+    return typer.Exit(1)
+
+
+def client(server: str | None, need_token: bool = True) -> Client:
+    target = resolve(server)
+    if need_token and not target.token:
+        err_console.print(f"[red]Not logged in to {target.url}.[/red] Run: assay login --server {target.url}")
+        raise typer.Exit(2)
+    return Client(target)

@@ -1,0 +1,52 @@
+"""EvalAI's leaderboard endpoint (§4.2, §4.3) over the leaderboards service: its rows, its pagination,
+and its refusal of a non-public leaderboard to non-hosts ("Sorry, the leaderboard is not public!")."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from assay.server.leaderboards.services.errors import LeaderboardError
+from assay.server.leaderboards.services.ranking import evalai_rows, leaderboard
+
+from .base import fail
+
+PAGE_SIZE = 150
+
+
+def _page(request: Request) -> tuple[int, int]:
+    try:
+        page = max(1, int(request.query_params.get("page", 1)))
+        size = min(max(1, int(request.query_params.get("page_size", PAGE_SIZE))), 1000)
+    except ValueError:
+        raise fail("page and page_size are numbers", 400) from None
+    return page, size
+
+
+def leaderboard_response(view, request: Request, phase_split_id: int, *, all_entries: bool) -> Response:
+    page, size = _page(request)
+    order_by = request.query_params.get("order_by") or None
+    try:
+        board = leaderboard(
+            request.user, phase_split_id, order_by=order_by, page=page, page_size=size,
+            entries="all" if all_entries else None,
+        )  # fmt: skip
+    except LeaderboardError as exc:
+        raise fail(exc.message, exc.status, exc.code) from None
+    if all_entries and not board.access.is_host:
+        raise fail("Sorry, you are not authorized to make this request", 403, "forbidden")
+    if not board.access.shows_ranks or (board.access.visibility != 3 and not board.access.is_host):
+        raise fail("Sorry, the leaderboard is not public!", 400, "leaderboard_not_public")
+    url = request.build_absolute_uri()
+    last = board.pages
+    return Response(
+        {
+            "count": board.count,
+            "next": replace_query_param(url, "page", page + 1) if page < last else None,
+            "previous": (remove_query_param(url, "page") if page == 2 else replace_query_param(url, "page", page - 1))
+            if page > 1
+            else None,
+            "results": evalai_rows(board),
+        }
+    )

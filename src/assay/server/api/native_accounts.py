@@ -1,0 +1,198 @@
+"""Signing in for API clients, ``whoami``, personal API tokens, teams and team invitations."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from assay.server.accounts.models import ApiToken
+from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token
+from assay.server.teams import services as teams
+from assay.server.teams.models import HostTeam, ParticipantTeam
+
+from .native_common import NativeView, not_found
+
+
+class LoginIn(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=1000, trim_whitespace=False)
+    token_name = serializers.CharField(max_length=100, required=False, default="assay CLI")
+    days = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, default=DEFAULT_DAYS)
+
+
+class TokenIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    days = serializers.IntegerField(
+        min_value=0, max_value=MAX_DAYS, required=False, default=DEFAULT_DAYS, help_text="0: never expires."
+    )
+
+
+class TokenOut(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+def whoami_data(user) -> dict:
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        "email": user.email,
+        "is_staff": user.is_staff,
+        "host_teams": [{"id": t.pk, "name": t.name} for t in teams.host_teams_of(user)],
+        "participant_teams": [{"id": t.pk, "name": t.name} for t in teams.participant_teams_of(user)],
+    }
+
+
+class LoginView(NativeView):
+    """Exchange a username and password for a personal API token (throttled per client address)."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=LoginIn, responses={201: OpenApiTypes.OBJECT}, summary="Log in and get an API token")
+    def post(self, request: Request) -> Response:
+        data = LoginIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        user = authenticate(request._request, username=v["username"], password=v["password"])
+        if user is None or not user.is_active:
+            return Response({"error": {"code": "bad_credentials", "message": "wrong username or password"}}, status=401)
+        row, token = create_token(user, v["token_name"], v["days"])
+        return Response({"token": token, **TokenOut(row).data, "user": whoami_data(user)}, status=201)
+
+
+class WhoamiView(NativeView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Who this token or session belongs to")
+    def get(self, request: Request) -> Response:
+        data = whoami_data(request.user)
+        if isinstance(request.auth, ApiToken):
+            data["token"] = TokenOut(request.auth).data
+        return Response(data)
+
+
+class TokenListView(NativeView):
+    @extend_schema(responses={200: TokenOut(many=True)}, summary="Your API tokens (never the tokens themselves)")
+    def get(self, request: Request) -> Response:
+        return self.paginate(request, ApiToken.objects.filter(user=request.user), TokenOut)
+
+    @extend_schema(request=TokenIn, responses={201: OpenApiTypes.OBJECT}, summary="Create a token (shown once)")
+    def post(self, request: Request) -> Response:
+        data = TokenIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        row, token = create_token(request.user, data.validated_data["name"], data.validated_data["days"])
+        return Response({"token": token, **TokenOut(row).data}, status=201)
+
+
+class TokenDetailView(NativeView):
+    @extend_schema(responses={204: None}, summary="Revoke a token")
+    def delete(self, request: Request, token_id: int) -> Response:
+        row = ApiToken.objects.filter(pk=token_id, user=request.user).first()
+        if row is None:
+            raise not_found("token")
+        revoke_token(request.user, row)
+        return Response(status=204)
+
+
+class TeamIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    team_url = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class InviteIn(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+
+
+def team_data(team, host: bool) -> dict:
+    members = team.memberships.select_related("user").order_by("pk")
+    return {
+        "id": team.pk,
+        "name": team.name,
+        "team_url": team.team_url,
+        "kind": "host" if host else "participant",
+        "created_by": team.created_by.get_username() if team.created_by_id else None,
+        "members": [{"username": m.user.get_username(), "status": getattr(m, "status", "active")} for m in members],
+    }
+
+
+class TeamListView(NativeView):
+    host = False
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your teams")
+    def get(self, request: Request) -> Response:
+        qs = teams.host_teams_of(request.user) if self.host else teams.participant_teams_of(request.user)
+        return self.paginate(request, qs.order_by("pk"), lambda t: team_data(t, self.host))
+
+    @extend_schema(request=TeamIn, responses={201: OpenApiTypes.OBJECT}, summary="Create a team")
+    def post(self, request: Request) -> Response:
+        data = TeamIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if self.host:
+            team = teams.create_host_team(v["name"], request.user)
+        else:
+            team = teams.create_participant_team(request.user, v["name"], v["team_url"])
+        return Response(team_data(team, self.host), status=201)
+
+
+class HostTeamListView(TeamListView):
+    host = True
+
+
+def _my_team(user, team_id: int, host: bool):
+    qs = teams.host_teams_of(user) if host else teams.participant_teams_of(user)
+    team = qs.filter(pk=team_id).first()
+    if team is None:
+        raise not_found("team of yours")
+    return team
+
+
+class TeamInvitationsView(NativeView):
+    host = False
+
+    @extend_schema(request=InviteIn, responses={201: OpenApiTypes.OBJECT}, summary="Invite someone by e-mail")
+    def post(self, request: Request, team_id: int) -> Response:
+        team = _my_team(request.user, team_id, self.host)
+        data = InviteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, token = teams.invite(request.user, team, data.validated_data["email"])
+        teams.send_invitation(invitation, _invitation_link(request, token))
+        return Response(
+            {"id": invitation.pk, "email": invitation.email, "status": invitation.status,
+             "expires_at": invitation.expires_at},
+            status=201,
+        )  # fmt: skip
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A team's invitations")
+    def get(self, request: Request, team_id: int) -> Response:
+        team = _my_team(request.user, team_id, self.host)
+        rows = teams.team_invitations(team)
+        return self.paginate(
+            request,
+            rows,
+            lambda i: {"id": i.pk, "email": i.email, "status": i.status, "expires_at": i.expires_at},
+        )
+
+
+class HostTeamInvitationsView(TeamInvitationsView):
+    host = True
+
+
+def _invitation_link(request: Request, token: str) -> str:
+    for name in ("web:invitation", "invitation", "team-invitation", "web:team-invitation"):
+        try:
+            return request.build_absolute_uri(reverse(name, args=[token]))
+        except NoReverseMatch:
+            continue
+    return request.build_absolute_uri(f"/invitations/{token}/")
+
+
+__all__ = ["HostTeam", "ParticipantTeam"]

@@ -1,0 +1,339 @@
+"""Native challenge endpoints: list with filters, detail, create/update from a bundle, validate-only,
+phases, dataset splits, phase-splits, and a team's participation (with the terms it accepted)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import parsers, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from assay.bundle import BundleError, read_bundle
+from assay.server.challenges.models import (
+    Challenge,
+    ChallengePhase,
+    ChallengePhaseSplit,
+    DatasetSplit,
+    Participation,
+)
+from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
+from assay.server.challenges.services.participation import register
+from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.submit import remaining
+from assay.server.teams.models import HostTeam, ParticipantTeam
+
+from .native_common import NativeView, PublicReadView, hosted_challenge, not_found, uploaded_path, visible_challenge
+
+
+class ChallengeOut(serializers.ModelSerializer):
+    host_team = serializers.CharField(source="host_team.name")
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Challenge
+        fields = [
+            "id", "slug", "title", "short_description", "host_team", "start_date", "end_date", "is_active",
+            "published", "approved_by_admin", "remote_evaluation", "is_docker_based", "tags", "domain",
+            "is_registration_open", "manual_participant_approval", "leaderboard_description", "forum_url",
+            "github_repository", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class ChallengeDetailOut(ChallengeOut):
+    class Meta(ChallengeOut.Meta):
+        fields = [
+            *ChallengeOut.Meta.fields, "description", "evaluation_details", "terms_and_conditions",
+            "submission_guidelines", "submission_time_limit", "max_team_members", "allow_resuming_submissions",
+            "allow_host_cancel_submissions", "allow_cancel_running_submissions", "allow_participants_resubmissions",
+        ]  # fmt: skip
+
+
+class PhaseOut(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ChallengePhase
+        fields = [
+            "id", "challenge", "config_id", "name", "codename", "description", "start_date", "end_date", "is_active",
+            "is_public", "leaderboard_public", "is_submission_public", "is_submission_paused",
+            "max_submissions_per_day", "max_submissions_per_month", "max_submissions",
+            "max_concurrent_submissions_allowed", "allowed_submission_file_types",
+            "is_restricted_to_select_one_submission", "is_partial_submission_evaluation_enabled",
+            "submission_meta_attributes", "default_submission_meta_attributes", "disable_logs",
+        ]  # fmt: skip
+
+
+class SplitOut(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetSplit
+        fields = ["id", "challenge", "config_id", "name", "codename"]
+
+
+class PhaseSplitOut(serializers.ModelSerializer):
+    phase_codename = serializers.CharField(source="phase.codename")
+    dataset_split_codename = serializers.CharField(source="dataset_split.codename")
+    labels = serializers.ListField(source="leaderboard.labels", child=serializers.CharField())
+    default_order_by = serializers.CharField(source="leaderboard.schema.default_order_by", default=None)
+
+    class Meta:
+        model = ChallengePhaseSplit
+        fields = [
+            "id", "phase", "phase_codename", "dataset_split", "dataset_split_codename", "leaderboard", "labels",
+            "default_order_by", "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending",
+            "show_execution_time", "show_leaderboard_by_latest_submission", "show_scores_on_leaderboard",
+        ]  # fmt: skip
+
+
+class BundleIn(serializers.Serializer):
+    bundle = serializers.FileField(help_text="The bundle as a zip (assay host challenge create zips a folder).")
+
+
+class CreateIn(BundleIn):
+    host_team = serializers.IntegerField(help_text="Id of your host team that will own the challenge.")
+
+
+class ParticipateIn(serializers.Serializer):
+    team = serializers.IntegerField(help_text="Id of your participant team.")
+    accept_terms = serializers.BooleanField(help_text="You accept the challenge's terms and conditions.")
+
+
+def _phases_for(user, challenge: Challenge):
+    """Hosts see every phase; everyone else the public ones."""
+    phases = challenge.phases.all()
+    return phases if is_host(user, challenge) else phases.filter(is_public=True)
+
+
+def phase_splits_for(user, challenge: Challenge):
+    """Phase-splits a reader may know of: hosts all; others the public ones of public phases (as EvalAI)."""
+    rows = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related(
+        "phase", "dataset_split", "leaderboard"
+    )
+    if is_host(user, challenge):
+        return rows
+    return rows.filter(phase__is_public=True, visibility=ChallengePhaseSplit.Visibility.PUBLIC)
+
+
+def _problems(exc: BundleError) -> list[dict]:
+    return [p.as_dict() for p in exc.problems]
+
+
+class ChallengeListView(PublicReadView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=["all", "ongoing", "past", "future"], description="By dates."),
+            OpenApiParameter("role", str, enum=["host", "participant"], description="Only yours, in this role."),
+            OpenApiParameter("q", str, description="Words in the title or short description."),
+            OpenApiParameter("tag", str),
+            OpenApiParameter("domain", str),
+        ],
+        responses={200: ChallengeOut(many=True)},
+        summary="Challenges you may see",
+    )
+    def get(self, request: Request) -> Response:
+        from assay.server.challenges.services.listing import visible_challenges
+
+        qs = visible_challenges(request.user).order_by("-start_date", "id")
+        now = timezone.now()
+        status = request.query_params.get("status", "all")
+        if status == "ongoing":
+            qs = qs.filter(start_date__lte=now, end_date__gte=now)
+        elif status == "past":
+            qs = qs.filter(end_date__lt=now)
+        elif status == "future":
+            qs = qs.filter(start_date__gt=now)
+        elif status != "all":
+            raise SubmissionError("invalid", "status is one of all, ongoing, past, future", 400)
+        role = request.query_params.get("role")
+        if role == "host":
+            qs = qs.filter(host_team__members=request.user) if request.user.is_authenticated else qs.none()
+        elif role == "participant":
+            qs = (
+                qs.filter(participations__team__memberships__user=request.user)
+                if request.user.is_authenticated
+                else qs.none()
+            )
+        elif role:
+            raise SubmissionError("invalid", "role is host or participant", 400)
+        if q := request.query_params.get("q", "").strip()[:200]:
+            qs = qs.filter(Q(title__icontains=q) | Q(short_description__icontains=q))
+        if tag := request.query_params.get("tag", "").strip()[:100]:
+            qs = qs.filter(tags__icontains=tag)
+        if domain := request.query_params.get("domain", "").strip()[:10]:
+            qs = qs.filter(domain=domain.upper())
+        return self.paginate(request, qs.distinct(), ChallengeOut)
+
+    @extend_schema(
+        request={"multipart/form-data": CreateIn}, responses={201: OpenApiTypes.OBJECT}, summary="Create from a bundle"
+    )
+    def post(self, request: Request) -> Response:
+        data = CreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = HostTeam.objects.filter(pk=data.validated_data["host_team"], members=request.user).first()
+        if team is None:
+            raise not_found("host team of yours")
+        return _import(request, data.validated_data["bundle"], team, None)
+
+
+def _import(request: Request, upload, team: HostTeam, challenge: Challenge | None) -> Response:
+    with uploaded_path(upload) as path:
+        try:
+            with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
+                report = import_bundle(bundle, host_team=team, user=request.user, challenge=challenge)
+        except BundleError as exc:
+            return Response(
+                {"error": {"code": "invalid_bundle", "message": _summary(exc)}, "problems": _problems(exc)}, status=400
+            )
+        except ImportRefused as exc:
+            return Response({"error": {"code": exc.code, "message": exc.reason}}, status=409)
+    return Response(
+        {
+            "challenge": ChallengeOut(report.challenge).data,
+            "created": report.created,
+            "changes": report.changes,
+            "warnings": [p.as_dict() for p in report.warnings],
+        },
+        status=201 if report.created else 200,
+    )
+
+
+def _summary(exc: BundleError) -> str:
+    errors = [p for p in exc.problems if p.severity == "error"] or exc.problems
+    first = errors[0] if errors else None
+    where = f" ({first.file}:{first.line} {first.key})" if first and first.line else ""
+    return f"the bundle is invalid: {len(errors)} error(s); first: {first.message if first else '?'}{where}"
+
+
+class ValidateBundleView(NativeView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": BundleIn}, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        """Validate a bundle exactly as an import would, writing nothing."""
+        data = BundleIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        with uploaded_path(data.validated_data["bundle"]) as path:
+            try:
+                with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
+                    return Response(
+                        {
+                            "valid": True,
+                            "title": bundle.config.title,
+                            "phases": [p.codename for p in bundle.config.challenge_phases],
+                            "problems": [p.as_dict() for p in bundle.warnings],
+                        }
+                    )
+            except BundleError as exc:
+                return Response({"valid": False, "problems": _problems(exc)})
+
+
+class ChallengeDetailView(PublicReadView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(responses={200: ChallengeDetailOut})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        return Response(ChallengeDetailOut(visible_challenge(request.user, challenge_id)).data)
+
+
+class ChallengeBundleView(NativeView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": BundleIn}, responses={200: OpenApiTypes.OBJECT}, summary="Update from a bundle"
+    )
+    def put(self, request: Request, challenge_id: int) -> Response:
+        challenge = hosted_challenge(request.user, challenge_id)
+        data = BundleIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _import(request, data.validated_data["bundle"], challenge.host_team, challenge)
+
+
+class PhaseListView(PublicReadView):
+    @extend_schema(responses={200: PhaseOut(many=True)})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = visible_challenge(request.user, challenge_id)
+        return Response([PhaseOut(p).data for p in _phases_for(request.user, challenge)])
+
+
+def visible_phase(user, phase_id: int) -> ChallengePhase:
+    phase = ChallengePhase.objects.select_related("challenge__host_team").filter(pk=phase_id).first()
+    if phase is None:
+        raise not_found("phase")
+    challenge = visible_challenge(user, phase.challenge_id)
+    if not phase.is_public and not is_host(user, challenge):
+        raise not_found("phase")
+    return phase
+
+
+class PhaseDetailView(PublicReadView):
+    @extend_schema(responses={200: PhaseOut})
+    def get(self, request: Request, phase_id: int) -> Response:
+        return Response(PhaseOut(visible_phase(request.user, phase_id)).data)
+
+
+class RemainingView(NativeView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="What your team may still submit")
+    def get(self, request: Request, phase_id: int) -> Response:
+        phase = visible_phase(request.user, phase_id)
+        participation = participation_of(request.user, phase.challenge)
+        if participation is None:
+            raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
+        return Response(remaining(phase, participation.team))
+
+
+class SplitListView(PublicReadView):
+    @extend_schema(responses={200: SplitOut(many=True)})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = visible_challenge(request.user, challenge_id)
+        return Response([SplitOut(s).data for s in challenge.dataset_splits.all()])
+
+
+class PhaseSplitListView(PublicReadView):
+    @extend_schema(responses={200: PhaseSplitOut(many=True)})
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = visible_challenge(request.user, challenge_id)
+        return Response([PhaseSplitOut(ps).data for ps in phase_splits_for(request.user, challenge)])
+
+
+class ParticipationView(NativeView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your team's registration, and the terms")
+    def get(self, request: Request, challenge_id: int) -> Response:
+        challenge = visible_challenge(request.user, challenge_id)
+        p = participation_of(request.user, challenge)
+        return Response(
+            {
+                "challenge": challenge.pk,
+                "terms_and_conditions": challenge.terms_and_conditions,
+                "is_registration_open": challenge.is_registration_open,
+                "participation": _participation(p),
+            }
+        )
+
+    @extend_schema(request=ParticipateIn, responses={201: OpenApiTypes.OBJECT}, summary="Register your team")
+    def post(self, request: Request, challenge_id: int) -> Response:
+        challenge = visible_challenge(request.user, challenge_id)
+        data = ParticipateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = ParticipantTeam.objects.filter(pk=data.validated_data["team"], members=request.user).first()
+        if team is None:
+            raise not_found("participant team of yours")
+        p = register(request.user, challenge, team, accept_terms=data.validated_data["accept_terms"])
+        return Response({"challenge": challenge.pk, "participation": _participation(p)}, status=201)
+
+
+def _participation(p: Participation | None) -> dict | None:
+    if p is None:
+        return None
+    return {
+        "team": p.team_id,
+        "team_name": p.team.name,
+        "status": p.status,
+        "terms_accepted_at": p.terms_accepted_at,
+        "registered_at": p.created_at,
+    }

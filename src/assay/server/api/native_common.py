@@ -1,0 +1,98 @@
+"""What every native endpoint shares: pagination, role look-ups, uploaded-bundle handling, schema hook."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+from rest_framework import pagination, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assay.server.challenges.models import Challenge
+from assay.server.challenges.services.listing import visible_challenges
+from assay.server.challenges.services.roles import is_host
+from assay.server.submissions.services.errors import SubmissionError
+
+
+class Pages(pagination.PageNumberPagination):
+    """``?page=N&page_size=M`` (at most 200); answers ``{count, next, previous, results}``."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class NativeView(APIView):
+    """Base of the native endpoints: personal tokens or a browser session; signed-in users only."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_exception_handler(self):
+        from .native_errors import native_exception_handler
+
+        return native_exception_handler
+
+    def paginate(self, request: Request, queryset: QuerySet | list, serialize) -> Response:
+        """``serialize``: a serializer class (one instance serialises the whole page: DRF builds its fields
+        once, not per row — that was 60% of the challenge list's time) or a function of one item."""
+        pager = Pages()
+        page = pager.paginate_queryset(queryset, request, view=self)
+        if isinstance(serialize, type) and issubclass(serialize, serializers.BaseSerializer):
+            return pager.get_paginated_response(serialize(page, many=True).data)
+        return pager.get_paginated_response([serialize(item) for item in page])
+
+
+class PublicReadView(NativeView):
+    """Reading is open to everyone (what they may see is filtered); writing needs a signed-in user."""
+
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+
+def not_found(what: str) -> SubmissionError:
+    return SubmissionError("not_found", f"no such {what}", 404)
+
+
+def visible_challenge(user, challenge_id: int) -> Challenge:
+    """The challenge if ``user`` may see it; a hidden one is 'not found' (never 'forbidden': no probing)."""
+    challenge = visible_challenges(user).filter(pk=challenge_id).first()
+    if challenge is None:
+        raise not_found("challenge")
+    return challenge
+
+
+def hosted_challenge(user, challenge_id: int) -> Challenge:
+    challenge = Challenge.objects.select_related("host_team").filter(pk=challenge_id).first()
+    if challenge is None or not is_host(user, challenge):
+        if challenge is not None and visible_challenges(user).filter(pk=challenge.pk).exists():
+            raise SubmissionError("forbidden", "only the challenge's hosts may do this", 403)
+        raise not_found("challenge")
+    return challenge
+
+
+@contextmanager
+def uploaded_path(upload: UploadedFile, suffix: str = ".zip") -> Iterator[Path]:
+    """A path on disk for an uploaded file (large uploads already have one; small ones are written out)."""
+    temp_path = getattr(upload, "temporary_file_path", None)
+    if temp_path is not None:
+        yield Path(temp_path())
+        return
+    fd, name = tempfile.mkstemp(suffix=suffix, prefix="assay-upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def only_native_paths(endpoints):
+    """drf-spectacular hook: describe /api/v1 only (the EvalAI-compatible paths copy EvalAI's own API)."""
+    return [e for e in endpoints if e[0].startswith("/api/v1/")]

@@ -1,0 +1,1 @@
+"""Resumable, chunked uploads of large submission files (native API and EvalAI's ``--large`` flow)."""
