@@ -1,0 +1,143 @@
+"""A real Assay server (and workers) in subprocesses on loopback, for the benchmarks.
+
+``Platform`` starts ``bench/_serve.py`` (migrate, seed a benchmark challenge, in-process worker, Django's
+threaded server — what ``assay demo`` runs) against a fresh ``ASSAY_VAR_DIR``, and talks to it with
+httpx exactly as a participant would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+DEPS = ROOT / "var" / "bench-deps"  # gunicorn for the API row (make bench-deps), kept out of .venv
+
+
+def deps_env(env: dict) -> dict:
+    if DEPS.is_dir():
+        env = dict(env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(DEPS), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(var_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env.update(
+        ASSAY_VAR_DIR=str(var_dir),
+        ASSAY_SUBMIT_RATE="1000000/min",
+        ASSAY_LOGIN_RATE="1000000/min",
+        ASSAY_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Platform:
+    def __init__(self, *, worker: bool = True, external_workers: int = 0, extra_challenges: int = 0,
+                 teams: int = 0, server: str = "runserver") -> None:  # fmt: skip
+        self.worker = worker
+        self.external_workers = external_workers
+        self.extra_challenges = extra_challenges
+        self.teams = teams
+        self.server_kind = server
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Platform:
+        self.dir = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        info = self.dir / "info.json"
+        env = base_env(self.dir)
+        cmd = [PY, str(HERE / "_serve.py"), "--port", str(self.port), "--info", str(info),
+               "--extra-challenges", str(self.extra_challenges), "--teams", str(self.teams)]  # fmt: skip
+        if not self.worker:
+            cmd.append("--no-worker")
+        self.log = open(self.dir / "server.log", "wb")  # noqa: SIM115
+        if self.server_kind == "gunicorn":
+            subprocess.run([*cmd, "--wsgi-only"], env=env, check=True, stdout=self.log, stderr=self.log)
+            gunicorn = [PY, "-m", "gunicorn", "assay.server.wsgi:application", "-b", f"127.0.0.1:{self.port}",
+                        "-w", str(os.cpu_count() or 2), "--threads", "4", "--log-level", "warning"]  # fmt: skip
+            self.server = subprocess.Popen(gunicorn, env=deps_env(env), stdout=self.log, stderr=self.log, start_new_session=True)
+        else:
+            self.server = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
+        self.procs.append(self.server)
+        deadline = time.monotonic() + 180
+        while True:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"the server stopped: {(self.dir / 'server.log').read_text()[-2000:]}")
+            if info.exists() and info.stat().st_size:
+                try:
+                    if httpx.get(self.url + "/api/v1/challenges", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start in 180 s")
+            time.sleep(0.1)
+        self.info = json.loads(info.read_text())
+        self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=60,
+                                headers={"Authorization": f"Bearer {self.info['token']}"})  # fmt: skip
+        for n in range(self.external_workers):
+            wenv = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+            wenv["ASSAY_WORKER_TOKEN"] = self.info["worker_token"]
+            wenv["ASSAY_LOG_LEVEL"] = "WARNING"
+            self.procs.append(subprocess.Popen(
+                [PY, "-m", "assay.cli.main", "worker", "--server", self.url, "--workdir", str(self.dir / f"w{n}")],
+                env=wenv, stdout=self.log, stderr=self.log, start_new_session=True))  # fmt: skip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.api.close()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def submit(self, content: bytes, name: str = "preds.json", api: httpx.Client | None = None) -> int:
+        response = (api or self.api).post(f"/phases/{self.info['phase']}/submissions",
+                                          files={"input_file": (name, content, "application/json")})  # fmt: skip
+        if response.status_code != 201:
+            raise RuntimeError(f"submit answered {response.status_code}: {response.text[:300]}")
+        return response.json()["id"]
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url + "/api/v1", timeout=60,
+                            headers={"Authorization": f"Bearer {token or self.info['token']}"})  # fmt: skip
+
+    def rss(self) -> tuple[int, int]:
+        """(current, peak) resident memory of the server process, bytes."""
+        values = {}
+        for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+        return values["VmRSS"], values["VmHWM"]
