@@ -4,19 +4,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= $(or $(ASSAY_PORT),8000)
 
-.PHONY: demo test lint install-server install-test system-deps clean
+.PHONY: demo test lint install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
 
-# Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox). Installed when
-# missing and when we may (root with apt-get); otherwise the tests that need them say why they skip.
+# Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox; chromium and
+# chromium-driver: the browser tests, driven by Playwright). Installed when missing and when we may
+# (root with apt-get); otherwise the tests that need them say why they skip.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q ' installed' || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \
 	    (apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
 	     (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1)) || \
-	    echo "WARNING: could not install$$missing; sandbox tests will be skipped"; \
-	  else echo "WARNING: missing$$missing (install them to run the sandbox tests)"; fi; \
+	    echo "WARNING: could not install$$missing; the tests that need them will be skipped"; \
+	  else echo "WARNING: missing$$missing (install them to run the sandbox and browser tests)"; fi; \
+	fi
+	@# The container tests (tests/containers) need a Docker engine; no registry is used (reference/sandbox.md).
+	@if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "starting dockerd for the container tests (log: /var/log/dockerd.log)"; \
+	  (setsid dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+	    --data-root=/var/lib/docker >/var/log/dockerd.log 2>&1 &); \
+	  for i in $$(seq 30); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
 	fi
 
 $(BIN)/python:
@@ -35,6 +47,20 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 install-server: $(VENV)/.server-installed
 install-test: $(VENV)/.test-installed
 
+# The real evalai CLI (1.3.18), for the compatibility tests, in its own venv: it pins click 6.7 and
+# friends, which must not reach .venv. Its lxml==4.6.2 pin does not build on Python 3.11, so it is
+# installed without its dependencies, and those are installed at current versions, keeping the
+# pins its code relies on (click, beautifultable, validators, termcolor).
+EVALAI_VENV := .venv-evalai
+$(EVALAI_VENV)/.installed: Makefile | $(BIN)/python
+	$(PYTHON) -m venv $(EVALAI_VENV)
+	$(EVALAI_VENV)/bin/pip install --quiet --no-deps evalai==1.3.18
+	$(EVALAI_VENV)/bin/pip install --quiet click==6.7 beautifultable==0.7.0 validators==0.12.6 termcolor==1.1.0 \
+	  decorator beautifulsoup4 lxml python-dateutil requests tqdm boto3 docker
+	touch $@
+
+install-evalai: $(EVALAI_VENV)/.installed
+
 demo: install-server
 	ASSAY_PORT=$(PORT) $(BIN)/assay demo --port $(PORT)
 
@@ -43,8 +69,24 @@ lint: install-test
 	$(BIN)/ruff format --check src tests
 	$(BIN)/lint-imports
 
-test: lint system-deps
-	$(BIN)/pytest
+test: lint system-deps install-evalai
+	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (bench/, BENCHMARKS.md): every speed promise next to its baseline, printed as a table and
+# written as JSON under bench/results/. Never part of `make test` (only a seconds-long smoke run is).
+# wrk (load generator) and gunicorn (for the API row, in var/bench-deps, not in .venv) are best-effort.
+bench-deps: install-server
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get install -y --no-install-recommends wrk >/dev/null 2>&1; } || \
+	  echo "note: wrk not installed; the API row uses a Python load generator"
+	@[ -d var/bench-deps/gunicorn ] || $(BIN)/pip install --quiet --target var/bench-deps gunicorn >/dev/null 2>&1 || \
+	  echo "note: gunicorn not installed; the API row measures only 'assay serve'"
+
+bench: bench-deps
+	$(BIN)/python bench/run.py
+
+bench-quick: bench-deps
+	$(BIN)/python bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(EVALAI_VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = REPO / "examples" / "demo-challenge"
@@ -69,7 +70,7 @@ def team(participant, demo_challenge):
 
     team = ParticipantTeam.objects.create(name="Team Alice", created_by=participant)
     ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=demo_challenge, team=team)
+    Participation.objects.create(challenge=demo_challenge, team=team, terms_accepted_at=timezone.now())
     return team
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assay.bundle import read_bundle
@@ -136,7 +137,7 @@ def test_killed_worker_loses_nothing(live_server, slow_challenge, participant, a
     settings.WORKER_LEASE_SECONDS = 3
     team = ParticipantTeam.objects.create(name="Team Slow", created_by=participant)
     ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=slow_challenge, team=team)
+    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
     dev = slow_challenge.phases.get(codename="dev")
     payload = json.loads(PERFECT.read_text())
     payload["sleep"] = 4
@@ -165,7 +166,7 @@ def test_sigterm_returns_the_job_at_once(live_server, slow_challenge, participan
 
     team = ParticipantTeam.objects.create(name="Team Term", created_by=participant)
     ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=slow_challenge, team=team)
+    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
     dev = slow_challenge.phases.get(codename="dev")
     payload = json.loads(PERFECT.read_text())
     payload["sleep"] = 30
@@ -210,7 +211,7 @@ def test_remote_worker_serves_only_its_challenge(
 ):
     from assay.server.challenges.models import Participation
 
-    Participation.objects.create(challenge=remote_challenge, team=team)
+    Participation.objects.create(challenge=remote_challenge, team=team, terms_accepted_at=timezone.now())
     assert not remote_challenge.phases.get(codename="dev").test_annotation  # no labels on the platform
     remote_sid = post_submission(participant, remote_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
     platform_sid = post_submission(participant, demo_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
