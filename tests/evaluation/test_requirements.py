@@ -16,13 +16,20 @@ from .conftest import job_for
 
 
 def _six_version_not_in_worker() -> str:
-    """A six release the worker does not have, so the script's venv must really install it."""
-    try:
-        from importlib.metadata import version
+    """A six release neither the worker nor the base interpreter has, so the script's venv must install it.
 
-        return "1.16.0" if version("six") != "1.16.0" else "1.17.0"
-    except Exception:  # noqa: BLE001 - not installed at all
-        return "1.17.0"
+    The script's venv sees the base interpreter's packages too (``--system-site-packages``); a version
+    already there would satisfy pip without installing anything into the venv.
+    """
+    probe = "import importlib.metadata as m\ntry:\n    print(m.version('six'))\nexcept Exception:\n    print('')"
+    present = set()
+    for python in {sys.executable, getattr(sys, "_base_executable", sys.executable)}:
+        try:
+            run = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=30)
+            present.add(run.stdout.strip())
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return next(v for v in ("1.17.0", "1.16.0", "1.15.0") if v not in present)
 
 
 SIX = _six_version_not_in_worker()
