@@ -53,6 +53,9 @@ def test_page_shape_and_pagination(world):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_order_by"
     assert api().get(f"/api/v1/phase-splits/{ps.pk}/leaderboard?page=x").status_code == 400
     assert api().get("/api/v1/phase-splits/999999/leaderboard").status_code == 404
+    assert api().get(f"/api/v1/phase-splits/{10**30}/leaderboard").status_code == 404  # no overflow
+    assert api().get(f"/api/v1/phase-splits/{ps.pk}/leaderboard?page={10**30}").json()["results"] == []
+    assert api().get(f"/api/v1/phase-splits/{ps.pk}/leaderboard/history?teams={10**30}").status_code == 200
 
 
 def test_evalai_shaped_rows(world):

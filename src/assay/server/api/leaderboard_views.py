@@ -18,7 +18,7 @@ from assay.server.challenges.services.roles import is_host
 from assay.server.leaderboards.services import exports
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.history import history
-from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, evalai_rows, leaderboard
+from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
 from assay.server.leaderboards.services.visibility import access_for, challenge_listed
 
 from .errors import error
@@ -33,7 +33,7 @@ def _int(request: Request, name: str, default: int) -> int:
         return default
     try:
         return int(raw)
-    except ValueError:
+    except ValueError:  # also a number too long to convert
         raise LeaderboardError("invalid", f"{name} must be a whole number", 400) from None
 
 
@@ -142,6 +142,8 @@ class PhaseSubmissionsExportView(_LeaderboardView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, phase_id: int):
+        if phase_id > MAX_ID:
+            return error("not_found", "no such phase", 404)
         phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
         rows = exports.submissions_table(request.user, phase)
         response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
@@ -154,6 +156,8 @@ class ChallengeLeaderboardsView(_LeaderboardView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, challenge_id: int) -> Response:
+        if challenge_id > MAX_ID:
+            return error("not_found", "no such challenge", 404)
         challenge = get_object_or_404(Challenge.objects.select_related("host_team"), pk=challenge_id)
         if not challenge_listed(challenge) and not is_host(request.user, challenge):
             return error("not_found", "no such challenge", 404)

@@ -19,7 +19,7 @@ from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.teams.models import ParticipantTeam
 
 from .errors import LeaderboardError
-from .ranking import ORDER, banned_team_ids, load_phase_split, visible_standings
+from .ranking import MAX_ID, ORDER, banned_team_ids, load_phase_split, visible_standings
 from .standings import INF, eligible_entries, ensure_current, sort_key_of, value_of
 from .visibility import access_for
 
@@ -75,7 +75,7 @@ def history(
         top = min(max(int(top), 0), MAX_TEAMS)
         shown = visible_standings(rules, label, access.public_only, banned).filter(is_baseline=False)
         team_ids = list(shown.order_by(*ORDER).values_list("team_id", flat=True)[:top])
-    team_ids = list(dict.fromkeys(team_ids))[:MAX_TEAMS]
+    team_ids = [t for t in dict.fromkeys(team_ids) if 0 < t <= MAX_ID][:MAX_TEAMS]
     wanted = {p[0] for p in points} | set(team_ids)
     names = dict(ParticipantTeam.objects.filter(pk__in=wanted).values_list("pk", "name"))
 

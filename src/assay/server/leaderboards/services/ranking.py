@@ -30,13 +30,15 @@ from assay.server.teams.models import ParticipantTeamMember
 from ..models import Standing
 from .aggregation import Overall, overall_column
 from .errors import LeaderboardError
-from .rules import OVERALL, Rules
+from .rules import OVERALL, Rules, with_standings_hints
 from .standings import ensure_current, refresh_team
 from .visibility import Access, access_for
 
 ORDER = ("sort_key", "tie_key", "submitted_at", "entry_id")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200  # as every list of the native API; the exports give the whole board
+MAX_PAGE = 1_000_000  # keeps the offset a number every database takes
+MAX_ID = 2**63 - 1
 MISSING = "—"
 
 # A row is read as plain values (no model instances: 50 rows x 4 models would cost more than the SQL).
@@ -165,8 +167,10 @@ def _live(rules: Rules, public_only: bool, qs: QuerySet[Standing], **extra) -> l
 
 def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
     pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
+    if not 0 < pk <= MAX_ID:  # a URL may carry any number; the database takes 64 bits
+        raise LeaderboardError("not_found", "no such leaderboard", 404)
     related = ChallengePhaseSplit.objects.select_related("phase__challenge__host_team", "leaderboard", "dataset_split")
-    found = next(iter(related.filter(pk=pk).order_by().defer(*_HEAVY)), None)
+    found = next(iter(with_standings_hints(related.filter(pk=pk).order_by().defer(*_HEAVY))), None)
     if found is None:
         raise LeaderboardError("not_found", "no such leaderboard", 404)
     return found
@@ -203,7 +207,7 @@ def leaderboard(
     order = _resolve_order(rules, order_by)
     label = rules.default_order_by if order == OVERALL else order
     ascending = rules.ascending[label] if order != OVERALL else True
-    page = max(1, int(page))
+    page = min(max(1, int(page)), MAX_PAGE)
     page_size = min(max(1, int(page_size)), MAX_PAGE_SIZE)
     banned = banned_team_ids(ps.phase.challenge)
     public_only = access.public_only

@@ -17,9 +17,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Aggregate, CharField, OuterRef, QuerySet, Subquery
+
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.submissions.models import Submission
 from assay.server.teams.models import HostTeamMember
+
+from ..models import StandingsState
 
 # The pseudo-label of the rank-aggregation column in ``?order_by=`` (real labels win if one is named so).
 OVERALL = "_overall"
@@ -64,6 +68,32 @@ class Rules:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+class _IdList(Aggregate):
+    """The ids of a group as one text, ``"3,7"`` (order unspecified), on SQLite and PostgreSQL."""
+
+    function = "GROUP_CONCAT"
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, function="STRING_AGG", template="%(function)s(%(expressions)s::text, ',')"
+        )
+
+
+def with_standings_hints(qs: QuerySet[ChallengePhaseSplit]) -> QuerySet[ChallengePhaseSplit]:
+    """Load, with each phase-split, what :func:`rules_for` and ``ensure_current`` would otherwise ask the
+    database for on every read — the host team's members and the standings' signature — in one query."""
+    hosts = (
+        HostTeamMember.objects.filter(team_id=OuterRef("phase__challenge__host_team_id"))
+        .order_by()
+        .values("team_id")
+        .annotate(ids=_IdList("user_id"))
+        .values("ids")
+    )
+    signature = StandingsState.objects.filter(phase_split=OuterRef("pk")).values("signature")[:1]
+    return qs.annotate(host_user_ids=Subquery(hosts), standings_signature=Subquery(signature))
+
+
 def label_ascending(schema: dict, ps: ChallengePhaseSplit, label: str) -> bool:
     """True when lower values of ``label`` rank first on ``ps`` (see the module docstring)."""
     meta = (schema.get("metadata") or {}).get(label) or {}
@@ -85,11 +115,12 @@ def rules_for(ps: ChallengePhaseSplit) -> Rules:
     # EvalAI: in a public phase, what the host team's members submit stays off the board unless it is a baseline.
     host_ids: tuple[int, ...] = ()
     if phase.is_public:
-        host_ids = tuple(
-            sorted(
-                HostTeamMember.objects.filter(team_id=phase.challenge.host_team_id).values_list("user_id", flat=True)
-            )
-        )
+        preloaded = getattr(ps, "host_user_ids", False)  # see with_standings_hints()
+        if preloaded is not False:
+            host_ids = tuple(sorted(int(x) for x in (preloaded or "").split(",") if x))
+        else:
+            members = HostTeamMember.objects.filter(team_id=phase.challenge.host_team_id)
+            host_ids = tuple(sorted(members.values_list("user_id", flat=True)))
     aggregation = schema.get("rank_aggregation")
     return Rules(
         phase_split=ps,

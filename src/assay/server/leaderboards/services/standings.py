@@ -224,7 +224,12 @@ def ensure_current(ps: ChallengePhaseSplit) -> Rules:
     """The rules of ``ps``, after rebuilding its standings if they were built under other settings."""
     rules = rules_for(ps)
     signature = rules.signature()
-    if StandingsState.objects.filter(phase_split=ps, signature=signature).exists():
+    known = getattr(ps, "standings_signature", False)  # loaded with the phase-split: with_standings_hints()
+    if known is False:
+        current = StandingsState.objects.filter(phase_split=ps, signature=signature).exists()
+    else:
+        current = known == signature
+    if current:
         return rules
     with transaction.atomic():
         state = _locked_state(ps)

@@ -74,10 +74,10 @@ def access_for(user, ps: ChallengePhaseSplit, entries: str | None = None, now: d
     if is_host(user, challenge):
         public_only = visibility == V.PUBLIC if entries is None else entries == "public"
         return Access("host", visibility, None, public_only)
-    participation = participation_of(user, challenge)
-    team_id = participation.team_id if participation else None
     if not challenge_listed(challenge) or not phase.is_public:
         raise LeaderboardError("not_found", "no such leaderboard", 404)
+    participation = participation_of(user, challenge)
+    team_id = participation.team_id if participation else None
     if entries == "all":
         raise LeaderboardError("forbidden", "only the challenge's hosts see every entry", 403)
     if visibility == V.PUBLIC:
