@@ -393,8 +393,17 @@ def test_sandboxes_die_with_the_worker(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert _live_processes(package) == 0
     # The killed worker could not remove its cgroups; the next pool sweeps such leftovers.
-    from assay.evaluation.cgroups import detect_cgroups, sweep_stale_groups
+    from assay.evaluation.cgroups import detect_cgroups, group_holds_only_zombies, sweep_stale_groups
 
     support = detect_cgroups()
-    sweep_stale_groups(support)
-    assert not [p for base in support.bases.values() for p in base.glob(f"assay-eval-{worker.pid}-*")]
+    leftovers: list[Path] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        sweep_stale_groups(support)
+        leftovers = [p for base in support.bases.values() for p in base.glob(f"assay-eval-{worker.pid}-*")]
+        if not leftovers:
+            break
+        time.sleep(0.2)
+    # A group can outlive the sweep only while its exited processes wait for init to reap them
+    # (some CI containers' init never does); nothing may still run in it.
+    assert all(group_holds_only_zombies(p) for p in leftovers), leftovers

@@ -137,10 +137,52 @@ def sweep_stale_groups(support: CgroupSupport) -> int:
                 continue
             if pid == os.getpid() or _pid_alive(pid):
                 continue
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+            if _remove_stale(folder):
                 removed += 1
     return removed
+
+
+def _remove_stale(folder: Path, attempts: int = 20) -> bool:
+    """Kill whatever an orphaned group still holds (its worker is dead), then remove it.
+
+    Right after a SIGKILL the kernel may still be tearing the processes down; retry briefly.
+    """
+    for _ in range(attempts):
+        try:
+            pids = [int(x) for x in (folder / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            pids = []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            folder.rmdir()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def group_holds_only_zombies(folder: Path) -> bool:
+    """True when every process still listed in a group has exited and waits to be reaped.
+
+    Such a group cannot be removed until its processes' new parent (init) reaps them; some
+    container inits never do. Nothing runs in it, so it holds no resources but a folder.
+    """
+    try:
+        pids = [int(x) for x in (folder / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return False
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone since
+        if stat.rpartition(")")[2].split()[0] != "Z":
+            return False
+    return True
 
 
 def _pid_alive(pid: int) -> bool:
