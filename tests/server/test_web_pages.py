@@ -419,51 +419,27 @@ def test_leaderboard_survives_hostile_queries(demo_challenge, participant, query
 # --- container images --------------------------------------------------------------------------------
 
 
-def _tarball(manifest, gz: bool = False) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
-        if manifest is not None:
-            data = json.dumps(manifest).encode()
-            info = tarfile.TarInfo("manifest.json")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def test_image_tarballs_are_checked():
-    import io
-
-    from assay.server.challenges.services.images import ImageError, inspect_image_tarball
-
-    good = [{"Config": "abc.json", "RepoTags": ["me/model:1"], "Layers": []}]
-    for gz in (False, True):
-        info = inspect_image_tarball(io.BytesIO(_tarball(good, gz)))
-        assert info.tags == ["me/model:1"] and info.config == "abc.json"
-    for bad in (b"", b"not a tar", _tarball(None), _tarball({"x": 1}), _tarball([good[0], good[0]]), _tarball([{}])):
-        with pytest.raises(ImageError):
-            inspect_image_tarball(io.BytesIO(bad))
-
-
 def test_docker_challenges_refuse_what_docker_save_did_not_make(demo_challenge, team, participant, media):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    Challenge.objects.filter(pk=demo_challenge.pk).update(is_docker_based=True)
+    from tests.server.images import fake_image_tarball
+
+    Challenge.objects.filter(pk=demo_challenge.pk).update(is_docker_based=True, is_static_dataset_code_upload=True)
     phase = demo_challenge.phases.get(codename="dev")
-    phase.allowed_submission_file_types = ".tar, .gz"
-    phase.save()
     c = client_for(participant)
     c.post(f"/challenges/{demo_challenge.pk}/accept-terms", {"accept_terms": "on"})
     body = c.get(f"/challenges/{demo_challenge.pk}/submit?phase={phase.pk}").content.decode()
     assert "docker save" in body
     bad = SimpleUploadedFile("image.tar", b"just bytes")
     response = c.post(f"/challenges/{demo_challenge.pk}/submit", {"phase": phase.pk, "input_file": bad}, follow=True)
-    assert "not a docker save archive" in response.content.decode() and not Submission.objects.exists()
-    good = SimpleUploadedFile("image.tar", _tarball([{"Config": "c.json", "RepoTags": ["m:1"]}]))
+    assert "not a readable docker save tarball" in response.content.decode() and not Submission.objects.exists()
+    root = SimpleUploadedFile("image.tar", fake_image_tarball(user=""))
+    response = c.post(f"/challenges/{demo_challenge.pk}/submit", {"phase": phase.pk, "input_file": root}, follow=True)
+    assert "runs as root" in response.content.decode() and not Submission.objects.exists()
+    good = SimpleUploadedFile("image.tar", fake_image_tarball())
     c.post(f"/challenges/{demo_challenge.pk}/submit", {"phase": phase.pk, "input_file": good})
-    assert Submission.objects.get().input_file_name == "image.tar"
+    sub = Submission.objects.get()
+    assert sub.input_file_name == "image.tar" and sub.image_digest.startswith("sha256:")
 
 
 def test_leaderboard_links_its_csv_export(demo_challenge, client):

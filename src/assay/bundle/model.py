@@ -225,6 +225,11 @@ class Phase(_Model):
     chunked_evaluation: ChunkingConfig | None = Field(
         None, description="Assay: split large submissions into chunks evaluated in parallel, then merged."
     )
+    test_inputs: Text | None = Field(
+        None,
+        description="Assay: the test inputs (a file or a .zip, never the labels) that a static-dataset container "
+        "submission reads read-only at /input.",
+    )
 
     @field_validator("allowed_submission_file_types", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from .source import (
 )  # fmt: skip
 from .yamlsafe import LineMap, decode_text, load_yaml
 
+IMAGE_TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _LOGO_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
 
 
@@ -50,6 +51,8 @@ class Bundle:
     logo: tuple[str, bytes] | None = None
     evaluation_script: ScriptArchive | None = None
     annotations: dict[int, str] = field(default_factory=dict)
+    test_inputs: dict[int, str] = field(default_factory=dict)  # phase id -> file in the bundle
+    environment_images: dict[int, str] = field(default_factory=dict)  # phase id -> docker save tarball in the bundle
     missing_files: list[str] = field(default_factory=list)
 
     @property
@@ -62,6 +65,13 @@ class Bundle:
     def annotation_size(self, phase_id: int) -> int:
         return self.source.size(self.annotations[phase_id])
 
+    def open_file(self, rel: str) -> BinaryIO:
+        """Any file the config referenced (test inputs, environment image tarballs)."""
+        return self.source.open(rel)
+
+    def file_size(self, rel: str) -> int:
+        return self.source.size(rel)
+
     def close(self) -> None:
         self.source.close()
 
@@ -70,6 +80,11 @@ class Bundle:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def is_image_tarball_name(value: str) -> bool:
+    """``environment_image`` names a ``docker save`` tarball in the bundle, not an image reference."""
+    return value.lower().endswith(IMAGE_TARBALL_SUFFIXES)
 
 
 def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[ChallengeConfig, LineMap, list[Problem]]:
@@ -209,6 +224,15 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
                 f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, "test_annotation_file"))
             elif rel:
                 bundle.annotations[phase.id] = rel
+        for key, files in (("test_inputs", bundle.test_inputs), ("environment_image", bundle.environment_images)):
+            raw = getattr(phase, key)
+            if not raw or (key == "environment_image" and not is_image_tarball_name(raw)):
+                continue  # an environment_image that is no tarball path is an image reference
+            rel = ref(raw, ("challenge_phases", i, key))
+            if rel and source.is_dir(rel):
+                f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, key))
+            elif rel:
+                files[phase.id] = rel
     if config.image:
         rel = ref(config.image, ("image",), required=False)
         if rel:
@@ -217,7 +241,7 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
         rel = ref(config.evaluation_script, ("evaluation_script",))
         if rel:
             bundle.evaluation_script = _script(source, rel, f, limits)
-    elif not config.remote_evaluation and not config.is_docker_based:
+    elif not config.remote_evaluation and not (config.is_docker_based and not config.is_static_dataset_code_upload):
         f.add("missing_key", "required key 'evaluation_script' is missing", ("evaluation_script",))
     if bundle.missing_files:
         f.warn(

@@ -144,7 +144,23 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                 "is_submission_public and is_restricted_to_select_one_submission cannot both be true",
                 (*here, "is_restricted_to_select_one_submission"),
             )
-        if not phase.test_annotation_file and not config.remote_evaluation:
+        environment_kind = config.is_docker_based and not config.is_static_dataset_code_upload
+        if environment_kind and not phase.environment_image:
+            f.warn(
+                "missing_environment_image",
+                f"phase {phase.codename!r} has no environment_image: in a docker-based challenge without"
+                " is_static_dataset_code_upload the host's environment runs each agent, so its submissions"
+                " fail until one is set",
+                (*here, "environment_image"),
+            )
+        if phase.test_inputs and not (config.is_docker_based and config.is_static_dataset_code_upload):
+            f.warn(
+                "test_inputs_unused",
+                "test_inputs is only given to static-dataset container submissions (is_docker_based and"
+                " is_static_dataset_code_upload); it is ignored here",
+                (*here, "test_inputs"),
+            )
+        if not phase.test_annotation_file and not config.remote_evaluation and not environment_kind:
             f.add(
                 "missing_test_annotation_file",
                 f"phase {phase.codename!r} needs test_annotation_file (only remote-evaluation challenges may omit it)",

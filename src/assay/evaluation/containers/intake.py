@@ -22,7 +22,7 @@ import platform
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .contract import is_root_user
 from .contract import numeric_user as numeric_user_ids
@@ -74,22 +74,38 @@ def _mib(n: int) -> str:
 
 
 def read_manifest(
-    tarball: Path, *, max_bytes: int, architecture: str | None = None, numeric_user: bool = False
+    tarball: Path | IO[bytes], *, max_bytes: int, architecture: str | None = None, numeric_user: bool = False
 ) -> ImageManifest:
-    """Check a ``docker save`` tarball (plain or gzip) offline; :class:`ImageRefused` if it fails.
+    """Check a ``docker save`` tarball (plain or gzip; a path or a seekable file) offline.
 
-    ``numeric_user=True`` also requires ``USER 1000`` rather than a name: Kubernetes can only verify
-    ``runAsNonRoot`` for numeric users, so images bound for the Job backend need one.
+    Raises :class:`ImageRefused` saying why. ``numeric_user=True`` also requires ``USER 1000`` rather
+    than a name: Kubernetes can only verify ``runAsNonRoot`` for numeric users, so images bound for
+    the Job backend need one. A file object is read from its start and left at its start.
     """
-    tarball = Path(tarball)
+    if hasattr(tarball, "read"):
+        handle: IO[bytes] = tarball  # type: ignore[assignment]
+        handle.seek(0, 2)
+        on_disk = handle.tell()
+        handle.seek(0)
+        try:
+            return _read_manifest(handle, on_disk, max_bytes, architecture, numeric_user)
+        finally:
+            handle.seek(0)
+    tarball = Path(tarball)  # type: ignore[arg-type]
     if not tarball.is_file():
         raise ImageRefused(f"{tarball.name} is not a file")
-    on_disk = tarball.stat().st_size
+    with open(tarball, "rb") as handle:
+        return _read_manifest(handle, tarball.stat().st_size, max_bytes, architecture, numeric_user)
+
+
+def _read_manifest(
+    handle: IO[bytes], on_disk: int, max_bytes: int, architecture: str | None, numeric_user: bool
+) -> ImageManifest:
     if on_disk > max_bytes:
         raise ImageRefused(f"the image tarball is {_mib(on_disk)}; the limit is {_mib(max_bytes)}")
     total = 0
     try:
-        with tarfile.open(tarball, "r:*") as tar:
+        with tarfile.open(fileobj=handle, mode="r:*") as tar:
             members: dict[str, tarfile.TarInfo] = {}
             for member in tar:
                 total += member.size

@@ -31,6 +31,9 @@ class WorkerView(APIView):
 class ClaimIn(serializers.Serializer):
     worker_id = serializers.CharField(max_length=100)
     wait = serializers.FloatField(min_value=0, default=0, help_text="Seconds to wait for a job (long-poll).")
+    containers = serializers.BooleanField(
+        default=False, help_text="This worker can run container images (docker-based challenges' jobs)."
+    )
 
 
 class AttemptIn(serializers.Serializer):
@@ -65,7 +68,9 @@ class ClaimView(WorkerView):
         data.is_valid(raise_exception=True)
         deadline = time.monotonic() + min(data.validated_data["wait"], settings.WORKER_LONG_POLL_SECONDS)
         while True:
-            sub = queue.claim_next(request.auth, data.validated_data["worker_id"])
+            sub = queue.claim_next(
+                request.auth, data.validated_data["worker_id"], containers=data.validated_data["containers"]
+            )
             if sub is not None:
                 return Response({"job": jobs.job_payload(sub)})
             if time.monotonic() >= deadline:

@@ -185,7 +185,19 @@ class ChallengePhase(models.Model):
     submission_meta_attributes = models.JSONField(null=True, blank=True)
     default_submission_meta_attributes = models.JSONField(null=True, blank=True)
     disable_logs = models.BooleanField(default=False)
-    environment_image = models.CharField(max_length=500, blank=True)
+    environment_image = models.CharField(
+        max_length=500, blank=True, help_text="Environment kind: an image reference, or the bundle's tarball's name."
+    )
+    environment_image_file = models.FileField(
+        upload_to="environments/", max_length=500, blank=True, help_text="Assay: a docker save tarball from the bundle."
+    )
+    environment_image_sha256 = models.CharField(max_length=64, blank=True)
+    environment_image_size = models.BigIntegerField(default=0)
+    test_inputs = models.FileField(
+        upload_to="test_inputs/", max_length=500, blank=True, help_text="Assay: what static-dataset images read."
+    )
+    test_inputs_sha256 = models.CharField(max_length=64, blank=True)
+    test_inputs_size = models.BigIntegerField(default=0)
     submission_artifact_retention_policy = models.CharField(
         max_length=20, choices=RETENTION_CHOICES, default="keep_forever"
     )

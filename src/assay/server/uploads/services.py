@@ -23,6 +23,7 @@ from django.utils import timezone
 from assay.server.challenges.models import ChallengePhase
 from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services import images
 from assay.server.submissions.services import submit as submit_rules
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.meta import normalise_meta
@@ -161,6 +162,7 @@ def finish(upload: Upload) -> Submission:
         if upload.sha256 and digest.hexdigest() != upload.sha256:
             abort(upload, "the file's SHA-256 differs from the one declared at the start")
             raise _refuse("checksum_mismatch", "the joined file's SHA-256 differs from the declared one; upload again")
+        image_digest = _image_digest(upload, joined)
         try:
             stored, sha, size = writer.save_seekable("submissions", upload.file_name, joined)
             with transaction.atomic():
@@ -170,8 +172,9 @@ def finish(upload: Upload) -> Submission:
                 sub.input_file = stored
                 sub.input_file_sha256 = sha
                 sub.input_file_size = size
+                sub.image_digest = image_digest
                 sub.status = S.SUBMITTED
-                sub.save(update_fields=["input_file", "input_file_sha256", "input_file_size", "status"])
+                sub.save(update_fields=["input_file", "input_file_sha256", "input_file_size", "image_digest", "status"])
                 Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETE)
         except BaseException:
             writer.rollback()
@@ -179,6 +182,18 @@ def finish(upload: Upload) -> Submission:
     upload.status = Upload.Status.COMPLETE
     _delete_parts(upload)
     return sub
+
+
+def _image_digest(upload: Upload, joined) -> str:
+    """A docker-based phase's image is checked once whole; a refused one fails its reserved submission."""
+    phase = upload.submission.phase
+    if not phase.challenge.is_docker_based:
+        return ""
+    try:
+        return images.check_submission(phase, joined, upload.file_name)
+    except SubmissionError as exc:
+        abort(upload, exc.message)
+        raise
 
 
 def abort(upload: Upload, reason: str = "the upload was abandoned") -> None:

@@ -276,7 +276,12 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
         changes,
         "dataset split",
     )
-    current_files = dict(ChallengePhase.objects.filter(challenge=challenge).values_list("config_id", "test_annotation"))
+    current = {
+        row[0]: row[1:]
+        for row in ChallengePhase.objects.filter(challenge=challenge).values_list(
+            "config_id", "test_annotation", "test_inputs", "environment_image_file"
+        )
+    }
     wanted_phases = {}
     for phase in config.challenge_phases:
         values = {name: getattr(phase, name) for name in _PHASE_FIELDS}
@@ -290,15 +295,20 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             chunked_evaluation=phase.chunked_evaluation.model_dump() if phase.chunked_evaluation else None,
             submission_artifact_retention_policy=config.retention_policy(phase),
         )
-        if phase.id in bundle.annotations:
-            rel = bundle.annotations[phase.id]
+        stored = current.get(phase.id) or ("", "", "")
+        for files, folder, field_name, now in (
+            (bundle.annotations, "annotations", "test_annotation", stored[0]),
+            (bundle.test_inputs, "test_inputs", "test_inputs", stored[1]),
+            (bundle.environment_images, "environments", "environment_image_file", stored[2]),
+        ):
+            if phase.id not in files:
+                continue
+            rel = files[phase.id]
             name, digest, size = writer.save(
-                "annotations",
-                rel,
-                opener=lambda pid=phase.id: bundle.open_annotation(pid),
-                current=current_files.get(phase.id) or "",
+                folder, rel, opener=lambda rel=rel: bundle.open_file(rel), current=now or ""
             )
-            values.update(test_annotation=name, test_annotation_sha256=digest, test_annotation_size=size)
+            prefix = "environment_image" if field_name == "environment_image_file" else field_name
+            values.update({field_name: name, f"{prefix}_sha256": digest, f"{prefix}_size": size})
         wanted_phases[phase.id] = values
     phases = _sync(ChallengePhase, challenge, wanted_phases, changes, "phase")
 

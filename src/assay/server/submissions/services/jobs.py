@@ -11,6 +11,7 @@ from django.db.models.fields.files import FieldFile
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from ..models import Submission, WorkerToken
+from . import images
 
 S = Submission.Status
 
@@ -74,6 +75,38 @@ def job_payload(sub: Submission) -> dict[str, Any]:
         "submission_metadata": submission_metadata(sub),
         "limits": limits_for(challenge),
         "chunking": phase.chunked_evaluation,
+        "container": container_block(sub),
+    }
+
+
+def container_block(sub: Submission) -> dict[str, Any] | None:
+    """What a worker needs to run a docker-based challenge's submission (docs/containers.md)."""
+    phase: ChallengePhase = sub.phase
+    challenge: Challenge = phase.challenge
+    kind = images.container_kind(challenge)
+    if kind is None:
+        return None
+    tarball = _file(sub.input_file, sub.input_file_sha256, sub.input_file_size, sub.input_file_name)
+    image: dict[str, Any] = {"file": tarball}
+    if sub.input_file_name.lower().endswith(images.REFERENCE_SUFFIX) and sub.input_file:
+        with sub.input_file.open("rb") as fh:
+            image = {"reference": images.read_reference(fh)["reference"]}
+    environment: dict[str, Any] | None = None
+    if kind == "environment":
+        env_file = _file(phase.environment_image_file, phase.environment_image_sha256, phase.environment_image_size)
+        if env_file is not None:
+            environment = {"file": env_file}
+        elif phase.environment_image:
+            environment = {"reference": phase.environment_image}
+    return {
+        "kind": kind,
+        "image": image,
+        "image_digest": sub.image_digest,
+        "max_image_bytes": challenge.max_docker_image_size,
+        "test_inputs": _file(phase.test_inputs, phase.test_inputs_sha256, phase.test_inputs_size)
+        if kind == "static_dataset"
+        else None,
+        "environment": environment,
     }
 
 
@@ -98,9 +131,16 @@ def file_for_worker(token: WorkerToken, sha256: str) -> FieldFile | None:
     sub = running.filter(input_file_sha256=sha256).first()
     if sub is not None:
         return sub.input_file
-    phase = ChallengePhase.objects.filter(test_annotation_sha256=sha256, submissions__in=running).distinct().first()
+    phases = ChallengePhase.objects.filter(submissions__in=running)
+    phase = phases.filter(test_annotation_sha256=sha256).distinct().first()
     if phase is not None:
         return phase.test_annotation
+    phase = phases.filter(test_inputs_sha256=sha256, challenge__is_docker_based=True).distinct().first()
+    if phase is not None:
+        return phase.test_inputs
+    phase = phases.filter(environment_image_sha256=sha256, challenge__is_docker_based=True).distinct().first()
+    if phase is not None:
+        return phase.environment_image_file
     challenge = (
         Challenge.objects.filter(Q(evaluation_script_sha256=sha256), phases__submissions__in=running).distinct().first()
     )

@@ -36,14 +36,20 @@ def lease_seconds() -> int:
     return settings.WORKER_LEASE_SECONDS
 
 
-def claim_next(token: WorkerToken, worker_id: str) -> Submission | None:
-    """Lease the oldest waiting job of the token's queue to ``worker_id``, or return None."""
+def claim_next(token: WorkerToken, worker_id: str, *, containers: bool = False) -> Submission | None:
+    """Lease the oldest waiting job of the token's queue to ``worker_id``, or return None.
+
+    Jobs of docker-based challenges go only to workers that said they can run images
+    (``containers``), so a worker without a Docker engine never fails them for lack of one.
+    """
     while True:
         now = timezone.now()
+        candidates = waiting(token.queue_name, now)
+        if not containers:
+            candidates = candidates.exclude(phase__challenge__is_docker_based=True)
         with transaction.atomic():
             sub = (
-                waiting(token.queue_name, now)
-                .select_for_update(skip_locked=True)
+                candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined challenge
                 .order_by("submitted_at", "id")
                 .first()
             )

@@ -26,6 +26,7 @@ from assay.server.storage import ContentWriter
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
 from ..models import Submission
+from . import images
 from .errors import SubmissionError
 from .meta import normalise_meta
 
@@ -51,6 +52,9 @@ def queue_for(phase: ChallengePhase) -> str:
 
 
 def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
+    """The phase's file types; a docker-based challenge takes images whatever its phases list."""
+    if phase.challenge.is_docker_based:
+        return images.allowed_name(file_name)
     from assay.bundle.model import Phase as PhaseConfig
 
     types = PhaseConfig.model_construct(allowed_submission_file_types=phase.allowed_submission_file_types).file_types
@@ -66,6 +70,7 @@ def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, 
     file_name = clean_file_name(phase, file_name, getattr(file, "size", None))
     meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
     check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
+    image_digest = images.check_submission(phase, file, file_name) if phase.challenge.is_docker_based else ""
     writer = ContentWriter()
     try:
         stored, digest, size = writer.save_seekable("submissions", file_name, file)
@@ -80,6 +85,7 @@ def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, 
             input_file=stored,
             input_file_sha256=digest,
             input_file_size=size,
+            image_digest=image_digest,
         )
     except BaseException:
         writer.rollback()
@@ -90,10 +96,9 @@ def clean_file_name(phase: ChallengePhase, file_name: str, size: int | None) -> 
     """The client's file name reduced to its last part, checked against the phase's types and the size cap."""
     file_name = posixpath.basename((file_name or "submission").replace("\\", "/"))[:255] or "submission"
     if not allowed_extension(phase, file_name):
+        allowed = images.describe_accepted() if phase.challenge.is_docker_based else phase.allowed_submission_file_types
         raise SubmissionError(
-            "file_type_not_allowed",
-            f"{file_name!r} is not an allowed file type for this phase ({phase.allowed_submission_file_types})",
-            400,
+            "file_type_not_allowed", f"{file_name!r} is not an allowed file type for this phase ({allowed})", 400
         )
     if size is not None and (size < 0 or size > settings.SUBMISSION_MAX_BYTES):
         raise SubmissionError(

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
 from assay.server.challenges.services import participation as participation_rules
-from assay.server.challenges.services.images import ImageError, inspect_image_tarball
 from assay.server.challenges.services.my_submissions import (
     any_in_progress,
     queue_position,
@@ -183,11 +182,9 @@ def submit_page(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("no such phase")
         upload = request.FILES.get("input_file")
         try:
-            if challenge.is_docker_based and upload is not None:
-                inspect_image_tarball(upload)
             fields = _fields_from(request.POST, phase)
             sub = submit(request.user, phase, upload, getattr(upload, "name", ""), fields)
-        except (SubmissionError, ImageError) as exc:
+        except SubmissionError as exc:
             refusal(request, exc)
             return redirect(f"{reverse('web:submit', args=[challenge.pk])}?phase={phase.pk}")
         messages.success(request, f"Submission #{sub.submission_number} to {phase.name} is queued.")
