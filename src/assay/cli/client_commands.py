@@ -6,6 +6,7 @@ import typer
 
 from . import client_host as host
 from . import client_participant as p
+from . import client_push
 from .client_config import config_path
 
 
@@ -20,6 +21,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(p.teams_app, name="teams", rich_help_panel="Participate")
     app.command("participate", rich_help_panel="Participate")(p.participate)
     app.command("submit", rich_help_panel="Participate")(p.submit)
+    app.command("push", rich_help_panel="Participate")(client_push.push)
     app.command("submissions", rich_help_panel="Participate")(p.submissions)
     app.command("submission", rich_help_panel="Participate")(p.submission)
     for kind in ("result", "stdout", "stderr"):
