@@ -198,3 +198,23 @@ def test_concurrent_submits_respect_the_daily_limit_exactly(team, participant, d
     assert sorted(subs.values_list("submission_number", flat=True)) == [1, 2, 3, 4, 5]
     # every stored file belongs to an accepted submission: refused submits left nothing behind
     assert submission_files(media) == {s.input_file.name for s in subs}
+
+
+def test_select_one_takes_the_replaced_entry_off_the_public_leaderboard_at_once(team, participant, demo_challenge):
+    from django.contrib.auth.models import AnonymousUser
+
+    from assay.server.leaderboards.models import Standing
+    from assay.server.leaderboards.services.ranking import leaderboard
+    from tests.api.conftest import finish
+
+    phase = dev(demo_challenge)
+    phase.is_restricted_to_select_one_submission = True
+    phase.save()
+    first = do_submit(participant, phase, is_public=True)
+    finish(first)
+    ps = phase.phase_splits.get(visibility=3)
+    assert [r["submission"]["id"] for r in leaderboard(AnonymousUser(), ps).rows] == [first.pk]
+    do_submit(participant, phase, is_public=True)  # not evaluated yet: the team shows nothing meanwhile
+    assert leaderboard(AnonymousUser(), ps).rows == []
+    public = Standing.objects.filter(phase_split=ps, audience=Standing.Audience.PUBLIC, submission=first)
+    assert not public.exists()  # the materialised standings agree, not only the read-time filter

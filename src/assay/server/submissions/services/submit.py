@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.challenges.services.roles import is_host, participation_of, team_emails
+from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
@@ -148,6 +149,7 @@ def create(
         submission.save()
         if submission.is_public and phase.is_restricted_to_select_one_submission:
             unpublish_others(submission)
+            refresh_submission(submission)  # the entry it replaces leaves the public rows now
     return submission
 
 
