@@ -19,6 +19,7 @@ admin_app = typer.Typer(
 )
 
 DEFAULT_DEMO_BUNDLE = "examples/demo-challenge"
+DEFAULT_CONTAINER_BUNDLE = "examples/demo-container-challenge"
 
 
 def _server():
@@ -49,10 +50,13 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default: $ASSAY_PORT or 8000).")] = None,
     bundle: Annotated[Path, typer.Option(help="The demo challenge bundle.")] = Path(DEFAULT_DEMO_BUNDLE),
+    container_bundle: Annotated[
+        Path, typer.Option(help="The docker-based demo challenge bundle (skipped when missing).")
+    ] = Path(DEFAULT_CONTAINER_BUNDLE),
 ) -> None:
-    """Set up the demo platform (users admin/host/participant, a demo challenge) and serve it."""
+    """Set up the demo platform (users admin/host/participant, two demo challenges) and serve it."""
     password = os.environ.get("ASSAY_DEMO_PASSWORD", "demo")
-    _server().demo(host, _port(port), password, str(bundle))
+    _server().demo(host, _port(port), password, str(bundle), str(container_bundle))
 
 
 def manage(ctx: typer.Context) -> None:

@@ -107,12 +107,13 @@ def _config_text_and_digest(path: str) -> tuple[str, str]:
     return text, digest.hexdigest()
 
 
-def demo(host: str, port: int, password: str, bundle: str) -> None:
-    """Migrate, create the demo users and challenge, then serve."""
+def demo(host: str, port: int, password: str, bundle: str, container_bundle: str | None = None) -> None:
+    """Migrate, create the demo users and challenges, then serve."""
     migrate(verbosity=0)
     from assay.server.demo import seed
 
-    for line in seed(password=password, bundle_path=bundle):
+    site = f"http://{host}:{port}"
+    for line in seed(password=password, bundle_path=bundle, container_bundle_path=container_bundle, site=site):
         print(line, flush=True)
     from assay.server import inprocess_worker
 

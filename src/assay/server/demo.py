@@ -1,14 +1,27 @@
-"""The demo platform: users admin/host/participant, a host team, a participant team and a challenge."""
+"""The demo platform: users admin/host/participant, a host team, a participant team, and two challenges.
+
+The second challenge is docker-based (static dataset). When a Docker engine answers, the demo also
+builds a participant image for it from busybox (no registry needed) and saves it as a tarball ready
+to upload, so container submissions can be tried without writing a Dockerfile first.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.urls import reverse
 
 from assay.bundle import read_bundle
+from assay.evaluation.containers.intake import ImageRefused, read_manifest
+from assay.evaluation.containers.localimages import BUSYBOX, build_image, engine, save_image
 
 from .challenges.models import Challenge, Participation
 from .challenges.services.bundle_import import import_bundle
@@ -17,6 +30,12 @@ from .teams.services import create_host_team
 
 DEMO_HOST_TEAM = "Demo hosts"
 DEMO_PARTICIPANT_TEAM = "Demo participants"
+#: The participant program in the container bundle, and what the demo image runs.
+PREDICTOR_PROGRAM = "participant/predict.sh"
+PREDICTOR_PATH = "/opt/predict.sh"
+PREDICTOR_REPOSITORY = "assay-demo/predictor"
+PREDICTOR_TARBALL = Path("demo") / "demo-predictor.tar"  # under VAR_DIR
+_ROOTFS_VERSION = b"1"  # bump when localimages.busybox_rootfs changes, so the demo image is rebuilt
 
 
 def _user(username: str, password: str, **extra):
@@ -33,8 +52,97 @@ def _user(username: str, password: str, **extra):
     return user
 
 
-def seed(password: str, bundle_path: str) -> Iterator[str]:
-    """Idempotent: run it again and it resets the demo passwords and updates the demo challenge."""
+def predictor_changes() -> list[str]:
+    """The demo image runs the program as user 1000: the platform refuses images that run as root."""
+    return ["USER 1000", "CMD " + json.dumps(["/bin/sh", PREDICTOR_PATH])]
+
+
+def build_predictor_tarball(client: Any, program: Path, target: Path) -> tuple[str, Path]:
+    """Build the demo participant image (cached by a tag naming its content) and ``docker save`` it to ``target``.
+
+    The tarball is written only when missing or holding another image, so ``make demo`` stays fast.
+    Returns the image's tag (for ``assay push``) and the tarball.
+    """
+    script = Path(program).read_bytes()
+    version = hashlib.sha256(_ROOTFS_VERSION + b"\0" + script).hexdigest()[:12]
+    tag = f"{PREDICTOR_REPOSITORY}:{version}"
+    image_id = build_image(client, tag, predictor_changes(), files={PREDICTOR_PATH: script})
+    target = Path(target)
+    if target.is_file():
+        try:
+            if read_manifest(target, max_bytes=2**31).config_digest == image_id:
+                return tag, target
+        except ImageRefused:
+            pass  # damaged or foreign: written again below
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return tag, save_image(client, tag, target)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _predictor_line(challenge: Challenge, bundle_path: str, site: str) -> str:
+    """One line: where the ready-made participant image is, or why container submissions need Docker."""
+    title = repr(challenge.title)
+    if importlib.util.find_spec("docker") is None:
+        return (
+            f"Container submissions need Docker: the Docker SDK is not installed (pip install 'assay[containers]'),"
+            f" so {title} takes uploads that no worker here can evaluate"
+        )
+    client = engine(timeout=10)
+    if client is None:
+        return (
+            f"Container submissions need Docker: no Docker engine answers, so {title} takes uploads that no worker"
+            " here can evaluate (start Docker and run make demo again for a ready-made image)"
+        )
+    program = Path(bundle_path) / PREDICTOR_PROGRAM
+    if not program.is_file() or not BUSYBOX.is_file():
+        missing = program if not program.is_file() else f"{BUSYBOX} (apt-get install busybox-static)"
+        return f"No demo participant image for {title}: {missing} is missing"
+    try:
+        tag, tarball = build_predictor_tarball(client, program, Path(settings.VAR_DIR) / PREDICTOR_TARBALL)
+    except Exception as exc:  # the platform still starts; the line says what went wrong
+        return f"No demo participant image for {title}: building it failed ({exc})"
+    phase = challenge.phases.order_by("pk").first()
+    submit = f"{site}{reverse('web:submit', args=[challenge.pk])}"
+    return (
+        f"Demo participant image for {title}: upload {_shown(tarball)} at {submit}"
+        f" or run: assay push {tag} --phase {phase.pk if phase else '?'}"
+    )
+
+
+def _import(path: str, team: HostTeam, host, pteam: ParticipantTeam, exclude: int | None = None) -> Challenge:
+    """Import (or update in place) a demo bundle, published and approved, with the demo team taking part.
+
+    The challenge to update is the host team's first one of the bundle's kind (file or container), so
+    the two demo challenges never overwrite each other.
+    """
+    with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
+        existing = (
+            Challenge.objects.filter(host_team=team, is_docker_based=bundle.config.is_docker_based)
+            .exclude(pk=exclude)
+            .order_by("pk")
+            .first()
+        )
+        report = import_bundle(bundle, host_team=team, user=host, challenge=existing)
+    challenge = report.challenge
+    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    Participation.objects.get_or_create(
+        challenge=challenge, team=pteam, defaults={"status": Participation.Status.APPROVED}
+    )
+    return challenge
+
+
+def seed(password: str, bundle_path: str, container_bundle_path: str | None = None, site: str = "") -> Iterator[str]:
+    """Idempotent: run it again and it resets the demo passwords and updates the demo challenges.
+
+    ``container_bundle_path`` adds the docker-based demo challenge (skipped with a line when the
+    folder is missing); ``site`` (``http://host:port``) prefixes the pages it names.
+    """
     with transaction.atomic():
         _user("admin", password, is_staff=True, is_superuser=True)
         host = _user("host", password)
@@ -45,15 +153,14 @@ def seed(password: str, bundle_path: str) -> Iterator[str]:
         )
         ParticipantTeamMember.objects.get_or_create(team=pteam, user=participant)
     yield (f"Demo users: admin, host, participant — password {password!r} (set ASSAY_DEMO_PASSWORD to change it)")
-    existing = Challenge.objects.filter(host_team=team).order_by("pk").first()
-    with read_bundle(bundle_path, limits=settings.BUNDLE_LIMITS) as bundle:
-        report = import_bundle(bundle, host_team=team, user=host, challenge=existing)
-    challenge = report.challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    Participation.objects.get_or_create(
-        challenge=challenge, team=pteam, defaults={"status": Participation.Status.APPROVED}
-    )
+    challenge = _import(bundle_path, team, host, pteam)
     yield f"Demo challenge {challenge.title!r} (id {challenge.pk}) imported from {bundle_path}"
+    if container_bundle_path and not Path(container_bundle_path).exists():
+        yield f"No container demo challenge: {container_bundle_path} is missing"
+    elif container_bundle_path:
+        container = _import(container_bundle_path, team, host, pteam, exclude=challenge.pk)
+        yield f"Demo container challenge {container.title!r} (id {container.pk}) imported from {container_bundle_path}"
+        yield _predictor_line(container, container_bundle_path, site)
     if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
         yield (
             "E-mail goes to this log (console backend): sign up at /accounts/signup/ and open the"
