@@ -255,3 +255,13 @@ def test_environment_jobs_name_the_hosts_image(tmp_path, media, host_team, parti
     assert block["kind"] == "environment" and block["test_inputs"] is None
     assert block["environment"]["file"]["sha256"] == dev(challenge).environment_image_sha256
     assert jobs.file_for_worker(token, dev(challenge).environment_image_sha256) is not None
+
+
+def test_the_api_tells_clients_what_images_it_takes(static_challenge, demo_challenge, settings):
+    from assay.evaluation.containers.intake import host_architecture
+
+    body = APIClient().get(f"/api/v1/challenges/{static_challenge.pk}").json()
+    assert body["max_docker_image_size"] == 10 * 1024**2 and body["is_static_dataset_code_upload"] is True
+    assert body["container_architecture"] == host_architecture()
+    settings.CONTAINER_ARCHITECTURE = "arm64"
+    assert APIClient().get(f"/api/v1/challenges/{static_challenge.pk}").json()["container_architecture"] == "arm64"

@@ -24,7 +24,7 @@ from . import client_participant as participant
 from .client_config import ApiError, client, fail
 from .output import err_console
 
-#: The architecture nearly every evaluation worker runs; ``--arch`` overrides it.
+#: When the server does not say (older servers): the architecture nearly every worker runs.
 DEFAULT_ARCH = "amd64"
 
 
@@ -140,7 +140,9 @@ def push(
     wait: Annotated[
         bool, typer.Option("--wait", "--follow", "-w", help="Follow the evaluation live until its result.")
     ] = False,
-    arch: Annotated[str, typer.Option("--arch", help="The architecture the challenge's workers run.")] = DEFAULT_ARCH,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="The architecture the challenge's workers run (default: the server's).")
+    ] = None,
     server: participant.ServerOpt = None,
     as_json: participant.JsonOpt = False,
 ) -> None:
@@ -168,6 +170,7 @@ def push(
         raise typer.Exit(1)
     limit = challenge.get("max_docker_image_size")  # checked here when the server exposes it
     max_bytes = int(limit) if isinstance(limit, int) and limit > 0 else None
+    arch = arch or challenge.get("container_architecture") or DEFAULT_ARCH
     engine = _engine()
     found = find_image(engine, image)
     workdir = Path(tempfile.mkdtemp(prefix="assay-push-"))  # mode 700: the image may hold private weights

@@ -45,12 +45,22 @@ class ChallengeOut(serializers.ModelSerializer):
 
 
 class ChallengeDetailOut(ChallengeOut):
+    container_architecture = serializers.SerializerMethodField(
+        help_text="Docker-based challenges: the architecture images must be built for (null otherwise)."
+    )
+
     class Meta(ChallengeOut.Meta):
         fields = [
             *ChallengeOut.Meta.fields, "description", "evaluation_details", "terms_and_conditions",
             "submission_guidelines", "submission_time_limit", "max_team_members", "allow_resuming_submissions",
             "allow_host_cancel_submissions", "allow_cancel_running_submissions", "allow_participants_resubmissions",
+            "is_static_dataset_code_upload", "max_docker_image_size", "container_architecture",
         ]  # fmt: skip
+
+    def get_container_architecture(self, challenge: Challenge) -> str | None:
+        from assay.server.submissions.services.images import container_architecture
+
+        return container_architecture() if challenge.is_docker_based else None
 
 
 class PhaseOut(serializers.ModelSerializer):

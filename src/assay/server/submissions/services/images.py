@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from assay.evaluation.containers.intake import ImageRefused, read_manifest
+from assay.evaluation.containers.intake import ImageRefused, host_architecture, read_manifest
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from .errors import SubmissionError
@@ -38,6 +38,11 @@ def container_kind(challenge: Challenge) -> str | None:
     if not challenge.is_docker_based:
         return None
     return "static_dataset" if challenge.is_static_dataset_code_upload else "environment"
+
+
+def container_architecture() -> str:
+    """What images must be built for: the operator's setting, else this server's own machine."""
+    return settings.CONTAINER_ARCHITECTURE or host_architecture()
 
 
 def accepted_suffixes() -> tuple[str, ...]:
@@ -62,7 +67,7 @@ def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str) -> 
     challenge = phase.challenge
     try:
         manifest = read_manifest(
-            file, max_bytes=challenge.max_docker_image_size, architecture=settings.CONTAINER_ARCHITECTURE or None
+            file, max_bytes=challenge.max_docker_image_size, architecture=container_architecture()
         )
     except ImageRefused as exc:
         raise SubmissionError("image_refused", str(exc), 400) from None
