@@ -4,31 +4,39 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= $(or $(ASSAY_PORT),8000)
 
-.PHONY: demo test lint install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
+.PHONY: demo test lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
 
 # Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox; chromium and
 # chromium-driver: the browser tests, driven by Playwright). Installed when missing and when we may
 # (root with apt-get); otherwise the tests that need them say why they skip.
-system-deps:
+system-deps: docker-engine
 	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
-	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	$(APT_INSTALL)
+
+# A Docker engine for container submissions (the demo's container challenge, tests/containers) and
+# busybox-static, whose rootfs the demo and test images are built from (no registry is used:
+# reference/sandbox.md). Best effort: without it, container phases wait for a worker that has Docker.
+docker-engine:
+	@missing=""; command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q ' installed' || missing="$$missing busybox-static"; \
-	if [ -n "$$missing" ]; then \
+	$(APT_INSTALL)
+	@if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "starting dockerd for container submissions (log: /var/log/dockerd.log)"; \
+	  (setsid dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+	    --data-root=/var/lib/docker >/var/log/dockerd.log 2>&1 &); \
+	  for i in $$(seq 30); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
+	fi
+
+# Installs $$missing (set by the recipe line it ends) with apt-get when we are root; warns otherwise.
+APT_INSTALL = if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \
 	    (apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
 	     (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1)) || \
-	    echo "WARNING: could not install$$missing; the tests that need them will be skipped"; \
-	  else echo "WARNING: missing$$missing (install them to run the sandbox and browser tests)"; fi; \
-	fi
-	@# The container tests (tests/containers) need a Docker engine; no registry is used (reference/sandbox.md).
-	@if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  echo "starting dockerd for the container tests (log: /var/log/dockerd.log)"; \
-	  (setsid dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
-	    --data-root=/var/lib/docker >/var/log/dockerd.log 2>&1 &); \
-	  for i in $$(seq 30); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
+	    echo "WARNING: could not install$$missing; what needs them will be skipped"; \
+	  else echo "WARNING: missing$$missing (install them to use the sandbox, browser and container features)"; fi; \
 	fi
 
 $(BIN)/python:
@@ -37,7 +45,7 @@ $(BIN)/python:
 
 # Re-install when pyproject.toml changes (the stamp is older than it).
 $(VENV)/.server-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[server]'
+	$(BIN)/pip install --quiet -e '.[server,containers]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
@@ -61,7 +69,7 @@ $(EVALAI_VENV)/.installed: Makefile | $(BIN)/python
 
 install-evalai: $(EVALAI_VENV)/.installed
 
-demo: install-server
+demo: install-server docker-engine
 	ASSAY_PORT=$(PORT) $(BIN)/assay demo --port $(PORT)
 
 lint: install-test
