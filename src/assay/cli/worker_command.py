@@ -31,6 +31,13 @@ def worker(
         Path | None, typer.Option(help="A local evaluation script (zip or folder) instead of the server's.")
     ] = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap or none.")] = "auto",
+    containers: Annotated[
+        str,
+        typer.Option(
+            help="Container jobs (docker-based challenges): auto (when a Docker engine answers), docker "
+            "(required), kubernetes (Jobs; ASSAY_KUBERNETES_* settings) or off (never claim them)."
+        ),
+    ] = "auto",
     once: Annotated[bool, typer.Option(help="Exit after one job.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -38,7 +45,9 @@ def worker(
 
     Stop it with Ctrl-C or SIGTERM: a job in progress is handed back to the queue at once.
     """
+    from assay.evaluation.containers import ContainerUnavailable
     from assay.worker import Worker, WorkerClient
+    from assay.worker.containers import MODES
     from assay.worker.loop import LocalFiles
 
     logging.basicConfig(
@@ -52,17 +61,26 @@ def worker(
             err_console.print(f"[red]--annotation wants CODENAME=PATH of an existing file, got {item!r}[/red]")
             raise typer.Exit(2)
         annotations[codename] = Path(path).resolve()
+    if containers not in MODES:
+        err_console.print(f"[red]--containers wants one of {', '.join(MODES)}, got {containers!r}[/red]")
+        raise typer.Exit(2)
     if evaluation_script is not None and not evaluation_script.exists():
         err_console.print(f"[red]no such evaluation script: {evaluation_script}[/red]")
         raise typer.Exit(2)
     os.environ.pop("ASSAY_WORKER_TOKEN", None)  # evaluators inherit nothing, but leave no copy around either
     client = WorkerClient(server, token)
-    w = Worker(
-        client,
-        workdir.resolve(),
-        local=LocalFiles(annotations=annotations, evaluation_script=evaluation_script),
-        sandbox=sandbox,
-    )
+    try:
+        w = Worker(
+            client,
+            workdir.resolve(),
+            local=LocalFiles(annotations=annotations, evaluation_script=evaluation_script),
+            sandbox=sandbox,
+            containers=containers,
+        )
+    except ContainerUnavailable as exc:
+        client.close()
+        err_console.print(f"[red]--containers {containers}: {exc}[/red]")
+        raise typer.Exit(2) from None
 
     def _stop(signum, frame) -> None:
         logging.getLogger("assay.worker").info("stopping (signal %s): returning any job in progress", signum)

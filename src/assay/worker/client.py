@@ -65,8 +65,10 @@ class WorkerClient:
             raise ProtocolError(f"{response.request.url.path}: {response.status_code} {_message(response)}")
         return response
 
-    def claim(self, worker_id: str, wait: float = 20.0) -> dict[str, Any] | None:
-        response = self._post("/claim", {"worker_id": worker_id, "wait": wait}, timeout=wait + 30)
+    def claim(self, worker_id: str, wait: float = 20.0, containers: bool = False) -> dict[str, Any] | None:
+        """The next job, or None after ``wait`` seconds; ``containers`` asks for container jobs too."""
+        payload = {"worker_id": worker_id, "wait": wait, "containers": containers}
+        response = self._post("/claim", payload, timeout=wait + 30)
         return None if response.status_code == 204 else response.json()["job"]
 
     def heartbeat(self, submission_id: int, attempt: int) -> None:

@@ -2,11 +2,13 @@
 
 One program for the platform's pool, the in-process demo worker and a host's remote cluster.
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) hands a running job back to the queue at once
-instead of letting its lease run out.
+instead of letting its lease run out. Jobs with a ``container`` block (docker-based challenges) run
+through :mod:`assay.worker.containers`, and only reach workers that said they can run them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -15,14 +17,16 @@ import platform
 import threading
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluatorPool
+from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
 
 from .cache import FileCache
 from .client import LeaseLostError, WorkerClient
+from .containers import ContainerFiles, ContainerRunner, failed, open_runner
 
 log = logging.getLogger("assay.worker")
 
@@ -51,6 +55,14 @@ class LocalFiles:
 
 
 class Worker:
+    """Claims and evaluates one job at a time.
+
+    ``containers``: "auto" runs container jobs when a Docker engine answers at start, "docker" requires
+    one (:class:`~assay.evaluation.containers.ContainerUnavailable` otherwise), "kubernetes" runs them
+    as Kubernetes Jobs (see :func:`assay.worker.containers.open_runner`), "off" never claims them; a
+    :class:`ContainerRunner` may be passed directly.
+    """
+
     def __init__(
         self,
         client: WorkerClient,
@@ -61,6 +73,7 @@ class Worker:
         worker_id: str | None = None,
         poll_wait: float = 20.0,
         sandbox: str = "auto",
+        containers: str | ContainerRunner = "auto",
     ) -> None:
         self.client = client
         self.workdir = workdir
@@ -72,6 +85,7 @@ class Worker:
         self.poll_wait = poll_wait
         self._stop = threading.Event()
         self.processed = 0
+        self.containers = containers if isinstance(containers, ContainerRunner) else open_runner(containers, workdir)
 
     def stop(self) -> None:
         self._stop.set()
@@ -82,11 +96,12 @@ class Worker:
 
     def run(self, max_jobs: int | None = None) -> None:
         """Serve jobs until stopped (or ``max_jobs`` are done)."""
-        log.info("worker %s polling %s", self.worker_id, self.client.base)
+        mode = "with container jobs" if self.containers is not None else "without container jobs"
+        log.info("worker %s polling %s (%s)", self.worker_id, self.client.base, mode)
         try:
             while not self._stop.is_set() and (max_jobs is None or self.processed < max_jobs):
                 try:
-                    job = self.client.claim(self.worker_id, wait=self.poll_wait)
+                    job = self.client.claim(self.worker_id, wait=self.poll_wait, containers=self.containers is not None)
                 except ConnectionError as exc:
                     log.error("cannot reach the server: %s", exc)
                     self._stop.wait(5)
@@ -100,6 +115,8 @@ class Worker:
                 self.processed += 1
         finally:
             self.pool.close()
+            if self.containers is not None:
+                self.containers.stop_all()
 
     def _release(self, job: dict) -> None:
         try:
@@ -111,44 +128,23 @@ class Worker:
     def run_job(self, job: dict[str, Any]) -> None:
         sid, attempt = job["submission_id"], job["attempt"]
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, attempt, job["phase"]["codename"])
-        try:
-            evaluation = self._evaluation_job(job)
-        except Exception as exc:  # noqa: BLE001 - any fetch problem fails this job, not the worker
-            log.exception("could not prepare submission %s", sid)
-            self._complete(sid, attempt, {"error": f"the worker could not prepare the evaluation: {exc}"})
-            return
-        done = threading.Event()
-        outcome: dict[str, Any] = {}
-
-        def evaluate() -> None:
-            try:
-                outcome["value"] = self.pool.evaluate(evaluation)
-            except Exception as exc:  # noqa: BLE001
-                log.exception("evaluator failure on submission %s", sid)
-                outcome["error"] = f"the evaluator failed: {exc}"
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
-        thread.start()
-        interval = max(float(job.get("lease_seconds", 60)) / 3, 1.0)
-        lost = False
-        while not done.wait(interval if not self._stop.is_set() else 0.1):
-            if self._stop.is_set():
-                self._release(job)
-                self.pool.close()  # kills the evaluation; its outcome is discarded
-                done.wait(30)
+        work: Callable[[], EvaluationOutcome]
+        if job.get("container"):
+            runner = self.containers
+            if runner is None:  # a server that ignores the claim's "containers": false
+                self._complete(sid, attempt, {"error": "this worker does not run container images; contact the host"})
                 return
+            work = functools.partial(self._run_container_job, runner, job)  # fetches on the heartbeat thread too
+        else:
             try:
-                self.client.heartbeat(sid, attempt)
-            except LeaseLostError:
-                log.warning("submission %s was taken back (cancelled or re-queued); dropping it", sid)
-                lost = True
-                break
-            except ConnectionError as exc:
-                log.warning("heartbeat for %s failed: %s", sid, exc)
-        if lost:
-            done.wait()
+                evaluation = self._evaluation_job(job)
+            except Exception as exc:  # noqa: BLE001 - any fetch problem fails this job, not the worker
+                log.exception("could not prepare submission %s", sid)
+                self._complete(sid, attempt, {"error": f"the worker could not prepare the evaluation: {exc}"})
+                return
+            work = functools.partial(self.pool.evaluate, evaluation)
+        outcome = self._with_heartbeats(job, work)
+        if outcome is None:
             return
         if "error" in outcome:
             self._complete(sid, attempt, {"error": outcome["error"]})
@@ -166,6 +162,68 @@ class Worker:
             },
         )
 
+    def _with_heartbeats(self, job: dict[str, Any], work: Callable[[], EvaluationOutcome]) -> dict[str, Any] | None:
+        """Run ``work`` on a thread while keeping the lease alive; None when the job was handed back or lost.
+
+        Stopping hands the job back at once and kills what runs it (evaluators, containers).
+        """
+        sid, attempt = job["submission_id"], job["attempt"]
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def evaluate() -> None:
+            try:
+                outcome["value"] = work()
+            except Exception as exc:  # noqa: BLE001
+                log.exception("evaluator failure on submission %s", sid)
+                outcome["error"] = f"the evaluator failed: {exc}"
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
+        thread.start()
+        interval = max(float(job.get("lease_seconds", 60)) / 3, 1.0)
+        while not done.wait(interval if not self._stop.is_set() else 0.1):
+            if self._stop.is_set():
+                self._release(job)
+                self.pool.close()  # kills the evaluation; its outcome is discarded
+                if self.containers is not None:
+                    self.containers.stop_all()
+                done.wait(30)
+                return None
+            try:
+                self.client.heartbeat(sid, attempt)
+            except LeaseLostError:
+                log.warning("submission %s was taken back (cancelled or re-queued); dropping it", sid)
+                done.wait()
+                return None
+            except ConnectionError as exc:
+                log.warning("heartbeat for %s failed: %s", sid, exc)
+        return outcome
+
+    def _run_container_job(self, runner: ContainerRunner, job: dict[str, Any]) -> EvaluationOutcome:
+        try:
+            files = self._container_files(job)
+        except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
+            log.exception("could not prepare submission %s", job["submission_id"])
+            return failed(f"the worker could not prepare the evaluation: {exc}")
+        return runner.evaluate(job, files, self.pool)
+
+    def _container_files(self, job: dict[str, Any]) -> ContainerFiles:
+        """Fetch a container job's files (the participant's tarball is its ``submission_file``)."""
+        spec = job["container"]
+        fetch = functools.partial(self.cache.fetch, self.client)
+        image = fetch(spec["image"]["file"]) if (spec.get("image") or {}).get("file") else None
+        files = ContainerFiles(limits=_limits(job), image=image)
+        if spec.get("kind") == "static_dataset":
+            files.evaluation = self._evaluation_job(job)
+            files.test_inputs = fetch(spec["test_inputs"]) if spec.get("test_inputs") else None
+        else:
+            files.annotation = self._annotation(job)
+            environment = (spec.get("environment") or {}).get("file")
+            files.environment = fetch(environment) if environment else None
+        return files
+
     def _complete(self, sid: int, attempt: int, report: dict[str, Any]) -> None:
         try:
             answer = self.client.complete(sid, attempt, report)
@@ -182,14 +240,7 @@ class Worker:
             script = self.cache.fetch(self.client, job["evaluation_script"])
         else:
             raise RuntimeError("the challenge has no evaluation script on the server; start the worker with one")
-        annotation: Path | None
-        if codename in self.local.annotations:
-            annotation = self.local.annotations[codename]
-        elif job.get("annotation"):
-            annotation = self.cache.fetch(self.client, job["annotation"])
-        else:
-            annotation = None
-        limits = job.get("limits") or {}
+        annotation = self._annotation(job)
         chunking = job.get("chunking")
         key_parts = [_file_key(script), _file_key(annotation) if annotation else "-"]
         return EvaluationJob(
@@ -199,9 +250,23 @@ class Worker:
             submission_file=submission,
             phase_codename=codename,
             submission_metadata=job.get("submission_metadata") or {},
-            limits=EvaluationLimits(**{k: v for k, v in limits.items() if k in EvaluationLimits.__dataclass_fields__}),
+            limits=_limits(job),
             chunking=_chunking(chunking),
         )
+
+    def _annotation(self, job: dict[str, Any]) -> Path | None:
+        codename = job["phase"]["codename"]
+        if codename in self.local.annotations:
+            return self.local.annotations[codename]
+        if job.get("annotation"):
+            return self.cache.fetch(self.client, job["annotation"])
+        return None
+
+
+def _limits(job: dict[str, Any]) -> EvaluationLimits:
+    """The job's limits (unknown keys from newer servers ignored)."""
+    limits = job.get("limits") or {}
+    return EvaluationLimits(**{k: v for k, v in limits.items() if k in EvaluationLimits.__dataclass_fields__})
 
 
 def _chunking(spec: dict | None) -> ChunkingSpec | None:
