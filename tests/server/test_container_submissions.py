@@ -265,3 +265,24 @@ def test_the_api_tells_clients_what_images_it_takes(static_challenge, demo_chall
     assert body["container_architecture"] == host_architecture()
     settings.CONTAINER_ARCHITECTURE = "arm64"
     assert APIClient().get(f"/api/v1/challenges/{static_challenge.pk}").json()["container_architecture"] == "arm64"
+
+
+def test_container_logs_are_for_hosts_only(static_challenge, participant, host, media):
+    """The participant's code read the test inputs: what it printed could carry them out."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.test import Client
+
+    from tests.api.conftest import client_for as api_client_for
+
+    sub = push(participant, dev(static_challenge), fake_image_tarball())
+    name = default_storage.save("submission_logs/x/stdout.txt", ContentFile(b"1\n2\n3\n"))
+    Submission.objects.filter(pk=sub.pk).update(stdout_file=name, stderr_file=name)
+    for user, web_status, api_status in ((participant, 404, 403), (host, 200, 200)):
+        web = Client()
+        web.force_login(user)
+        assert web.get(f"/submissions/{sub.pk}/files/stdout").status_code == web_status
+        api = api_client_for(user)
+        for kind in ("stdout", "stderr"):
+            assert api.get(f"/api/v1/submissions/{sub.pk}/{kind}").status_code == api_status
+        assert ("stdout" in api.get(f"/api/v1/submissions/{sub.pk}").json()) is (user == host)

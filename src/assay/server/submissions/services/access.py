@@ -16,7 +16,16 @@ def can_view(user, sub: Submission) -> bool:
 
 
 def can_view_logs(user, sub: Submission) -> bool:
-    """``disable_logs`` hides stdout/stderr from participants; hosts always see them."""
+    """Hosts always see stdout/stderr; participants do unless the phase hides them.
+
+    A phase hides them with ``disable_logs``, and always in a docker-based challenge: there the
+    participant's own code reads the test inputs (or plays the host's environment), so anything it
+    prints could carry hidden data out (Grand Challenge's rule). Participants still get the failure
+    reason, which is written from the engine's facts only (exit code, time or memory limit).
+    """
     if not can_view(user, sub):
         return False
-    return not sub.phase.disable_logs or is_host(user, sub.phase.challenge)
+    challenge = sub.phase.challenge
+    if is_host(user, challenge):
+        return True
+    return not sub.phase.disable_logs and not challenge.is_docker_based
