@@ -94,3 +94,35 @@ def test_cache_refuses_names_that_escape(tmp_path):
     assert path.parent == tmp_path / "cache" / ("a" * 64) and path.name == "passwd"
     with pytest.raises(ValueError):
         cache.fetch(FakeClient({}), {"sha256": "../x", "name": "x"})
+
+
+class _RefusingClient(FakeClient):
+    """Refuses reports that carry output (say, a field the server finds too long); accepts plain failures."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__({})
+        self.status = status
+        self.reports: list[dict] = []
+
+    def complete(self, sid: int, attempt: int, report: dict) -> dict:
+        from assay.worker.client import ProtocolError
+
+        self.reports.append(report)
+        if set(report) != {"error"} or self.status in (401, 403):
+            raise ProtocolError(f"/complete: {self.status} refused", self.status)
+        return {"status": "failed", "failure_reason": report["error"]}
+
+
+def test_a_refused_report_becomes_a_plain_failure_instead_of_killing_the_worker(tmp_path):
+    client = _RefusingClient(400)
+    worker = Worker(client, tmp_path / "w", pool=_NoPool(), containers="off")
+    worker._complete(7, 1, {"output": {"result": []}, "error": None, "stdout": "x" * 10, "stderr": ""})
+    assert len(client.reports) == 2 and "refused by the server" in client.reports[1]["error"]
+
+
+def test_a_revoked_token_still_stops_the_worker(tmp_path):
+    from assay.worker.client import ProtocolError
+
+    worker = Worker(_RefusingClient(403), tmp_path / "w", pool=_NoPool(), containers="off")
+    with pytest.raises(ProtocolError):
+        worker._complete(7, 1, {"output": None, "error": "x"})

@@ -22,6 +22,10 @@ class LeaseLostError(Exception):
 class ProtocolError(Exception):
     """The server refused a request in a way retrying cannot fix (bad token, bad request)."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class WorkerClient:
     """Talks to one Assay server with one worker token."""
@@ -60,9 +64,11 @@ class WorkerClient:
         if response.status_code == 409:
             raise LeaseLostError(_message(response))
         if response.status_code in (401, 403):
-            raise ProtocolError(f"the server refused the worker token: {_message(response)}")
+            raise ProtocolError(f"the server refused the worker token: {_message(response)}", response.status_code)
         if response.status_code >= 400:
-            raise ProtocolError(f"{response.request.url.path}: {response.status_code} {_message(response)}")
+            raise ProtocolError(
+                f"{response.request.url.path}: {response.status_code} {_message(response)}", response.status_code
+            )
         return response
 
     def claim(self, worker_id: str, wait: float = 20.0, containers: bool = False) -> dict[str, Any] | None:

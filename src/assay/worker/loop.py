@@ -25,7 +25,7 @@ from typing import Any
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
 
 from .cache import FileCache
-from .client import LeaseLostError, WorkerClient
+from .client import LeaseLostError, ProtocolError, WorkerClient
 from .containers import ContainerFiles, ContainerRunner, failed, open_runner
 
 log = logging.getLogger("assay.worker")
@@ -225,11 +225,20 @@ class Worker:
         return files
 
     def _complete(self, sid: int, attempt: int, report: dict[str, Any]) -> None:
+        """Report a result; a report the server refuses becomes a plain failure, so the job never hangs."""
         try:
             answer = self.client.complete(sid, attempt, report)
             log.info("submission %s: %s %s", sid, answer.get("status"), answer.get("failure_reason") or "")
         except LeaseLostError as exc:
             log.warning("result for submission %s not accepted: %s", sid, exc)
+        except ConnectionError as exc:  # the lease runs out and the job is evaluated again
+            log.error("could not report submission %s: %s", sid, exc)
+        except ProtocolError as exc:
+            if exc.status in (401, 403):
+                raise  # the token was revoked: this worker must stop
+            log.error("the server refused the report of submission %s: %s", sid, exc)
+            if set(report) != {"error"}:  # the plainest report left; refused too, the lease runs out
+                self._complete(sid, attempt, {"error": f"the worker's report was refused by the server: {exc}"[:2000]})
 
     def _evaluation_job(self, job: dict[str, Any]) -> EvaluationJob:
         codename = job["phase"]["codename"]
