@@ -21,6 +21,7 @@ system-deps: docker-engine
 docker-engine:
 	@missing=""; command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q ' installed' || missing="$$missing busybox-static"; \
+	command -v docker-registry >/dev/null 2>&1 || missing="$$missing docker-registry"; \
 	$(APT_INSTALL)
 	@if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  echo "starting dockerd for container submissions (log: /var/log/dockerd.log)"; \

@@ -19,7 +19,7 @@ from assay.bundle.errors import BundleError
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import jobs, queue
+from assay.server.submissions.services import images, jobs, queue
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
@@ -158,16 +158,23 @@ def test_docker_phases_take_images_whatever_their_file_types(static_challenge, p
     assert exc.value.code == "file_type_not_allowed" and "docker save" in exc.value.message
 
 
-def test_image_references_only_from_the_operators_registries(static_challenge, participant, settings):
+def test_image_references_only_from_the_operators_registries(
+    static_challenge, participant, team, settings, monkeypatch
+):
+    # the registry's answer is faked here; tests/api/test_evalai_push.py asks a real one
+    monkeypatch.setattr(images, "resolve_digest", lambda reference: reference.digest or "sha256:" + "b" * 64)
     phase = dev(static_challenge)
-    document = json.dumps({"submitted_image_uri": "registry.example.org/team/agent:3"}).encode()
+    repository = f"registry.example.org/{images.team_repository(static_challenge, team.pk)}"
+    document = json.dumps({"submitted_image_uri": f"{repository}:3"}).encode()
     settings.CONTAINER_REGISTRIES = ["registry.example.org"]
     sub = push(participant, phase, document, "submission.json")
-    assert sub.image_digest == ""
-    pinned = json.dumps({"submitted_image_uri": "registry.example.org/team/agent@sha256:" + "a" * 64}).encode()
+    assert sub.image_digest == "sha256:" + "b" * 64  # the tag, resolved at submit time
+    assert jobs.container_block(sub)["image"] == {"reference": f"{repository}@sha256:" + "b" * 64}
+    pinned = json.dumps({"submitted_image_uri": f"{repository}@sha256:" + "a" * 64}).encode()
     assert push(participant, phase, pinned, "submission.json").image_digest == "sha256:" + "a" * 64
     for bad, words in (
         ({"submitted_image_uri": "evil.example.com/team/agent:1"}, "not one of them"),
+        ({"submitted_image_uri": "registry.example.org/team/agent:1"}, "your team's own repository"),
         ({"submitted_image_uri": "not a reference; rm -rf /"}, "not an image reference"),
         ({"image": "x"}, "submitted_image_uri"),
         ([1, 2], "submitted_image_uri"),

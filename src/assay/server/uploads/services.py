@@ -190,7 +190,7 @@ def _image_digest(upload: Upload, joined) -> str:
     if not phase.challenge.is_docker_based:
         return ""
     try:
-        return images.check_submission(phase, joined, upload.file_name)
+        return images.check_submission(phase, joined, upload.file_name, team_id=upload.submission.participant_team_id)
     except SubmissionError as exc:
         abort(upload, exc.message)
         raise

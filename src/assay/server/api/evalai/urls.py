@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from . import push
 from . import views as v
 
 urlpatterns = [
@@ -68,7 +69,7 @@ urlpatterns = [
     ),
     re_path(r"^challenges/phases/(?P<phase_id>\d+)/finish_annotation_file_upload/?$", v.AnnotationUploadView.as_view()),
     re_path(
-        r"^challenges/phases/(?P<phase_id>\d+)/participant_team/aws/credentials/?$", v.AwsCredentialsView.as_view()
+        r"^challenges/phases/(?P<phase_id>\d+)/participant_team/aws/credentials/?$", push.PushRepositoryView.as_view()
     ),
     # leaderboards
     re_path(r"^jobs/challenge_phase_split/(?P<phase_split_id>\d+)/leaderboard/?$", v.LeaderboardView.as_view()),

@@ -7,21 +7,32 @@ loaded into an engine here — the worker loads and checks the image again befor
 
 Instead of a tarball, EvalAI's ``evalai push`` submits ``{"submitted_image_uri": "<registry>/<repo>:<tag>"}``
 as ``submission.json``. Assay takes such a reference only for a registry the operator lists in
-``ASSAY_CONTAINER_REGISTRIES``: any other registry could serve a different image at each pull.
+``ASSAY_CONTAINER_REGISTRIES`` (any other registry could serve a different image at each pull), only in
+the submitting team's own repository (``<challenge>-participant-team-<team id>``, EvalAI's naming: no
+team submits another's image), and resolves its tag to the manifest digest at once: the digest is kept
+as the submission's ``image_digest`` and workers pull ``<registry>/<repo>@sha256:…``, so a tag moved
+after the deadline changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import re
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
+import httpx
 from django.conf import settings
 
 from assay.evaluation.containers.intake import ImageRefused, host_architecture, read_manifest
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from .errors import SubmissionError
+
+if TYPE_CHECKING:
+    from ..models import Submission
 
 IMAGE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 REFERENCE_SUFFIX = ".json"
@@ -31,6 +42,33 @@ _REFERENCE = re.compile(
     r"^(?P<registry>[A-Za-z0-9.-]+(?::[0-9]+)?)/(?P<path>[a-z0-9]+(?:[._/-][a-z0-9]+)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+TEAM_REPOSITORY = "{prefix}-participant-team-{team_id}"
+RESOLVE_TIMEOUT = 10.0  # seconds; a submit waits for the registry's answer
+# Everything `docker push` may have stored under a tag: single-platform manifests and multi-platform indexes.
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """A parsed ``submitted_image_uri``: ``<registry>/<repository>[:<tag>][@<digest>]``."""
+
+    uri: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+
+    def pinned(self, digest: str) -> str:
+        """The reference a worker pulls: the repository at that manifest digest, whatever the tag says now."""
+        return f"{self.registry}/{self.repository}@{digest}"
 
 
 def container_kind(challenge: Challenge) -> str | None:
@@ -60,22 +98,33 @@ def describe_accepted() -> str:
     return kinds
 
 
-def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str) -> str:
-    """The image's digest (``sha256:…``; empty for an unpinned reference), or :class:`SubmissionError`."""
+def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str, *, team_id: int | None = None) -> str:
+    """The image's digest, or :class:`SubmissionError`.
+
+    A tarball's is its image ID; a registry reference's is the manifest digest its tag names right
+    now (asked of the registry). A reference must be in team ``team_id``'s own repository; without a
+    team it is refused, so a caller that forgets to say whose submission it is cannot open the door.
+    """
     if file_name.lower().endswith(REFERENCE_SUFFIX):
-        return _reference_digest(file)
+        reference = parse_reference(file)
+        check_team_repository(phase.challenge, reference, team_id)
+        return resolve_digest(reference)
     challenge = phase.challenge
     try:
-        manifest = read_manifest(
-            file, max_bytes=challenge.max_docker_image_size, architecture=container_architecture()
-        )
+        manifest = read_manifest(file, max_bytes=challenge.max_docker_image_size, architecture=container_architecture())
     except ImageRefused as exc:
         raise SubmissionError("image_refused", str(exc), 400) from None
     return manifest.config_digest
 
 
 def read_reference(file: IO[bytes]) -> dict[str, Any]:
-    """``{"submitted_image_uri": …}`` parsed and checked against the operator's registries."""
+    """``{"reference", "digest"}`` of a ``submission.json``, checked against the operator's registries."""
+    reference = parse_reference(file)
+    return {"reference": reference.uri, "digest": reference.digest}
+
+
+def parse_reference(file: IO[bytes], *, check_registry: bool = True) -> ImageReference:
+    """``{"submitted_image_uri": …}`` parsed and (unless told otherwise) checked against the operator's registries."""
     file.seek(0)
     data = file.read(MAX_REFERENCE_BYTES + 1)
     file.seek(0)
@@ -92,15 +141,116 @@ def read_reference(file: IO[bytes]) -> dict[str, Any]:
     if match is None:
         why = f"{uri[:200]!r} is not an image reference (registry/repository:tag)"
         raise SubmissionError("image_refused", why, 400)
-    if match["registry"] not in settings.CONTAINER_REGISTRIES:
+    if check_registry and match["registry"] not in settings.CONTAINER_REGISTRIES:
         raise SubmissionError(
             "image_refused",
             f"images are taken only from {', '.join(settings.CONTAINER_REGISTRIES) or 'no registry'};"
             f" {match['registry']} is not one of them (upload a docker save tarball instead)",
             400,
         )
-    return {"reference": uri.strip(), "digest": match["digest"] or ""}
+    return ImageReference(uri.strip(), match["registry"], match["path"], match["tag"] or "", match["digest"] or "")
 
 
-def _reference_digest(file: IO[bytes]) -> str:
-    return read_reference(file)["digest"]
+def repository_prefix(challenge: Challenge) -> str:
+    """The challenge part of its teams' repository names: its slug in docker's repository grammar."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (challenge.slug or "").lower()).strip("-")[:120].strip("-")
+    return slug or f"challenge-{challenge.pk}"
+
+
+def team_repository(challenge: Challenge, team_id: int) -> str:
+    """The one repository a team's images of this challenge come from (EvalAI's ECR naming)."""
+    return TEAM_REPOSITORY.format(prefix=repository_prefix(challenge), team_id=team_id)
+
+
+def check_team_repository(challenge: Challenge, reference: ImageReference, team_id: int | None) -> None:
+    """Refuse a reference outside the submitting team's own repository: a team could otherwise submit
+    an image another team pushed (its tag is in the other team's submissions for everyone to copy)."""
+    if team_id is None:
+        raise SubmissionError("image_refused", "an image reference is only taken from a known participant team", 400)
+    own = team_repository(challenge, team_id)
+    if reference.repository != own:
+        raise SubmissionError(
+            "image_refused",
+            f"images are taken only from your team's own repository {reference.registry}/{own};"
+            f" {reference.repository} is not it (push with: evalai push IMAGE:TAG -p PHASE -u {reference.registry})",
+            400,
+        )
+
+
+def _is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def manifest_url(reference: ImageReference) -> str:
+    """HTTPS, except for a registry on this machine: docker itself talks plain HTTP to 127.0.0.0/8."""
+    scheme = "http" if _is_loopback(reference.registry) else "https"
+    target = reference.digest or reference.tag or "latest"
+    return f"{scheme}://{reference.registry}/v2/{reference.repository}/manifests/{target}"
+
+
+def resolve_digest(reference: ImageReference, *, timeout: float = RESOLVE_TIMEOUT) -> str:
+    """The manifest digest the registry serves for the reference now (a pinned one: confirmed to exist).
+
+    Asked at submit time so the submission names content, not a tag its owner could move later, and
+    so a typo or an unfinished push is refused while the participant is still there to hear it.
+    """
+    shown = f"{reference.registry}/{reference.repository}" + (
+        f"@{reference.digest}" if reference.digest else f":{reference.tag or 'latest'}"
+    )
+    url = manifest_url(reference)
+    headers = {"Accept": MANIFEST_TYPES}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+            response = http.head(url, headers=headers)
+            digest = response.headers.get("Docker-Content-Digest", "")
+            if response.status_code == 200 and not digest:  # not every registry says it on HEAD
+                response = http.get(url, headers=headers)  # an operator's registry: manifests are small
+                digest = (
+                    response.headers.get("Docker-Content-Digest")
+                    or f"sha256:{hashlib.sha256(response.content).hexdigest()}"
+                )
+    except httpx.HTTPError as exc:
+        raise SubmissionError(
+            "registry_unavailable",
+            f"the registry {reference.registry} did not answer ({type(exc).__name__}: {str(exc)[:200]}),"
+            f" so {shown} cannot be checked now; submit again when it is up",
+            400,
+        ) from None
+    if response.status_code == 404:
+        raise SubmissionError(
+            "image_not_found", f"{shown} is not in the registry (push it first, then submit that tag)", 400
+        )
+    if response.status_code in (401, 403):
+        raise SubmissionError(
+            "registry_refused",
+            f"the registry {reference.registry} does not let this server read {shown} (HTTP {response.status_code});"
+            " the operator must allow it",
+            400,
+        )
+    if response.status_code != 200:
+        raise SubmissionError(
+            "registry_unavailable",
+            f"the registry {reference.registry} answered HTTP {response.status_code} for {shown}",
+            400,
+        )
+    if not _DIGEST.match(digest):
+        raise SubmissionError("registry_unavailable", f"the registry gave no sha256 digest for {shown}", 400)
+    if reference.digest and digest != reference.digest:
+        raise SubmissionError("image_refused", f"the registry serves {digest} for {shown}, not that digest", 400)
+    return digest
+
+
+def job_reference(sub: Submission) -> str:
+    """What a worker pulls for a reference submission: its repository pinned to the digest resolved at submit.
+
+    The registry is not checked against the list again: the digest already fixes the content.
+    """
+    with sub.input_file.open("rb") as fh:
+        reference = parse_reference(fh, check_registry=False)
+    return reference.pinned(sub.image_digest) if sub.image_digest else reference.uri

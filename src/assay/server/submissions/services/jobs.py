@@ -89,8 +89,7 @@ def container_block(sub: Submission) -> dict[str, Any] | None:
     tarball = _file(sub.input_file, sub.input_file_sha256, sub.input_file_size, sub.input_file_name)
     image: dict[str, Any] = {"file": tarball}
     if sub.input_file_name.lower().endswith(images.REFERENCE_SUFFIX) and sub.input_file:
-        with sub.input_file.open("rb") as fh:
-            image = {"reference": images.read_reference(fh)["reference"]}
+        image = {"reference": images.job_reference(sub)}  # pinned to the digest resolved at submit
     environment: dict[str, Any] | None = None
     if kind == "environment":
         env_file = _file(phase.environment_image_file, phase.environment_image_sha256, phase.environment_image_size)

@@ -71,7 +71,11 @@ def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, 
     file_name = clean_file_name(phase, file_name, getattr(file, "size", None))
     meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
     check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
-    image_digest = images.check_submission(phase, file, file_name) if phase.challenge.is_docker_based else ""
+    image_digest = (
+        images.check_submission(phase, file, file_name, team_id=participation.team_id)
+        if phase.challenge.is_docker_based
+        else ""
+    )
     writer = ContentWriter()
     try:
         stored, digest, size = writer.save_seekable("submissions", file_name, file)
