@@ -63,6 +63,15 @@ def test_participant_day(live_server, world, users, run, tmp_path):
     assert "Terms and conditions" in out and "takes part" in out
     out = run("participate", str(challenge.pk), "--team", str(world["teams"]["participant"].pk))
     assert "already takes part" in out
+    # registered by a host (as the demo seeds it), terms not yet accepted: submitting says how, participate does it
+    from assay.server.challenges.models import Participation
+
+    Participation.objects.filter(challenge=challenge).update(terms_accepted_at=None)
+    out = run("submit", str(SUBMISSIONS / "dev_perfect.json"), "--phase", str(dev.pk), code=1)
+    assert "terms_not_accepted" in out and "assay participate" in out
+    out = run("participate", str(challenge.pk), "--team", str(world["teams"]["participant"].pk), "--yes")
+    assert "Terms and conditions" in out and "takes part" in out
+    assert Participation.objects.get(challenge=challenge, team=world["teams"]["participant"]).terms_accepted_at
 
     thread = _worker(url, jobs=1)
     out = run("submit", str(SUBMISSIONS / "dev_perfect.json"), "--phase", str(dev.pk), "--method-name", "cli",

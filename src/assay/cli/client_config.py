@@ -91,6 +91,13 @@ HINTS = {
     404: "check the id (assay challenges list, assay submissions --phase P)",
     429: "too many requests; wait a minute and try again",
 }
+#: Where the server's error code says more than its status (a 403 is not always the wrong team).
+CODE_HINTS = {
+    "terms_not_accepted": "accept them: assay participate CHALLENGE --team TEAM (or on the challenge's web page)",
+    "not_participating": "register your team first: assay participate CHALLENGE --team TEAM",
+    "team_not_approved": "the host approves teams by hand here; wait for it, or ask the host",
+    "image_refused": "fix the image as the message says, rebuild it and push again",
+}
 
 
 class Client:
@@ -142,7 +149,7 @@ class Client:
 
 
 def fail(exc: ApiError) -> typer.Exit:
-    hint = HINTS.get(exc.status)
+    hint = CODE_HINTS.get(exc.code) or HINTS.get(exc.status)
     err_console.print(f"[red]✗ {exc.message}[/red]" + (f" [dim]({exc.code})[/dim]" if exc.code else ""))
     if hint:
         err_console.print(f"  [dim]→ {hint}[/dim]")

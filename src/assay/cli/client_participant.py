@@ -278,7 +278,7 @@ def participate(
     api = client(server)
     try:
         info = api.get(f"/challenges/{challenge}/participation")
-        if info["participation"]:
+        if info["participation"] and info["participation"]["terms_accepted_at"]:
             p = info["participation"]
             console.print(f"team {p['team_name']!r} already takes part ({p['status']})")
             return
