@@ -15,9 +15,10 @@ system-deps: docker-engine
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	$(APT_INSTALL)
 
-# A Docker engine for container submissions (the demo's container challenge, tests/containers) and
-# busybox-static, whose rootfs the demo and test images are built from (no registry is used:
-# reference/sandbox.md). Best effort: without it, container phases wait for a worker that has Docker.
+# A Docker engine for container submissions (the demo's container challenge, tests/containers),
+# busybox-static, whose rootfs the demo and test images are built from (nothing is pulled from the
+# internet: reference/sandbox.md), and docker-registry, the local registry the `evalai push` tests
+# push to. Best effort: without them, container phases wait for a worker that has Docker.
 docker-engine:
 	@missing=""; command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q ' installed' || missing="$$missing busybox-static"; \

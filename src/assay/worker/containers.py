@@ -40,7 +40,7 @@ from assay.evaluation.containers import (
     run_static_dataset,
 )
 from assay.evaluation.containers.docker_backend import docker
-from assay.evaluation.containers.intake import check_image
+from assay.evaluation.containers.registry import pull_image
 from assay.evaluation.safezip import safe_extract
 
 log = logging.getLogger("assay.worker")
@@ -239,35 +239,12 @@ class ContainerRunner:
         return image
 
     def _pull(self, reference: str, max_bytes: int) -> AcceptedImage:
-        """A participant's registry image: pulled (never a same-named image already here), then checked."""
-        import docker.errors
+        """A participant's registry image, pinned by digest (the server pinned it at submission), checked.
 
-        if "@sha256:" not in reference:
-            try:
-                self.images.images.get(reference)
-            except docker.errors.ImageNotFound:
-                pass
-            else:  # pulling would re-tag an image this worker already has, e.g. the host's environment
-                raise ImageRefused(f"{reference} names an image already on this worker; submit it as repo@sha256:…")
-        before = {image.id for image in self.images.images.list(all=True)}
-        try:
-            image = self.images.images.pull(reference)
-        except docker.errors.DockerException as exc:
-            raise ImageRefused(f"the image {reference} could not be pulled: {_explain(exc)}") from exc
-        accepted = AcceptedImage(
-            reference=image.id, digest=image.id, user=(image.attrs.get("Config") or {}).get("User") or "",
-            architecture=image.attrs.get("Architecture", ""), size_bytes=int(image.attrs.get("Size") or 0),
-            tags=tuple(image.tags), preexisting=image.id in before,
-        )  # fmt: skip
-        try:
-            check_image(accepted.architecture, image.attrs.get("Os", ""), accepted.user)
-            if accepted.size_bytes > max_bytes:
-                size, limit = accepted.size_bytes / 1024**2, max_bytes / 1024**2
-                raise ImageRefused(f"the image is {size:.1f} MiB; the limit is {limit:.1f} MiB")
-        except ImageRefused:
-            self._release(accepted)
-            raise
-        return accepted
+        Only ``repo@sha256:…`` is pulled: a tag could name another image by now, or re-tag one this
+        worker already has (the host's environment, say).
+        """
+        return pull_image(self.images, reference, max_bytes=max_bytes, numeric_user=self.numeric_user)
 
     def _environment_image(self, spec: dict[str, Any], files: ContainerFiles) -> str:
         """The host's environment image, as the backend runs it. Host images are trusted (no participant

@@ -499,17 +499,6 @@ class AnnotationUploadView(EvalAIView):
         )
 
 
-class AwsCredentialsView(EvalAIView):
-    def get(self, request: Request, phase_id: int) -> Response:
-        _phase(request.user, phase_id)
-        raise fail(
-            "container submissions through `evalai push` are not available on this Assay server;"
-            " submit a prediction file with `evalai challenge C phase P submit --file F`",
-            400,
-            "not_supported",
-        )
-
-
 # --- leaderboard ----------------------------------------------------------------------------------------
 
 
