@@ -198,27 +198,32 @@ def challenges_show(challenge: Annotated[int, typer.Argument(help="Challenge id.
         f"[bold]{c['title']}[/bold] (#{c['id']}) by {c['host_team']}, {c['start_date'][:10]} → {c['end_date'][:10]}"
     )
     console.print(c["short_description"] or "")
-    _print_phases(phases)
+    _print_phases(phases, docker=bool(c.get("is_docker_based")))
     _table("Leaderboards (use: assay leaderboard ID)", ["id", "phase", "split", "labels"],
            [[s["id"], s["phase_codename"], s["dataset_split_codename"], ", ".join(s["labels"])]
             for s in splits])  # fmt: skip
 
 
-def _print_phases(phases: list[dict]) -> None:
-    columns = ["id", "codename", "name", "open", "per day", "total", "files"]
-    _table("Phases (use: assay submit FILE --phase ID)", columns,
+def _print_phases(phases: list[dict], docker: bool = False) -> None:
+    """Docker-based challenges take images (assay push), whatever file types their phases list."""
+    columns = ["id", "codename", "name", "open", "per day", "total", "submit"]
+    use = "assay push IMAGE:TAG --phase ID" if docker else "assay submit FILE --phase ID"
+    _table(f"Phases (use: {use})", columns,
            [[p["id"], p["codename"], p["name"], "yes" if p["is_active"] else "no", p["max_submissions_per_day"],
-             p["max_submissions"], p["allowed_submission_file_types"]] for p in phases])  # fmt: skip
+             p["max_submissions"], "a container image" if docker else p["allowed_submission_file_types"]]
+            for p in phases])  # fmt: skip
 
 
 def phases(challenge: Annotated[int, typer.Argument(help="Challenge id.")], server: ServerOpt = None,
            as_json: JsonOpt = False) -> None:  # fmt: skip
     """A challenge's phases: ids to submit to, limits and file types."""
+    api = Client(resolve(server))
     try:
-        rows = Client(resolve(server)).get(f"/challenges/{challenge}/phases")
+        rows = api.get(f"/challenges/{challenge}/phases")
+        docker = False if as_json else bool(api.get(f"/challenges/{challenge}").get("is_docker_based"))
     except ApiError as exc:
         raise fail(exc) from None
-    emit_json(rows) if as_json else _print_phases(rows)
+    emit_json(rows) if as_json else _print_phases(rows, docker)
 
 
 # --- teams and taking part ------------------------------------------------------------------------------
