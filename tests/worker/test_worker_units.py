@@ -126,3 +126,43 @@ def test_a_revoked_token_still_stops_the_worker(tmp_path):
     worker = Worker(_RefusingClient(403), tmp_path / "w", pool=_NoPool(), containers="off")
     with pytest.raises(ProtocolError):
         worker._complete(7, 1, {"output": None, "error": "x"})
+
+
+def test_the_submission_leaves_the_cache_after_its_job_and_the_challenges_files_stay(job_and_client, tmp_path):
+    from assay.evaluation import EvaluationOutcome
+
+    job, client = job_and_client
+    predictions = b'{"a": 0}'  # unlike the fixture's, not the same bytes as the annotation
+    job["submission_file"] = _info(predictions, "sub.json")
+    client.files[job["submission_file"]["sha256"]] = predictions
+    client.reports = []
+    client.complete = lambda sid, attempt, report: client.reports.append(report) or {"status": "finished"}
+    client.heartbeat = lambda sid, attempt: None
+
+    class _Pool(_NoPool):
+        def evaluate(self, evaluation):
+            assert evaluation.submission_file.exists()
+            return EvaluationOutcome(
+                ok=True,
+                output={"result": []},
+                stdout="",
+                stderr="",
+                error=None,
+                error_kind=None,
+                duration=0.0,
+                sandbox="",
+            )
+
+    worker = Worker(client, tmp_path / "w", pool=_Pool(), containers="off")
+    worker.run_job(job)
+    assert client.reports and client.reports[0]["error"] is None
+    cached = {p.name for p in (tmp_path / "w" / "cache").iterdir()}
+    assert job["submission_file"]["sha256"] not in cached
+    assert {job["annotation"]["sha256"], job["evaluation_script"]["sha256"]} <= cached
+
+
+def test_a_submission_that_is_also_the_annotation_stays_cached(job_and_client, tmp_path):
+    job, _ = job_and_client  # the fixture's submission has the annotation's very bytes
+    from assay.worker.loop import _shared
+
+    assert _shared(job) and not _shared(dict(job, annotation=None))

@@ -34,6 +34,13 @@ class FileCache:
         self._make_room(int(info.get("size") or 0))
         return client.download(sha, target)
 
+    def discard(self, info: dict | None) -> None:
+        """Forget a one-use file (a participant's submission, maybe a multi-gigabyte image tarball) at once,
+        rather than let it push the challenge's reusable script and annotations out of the cache."""
+        sha = (info or {}).get("sha256") or ""
+        if re.fullmatch(r"[0-9a-f]{64}", sha):
+            shutil.rmtree(self.root / sha, ignore_errors=True)
+
     def _make_room(self, incoming: int) -> None:
         entries = [p for p in self.root.iterdir() if p.is_dir()]
         sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in entries}

@@ -146,6 +146,8 @@ class Worker:
         outcome = self._with_heartbeats(job, work)
         if outcome is None:
             return
+        if not _shared(job):
+            self.cache.discard(job.get("submission_file"))
         if "error" in outcome:
             self._complete(sid, attempt, {"error": outcome["error"]})
             return
@@ -276,6 +278,12 @@ def _limits(job: dict[str, Any]) -> EvaluationLimits:
     """The job's limits (unknown keys from newer servers ignored)."""
     limits = job.get("limits") or {}
     return EvaluationLimits(**{k: v for k, v in limits.items() if k in EvaluationLimits.__dataclass_fields__})
+
+
+def _shared(job: dict[str, Any]) -> bool:
+    """Whether the submission file is also one of the challenge's own (a host re-submitting the annotation)."""
+    sha = (job.get("submission_file") or {}).get("sha256")
+    return any(sha == (job.get(key) or {}).get("sha256") for key in ("annotation", "evaluation_script"))
 
 
 def _chunking(spec: dict | None) -> ChunkingSpec | None:
