@@ -12,6 +12,11 @@ the submitting team's own repository (``<challenge>-participant-team-<team id>``
 team submits another's image), and resolves its tag to the manifest digest at once: the digest is kept
 as the submission's ``image_digest`` and workers pull ``<registry>/<repo>@sha256:…``, so a tag moved
 after the deadline changes nothing.
+
+A static-dataset phase also takes a **code bundle**: a ``.zip`` with ``run.sh`` or ``main.py`` at its
+root, run by workers in the bubblewrap process sandbox where no Docker exists (docs/containers.md,
+"Code bundles"). It is checked here without unpacking it (no ``..``, absolute paths, links or special
+files, an entry point, a bounded unpacked size); its ``image_digest`` stays empty.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ import hashlib
 import ipaddress
 import json
 import re
+import stat
+import zipfile
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
+from django.db.models import Q
 
 from assay.evaluation.containers.intake import ImageRefused, host_architecture, read_manifest
+from assay.evaluation.containers.process_backend import ENTRY_POINTS
+from assay.evaluation.safezip import UnsafeZipError, _clean_name
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from .errors import SubmissionError
@@ -36,6 +46,13 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 REFERENCE_SUFFIX = ".json"
+CODE_BUNDLE_SUFFIX = ".zip"
+#: Files a code bundle may hold (the worker's unpacker allows as many).
+MAX_CODE_ENTRIES = 20000
+#: A bundle may unpack to at most this many times its zip's size (beyond a small allowance): a zip bomb
+#: declares gigabytes in a few kilobytes. The phase's ``max_docker_image_size`` caps the total as well.
+MAX_CODE_EXPANSION = 100
+CODE_EXPANSION_ALLOWANCE = 256 * 1024**2
 MAX_REFERENCE_BYTES = 64 * 1024
 # <host[:port]>/<path>[:tag][@sha256:<64 hex>] — the grammar of docker's reference package, simplified.
 _REFERENCE = re.compile(
@@ -83,19 +100,93 @@ def container_architecture() -> str:
     return settings.CONTAINER_ARCHITECTURE or host_architecture()
 
 
-def accepted_suffixes() -> tuple[str, ...]:
-    return IMAGE_SUFFIXES + ((REFERENCE_SUFFIX,) if settings.CONTAINER_REGISTRIES else ())
+def takes_code_bundles(challenge: Challenge | None) -> bool:
+    """Only static-dataset phases run code bundles: an agent needs the environment's private network."""
+    return challenge is not None and container_kind(challenge) == "static_dataset"
 
 
-def allowed_name(file_name: str) -> bool:
-    return file_name.lower().endswith(accepted_suffixes())
+def accepted_suffixes(challenge: Challenge | None = None) -> tuple[str, ...]:
+    suffixes = IMAGE_SUFFIXES + ((REFERENCE_SUFFIX,) if settings.CONTAINER_REGISTRIES else ())
+    return suffixes + ((CODE_BUNDLE_SUFFIX,) if takes_code_bundles(challenge) else ())
 
 
-def describe_accepted() -> str:
+def allowed_name(file_name: str, challenge: Challenge | None = None) -> bool:
+    return file_name.lower().endswith(accepted_suffixes(challenge))
+
+
+def describe_accepted(challenge: Challenge | None = None) -> str:
     kinds = "a docker save tarball (.tar, .tar.gz or .tgz)"
     if settings.CONTAINER_REGISTRIES:
         kinds += f", or a submission.json naming an image in {', '.join(settings.CONTAINER_REGISTRIES)}"
+    if takes_code_bundles(challenge):
+        kinds += f", or a code bundle (.zip with {' or '.join(ENTRY_POINTS)} at its root)"
     return kinds
+
+
+def is_code_bundle(sub: Submission) -> bool:
+    """Whether a submission is a code bundle (the same rule as :func:`code_bundles` for querysets)."""
+    return (
+        takes_code_bundles(sub.phase.challenge)
+        and sub.input_file_name.lower().endswith(CODE_BUNDLE_SUFFIX)
+        and not sub.image_digest
+    )
+
+
+def code_bundles() -> Q:
+    """Submissions that are code bundles: these need no Docker, so any worker with bwrap may run them."""
+    return Q(
+        phase__challenge__is_docker_based=True,
+        phase__challenge__is_static_dataset_code_upload=True,
+        input_file_name__iendswith=CODE_BUNDLE_SUFFIX,
+        image_digest="",
+    )
+
+
+def check_code_bundle(file: IO[bytes], *, max_bytes: int) -> None:
+    """Refuse a code bundle the worker could not unpack safely or could not start, without unpacking it.
+
+    The names and kinds are :mod:`assay.evaluation.safezip`'s rules. Sizes come from the zip's central
+    directory: Python's ``zipfile`` (the worker's unpacker) never yields more than an entry declares,
+    so their sum bounds what a worker writes, and a bomb must declare its size to be one.
+    """
+
+    def refuse(why: str) -> SubmissionError:
+        return SubmissionError("code_bundle_refused", why, 400)
+
+    size = file.seek(0, 2)
+    file.seek(0)
+    try:
+        with zipfile.ZipFile(file) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise refuse("the file is not a readable zip (a code bundle is a .zip with run.sh or main.py)") from None
+    finally:
+        file.seek(0)
+    if len(infos) > MAX_CODE_ENTRIES:
+        raise refuse(f"the zip holds {len(infos)} entries, more than {MAX_CODE_ENTRIES}")
+    total, root = 0, set()
+    for info in infos:
+        try:
+            rel = _clean_name(info.filename)
+        except UnsafeZipError as exc:
+            raise refuse(str(exc)) from None
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            raise refuse(f"zip entry {info.filename!r} is a symbolic link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise refuse(f"zip entry {info.filename!r} is not a regular file")
+        if rel is None or info.is_dir() or kind == stat.S_IFDIR:
+            continue
+        total += info.file_size
+        if len(rel.parts) == 1:
+            root.add(rel.name)
+    if total > max_bytes:
+        raise refuse(f"the zip unpacks to {total} bytes, more than the phase's limit of {max_bytes}")
+    if total > CODE_EXPANSION_ALLOWANCE and total > MAX_CODE_EXPANSION * size:
+        raise refuse(f"the zip unpacks to {total} bytes, more than {MAX_CODE_EXPANSION} times its size (a zip bomb?)")
+    if not root & set(ENTRY_POINTS):
+        names = " or ".join(ENTRY_POINTS)
+        raise refuse(f"the zip has no {names} at its root (zip the folder's contents, not the folder)")
 
 
 def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str, *, team_id: int | None = None) -> str:
@@ -104,7 +195,15 @@ def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str, *, 
     A tarball's is its image ID; a registry reference's is the manifest digest its tag names right
     now (asked of the registry). A reference must be in team ``team_id``'s own repository; without a
     team it is refused, so a caller that forgets to say whose submission it is cannot open the door.
+    A code bundle has no digest (``""``): it is checked for what its worker needs.
     """
+    if file_name.lower().endswith(CODE_BUNDLE_SUFFIX):
+        if not takes_code_bundles(phase.challenge):
+            raise SubmissionError(
+                "code_bundle_refused", "code bundles (.zip) run only in static-dataset phases; submit an image", 400
+            )
+        check_code_bundle(file, max_bytes=phase.challenge.max_docker_image_size)
+        return ""
     if file_name.lower().endswith(REFERENCE_SUFFIX):
         reference = parse_reference(file)
         check_team_repository(phase.challenge, reference, team_id)

@@ -90,6 +90,8 @@ def container_block(sub: Submission) -> dict[str, Any] | None:
     image: dict[str, Any] = {"file": tarball}
     if sub.input_file_name.lower().endswith(images.REFERENCE_SUFFIX) and sub.input_file:
         image = {"reference": images.job_reference(sub)}  # pinned to the digest resolved at submit
+    elif images.is_code_bundle(sub):
+        image = {"code": tarball}  # a zip run in the worker's process sandbox, no Docker needed
     environment: dict[str, Any] | None = None
     if kind == "environment":
         env_file = _file(phase.environment_image_file, phase.environment_image_sha256, phase.environment_image_size)

@@ -25,6 +25,7 @@ from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 
 from ..models import Submission, WorkerToken
+from . import images
 from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
 
@@ -40,13 +41,14 @@ def claim_next(token: WorkerToken, worker_id: str, *, containers: bool = False) 
     """Lease the oldest waiting job of the token's queue to ``worker_id``, or return None.
 
     Jobs of docker-based challenges go only to workers that said they can run images
-    (``containers``), so a worker without a Docker engine never fails them for lack of one.
+    (``containers``), so a worker without a Docker engine never fails them for lack of one. Code
+    bundles (zips of static-dataset phases) need no engine, so every worker may take them.
     """
     while True:
         now = timezone.now()
         candidates = waiting(token.queue_name, now)
         if not containers:
-            candidates = candidates.exclude(phase__challenge__is_docker_based=True)
+            candidates = candidates.exclude(Q(phase__challenge__is_docker_based=True) & ~images.code_bundles())
         with transaction.atomic():
             sub = (
                 candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined challenge

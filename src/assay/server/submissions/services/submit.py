@@ -53,9 +53,9 @@ def queue_for(phase: ChallengePhase) -> str:
 
 
 def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
-    """The phase's file types; a docker-based challenge takes images whatever its phases list."""
+    """The phase's file types; a docker-based challenge takes images (and code bundles) whatever its phases list."""
     if phase.challenge.is_docker_based:
-        return images.allowed_name(file_name)
+        return images.allowed_name(file_name, phase.challenge)
     from assay.bundle.model import Phase as PhaseConfig
 
     types = PhaseConfig.model_construct(allowed_submission_file_types=phase.allowed_submission_file_types).file_types
@@ -101,7 +101,8 @@ def clean_file_name(phase: ChallengePhase, file_name: str, size: int | None) -> 
     """The client's file name reduced to its last part, checked against the phase's types and the size cap."""
     file_name = posixpath.basename((file_name or "submission").replace("\\", "/"))[:255] or "submission"
     if not allowed_extension(phase, file_name):
-        allowed = images.describe_accepted() if phase.challenge.is_docker_based else phase.allowed_submission_file_types
+        docker = phase.challenge.is_docker_based
+        allowed = images.describe_accepted(phase.challenge) if docker else phase.allowed_submission_file_types
         raise SubmissionError(
             "file_type_not_allowed", f"{file_name!r} is not an allowed file type for this phase ({allowed})", 400
         )
