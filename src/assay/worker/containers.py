@@ -5,6 +5,11 @@ turns a leased job's ``container`` block into those runs and into one :class:`Ev
 the loop completes a container job exactly like any other. Every refusal is a one-line, failed
 outcome the participant can act on; the participant image and every container are removed whatever
 happened, while the host's environment images stay loaded for the next job.
+
+Code bundles (a zip with ``run.sh`` or ``main.py``, ``container.image.code``) need no Docker:
+:class:`CodeBundleRunner` unpacks them into a private folder per job and runs them with the
+bubblewrap :class:`~assay.evaluation.containers.process_backend.ProcessBackend`, on any worker where
+bwrap works; their predictions are scored exactly like an image's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from assay.evaluation.containers import (
     ContainerBackend,
     ContainerUnavailable,
     ImageRefused,
+    StaticRun,
     UnsafeRun,
     is_root_user,
     load_image,
@@ -40,6 +48,7 @@ from assay.evaluation.containers import (
     run_static_dataset,
 )
 from assay.evaluation.containers.docker_backend import docker
+from assay.evaluation.containers.process_backend import ProcessBackend
 from assay.evaluation.containers.registry import pull_image
 from assay.evaluation.safezip import safe_extract
 
@@ -50,6 +59,8 @@ MODES = ("auto", "docker", "kubernetes", "off")
 DEFAULT_MAX_IMAGE_BYTES = 42949672960
 #: Test inputs come from the host, not the participant; the cap only stops a broken zip filling the disk.
 MAX_INPUT_BYTES = 64 * 1024**3
+#: Files a code bundle may hold (the server refuses more at upload; this is the worker's own guard).
+MAX_CODE_ENTRIES = 20000
 DATASET_PATH = "/dataset"
 #: The server keeps at most this much of a result's ``sandbox`` description.
 MAX_SANDBOX_CHARS = 500
@@ -62,11 +73,12 @@ class ContainerFiles:
     ``evaluation`` is the job as the loop would score an uploaded file (script, annotation, limits,
     chunking); static-dataset jobs score the container's predictions with it. ``image`` is the
     participant's ``docker save`` tarball (None for a registry reference), ``environment`` the host's
-    environment tarball when the phase ships one as a file.
+    environment tarball when the phase ships one as a file, ``code`` a code bundle's zip.
     """
 
     limits: EvaluationLimits
     image: Path | None = None
+    code: Path | None = None
     test_inputs: Path | None = None
     environment: Path | None = None
     annotation: Path | None = None
@@ -162,26 +174,11 @@ class ContainerRunner:
     ) -> EvaluationOutcome:
         if files.evaluation is None:
             return failed("the phase has no evaluation script to score the container's predictions")
-        inputs = self._test_inputs(spec, files.test_inputs, workdir)
+        inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
         run = run_static_dataset(
             self.backend, self._runnable(image), inputs, workdir / "static", limits=files.evaluation.limits
         )
-        failure = run.failure()
-        if failure is not None:
-            return failure
-        assert run.predictions is not None
-        scored = pool.evaluate(dataclasses.replace(files.evaluation, submission_file=run.predictions))
-        stdout, stderr = scored.stdout, scored.stderr
-        if run.outcome.stdout or run.outcome.stderr:  # the participant's own logs, for their debugging
-            stdout = _section("participant container", run.outcome.stdout, stdout)
-            stderr = _section("participant container", run.outcome.stderr, stderr)
-        return dataclasses.replace(
-            scored,
-            stdout=stdout,
-            stderr=stderr,
-            duration=run.outcome.duration + scored.duration,
-            sandbox=f"participant container: {run.sandbox}; scoring: {scored.sandbox}"[:MAX_SANDBOX_CHARS],
-        )
+        return score_static(run, files.evaluation, pool, "participant container")
 
     def _environment(self, files: ContainerFiles, environment: str, agent: str, workdir: Path) -> EvaluationOutcome:
         mounts: dict[Path, str] = {}
@@ -194,31 +191,6 @@ class ContainerRunner:
         )
         outcome.sandbox = outcome.sandbox[:MAX_SANDBOX_CHARS]
         return outcome
-
-    # -- inputs ----------------------------------------------------------------------------------------
-    def _test_inputs(self, spec: dict[str, Any], inputs: Path | None, workdir: Path) -> Path:
-        """What is mounted at ``/input``: an empty folder, the file itself, or a zip unpacked once."""
-        if inputs is None:
-            empty = workdir / "no-inputs"
-            empty.mkdir(mode=0o755)
-            return empty
-        if inputs.suffix.lower() != ".zip":
-            _readable(inputs)
-            return inputs
-        sha = (spec.get("test_inputs") or {}).get("sha256") or inputs.parent.name
-        folder = self.workdir / "inputs" / sha
-        if folder.is_dir():
-            return folder
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
-        try:
-            safe_extract(inputs, partial / "inputs", max_total_bytes=MAX_INPUT_BYTES, max_entries=1_000_000)
-            os.replace(partial / "inputs", folder)
-        except UnsafeZipError as exc:
-            raise UnsafeRun(f"the phase's test inputs zip cannot be unpacked safely: {exc}") from exc
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        return folder
 
     # -- images ----------------------------------------------------------------------------------------
     def _participant_image(self, spec: dict[str, Any], files: ContainerFiles) -> AcceptedImage:
@@ -320,6 +292,119 @@ class ContainerRunner:
             release_image(self.images, image)
         except Exception as exc:  # noqa: BLE001 - the result stands; the image is an operator's leftover
             log.warning("could not remove the participant image %s: %s", image.reference[:19], exc)
+
+
+class CodeBundleRunner:
+    """Code bundles of static-dataset phases, in the bubblewrap process sandbox: no Docker needed.
+
+    The :class:`ProcessBackend` is made at the first such job (a worker that never meets one never
+    probes bwrap for it); where bwrap cannot sandbox, each code-bundle job fails with that reason,
+    because participant code never runs unsandboxed. ``workdir`` may be the :class:`ContainerRunner`'s
+    own: job folders are private and unpacked inputs are shared by their sha256.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._backend: ProcessBackend | None = None
+        self._lock = threading.Lock()
+
+    def backend(self) -> ProcessBackend:
+        """The process backend; :class:`ContainerUnavailable` with the reason when bwrap cannot sandbox here."""
+        with self._lock:
+            if self._backend is None:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                (self.workdir / "runs").mkdir(mode=0o700, exist_ok=True)
+                self._backend = ProcessBackend(self.workdir / "sandboxes")
+                log.info("code bundles: on, %s", self._backend.describe())
+            return self._backend
+
+    def stop_all(self) -> None:
+        """End every code bundle in progress (the worker is stopping); never raises."""
+        if self._backend is not None:
+            try:
+                self._backend.stop_all()
+            except Exception as exc:  # noqa: BLE001 - shutting down: say so and carry on
+                log.warning("could not stop the running code bundles: %s", exc)
+
+    def evaluate(self, job: dict[str, Any], files: ContainerFiles, pool: EvaluatorPool) -> EvaluationOutcome:
+        """Unpack, run and score one code bundle; every failure is an outcome, never an exception."""
+        spec = job.get("container") or {}
+        if spec.get("kind") != "static_dataset":
+            return failed("code bundles are taken only by static-dataset phases; submit a container image")
+        if files.evaluation is None:
+            return failed("the phase has no evaluation script to score the code's predictions")
+        if files.code is None:
+            return failed("the submission names no code bundle")
+        try:
+            backend = self.backend()
+        except ContainerUnavailable as exc:
+            log.error("code bundle job %s: %s", job.get("submission_id"), exc)
+            return failed(f"this worker cannot run code bundles: {exc}")
+        workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.get('submission_id', 'x')}-", dir=self.workdir / "runs"))
+        try:
+            code = workdir / "code"
+            max_bytes = int(spec.get("max_image_bytes") or DEFAULT_MAX_IMAGE_BYTES)
+            try:
+                safe_extract(files.code, code, max_total_bytes=max_bytes, max_entries=MAX_CODE_ENTRIES)
+            except (UnsafeZipError, zipfile.BadZipFile) as exc:
+                return failed(f"the code bundle cannot be unpacked safely: {exc}", sandbox=backend.describe())
+            inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
+            run = run_static_dataset(backend, str(code), inputs, workdir / "static", limits=files.evaluation.limits)
+            return score_static(run, files.evaluation, pool, "participant code")
+        except UnsafeRun as exc:
+            return failed(f"the worker refused to run the code bundle: {exc}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def is_code_bundle(job: dict[str, Any]) -> bool:
+    """Whether a container job's submission is a code bundle (a zip), not an image."""
+    return bool(((job.get("container") or {}).get("image") or {}).get("code"))
+
+
+def score_static(run: StaticRun, evaluation: EvaluationJob, pool: EvaluatorPool, who: str) -> EvaluationOutcome:
+    """A static-dataset run's predictions scored by the evaluator pool like an uploaded file, or its failure."""
+    failure = run.failure()
+    if failure is not None:
+        return failure
+    assert run.predictions is not None
+    scored = pool.evaluate(dataclasses.replace(evaluation, submission_file=run.predictions))
+    stdout, stderr = scored.stdout, scored.stderr
+    if run.outcome.stdout or run.outcome.stderr:  # the participant's own logs, for their debugging
+        stdout = _section(who, run.outcome.stdout, stdout)
+        stderr = _section(who, run.outcome.stderr, stderr)
+    return dataclasses.replace(
+        scored,
+        stdout=stdout,
+        stderr=stderr,
+        duration=run.outcome.duration + scored.duration,
+        sandbox=f"{who}: {run.sandbox}; scoring: {scored.sandbox}"[:MAX_SANDBOX_CHARS],
+    )
+
+
+def prepare_inputs(spec: dict[str, Any], inputs: Path | None, workdir: Path, cache: Path) -> Path:
+    """What is mounted at ``/input``: an empty folder, the file itself, or a zip unpacked once into ``cache``."""
+    if inputs is None:
+        empty = workdir / "no-inputs"
+        empty.mkdir(mode=0o755)
+        return empty
+    if inputs.suffix.lower() != ".zip":
+        _readable(inputs)
+        return inputs
+    sha = (spec.get("test_inputs") or {}).get("sha256") or inputs.parent.name
+    folder = cache / sha
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
+    try:
+        safe_extract(inputs, partial / "inputs", max_total_bytes=MAX_INPUT_BYTES, max_entries=1_000_000)
+        os.replace(partial / "inputs", folder)
+    except UnsafeZipError as exc:
+        raise UnsafeRun(f"the phase's test inputs zip cannot be unpacked safely: {exc}") from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def open_runner(mode: str, workdir: Path) -> ContainerRunner | None:

@@ -3,7 +3,8 @@
 One program for the platform's pool, the in-process demo worker and a host's remote cluster.
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) hands a running job back to the queue at once
 instead of letting its lease run out. Jobs with a ``container`` block (docker-based challenges) run
-through :mod:`assay.worker.containers`, and only reach workers that said they can run them.
+through :mod:`assay.worker.containers`: images only reach workers that said they can run them; code
+bundles (zips) need no Docker and run in the bubblewrap sandbox on any worker.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, Eval
 
 from .cache import FileCache
 from .client import LeaseLostError, ProtocolError, WorkerClient
-from .containers import ContainerFiles, ContainerRunner, failed, open_runner
+from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
 log = logging.getLogger("assay.worker")
 
@@ -60,7 +61,8 @@ class Worker:
     ``containers``: "auto" runs container jobs when a Docker engine answers at start, "docker" requires
     one (:class:`~assay.evaluation.containers.ContainerUnavailable` otherwise), "kubernetes" runs them
     as Kubernetes Jobs (see :func:`assay.worker.containers.open_runner`), "off" never claims them; a
-    :class:`ContainerRunner` may be passed directly.
+    :class:`ContainerRunner` may be passed directly. Code bundles run whatever ``containers`` says
+    (:class:`~assay.worker.containers.CodeBundleRunner`, in ``workdir/containers``).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Worker:
         self._stop = threading.Event()
         self.processed = 0
         self.containers = containers if isinstance(containers, ContainerRunner) else open_runner(containers, workdir)
+        self.code_bundles = CodeBundleRunner(workdir / "containers")
 
     def stop(self) -> None:
         self._stop.set()
@@ -115,8 +118,7 @@ class Worker:
                 self.processed += 1
         finally:
             self.pool.close()
-            if self.containers is not None:
-                self.containers.stop_all()
+            self._stop_runs()
 
     def _release(self, job: dict) -> None:
         try:
@@ -129,7 +131,9 @@ class Worker:
         sid, attempt = job["submission_id"], job["attempt"]
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, attempt, job["phase"]["codename"])
         work: Callable[[], EvaluationOutcome]
-        if job.get("container"):
+        if job.get("container") and is_code_bundle(job):
+            work = functools.partial(self._run_container_job, self.code_bundles, job)  # no Docker needed
+        elif job.get("container"):
             runner = self.containers
             if runner is None:  # a server that ignores the claim's "containers": false
                 self._complete(sid, attempt, {"error": "this worker does not run container images; contact the host"})
@@ -189,8 +193,7 @@ class Worker:
             if self._stop.is_set():
                 self._release(job)
                 self.pool.close()  # kills the evaluation; its outcome is discarded
-                if self.containers is not None:
-                    self.containers.stop_all()
+                self._stop_runs()
                 done.wait(30)
                 return None
             try:
@@ -203,7 +206,13 @@ class Worker:
                 log.warning("heartbeat for %s failed: %s", sid, exc)
         return outcome
 
-    def _run_container_job(self, runner: ContainerRunner, job: dict[str, Any]) -> EvaluationOutcome:
+    def _stop_runs(self) -> None:
+        """End every container and code bundle in progress (the worker is stopping)."""
+        if self.containers is not None:
+            self.containers.stop_all()
+        self.code_bundles.stop_all()
+
+    def _run_container_job(self, runner: ContainerRunner | CodeBundleRunner, job: dict[str, Any]) -> EvaluationOutcome:
         try:
             files = self._container_files(job)
         except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
@@ -212,11 +221,13 @@ class Worker:
         return runner.evaluate(job, files, self.pool)
 
     def _container_files(self, job: dict[str, Any]) -> ContainerFiles:
-        """Fetch a container job's files (the participant's tarball is its ``submission_file``)."""
+        """Fetch a container job's files (the participant's tarball or code zip is its ``submission_file``)."""
         spec = job["container"]
         fetch = functools.partial(self.cache.fetch, self.client)
-        image = fetch(spec["image"]["file"]) if (spec.get("image") or {}).get("file") else None
-        files = ContainerFiles(limits=_limits(job), image=image)
+        source = spec.get("image") or {}
+        image = fetch(source["file"]) if source.get("file") else None
+        code = fetch(source["code"]) if source.get("code") else None
+        files = ContainerFiles(limits=_limits(job), image=image, code=code)
         if spec.get("kind") == "static_dataset":
             files.evaluation = self._evaluation_job(job)
             files.test_inputs = fetch(spec["test_inputs"]) if spec.get("test_inputs") else None
