@@ -18,6 +18,18 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def no_throttling(monkeypatch) -> None:
+    """Rate limits count per user id across tests of one process (ids repeat); reset them, raised high.
+
+    Throttling itself is tested in tests/api, with its own rates."""
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login": "10000/min", "submit": "10000/min"})
+    cache.clear()
+
+
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
     """File storage in a fresh folder, so tests can assert exactly what was written."""
