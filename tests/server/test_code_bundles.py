@@ -159,18 +159,21 @@ def test_workers_without_containers_claim_code_bundles_but_not_images(
     repository = f"registry.example.org/{images.team_repository(static_challenge, team.pk)}"
     reference = push(participant, phase, json.dumps({"submitted_image_uri": f"{repository}:1"}).encode(), "s.json")
     bundle = push(participant, phase, zipped(GOOD), "model.zip")
-    job = claim(worker_client, False)  # the oldest two are images: skipped by a worker without Docker
+    assert claim(worker_client, False) is None  # a worker that cannot sandbox code takes neither kind
+    job = claim(worker_client, False, True)  # the oldest two are images: skipped by a worker without Docker
     assert job["submission_id"] == bundle.pk and job["container"]["image"] == {"code": job["submission_file"]}
     response = worker_client.get(f"/api/v1/worker/files/{job['submission_file']['sha256']}")
     assert response.status_code == 200 and len(b"".join(response.streaming_content)) == bundle.input_file_size
-    assert claim(worker_client, None) is None and claim(worker_client, False) is None
+    assert claim(worker_client, None) is None and claim(worker_client, False, True) is None
     assert [claim(worker_client, True)["submission_id"] for _ in range(2)] == [tarball.pk, reference.pk]
 
 
-def test_a_worker_with_containers_takes_code_bundles_too(static_challenge, participant, admin_user):
+def test_code_bundles_go_only_to_workers_that_can_sandbox_them(static_challenge, participant, admin_user):
+    """A Kubernetes worker has images but no bubblewrap: participant code must not run there unsandboxed."""
     from assay.server.submissions.services.tokens import create_worker_token
 
     sub = push(participant, dev(static_challenge), zipped(GOOD), "model.zip")
     token, _ = create_worker_token(admin_user, "docker worker")
-    leased = queue.claim_next(token, "w", containers=True)
+    assert queue.claim_next(token, "w", containers=True) is None
+    leased = queue.claim_next(token, "w", containers=True, code_bundles=True)
     assert leased is not None and leased.pk == sub.pk

@@ -209,8 +209,9 @@ def test_resumable_upload_checks_the_whole_image(static_challenge, participant, 
 # --- jobs and claims ---------------------------------------------------------------------------------------
 
 
-def claim(client, containers: bool | None):
+def claim(client, containers: bool | None, code_bundles: bool | None = None):
     body = {"worker_id": "w"} | ({} if containers is None else {"containers": containers})
+    body |= {} if code_bundles is None else {"code_bundles": code_bundles}
     response = client.post("/api/v1/worker/claim", body, format="json")
     return None if response.status_code == 204 else response.json()["job"]
 

@@ -70,13 +70,17 @@ class FakeServer:
         self.released: list[int] = []
         self.completed: list[dict[str, Any]] = []
         self.on_claim: Any = None
+        self.code_claims: list[bool] = []
 
     def add(self, data: bytes, name: str) -> dict[str, Any]:
         self.files[hashlib.sha256(data).hexdigest()] = data
         return info(data, name)
 
-    def claim(self, worker_id: str, wait: float = 20.0, containers: bool = False) -> dict[str, Any] | None:
+    def claim(
+        self, worker_id: str, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
+    ) -> dict[str, Any] | None:
         self.claims.append(containers)
+        self.code_claims.append(code_bundles)
         if self.on_claim is not None:
             self.on_claim()
         return self.jobs.pop(0) if self.jobs else None
@@ -413,6 +417,18 @@ def test_a_worker_with_containers_off_claims_without_them(tmp_path: Path) -> Non
     server.on_claim = worker.stop
     worker.run()
     assert worker.containers is None and server.claims == [False]
+    assert server.code_claims == [worker.code_bundles.available()]  # code bundles need only bubblewrap
+
+
+def test_a_worker_without_a_sandbox_does_not_ask_for_code_bundles(tmp_path: Path, monkeypatch) -> None:
+    from assay.worker.containers import CodeBundleRunner
+
+    monkeypatch.setattr(CodeBundleRunner, "available", lambda self: False)
+    server = FakeServer()
+    worker = Worker(server, tmp_path / "w", pool=EvaluatorPool(workdir=tmp_path / "e"), containers="off")
+    server.on_claim = worker.stop
+    worker.run()
+    assert server.code_claims == [False]
 
 
 def test_a_worker_with_docker_claims_with_them(docker_client: Any, tmp_path: Path) -> None:

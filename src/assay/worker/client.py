@@ -71,9 +71,12 @@ class WorkerClient:
             )
         return response
 
-    def claim(self, worker_id: str, wait: float = 20.0, containers: bool = False) -> dict[str, Any] | None:
-        """The next job, or None after ``wait`` seconds; ``containers`` asks for container jobs too."""
-        payload = {"worker_id": worker_id, "wait": wait, "containers": containers}
+    def claim(
+        self, worker_id: str, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
+    ) -> dict[str, Any] | None:
+        """The next job, or None after ``wait`` seconds; ``containers`` asks for image jobs too,
+        ``code_bundles`` for code bundles (run in this worker's bubblewrap sandbox)."""
+        payload = {"worker_id": worker_id, "wait": wait, "containers": containers, "code_bundles": code_bundles}
         response = self._post("/claim", payload, timeout=wait + 30)
         return None if response.status_code == 204 else response.json()["job"]
 

@@ -318,6 +318,13 @@ class CodeBundleRunner:
                 log.info("code bundles: on, %s", self._backend.describe())
             return self._backend
 
+    def available(self) -> bool:
+        """Whether bubblewrap can sandbox here (probed once): the worker asks for code-bundle jobs only then."""
+        from assay.evaluation.sandbox import detect_sandbox
+
+        report = detect_sandbox()
+        return report.usable and report.bwrap is not None
+
     def stop_all(self) -> None:
         """End every code bundle in progress (the worker is stopping); never raises."""
         if self._backend is not None:

@@ -100,11 +100,15 @@ class Worker:
     def run(self, max_jobs: int | None = None) -> None:
         """Serve jobs until stopped (or ``max_jobs`` are done)."""
         mode = "with container jobs" if self.containers is not None else "without container jobs"
+        code = self.code_bundles.available()
+        mode += ", with code bundles" if code else ", without code bundles (no bubblewrap sandbox)"
         log.info("worker %s polling %s (%s)", self.worker_id, self.client.base, mode)
         try:
             while not self._stop.is_set() and (max_jobs is None or self.processed < max_jobs):
                 try:
-                    job = self.client.claim(self.worker_id, wait=self.poll_wait, containers=self.containers is not None)
+                    job = self.client.claim(
+                        self.worker_id, wait=self.poll_wait, containers=self.containers is not None, code_bundles=code
+                    )
                 except ConnectionError as exc:
                     log.error("cannot reach the server: %s", exc)
                     self._stop.wait(5)

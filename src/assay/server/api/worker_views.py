@@ -34,6 +34,9 @@ class ClaimIn(serializers.Serializer):
     containers = serializers.BooleanField(
         default=False, help_text="This worker can run container images (docker-based challenges' jobs)."
     )
+    code_bundles = serializers.BooleanField(
+        default=False, help_text="This worker can run code bundles in its bubblewrap sandbox (static-dataset phases)."
+    )
 
 
 class AttemptIn(serializers.Serializer):
@@ -69,7 +72,10 @@ class ClaimView(WorkerView):
         deadline = time.monotonic() + min(data.validated_data["wait"], settings.WORKER_LONG_POLL_SECONDS)
         while True:
             sub = queue.claim_next(
-                request.auth, data.validated_data["worker_id"], containers=data.validated_data["containers"]
+                request.auth,
+                data.validated_data["worker_id"],
+                containers=data.validated_data["containers"],
+                code_bundles=data.validated_data["code_bundles"],
             )
             if sub is not None:
                 return Response({"job": jobs.job_payload(sub)})

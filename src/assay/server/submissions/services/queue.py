@@ -37,18 +37,23 @@ def lease_seconds() -> int:
     return settings.WORKER_LEASE_SECONDS
 
 
-def claim_next(token: WorkerToken, worker_id: str, *, containers: bool = False) -> Submission | None:
+def claim_next(
+    token: WorkerToken, worker_id: str, *, containers: bool = False, code_bundles: bool = False
+) -> Submission | None:
     """Lease the oldest waiting job of the token's queue to ``worker_id``, or return None.
 
-    Jobs of docker-based challenges go only to workers that said they can run images
-    (``containers``), so a worker without a Docker engine never fails them for lack of one. Code
-    bundles (zips of static-dataset phases) need no engine, so every worker may take them.
+    Jobs of docker-based challenges go only to workers that said they can run them, so none is failed
+    for lack of an engine: images to workers with ``containers`` (a Docker engine or a cluster), code
+    bundles (zips of static-dataset phases) to workers with ``code_bundles`` (a working bubblewrap
+    sandbox: participant code never runs without one).
     """
     while True:
         now = timezone.now()
         candidates = waiting(token.queue_name, now)
         if not containers:
             candidates = candidates.exclude(Q(phase__challenge__is_docker_based=True) & ~images.code_bundles())
+        if not code_bundles:
+            candidates = candidates.exclude(images.code_bundles())
         with transaction.atomic():
             sub = (
                 candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined challenge
