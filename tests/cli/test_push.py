@@ -182,10 +182,17 @@ def test_the_web_form_of_a_docker_phase_shows_push_and_the_size_limit(world, use
     assert f"assay push IMAGE:TAG --phase {dev.pk}" in page and "docker save IMAGE -o image.tar" in page
     assert "Container image (a <code>docker save</code> tarball, .tar or .tar.gz)" in page
     assert 'accept=".tar,.tar.gz,.tgz,.json"' in page and "50.0\xa0MB" in page
+    Challenge.objects.filter(pk=challenge.pk).update(is_static_dataset_code_upload=True)
+    page = client.get(f"/challenges/{challenge.pk}/submit?phase={dev.pk}").content.decode()
+    assert 'accept=".tar,.tar.gz,.tgz,.json,.zip"' in page and "<code>run.sh</code>" in page
 
 
 def test_phase_listings_of_a_docker_challenge_say_push(docker_phase, run) -> None:  # noqa: F811
+    from assay.server.challenges.models import Challenge
+
     challenge = docker_phase.challenge
     for command in (["phases", str(challenge.pk)], ["challenges", "show", str(challenge.pk)]):
         out = run(*command)
-        assert "assay push IMAGE:TAG --phase ID" in out and "a container image" in out
+        assert "assay push IMAGE:TAG --phase ID" in out and "a container image" in out and "code bundle" not in out
+    Challenge.objects.filter(pk=challenge.pk).update(is_static_dataset_code_upload=True)
+    assert "CODE.zip" in run("phases", str(challenge.pk))

@@ -198,19 +198,22 @@ def challenges_show(challenge: Annotated[int, typer.Argument(help="Challenge id.
         f"[bold]{c['title']}[/bold] (#{c['id']}) by {c['host_team']}, {c['start_date'][:10]} → {c['end_date'][:10]}"
     )
     console.print(c["short_description"] or "")
-    _print_phases(phases, docker=bool(c.get("is_docker_based")))
+    _print_phases(phases, bool(c.get("is_docker_based")), bool(c.get("is_static_dataset_code_upload")))
     _table("Leaderboards (use: assay leaderboard ID)", ["id", "phase", "split", "labels"],
            [[s["id"], s["phase_codename"], s["dataset_split_codename"], ", ".join(s["labels"])]
             for s in splits])  # fmt: skip
 
 
-def _print_phases(phases: list[dict], docker: bool = False) -> None:
-    """Docker-based challenges take images (assay push), whatever file types their phases list."""
+def _print_phases(phases: list[dict], docker: bool = False, code: bool = False) -> None:
+    """Docker-based challenges take images (assay push), whatever file types their phases list; their
+    static-dataset phases also take code bundles (a .zip sent with assay submit)."""
     columns = ["id", "codename", "name", "open", "per day", "total", "submit"]
     use = "assay push IMAGE:TAG --phase ID" if docker else "assay submit FILE --phase ID"
+    use += " or assay submit CODE.zip --phase ID" if docker and code else ""
+    takes = "a container image" + (" or a code bundle" if code else "")
     _table(f"Phases (use: {use})", columns,
            [[p["id"], p["codename"], p["name"], "yes" if p["is_active"] else "no", p["max_submissions_per_day"],
-             p["max_submissions"], "a container image" if docker else p["allowed_submission_file_types"]]
+             p["max_submissions"], takes if docker else p["allowed_submission_file_types"]]
             for p in phases])  # fmt: skip
 
 
@@ -220,10 +223,11 @@ def phases(challenge: Annotated[int, typer.Argument(help="Challenge id.")], serv
     api = Client(resolve(server))
     try:
         rows = api.get(f"/challenges/{challenge}/phases")
-        docker = False if as_json else bool(api.get(f"/challenges/{challenge}").get("is_docker_based"))
+        c = {} if as_json else api.get(f"/challenges/{challenge}")
     except ApiError as exc:
         raise fail(exc) from None
-    emit_json(rows) if as_json else _print_phases(rows, docker)
+    docker, code = bool(c.get("is_docker_based")), bool(c.get("is_static_dataset_code_upload"))
+    emit_json(rows) if as_json else _print_phases(rows, docker, code)
 
 
 # --- teams and taking part ------------------------------------------------------------------------------
