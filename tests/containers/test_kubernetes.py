@@ -271,3 +271,7 @@ def test_stop_all_ends_a_run_at_the_next_poll(tmp_path: Path) -> None:
     outcome = backend.run(ContainerRun(image="i", limits=LIMITS))
     assert outcome.error == "stopped by the worker" and clock.now == 2
     assert [c[0] for c in fake.calls][-2:] == ["delete_job", "delete_policy"]
+    # the worker goes on with its next job: a stop ends the runs in progress, not the backend
+    fake.polls = [[running("run")], [terminated("run", seconds=3)]]
+    backend.sleep = clock.sleep  # type: ignore[method-assign]
+    assert backend.run(ContainerRun(image="i", limits=LIMITS)).error is None

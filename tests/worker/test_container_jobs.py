@@ -341,6 +341,24 @@ def test_stopping_hands_the_job_back_and_ends_the_container(
     assert not present(docker_client, digest_of(tarball))
 
 
+def test_a_cancelled_job_ends_its_container_at_once(
+    worker: Worker, server: FakeServer, made: Any, script_zip: bytes, docker_client: Any, monkeypatch: Any
+) -> None:
+    """The lease is lost (the participant cancelled): the run stops now, not at its wall clock."""
+    from assay.worker.client import LeaseLostError
+
+    def cancelled(submission_id: int, attempt: int) -> None:
+        raise LeaseLostError("submission 11 was cancelled")
+
+    monkeypatch.setattr(server, "heartbeat", cancelled)
+    tarball = made("sleeper", sh("sleep 600"))
+    job = dict(static_job(server, tarball, script_zip, inputs=None), lease_seconds=3)
+    started = time.monotonic()
+    worker.run_job(job)
+    assert time.monotonic() - started < 30 and server.completed == []
+    assert not docker_client.containers.list(filters={"label": LABEL})
+
+
 # -- agent ↔ environment ------------------------------------------------------------------------------
 def test_an_agent_scores_against_an_environment_tarball_loaded_once(
     worker: Worker, server: FakeServer, made: Any, docker_client: Any, monkeypatch: pytest.MonkeyPatch

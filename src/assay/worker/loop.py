@@ -204,6 +204,8 @@ class Worker:
                 self.client.heartbeat(sid, attempt)
             except LeaseLostError:
                 log.warning("submission %s was taken back (cancelled or re-queued); dropping it", sid)
+                if job.get("container"):  # a participant's run may last hours: end it now (one job at a time)
+                    self._stop_runs()
                 done.wait()
                 return None
             except ConnectionError as exc:

@@ -85,7 +85,8 @@ class KubernetesBackend:
         self.startup_seconds = startup_seconds
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self._stopping = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stop_generation = 0  # stop_all() ends the runs that started before it
         self.sleep = sleep
 
     def describe(self) -> str:
@@ -224,10 +225,11 @@ class KubernetesBackend:
         return job, policy
 
     def stop_all(self) -> None:
-        """End every run of this backend at its next poll (a worker shutting down); Jobs are deleted.
+        """End every run in progress at its next poll (a worker stopping, a cancelled job); Jobs are deleted.
 
-        The backend refuses new runs afterwards: make a new one to start again."""
-        self._stopping.set()
+        Runs that start afterwards are not affected: the worker goes on with its next job."""
+        with self._stop_lock:
+            self._stop_generation += 1
 
     # -- running -------------------------------------------------------------------------------------
     def run(self, run: ContainerRun) -> ContainerOutcome:
@@ -240,20 +242,21 @@ class KubernetesBackend:
         job_name = f"assay-run-{uuid.uuid4().hex[:12]}"
         job, policy = self.manifests(runs, job_name)
         started = self.clock()
+        generation = self._stop_generation
         try:
             networking.create_namespaced_network_policy(self.namespace, policy)  # before any pod exists
             batch.create_namespaced_job(self.namespace, job)
-            return self._watch(batch, core, runs, job_name, started)
+            return self._watch(batch, core, runs, job_name, started, generation)
         finally:
             self._cleanup(batch, networking, job_name)
 
     def _watch(
-        self, batch: Any, core: Any, runs: Sequence[ContainerRun], job_name: str, started: float
+        self, batch: Any, core: Any, runs: Sequence[ContainerRun], job_name: str, started: float, generation: int
     ) -> list[ContainerOutcome]:
         deadline = started + runs[0].limits.wall_seconds + self.startup_seconds
         primary = runs[0].name
         while True:
-            if self._stopping.is_set():  # the Job is deleted by run_together's cleanup
+            if self._stop_generation != generation:  # the Job is deleted by run_together's cleanup
                 return [self._outcome(core, None, r, None, started, error="stopped by the worker") for r in runs]
             pod = self._pod(core, job_name)
             statuses = {s.name: s for s in (pod.status.container_statuses or [])} if pod and pod.status else {}
