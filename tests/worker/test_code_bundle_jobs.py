@@ -106,7 +106,7 @@ def test_a_bundle_without_an_entry_point_fails_clearly(worker: Worker, server: F
     worker.run_job(code_job(server, zipped({"predict.py": "print(1)"}), inputs=None))
     [report] = server.completed
     assert report["error"] == (
-        "the participant container could not run: the code bundle has no entry point: "
+        "the participant's code could not run: the code bundle has no entry point: "
         "put run.sh or main.py at the root of the zip (zip the folder's contents)"
     )
 
@@ -121,7 +121,7 @@ def test_an_unsafe_zip_is_not_unpacked(worker: Worker, server: FakeServer, tmp_p
 def test_a_failing_bundle_reports_the_engine_facts(worker: Worker, server: FakeServer) -> None:
     worker.run_job(code_job(server, zipped({"run.sh": "echo trying; exit 3"}), inputs=None))
     [report] = server.completed
-    assert report["error"] == "the participant container exited with code 3" and report["output"] is None
+    assert report["error"] == "the participant's code exited with code 3" and report["output"] is None
 
 
 def test_without_bwrap_code_bundles_fail_with_the_reason(

@@ -356,7 +356,9 @@ class CodeBundleRunner:
             except (UnsafeZipError, zipfile.BadZipFile) as exc:
                 return failed(f"the code bundle cannot be unpacked safely: {exc}", sandbox=backend.describe())
             inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
-            run = run_static_dataset(backend, str(code), inputs, workdir / "static", limits=files.evaluation.limits)
+            run = run_static_dataset(
+                backend, str(code), inputs, workdir / "static", limits=files.evaluation.limits, who="participant's code"
+            )
             return score_static(run, files.evaluation, pool, "participant code")
         except UnsafeRun as exc:
             return failed(f"the worker refused to run the code bundle: {exc}")

@@ -107,11 +107,13 @@ def run_static_dataset(
     cpus: float = 1.0,
     env: Mapping[str, str] | None = None,
     submission_files: Sequence[str] = SUBMISSION_FILES,
+    who: str = "participant container",
 ) -> StaticRun:
     """Run the participant's ``image`` over the test inputs and return its predictions file.
 
     ``test_inputs`` (a folder, or one file) is mounted read-only at ``/input`` (a file keeps its name
     inside it); ``workdir`` must be a fresh private folder, the output lands in ``workdir/output``.
+    ``who`` names what ran in failure messages (a code bundle is no container).
     """
     limits = limits or EvaluationLimits()
     test_inputs = Path(test_inputs).resolve()
@@ -122,7 +124,7 @@ def run_static_dataset(
         env={"SUBMISSION_PATH": OUTPUT_PATH, "INPUT_PATH": INPUT_PATH, **(env or {})}, cpus=cpus, name="submission",
     )  # fmt: skip
     outcome = backend.run(run)
-    failed = container_failure(outcome, limits, "participant container")
+    failed = container_failure(outcome, limits, who)  # "the participant container exited with code 1"
     if failed:
         return StaticRun(None, outcome, failed[0], failed[1], backend.describe())
     for name in submission_files:
