@@ -64,3 +64,29 @@ def test_invalid_bundle_prints_problems_and_exits_1(media, host_team, tmp_path):
     assert problems[0]["code"] == "file_not_found" and problems[0]["key"] == "description"
     assert problems[0]["line"] == 5  # the line of `description:` in the demo config
     assert Challenge.objects.count() == 0 and stored_files(media) == set()
+
+
+def test_serve_turns_nagle_off_for_its_connections(monkeypatch):
+    """A 40 ms delayed-ACK stall per request otherwise (bench/: overhead and api rows)."""
+    import socket
+    import threading
+
+    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+
+    from assay.server.commands import send_small_writes_at_once
+
+    monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", False)
+    send_small_writes_at_once()
+    seen: list[int] = []
+
+    class Probe(WSGIRequestHandler):
+        def handle(self) -> None:
+            seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    server = WSGIServer(("127.0.0.1", 0), Probe)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    with socket.create_connection(server.server_address):
+        thread.join(5)
+    server.server_close()
+    assert seen and seen[0] != 0
