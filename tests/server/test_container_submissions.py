@@ -293,4 +293,11 @@ def test_container_logs_are_for_hosts_only(static_challenge, participant, host, 
         api = api_client_for(user)
         for kind in ("stdout", "stderr"):
             assert api.get(f"/api/v1/submissions/{sub.pk}/{kind}").status_code == api_status
-        assert ("stdout" in api.get(f"/api/v1/submissions/{sub.pk}").json()) is (user == host)
+        detail = api.get(f"/api/v1/submissions/{sub.pk}").json()
+        assert ("stdout" in detail) is (user == host) and detail["image_digest"] == sub.image_digest
+    # the web page neither links logs participants may not open nor hides the digest they may check
+    web = Client()
+    web.force_login(participant)
+    page = web.get(f"/challenges/{static_challenge.pk}/submissions").content.decode()
+    assert f"/submissions/{sub.pk}/files/stdout" not in page
+    assert sub.image_digest[:19] in page

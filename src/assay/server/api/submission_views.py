@@ -30,7 +30,7 @@ class SubmissionOut(serializers.ModelSerializer):
             "id", "phase", "phase_codename", "participant_team", "participant_team_name", "submission_number",
             "status", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
             "method_name", "method_description", "project_url", "publication_url", "submission_metadata",
-            "input_file_name", "input_file_sha256", "input_file_size", "output", "attempt",
+            "input_file_name", "input_file_sha256", "input_file_size", "image_digest", "output", "attempt",
             "submitted_at", "started_at", "completed_at", "execution_time",
         ]  # fmt: skip
 

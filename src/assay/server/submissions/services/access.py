@@ -25,7 +25,9 @@ def can_view_logs(user, sub: Submission) -> bool:
     """
     if not can_view(user, sub):
         return False
-    challenge = sub.phase.challenge
-    if is_host(user, challenge):
-        return True
-    return not sub.phase.disable_logs and not challenge.is_docker_based
+    return is_host(user, sub.phase.challenge) or participants_see_logs(sub.phase)
+
+
+def participants_see_logs(phase) -> bool:
+    """The rule of :func:`can_view_logs` for a phase's participants (who may already see the submission)."""
+    return not phase.disable_logs and not phase.challenge.is_docker_based

@@ -25,7 +25,7 @@ from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
-from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam
@@ -322,9 +322,10 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
     rows = []
     if participation is not None:
         subs = list(team_submissions(participation, phase)[:200])
-        rows = [(s, queue_position(s)) for s in subs]
+        host = context["is_host"]
+        rows = [(s, queue_position(s), host or participants_see_logs(s.phase)) for s in subs]
         context["quotas"] = quotas(challenge, participation, [phase] if phase else phases)
-    context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(s for s, _ in rows))
+    context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(s for s, _, _ in rows))
     return context
 
 
