@@ -98,7 +98,11 @@ def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path) -> None:
 
 
 def test_broken_requirements_are_a_setup_error(tmp_path: Path) -> None:
-    files = {"requirements.txt": "this is not a requirement !!\n", "__init__.py": "def evaluate(*a, **k): pass\n"}
+    reason = _index_unreachable()
+    if reason:
+        pytest.skip(reason)
+    missing = "assay-no-such-package-anywhere==0.0.1\n"
+    files = {"requirements.txt": missing, "__init__.py": "def evaluate(*a, **k): pass\n"}
     with EvaluatorPool(workdir=tmp_path / "work") as pool:
         outcome = pool.evaluate(job_for(tmp_path, files))
     assert outcome.error_kind == "setup"
@@ -106,3 +110,20 @@ def test_broken_requirements_are_a_setup_error(tmp_path: Path) -> None:
     assert outcome.stderr  # pip's full output, for the host
     # A failed build leaves no environment that a later job would take for a ready one.
     assert not any((p / ".assay-ready").exists() for p in (tmp_path / "work" / "envs").glob("*"))
+
+
+def test_requirements_that_pip_would_build_are_refused_before_pip_runs(tmp_path: Path) -> None:
+    """A source distribution's setup.py would run on the worker, outside the sandbox: never built."""
+    marker = tmp_path / "setup-py-ran"
+    package = tmp_path / "evil"
+    package.mkdir()
+    (package / "setup.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from setuptools import setup\nsetup(name='evil', version='1.0')\n"
+    )
+    for line in (str(package), f"evil @ file://{package}", f"-e {package}", "--index-url https://evil.example/"):
+        files = {"requirements.txt": f"six\n{line}\n", "__init__.py": "def evaluate(*a, **k): pass\n"}
+        with EvaluatorPool(workdir=tmp_path / "work") as pool:
+            outcome = pool.evaluate(job_for(tmp_path / "job", files))
+        assert outcome.error_kind == "setup" and "requirements.txt line 2" in outcome.error, outcome.error
+        assert not marker.exists()

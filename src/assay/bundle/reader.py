@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
+from .requirements import requirement_problems
 from .rules import Findings, check
 from .source import (
     CONFIG_NAMES,
@@ -334,4 +335,9 @@ def _script(source: Source, rel: str, f: Findings, limits: Limits) -> ScriptArch
             f"{rel} has no __init__.py at its root exposing evaluate(); evaluation will fail{hint}",
             here,
         )
+    if "requirements.txt" in names:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            text = archive.read("requirements.txt").decode("utf-8", errors="replace")
+        for problem in requirement_problems(text):
+            f.add("requirement_not_installable", f"{rel}: {problem}", here)
     return ScriptArchive(data=data, names=names, has_requirements="requirements.txt" in names)

@@ -8,7 +8,9 @@ worker's scientific stack (numpy etc., installed once), then the base interprete
 
 Environments are cached under ``<workdir>/envs/<sha256 of requirements.txt>`` and built under a file
 lock, so several worker processes sharing a workdir build each environment once. pip runs outside
-the sandbox (it needs the network) with a minimal environment: never the worker's token.
+the sandbox (it needs the network) with a minimal environment (never the worker's token), and installs
+wheels only: what a requirements file may name is checked first (``assay.bundle.requirements``), since
+building a source distribution would run its code here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from assay.bundle.requirements import requirement_problems
 
 READY_MARKER = ".assay-ready"
 # Environment variables pip may need (index, proxy, certificates); nothing else of the worker's.
@@ -109,6 +113,10 @@ def _run(cmd: list[str], timeout: float, what: str) -> str:
 
 
 def _build(requirements: Path, env_dir: Path, timeout: float) -> None:
+    refused = requirement_problems(requirements.read_text(errors="replace"))
+    if refused:  # pip would build these from source, whatever --only-binary says
+        lines = "\n".join(str(p) for p in refused)
+        raise SetupError(f"the evaluation script's requirements.txt was not installed: {refused[0]}", lines)
     deadline = time.monotonic() + timeout
     have_pip = _worker_has_pip()
     cmd = [sys.executable, "-m", "venv", "--system-site-packages"]
@@ -126,7 +134,8 @@ def _build(requirements: Path, env_dir: Path, timeout: float) -> None:
         pip = [str(python), "-m", "pip"]
     remaining = max(1.0, deadline - time.monotonic())
     log = _run(
-        [*pip, "install", "--no-input", "--progress-bar", "off", "-r", str(requirements)],
+        # wheels only: building a source distribution would run its setup.py here, outside the sandbox
+        [*pip, "install", "--only-binary=:all:", "--no-input", "--progress-bar", "off", "-r", str(requirements)],
         remaining,
         "installing the evaluation script's requirements.txt",
     )
