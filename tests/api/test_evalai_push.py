@@ -240,6 +240,33 @@ def test_tags_are_resolved_when_submitted(world, users, settings, registry):
     assert not Submission.objects.filter(phase=phase).exists()  # every refusal left nothing behind
 
 
+@pytest.mark.django_db
+def test_an_image_over_the_limit_is_refused_before_any_worker_pulls_it(
+    world,
+    users,
+    settings,
+    registry,
+    docker_client,
+    images,  # noqa: F811
+):
+    from assay.server.challenges.models import Challenge
+    from assay.server.submissions.services.errors import SubmissionError
+
+    phase = docker_phase(world, settings, [registry])
+    own = image_rules.team_repository(phase.challenge, world["teams"]["participant"].pk)
+    digest = push(docker_client, images["busybox"], registry, own)  # about 1 MiB compressed
+    Challenge.objects.filter(pk=phase.challenge_id).update(max_docker_image_size=100 * 1024)
+    phase.refresh_from_db()
+    with pytest.raises(SubmissionError) as exc:
+        _submit(users["participant"], phase, f"{registry}/{own}:t")
+    assert exc.value.code == "image_refused" and "compressed, over the 0.1 MiB limit" in exc.value.message
+    settings.CONTAINER_ARCHITECTURE = "s390x"  # the workers' platform: this image has no variant for it
+    Challenge.objects.filter(pk=phase.challenge_id).update(max_docker_image_size=10 * 1024**2)
+    phase.refresh_from_db()
+    assert _submit(users["participant"], phase, f"{registry}/{own}:t").image_digest == digest  # one platform: the
+    # worker checks its architecture after the pull; only multi-platform indexes are chosen from here
+
+
 # --- the worker's pull ----------------------------------------------------------------------------------------
 
 

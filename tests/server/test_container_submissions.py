@@ -163,6 +163,7 @@ def test_image_references_only_from_the_operators_registries(
 ):
     # the registry's answer is faked here; tests/api/test_evalai_push.py asks a real one
     monkeypatch.setattr(images, "resolve_digest", lambda reference: reference.digest or "sha256:" + "b" * 64)
+    monkeypatch.setattr(images, "check_pushed_size", lambda *args, **kwargs: None)
     phase = dev(static_challenge)
     repository = f"registry.example.org/{images.team_repository(static_challenge, team.pk)}"
     document = json.dumps({"submitted_image_uri": f"{repository}:3"}).encode()
@@ -301,3 +302,32 @@ def test_container_logs_are_for_hosts_only(static_challenge, participant, host, 
     page = web.get(f"/challenges/{static_challenge.pk}/submissions").content.decode()
     assert f"/submissions/{sub.pk}/files/stdout" not in page
     assert sub.image_digest[:19] in page
+
+
+def test_multi_platform_images_are_judged_by_the_workers_variant(monkeypatch, settings):
+    """An index names one manifest per platform: the workers' one is sized, a missing one refused."""
+    import httpx
+
+    settings.CONTAINER_ARCHITECTURE = "amd64"
+    small, big = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    documents = {
+        "sha256:" + "0" * 64: {"manifests": [
+            {"digest": small, "platform": {"architecture": "arm64", "os": "linux"}},
+            {"digest": big, "platform": {"architecture": "amd64", "os": "linux"}},
+        ]},
+        small: {"config": {"size": 10}, "layers": [{"size": 100}]},
+        big: {"config": {"size": 10}, "layers": [{"size": 3 * 1024**2}, {"size": 1024**2}]},
+    }  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=documents[request.url.path.rsplit("/", 1)[-1]])
+
+    real_client = httpx.Client
+    monkeypatch.setattr(images.httpx, "Client", lambda **kw: real_client(transport=httpx.MockTransport(answer), **kw))
+    reference = images.ImageReference("r.example/t/a:1", "r.example", "t/a", "1", "")
+    images.check_pushed_size(reference, "sha256:" + "0" * 64, max_bytes=5 * 1024**2)  # amd64: 4 MiB, fits
+    with pytest.raises(SubmissionError, match="4.0 MiB compressed, over the 3.0 MiB limit"):
+        images.check_pushed_size(reference, "sha256:" + "0" * 64, max_bytes=3 * 1024**2)
+    settings.CONTAINER_ARCHITECTURE = "s390x"
+    with pytest.raises(SubmissionError, match="no linux/s390x variant .it has amd64, arm64."):
+        images.check_pushed_size(reference, "sha256:" + "0" * 64, max_bytes=5 * 1024**2)

@@ -27,7 +27,7 @@ import json
 import re
 import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -207,7 +207,9 @@ def check_submission(phase: ChallengePhase, file: IO[bytes], file_name: str, *, 
     if file_name.lower().endswith(REFERENCE_SUFFIX):
         reference = parse_reference(file)
         check_team_repository(phase.challenge, reference, team_id)
-        return resolve_digest(reference)
+        digest = resolve_digest(reference)
+        check_pushed_size(reference, digest, max_bytes=phase.challenge.max_docker_image_size)
+        return digest
     challenge = phase.challenge
     try:
         manifest = read_manifest(file, max_bytes=challenge.max_docker_image_size, architecture=container_architecture())
@@ -343,6 +345,60 @@ def resolve_digest(reference: ImageReference, *, timeout: float = RESOLVE_TIMEOU
     if reference.digest and digest != reference.digest:
         raise SubmissionError("image_refused", f"the registry serves {digest} for {shown}, not that digest", 400)
     return digest
+
+
+def check_pushed_size(
+    reference: ImageReference, digest: str, *, max_bytes: int, timeout: float = RESOLVE_TIMEOUT
+) -> None:
+    """Refuse at submit time an image whose compressed layers alone exceed the limit, or with no variant
+    for the workers' platform, rather than let a worker pull gigabytes to find out.
+
+    Compressed sizes are a lower bound of the unpacked image, so nothing within the limit is refused here;
+    the worker still checks the unpacked size. A manifest this cannot read skips the check.
+    """
+    architecture = container_architecture()
+    shown = reference.pinned(digest)
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+            document = _manifest(http, reference, digest)
+            variants = document.get("manifests") if isinstance(document, dict) else None
+            if isinstance(variants, list):  # a multi-platform index: the workers' variant counts
+                wanted = [
+                    m for m in variants
+                    if isinstance(m, dict) and (m.get("platform") or {}).get("architecture") == architecture
+                    and (m.get("platform") or {}).get("os", "linux") == "linux"
+                ]  # fmt: skip
+                if not wanted:
+                    found = sorted(
+                        {str((m.get("platform") or {}).get("architecture")) for m in variants if isinstance(m, dict)}
+                    )
+                    raise SubmissionError(
+                        "image_refused",
+                        f"{shown} has no linux/{architecture} variant (it has {', '.join(found) or 'none'});"
+                        f" build it for {architecture}",
+                        400,
+                    )
+                document = _manifest(http, reference, str(wanted[0].get("digest", "")))
+            parts = [document["config"], *document["layers"]]
+            total = sum(int(part["size"]) for part in parts)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return
+    if total > max_bytes:
+        raise SubmissionError(
+            "image_refused",
+            f"{shown} is {total / 1024**2:.1f} MiB compressed, over the {max_bytes / 1024**2:.1f} MiB limit",
+            400,
+        )
+
+
+def _manifest(http: httpx.Client, reference: ImageReference, digest: str) -> Any:
+    if not _DIGEST.match(digest):
+        raise ValueError("no digest")
+    response = http.get(manifest_url(replace(reference, digest=digest, tag="")), headers={"Accept": MANIFEST_TYPES})
+    response.raise_for_status()
+    if len(response.content) > 4 * 1024**2:
+        raise ValueError("implausibly large manifest")
+    return json.loads(response.content)
 
 
 def job_reference(sub: Submission) -> str:
