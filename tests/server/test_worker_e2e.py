@@ -251,3 +251,27 @@ def test_demo_in_process_worker_evaluates_with_no_other_command(
     second.thread.join(30)
     first.refresh_from_db()
     assert first.revoked_at is not None
+
+
+def test_the_in_process_worker_waits_for_its_server_instead_of_logging_failures():
+    """`make demo` starts the worker a moment before the server listens: no connection error is logged."""
+    import socket
+    import threading
+
+    from assay.server.inprocess_worker import _wait_for_server
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    def listen_later() -> None:
+        time.sleep(0.5)
+        server = socket.create_server(("127.0.0.1", port))
+        time.sleep(2)
+        server.close()
+
+    threading.Thread(target=listen_later, daemon=True).start()
+    started = time.monotonic()
+    _wait_for_server(f"http://127.0.0.1:{port}", timeout=10)
+    assert 0.4 < time.monotonic() - started < 5
