@@ -241,14 +241,8 @@ def test_tags_are_resolved_when_submitted(world, users, settings, registry):
 
 
 @pytest.mark.django_db
-def test_an_image_over_the_limit_is_refused_before_any_worker_pulls_it(
-    world,
-    users,
-    settings,
-    registry,
-    docker_client,
-    images,  # noqa: F811
-):
+def test_oversized_images_are_refused_before_a_pull(world, users, settings, registry, docker_client, images):  # noqa: F811
+    """An image over the limit is refused at submit time, before any worker pulls it."""
     from assay.server.challenges.models import Challenge
     from assay.server.submissions.services.errors import SubmissionError
 
