@@ -88,6 +88,20 @@ def test_local_annotation_and_script_override_the_server(job_and_client, tmp_pat
     assert client.downloads == 1  # only the submission came from the server
 
 
+def test_local_script_folder_is_zipped_without_following_symlinks(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the evaluator")
+    folder = tmp_path / "script"
+    (folder / "__pycache__").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "__pycache__" / "x.pyc").write_bytes(b"")
+    (folder / "link.txt").symlink_to(secret)
+    zipped = LocalFiles(evaluation_script=folder).script_zip(tmp_path / "cache")
+    assert zipfile.ZipFile(zipped).namelist() == ["__init__.py"]
+    assert LocalFiles(evaluation_script=folder).script_zip(tmp_path / "cache") == zipped  # named by content
+    assert LocalFiles(evaluation_script=zipped).script_zip(tmp_path / "other") == zipped  # a zip is used as is
+
+
 def test_cache_refuses_names_that_escape(tmp_path):
     cache = FileCache(tmp_path / "cache")
     path = cache.path_for("a" * 64, "../../../etc/passwd")

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import logging
 import os
 import platform
 import threading
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
+from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
 from .client import LeaseLostError, ProtocolError, WorkerClient
@@ -40,19 +39,11 @@ class LocalFiles:
     evaluation_script: Path | None = None  # a zip, or a folder zipped once at start
 
     def script_zip(self, cache_root: Path) -> Path | None:
+        """The script as a zip: a zip file as is, a folder zipped by :func:`zip_folder` (symlinks not followed)."""
         src = self.evaluation_script
         if src is None or src.is_file():
             return src
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(src.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    zf.write(path, path.relative_to(src).as_posix())
-        data = buf.getvalue()
-        target = cache_root / "local" / f"{hashlib.sha256(data).hexdigest()}.zip"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return target
+        return zip_folder(src, cache_root / "local")
 
 
 class Worker:
