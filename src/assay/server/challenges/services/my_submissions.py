@@ -19,7 +19,7 @@ def team_submissions(participation: Participation, phase: ChallengePhase | None 
         phase__challenge_id=participation.challenge_id,
         participant_team_id=participation.team_id,
         ignore_submission=False,
-    ).select_related("phase", "created_by")
+    ).select_related("phase__challenge", "created_by")
     if phase is not None:
         qs = qs.filter(phase=phase)
     return qs.order_by("-submitted_at", "-id")
