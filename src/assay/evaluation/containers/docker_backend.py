@@ -85,13 +85,6 @@ class DockerBackend:
             "no-new-privileges; non-root user; memory, CPU, pids and ulimits enforced)"
         )
 
-    def remove_image(self, image: str) -> None:
-        """Forget a loaded participant image (its layers go once no other image uses them)."""
-        try:
-            self.client.images.remove(image, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-
     def stop_all(self) -> None:
         """Kill every container this backend is running (a worker shutting down); their runs then end
         at once, reported as killed, and are cleaned up as usual."""
