@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from assay.bundle import BundleError, json_schema, read_bundle
-
 from .output import console, emit_json, err_console, print_problems
 
 app = typer.Typer(help="Check challenge bundles offline, before anything is uploaded.", no_args_is_help=True)
@@ -24,6 +22,8 @@ def validate(
 
     A lone challenge_config.yaml is checked in config-only mode: the files it names are listed, not required.
     """
+    from assay.bundle import BundleError, read_bundle  # imported here: pydantic and yaml only for bundle commands
+
     if not path.exists():
         err_console.print(f"[red]No such file or folder:[/red] {path}")
         raise typer.Exit(2)
@@ -67,6 +67,8 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Print the JSON Schema of challenge_config.yaml (for editors and CI)."""
+    from assay.bundle import json_schema
+
     data = json_schema()
     if output:
         import json

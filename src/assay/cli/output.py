@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from assay.bundle import Problem
+if TYPE_CHECKING:
+    from assay.bundle import Problem
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -9,8 +9,6 @@ from typing import Annotated
 
 import typer
 
-from assay.bundle import BundleError
-
 from .output import console, emit_json, err_console, print_problems
 
 admin_app = typer.Typer(
@@ -74,6 +72,8 @@ def import_bundle(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Import a bundle as a new challenge, or update an existing one in place."""
+    from assay.bundle import BundleError
+
     server = _server()
     refused = importlib.import_module("assay.server.challenges.services.bundle_import").ImportRefused
     try:
