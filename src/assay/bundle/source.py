@@ -8,7 +8,6 @@ lying header cannot inflate more).
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import zipfile
@@ -279,7 +278,3 @@ def _add_dirs(dirs: set[str], rel: str) -> None:
     parts = rel.split("/")[:-1]
     for i in range(1, len(parts) + 1):
         dirs.add("/".join(parts[:i]))
-
-
-def zip_bytes_source(data: bytes, limits: Limits, label: str) -> ZipSource:
-    return ZipSource(io.BytesIO(data), limits, label)
