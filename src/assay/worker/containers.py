@@ -47,7 +47,7 @@ from assay.evaluation.containers import (
     run_environment,
     run_static_dataset,
 )
-from assay.evaluation.containers.docker_backend import docker
+from assay.evaluation.containers.docker_backend import _explain, docker
 from assay.evaluation.containers.process_backend import ProcessBackend
 from assay.evaluation.containers.registry import pull_image
 from assay.evaluation.safezip import safe_extract
@@ -504,7 +504,3 @@ def _readable(path: Path) -> None:
 
 def _section(title: str, container: str, scoring: str) -> str:
     return f"--- {title} ---\n{container}\n--- evaluation script ---\n{scoring}"
-
-
-def _explain(exc: BaseException) -> str:
-    return str(getattr(exc, "explanation", None) or exc)

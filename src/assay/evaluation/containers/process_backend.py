@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cgroups import EvaluatorCgroup, detect_cgroups
-from ..evaluator import CHILD_SOURCE, _descendants, _encode, _grow_pipe, _parse, _popen
+from ..evaluator import CHILD_SOURCE, _descendants, _encode, _first_line, _grow_pipe, _parse, _popen
 from ..sandbox import SANDBOX_GID, SANDBOX_UID, BindPlan, SandboxReport, base_command, detect_sandbox
 from .contract import OUTPUT_PATH, ContainerOutcome, ContainerRun, ContainerUnavailable, UnsafeRun
 
@@ -365,7 +365,3 @@ def _exit_code(returncode: int | None) -> int | None:
 
 def _failed(error: str, *, duration: float = 0.0) -> ContainerOutcome:
     return ContainerOutcome(None, False, False, "", "", duration, None, error=error)
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")

@@ -16,13 +16,9 @@ import re
 from typing import Any
 
 from .contract import numeric_user as numeric_user_ids
-from .intake import AcceptedImage, ImageRefused, check_image
+from .intake import AcceptedImage, ImageRefused, _mib, check_image
 
 _PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1024**2:.1f} MiB"
 
 
 def pull_image(
