@@ -31,6 +31,7 @@ from .results import ResultError, parse_output
 
 S = Submission.Status
 WAITING = (S.SUBMITTED, S.RESUMING)
+JOB_RELATED = ("phase__challenge", "participant_team", "created_by")  # read by jobs.job_payload
 
 
 def lease_seconds() -> int:
@@ -56,7 +57,8 @@ def claim_next(
             candidates = candidates.exclude(images.code_bundles())
         with transaction.atomic():
             sub = (
-                candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined challenge
+                candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined rows
+                .select_related(*JOB_RELATED)  # what jobs.job_payload reads, without a query each
                 .order_by("submitted_at", "id")
                 .first()
             )
@@ -112,7 +114,12 @@ def take(
     Saying ``running`` again while the lease holds keeps the attempt; otherwise this is a new claim.
     """
     now = timezone.now()
-    row = Submission.objects.select_for_update().filter(pk=submission_id, queue_name=token.queue_name).first()
+    row = (
+        Submission.objects.select_for_update(of=("self",))  # lock the submission only, not the joined rows
+        .select_related(*JOB_RELATED)
+        .filter(pk=submission_id, queue_name=token.queue_name)
+        .first()
+    )
     if row is None:
         raise SubmissionError("not_found", "Submission does not exist", 404)
     lease_until = now + dt.timedelta(seconds=lease_seconds)
