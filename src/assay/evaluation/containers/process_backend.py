@@ -188,7 +188,6 @@ class ProcessBackend:
             deadline = started + limits.wall_seconds
             oom_base = 0
             if not self._handshake(proc, err, min(deadline, started + START_SECONDS)):
-                _kill_tree(item)
                 why = _first_line(err.text()) or "bwrap did not start the launcher"
                 return _failed(f"the sandbox could not start: {why}", duration=time.monotonic() - started)
             if cgroup is not None:
@@ -211,7 +210,6 @@ class ProcessBackend:
                 proc.wait(timeout=30)
             duration = time.monotonic() - started
             oom = cgroup is not None and cgroup.oom_kills() > oom_base
-            _kill_tree(item)  # what the entry point left behind (its namespace ends with it, but be sure)
             return ContainerOutcome(
                 exit_code=_exit_code(proc.returncode), oom_killed=oom, timed_out=timed_out and not oom,
                 stdout=out.text(), stderr=err.text(), duration=duration, image_digest=None,
@@ -219,7 +217,7 @@ class ProcessBackend:
         finally:
             with self._lock:
                 self._running.discard(item)
-            _kill_tree(item)
+            _kill_tree(item)  # whatever is left (the entry point's leftovers too; its namespace ends with it)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()  # type: ignore[union-attr]
