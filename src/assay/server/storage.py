@@ -52,19 +52,22 @@ class ContentWriter:
         self.created.append(name)
         return name, digest, size
 
-    def save_seekable(self, folder: str, filename: str, fh: IO[bytes]) -> tuple[str, str, int]:
-        """Store an open, seekable file (an upload, say) without closing it; read twice, hash then copy."""
-        fh.seek(0)
-        digest = hashlib.sha256()
-        size = 0
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    def save_seekable(
+        self, folder: str, filename: str, fh: IO[bytes], known: tuple[str, int] | None = None
+    ) -> tuple[str, str, int]:
+        """Store an open, seekable file (an upload, say) without closing it; read twice, hash then copy.
+
+        A caller that has already hashed these bytes passes ``known`` = (sha256, size): one read, the copy.
+        """
+        if known is None:
+            fh.seek(0)
+            known = hash_stream_open(fh)
+        hexdigest, size = known
         safe_name = safe_file_name(filename)
         fh.seek(0)
-        name = default_storage.save(f"{folder}/{digest.hexdigest()}/{safe_name}", File(fh, name=safe_name))
+        name = default_storage.save(f"{folder}/{hexdigest}/{safe_name}", File(fh, name=safe_name))
         self.created.append(name)
-        return name, digest.hexdigest(), size
+        return name, hexdigest, size
 
     def rollback(self) -> None:
         for name in self.created:
@@ -88,10 +91,15 @@ def safe_file_name(filename: str) -> str:
 
 
 def hash_stream(fh: IO[bytes]) -> tuple[str, int]:
+    with fh:
+        return hash_stream_open(fh)
+
+
+def hash_stream_open(fh: IO[bytes]) -> tuple[str, int]:
+    """(sha256, size) of the rest of ``fh``, which stays open."""
     digest = hashlib.sha256()
     size = 0
-    with fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := fh.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size

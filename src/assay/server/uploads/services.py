@@ -154,17 +154,21 @@ def finish(upload: Upload) -> Submission:
     writer = ContentWriter()
     with tempfile.TemporaryFile() as joined:
         digest = hashlib.sha256()
+        joined_size = 0
         for n in received:
             with default_storage.open(_part_name(upload, n), "rb") as part:
                 while block := part.read(1024 * 1024):
                     digest.update(block)
                     joined.write(block)
+                    joined_size += len(block)
         if upload.sha256 and digest.hexdigest() != upload.sha256:
             abort(upload, "the file's SHA-256 differs from the one declared at the start")
             raise _refuse("checksum_mismatch", "the joined file's SHA-256 differs from the declared one; upload again")
         image_digest = _image_digest(upload, joined)
         try:
-            stored, sha, size = writer.save_seekable("submissions", upload.file_name, joined)
+            stored, sha, size = writer.save_seekable(
+                "submissions", upload.file_name, joined, known=(digest.hexdigest(), joined_size)
+            )
             with transaction.atomic():
                 sub = Submission.objects.select_for_update().get(pk=upload.submission_id)
                 if sub.status != S.SUBMITTING:
