@@ -166,7 +166,7 @@ def challenges_list(
 ) -> None:
     """List challenges (ongoing ones by default)."""
     try:
-        rows = Client(resolve(server)).all_pages("/challenges", status=status, role=role, q=search)
+        rows = client(server, need_token=False).all_pages("/challenges", status=status, role=role, q=search)
     except ApiError as exc:
         raise fail(exc) from None
     if as_json:
@@ -184,7 +184,7 @@ def challenges_list(
 def challenges_show(challenge: Annotated[int, typer.Argument(help="Challenge id.")], server: ServerOpt = None,
                     as_json: JsonOpt = False) -> None:  # fmt: skip
     """A challenge's details, phases and leaderboards."""
-    api = Client(resolve(server))
+    api = client(server, need_token=False)
     try:
         c = api.get(f"/challenges/{challenge}")
         phases = api.get(f"/challenges/{challenge}/phases")
@@ -220,7 +220,7 @@ def _print_phases(phases: list[dict], docker: bool = False, code: bool = False) 
 def phases(challenge: Annotated[int, typer.Argument(help="Challenge id.")], server: ServerOpt = None,
            as_json: JsonOpt = False) -> None:  # fmt: skip
     """A challenge's phases: ids to submit to, limits and file types."""
-    api = Client(resolve(server))
+    api = client(server, need_token=False)
     try:
         rows = api.get(f"/challenges/{challenge}/phases")
         c = {} if as_json else api.get(f"/challenges/{challenge}")
@@ -529,7 +529,8 @@ def leaderboard(
 ) -> None:
     """A leaderboard as a table (what you may see of it)."""
     try:
-        board = Client(resolve(server)).get(f"/phase-splits/{phase_split}/leaderboard", order_by=order_by, page=page)
+        api = client(server, need_token=False)
+        board = api.get(f"/phase-splits/{phase_split}/leaderboard", order_by=order_by, page=page)
     except ApiError as exc:
         raise fail(exc) from None
     if as_json:
