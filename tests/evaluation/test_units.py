@@ -46,6 +46,23 @@ def test_safe_extract_refuses_symlinks_and_devices(tmp_path: Path) -> None:
         safe_extract(_zip(tmp_path / "f.zip", [(fifo, b"")]), tmp_path / "o2")
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "corrupt_data"])
+def test_safe_extract_reports_an_unreadable_zip_as_unsafe(tmp_path: Path, damage: str) -> None:
+    archive = tmp_path / "d.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data.txt", bytes(range(256)) * 64)
+    data = archive.read_bytes()
+    if damage == "garbage":
+        data = b"not a zip at all"
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    else:  # the compressed stream damaged, the central directory intact
+        data = data[:40] + bytes(b ^ 0xFF for b in data[40:80]) + data[80:]
+    archive.write_bytes(data)
+    with pytest.raises(UnsafeZipError, match="not a readable zip"):
+        safe_extract(archive, tmp_path / "out")
+
+
 def test_safe_extract_stops_zip_bombs_by_real_size(tmp_path: Path) -> None:
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -252,6 +252,20 @@ def test_a_static_dataset_image_is_run_scored_and_removed(
     assert not list((worker.workdir / "containers" / "runs").iterdir())  # the job's folder is gone
 
 
+def test_a_corrupt_test_inputs_zip_fails_the_job_as_a_setup_error(
+    worker: Worker, server: FakeServer, made: Any, script_zip: bytes, docker_client: Any
+) -> None:
+    tarball = made("corrupt-inputs", sh(PREDICT))
+    worker.run_job(static_job(server, tarball, script_zip, inputs=b"not a zip at all", inputs_name="inputs.zip"))
+    [report] = server.completed
+    assert report["output"] is None
+    assert report["error"].startswith(
+        "the worker refused to run the container: the phase's test inputs zip cannot be unpacked safely: "
+        "not a readable zip"
+    ), report["error"]
+    assert not present(docker_client, digest_of(tarball))
+
+
 def test_a_root_image_is_refused_with_a_clear_message(
     worker: Worker, server: FakeServer, made: Any, script_zip: bytes, docker_client: Any
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 
@@ -36,39 +37,43 @@ def _clean_name(raw: str) -> PurePosixPath | None:
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, max_entries: int = 20000) -> list[str]:
     """Extract ``zip_path`` into ``dest`` (created); returns the extracted file names.
 
-    Sizes are counted while decompressing, not taken from the (forgeable) headers.
+    Sizes are counted while decompressing, not taken from the (forgeable) headers. Raises
+    :class:`UnsafeZipError` for a hostile archive and for one that is not a readable zip at all.
     """
     dest.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     total = 0
-    with zipfile.ZipFile(zip_path) as zf:
-        infos = zf.infolist()
-        if len(infos) > max_entries:
-            raise UnsafeZipError(f"the zip holds {len(infos)} entries, more than {max_entries}")
-        for info in infos:
-            rel = _clean_name(info.filename)
-            if rel is None:
-                continue
-            mode = info.external_attr >> 16
-            kind = stat.S_IFMT(mode)
-            if kind == stat.S_IFLNK:
-                raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link")
-            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file")
-            target = dest.joinpath(*rel.parts)
-            if info.is_dir() or kind == stat.S_IFDIR:
-                target.mkdir(parents=True, exist_ok=True)
-                target.chmod(0o755)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, target.open("wb") as out:
-                while block := src.read(1024 * 1024):
-                    total += len(block)
-                    if total > max_total_bytes:
-                        raise UnsafeZipError(f"the zip unpacks to more than {max_total_bytes} bytes")
-                    out.write(block)
-            target.chmod(0o644)
-            written.append(str(rel))
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = zf.infolist()
+            if len(infos) > max_entries:
+                raise UnsafeZipError(f"the zip holds {len(infos)} entries, more than {max_entries}")
+            for info in infos:
+                rel = _clean_name(info.filename)
+                if rel is None:
+                    continue
+                mode = info.external_attr >> 16
+                kind = stat.S_IFMT(mode)
+                if kind == stat.S_IFLNK:
+                    raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link")
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file")
+                target = dest.joinpath(*rel.parts)
+                if info.is_dir() or kind == stat.S_IFDIR:
+                    target.mkdir(parents=True, exist_ok=True)
+                    target.chmod(0o755)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("wb") as out:
+                    while block := src.read(1024 * 1024):
+                        total += len(block)
+                        if total > max_total_bytes:
+                            raise UnsafeZipError(f"the zip unpacks to more than {max_total_bytes} bytes")
+                        out.write(block)
+                target.chmod(0o644)
+                written.append(str(rel))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
+        raise UnsafeZipError(f"not a readable zip (damaged or truncated): {exc}") from exc
     for folder in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
     return written

@@ -125,7 +125,7 @@ def _extract(script_zip: Path, root: Path, package_dir: Path) -> None:
             safe_extract(script_zip, target)
         except UnsafeZipError as exc:
             raise SetupError(f"the evaluation script archive is unsafe: {exc}") from None
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError) as exc:
             raise SetupError(f"the evaluation script archive cannot be extracted: {exc}") from None
         nested = package_root(target)
         if nested != target:

@@ -21,7 +21,6 @@ import re
 import shutil
 import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -353,7 +352,7 @@ class CodeBundleRunner:
             max_bytes = int(spec.get("max_image_bytes") or DEFAULT_MAX_IMAGE_BYTES)
             try:
                 safe_extract(files.code, code, max_total_bytes=max_bytes, max_entries=MAX_CODE_ENTRIES)
-            except (UnsafeZipError, zipfile.BadZipFile) as exc:
+            except UnsafeZipError as exc:
                 return failed(f"the code bundle cannot be unpacked safely: {exc}", sandbox=backend.describe())
             inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
             run = run_static_dataset(
