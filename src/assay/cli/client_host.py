@@ -102,6 +102,12 @@ def bundle_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate SUBMISSION with the bundle's script in the same sandbox as the worker, before uploading anything."""
+    with tempfile.TemporaryDirectory(prefix="assay-bundle-test-", ignore_cleanup_errors=True) as tmp:
+        _bundle_test(Path(tmp), bundle, submission, phase, sandbox, as_json)
+
+
+def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, sandbox: str, as_json: bool) -> None:
+    """``host bundle test`` inside WORK, a temporary folder removed afterwards (script, annotation, evaluator pool)."""
     from assay.bundle import BundleError, read_bundle
 
     try:
@@ -119,7 +125,6 @@ def bundle_test(
             if not b.evaluation_script:
                 err_console.print("[red]this bundle has no evaluation script (remote or container evaluation)[/red]")
                 raise typer.Exit(2)
-            work = Path(tempfile.mkdtemp(prefix="assay-bundle-test-"))
             script = work / "evaluation_script.zip"
             script.write_bytes(b.evaluation_script.data)
             config_phase = phases[chosen]
