@@ -122,11 +122,8 @@ class ContainerRunner:
 
     def stop_all(self) -> None:
         """End every container in progress (the worker is stopping); never raises."""
-        stop = getattr(self.backend, "stop_all", None)
-        if stop is None:
-            return
         try:
-            stop()
+            self.backend.stop_all()
         except Exception as exc:  # noqa: BLE001 - shutting down: say so and carry on
             log.warning("could not stop the running containers: %s", exc)
 
@@ -196,7 +193,11 @@ class ContainerRunner:
         max_bytes = int(spec.get("max_image_bytes") or DEFAULT_MAX_IMAGE_BYTES)
         source = spec.get("image") or {}
         if source.get("reference"):
-            return self._pull(str(source["reference"]), max_bytes)
+            # pinned by digest (the server pinned it at submission): only ``repo@sha256:…`` is pulled, since a
+            # tag could name another image by now, or re-tag one this worker already has (the host's environment)
+            return pull_image(
+                self.images, str(source["reference"]), max_bytes=max_bytes, numeric_user=self.numeric_user
+            )
         if files.image is None:
             raise ImageRefused("the submission names no container image")
         image = load_image(self.images, files.image, max_bytes=max_bytes, numeric_user=self.numeric_user)
@@ -208,14 +209,6 @@ class ContainerRunner:
                 f"the tarball holds {image.digest[:19]}…); submit it again"
             )
         return image
-
-    def _pull(self, reference: str, max_bytes: int) -> AcceptedImage:
-        """A participant's registry image, pinned by digest (the server pinned it at submission), checked.
-
-        Only ``repo@sha256:…`` is pulled: a tag could name another image by now, or re-tag one this
-        worker already has (the host's environment, say).
-        """
-        return pull_image(self.images, reference, max_bytes=max_bytes, numeric_user=self.numeric_user)
 
     def _environment_image(self, spec: dict[str, Any], files: ContainerFiles) -> str:
         """The host's environment image, as the backend runs it. Host images are trusted (no participant

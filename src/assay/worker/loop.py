@@ -226,7 +226,7 @@ class Worker:
         code = fetch(source["code"]) if source.get("code") else None
         files = ContainerFiles(limits=_limits(job), image=image, code=code)
         if spec.get("kind") == "static_dataset":
-            files.evaluation = self._evaluation_job(job)
+            files.evaluation = self._evaluation_job(job, files.limits)
             files.test_inputs = fetch(spec["test_inputs"]) if spec.get("test_inputs") else None
         else:
             files.annotation = self._annotation(job)
@@ -250,7 +250,7 @@ class Worker:
             if set(report) != {"error"}:  # the plainest report left; refused too, the lease runs out
                 self._complete(sid, attempt, {"error": f"the worker's report was refused by the server: {exc}"[:2000]})
 
-    def _evaluation_job(self, job: dict[str, Any]) -> EvaluationJob:
+    def _evaluation_job(self, job: dict[str, Any], limits: EvaluationLimits | None = None) -> EvaluationJob:
         codename = job["phase"]["codename"]
         submission = self.cache.fetch(self.client, job["submission_file"])
         if self.local_script is not None:
@@ -269,7 +269,7 @@ class Worker:
             submission_file=submission,
             phase_codename=codename,
             submission_metadata=job.get("submission_metadata") or {},
-            limits=_limits(job),
+            limits=limits if limits is not None else _limits(job),
             chunking=_chunking(chunking),
         )
 
