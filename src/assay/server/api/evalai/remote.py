@@ -17,6 +17,7 @@ from assay.server.challenges.models import Challenge
 from assay.server.submissions.models import Submission, WorkerToken
 from assay.server.submissions.services import queue, results
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.tokens import remote_queue_name
 
 S = Submission.Status
 WORKER_ID = "evalai-remote-worker"
@@ -24,7 +25,7 @@ WORKER_ID = "evalai-remote-worker"
 
 def queue_token(challenge: Challenge) -> WorkerToken:
     """The queue services act for a queue, named by a worker token; a host stands for their challenge's."""
-    return WorkerToken(queue_name=f"challenge-{challenge.pk}", challenge=challenge, name="host (EvalAI API)")
+    return WorkerToken(queue_name=remote_queue_name(challenge), challenge=challenge, name="host (EvalAI API)")
 
 
 def peek(queue_name: str) -> Submission | None:

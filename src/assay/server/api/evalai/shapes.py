@@ -8,7 +8,7 @@ from assay.server.challenges.models import Challenge, ChallengePhase, ChallengeP
 from assay.server.challenges.services.roles import is_host
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.access import can_view_logs
-from assay.server.submissions.services.submit import queue_for
+from assay.server.submissions.services.tokens import queue_name
 
 from ..files import download_url
 from .base import date
@@ -61,7 +61,7 @@ def challenge(request: Request, c: Challenge) -> dict:
         "remote_evaluation": c.remote_evaluation,
         "workers": None,
         "created_at": date(c.created_at),
-        "queue": queue_for_challenge(c),
+        "queue": queue_name(c),
         "is_docker_based": c.is_docker_based,
         "approved_by_admin": c.approved_by_admin,
         "is_active": c.is_active,
@@ -81,10 +81,6 @@ def challenge(request: Request, c: Challenge) -> dict:
         data["allowed_email_domains"] = c.allowed_email_domains
         data["blocked_email_domains"] = c.blocked_email_domains
     return data
-
-
-def queue_for_challenge(c: Challenge) -> str:
-    return f"challenge-{c.pk}" if c.remote_evaluation else "default"
 
 
 def phase(request: Request, p: ChallengePhase) -> dict:
@@ -204,6 +200,3 @@ def host_team_full(team) -> dict:
             for m in members
         ],
     }  # fmt: skip
-
-
-__all__ = ["queue_for"]

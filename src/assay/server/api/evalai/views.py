@@ -25,7 +25,7 @@ from assay.server.challenges.services.bundle_import import ImportRefused, import
 from assay.server.challenges.services.listing import visible_challenges
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle
+from assay.server.submissions.services import lifecycle, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
 from assay.server.teams import services as teams
@@ -537,12 +537,8 @@ def _queue_challenge(request: Request, queue_name: str) -> Challenge:
             raise fail("this worker token serves another queue", 403, "forbidden")
         return Challenge.objects.select_related("host_team").get(pk=token.challenge_id)
     _need_user(request)
-    prefix, _, pk = queue_name.rpartition("-")
-    challenge = (
-        Challenge.objects.select_related("host_team").filter(pk=int(pk)).first()
-        if prefix == "challenge" and pk.isdigit()
-        else None
-    )
+    pk = tokens.challenge_id_of_queue(queue_name)
+    challenge = Challenge.objects.select_related("host_team").filter(pk=pk).first() if pk is not None else None
     if challenge is None or not challenge.remote_evaluation or not is_host(request.user, challenge):
         raise fail("Challenge queue does not exist, or you are not one of its hosts", 404, "not_found")
     return challenge
@@ -560,7 +556,7 @@ class QueueMessageView(EvalAIView):
         challenge = _queue_challenge(request, queue_name)
         from .remote import peek
 
-        sub = peek(shapes.queue_for_challenge(challenge))
+        sub = peek(tokens.queue_name(challenge))
         if sub is None:
             return Response({"body": None, "receipt_handle": None})
         body = {"challenge_pk": challenge.pk, "phase_pk": sub.phase_id, "submission_pk": sub.pk,
@@ -591,7 +587,7 @@ class UpdateSubmissionView(EvalAIView):
         challenge = Challenge.objects.select_related("host_team").filter(pk=challenge_id).first()
         if challenge is None or not challenge.remote_evaluation:
             raise fail("Challenge does not exist", 404, "not_found")
-        _queue_challenge(request, shapes.queue_for_challenge(challenge))
+        _queue_challenge(request, tokens.queue_name(challenge))
         try:
             sid = int(request.data.get("submission"))
         except (TypeError, ValueError):
@@ -635,7 +631,7 @@ class StartedAtView(EvalAIView):
         if sub is None or not sub.phase.challenge.remote_evaluation:
             raise fail("Submission does not exist", 404, "not_found")
         challenge = sub.phase.challenge
-        _queue_challenge(request, shapes.queue_for_challenge(challenge))
+        _queue_challenge(request, tokens.queue_name(challenge))
         sub = take(queue_token(challenge), sub, "", challenge)
         return Response(shapes.submission(request, sub))
 

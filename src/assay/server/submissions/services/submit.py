@@ -30,6 +30,7 @@ from ..models import Submission
 from . import images
 from .errors import SubmissionError
 from .meta import normalise_meta
+from .tokens import queue_name
 
 S = Submission.Status
 
@@ -44,12 +45,6 @@ class SubmissionFields:
     project_url: str = ""
     publication_url: str = ""
     meta: Any = None
-
-
-def queue_for(phase: ChallengePhase) -> str:
-    """Remote-evaluation challenges have their own queue, served by the host's workers."""
-    challenge = phase.challenge
-    return f"challenge-{challenge.pk}" if challenge.remote_evaluation else "default"
 
 
 def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
@@ -146,7 +141,7 @@ def create(
             project_url=fields.project_url[:1000],
             publication_url=fields.publication_url[:1000],
             submission_metadata=meta,
-            queue_name=queue_for(phase),
+            queue_name=queue_name(phase.challenge),
             submission_number=next_number(phase, participation.team),
             **file_fields,
         )

@@ -15,6 +15,23 @@ from .errors import SubmissionError
 
 TOKEN_PREFIX = "aw_"
 PLATFORM_QUEUE = "default"
+REMOTE_QUEUE_PREFIX = "challenge-"
+
+
+def queue_name(challenge: Challenge) -> str:
+    """A challenge's queue: its own for remote evaluation (served by the host's workers), else the platform's."""
+    return remote_queue_name(challenge) if challenge.remote_evaluation else PLATFORM_QUEUE
+
+
+def remote_queue_name(challenge: Challenge) -> str:
+    """The queue a remote-evaluation challenge's own workers serve."""
+    return f"{REMOTE_QUEUE_PREFIX}{challenge.pk}"
+
+
+def challenge_id_of_queue(name: str) -> int | None:
+    """The challenge id a remote queue's name carries (:func:`remote_queue_name` read back), or None."""
+    prefix, _, pk = name.rpartition("-")
+    return int(pk) if prefix + "-" == REMOTE_QUEUE_PREFIX and pk.isdigit() else None
 
 
 def _hash(token: str) -> str:
@@ -38,7 +55,7 @@ def create_worker_token(user, name: str, challenge: Challenge | None = None) -> 
             raise SubmissionError(
                 "not_remote", "this challenge is evaluated by the platform; it has no remote queue", 400
             )
-        queue = f"challenge-{challenge.pk}"
+        queue = remote_queue_name(challenge)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = WorkerToken.objects.create(
         name=name[:100] or "worker",
