@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
@@ -371,6 +372,18 @@ def _bytes(parts: list[int], chunk: int, size: int) -> int:
     return sum(size - (p - 1) * chunk if p == last else chunk for p in parts)
 
 
+def parse_meta(meta: list[str] | None) -> dict[str, Any]:
+    """The ``--meta NAME=VALUE`` options as submission metadata ("true"/"false" as booleans); exit 2 on a bad one."""
+    values: dict[str, Any] = {}
+    for item in meta or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            err_console.print(f"[red]--meta wants NAME=VALUE, got {escape(repr(item))}[/red]")
+            raise typer.Exit(2)
+        values[name] = json.loads(value) if value in ("true", "false") else value
+    return values
+
+
 def submit(
     file: Annotated[Path, typer.Argument(help="The file to submit.", exists=True, dir_okay=False, readable=True)],
     phase: Annotated[int, typer.Option("--phase", "-p", help="Phase id (assay phases CHALLENGE).")],
@@ -387,13 +400,7 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Upload FILE to a phase (resumable: run it again after an interruption) and queue its evaluation."""
-    values: dict[str, Any] = {}
-    for item in meta or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            err_console.print(f"[red]--meta wants NAME=VALUE, got {item!r}[/red]")
-            raise typer.Exit(2)
-        values[name] = json.loads(value) if value in ("true", "false") else value
+    values = parse_meta(meta)
     fields = {"is_public": public, "method_name": method_name, "method_description": method_description,
               "project_url": project_url, "publication_url": publication_url,
               "submission_metadata": values or None}  # fmt: skip

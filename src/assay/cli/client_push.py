@@ -153,10 +153,7 @@ def push(
     """
     from assay.evaluation.containers.intake import ImageRefused, read_manifest  # not on every CLI start
 
-    bad_meta = [item for item in meta or [] if "=" not in item]
-    if bad_meta:  # said before a long export, not after it
-        err_console.print(f"[red]--meta wants NAME=VALUE, got {escape(repr(bad_meta[0]))}[/red]")
-        raise typer.Exit(2)
+    participant.parse_meta(meta)  # a bad --meta is said before a long export, not after it
     api = client(server)
     try:
         challenge = _phase_challenge(api, phase)
