@@ -104,7 +104,7 @@ def _zip(root: Path, name: str, source: str) -> Path:
     return path
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
@@ -183,7 +183,7 @@ def warm(annotation_mb: int = 100, submissions: int = 50, cold_runs: int = 5, sa
             "sandbox": str(used),
             "warm_first_s": round(first, 3),
             "warm_p50_ms": round(warm_p50 * 1000, 2),
-            "warm_p95_ms": round(_pct(durations, 0.95) * 1000, 2),
+            "warm_p95_ms": round(pct(durations, 0.95) * 1000, 2),
             "warm_total_s": round(total, 2),
             "cold_runs": len(cold),
             "cold_p50_s": round(cold_p50, 3),

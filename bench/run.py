@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import engine  # noqa: E402
+from engine import pct  # noqa: E402
 from platform_harness import PY, ROOT, Platform, deps_env  # noqa: E402
 
 # sizes per mode: full (the sizes), quick (about a minute), smoke (seconds; no figures)
@@ -47,11 +48,6 @@ SIZES = {
                   api_challenges=1, api_servers=("runserver",), upload_mb=10),
 }  # fmt: skip
 ROWS = ["overhead", "throughput", "warm", "chunked", "api", "upload", "leaderboard"]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def ms(seconds: float) -> float:
