@@ -14,7 +14,6 @@ from rest_framework.throttling import ScopedRateThrottle
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token
 from assay.server.teams import services as teams
-from assay.server.teams.models import HostTeam, ParticipantTeam
 
 from .native_common import NativeView, not_found
 
@@ -193,6 +192,3 @@ def _invitation_link(request: Request, token: str) -> str:
         except NoReverseMatch:
             continue
     return request.build_absolute_uri(f"/invitations/{token}/")
-
-
-__all__ = ["HostTeam", "ParticipantTeam"]

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.challenges.services.roles import participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.access import can_view, can_view_logs
@@ -239,7 +239,3 @@ class ChallengeSubmissionsView(NativeView):
             response["Content-Disposition"] = f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
             return response
         return self.paginate(request, qs, _row)
-
-
-def host_may(user, sub: Submission) -> bool:
-    return is_host(user, sub.phase.challenge)

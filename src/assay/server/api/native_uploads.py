@@ -6,7 +6,6 @@ the EvalAI-compatible ``--large`` flow hands out in place of S3 presigned URLs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from drf_spectacular.types import OpenApiTypes
@@ -177,6 +176,3 @@ class UploadCompleteView(NativeView):
         upload = own_upload(request.user, upload_id)
         sub = uploads.finish(upload)
         return Response({"upload": upload_data(request, upload), "submission": submission_data(request, sub)})
-
-
-__all__ = ["json"]

@@ -28,10 +28,6 @@ def queue_token(challenge: Challenge) -> WorkerToken:
     return WorkerToken(queue_name=remote_queue_name(challenge), challenge=challenge, name="host (EvalAI API)")
 
 
-def peek(queue_name: str) -> Submission | None:
-    return queue.peek(queue_name)
-
-
 def take(token: WorkerToken, sub: Submission, job_name: str, challenge: Challenge) -> Submission:
     return queue.take(
         token, sub.pk, worker_id=WORKER_ID, lease_seconds=challenge.submission_time_limit, job_name=job_name

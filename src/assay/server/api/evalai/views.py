@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import permissions
@@ -19,13 +17,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from assay.bundle import BundleError, read_bundle
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import create_token
-from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, Participation
+from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
 from assay.server.challenges.services.listing import visible_challenges
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle, tokens
+from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
 from assay.server.teams import services as teams
@@ -554,9 +552,7 @@ class QueueMessageView(EvalAIView):
 
     def get(self, request: Request, queue_name: str) -> Response:
         challenge = _queue_challenge(request, queue_name)
-        from .remote import peek
-
-        sub = peek(tokens.queue_name(challenge))
+        sub = queue.peek(tokens.queue_name(challenge))
         if sub is None:
             return Response({"body": None, "receipt_handle": None})
         body = {"challenge_pk": challenge.pk, "phase_pk": sub.phase_id, "submission_pk": sub.pk,
@@ -686,6 +682,3 @@ class GithubBundleView(EvalAIView):
 
 class ValidateConfigView(GithubBundleView):
     mode = "validate"
-
-
-__all__ = ["Participation", "dt", "transaction"]
