@@ -58,16 +58,3 @@ STATUS_CLASSES = {
 @register.filter
 def status_class(status: str) -> str:
     return STATUS_CLASSES.get(status, "muted")
-
-
-@register.filter
-def filesize(num: Any) -> str:
-    try:
-        n = float(num)
-    except (TypeError, ValueError):
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""

@@ -19,6 +19,7 @@ from assay.server.challenges.services import hosting
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused
 from assay.server.challenges.services.hosting import HostingError
+from assay.server.challenges.services.my_submissions import any_in_progress
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.submissions.models import Submission, WorkerToken
 from assay.server.submissions.services.errors import SubmissionError
@@ -249,7 +250,7 @@ def submissions(request: HttpRequest, pk: int) -> HttpResponse:
         phases=challenge.phases.all(),
         statuses=Submission.Status.choices,
         query=request.GET.urlencode(),
-        polling=any(s.status in Submission.IN_PROGRESS for s in page),
+        polling=any_in_progress(page),
     )
     return render(request, "web/host/submissions.html", context)
 
