@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
@@ -209,6 +209,26 @@ def _counted(phase: ChallengePhase, team) -> Any:
     return Submission.objects.filter(phase=phase, participant_team=team).exclude(status__in=excluded)
 
 
+@dataclass
+class _Usage:
+    """A team's counted submissions to a phase: in all, this month and today (UTC), in one query."""
+
+    total: int
+    month: int
+    day: int
+    midnight: dt.datetime
+
+
+def _usage(phase: ChallengePhase, team) -> _Usage:
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = _counted(phase, team).aggregate(
+        total=Count("pk"),
+        month=Count("pk", filter=Q(submitted_at__gte=midnight.replace(day=1))),
+        day=Count("pk", filter=Q(submitted_at__gte=midnight)),
+    )
+    return _Usage(counts["total"], counts["month"], counts["day"], midnight)
+
+
 def check_counts(phase: ChallengePhase, team) -> None:
     in_progress = Submission.objects.filter(
         phase=phase, participant_team=team, status__in=Submission.IN_PROGRESS
@@ -220,24 +240,21 @@ def check_counts(phase: ChallengePhase, team) -> None:
             f" (the limit is {phase.max_concurrent_submissions_allowed})",
             406,
         )
-    now = timezone.now()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    first_of_month = midnight.replace(day=1)
-    counted = _counted(phase, team)
-    if counted.count() >= phase.max_submissions:
+    usage = _usage(phase, team)
+    if usage.total >= phase.max_submissions:
         raise SubmissionError(
             "limit_total",
             f"the maximum number of submissions ({phase.max_submissions}) has been reached",
             403,
         )
-    if counted.filter(submitted_at__gte=first_of_month).count() >= phase.max_submissions_per_month:
+    if usage.month >= phase.max_submissions_per_month:
         raise SubmissionError(
             "limit_month",
             f"the maximum number of submissions for this month ({phase.max_submissions_per_month}) has been reached",
             403,
         )
-    if counted.filter(submitted_at__gte=midnight).count() >= phase.max_submissions_per_day:
-        tomorrow = midnight + dt.timedelta(days=1)
+    if usage.day >= phase.max_submissions_per_day:
+        tomorrow = usage.midnight + dt.timedelta(days=1)
         raise SubmissionError(
             "limit_day",
             f"the maximum number of submissions for today ({phase.max_submissions_per_day}) has been reached;"
@@ -248,17 +265,14 @@ def check_counts(phase: ChallengePhase, team) -> None:
 
 def remaining(phase: ChallengePhase, team) -> dict[str, int]:
     """What a team may still submit to ``phase``: EvalAI's remaining_submissions numbers."""
-    now = timezone.now()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    counted = _counted(phase, team)
-    total = counted.count()
-    month = counted.filter(submitted_at__gte=midnight.replace(day=1)).count()
-    day = counted.filter(submitted_at__gte=midnight).count()
-    left_total = max(phase.max_submissions - total, 0)
+    usage = _usage(phase, team)
+    left_total = max(phase.max_submissions - usage.total, 0)
     return {
         "remaining_submissions_count": left_total,
-        "remaining_submissions_this_month_count": min(max(phase.max_submissions_per_month - month, 0), left_total),
-        "remaining_submissions_today_count": min(max(phase.max_submissions_per_day - day, 0), left_total),
+        "remaining_submissions_this_month_count": min(
+            max(phase.max_submissions_per_month - usage.month, 0), left_total
+        ),
+        "remaining_submissions_today_count": min(max(phase.max_submissions_per_day - usage.day, 0), left_total),
     }
 
 
