@@ -5,12 +5,10 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services.queue import WAITING
 from assay.server.submissions.services.submit import remaining
 
 from ..models import Challenge, ChallengePhase, Participation
-
-S = Submission.Status
-WAITING = (S.SUBMITTED, S.RESUMING)
 
 
 def team_submissions(participation: Participation, phase: ChallengePhase | None = None) -> QuerySet[Submission]:
