@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from assay.server.challenges.services.roles import is_host
 from assay.server.leaderboards.services.standings import refresh_submission
+from assay.server.teams.services import is_member
 
 from ..models import Submission
 from .errors import SubmissionError
@@ -24,14 +25,10 @@ def _locked(sub: Submission) -> Submission:
     return Submission.objects.select_for_update().select_related("phase__challenge__host_team").get(pk=sub.pk)
 
 
-def _is_member(user, sub: Submission) -> bool:
-    return sub.participant_team.memberships.filter(user=user, status="active").exists()
-
-
 def _need_member_or_host(user, sub: Submission) -> bool:
     """Returns whether the user is a host; refuses anyone who is neither host nor team member."""
     host = is_host(user, sub.phase.challenge)
-    if not host and not _is_member(user, sub):
+    if not host and not is_member(user, sub.participant_team):
         raise SubmissionError("not_found", "no such submission", 404)
     return host
 
@@ -41,7 +38,7 @@ def cancel(user, sub: Submission) -> Submission:
     sub = _locked(sub)
     host = _need_member_or_host(user, sub)
     challenge = sub.phase.challenge
-    if host and not (user.is_staff or challenge.allow_host_cancel_submissions or _is_member(user, sub)):
+    if host and not (user.is_staff or challenge.allow_host_cancel_submissions or is_member(user, sub.participant_team)):
         raise SubmissionError("forbidden", "this challenge does not let hosts cancel submissions", 403)
     allowed = CANCELLABLE + ((S.RUNNING,) if challenge.allow_cancel_running_submissions or user.is_staff else ())
     if sub.status not in allowed:
