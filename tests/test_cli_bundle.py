@@ -8,10 +8,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from assay.cli.main import app
+from tests import corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-challenge"
-CORPUS = ROOT / "tests" / "data" / "evalai-corpus"
+CORPUS = corpus.CONFIGS
 runner = CliRunner()
 
 

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from pathlib import Path
 
 import pytest
+from tests import corpus
 
 from assay.bundle import BundleError, read_bundle
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "evalai-configs"
-# A copy lives in the repo for clean clones (CI), where ../shared is absent.
-REPO_CORPUS = REPO_ROOT / "tests" / "data" / "evalai-corpus"
-CORPUS = next((p for p in (SHARED_CORPUS, REPO_CORPUS) if p.is_dir()), SHARED_CORPUS)
-
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(),
-    reason=f"EvalAI config corpus not found at {SHARED_CORPUS} (outside the repo) nor at {REPO_CORPUS}",
-)
-
+CORPUS = corpus.CONFIGS
 CONFIGS = sorted(p.name for p in CORPUS.glob("*.yaml")) if CORPUS.is_dir() else []
+
+
+def test_the_corpus_is_there() -> None:
+    """The parametrized tests below are empty without it; this one says so (a failure under CI)."""
+    assert len(CONFIGS) >= 60, corpus.need(CORPUS)
+
 
 # file → (code, line, key, why it is really broken)
 BROKEN = {

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from tests import corpus
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = REPO / "examples" / "demo-challenge"
-CORPUS = REPO / "tests" / "data" / "evalai-corpus"  # a copy of ../shared/corpus/evalai-configs
+CORPUS = corpus.CONFIGS  # ../shared/corpus/evalai-configs, never copied into the repo
 
 
 @pytest.fixture(autouse=True)
