@@ -28,6 +28,18 @@ def _server():
         raise typer.Exit(2) from None
 
 
+def _admin():
+    """The server commands with Django set up and the database migrated: the admin commands import
+    service modules (and their models) by name, which needs a configured Django first."""
+    server = _server()
+    try:
+        server.ready_database()
+    except server.NotReady as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    return server
+
+
 def _port(port: int | None) -> int:
     return port if port is not None else int(os.environ.get("ASSAY_PORT", "8000"))
 
@@ -74,7 +86,7 @@ def import_bundle(
     """Import a bundle as a new challenge, or update an existing one in place."""
     from assay.bundle import BundleError
 
-    server = _server()
+    server = _admin()
     refused = importlib.import_module("assay.server.challenges.services.bundle_import").ImportRefused
     try:
         report = server.import_bundle(str(path), host_team, challenge, create_team, user)
@@ -123,7 +135,7 @@ def token_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a token for the platform queue, or for a remote-evaluation challenge's queue."""
-    server = _server()
+    server = _admin()
     error_type = importlib.import_module("assay.server.submissions.services.errors").SubmissionError
     try:
         row, token = server.create_worker_token(name, challenge)
@@ -141,7 +153,7 @@ def token_create(
 @token_app.command("list")
 def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List tokens (never the tokens themselves)."""
-    rows = _server().list_worker_tokens()
+    rows = _admin().list_worker_tokens()
     if as_json:
         emit_json(rows)
         return
@@ -155,7 +167,7 @@ def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see list).")]) -> None:
     """Revoke a token: its worker is refused from its next request on."""
-    if not _server().revoke_worker_token(token_id):
+    if not _admin().revoke_worker_token(token_id):
         err_console.print(f"[red]no token with id {token_id}[/red]")
         raise typer.Exit(1)
     console.print(f"revoked token {token_id}")

@@ -19,6 +19,30 @@ def setup() -> None:
     django.setup()
 
 
+class NotReady(Exception):
+    """The database cannot serve an admin command yet (unreachable, or migrations not applied)."""
+
+
+def ready_database() -> None:
+    """Set Django up and make sure the database is migrated, so an admin command never meets a missing
+    table halfway through its work (a fresh ``ASSAY_DATABASE_URL`` has none until ``migrate``)."""
+    setup()
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    where = connection.settings_dict.get("NAME") or "?"
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        raise NotReady(f"cannot open the database {where}: {exc}") from None
+    if plan:
+        raise NotReady(
+            f"the database {where} has {len(plan)} unapplied migrations: run `assay manage migrate`"
+            " (or `assay serve`, which applies them first)"
+        )
+
+
 def manage(argv: list[str]) -> None:
     """Django's ``manage.py`` with Assay's settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assay.server.settings")
@@ -82,7 +106,6 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
             )
         if user is None:
             raise ImportRefused("no_such_user", "--create-team needs --user (the team's first member)")
-        team = create_host_team(host_team, user)
     challenge = None
     if challenge_id is not None:
         challenge = Challenge.objects.filter(pk=challenge_id).first()
@@ -90,6 +113,8 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
             raise ImportRefused("no_such_challenge", f"no challenge with id {challenge_id}")
     with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
         config_text, digest = _config_text_and_digest(path)
+        if team is None:  # only now that the bundle is known to be valid: a refused one creates nothing
+            team = create_host_team(host_team, user)
         return do_import(
             bundle,
             host_team=team,
@@ -142,9 +167,14 @@ def create_worker_token(name: str, challenge_id: int | None) -> tuple[object, st
     """An operator's token: the platform queue, or a remote challenge's queue."""
     setup()
     from assay.server.challenges.models import Challenge
+    from assay.server.submissions.services.errors import SubmissionError
     from assay.server.submissions.services.tokens import create_worker_token as create
 
-    challenge = Challenge.objects.get(pk=challenge_id) if challenge_id is not None else None
+    challenge = None
+    if challenge_id is not None:
+        challenge = Challenge.objects.filter(pk=challenge_id).first()
+        if challenge is None:
+            raise SubmissionError("not_found", f"no challenge with id {challenge_id}", 404)
     return create(None, name, challenge)
 
 

@@ -1,0 +1,129 @@
+"""``assay admin …`` as an operator runs it: the real command in a fresh process, on a fresh database.
+
+The in-process tests (test_cli_server.py) run inside an already configured Django, so they cannot see
+an admin command that touches models before Django is set up; these start ``assay`` with nothing but
+its environment (``ASSAY_VAR_DIR``, ``ASSAY_DATABASE_URL``) and read the database it wrote directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEMO_BUNDLE
+
+ASSAY = Path(sys.executable).with_name("assay")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ASSAY.exists(), reason="the assay command is not installed in this venv"),
+]
+
+
+class Site:
+    """One server installation: a var folder and an SQLite file, both new."""
+
+    def __init__(self, root: Path) -> None:
+        self.db = root / "assay.sqlite3"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_"))}
+        self.env.update(
+            ASSAY_VAR_DIR=str(root / "var"),
+            ASSAY_DATABASE_URL=f"sqlite:///{self.db}",
+            DJANGO_SUPERUSER_PASSWORD="pw-for-tests",
+        )
+
+    def __call__(self, *args: object, code: int = 0) -> str:
+        proc = subprocess.run([str(ASSAY), *map(str, args)], capture_output=True, text=True, env=self.env, timeout=180)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == code, f"assay {' '.join(map(str, args))} exited {proc.returncode}:\n{out}"
+        assert "Traceback" not in out, out
+        return out
+
+    def rows(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.db) as db:
+            return db.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Site:
+    """Migrated once, with an administrator ``root``, through the real commands."""
+    s = Site(tmp_path_factory.mktemp("site"))
+    s("manage", "migrate", "--verbosity", "0")
+    s("manage", "createsuperuser", "--noinput", "--username", "root", "--email", "root@example.org")
+    return s
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["admin", "import-bundle", DEMO_BUNDLE, "--host-team", "Hosts"],
+        ["admin", "worker-token", "create", "--name", "w"],
+        ["admin", "worker-token", "list"],
+        ["admin", "worker-token", "revoke", "1"],
+    ],
+    ids=["import-bundle", "token-create", "token-list", "token-revoke"],
+)
+def test_an_unmigrated_database_is_named_with_the_fix(tmp_path, args):
+    site = Site(tmp_path)
+    out = site(*args, code=2)
+    assert "unapplied migrations" in out and "assay manage migrate" in out and str(site.db) in out
+
+
+def test_import_bundle_creates_updates_and_refuses(site, tmp_path):
+    out = site("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "Hosts", "--create-team", "--user", "root",
+               "--json")  # fmt: skip
+    report = json.loads(out)
+    assert report["imported"] is True and report["created"] is True
+    cid = report["challenge_id"]
+    assert site.rows(f"SELECT title FROM challenges_challenge WHERE id = {cid}") == [
+        ("Assay Demo — Spot the Even Numbers",)
+    ]
+    assert site.rows(
+        f"SELECT codename FROM challenges_challengephase WHERE challenge_id = {cid} ORDER BY codename"
+    ) == [
+        ("dev",),
+        ("test",),
+    ]
+
+    # the same folder again, onto that challenge: updated in place, in words
+    out = site("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "Hosts", "--challenge", cid)
+    assert f"updated challenge 'Assay Demo — Spot the Even Numbers' (id {cid})" in out
+    assert site.rows("SELECT count(*) FROM challenges_challenge") == [(1,)]
+
+    # a broken bundle: exit 1, the problem named with its file and line, nothing imported
+    bad = shutil.copytree(DEMO_BUNDLE, tmp_path / "bad")
+    (bad / "templates" / "description.html").unlink()
+    out = site("admin", "import-bundle", bad, "--host-team", "Hosts", code=1)
+    assert "templates/description.html" in out and "not imported" in out
+    problems = json.loads(site("admin", "import-bundle", bad, "--host-team", "Hosts", "--json", code=1))["problems"]
+    assert problems[0]["code"] == "file_not_found" and problems[0]["line"] == 5
+    out = site("admin", "import-bundle", tmp_path / "missing", "--host-team", "New", "--create-team", "--user", "root",
+               code=1)  # fmt: skip
+    assert "no such file or folder" in out
+    assert site.rows("SELECT count(*) FROM challenges_challenge") == [(1,)]
+    assert site.rows("SELECT name FROM teams_hostteam") == [("Hosts",)]  # the refused import made no team
+
+    # refusals that are not about the bundle
+    out = site("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "Nobody", code=1)
+    assert "no host team named 'Nobody' (pass --create-team to create it)" in out
+    out = site("admin", "import-bundle", DEMO_BUNDLE, "--host-team", "Hosts", "--challenge", 999, code=1)
+    assert "no challenge with id 999" in out
+
+
+def test_worker_tokens(site):
+    made = json.loads(site("admin", "worker-token", "create", "--name", "gpu box", "--json"))
+    assert made["queue"] == "default" and made["token"].startswith("aw_")
+    listed = json.loads(site("admin", "worker-token", "list", "--json"))
+    assert [(t["id"], t["name"], t["revoked"]) for t in listed] == [(made["id"], "gpu box", False)]
+    assert f"revoked token {made['id']}" in site("admin", "worker-token", "revoke", made["id"])
+    assert json.loads(site("admin", "worker-token", "list", "--json"))[0]["revoked"] is True
+    assert "no token with id 999" in site("admin", "worker-token", "revoke", 999, code=1)
+    assert "no challenge with id 999" in site("admin", "worker-token", "create", "--name", "x", "--challenge", 999,
+                                              code=1)  # fmt: skip
