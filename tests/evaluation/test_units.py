@@ -108,7 +108,7 @@ def test_validate_output_accepts_evalai_results() -> None:
         ({"result": [1]}, "result[0]"),
         ({"result": [{"s": [1]}]}, "split 's'"),
         ({"result": [{"s": {"m": True}}]}, "'m' = True"),
-        ({"result": [{"s": {"m": None}}]}, "metrics must be numbers"),
+        ({"result": [{"s": {"m": "high"}}]}, "'m' = 'high', which is not a number"),
         ({"result": [], "error": "x"}, "'error' as str"),
     ],
 )

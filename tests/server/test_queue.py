@@ -136,9 +136,9 @@ def test_cancelled_while_running_stops_the_worker(worker, queued):
         ({"result": [{"nope": {"Accuracy": 1}}]}, "not a split of phase"),
         ({"result": [{"public": {"Accuracy": 1, "Bogus": 2}}]}, "not on the leaderboard"),
         ({"result": [{"public": {"Accuracy": 1}}]}, "missing"),
-        ({"result": [{"public": {"Accuracy": "NaN", "F1": 1}}]}, "not a finite number"),
+        ({"result": [{"public": {"Accuracy": "Infinity", "F1": 1}}]}, "must be a finite number"),
         ({"result": [{"public": {"Accuracy": True, "F1": 1}}]}, "not a number"),
-        ({"result": "public"}, "must be a list"),
+        ({"result": "public"}, "expects a list"),
         ([1, 2], "needs 'split'"),
     ],
 )

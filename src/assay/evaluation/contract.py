@@ -8,6 +8,7 @@ participant (or host) who has to act on them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,44 +63,157 @@ class EvaluationOutcome:
     chunks: int | None = None
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+#: How an undefined metric (NaN in a script, null in JSON and in the database) is shown everywhere.
+UNDEFINED = "\u2014"
+#: Metric values (result plus error bars) one output may hold; leaderboards have a few dozen labels.
+MAX_METRICS = 1000
+#: The whole output as strict JSON; it travels in one report (the server takes 10 MiB with the logs).
+MAX_OUTPUT_BYTES = 4 * 1024**2
+#: Nesting of the free-form parts; deeper documents are refused before a JSON encoder overflows its stack.
+MAX_DEPTH = 64
+
+
+class ResultError(ValueError):
+    """The output cannot be stored; the message names the split and label and says what to return."""
+
+
+def check_output(output: object, *, function: str = "evaluate") -> dict[str, Any]:
+    """``output`` as it is stored and sent, or :class:`ResultError` saying why it cannot be.
+
+    The one result contract: the worker applies it before reporting, the server when it accepts a
+    report, so neither can take what the other refuses. EvalAI's worker only requires a ``result``
+    key; leaderboards also need ``{split: {label: number}}`` entries, so that is checked here too.
+
+    * a metric (or error bar) is a finite number, kept as a float; numeric strings count, as EvalAI's
+      database casts them;
+    * NaN (or null) is a legitimate *undefined* metric (sensitivity without positives): it becomes
+      None, stored as JSON null, shown as :data:`UNDEFINED` and ranked last;
+    * ±inf, and anything that is not a number, fail the submission: an infinity cannot be ranked
+      against anything, and storing it would break strict JSON;
+    * the free-form keys (``submission_result``, ``submission_metadata``, others) keep any JSON, but a
+      non-finite number in them becomes null, since strict JSON (and so the worker protocol) has no
+      token for it;
+    * more than :data:`MAX_METRICS` values, :data:`MAX_OUTPUT_BYTES` of JSON or :data:`MAX_DEPTH`
+      levels are refused.
+    """
+    if not isinstance(output, dict):
+        raise ResultError(f"{function}() returned {type(output).__name__}, not a dict with a 'result' key")
+    if "result" not in output:
+        raise ResultError(f"{function}() returned no 'result' key")
+    counter = [0]
+    clean: dict[str, Any] = {"result": _entries(output["result"], "result", function, counter)}
+    if output.get("error") is not None:
+        clean["error"] = _entries(output["error"], "error", function, counter)
+    for key, value in output.items():
+        if key not in ("result", "error"):
+            clean[_text(key)] = json_safe(value, f"{function}() returned {key!r}")
+    size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
+    if size > MAX_OUTPUT_BYTES:
+        raise ResultError(
+            f"{function}() returned {size / 1024**2:.1f} MiB of JSON; at most {MAX_OUTPUT_BYTES // 1024**2} MiB "
+            "can be stored (write large per-sample details to stdout instead)"
+        )
+    return clean
 
 
 def validate_output(output: object, *, function: str = "evaluate") -> str | None:
-    """Why ``output`` is not a usable evaluate() result, or None when it is.
-
-    EvalAI's own worker only requires a ``result`` key; leaderboards then need ``{split: {label:
-    number}}`` entries, so that is checked here too, with the offending split or label named. NaN and
-    infinities are numbers (a metric can be undefined) and are passed through.
-    """
-    if not isinstance(output, dict):
-        return f"{function}() returned {type(output).__name__}, not a dict with a 'result' key"
-    if "result" not in output:
-        return f"{function}() returned no 'result' key"
-    result = output["result"]
-    if not isinstance(result, list):
-        return f"{function}() returned 'result' as {type(result).__name__}; EvalAI expects a list of {{split: metrics}}"
-    for index, entry in enumerate(result):
-        if not isinstance(entry, dict) or not entry:
-            return f"{function}() returned result[{index}] that is not a {{split: metrics}} dict"
-        for split, metrics in entry.items():
-            if not isinstance(metrics, dict):
-                return f"{function}() returned metrics for split {split!r} that are not a {{label: number}} dict"
-            for label, value in metrics.items():
-                if not _is_number(value):
-                    return f"{function}() returned {split!r} metric {label!r} = {value!r}; metrics must be numbers"
-    errors = output.get("error")
-    if errors is not None and not isinstance(errors, list):
-        return f"{function}() returned 'error' as {type(errors).__name__}; EvalAI expects a list of {{split: errors}}"
+    """Why ``output`` is not a usable result (:func:`check_output`'s message), or None when it is."""
+    try:
+        check_output(output, function=function)
+    except ResultError as exc:
+        return str(exc)
     return None
 
 
-def has_non_finite(output: dict[str, Any]) -> bool:
-    """Whether any metric is NaN or infinite (allowed, but strict JSON encoders refuse it)."""
-    for entry in output.get("result", []):
-        for metrics in entry.values():
-            for value in metrics.values():
-                if isinstance(value, float) and not math.isfinite(value):
-                    return True
-    return False
+def metric_value(value: object, where: str) -> float | None:
+    """One metric as stored: a finite float, or None when undefined (NaN or null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, list | dict | tuple):
+        raise ResultError(f"{where} = {_short(value)}, which is not a number")
+    try:
+        number = float(value)  # type: ignore[arg-type]  # numeric strings and numpy scalars, as float() takes them
+    except OverflowError:
+        raise ResultError(f"{where} = {_short(value)}, which is too large for a number") from None
+    except (TypeError, ValueError):
+        raise ResultError(f"{where} = {_short(value)}, which is not a number") from None
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        raise ResultError(
+            f"{where} = {number}; a metric must be a finite number "
+            f"(return NaN for an undefined metric: it is shown as {UNDEFINED!r} and ranked last)"
+        )
+    return number
+
+
+def display_metric(value: object, precision: int | None = None) -> str:
+    """A stored metric as text: :data:`UNDEFINED` for None (undefined or missing), else the number."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return UNDEFINED
+    if precision is None:
+        return f"{value:.6g}"
+    return f"{value:.{max(0, min(int(precision), 20))}f}"
+
+
+def json_safe(value: object, where: str = "the output", depth: int = 0) -> Any:
+    """Free-form JSON as strict JSON: NaN and ±inf become null, text becomes valid UTF-8."""
+    if depth > MAX_DEPTH:
+        raise ResultError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): json_safe(v, where, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, where, depth + 1) for v in value]
+    return _text(str(value))  # as EvalAI writes these keys: json.dumps(default=str)
+
+
+def _entries(items: object, key: str, function: str, counter: list[int]) -> list[dict[str, dict[str, float | None]]]:
+    """``result`` or ``error``: a list of {split: {label: number}}, every number checked."""
+    shape = "{split: metrics}" if key == "result" else "{split: {'error_<label>': number}}"
+    if not isinstance(items, list):
+        raise ResultError(f"{function}() returned {key!r} as {type(items).__name__}; EvalAI expects a list of {shape}")
+    out = []
+    for index, entry in enumerate(items):
+        if not isinstance(entry, dict) or (key == "result" and not entry):
+            raise ResultError(f"{function}() returned {key}[{index}] that is not a {shape} dict")
+        clean: dict[str, dict[str, float | None]] = {}
+        for split, metrics in entry.items():
+            split = _text(str(split))
+            if not isinstance(metrics, dict):
+                raise ResultError(
+                    f"{function}() returned {key} for split {split!r} as {type(metrics).__name__}, "
+                    "not a {label: number} dict"
+                )
+            counter[0] += len(metrics)
+            if counter[0] > MAX_METRICS:
+                raise ResultError(
+                    f"{function}() returned more than {MAX_METRICS} metric values; a leaderboard shows a few "
+                    "labels per split (put per-sample details in 'submission_result' or stdout)"
+                )
+            what = "split" if key == "result" else "error bars of split"
+            clean[split] = {
+                _text(str(label)): metric_value(value, f"{function}() returned {what} {split!r} metric {str(label)!r}")
+                for label, value in metrics.items()
+            }
+        out.append(clean)
+    return out
+
+
+def _text(value: str) -> str:
+    """Valid UTF-8 (a lone surrogate from a JSON escape would make the report unsendable)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
+from assay.evaluation.contract import ResultError, check_output
 from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
@@ -123,6 +124,25 @@ class Worker:
             log.warning("could not return submission %s: %s", job["submission_id"], exc)
 
     def run_job(self, job: dict[str, Any]) -> None:
+        """Evaluate one job and report it. Whatever goes wrong becomes that submission's reported
+        failure; only a refused token (the worker must stop) propagates."""
+        try:
+            self._run_job(job)
+        except ProtocolError as exc:
+            if exc.status in (401, 403):
+                raise
+            self._job_failed(job, exc)
+        except Exception as exc:  # noqa: BLE001 - a job, not the worker, fails
+            self._job_failed(job, exc)
+
+    def _job_failed(self, job: dict[str, Any], exc: Exception) -> None:
+        sid, attempt = job.get("submission_id"), job.get("attempt")
+        log.exception("the worker failed on submission %s", sid)
+        if isinstance(sid, int) and isinstance(attempt, int):
+            reason = f"the worker failed on this submission: {type(exc).__name__}: {exc}"
+            self._complete(sid, attempt, {"error": _text(reason[:2000])})
+
+    def _run_job(self, job: dict[str, Any]) -> None:
         sid, attempt = job["submission_id"], job["attempt"]
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, attempt, job["phase"]["codename"])
         work: Callable[[], EvaluationOutcome]
@@ -150,18 +170,7 @@ class Worker:
         if "error" in outcome:
             self._complete(sid, attempt, {"error": outcome["error"]})
             return
-        result = outcome["value"]
-        self._complete(
-            sid,
-            attempt,
-            {
-                "output": result.output if result.ok else None,
-                "error": None if result.ok else (result.error or "evaluation failed"),
-                "stdout": result.stdout,
-                "stderr": result.stderr,
-                "sandbox": result.sandbox,
-            },
-        )
+        self._complete(sid, attempt, _report(outcome["value"]))
 
     def _with_heartbeats(self, job: dict[str, Any], work: Callable[[], EvaluationOutcome]) -> dict[str, Any] | None:
         """Run ``work`` on a thread while keeping the lease alive; None when the job was handed back or lost.
@@ -235,7 +244,8 @@ class Worker:
         return files
 
     def _complete(self, sid: int, attempt: int, report: dict[str, Any]) -> None:
-        """Report a result; a report the server refuses becomes a plain failure, so the job never hangs."""
+        """Report a result; a report that cannot be built, sent or accepted becomes a plain failure, so
+        the job never hangs and the worker never stops (except for a refused token)."""
         try:
             answer = self.client.complete(sid, attempt, report)
             log.info("submission %s: %s %s", sid, answer.get("status"), answer.get("failure_reason") or "")
@@ -249,6 +259,11 @@ class Worker:
             log.error("the server refused the report of submission %s: %s", sid, exc)
             if set(report) != {"error"}:  # the plainest report left; refused too, the lease runs out
                 self._complete(sid, attempt, {"error": f"the worker's report was refused by the server: {exc}"[:2000]})
+        except Exception as exc:  # noqa: BLE001 - e.g. a value the JSON encoder refuses
+            log.exception("could not send the report of submission %s", sid)
+            if set(report) != {"error"}:
+                reason = f"the worker could not send the result: {type(exc).__name__}: {exc}"
+                self._complete(sid, attempt, {"error": _text(reason[:2000])})
 
     def _evaluation_job(self, job: dict[str, Any], limits: EvaluationLimits | None = None) -> EvaluationJob:
         codename = job["phase"]["codename"]
@@ -280,6 +295,31 @@ class Worker:
         if job.get("annotation"):
             return self.cache.fetch(self.client, job["annotation"])
         return None
+
+
+def _report(result: EvaluationOutcome) -> dict[str, Any]:
+    """What the server is told, in strict JSON: the output as the result contract stores it (NaN as
+    null), or why there is none. The server applies the same contract, so it cannot refuse this."""
+    report: dict[str, Any] = {
+        "output": None,
+        "error": None,
+        "stdout": _text(result.stdout),
+        "stderr": _text(result.stderr),
+        "sandbox": _text(result.sandbox),
+    }
+    if not result.ok:
+        report["error"] = _text(result.error or "evaluation failed")
+        return report
+    try:
+        report["output"] = check_output(result.output)
+    except ResultError as exc:
+        report["error"] = str(exc)
+    return report
+
+
+def _text(value: str | None) -> str:
+    """Text the report can carry (a lone surrogate cannot be encoded as UTF-8)."""
+    return (value or "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _limits(job: dict[str, Any]) -> EvaluationLimits:
