@@ -117,18 +117,33 @@ def test_reveal_at_makes_a_hidden_split_public_on_its_date(world, django_user_mo
             assert response.json()["phase_split"]["visibility"] == 3
 
 
-def test_private_phase_leaderboard_caps_at_owner_and_host(world, django_user_model):
+@pytest.mark.parametrize("visibility", [3, 2, 1])
+def test_leaderboard_public_false_leaves_the_split_visibility_alone(world, django_user_model, visibility):
+    """EvalAI decides by the phase-split's visibility alone; ``leaderboard_public`` only sets the default
+    public flag of new submissions, so every reader sees what they would with it on — on Assay's API
+    and on EvalAI's leaderboard endpoint (whose refusal is its own 400)."""
     ps = world.ps()
     ps.phase.leaderboard_public = False
     ps.phase.save()
-    ps.reveal_at = timezone.now() - dt.timedelta(hours=1)  # a reveal cannot lift the phase's own switch
+    ps.visibility = visibility
     ps.save()
-    for reader, expected in [
-        ("anonymous", DENIED), ("other team", [(None, "B", 0.5)]), ("owning team", [(None, "A", 0.95)]),
-        ("host", EVERYTHING),
-    ]:  # fmt: skip
-        response = client_for(world, reader, django_user_model).get(f"/api/v1/phase-splits/{ps.pk}/leaderboard")
-        _check(response, expected, reader)
+    for level, reader, expected in VISIBILITY:
+        if level != visibility:
+            continue
+        client = client_for(world, reader, django_user_model)
+        _check(client.get(f"/api/v1/phase-splits/{ps.pk}/leaderboard"), expected, reader)
+        evalai = client.get(f"/api/jobs/challenge_phase_split/{ps.pk}/leaderboard/")
+        if expected == PUBLIC:
+            assert evalai.status_code == 200, reader
+            names = [r["submission__participant_team__team_name"] for r in evalai.json()["results"]]
+            assert names == [name for _, name, _ in PUBLIC], reader
+        elif reader in ("anonymous", "stranger"):
+            assert evalai.status_code == 400 and evalai.json()["error"] == "Sorry, the leaderboard is not public!"
+    ps.visibility = 1
+    ps.reveal_at = timezone.now() - dt.timedelta(hours=1)  # and a reveal opens it like any other
+    ps.save()
+    _check(client_for(world, "anonymous", django_user_model).get(f"/api/v1/phase-splits/{ps.pk}/leaderboard"),
+           PUBLIC, "anonymous after reveal_at")  # fmt: skip
 
 
 @pytest.mark.parametrize("hide", ["phase_not_public", "challenge_unpublished", "challenge_disabled"])

@@ -13,6 +13,7 @@ from assay.server.leaderboards.services.ranking import evalai_rows, leaderboard
 from .base import fail
 
 PAGE_SIZE = 150
+NOT_PUBLIC = "Sorry, the leaderboard is not public!"
 
 
 def _page(request: Request) -> tuple[int, int]:
@@ -33,11 +34,13 @@ def leaderboard_response(view, request: Request, phase_split_id: int, *, all_ent
             entries="all" if all_entries else None,
         )  # fmt: skip
     except LeaderboardError as exc:
+        if exc.code == "leaderboard_not_public":  # EvalAI answers every non-host the same 400
+            raise fail(NOT_PUBLIC, 400, exc.code) from None
         raise fail(exc.message, exc.status, exc.code) from None
     if all_entries and not board.access.is_host:
         raise fail("Sorry, you are not authorized to make this request", 403, "forbidden")
     if not board.access.shows_ranks or (board.access.visibility != 3 and not board.access.is_host):
-        raise fail("Sorry, the leaderboard is not public!", 400, "leaderboard_not_public")
+        raise fail(NOT_PUBLIC, 400, "leaderboard_not_public")
     url = request.build_absolute_uri()
     last = board.pages
     return Response(

@@ -8,8 +8,11 @@
   the reader's own team marked; ``2`` submitting team and hosts: a team sees only its own row (its best
   or latest entry, private submissions included, with scores but **no rank**: a rank would tell how
   the teams it cannot see did);
-  ``1`` hosts only. A phase with ``leaderboard_public: false`` caps it at 2; ``reveal_at`` (Assay)
-  turns a phase-split into 3 from that date on, within that cap.
+  ``1`` hosts only. ``reveal_at`` (Assay) turns a phase-split into 3 from that date on.
+* As in EvalAI (``reference/evalai.md`` §4.2), the phase-split's visibility alone decides: a phase's
+  ``leaderboard_public`` only sets its submissions' default public flag (``submissions.services.submit``),
+  so a phase with ``leaderboard_public: false`` and a split of visibility 3 shows the split's leaderboard,
+  ranking whichever submissions are public.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class Access:
     """What one reader may see of one phase-split."""
 
     level: Level
-    visibility: int  # what participants get now: 1, 2 or 3 (reveal and leaderboard_public applied)
+    visibility: int  # what participants get now: 1, 2 or 3 (reveal_at applied)
     team_id: int | None  # the reader's team in this challenge, if any (not looked up for hosts)
     public_only: bool  # rows chosen among public submissions only
 
@@ -48,13 +51,9 @@ class Access:
 
 
 def effective_visibility(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
-    """The visibility participants get at ``now``: the configured one, public after ``reveal_at``,
-    never above 2 while the phase's leaderboard is not public."""
+    """The visibility participants get at ``now``: the configured one, public after ``reveal_at``."""
     now = now or timezone.now()
-    visibility = V.PUBLIC if ps.reveal_at is not None and ps.reveal_at <= now else ps.visibility
-    if not ps.phase.leaderboard_public:
-        visibility = min(visibility, V.OWNER_AND_HOST)
-    return int(visibility)
+    return int(V.PUBLIC if ps.reveal_at is not None and ps.reveal_at <= now else ps.visibility)
 
 
 def challenge_listed(challenge) -> bool:
