@@ -505,10 +505,17 @@ CASES = [
         key="challenge_phase_splits.0.dataset_split_id",
     ),
     Case(
-        "duplicate-phase-split",
-        folder(lambda c: c["challenge_phase_splits"].append(dict(c["challenge_phase_splits"][0]))),
-        "duplicate_phase_split",
-        key="challenge_phase_splits.1",
+        "no-submission-limit-at-all",
+        folder(lambda c: c["challenge_phases"][0].pop("max_submissions")),
+        "max_submissions_per_month_null",
+        key="challenge_phases.0.max_submissions_per_month",
+        line=("challenge_phases", 0),
+    ),
+    Case(
+        "no-dataset-splits",
+        folder(lambda c: c.update(dataset_splits=[], challenge_phase_splits=[])),
+        "missing_dataset_splits_key",
+        key="dataset_splits",
     ),
     Case(
         "wrong-type-int",

@@ -150,7 +150,9 @@ def test_script_folder_is_zipped(tmp_path: Path) -> None:
     root = builders.write_folder(tmp_path / "b", config, extra=files, omit=("evaluation_script.zip",))
     with read_bundle(root) as bundle:
         script = bundle.evaluation_script
-        assert script is not None and bundle.warnings == []
+        (warning,) = bundle.warnings
+        assert script is not None and warning.code == "evaluation_script_folder_zipped"
+        assert "is a folder: Assay zips it" in warning.message and "4 file(s) zipped" in warning.message
         assert sorted(script.names) == ["__init__.py", "helpers/metrics.py", "main.py", "requirements.txt"]
         assert script.has_requirements
         with zipfile.ZipFile(io.BytesIO(script.data)) as zf:
@@ -166,7 +168,7 @@ def test_script_folder_inside_nested_zip(tmp_path: Path) -> None:
     with read_bundle(path) as bundle:
         assert bundle.evaluation_script is not None
         assert sorted(bundle.evaluation_script.names) == ["__init__.py", "main.py"]
-        assert bundle.warnings == []
+        assert [w.code for w in bundle.warnings] == ["evaluation_script_folder_zipped"]
 
 
 def test_script_zip_with_requirements(tmp_path: Path) -> None:

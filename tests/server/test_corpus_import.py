@@ -17,7 +17,7 @@ from .conftest import CORPUS
 pytestmark = pytest.mark.django_db
 
 # Configs EvalAI itself would refuse; the bundle tests pin their errors.
-BROKEN = {"samuki__EvalAI-Starters.yaml", "liushasha2021__EvalAI-CoG.yaml"}
+BROKEN = {"samuki__EvalAI-Starters.yaml", "Bhaavya__analogyeval.yaml"}
 CONFIGS = sorted(p.name for p in CORPUS.glob("*.yaml")) if CORPUS.is_dir() else []
 
 
@@ -32,7 +32,8 @@ def test_corpus_config_imports_and_reimports(name, media, host_team, tmp_path):
     challenge = report.challenge
     assert challenge.phases.count() == len(config.challenge_phases)
     assert challenge.dataset_splits.count() == len(config.dataset_splits)
-    assert ChallengePhaseSplit.objects.filter(phase__challenge=challenge).count() == len(config.challenge_phase_splits)
+    pairings = {ps.key for ps in config.challenge_phase_splits}  # a pairing listed twice is one leaderboard
+    assert ChallengePhaseSplit.objects.filter(phase__challenge=challenge).count() == len(pairings)
     for phase in config.challenge_phases:
         row = ChallengePhase.objects.get(challenge=challenge, config_id=phase.id)
         assert row.codename == phase.codename
@@ -67,3 +68,24 @@ def test_broken_corpus_configs_stay_out_of_the_database(name, media, host_team, 
         read_bundle(folder)
     shutil.rmtree(folder)
     assert Challenge.objects.count() == 0
+
+
+@pytest.mark.skipif(not CONFIGS, reason=f"corpus not found at {CORPUS}")
+def test_duplicate_phase_split_keeps_the_first_entry(media, host_team, tmp_path):
+    """liushasha2021's config pairs phase 1 / leaderboard 1 / split 1 twice; EvalAI's zip upload runs it."""
+    folder = complete_bundle(CORPUS / "liushasha2021__EvalAI-CoG.yaml", tmp_path / "bundle")
+    raw = yaml.safe_load((folder / "challenge_config.yaml").read_bytes())
+    raw["challenge_phase_splits"][1]["visibility"] = 3  # the second copy differs: its setting is the one lost
+    (folder / "challenge_config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    with read_bundle(folder) as bundle:
+        (warning,) = [w for w in bundle.warnings if w.code == "duplicate_phase_split"]
+        assert "visibility is ignored" in warning.message
+        report = import_bundle(bundle, host_team=host_team)
+    assert "duplicate_phase_split" in {w.code for w in report.warnings}
+    (row,) = ChallengePhaseSplit.objects.filter(
+        phase__challenge=report.challenge, phase__config_id=1, leaderboard__config_id=1, dataset_split__config_id=1
+    )
+    assert row.visibility == 1
+    with read_bundle(folder) as bundle:  # importing again changes nothing
+        again = import_bundle(bundle, host_team=host_team, challenge=report.challenge)
+    assert not [c for c in again.changes if "phase-split" in c]

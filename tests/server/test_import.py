@@ -269,8 +269,8 @@ def test_failure_mid_import_removes_files_it_wrote(media, host_team, monkeypatch
 
 
 def test_invalid_bundle_never_reaches_the_database(media, host_team, demo_copy):
-    edit_config(demo_copy, lambda c: c["challenge_phase_splits"].append(dict(c["challenge_phase_splits"][0])))
+    edit_config(demo_copy, lambda c: c["leaderboard"][0]["schema"].update(default_order_by="nope"))
     with pytest.raises(BundleError) as err:
         do_import(demo_copy, host_team)
-    assert err.value.errors[0].code == "duplicate_phase_split"
+    assert err.value.errors[0].code == "incorrect_default_order_by"
     assert counts()["Challenge"] == 0 and stored_files(media) == set()

@@ -14,7 +14,9 @@ from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
 from .requirements import requirement_problems
-from .rules import Findings, check
+from .script_imports import import_warnings
+from .rules import Findings, check, check_partial, check_raw
+from .script import Located, ScriptArchive, folder_files, locate, zip_folder
 from .source import (
     CONFIG_NAMES,
     ZIP_ERRORS,
@@ -29,15 +31,6 @@ from .yamlsafe import LineMap, decode_text, load_yaml
 
 IMAGE_TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _LOGO_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
-
-
-@dataclass
-class ScriptArchive:
-    """The evaluation script as one zip (a folder in the bundle is zipped), flat, with its hash later."""
-
-    data: bytes
-    names: list[str]
-    has_requirements: bool
 
 
 @dataclass
@@ -97,10 +90,12 @@ def parse_config(data: bytes, file: str = "challenge_config.yaml") -> tuple[Chal
     cleaned, key_warnings = sort_keys(raw, lines, file)
     findings = Findings(lines, file)
     findings.problems.extend(warnings + key_warnings)
+    check_raw(cleaned, findings)
     try:
         config = ChallengeConfig.model_validate(cleaned)
     except ValidationError as exc:
         findings.from_validation_error(exc)
+        check_partial(cleaned, findings)
         raise BundleError(_errors_first(findings.problems)) from None
     except (RecursionError, OverflowError) as exc:
         raise BundleError.single("bad_value", f"value out of range ({type(exc).__name__})", file=file) from None
@@ -126,6 +121,19 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
         for cfg in CONFIG_NAMES:
             if cfg in src._files:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
+        # As in a zip (EvalAI's zip upload): one YAML file anywhere is the config, its folder the root.
+        yamls = sorted(n for n in src._files if n.lower().endswith((".yaml", ".yml")))
+        if len(yamls) == 1:
+            folder, _, cfg = yamls[0].rpartition("/")
+            if folder:
+                src = DirSource(p / folder, limits)
+            return src, src.read(cfg, limits.max_text_bytes), yamls[0]
+        if yamls:
+            raise BundleError.single(
+                "several_configs",
+                f"no challenge_config.yaml at the top of the folder and {len(yamls)} YAML files elsewhere",
+                file=str(p),
+            )
         raise BundleError.single("no_config", "no challenge_config.yaml at the top of the folder", file=str(p))
     if not p.exists():
         raise BundleError.single("not_found", "no such file or folder", file=str(p))
@@ -193,7 +201,8 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
     f = Findings(lines, cfg_name)
     f.problems = problems
 
-    def ref(raw: str, path: tuple, *, required: bool = True) -> str | None:
+    def ref(raw: str, path: tuple, *, required: bool | None = True) -> str | None:
+        """``raw`` as a clean path in the bundle; a missing file is an error, a warning, or (None) the caller's."""
         try:
             rel = clean_relpath(raw, file=cfg_name, key=".".join(map(str, path)), line=lines.line_for(path))
         except BundleError as exc:
@@ -202,6 +211,8 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
         if isinstance(source, ConfigOnlySource):
             bundle.missing_files.append(rel)
             return None
+        if required is None:
+            return rel
         if not source.exists(rel):
             if required:
                 f.add("file_not_found", f"{rel!r} is not in the bundle", path)
@@ -239,11 +250,14 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
         if rel:
             bundle.logo = _logo(source, rel, f, limits)
     if config.evaluation_script:
-        rel = ref(config.evaluation_script, ("evaluation_script",))
-        if rel:
-            bundle.evaluation_script = _script(source, rel, f, limits)
-    elif not config.remote_evaluation and not (config.is_docker_based and not config.is_static_dataset_code_upload):
-        f.add("missing_key", "required key 'evaluation_script' is missing", ("evaluation_script",))
+        rel = ref(config.evaluation_script, ("evaluation_script",), required=None)
+        found = locate(source, rel) if rel else None
+        if found:
+            bundle.evaluation_script = _script(source, found, rel, f, limits)
+            if bundle.evaluation_script is not None:
+                f.problems += import_warnings(bundle.evaluation_script.data, rel, config.environment())
+        elif rel:
+            f.add("file_not_found", f"{rel!r} is not in the bundle", ("evaluation_script",))
     if bundle.missing_files:
         f.warn(
             "config_only",
@@ -289,29 +303,35 @@ def _logo(source: Source, rel: str, f: Findings, limits: Limits) -> tuple[str, b
     return rel, data
 
 
-def _script(source: Source, rel: str, f: Findings, limits: Limits) -> ScriptArchive | None:
+def _script(source: Source, found: Located, key_rel: str, f: Findings, limits: Limits) -> ScriptArchive | None:
     """Load the evaluation script as a flat zip, checked as strictly as the bundle itself."""
     here = ("evaluation_script",)
+    notes = list(found.notes)
     try:
-        if source.is_dir(rel):
-            names = source.files_under(rel)
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
-                total = 0
-                for name in names:
-                    payload = source.read(f"{rel}/{name}", limits.max_script_bytes)
-                    total += len(payload)
-                    if total > limits.max_script_bytes:
-                        raise BundleError.single(
-                            "script_too_large", f"more than {limits.max_script_bytes} bytes", file=rel
-                        )
-                    out.writestr(name, payload)
-            data = buf.getvalue()
+        if found.is_folder:
+            names, stale, left_out = folder_files(source, found.rel, key_rel.rsplit("/", 1)[-1])
+            if stale and not names:
+                data = source.read(f"{found.rel}/{stale}", limits.max_script_bytes)
+                notes.append(
+                    f"the folder holds only '{found.rel}/{stale}' (run.sh left it there): that zip is the script"
+                )
+            else:
+                data = zip_folder(source, found.rel, names, limits)
+                notes.append(f"{len(names)} file(s) zipped with paths relative to '{found.rel}/'")
+                if stale:
+                    notes.append(
+                        f"'{found.rel}/{stale}', a zip run.sh left inside the folder, is left out (it is a copy of"
+                        " the folder; zipping it in would nest a possibly stale script in the script)"
+                    )
+                if left_out:
+                    notes.append(f"{len(left_out)} cache file(s) left out (__pycache__, *.pyc, .DS_Store)")
+            f.warn("evaluation_script_folder_zipped", "; ".join(notes), here)
         else:
-            if not rel.lower().endswith(".zip"):
-                f.add("evaluation_script_not_zip", f"{rel!r} must be a .zip file or a folder", here)
+            if not found.rel.lower().endswith(".zip"):
+                f.add("evaluation_script_not_zip", f"{found.rel!r} must be a .zip file or a folder", here)
                 return None
-            data = source.read(rel, limits.max_script_bytes)
+            data = source.read(found.rel, limits.max_script_bytes)
+        rel = found.rel
         inner = ZipSource(io.BytesIO(data), limits, rel)
         try:
             names = inner.names()

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import Problem
-from .model import DEFAULT_META_NAMES, ChallengeConfig
+from .model import DEFAULT_META_NAMES, ChallengeConfig, Leaderboard
 from .yamlsafe import LineMap, Path
 
 
@@ -67,6 +67,112 @@ def _duplicates(values: Iterable) -> list:
     return [v for v, n in Counter(values).items() if n > 1]
 
 
+def check_raw(raw: dict, f: Findings) -> None:
+    """EvalAI's rules about keys being there at all, on the config as written, before the models see it.
+
+    They hold whether or not the values then validate, so a config with several mistakes hears of
+    all of them together, as EvalAI reports them (its own example3 expects exactly that).
+    """
+    _evaluation_script_key(raw, f)
+    _phase_limits(raw, f)
+    _split_sections(raw, f)
+    _phase_split_keys(raw, f)
+
+
+def check_partial(raw: dict, f: Findings) -> None:
+    """When the whole config fails its types, the rules of each leaderboard that is fine on its own still run."""
+    for i, item in enumerate(_as_list(raw.get("leaderboard"))):
+        try:
+            board = Leaderboard.model_validate(item)
+        except (ValidationError, RecursionError, OverflowError):
+            continue  # its errors are already reported against the whole config
+        _leaderboard(i, board, f)
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _flag(value: object) -> bool:
+    """A yes/no key as the model will read it; anything unreadable counts as no (the model reports it)."""
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return False
+
+
+def _evaluation_script_key(raw: dict, f: Findings) -> None:
+    if str(raw.get("evaluation_script") or "").strip():
+        return
+    if _flag(raw.get("remote_evaluation")):
+        return  # the host's own machine evaluates
+    if _flag(raw.get("is_docker_based")) and not _flag(raw.get("is_static_dataset_code_upload")):
+        return  # the host's environment container scores each agent
+    f.add(
+        "missing_key",
+        "required key 'evaluation_script' is missing (EvalAI: there is no key for the evaluation script)",
+        ("evaluation_script",),
+    )
+
+
+def _phase_limits(raw: dict, f: Findings) -> None:
+    """EvalAI copies ``max_submissions`` into a missing ``max_submissions_per_month``; with neither, it is null."""
+    for i, phase in enumerate(_as_list(raw.get("challenge_phases"))):
+        if not isinstance(phase, dict):
+            continue
+        if phase.get("max_submissions_per_month") is None and phase.get("max_submissions") is None:
+            f.add(
+                "max_submissions_per_month_null",
+                f"phase {phase.get('codename') or phase.get('id')!r}: max_submissions_per_month is null — neither it"
+                " nor max_submissions is set; EvalAI copies max_submissions into it and refuses the null"
+                " ('This field may not be null'). Set max_submissions_per_month or max_submissions",
+                ("challenge_phases", i, "max_submissions_per_month"),
+            )
+
+
+def _split_sections(raw: dict, f: Findings) -> None:
+    """EvalAI refuses a config with phases but no dataset splits or no phase splits: nothing could be ranked."""
+    if not _as_list(raw.get("challenge_phases")):
+        return
+    if not raw.get("dataset_splits"):
+        f.add(
+            "missing_dataset_splits_key",
+            "there is no dataset_splits entry (EvalAI: 'There is no key for dataset splits'): results could reach no"
+            " leaderboard",
+            ("dataset_splits",),
+        )
+    if not raw.get("challenge_phase_splits"):
+        f.add(
+            "no_key_for_challenge_phase_splits",
+            "there is no challenge_phase_splits entry (EvalAI: 'There is no key for challenge phase splits'): no"
+            " phase has a leaderboard",
+            ("challenge_phase_splits",),
+        )
+
+
+_PHASE_SPLIT_SETTINGS = {
+    "visibility": "visibility 3 (public)",
+    "leaderboard_decimal_precision": "2 decimals",
+    "is_leaderboard_order_descending": "higher is better",
+}
+
+
+def _phase_split_keys(raw: dict, f: Findings) -> None:
+    """EvalAI's zip upload fills in these three; its GitHub validator refuses their absence. Assay fills them in."""
+    for i, ps in enumerate(_as_list(raw.get("challenge_phase_splits"))):
+        if not isinstance(ps, dict):
+            continue
+        missing = [key for key in _PHASE_SPLIT_SETTINGS if key not in ps]
+        if missing:
+            f.warn(
+                "phase_split_defaults",
+                f"{', '.join(missing)} not set: the default applies"
+                f" ({', '.join(_PHASE_SPLIT_SETTINGS[k] for k in missing)}), as in EvalAI's zip upload;"
+                " EvalAI's GitHub validator requires them (missing_keys_in_challenge_phase_splits)",
+                ("challenge_phase_splits", i),
+            )
+
+
 def check(config: ChallengeConfig, f: Findings) -> None:
     """Add every cross-key problem of ``config`` to ``f``."""
     _dates(config, f)
@@ -109,30 +215,34 @@ def _ids(config: ChallengeConfig, f: Findings) -> None:
 
 def _leaderboards(config: ChallengeConfig, f: Findings) -> None:
     for i, board in enumerate(config.leaderboard):
-        schema = board.schema_
-        here = ("leaderboard", i, "schema")
-        for dup in _duplicates(schema.labels):
-            f.add("duplicate_label", f"label {dup!r} appears twice", (*here, "labels"))
-        if schema.default_order_by not in schema.labels:
-            f.add(
-                "incorrect_default_order_by",
-                f"default_order_by {schema.default_order_by!r} is not one of the labels {schema.labels}",
-                (*here, "default_order_by"),
+        _leaderboard(i, board, f)
+
+
+def _leaderboard(i: int, board: Leaderboard, f: Findings) -> None:
+    schema = board.schema_
+    here = ("leaderboard", i, "schema")
+    for dup in _duplicates(schema.labels):
+        f.add("duplicate_label", f"label {dup!r} appears twice", (*here, "labels"))
+    if schema.default_order_by not in schema.labels:
+        f.add(
+            "incorrect_default_order_by",
+            f"default_order_by {schema.default_order_by!r} is not one of the labels {schema.labels}",
+            (*here, "default_order_by"),
+        )
+    for label, meta in (schema.metadata or {}).items():
+        if label not in schema.labels:
+            f.warn(
+                "metadata_unknown_label",
+                f"metadata for {label!r}, which is not a label",
+                (*here, "metadata", label),
             )
-        for label, meta in (schema.metadata or {}).items():
-            if label not in schema.labels:
-                f.warn(
-                    "metadata_unknown_label",
-                    f"metadata for {label!r}, which is not a label",
-                    (*here, "metadata", label),
-                )
-            elif meta.sort_ascending is None and label == schema.default_order_by:
-                f.warn(
-                    "sort_ascending_missing",
-                    f"metadata for {label!r} has no sort_ascending: the phase-split's order applies"
-                    " (EvalAI would sort this label ascending)",
-                    (*here, "metadata", label),
-                )
+        elif meta.sort_ascending is None and label == schema.default_order_by:
+            f.warn(
+                "sort_ascending_missing",
+                f"metadata for {label!r} has no sort_ascending: the phase-split's order applies"
+                " (EvalAI would sort this label ascending)",
+                (*here, "metadata", label),
+            )
 
 
 def _phases(config: ChallengeConfig, f: Findings) -> None:
@@ -213,7 +323,7 @@ def _phase_splits(config: ChallengeConfig, f: Findings) -> None:
         "leaderboard_id": {b.id for b in config.leaderboard},
         "dataset_split_id": {s.id for s in config.dataset_splits},
     }
-    seen: set = set()
+    first: dict[tuple[int, int, int], int] = {}
     for i, ps in enumerate(config.challenge_phase_splits):
         here = ("challenge_phase_splits", i)
         for key, ids in targets.items():
@@ -223,16 +333,32 @@ def _phase_splits(config: ChallengeConfig, f: Findings) -> None:
                     f"{key} {getattr(ps, key)} matches no entry (known: {sorted(ids) or 'none'})",
                     (*here, key),
                 )
-        if ps.key in seen:
-            f.add(
-                "duplicate_phase_split",
-                f"phase {ps.challenge_phase_id}, leaderboard {ps.leaderboard_id}"
-                f" and split {ps.dataset_split_id} are paired twice",
-                here,
-            )
-        seen.add(ps.key)
-    if config.challenge_phases and not config.dataset_splits:
-        f.warn("no_dataset_splits", "no dataset_splits: results cannot reach any leaderboard", ())
+        if ps.key in first:
+            _duplicate_phase_split(config, first[ps.key], i, f)
+        first.setdefault(ps.key, i)
+
+
+def _duplicate_phase_split(config: ChallengeConfig, kept: int, again: int, f: Findings) -> None:
+    """EvalAI's zip upload creates a row for each copy (its model has no unique constraint); one row says it all.
+
+    The first entry is the one kept, so the warning names any setting of the later copy that is lost.
+    """
+    old, new = config.challenge_phase_splits[kept], config.challenge_phase_splits[again]
+    differs = [
+        name
+        for name in type(new).model_fields
+        if name not in ("challenge_phase_id", "leaderboard_id", "dataset_split_id")
+        and getattr(old, name) != getattr(new, name)
+    ]
+    lost = f"; its different {', '.join(differs)} is ignored" if differs else " (with the same settings)"
+    f.warn(
+        "duplicate_phase_split",
+        f"phase {new.challenge_phase_id}, leaderboard {new.leaderboard_id} and split {new.dataset_split_id} are"
+        f" paired again (first at challenge_phase_splits.{kept}): EvalAI's zip upload runs such configs, so"
+        f" Assay accepts it and keeps one leaderboard, the first entry's{lost}. EvalAI's GitHub validator"
+        " refuses the duplicate (duplicate_combinations_in_challenge_phase_splits)",
+        ("challenge_phase_splits", again),
+    )
 
 
 def _prizes(config: ChallengeConfig, f: Findings) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.db import DataError, IntegrityError, transaction
 
 from assay.bundle import Bundle, Problem
-from assay.bundle.model import ChallengeConfig
+from assay.bundle.model import ChallengeConfig, PhaseSplit
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
@@ -220,6 +220,7 @@ def _write_challenge(
     challenge.evaluation_limits = (
         config.evaluation_limits.model_dump(exclude_none=True) if config.evaluation_limits else {}
     )
+    challenge.evaluation_environment = config.environment()
     challenge.config_yaml = config_text
     challenge.bundle_sha256 = bundle_sha256
     challenge.save()
@@ -318,7 +319,9 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             "phase", "leaderboard", "dataset_split"
         )
     }
-    wanted = {ps.key: ps for ps in config.challenge_phase_splits}
+    wanted: dict[tuple[int, int, int], PhaseSplit] = {}
+    for ps in config.challenge_phase_splits:
+        wanted.setdefault(ps.key, ps)  # a pairing listed twice keeps its first entry (the reader warns)
     for key, row in existing.items():
         if key not in wanted:
             row.delete()
