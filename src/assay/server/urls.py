@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/v1/", include("assay.server.api.urls")),
     # EvalAI-compatible API (evalai CLI, remote workers, EvalAI-Starters); listed after api/v1/ so it never shadows it
     path("api/", include("assay.server.api.evalai.urls")),
+    path("web/", include("assay.server.api.evalai.web_urls")),  # EvalAI's page addresses its CLI prints
     path("accounts/", include("allauth.urls")),  # sign-up, login, e-mail verification, OpenID Connect
     path("", include("assay.server.web.urls")),
 ]

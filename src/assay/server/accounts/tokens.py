@@ -2,16 +2,20 @@
 
 One token type for every client (assay CLI, evalai CLI, scripts): ``ap_`` + 43 random characters,
 hashed at rest, with an expiry and a revocation date, so a refusal can always say which it was.
+The evalai CLI's token is the one exception to "random": see :func:`evalai_cli_token`.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from .models import ApiToken
 
@@ -19,6 +23,7 @@ TOKEN_PREFIX = "ap_"
 DEFAULT_DAYS = 365
 MAX_DAYS = 3650
 MAX_TOKENS_PER_USER = 100
+EVALAI_CLI_NAME = "evalai CLI"
 
 
 class TokenRefused(Exception):
@@ -43,12 +48,38 @@ def _hash(token: str) -> str:
 
 def create_token(user, name: str, days: int | None = DEFAULT_DAYS) -> tuple[ApiToken, str]:
     """Return the row and the token (shown once). ``days=None`` or 0 means no expiry."""
+    return _create(user, name, days, TOKEN_PREFIX + secrets.token_urlsafe(32))
+
+
+def evalai_cli_token(user) -> tuple[ApiToken, str]:
+    """The user's evalai CLI token: the same one on every call, as EvalAI's ``get_auth_token`` answers.
+
+    Only hashes are stored, so the token is derived instead: an HMAC (under the server's secret key) of
+    the user and a nonce kept in the row's ``prefix``. The server can recompute it; a copy of the
+    database alone cannot. Revoked or expired (or a changed secret key): the next call makes a new one.
+    """
+    now = timezone.now()
+    rows = ApiToken.objects.filter(user=user, name=EVALAI_CLI_NAME, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    for row in rows.order_by("-created_at", "-id"):
+        token = _derived(user, row.prefix[len(TOKEN_PREFIX) :])
+        if secrets.compare_digest(_hash(token), row.token_hash):
+            return row, token
+    return _create(user, EVALAI_CLI_NAME, DEFAULT_DAYS, _derived(user, secrets.token_urlsafe(8)[:7]))
+
+
+def _derived(user, nonce: str) -> str:
+    mac = salted_hmac("assay.accounts.evalai_cli_token", f"{user.pk}:{nonce}", algorithm="sha256").digest()
+    return TOKEN_PREFIX + nonce + base64.urlsafe_b64encode(mac).decode().rstrip("=")[:36]
+
+
+def _create(user, name: str, days: int | None, token: str) -> tuple[ApiToken, str]:
     if days is not None and not 0 <= days <= MAX_DAYS:
         raise TokenRefused("bad_expiry", f"a token lives between 1 and {MAX_DAYS} days (0 = never expires)")
     active = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
     if active.count() >= MAX_TOKENS_PER_USER:
         raise TokenRefused("too_many_tokens", f"you have {MAX_TOKENS_PER_USER} active tokens; revoke some first", 409)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = timezone.now() + dt.timedelta(days=days) if days else None
     row = ApiToken.objects.create(
         user=user, name=(name or "token")[:100], token_hash=_hash(token), prefix=token[:10], expires_at=expires

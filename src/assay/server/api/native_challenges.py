@@ -21,7 +21,7 @@ from assay.server.challenges.models import (
     Participation,
 )
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
-from assay.server.challenges.services.participation import ParticipationError, accept_terms, register
+from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import remaining
@@ -333,15 +333,8 @@ class ParticipationView(NativeView):
         team = ParticipantTeam.objects.filter(pk=data.validated_data["team"], members=request.user).first()
         if team is None:
             raise not_found("participant team of yours")
-        existing = participation_of(request.user, challenge)
-        if existing is not None and existing.team_id == team.pk and existing.terms_accepted_at is None:
-            # registered by a host or an admin: taking part still needs a member to accept the terms
-            if not data.validated_data["accept_terms"]:
-                raise ParticipationError("terms_not_accepted", "accept the terms and conditions to take part")
-            p = accept_terms(request.user, existing)
-            return Response({"challenge": challenge.pk, "participation": _participation(p)})
-        p = register(request.user, challenge, team, accept_terms=data.validated_data["accept_terms"])
-        return Response({"challenge": challenge.pk, "participation": _participation(p)}, status=201)
+        p, created = take_part(request.user, challenge, team, accept_terms=data.validated_data["accept_terms"])
+        return Response({"challenge": challenge.pk, "participation": _participation(p)}, status=201 if created else 200)
 
 
 def _participation(p: Participation | None) -> dict | None:

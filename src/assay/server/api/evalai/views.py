@@ -16,7 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from assay.bundle import BundleError, read_bundle
 from assay.server.accounts.models import ApiToken
-from assay.server.accounts.tokens import create_token
+from assay.server.accounts.tokens import create_token, evalai_cli_token
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
@@ -57,10 +57,11 @@ class LoginView(EvalAIView):
 
 
 class AuthTokenView(EvalAIView):
-    """``GET /api/accounts/user/get_auth_token`` → a long-lived token; the short login token is revoked."""
+    """``GET /api/accounts/user/get_auth_token`` → the user's long-lived evalai CLI token, the same one on
+    every call (as EvalAI); the short login token is revoked."""
 
     def get(self, request: Request) -> Response:
-        row, token = create_token(request.user, "evalai CLI", days=365)
+        row, token = evalai_cli_token(request.user)
         used = request.auth
         if isinstance(used, ApiToken) and used.name == "evalai login":
             used.revoked_at = timezone.now()
@@ -236,15 +237,17 @@ class HostTeamsView(EvalAIView):
 
 
 class ParticipateView(EvalAIView):
-    """Registers a team; evalai CLI asked the participant to accept the terms before calling this."""
+    """Registers a team, or accepts the terms for a team registered without them (the CLI asked the
+    participant to accept them before calling this). Both are a 201, the only answer the CLI reports."""
 
     def post(self, request: Request, challenge_id: int, team_id: int) -> Response:
         challenge = _challenge(request.user, challenge_id)
         team = teams.participant_teams_of(request.user).filter(pk=team_id).first()
         if team is None:
             raise fail("ParticipantTeam does not exist", 404, "not_found")
-        participation_rules.register(request.user, challenge, team, accept_terms=True)
-        return Response({"success": f"team {team.name} is taking part in {challenge.title}"}, status=201)
+        _, created = participation_rules.take_part(request.user, challenge, team, accept_terms=True)
+        done = "is taking part in" if created else "accepted the terms and takes part in"
+        return Response({"success": f"team {team.name} {done} {challenge.title}"}, status=201)
 
 
 class RemainingView(EvalAIView):

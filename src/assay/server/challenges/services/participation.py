@@ -198,8 +198,25 @@ def register(user, challenge: Challenge, team: ParticipantTeam, *, accept_terms:
             raise ParticipationError("already_registered", "this team has already registered", 409) from None
 
 
+def take_part(user, challenge: Challenge, team: ParticipantTeam, *, accept_terms: bool) -> tuple[Participation, bool]:
+    """What "participate" means on every face: register ``team``, or, when it is already registered
+    without accepted terms (a host or the demo registered it), record ``user``'s acceptance — as
+    ``evalai challenge C participate T`` does on EvalAI, where the terms are the only step left.
+    Returns the participation and whether it was created."""
+    existing = Participation.objects.filter(challenge=challenge, team=team).first()
+    if existing is None or existing.terms_accepted_at is not None:
+        return register(user, challenge, team, accept_terms=accept_terms), True
+    if not accept_terms:
+        raise ParticipationError("terms_not_accepted", "accept the terms and conditions to take part")
+    return _record_terms(user, existing), False
+
+
 def accept_terms(user, participation: Participation) -> Participation:
     """Record that a member accepted the terms (teams registered by an admin have not yet)."""
+    return _record_terms(user, participation)
+
+
+def _record_terms(user, participation: Participation) -> Participation:
     if not is_member(user, participation.team):
         raise ParticipationError("forbidden", "you are not in this team", 403)
     participation.terms_accepted_at = timezone.now()

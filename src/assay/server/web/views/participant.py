@@ -45,7 +45,7 @@ def participate(request: HttpRequest, pk: int) -> HttpResponse:
         team = _chosen_team(request)
         if team is not None:
             try:
-                participation = participation_rules.register(
+                participation, _ = participation_rules.take_part(
                     request.user, challenge, team, accept_terms=request.POST.get("accept_terms") == "on"
                 )
             except ParticipationError as exc:
