@@ -2,6 +2,11 @@
 
 It gets a fresh platform token at each start (the previous demo token is revoked), so a demo
 evaluates submissions with no other command and still exercises the real worker protocol.
+
+A worker that dies (an exception escaping its loop) is started again after a short pause, so one
+bad moment does not leave a demo with nobody evaluating; a refused token is the exception (an admin
+revoked it: the worker stays stopped). ``/healthz`` asks :func:`health` and answers 503 while no
+worker thread is alive, so a load balancer or ``make demo`` sees it.
 """
 
 from __future__ import annotations
@@ -20,27 +25,103 @@ from assay.server.submissions.models import WorkerToken
 from assay.server.submissions.services.tokens import create_worker_token
 
 NAME = "in-process worker"
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd… restart; the last repeats
 log = logging.getLogger("assay.worker")
 
+_current: InProcessWorker | None = None  # the one this process runs, for health()
 
-def start(server_url: str):
-    """Start the worker thread; returns the Worker (``stop()`` ends it, ``thread`` is its thread)."""
-    from assay.worker import Worker, WorkerClient
 
+class InProcessWorker:
+    """A supervised worker thread: ``stop()`` ends it, ``thread`` is its thread, ``worker`` the current
+    :class:`~assay.worker.Worker` (a new one after each restart: a stopped worker's pool is closed)."""
+
+    def __init__(self, server_url: str, token: str) -> None:
+        from assay.worker import WorkerClient
+
+        self.server_url = server_url
+        self.client = WorkerClient(server_url, token)
+        self.worker = self._new_worker()
+        self.restarts = 0
+        self.problem: str | None = None  # why no worker runs right now (None while one does)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._supervise, name="assay-in-process-worker", daemon=True)
+
+    def _new_worker(self):
+        from assay.worker import Worker
+
+        return Worker(self.client, Path(settings.VAR_DIR) / "worker", poll_wait=10)
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker.worker_id
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.worker.stop()
+        unregister(self)
+
+    def alive(self) -> bool:
+        """A worker thread is serving (or about to: it is waiting for the server to listen)."""
+        return self.thread.is_alive() and self.problem is None
+
+    def _supervise(self) -> None:
+        from assay.worker.client import ProtocolError
+
+        _wait_for_server(self.server_url)  # the server starts listening just after this thread starts
+        while not self._stopping.is_set():
+            try:
+                self.worker.run()
+            except ProtocolError as exc:
+                if exc.status in (401, 403):
+                    self.problem = f"the in-process worker stopped: {exc}"
+                    log.error("%s; not restarting it", self.problem)
+                    return
+                self._died(exc)
+            except Exception as exc:  # noqa: BLE001 - whatever killed it, a new one takes over
+                self._died(exc)
+            else:
+                return  # stopped on purpose
+            delay = RESTART_DELAYS[min(self.restarts, len(RESTART_DELAYS) - 1)]
+            if self._stopping.wait(delay):
+                return
+            self.restarts += 1
+            self.worker = self._new_worker()
+            self.problem = None
+            log.warning("in-process worker restarted (restart %d)", self.restarts)
+
+    def _died(self, exc: Exception) -> None:
+        self.problem = f"the in-process worker died ({type(exc).__name__}: {exc}); restarting it"
+        log.exception("the in-process worker died; restarting it")
+
+
+def start(server_url: str) -> InProcessWorker:
+    """Start the supervised worker thread (see :class:`InProcessWorker`)."""
+    global _current
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
     WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
     _, token = create_worker_token(None, NAME)
-    worker = Worker(WorkerClient(server_url, token), Path(settings.VAR_DIR) / "worker", poll_wait=10)
+    supervised = InProcessWorker(server_url, token)
+    _current = supervised
+    supervised.thread.start()
+    log.info("in-process worker %s started against %s", supervised.worker_id, server_url)
+    return supervised
 
-    def run() -> None:
-        _wait_for_server(server_url)  # the server starts listening just after this thread starts
-        worker.run()
 
-    thread = threading.Thread(target=run, name="assay-in-process-worker", daemon=True)
-    thread.start()
-    worker.thread = thread
-    log.info("in-process worker %s started against %s", worker.worker_id, server_url)
-    return worker
+def unregister(supervised: InProcessWorker) -> None:
+    """A worker stopped on purpose no longer counts for :func:`health`."""
+    global _current
+    if _current is supervised:
+        _current = None
+
+
+def health() -> str | None:
+    """Why this process's in-process worker is not serving, or None (also when it runs none)."""
+    supervised = _current
+    if supervised is None:
+        return None
+    if supervised.alive():
+        return None
+    return supervised.problem or "the in-process worker thread is not running"
 
 
 def _wait_for_server(server_url: str, timeout: float = 30.0) -> None:

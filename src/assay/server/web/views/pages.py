@@ -7,6 +7,7 @@ from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from assay.server import inprocess_worker
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.browse import WHEN, all_tags, browse
 
@@ -36,9 +37,13 @@ def challenge_list(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and ``make demo``'s readiness wait: the database answers."""
+    """For load balancers and ``make demo``'s readiness wait: the database answers, and the in-process
+    worker (when this server runs one) is alive — a demo whose worker died evaluates nothing."""
     with connection.cursor() as cur:
         cur.execute("SELECT 1")
+    problem = inprocess_worker.health()
+    if problem is not None:
+        return JsonResponse({"status": "unhealthy", "reason": problem, "database": connection.vendor}, status=503)
     return JsonResponse({"status": "ok", "database": connection.vendor})
 
 
