@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import Problem
-from .model import AWS_INFRA_KEYS, IGNORED_PHASE_KEYS, ChallengeConfig, Phase
+from .model import AWS_INFRA_KEYS, AWS_KEYS_WITH_EFFECT, IGNORED_PHASE_KEYS, ChallengeConfig, Phase
 from .yamlsafe import LineMap, Path
 
 
@@ -53,13 +53,15 @@ def sort_keys(data: dict, lines: LineMap, file: str) -> tuple[dict, list[Problem
     infra = {k: cleaned.pop(k) for k in list(cleaned) if k in AWS_INFRA_KEYS}
     if infra:
         cleaned["infrastructure"] = infra
+    ignored = [k for k in infra if k not in AWS_KEYS_WITH_EFFECT]
+    if ignored:
         warnings.append(
             Problem(
                 "aws_setting_ignored",
-                f"{', '.join(sorted(infra))}: EvalAI AWS deployment setting(s), kept but without effect on Assay",
+                f"{', '.join(sorted(ignored))}: EvalAI AWS deployment setting(s), kept but without effect on Assay",
                 file=file,
-                line=lines.line_for((sorted(infra, key=lambda k: lines.get((k,), 0))[0],)),
-                key=", ".join(sorted(infra)),
+                line=lines.line_for((sorted(ignored, key=lambda k: lines.get((k,), 0))[0],)),
+                key=", ".join(sorted(ignored)),
                 severity="warning",
             )
         )

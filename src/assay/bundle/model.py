@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from . import environments
+
 DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy"
 DOMAINS = ("CV", "NLP", "RL", "MM", "AUD", "TAB")
 RETENTION_POLICIES = ("keep_forever", "days_14", "days_30", "months_3", "months_6", "months_12")
@@ -28,6 +30,9 @@ AWS_INFRA_KEYS = (
     "worker_disk_size", "max_worker_instance", "min_worker_instance", "desired_worker_instance",
     "vpc_cidr", "subnet_1_cidr", "subnet_2_cidr",
 )  # fmt: skip
+
+# worker_python_version picks EvalAI's worker image, so its package stack: Assay's evaluation environment.
+AWS_KEYS_WITH_EFFECT = ("worker_python_version",)
 
 # Phase keys EvalAI's serializer drops without a word; configs copied from its docs carry them.
 IGNORED_PHASE_KEYS = ("is_active", "challenge")
@@ -355,10 +360,28 @@ class ChallengeConfig(_Model):
     evaluation_limits: EvaluationLimitsConfig | None = Field(
         None, description="Assay: memory, CPU, process and output limits of each evaluation."
     )
+    evaluation_environment: Text | None = Field(
+        None,
+        description="Assay: the Python packages the evaluation script runs with: evalai-py3.9 (EvalAI's current "
+        "worker stack), evalai-py3.7 (alias evalai-py3.8; numpy < 1.24) or none (standard library and pip). "
+        "Unset: the stack of EvalAI's worker_python_version, else evalai-py3.9.",
+    )
     infrastructure: dict[str, Any] = Field(
         default_factory=dict,
         description="EvalAI's AWS knobs (worker_*, job_*, vpc_*...), kept verbatim; no effect on Assay.",
     )
+
+    @field_validator("evaluation_environment")
+    @classmethod
+    def _known_environment(cls, value: str | None) -> str | None:
+        return environments.canonical(value) if value is not None else None
+
+    def environment(self) -> str:
+        """The evaluation environment in effect: the Assay key, else EvalAI's ``worker_python_version``."""
+        if self.evaluation_environment:
+            return self.evaluation_environment
+        by_worker = environments.for_worker_python(self.infrastructure.get("worker_python_version"))
+        return by_worker or environments.DEFAULT_ENVIRONMENT
 
     def retention_policy(self, phase: Phase) -> str:
         if phase.submission_artifact_retention_policy:

@@ -14,9 +14,9 @@ from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
 from .requirements import requirement_problems
-from .script_imports import import_warnings
 from .rules import Findings, check, check_partial, check_raw
 from .script import Located, ScriptArchive, folder_files, locate, zip_folder
+from .script_imports import import_warnings
 from .source import (
     CONFIG_NAMES,
     ZIP_ERRORS,
