@@ -70,3 +70,40 @@ def test_schema_is_json_schema(tmp_path):
     out = tmp_path / "schema.json"
     assert run("bundle", "schema", "-o", out).exit_code == 0
     assert json.loads(out.read_text()) == schema
+
+
+# --- real starter repositories, as they are --------------------------------------------------------
+
+
+def _zip_repository(folder: Path, target: Path) -> Path:
+    """The repository folder zipped whole (no evaluation_script.zip in it), as a host might upload it."""
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return target
+
+
+def test_starter_repository_folder_and_zip_validate_with_the_warning(tmp_path):
+    repo = corpus.need(corpus.BUNDLES) / "affective-visdial"
+    for target in (repo, _zip_repository(repo, tmp_path / "repo.zip")):
+        result = run("bundle", "validate", target)
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert "✓ valid" in text and "challenge_config.yaml:11 [evaluation_script]" in text
+        assert "is zipped in its place" in text and "(evaluation_script_folder_zipped)" in text
+        report = json.loads(run("bundle", "validate", target, "--json").output)
+        assert report["valid"] and report["mode"] == ("folder" if target == repo else "zip")
+        (problem,) = [p for p in report["problems"] if p["code"] == "evaluation_script_folder_zipped"]
+        assert (problem["line"], problem["key"], problem["severity"]) == (11, "evaluation_script", "warning")
+
+
+def test_evalai_example3_lists_evalais_three_errors():
+    result = run("bundle", "validate", corpus.need(corpus.BUNDLES) / "evalai-examples/example3/incorrect_zip_file.zip")
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "challenge_config.yaml:18 [evaluation_script]" in text
+    assert "challenge_config.yaml:23 [leaderboard.0.schema.default_order_by]" in text and "'aa'" in text
+    assert "challenge_config.yaml:37 [challenge_phases.0.max_submissions_per_month]" in text
