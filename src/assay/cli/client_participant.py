@@ -440,13 +440,15 @@ def follow(api: Client, submission_id: int, quiet: bool = False, poll: float = 2
 
 
 def _print_outcome(api: Client, sub: dict) -> None:
+    from assay.evaluation.contract import display_metric  # not at start-up: the package is heavy
+
     colour = "green" if sub["status"] == "finished" else "red" if sub["status"] == "failed" else "yellow"
     console.print(f"[{colour}]submission {sub['id']}: {sub['status']}[/{colour}]")
     if sub["status"] == "failed":
         console.print(f"reason: {sub.get('failure_reason') or 'see assay stderr ' + str(sub['id'])}")
     for item in (sub.get("output") or {}).get("result", []):
         for split, metrics in item.items():
-            console.print(f"  {split}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+            console.print(f"  {split}: " + ", ".join(f"{k} {display_metric(v)}" for k, v in metrics.items()))
 
 
 def submissions(
@@ -468,10 +470,13 @@ def submissions(
 
 
 def _short(output) -> str:
-    items = (output or {}).get("result") or []
-    return "; ".join(
-        f"{k}: " + ", ".join(f"{m}={v:.4g}" for m, v in vals.items()) for i in items for k, vals in i.items()
-    )
+    from assay.evaluation.contract import display_metric
+
+    parts = []
+    for item in (output or {}).get("result") or []:
+        for split, metrics in item.items():
+            parts.append(f"{split}: " + ", ".join(f"{m}={display_metric(v)}" for m, v in metrics.items()))
+    return "; ".join(parts)
 
 
 def submission(
@@ -543,14 +548,16 @@ def leaderboard(
     if as_json:
         emit_json(board)
         return
+    from assay.evaluation.contract import display_metric
+
     labels = board.get("labels", [])
+    ps = board.get("phase_split", {})
     rows = []
     for r in board.get("results", []):
         scores = r.get("scores") or {}
         rows.append([r.get("rank") or "", (r.get("team") or {}).get("name", ""),
-                     *[scores.get(x, "") if scores.get(x) is not None else "#" for x in labels],
+                     *[display_metric(scores.get(x), ps.get("precision")) for x in labels],
                      (r.get("submission") or {}).get("submitted_at", "")[:10]])  # fmt: skip
-    ps = board.get("phase_split", {})
     _table(
         f"Leaderboard {phase_split}: {ps.get('phase', '')}/{ps.get('split', '')}",
         ["rank", "team", *labels, "date"],

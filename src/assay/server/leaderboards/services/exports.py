@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 
+from assay.evaluation.contract import UNDEFINED
 from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
@@ -62,7 +63,8 @@ def _n(value: float | None) -> str:
 
 
 def leaderboard_table(board: Board) -> Iterator[list[Any]]:
-    """Header then one list per row: the leaderboard as shown, numbers unrounded, missing ones empty."""
+    """Header then one list per row: the leaderboard as shown, numbers unrounded, missing ones empty,
+    undefined ones (a NaN the script returned) "—" as on every other face."""
     labels = list(board.rules.labels)
     show = board.show_scores
     overall = board.overall is not None and board.overall.hidden is None
@@ -80,7 +82,9 @@ def leaderboard_table(board: Board) -> Iterator[list[Any]]:
         line: list[Any] = ["" if row["rank"] is None else row["rank"], safe_text(row["team"]["name"])]
         line += [row["team"]["id"], "yes" if row["is_baseline"] else ""]
         if show:
-            line += [_n(row["scores"][x]) for x in labels] + [_n(row["errors"][x]) for x in labels]
+            undefined = set(row.get("undefined") or ())
+            line += [UNDEFINED if x in undefined else _n(row["scores"][x]) for x in labels]
+            line += [_n(row["errors"][x]) for x in labels]
         if overall:
             o = row["overall"]
             line += ["" if o["rank"] is None else o["rank"]] + ([_n(o["value"])] if show else [])

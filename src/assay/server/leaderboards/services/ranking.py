@@ -11,7 +11,8 @@ they agree:
   baselines always show and never take a team's place;
 * flagged, hidden, banned-team and (in a public phase) host-made entries are left out, baselines excepted;
   only finished submissions count (and partially evaluated ones where the phase allows them);
-* ties share a rank (competition ranking: 1, 1, 3); rows with the sort label missing rank last, together;
+* ties share a rank (competition ranking: 1, 1, 3); rows with the sort label missing or undefined (a NaN
+  the script returned, stored as null) rank last whatever the direction, together, shown as "—";
   baselines are shown in place without a rank and do not push anyone down;
 * ties are listed by smaller error bar, then earlier submission.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 
+from assay.evaluation.contract import UNDEFINED, display_metric
 from assay.server.challenges.models import Challenge, ChallengePhaseSplit
 from assay.server.teams.models import ParticipantTeamMember
 
@@ -39,7 +41,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200  # as every list of the native API; the exports give the whole board
 MAX_PAGE = 1_000_000  # keeps the offset a number every database takes
 MAX_ID = 2**63 - 1
-MISSING = "—"
+MISSING = UNDEFINED  # a missing or undefined (NaN) metric, as every face shows it
 
 # A row is read as plain values (no model instances: 50 rows x 4 models would cost more than the SQL).
 _ROW_VALUES = (
@@ -313,7 +315,7 @@ def _own(board: Board, label: str, banned: list[int]) -> list[dict[str, Any]]:
 
 
 def fmt(value: float | None, precision: int) -> str:
-    return MISSING if value is None else f"{value:.{precision}f}"
+    return display_metric(value, precision)
 
 
 def _row(board: Board, r: Row, rank: int | None) -> dict[str, Any]:
@@ -340,6 +342,8 @@ def _row(board: Board, r: Row, rank: int | None) -> dict[str, Any]:
         row["scores"] = scores
         row["errors"] = {label: _number(error.get(f"error_{label}")) for label in rules.labels}
         row["display"] = {label: fmt(v, ps.leaderboard_decimal_precision) for label, v in scores.items()}
+        # evaluated but undefined (NaN, stored as null), as opposed to missing from a partial evaluation
+        row["undefined"] = [label for label in rules.labels if label in result and result[label] is None]
     if ps.show_execution_time:
         started, completed = r["submission__started_at"], r["submission__completed_at"]
         row["execution_time"] = (completed - started).total_seconds() if started and completed else None
@@ -382,7 +386,9 @@ def evalai_rows(board: Board) -> list[dict[str, Any]]:
             "submission__is_verified_by_host": row["submission"]["is_verified_by_host"],
         }
         if scores is not None:  # EvalAI drops result and error when scores are hidden
-            item["result"] = ["#" if scores[x] is None else scores[x] for x in rules.labels]
+            # as EvalAI: a stored value as it is (null when undefined), "#" when the label is missing
+            undefined = set(row.get("undefined") or ())
+            item["result"] = ["#" if scores[x] is None and x not in undefined else scores[x] for x in rules.labels]
             item["error"] = [errors.get(x) for x in rules.labels]
             item["filtering_score"] = scores.get(label) or 0
             item["filtering_error"] = errors.get(label) or 0

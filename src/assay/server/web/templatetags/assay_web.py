@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
+
+from assay.evaluation.contract import display_metric
 
 from ..sanitize import clean_html
 
@@ -21,18 +22,14 @@ def host_html(value: str | None) -> SafeString:
 
 @register.filter
 def score(value: Any, precision: int = 2) -> str:
-    """A metric with the phase-split's decimal precision; '—' for a missing one (EvalAI shows '#')."""
-    if value is None or value == "#":
-        return "—"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "∞" if number > 0 else "−∞"
-    return f"{number:.{max(0, min(int(precision), 20))}f}"
+    """A metric with the phase-split's decimal precision; '—' for a missing or undefined (NaN) one, as
+    every face shows it (:func:`assay.evaluation.contract.display_metric`; EvalAI shows '#')."""
+    if isinstance(value, str) and value != "#":
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    return display_metric(value, precision)
 
 
 @register.filter
