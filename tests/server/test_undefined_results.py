@@ -33,6 +33,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+from assay.worker import Worker, WorkerClient
 
 from .conftest import DEMO_BUNDLE, upload
 from .test_worker_e2e import api_for, post_submission, run_worker_thread
@@ -76,7 +77,7 @@ CASES = [
     ("word", output("high"), "failed", "split 'public' metric 'Accuracy' = 'high', which is not a number"),
     (
         "metadata",
-        output(0.25, submission_metadata={"t": float("nan"), "u": [float("inf"), -1e400]}),
+        output(0.25, submission_metadata={"t": float("nan"), "u": [float("inf"), -1e400], "note": "a \ud800 b"}),
         "finished",
         "",
     ),
@@ -133,7 +134,7 @@ def test_no_result_stops_the_worker(
     assert nan.output == {"result": [{"public": {"Accuracy": None, "F1": 0.5}}]}
     assert LeaderboardEntry.objects.get(submission=nan).result == {"Accuracy": None, "F1": 0.5}
     meta = Submission.objects.get(pk=ids["metadata"])
-    assert json.loads(meta.submission_metadata_file.read()) == {"t": None, "u": [None, None]}
+    assert json.loads(meta.submission_metadata_file.read()) == {"t": None, "u": [None, None], "note": "a ? b"}
 
     # every face: the undefined metric is "—" (null in JSON) and its row ranks last
     ps = dev.phase_splits.get(dataset_split__codename="public")
@@ -236,3 +237,26 @@ def test_an_undefined_metric_alone_is_a_finished_submission_shown_as_a_dash(demo
     assert row["rank"] == 1 and row["display"] == {"Accuracy": "—", "F1": "—"}
     assert row["undefined"] == ["Accuracy", "F1"]
     assert [r["result"] for r in evalai_rows(leaderboard(AnonymousUser(), ps))] == [[None, None]]
+
+
+def test_a_job_the_worker_cannot_handle_fails_alone(live_server, echo_challenge, participant, admin_user, tmp_path):
+    """Whatever breaks while a job is handled (here a payload without the key the worker reads, as a
+    server of another version might send) fails that submission with the reason; the next is evaluated."""
+    _team(participant, echo_challenge, "Team Odd")
+    dev = echo_challenge.phases.get(codename="dev")
+    odd = post_submission(participant, dev, json.dumps(output(0.5)).encode())
+    fine = post_submission(participant, dev, json.dumps(output(0.75)).encode())
+    _, token = create_worker_token(admin_user, "odd jobs")
+    worker = Worker(WorkerClient(live_server.url, token), tmp_path / "w", poll_wait=1)
+    try:
+        job = worker.client.claim(worker.worker_id, wait=1)
+        assert job["submission_id"] == odd
+        del job["phase"]
+        worker.run_job(job)  # returns: the failure is reported, not raised
+        sub = Submission.objects.get(pk=odd)
+        assert sub.status == "failed"
+        assert sub.failure_reason == "the worker failed on this submission: KeyError: 'phase'"
+        worker.run(max_jobs=1)
+    finally:
+        worker.pool.close()
+    assert Submission.objects.get(pk=fine).status == "finished"
