@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.evaluation import EvaluatorPool
-from assay.evaluation.venvs import pip_environment
+from assay.evaluation.venvs import environments_dir, pip_environment
 
 from .conftest import job_for
 
@@ -78,12 +78,12 @@ def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path) -> None:
         outcome = pool.evaluate(job_for(tmp_path, SIX_SCRIPT))
         assert outcome.ok, (outcome.error, outcome.stderr)
         info = outcome.output["submission_result"]
-        assert info["six"] == SIX  # the venv's own copy wins over the worker's
-        envs = list((tmp_path / "work" / "envs").iterdir())
-        env_dirs = [p for p in envs if p.is_dir()]
-        assert len(env_dirs) == 1
-        assert info["prefix"] == str(env_dirs[0])  # the script ran with the venv's interpreter
-        assert info["file"].startswith(str(env_dirs[0]))
+        assert info["six"] == SIX
+        # The script ran with a layer on the evaluation environment, in the machine-wide cache.
+        layer = Path(info["prefix"])
+        assert layer.parent == environments_dir() / "layers" and (layer / ".assay-ready").exists()
+        assert info["file"].startswith(str(layer))
+        assert SIX in (layer / "assay-requirements.txt").read_text()
     # The worker's own environment is untouched.
     check = (
         "import importlib.metadata as m, sys\n"
@@ -106,10 +106,12 @@ def test_broken_requirements_are_a_setup_error(tmp_path: Path) -> None:
     with EvaluatorPool(workdir=tmp_path / "work") as pool:
         outcome = pool.evaluate(job_for(tmp_path, files))
     assert outcome.error_kind == "setup"
-    assert outcome.error.startswith("installing the evaluation script's requirements.txt failed")
-    assert outcome.stderr  # pip's full output, for the host
+    assert outcome.error.startswith("the evaluation script's requirements.txt could not be installed")
+    assert "assay-no-such-package-anywhere" in outcome.stderr  # pip's full output, for the host
     # A failed build leaves no environment that a later job would take for a ready one.
-    assert not any((p / ".assay-ready").exists() for p in (tmp_path / "work" / "envs").glob("*"))
+    layers = [p.parent for p in (environments_dir() / "layers").glob("*/assay-requirements.txt")]
+    broken = [p for p in layers if missing in (p / "assay-requirements.txt").read_text()]
+    assert broken and not any((p / ".assay-ready").exists() for p in broken)
 
 
 def test_requirements_that_pip_would_build_are_refused_before_pip_runs(tmp_path: Path) -> None:

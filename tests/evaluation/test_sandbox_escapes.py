@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from assay.evaluation import EvaluationLimits, EvaluatorPool
+from assay.evaluation.venvs import sandbox_pip_environment
 
 from .conftest import ACCURACY_SCRIPT, job_for, require_bwrap
 
@@ -156,6 +157,7 @@ def run(probe):
         "MALLOC_ARENA_MAX",
         "ASSAY_OUTPUT_DIR",
         "PWD",
+        *sandbox_pip_environment(Path("/env"), Path("/wheels")),  # the script's venv and offline pip
     }
     # stdin (/dev/null), the two capture pipes, the two protocol pipes, and the listing's own fd.
     assert len(report["fds"]) <= 7, report["fds"]

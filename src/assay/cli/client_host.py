@@ -136,6 +136,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
             else:
                 annotation.write_bytes(b"")
             limits = b.config.evaluation_limits
+            environment = b.config.environment()
     except BundleError as exc:
         print_problems(exc.problems, str(bundle))
         raise typer.Exit(1) from None
@@ -150,6 +151,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
         phase_codename=chosen,
         submission_metadata={"id": 0, "status": "running", "method_name": "local test"},
         limits=_limits(EvaluationLimits, kwargs),
+        environment=environment,
     )
     console.print(f"evaluating {submission.name} on phase {chosen!r} …", style="dim")
     with EvaluatorPool(workdir=work / "pool", sandbox=sandbox) as pool:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from assay.bundle.environments import DEFAULT_ENVIRONMENT
+
 from .chunking import ChunkingSpec
 from .limits import EvaluationLimits
 
@@ -40,6 +42,7 @@ class EvaluationJob:
     submission_metadata: dict[str, Any] = field(default_factory=dict)
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
     chunking: ChunkingSpec | None = None
+    environment: str = DEFAULT_ENVIRONMENT  # the Python environment the script runs in (assay.bundle.environments)
 
 
 @dataclass

@@ -72,7 +72,7 @@ class EvaluatorSpec:
 
     @property
     def ident(self) -> tuple:
-        return (self.key, self.phase, self.limits, self.script.sha256, str(self.annotation))
+        return (self.key, self.phase, self.limits, self.script.sha256, self.script.python, str(self.annotation))
 
 
 @dataclass
@@ -330,8 +330,8 @@ class WarmEvaluator:
         plan.ro(etc / "group", "/etc/group")
         for path in python_paths(self.spec.script.python):
             plan.ro(path)
-        if self.spec.script.env_dir is not None:
-            plan.ro(os.path.realpath(self.spec.script.env_dir))
+        for path in self.spec.script.mounts:  # the script's environment (venvs, wheel folder), read-only
+            plan.ro(os.path.realpath(path))
         plan.ro(self.spec.script.compute_dir, COMPUTE_DIR)
         annotation = self.spec.annotation
         if annotation is not None:
@@ -341,7 +341,7 @@ class WarmEvaluator:
         plan.ro(CHILD_SOURCE, CHILD_PATH)
         cmd += plan.args
         cmd += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
-        for key, value in self._child_env(home="/tmp", tmp="/tmp", output=OUTPUT_DIR).items():
+        for key, value in self._child_env(home="/tmp", tmp="/tmp", output=OUTPUT_DIR, script=self.spec.script).items():
             cmd += ["--setenv", key, value]
         python = self.spec.script.python
         cmd += ["--", python, "-I", CHILD_PATH, "stage1", str(cap_w)]
@@ -350,15 +350,19 @@ class WarmEvaluator:
     def _plain_command(self, cap_w: int) -> tuple[list[str], dict[str, str], str]:
         tmp = self.rundir / "tmp"
         tmp.mkdir()
-        env = self._child_env(home=str(self.outdir), tmp=str(tmp), output=str(self.outdir))
+        env = self._child_env(home=str(self.outdir), tmp=str(tmp), output=str(self.outdir), script=self.spec.script)
         cmd = [self.spec.script.python, "-I", str(CHILD_SOURCE), "stage1", str(cap_w)]
         return cmd, env, str(self.outdir)
 
     @staticmethod
-    def _child_env(*, home: str, tmp: str, output: str) -> dict[str, str]:
-        """The child's whole environment: nothing inherited from the worker (no token, no settings)."""
+    def _child_env(*, home: str, tmp: str, output: str, script: PreparedScript) -> dict[str, str]:
+        """The child's whole environment: nothing inherited from the worker (no token, no settings).
+
+        The script's environment adds its venv to PATH and pip's offline settings (``script.environ``).
+        """
         return {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
+            **dict(script.environ),
             "HOME": home,
             "TMPDIR": tmp,
             "LANG": "C.UTF-8",

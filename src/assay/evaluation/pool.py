@@ -177,7 +177,9 @@ class EvaluatorPool:
         if not Path(job.submission_file).is_file():
             return None, (f"the submission file {Path(job.submission_file).name} is missing", "")
         try:
-            script = prepare_script(Path(job.script_zip), self.workdir, setup_timeout=self.setup_timeout)
+            script = prepare_script(
+                Path(job.script_zip), self.workdir, environment=job.environment, setup_timeout=self.setup_timeout
+            )
         except SetupError as exc:
             return None, (exc.message, exc.log)
         annotation = Path(job.annotation_file).resolve() if job.annotation_file is not None else None

@@ -151,12 +151,16 @@ class BindPlan:
 
 
 def python_paths(python: str) -> list[str]:
-    """Folders an interpreter needs inside the sandbox: the base install and the worker's venv.
+    """Folders an interpreter needs inside the sandbox: the base install, and the worker's venv when
+    ``python`` is the worker's own interpreter.
 
     A venv's ``bin/python`` is a symlink into the base install, and its site-packages live in the
-    venv, so both are bound read-only at the same paths.
+    venv, so both are bound read-only at the same paths. An evaluation environment's venv is bound by
+    its caller; the worker's venv (Django, assay) then stays out of the sandbox.
     """
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    paths = {os.path.realpath(sys.base_prefix)}
+    if python == sys.executable:  # not realpath: every venv's python resolves to the base interpreter
+        paths.add(os.path.realpath(sys.prefix))
     real = os.path.realpath(python)
     paths.add(os.path.dirname(os.path.dirname(real)))
     return sorted(p for p in paths if p not in ("/", "/usr") and not p.startswith("/usr/"))

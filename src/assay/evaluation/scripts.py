@@ -1,4 +1,4 @@
-"""Turning a script zip into an importable package folder (and its venv), once per script hash.
+"""Turning a script zip into an importable package folder and the environment it runs in, once per hash.
 
 The layout mimics EvalAI's worker, so scripts that rely on it keep working::
 
@@ -8,6 +8,11 @@ The layout mimics EvalAI's worker, so scripts that rely on it keep working::
 
 EvalAI names the package after the challenge's primary key; Assay uses the script's hash, which is
 unique per script content and needs no database.
+
+The interpreter is the chosen environment's (:mod:`.venvs`): EvalAI's stack, plus a layer when the
+script has a ``requirements.txt`` or installs packages at import time. What it will ``pip install`` is
+read from its source (:mod:`assay.bundle.script_imports`) and installed beforehand, so that inside the
+offline sandbox pip finds it already there.
 """
 
 from __future__ import annotations
@@ -16,29 +21,48 @@ import fcntl
 import hashlib
 import os
 import shutil
-import sys
 import threading
 import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from assay.bundle import environments
+from assay.bundle.environments import Environment
+from assay.bundle.script_imports import ScriptScan, scan_sources
+
 from .safezip import UnsafeZipError, move_contents, package_root, safe_extract
-from .venvs import SetupError, ensure_environment, env_python
+from .venvs import (
+    SetupError,
+    ensure_layer,
+    ensure_stack,
+    env_python,
+    environments_dir,
+    requirement_names,
+    sandbox_pip_environment,
+    wheels_dir,
+)
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
 _sha_lock = threading.Lock()
+_prepared: dict[tuple[str, str, str], PreparedScript] = {}
+_prepared_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class PreparedScript:
-    """An extracted script package and the interpreter that runs it."""
+    """An extracted script package, the interpreter that runs it and what the sandbox must provide."""
 
     sha256: str
     compute_dir: Path
     package: str
     python: str
-    env_dir: Path | None  # the per-script venv, bound read-only into the sandbox
+    environment: str = environments.DEFAULT_ENVIRONMENT
+    mounts: tuple[str, ...] = ()  # folders the interpreter needs, bound read-only into the sandbox
+    environ: tuple[tuple[str, str], ...] = ()  # the child's PATH, VIRTUAL_ENV and offline pip settings
 
     @property
     def package_dir(self) -> Path:
@@ -87,17 +111,28 @@ def zip_folder(folder: Path, workdir: Path) -> Path:
     return target
 
 
-def prepare_script(script_zip: Path, workdir: Path, *, setup_timeout: float = 900) -> PreparedScript:
-    """Extract (once) and, when it has a requirements.txt, build its venv (once); SetupError otherwise.
+def prepare_script(
+    script_zip: Path, workdir: Path, *, environment: str | None = None, setup_timeout: float = 900
+) -> PreparedScript:
+    """Extract (once) and provide its environment (once); SetupError when either cannot be done.
 
     ``script_zip`` may also be a folder (zipped here first), as a host's remote worker often has it.
+    ``environment`` names one of :data:`assay.bundle.environments.ENVIRONMENTS` (None: the default).
     """
+    try:
+        env = environments.get(environment)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
     try:
         if script_zip.is_dir():
             script_zip = zip_folder(script_zip, workdir)
         sha = file_sha256(script_zip)
     except OSError as exc:
         raise SetupError(f"the evaluation script archive cannot be read: {exc}") from None
+    memo = (str(workdir), sha, env.name)
+    with _prepared_lock:
+        if memo in _prepared:
+            return _prepared[memo]
     root = workdir / "scripts" / sha
     compute = root / "compute"
     package = f"challenge_data.challenge_{sha[:16]}"
@@ -108,11 +143,90 @@ def prepare_script(script_zip: Path, workdir: Path, *, setup_timeout: float = 90
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (root / ".ready").exists():
                 _extract(script_zip, root, package_dir)
-    requirements = package_dir / "requirements.txt"
-    if requirements.is_file() and requirements.read_text(errors="replace").strip():
-        env_dir = ensure_environment(requirements, workdir / "envs", timeout=setup_timeout)
-        return PreparedScript(sha, compute, package, str(env_python(env_dir)), env_dir)
-    return PreparedScript(sha, compute, package, sys.executable, None)
+    prepared = PreparedScript(sha, compute, package, *_environment(package_dir, env, setup_timeout))
+    with _prepared_lock:
+        _prepared[memo] = prepared
+    return prepared
+
+
+def _environment(package_dir: Path, env: Environment, timeout: float) -> tuple:
+    """(python, environment name, mounts, environ) for the script in ``package_dir``."""
+    cache = environments_dir()
+    stack = ensure_stack(env, cache, timeout=max(timeout, 1800))
+    requirements_file = package_dir / "requirements.txt"
+    requirements = requirements_file.read_text(errors="replace") if requirements_file.is_file() else ""
+    scan = scan_script(package_dir)
+    requests, optional = pip_needs(scan, env, requirements)
+    if requirements.strip() or requests or optional:
+        env_dir = ensure_layer(
+            stack, env, requirements=requirements, requests=requests, optional=optional, root=cache, timeout=timeout
+        )
+        mounts = (str(env_dir), str(stack))
+    else:
+        env_dir = stack
+        mounts = (str(stack),)
+    wheels = wheels_dir(cache)
+    wheels.mkdir(parents=True, exist_ok=True)
+    environ = tuple(sandbox_pip_environment(env_dir, wheels).items())
+    return str(env_python(env_dir)), env.name, (*mounts, str(wheels)), environ
+
+
+def scan_script(package_dir: Path) -> ScriptScan:
+    """Read the script's Python files (not run) for its imports and pip installs."""
+    sources = []
+    names = []
+    for path in sorted(package_dir.rglob("*")):
+        rel = path.relative_to(package_dir).as_posix()
+        names.append(rel)
+        if path.suffix == ".py" and path.is_file() and not path.is_symlink() and path.stat().st_size < 5 * 1024**2:
+            sources.append((rel, path.read_text(errors="replace")))
+    return scan_sources(sources, names)
+
+
+def pip_needs(scan: ScriptScan, env: Environment, requirements: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """What to install beforehand: (requirement, "file:line") the script will ask pip for, and the known
+    distributions of its imports when it runs pip at all (a computed ``install(name)`` may want them).
+
+    What the stack already has at a version the request accepts needs nothing; a request the stack's
+    pins refuse fails here, naming it (EvalAI constrains such installs to its stack too).
+    """
+    pins = env.pins()
+    named = requirement_names(requirements)
+    requests: list[tuple[str, str]] = []
+    for found in scan.pip_requests:
+        where = f"{found.file}:{found.line}"
+        try:
+            req = Requirement(found.name)
+        except InvalidRequirement:
+            raise SetupError(
+                f"the evaluation script installs {found.name!r} at import time ({where}); evaluation has no "
+                "network, so only packages from the index (as wheels) can be provided beforehand"
+            ) from None
+        if req.url:
+            raise SetupError(
+                f"the evaluation script installs {found.name!r} at import time ({where}); evaluation has no "
+                "network, so a URL cannot be installed: add the package to requirements.txt instead"
+            )
+        name = canonicalize_name(req.name)
+        if name in pins and name not in named:
+            if req.specifier.contains(pins[name], prereleases=True):
+                continue  # already there: pip will say "Requirement already satisfied"
+            raise SetupError(
+                f"the evaluation script installs {found.name!r} at import time ({where}), but the {env.name} "
+                f"environment has {req.name} {pins[name]} and installs are constrained to it (as on EvalAI); "
+                "name the version in requirements.txt to replace it, or choose another evaluation_environment"
+            )
+        if (found.name, where) not in requests:
+            requests.append((found.name, where))
+    optional: list[str] = []
+    if scan.calls_pip:
+        asked = {canonicalize_name(Requirement(r).name) for r, _ in requests} | named | set(pins)
+        for module in sorted(scan.import_names() - env.modules):
+            dist = environments.distribution_for(module)
+            if dist and canonicalize_name(dist) not in asked:
+                optional.append(dist)
+                asked.add(canonicalize_name(dist))
+    return requests, optional
 
 
 def _extract(script_zip: Path, root: Path, package_dir: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay.bundle.environments import DEFAULT_ENVIRONMENT
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
 from assay.evaluation.contract import ResultError, check_output
 from assay.evaluation.scripts import zip_folder
@@ -286,6 +287,7 @@ class Worker:
             submission_metadata=job.get("submission_metadata") or {},
             limits=limits if limits is not None else _limits(job),
             chunking=_chunking(chunking),
+            environment=job.get("environment") or DEFAULT_ENVIRONMENT,  # absent from older servers' jobs
         )
 
     def _annotation(self, job: dict[str, Any]) -> Path | None:

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+from assay.bundle.environments import DEFAULT_ENVIRONMENT
 from assay.bundle.model import DEFAULT_FILE_TYPES, RETENTION_POLICIES
 
 
@@ -62,6 +63,11 @@ class Challenge(models.Model):
     max_concurrent_submission_evaluation = models.PositiveIntegerField(default=100000)
     evaluation_limits = models.JSONField(
         default=dict, blank=True, help_text="Assay: memory_mb, cpu_seconds, max_processes, max_output_kb."
+    )
+    evaluation_environment = models.CharField(
+        max_length=40,
+        default=DEFAULT_ENVIRONMENT,
+        help_text="Assay: the Python packages the evaluation script runs with (assay.bundle.environments).",
     )
 
     # presentation

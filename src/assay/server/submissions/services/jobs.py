@@ -74,6 +74,7 @@ def job_payload(sub: Submission) -> dict[str, Any]:
         "annotation": _file(phase.test_annotation, phase.test_annotation_sha256, phase.test_annotation_size),
         "submission_metadata": submission_metadata(sub),
         "limits": limits_for(challenge),
+        "environment": challenge.evaluation_environment,
         "chunking": phase.chunked_evaluation,
         "container": container_block(sub),
     }
