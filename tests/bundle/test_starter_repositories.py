@@ -152,14 +152,30 @@ def test_a_folder_holding_only_run_sh_zip_uses_that_zip(tmp_path: Path) -> None:
     assert "that zip is the script" in warning.message
 
 
-def test_a_committed_zip_wins_over_the_folder(tmp_path: Path) -> None:
+def test_a_committed_zip_wins_over_the_folder_and_a_drift_is_warned(tmp_path: Path) -> None:
     repo = _copy("affective-visdial", tmp_path / "repo")
     with zipfile.ZipFile(repo / "evaluation_script.zip", "w") as zf:
-        zf.writestr("__init__.py", "from .main import evaluate\n")
+        zf.writestr("__init__.py", (repo / "evaluation_script" / "__init__.py").read_bytes())
         zf.writestr("main.py", "def evaluate(*a, **k):\n    return {'result': []}\n")
+        zf.writestr("old_helper.py", "")
     with read_bundle(repo) as bundle:
         assert bundle.evaluation_script.data == (repo / "evaluation_script.zip").read_bytes()
-        assert "evaluation_script_folder_zipped" not in {w.code for w in bundle.warnings}
+        codes = {w.code: w for w in bundle.warnings}
+    assert "evaluation_script_folder_zipped" not in codes
+    warning = codes["evaluation_script_differs_from_folder"]
+    assert "(main.py, old_helper.py)" in warning.message and "would rebuild it from the folder" in warning.message
+    assert (warning.key, warning.line) == ("evaluation_script", _key_line(repo))
+
+
+def test_a_committed_zip_equal_to_its_folder_is_silent(tmp_path: Path) -> None:
+    """As in the zip EvalAI's Action sends: the zip it just built beside the folder it built it from."""
+    repo = _copy("affective-visdial", tmp_path / "repo")
+    with zipfile.ZipFile(repo / "evaluation_script.zip", "w") as zf:
+        for name, data in _action_script_zip(repo / "evaluation_script").items():
+            zf.writestr(name, data)
+    with read_bundle(repo) as bundle:
+        assert bundle.evaluation_script.data == (repo / "evaluation_script.zip").read_bytes()
+        assert bundle.warnings == []
 
 
 def test_caches_are_left_out(tmp_path: Path) -> None:

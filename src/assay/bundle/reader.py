@@ -15,7 +15,7 @@ from .keys import sort_keys
 from .model import ChallengeConfig
 from .requirements import requirement_problems
 from .rules import Findings, check, check_partial, check_raw
-from .script import Located, ScriptArchive, folder_files, locate, zip_folder
+from .script import Located, ScriptArchive, differences, folder_files, locate, zip_folder
 from .script_imports import import_warnings
 from .source import (
     CONFIG_NAMES,
@@ -303,6 +303,21 @@ def _logo(source: Source, rel: str, f: Findings, limits: Limits) -> tuple[str, b
     return rel, data
 
 
+def _compare_with_folder(source: Source, folder: str, rel: str, data: bytes, f: Findings, limits: Limits) -> None:
+    try:
+        differ = differences(source, folder, data, limits)
+    except (BundleError, *ZIP_ERRORS):
+        return  # a damaged zip is reported by the checks that follow
+    if differ:
+        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+        f.warn(
+            "evaluation_script_differs_from_folder",
+            f"{rel!r} is used, but it differs from the folder '{folder}/' ({shown}); EvalAI's GitHub Action would"
+            f" rebuild it from the folder. Delete the zip to have Assay build it from the folder too",
+            ("evaluation_script",),
+        )
+
+
 def _script(source: Source, found: Located, key_rel: str, f: Findings, limits: Limits) -> ScriptArchive | None:
     """Load the evaluation script as a flat zip, checked as strictly as the bundle itself."""
     here = ("evaluation_script",)
@@ -331,6 +346,9 @@ def _script(source: Source, found: Located, key_rel: str, f: Findings, limits: L
                 f.add("evaluation_script_not_zip", f"{found.rel!r} must be a .zip file or a folder", here)
                 return None
             data = source.read(found.rel, limits.max_script_bytes)
+            folder = found.rel[: -len(".zip")]
+            if source.is_dir(folder):
+                _compare_with_folder(source, folder, found.rel, data, f, limits)
         rel = found.rel
         inner = ZipSource(io.BytesIO(data), limits, rel)
         try:

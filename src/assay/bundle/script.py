@@ -109,3 +109,26 @@ def zip_folder(source: Source, folder: str, names: list[str], limits: Limits) ->
             info.compress_type = zipfile.ZIP_DEFLATED
             out.writestr(info, payload)
     return buf.getvalue()
+
+
+def differences(source: Source, folder: str, data: bytes, limits: Limits) -> list[str]:
+    """Files where the zip ``data`` and the folder it is usually built from disagree (added, missing or changed).
+
+    EvalAI's GitHub Action rebuilds the zip from the folder on every push, so a committed zip that has
+    drifted from its folder is not what EvalAI would run; the reader warns instead of guessing.
+    """
+    names, _, _ = folder_files(source, folder, "")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        in_zip = {
+            info.filename: info
+            for info in zf.infolist()
+            if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+            and info.filename.rsplit("/", 1)[-1] not in _LEFT_OUT_NAMES
+            and not info.filename.endswith(_LEFT_OUT_SUFFIXES)
+            and not _LEFT_OUT_DIRS & set(info.filename.split("/")[:-1])
+        }  # fmt: skip
+        differ = sorted(set(in_zip) ^ set(names))
+        for name in sorted(set(in_zip) & set(names)):
+            if zf.read(in_zip[name]) != source.read(f"{folder}/{name}", limits.max_script_bytes):
+                differ.append(name)
+    return sorted(differ)
