@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -45,6 +49,15 @@ class Site:
         assert proc.returncode == code, f"assay {' '.join(map(str, args))} exited {proc.returncode}:\n{out}"
         assert "Traceback" not in out, out
         return out
+
+    def start(self, *args: object) -> subprocess.Popen:
+        return subprocess.Popen(
+            [str(ASSAY), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
 
     def rows(self, sql: str) -> list[tuple]:
         with sqlite3.connect(self.db) as db:
@@ -127,3 +140,82 @@ def test_worker_tokens(site):
     assert "no token with id 999" in site("admin", "worker-token", "revoke", 999, code=1)
     assert "no challenge with id 999" in site("admin", "worker-token", "create", "--name", "x", "--challenge", 999,
                                               code=1)  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, bytes, dict]:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(url, timeout=10) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def _serving(proc: subprocess.Popen, base: str, seconds: float = 120) -> dict:
+    """Wait for ``/healthz`` to answer 200; the server's output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            status, body, _ = _get(base + "/healthz")
+            if status == 200:
+                return json.loads(body)
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail("the server did not answer /healthz in time")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def test_serve_migrates_a_fresh_database_and_serves(tmp_path):
+    site = Site(tmp_path)
+    port = _free_port()
+    proc = site.start("serve", "--port", port)
+    try:
+        assert _serving(proc, f"http://127.0.0.1:{port}") == {"status": "ok", "database": "sqlite"}
+        status, body, _ = _get(f"http://127.0.0.1:{port}/api/challenges/challenge/all/all/all")
+        assert status == 200 and json.loads(body)["count"] == 0
+    finally:
+        out = _stop(proc)
+    assert "Traceback" not in out, out
+    assert site.rows("SELECT count(*) FROM django_migrations")[0][0] > 0
+
+
+def test_demo_sets_up_and_serves_the_demo_from_nothing(tmp_path):
+    """What ``make demo`` runs, on a fresh var folder: the demo challenge is listed on EvalAI's API,
+    and the terms link the evalai CLI prints leads to its terms page."""
+    site = Site(tmp_path)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = site.start("demo", "--port", port, "--bundle", DEMO_BUNDLE, "--container-bundle", tmp_path / "none")
+    try:
+        _serving(proc, base)
+        status, body, _ = _get(base + "/api/challenges/challenge/present/approved/public")
+        titles = {c["id"]: c["title"] for c in json.loads(body)["results"]}
+        assert status == 200 and list(titles.values()) == ["Assay Demo — Spot the Even Numbers"]
+        cid = next(iter(titles))
+        status, _, headers = _get(f"{base}/web/challenges/challenge-page/{cid}/evaluation")
+        assert status == 302 and headers["Location"] == f"/challenges/{cid}/terms"
+    finally:
+        out = _stop(proc)
+    assert "Demo users: admin, host, participant" in out and f"(id {cid}) imported" in out
+    assert "Traceback" not in out, out
