@@ -71,7 +71,14 @@ $(EVALAI_VENV)/.installed: Makefile | $(BIN)/python
 
 install-evalai: $(EVALAI_VENV)/.installed
 
+# Evaluation scripts run in EvalAI's package stacks, built once per machine (~150 MB of wheels, a minute
+# or two the first time; README "Evaluation environments"): built here, with progress, so that neither
+# the first test that evaluates nor the demo's first submission waits for it silently.
+ENVIRONMENTS = $(BIN)/assay environments prepare --quiet $(1) || \
+	echo "WARNING: evaluation environments could not be built now; the first evaluation will try again"
+
 demo: install-server docker-engine
+	@$(call ENVIRONMENTS,evalai-py3.9)
 	ASSAY_PORT=$(PORT) $(BIN)/assay demo --port $(PORT)
 
 lint: install-test
@@ -80,6 +87,7 @@ lint: install-test
 	$(BIN)/lint-imports
 
 test: lint system-deps install-evalai
+	@$(call ENVIRONMENTS)
 	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/, BENCHMARKS.md): every speed promise next to its baseline, printed as a table and
