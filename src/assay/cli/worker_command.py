@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -43,7 +44,8 @@ def worker(
 ) -> None:
     """Claim jobs from the server's queue for this token and evaluate them in sandboxes.
 
-    Stop it with Ctrl-C or SIGTERM: a job in progress is handed back to the queue at once.
+    Stop it with Ctrl-C or SIGTERM: it exits within seconds whatever it is doing (waiting for work,
+    retrying an unreachable server, downloading, evaluating), and a job in hand goes back to the queue.
     """
     from assay.evaluation.containers import ContainerUnavailable
     from assay.worker import Worker, WorkerClient
@@ -82,13 +84,40 @@ def worker(
         err_console.print(f"[red]--containers {containers}: {exc}[/red]")
         raise typer.Exit(2) from None
 
-    def _stop(signum, frame) -> None:
-        logging.getLogger("assay.worker").info("stopping (signal %s): returning any job in progress", signum)
-        w.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
-        w.run(max_jobs=1 if once else None)
+        _run_until_signalled(w, max_jobs=1 if once else None)
     finally:
         client.close()
+
+
+def _run_until_signalled(w, max_jobs: int | None) -> None:
+    """Run the worker on a thread; SIGTERM/SIGINT stop it, and the worker's own error is raised here.
+
+    The handler only records the signal: it runs on the main thread between bytecodes, and calling
+    ``w.stop()`` (which takes locks) from there could deadlock on a lock that thread already holds.
+    """
+    signalled: list[int] = []
+    failure: list[BaseException] = []
+
+    def _record(signum, frame) -> None:
+        signalled.append(signum)
+
+    def _serve() -> None:
+        try:
+            w.run(max_jobs=max_jobs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            failure.append(exc)
+
+    signal.signal(signal.SIGTERM, _record)
+    signal.signal(signal.SIGINT, _record)
+    thread = threading.Thread(target=_serve, name="assay-worker")
+    thread.start()
+    stopping = False
+    while thread.is_alive():
+        thread.join(0.1)
+        if signalled and not stopping:
+            stopping = True
+            logging.getLogger("assay.worker").info("stopping (signal %s): returning any job in progress", signalled[0])
+            w.stop()
+    if failure:
+        raise failure[0]

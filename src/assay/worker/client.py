@@ -1,4 +1,10 @@
-"""HTTP client of the worker protocol (``/api/v1/worker/…``), with retries that lose nothing."""
+"""HTTP client of the worker protocol (``/api/v1/worker/…``), with retries that lose nothing.
+
+Every request that may fail for a moment (a dropped connection, a 5xx, a 429 or 503 with
+``Retry-After``) is retried with backoff for up to ``retry_for`` seconds; refusals (other 4xx) never
+are. Stopping (:attr:`WorkerClient.stopping`) ends every wait at once: backoff pauses, a long-poll
+claim (the server is asked to end it) and downloads raise :class:`WorkerStopped`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,21 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 log = logging.getLogger("assay.worker")
+T = TypeVar("T")
+
+CLAIM_GRACE = 3.0  # seconds a stopping worker waits for the claim the server was asked to end
+SHORT = httpx.Timeout(10.0, connect=5.0)  # one-shot requests (heartbeat, release, leave): never block a stop long
+MAX_BAD_HASHES = 3  # whole downloads whose bytes hash wrong before giving up (a corrupting proxy, not a blip)
 
 
 class LeaseLostError(Exception):
@@ -27,12 +41,29 @@ class ProtocolError(Exception):
         self.status = status
 
 
+class WorkerStopped(BaseException):  # noqa: N818 - a signal to unwind, like KeyboardInterrupt
+    """The worker is stopping: raised out of waits so a job in hand is handed back, never failed.
+
+    A BaseException (as asyncio's CancelledError) so the ``except Exception`` that turns a job's
+    problems into a reported failure lets it through.
+    """
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's own hint, in seconds."""
+
+    def __init__(self, problem: str, retry_after: float | None = None) -> None:
+        super().__init__(problem)
+        self.retry_after = retry_after
+
+
 class WorkerClient:
     """Talks to one Assay server with one worker token."""
 
     def __init__(self, server: str, token: str, *, timeout: float = 60.0, retry_for: float = 300.0) -> None:
         self.base = server.rstrip("/") + "/api/v1/worker"
         self.retry_for = retry_for
+        self.stopping = threading.Event()
         self.http = httpx.Client(
             headers={"Authorization": f"Bearer {token}", "User-Agent": "assay-worker"},
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -41,23 +72,35 @@ class WorkerClient:
     def close(self) -> None:
         self.http.close()
 
-    def _post(self, path: str, payload: dict, *, timeout: float | None = None, retry: bool = True) -> httpx.Response:
-        """POST with retries on connection errors and 5xx for up to ``retry_for`` seconds."""
+    def _retrying(self, what: str, attempt: Callable[[], T], *, retry: bool = True) -> T:
+        """``attempt()`` until it succeeds, retrying :class:`_Transient` failures for ``retry_for`` seconds."""
         deadline = time.monotonic() + (self.retry_for if retry else 0)
         delay = 0.5
         while True:
             try:
-                response = self.http.post(self.base + path, json=payload, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
-                if response.status_code < 500:
-                    return self._check(response)
-                problem = f"server error {response.status_code}"
+                return attempt()
             except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                raise ConnectionError(f"{path}: {problem}")
-            log.warning("%s failed (%s); retrying in %.1f s", path, problem, delay)
-            time.sleep(delay)
+                problem, hint = f"{type(exc).__name__}: {exc}", None
+            except _Transient as exc:
+                problem, hint = str(exc), exc.retry_after
+            pause = min(hint, 60.0) if hint is not None else delay
+            if time.monotonic() + pause > deadline:
+                raise ConnectionError(f"{what}: {problem}")
+            log.warning("%s failed (%s); retrying in %.1f s", what, problem, pause)
+            if self.stopping.wait(pause):
+                raise WorkerStopped(what)
             delay = min(delay * 2, 10.0)
+
+    def _post(
+        self, path: str, payload: dict, *, timeout: float | httpx.Timeout | None = None, retry: bool = True
+    ) -> httpx.Response:
+        """POST with retries on connection errors, 5xx and 429 for up to ``retry_for`` seconds."""
+
+        def attempt() -> httpx.Response:
+            response = self.http.post(self.base + path, json=payload, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
+            return self._check(_transient(response))
+
+        return self._retrying(path, attempt, retry=retry)
 
     @staticmethod
     def _check(response: httpx.Response) -> httpx.Response:
@@ -75,41 +118,139 @@ class WorkerClient:
         self, worker_id: str, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
     ) -> dict[str, Any] | None:
         """The next job, or None after ``wait`` seconds; ``containers`` asks for image jobs too,
-        ``code_bundles`` for code bundles (run in this worker's bubblewrap sandbox)."""
+        ``code_bundles`` for code bundles (run in this worker's bubblewrap sandbox).
+
+        The long-poll runs on a helper thread so that stopping need not wait for it: the server is
+        asked to end it (``leave``) and its answer, a job included, is still taken if it comes within
+        :data:`CLAIM_GRACE`; otherwise :class:`WorkerStopped` is raised and the request abandoned.
+        """
         payload = {"worker_id": worker_id, "wait": wait, "containers": containers, "code_bundles": code_bundles}
-        response = self._post("/claim", payload, timeout=wait + 30)
+
+        def attempt() -> httpx.Response:
+            return self._interruptible(
+                lambda: self._check(_transient(self.http.post(self.base + "/claim", json=payload, timeout=wait + 30))),
+                on_stop=lambda: self.leave(worker_id),
+                grace=CLAIM_GRACE,
+            )
+
+        response = self._retrying("/claim", attempt)
         return None if response.status_code == 204 else response.json()["job"]
 
+    def leave(self, worker_id: str) -> None:
+        """Tell the server this worker is going: its waiting claim ends without taking a job. Best effort."""
+        try:
+            self._post("/leave", {"worker_id": worker_id}, timeout=SHORT, retry=False)
+        except (ConnectionError, ProtocolError, LeaseLostError) as exc:
+            log.info("could not tell the server this worker is leaving: %s", exc)
+
     def heartbeat(self, submission_id: int, attempt: int) -> None:
-        self._post(f"/jobs/{submission_id}/heartbeat", {"attempt": attempt}, retry=False)
+        self._post(f"/jobs/{submission_id}/heartbeat", {"attempt": attempt}, timeout=SHORT, retry=False)
 
     def release(self, submission_id: int, attempt: int) -> None:
-        self._post(f"/jobs/{submission_id}/release", {"attempt": attempt}, retry=False)
+        self._post(f"/jobs/{submission_id}/release", {"attempt": attempt}, timeout=SHORT, retry=False)
 
     def complete(self, submission_id: int, attempt: int, report: dict[str, Any]) -> dict[str, Any]:
+        """Report a result, retrying through a server outage: the server still takes it after the lease
+        ran out, as long as no later attempt has completed."""
         return self._post(f"/jobs/{submission_id}/complete", {"attempt": attempt, **report}).json()
 
     def download(self, sha256: str, target: Path) -> Path:
-        """Stream the file with this hash to ``target``, checking the hash before it appears there."""
+        """Fetch the file with this hash to ``target``, checking the hash before it appears there.
+
+        Dropped connections, 5xx and 429 are retried like any request (each try starts over and is
+        hashed again); a 4xx refusal is not. Stopping abandons the download at once.
+        """
         target.parent.mkdir(parents=True, exist_ok=True)
+        bad_hashes = 0
+
+        def attempt() -> Path:
+            nonlocal bad_hashes
+            try:
+                return self._interruptible(lambda: self._download_once(sha256, target))
+            except _BadHash as exc:
+                bad_hashes += 1
+                if bad_hashes >= MAX_BAD_HASHES:
+                    raise ProtocolError(f"download {sha256}: {exc}") from None
+                raise _Transient(str(exc)) from None
+
+        return self._retrying(f"download {sha256[:12]}", attempt)
+
+    def _download_once(self, sha256: str, target: Path) -> Path:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out, self.http.stream("GET", f"{self.base}/files/{sha256}") as response:
                 if response.status_code != 200:
                     response.read()
-                    self._check(response)
-                    raise ProtocolError(f"download {sha256}: HTTP {response.status_code}")
+                    self._check(_transient(response))
+                    raise ProtocolError(f"download {sha256}: HTTP {response.status_code}", response.status_code)
                 for chunk in response.iter_bytes(1024 * 1024):
+                    if self.stopping.is_set():
+                        raise WorkerStopped(f"download {sha256}")
                     digest.update(chunk)
                     out.write(chunk)
             if digest.hexdigest() != sha256:
-                raise ProtocolError(f"download {sha256}: the bytes received hash to {digest.hexdigest()}")
+                raise _BadHash(f"the bytes received hash to {digest.hexdigest()}")
             os.replace(tmp, target)
             return target
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def _interruptible(self, call: Callable[[], T], *, on_stop: Callable[[], None] | None = None,
+                       grace: float = 0.0) -> T:  # fmt: skip
+        """``call()`` on a helper thread, given up (WorkerStopped) when stopping; its result or error otherwise."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="assay-worker-request", daemon=True).start()
+        while not done.wait(0.1):
+            if self.stopping.is_set():
+                if on_stop is not None:
+                    on_stop()
+                if not done.wait(grace):
+                    raise WorkerStopped("request abandoned")
+                break
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+
+class _BadHash(Exception):
+    pass
+
+
+def _transient(response: httpx.Response) -> httpx.Response:
+    """Raise :class:`_Transient` for answers worth retrying: 5xx and 429 (with the server's Retry-After)."""
+    code = response.status_code
+    if code >= 500 or code == 429:
+        if not response.is_closed:
+            response.read()
+        raise _Transient(f"server error {code}" if code >= 500 else "too many requests", _retry_after(response))
+    return response
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), honoured on 429 and 503 only."""
+    value = response.headers.get("retry-after")
+    if value is None or response.status_code not in (429, 503):
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def _message(response: httpx.Response) -> str:

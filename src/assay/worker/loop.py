@@ -1,8 +1,9 @@
 """The worker loop: claim → fetch files → evaluate in a sandbox (heartbeating) → complete.
 
 One program for the platform's pool, the in-process demo worker and a host's remote cluster.
-Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) hands a running job back to the queue at once
-instead of letting its lease run out. Jobs with a ``container`` block (docker-based challenges) run
+Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) takes seconds in every state (waiting in a claim,
+retrying an unreachable server, downloading, evaluating) and hands a job in hand back to the queue
+at once instead of letting its lease run out. Jobs with a ``container`` block (docker-based challenges) run
 through :mod:`assay.worker.containers`: images only reach workers that said they can run them; code
 bundles (zips) need no Docker and run in the bubblewrap sandbox on any worker.
 """
@@ -15,6 +16,7 @@ import logging
 import os
 import platform
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from assay.evaluation.contract import ResultError, check_output
 from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
-from .client import LeaseLostError, ProtocolError, WorkerClient
+from .client import LeaseLostError, ProtocolError, WorkerClient, WorkerStopped
 from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
 log = logging.getLogger("assay.worker")
@@ -85,6 +87,9 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+        stopping = getattr(self.client, "stopping", None)  # ends the client's waits (test doubles have none)
+        if stopping is not None:
+            stopping.set()
 
     @property
     def stopping(self) -> bool:
@@ -106,12 +111,18 @@ class Worker:
                     log.error("cannot reach the server: %s", exc)
                     self._stop.wait(5)
                     continue
+                except WorkerStopped:
+                    break
                 if job is None:
                     continue
                 if self._stop.is_set():
                     self._release(job)
                     break
-                self.run_job(job)
+                try:
+                    self.run_job(job)
+                except WorkerStopped:  # stopped while fetching files or reporting: the job goes back
+                    self._release(job)
+                    break
                 self.processed += 1
         finally:
             self.pool.close()
@@ -185,6 +196,8 @@ class Worker:
         def evaluate() -> None:
             try:
                 outcome["value"] = work()
+            except WorkerStopped:
+                pass  # a container job's download, given up because the worker is stopping
             except Exception as exc:  # noqa: BLE001
                 log.exception("evaluator failure on submission %s", sid)
                 outcome["error"] = f"the evaluator failed: {exc}"
@@ -194,13 +207,17 @@ class Worker:
         thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
         thread.start()
         interval = max(float(job.get("lease_seconds", 60)) / 3, 1.0)
-        while not done.wait(interval if not self._stop.is_set() else 0.1):
+        beat_at = time.monotonic() + interval
+        while not done.wait(0.1):  # a stop is seen within 0.1 s, not at the next heartbeat
             if self._stop.is_set():
                 self._release(job)
                 self.pool.close()  # kills the evaluation; its outcome is discarded
                 self._stop_runs()
                 done.wait(30)
                 return None
+            if time.monotonic() < beat_at:
+                continue
+            beat_at = time.monotonic() + interval
             try:
                 self.client.heartbeat(sid, attempt)
             except LeaseLostError:
