@@ -144,3 +144,29 @@ def test_the_terms_address_the_cli_prints_opens_the_terms(world, client):
     assert response.redirect_chain == [(f"/challenges/{c.pk}/terms", 302)]
     assert "terms" in response.content.decode().lower()
     assert client.get("/web/challenges/challenge-page/notanumber/evaluation").status_code == 404
+
+
+def test_split_list_follows_the_leaderboard_rule(world, users):
+    """``evalai challenge C phase P splits`` lists what the leaderboard endpoint opens: visibility 3 (the
+    phase's ``leaderboard_public`` plays no part) and a hidden split once its ``reveal_at`` has passed."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from assay.server.challenges.models import ChallengePhaseSplit
+
+    challenge = world["challenge"]
+    challenge.phases.update(leaderboard_public=False)
+    url = f"/api/challenges/{challenge.pk}/challenge_phase_split"
+    hidden = ChallengePhaseSplit.objects.get(phase__challenge=challenge, visibility=1)
+    public = set(
+        ChallengePhaseSplit.objects.filter(phase__challenge=challenge, visibility=3).values_list("pk", flat=True)
+    )
+    alice = client_for(users["participant"])
+    assert {row["id"] for row in alice.get(url).json()} == public
+    assert {row["id"] for row in APIClient().get(url).json()} == public
+    hidden.reveal_at = timezone.now() - dt.timedelta(minutes=1)
+    hidden.save()
+    assert {row["id"] for row in alice.get(url).json()} == public | {hidden.pk}
+    leaderboard = alice.get(f"/api/jobs/challenge_phase_split/{hidden.pk}/leaderboard/")
+    assert leaderboard.status_code == 200

@@ -22,6 +22,7 @@ from assay.server.challenges.services import participation as participation_rule
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
 from assay.server.challenges.services.listing import visible_challenges
 from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.leaderboards.services.visibility import effective_visibility
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
@@ -178,11 +179,15 @@ class PhaseBySlugView(EvalAIReadView):
 
 
 class PhaseSplitListView(EvalAIReadView):
+    """Non-hosts see the public phase-splits (EvalAI), by the leaderboards' own rule (reveal_at included)."""
+
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = _challenge(request.user, challenge_id)
         rows = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related("phase", "dataset_split")
         if not is_host(request.user, challenge):
-            rows = rows.filter(phase__is_public=True, visibility=ChallengePhaseSplit.Visibility.PUBLIC)
+            now = timezone.now()
+            public = ChallengePhaseSplit.Visibility.PUBLIC
+            rows = [ps for ps in rows.filter(phase__is_public=True) if effective_visibility(ps, now) == public]
         return Response([shapes.phase_split(ps) for ps in rows])
 
 
