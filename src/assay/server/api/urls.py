@@ -11,6 +11,7 @@ urlpatterns = [
     path("challenges/<int:challenge_id>/worker-tokens", token_views.ChallengeWorkerTokensView.as_view()),
     path("worker-tokens/<int:token_id>", token_views.WorkerTokenDetailView.as_view()),
     path("worker/claim", worker_views.ClaimView.as_view()),
+    path("worker/leave", worker_views.LeaveView.as_view()),
     path("worker/jobs/<int:submission_id>/heartbeat", worker_views.HeartbeatView.as_view()),
     path("worker/jobs/<int:submission_id>/release", worker_views.ReleaseView.as_view()),
     path("worker/jobs/<int:submission_id>/complete", worker_views.CompleteView.as_view()),

@@ -1,8 +1,6 @@
-"""The worker protocol: claim (long-poll) → heartbeat → complete | release, and files by hash."""
+"""The worker protocol: claim (long-poll) → heartbeat → complete | release, leave, and files by hash."""
 
 from __future__ import annotations
-
-import time
 
 from django.conf import settings
 from django.http import FileResponse
@@ -16,10 +14,6 @@ from assay.server.submissions.services import jobs, queue
 
 from .auth import IsWorker, WorkerTokenAuthentication
 from .errors import error
-
-# How often a waiting claim looks at the queue again: one indexed query; at 200 ms it alone cost a new
-# submission ~100 ms of latency on average (bench/ overhead row).
-POLL_INTERVAL = 0.02
 
 
 class WorkerView(APIView):
@@ -37,6 +31,10 @@ class ClaimIn(serializers.Serializer):
     code_bundles = serializers.BooleanField(
         default=False, help_text="This worker can run code bundles in its bubblewrap sandbox (static-dataset phases)."
     )
+
+
+class LeaveIn(serializers.Serializer):
+    worker_id = serializers.CharField(max_length=100)
 
 
 class AttemptIn(serializers.Serializer):
@@ -69,19 +67,29 @@ class ClaimView(WorkerView):
     def post(self, request: Request) -> Response:
         data = ClaimIn(data=request.data)
         data.is_valid(raise_exception=True)
-        deadline = time.monotonic() + min(data.validated_data["wait"], settings.WORKER_LONG_POLL_SECONDS)
-        while True:
-            sub = queue.claim_next(
-                request.auth,
-                data.validated_data["worker_id"],
-                containers=data.validated_data["containers"],
-                code_bundles=data.validated_data["code_bundles"],
-            )
-            if sub is not None:
-                return Response({"job": jobs.job_payload(sub)})
-            if time.monotonic() >= deadline:
-                return Response(status=status.HTTP_204_NO_CONTENT)
-            time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
+        v = data.validated_data
+        sub = queue.claim_waiting(
+            request.auth,
+            v["worker_id"],
+            wait=min(v["wait"], settings.WORKER_LONG_POLL_SECONDS),
+            containers=v["containers"],
+            code_bundles=v["code_bundles"],
+        )
+        if sub is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response({"job": jobs.job_payload(sub)})
+
+
+class LeaveView(WorkerView):
+    @extend_schema(
+        request=LeaveIn,
+        responses={200: OpenApiResponse(description="{'left': true}: the worker's waiting claim ends without a job")},
+    )
+    def post(self, request: Request) -> Response:
+        data = LeaveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue.leave(request.auth, data.validated_data["worker_id"])
+        return Response({"left": True})
 
 
 class HeartbeatView(WorkerView):

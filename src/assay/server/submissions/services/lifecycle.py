@@ -104,7 +104,8 @@ def resume(user, sub: Submission) -> Submission:
     sub.status = S.RESUMING
     sub.rerun_resumed_at = timezone.now()
     sub.failure_reason = ""
-    sub.save()
+    sub.expired_leases = 0  # a fresh set of attempts before "lost every time" fails it again
+    sub.save()  # post_save wakes the claims of its queue (queue.announce_saved)
     return sub
 
 

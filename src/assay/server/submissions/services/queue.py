@@ -4,20 +4,25 @@ A submission row carries status, lease owner, lease expiry and attempt. Claiming
 waiting row (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the IMMEDIATE transaction
 is the single writer). A lease that is not renewed expires and the job is offered again with
 attempt + 1; after ``ASSAY_MAX_ATTEMPTS`` lost leases it fails with the reason. A result names its
-attempt and is accepted once, from the current attempt only; late or duplicate results are
-rejected without touching anything.
+attempt and is accepted once per submission: from the current attempt, or from an earlier one whose
+lease ran out (its worker could not reach the server in time) as long as no attempt has completed;
+a later attempt still running is then superseded (its next heartbeat hears "lease lost"). Duplicate
+results, and results after a cancel or a completed attempt, are rejected without touching anything.
+A claim that finds nothing waits to be woken by new work (:mod:`.wakeup`), not by polling.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from assay.server.leaderboards.models import LeaderboardEntry
@@ -25,7 +30,7 @@ from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 
 from ..models import Submission, WorkerToken
-from . import images
+from . import images, wakeup
 from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
 
@@ -90,6 +95,50 @@ def claim_next(
                 ]
             )
             return sub
+
+
+def claim_waiting(
+    token: WorkerToken, worker_id: str, *, wait: float, containers: bool = False, code_bundles: bool = False
+) -> Submission | None:
+    """:func:`claim_next`, waiting up to ``wait`` seconds for a job (the long-poll); None if none came.
+
+    Between looks it sleeps until woken by new work, until the earliest lease of the queue runs out,
+    or for ``WORKER_CLAIM_RECHECK_SECONDS``, whichever is first; a worker that said it is leaving
+    (:func:`leave`) gets None at once.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        seen = wakeup.version()  # before looking: work announced during the look still wakes us
+        if wakeup.has_left(worker_id):
+            return None
+        sub = claim_next(token, worker_id, containers=containers, code_bundles=code_bundles)
+        remaining = deadline - time.monotonic()
+        if sub is not None or remaining <= 0:
+            return sub
+        wakeup.wait(
+            seen, min(remaining, _until_a_lease_expires(token.queue_name), settings.WORKER_CLAIM_RECHECK_SECONDS)
+        )
+
+
+def _until_a_lease_expires(queue_name: str) -> float:
+    """Seconds until the earliest running lease of the queue runs out (a job to offer again)."""
+    soonest = Submission.objects.filter(queue_name=queue_name, status=S.RUNNING).aggregate(at=Min("lease_expires_at"))
+    if soonest["at"] is None:
+        return math.inf
+    return max((soonest["at"] - timezone.now()).total_seconds(), 0.0) + 0.01
+
+
+def leave(token: WorkerToken, worker_id: str) -> None:
+    """The worker is going away: its waiting claim ends without a job, so none is leased to nobody."""
+    wakeup.leave(worker_id)
+
+
+def announce_saved(sender, instance: Submission, update_fields=None, **kwargs) -> None:
+    """``post_save`` of a submission: one that became waiting (submitted, uploaded, re-run, resumed)
+    wakes the claims of its queue. Connected in ``SubmissionsConfig.ready`` so no path that saves one
+    can forget it; queryset updates (``release``) announce themselves."""
+    if instance.status in WAITING and (update_fields is None or "status" in update_fields):
+        wakeup.announce(instance.queue_name)
 
 
 def waiting(queue_name: str, now: dt.datetime | None = None):
@@ -157,6 +206,7 @@ def release(token: WorkerToken, submission_id: int, attempt: int) -> None:
         status=S.SUBMITTED, lease_owner="", lease_expires_at=None, started_at=None
     ):
         raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
+    wakeup.announce(token.queue_name)
 
 
 @dataclass
@@ -171,11 +221,32 @@ class Completion:
     sandbox: str = ""
 
 
+def _takes_result(sub: Submission, attempt: int) -> bool:
+    """Whether attempt ``attempt`` may still report: no attempt has completed and none was cancelled.
+
+    That is the running attempt, or an earlier one whose lease ran out while its worker could not
+    reach the server: the job is running again (that later attempt is superseded), was handed back
+    (submitted), or failed because every lease was lost (never because a worker reported).
+    """
+    if not 1 <= attempt <= sub.attempt:
+        return False
+    if sub.status in (S.RUNNING, S.SUBMITTED):
+        return True
+    return sub.status == S.FAILED and sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS
+
+
+def _result_taker(token: WorkerToken, submission_id: int, attempt: int, *, lock: bool = False) -> Submission:
+    rows = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name).select_related("phase")
+    sub = (rows.select_for_update(of=("self",)) if lock else rows).first()
+    if sub is None or not _takes_result(sub, attempt):
+        raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
+    return sub
+
+
 def complete(token: WorkerToken, submission_id: int, report: Completion) -> Submission:
-    """Record the outcome of the current attempt: files, status and leaderboard entries, all at once."""
-    sub = _held(token, submission_id, report.attempt).select_related("phase").first()
-    if sub is None:
-        raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
+    """Record an attempt's outcome (see :func:`_takes_result`): files, status and leaderboard entries, all
+    at once. Taking a late result when a later attempt runs supersedes that one."""
+    sub = _result_taker(token, submission_id, report.attempt)
     parsed, reason = None, report.error
     if reason is None:
         try:
@@ -186,9 +257,7 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
     try:
         files = _write_files(writer, sub, report, parsed)
         with transaction.atomic():
-            locked = _held(token, submission_id, report.attempt).select_for_update().first()
-            if locked is None:
-                raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
+            locked = _result_taker(token, submission_id, report.attempt, lock=True)
             for name, value in files.items():
                 setattr(locked, name, value)
             now = timezone.now()

@@ -1,0 +1,165 @@
+"""Waiting claims are woken by new work instead of polling the queue.
+
+A worker's long-poll claim that finds nothing sleeps on one condition per server process until
+something may have made work claimable:
+
+- in this process, :func:`announce` (called in the transaction that made a submission waiting, see
+  ``queue.announce_saved`` and ``queue.release``) wakes every waiting claim when it commits;
+- from other processes of a multi-process server: on PostgreSQL the same call sends ``NOTIFY`` in
+  that transaction, and one ``LISTEN`` thread per process passes it on; on SQLite one thread per
+  process reads ``PRAGMA data_version`` (it changes when another connection commits) every
+  :data:`SQLITE_CHECK_SECONDS`; either only while claims wait, at no cost when none does;
+- a lease running out is no event: the claim itself looks again when the earliest lease of its queue
+  expires, and at least every ``WORKER_CLAIM_RECHECK_SECONDS`` (a missed signal costs that, not work).
+
+Before this, a waiting claim ran the claim query every 20 ms: ~19 % of a core per idle worker on
+SQLite (BENCHMARKS.md, "idle workers").
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+
+from django.db import connections, transaction
+
+log = logging.getLogger("assay.server")
+
+CHANNEL = "assay_queue"
+SQLITE_CHECK_SECONDS = 0.05  # cross-process latency on SQLite; one PRAGMA per check, only while claims wait
+LEFT_FOR = 300.0  # how long a worker that said it is leaving is remembered (its waiting claim may be late)
+_LEAVE = "leave:"
+
+
+class _Hub:
+    """The process's waiting claims: a version bumped on every wake-up, and workers that left."""
+
+    def __init__(self) -> None:
+        lock = threading.Lock()
+        self.cond = threading.Condition(lock)  # waiting claims sleep here
+        self.busy = threading.Condition(lock)  # the SQLite watcher sleeps here while no claim waits
+        self.version = 0
+        self.waiters = 0
+        self.left: dict[str, float] = {}
+        self.watcher: threading.Thread | None = None
+
+    def bump(self) -> None:
+        with self.cond:
+            self.version += 1
+            self.cond.notify_all()
+
+    def leave(self, worker_id: str) -> None:
+        now = time.monotonic()
+        with self.cond:
+            self.left = {w: t for w, t in self.left.items() if now - t < LEFT_FOR}
+            self.left[worker_id] = now
+            self.version += 1
+            self.cond.notify_all()
+
+    def has_left(self, worker_id: str) -> bool:
+        with self.cond:
+            at = self.left.get(worker_id)
+            return at is not None and time.monotonic() - at < LEFT_FOR
+
+    def wait(self, seen: int, timeout: float) -> None:
+        with self.cond:
+            self.waiters += 1
+            if self.waiters == 1:
+                self.busy.notify()
+            try:
+                self._watch()
+                self.cond.wait_for(lambda: self.version != seen, timeout)
+            finally:
+                self.waiters -= 1
+
+    def _watch(self) -> None:
+        """Start this process's cross-process watcher once (called with the condition held)."""
+        if self.watcher is not None and self.watcher.is_alive():
+            return
+        settings = connections["default"].settings_dict
+        vendor = connections["default"].vendor
+        if vendor == "postgresql":
+            target = self._listen_postgres
+        elif vendor == "sqlite" and not connections["default"].is_in_memory_db():
+            target = self._watch_sqlite
+        else:
+            return  # one process only: announce() and the re-checks are all there is
+        self.watcher = threading.Thread(target=target, args=(settings,), name="assay-queue-watcher", daemon=True)
+        self.watcher.start()
+
+    def _watch_sqlite(self, settings: dict) -> None:
+        """Bump when another connection (this process's or another's) commits, while claims wait."""
+        db = sqlite3.connect(settings["NAME"], timeout=30, check_same_thread=False)
+        try:
+            seen = db.execute("PRAGMA data_version").fetchone()[0]
+            while True:
+                with self.cond:
+                    self.busy.wait_for(lambda: self.waiters > 0)  # asleep, at no cost, while nobody waits
+                time.sleep(SQLITE_CHECK_SECONDS)
+                version = db.execute("PRAGMA data_version").fetchone()[0]
+                if version != seen:
+                    seen = version
+                    self.bump()
+        except sqlite3.Error:
+            log.exception("the queue watcher stopped; waiting claims fall back to their re-checks")
+        finally:
+            db.close()
+
+    def _listen_postgres(self, settings: dict) -> None:
+        """Pass on every process's NOTIFYs while claims wait; no connection is held while none does."""
+        import psycopg
+
+        params = connections["default"].get_connection_params()
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        while True:
+            with self.cond:
+                self.busy.wait_for(lambda: self.waiters > 0)
+            try:
+                with psycopg.connect(**params, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.bump()  # anything sent before we listened
+                    while self.waiters > 0:
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload.startswith(_LEAVE):
+                                self.leave(note.payload[len(_LEAVE) :])
+                            else:
+                                self.bump()
+            except psycopg.Error as exc:
+                log.warning("queue listener: %s; listening again in 1 s", exc)
+                time.sleep(1)
+
+
+_hub = _Hub()
+
+
+def version() -> int:
+    """Read before looking at the queue, then :func:`wait` on it: a wake-up in between is not missed."""
+    return _hub.version
+
+
+def wait(seen: int, timeout: float) -> None:
+    """Sleep until woken after ``seen`` or ``timeout`` seconds pass."""
+    _hub.wait(seen, max(timeout, 0.0))
+
+
+def announce(queue_name: str, using: str = "default") -> None:
+    """Work may be claimable in ``queue_name`` once the current transaction commits: wake the claims."""
+    if connections[using].vendor == "postgresql":
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue_name])  # delivered on commit
+    transaction.on_commit(_hub.bump, using=using)
+
+
+def leave(worker_id: str) -> None:
+    """The worker is going: its waiting claim (in any process, on PostgreSQL) ends without a job."""
+    if connections["default"].vendor == "postgresql":
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, _LEAVE + worker_id])
+    _hub.leave(worker_id)
+
+
+def has_left(worker_id: str) -> bool:
+    return _hub.has_left(worker_id)

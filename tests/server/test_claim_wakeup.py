@@ -1,0 +1,147 @@
+"""A waiting claim is woken by new work, not by polling the queue (``queue.claim_waiting``).
+
+Real threads and real commits (transactional tests): the claim waits on its own connection while
+the test submits, releases, lets a lease run out, says the worker is leaving, or changes the queue
+from another connection (as another server process would). What is asserted is that the claim
+wakes for each of these and looks at the queue only a couple of times while idle; the CPU it saves
+is measured, not asserted (bench/idle_workers.py, BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from assay.server.submissions.models import Submission
+from assay.server.submissions.services import queue
+from assay.server.submissions.services.submit import SubmissionFields, submit
+from assay.server.submissions.services.tokens import create_worker_token
+
+from .conftest import upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def token(admin_user, demo_challenge):
+    row, _ = create_worker_token(admin_user, "test worker")
+    return row
+
+
+@pytest.fixture
+def looks(monkeypatch) -> list[float]:
+    """Every time a claim looks at the queue (``claim_next``), from any thread."""
+    seen: list[float] = []
+    real = queue.claim_next
+
+    def counted(*args, **kwargs):
+        seen.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim_next", counted)
+    return seen
+
+
+class Waiting:
+    """``claim_waiting`` on a thread of its own (its own database connection, as a request has)."""
+
+    def __init__(self, token, worker_id: str, wait: float = 15) -> None:
+        self.result: Submission | None = None
+        self.returned_at: float | None = None
+
+        def run() -> None:
+            try:
+                self.result = queue.claim_waiting(token, worker_id, wait=wait)
+                self.returned_at = time.monotonic()
+            finally:
+                connections.close_all()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float = 20) -> Submission | None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the claim is still waiting"
+        return self.result
+
+
+def new_submission(participant, challenge, content: bytes = b'{"dev-a0": 1}') -> Submission:
+    phase = challenge.phases.get(codename="dev")
+    return submit(participant, phase, upload(content), "preds.json", SubmissionFields())
+
+
+def test_an_idle_claim_does_not_poll_and_a_new_submission_wakes_it(token, team, participant, demo_challenge, looks):
+    waiting = Waiting(token, "w1")
+    time.sleep(2)
+    assert waiting.thread.is_alive() and len(looks) <= 2  # polling every 20 ms looked ~100 times
+    submitted_at = time.monotonic()
+    sub = new_submission(participant, demo_challenge)
+    claimed = waiting.join()
+    assert claimed is not None and claimed.pk == sub.pk and claimed.lease_owner == "w1"
+    assert waiting.returned_at - submitted_at < 5  # woken, long before the 15 s wait ran out
+
+
+def test_a_released_job_wakes_a_waiting_claim(token, team, participant, demo_challenge, settings):
+    settings.WORKER_CLAIM_RECHECK_SECONDS = 60  # only the announcement can wake it in time
+    sub = new_submission(participant, demo_challenge)
+    held = queue.claim_next(token, "w1")
+    waiting = Waiting(token, "w2")
+    time.sleep(1)
+    queue.release(token, sub.pk, held.attempt)
+    claimed = waiting.join(10)
+    assert claimed is not None and claimed.pk == sub.pk and claimed.attempt == 2
+
+
+def test_a_lease_running_out_wakes_a_waiting_claim(token, team, participant, demo_challenge, settings):
+    settings.WORKER_CLAIM_RECHECK_SECONDS = 60
+    sub = new_submission(participant, demo_challenge)
+    queue.claim_next(token, "w1")
+    Submission.objects.filter(pk=sub.pk).update(lease_expires_at=timezone.now() + dt.timedelta(seconds=1))
+    claimed = Waiting(token, "w2").join(10)
+    assert claimed is not None and (claimed.pk, claimed.attempt, claimed.expired_leases) == (sub.pk, 2, 1)
+
+
+def test_a_leaving_worker_s_claim_ends_and_takes_nothing(token, team, participant, demo_challenge):
+    waiting = Waiting(token, "w-going")
+    time.sleep(1)
+    queue.leave(token, "w-going")
+    assert waiting.join(5) is None
+    sub = new_submission(participant, demo_challenge)
+    assert queue.claim_waiting(token, "w-going", wait=5) is None  # a late claim of the same worker too
+    assert Submission.objects.get(pk=sub.pk).status == "submitted"
+    assert queue.claim_waiting(token, "w-staying", wait=5).pk == sub.pk
+
+
+def test_a_change_from_another_connection_wakes_a_waiting_claim(token, team, participant, demo_challenge, settings):
+    """What another server process does: commit on its own connection (and NOTIFY on PostgreSQL)."""
+    settings.WORKER_CLAIM_RECHECK_SECONDS = 60
+    sub = new_submission(participant, demo_challenge)
+    Submission.objects.filter(pk=sub.pk).update(status="submitting")  # not claimable yet
+    waiting = Waiting(token, "w1")
+    time.sleep(1)
+    table = Submission._meta.db_table
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        other = sqlite3.connect(connection.settings_dict["NAME"])
+        other.execute(f"UPDATE {table} SET status = 'submitted' WHERE id = ?", (sub.pk,))
+        other.commit()
+        other.close()
+    elif connection.vendor == "postgresql":
+        import psycopg
+
+        params = connection.get_connection_params()
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        with psycopg.connect(**params) as other:
+            other.execute(f"UPDATE {table} SET status = 'submitted' WHERE id = %s", (sub.pk,))
+            other.execute("SELECT pg_notify('assay_queue', %s)", (sub.queue_name,))
+    else:
+        pytest.skip(f"no cross-process signal for {connection.vendor}")
+    claimed = waiting.join(10)
+    assert claimed is not None and claimed.pk == sub.pk
