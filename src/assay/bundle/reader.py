@@ -340,7 +340,8 @@ def _script(source: Source, found: Located, key_rel: str, f: Findings, limits: L
                     )
                 if left_out:
                     notes.append(f"{len(left_out)} cache file(s) left out (__pycache__, *.pyc, .DS_Store)")
-            f.warn("evaluation_script_folder_zipped", "; ".join(notes), here)
+            if found.notes or stale or left_out:  # say what was done when it was more than the config asked
+                f.warn("evaluation_script_folder_zipped", "; ".join(notes), here)
         else:
             if not found.rel.lower().endswith(".zip"):
                 f.add("evaluation_script_not_zip", f"{found.rel!r} must be a .zip file or a folder", here)
