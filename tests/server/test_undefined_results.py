@@ -260,3 +260,28 @@ def test_a_job_the_worker_cannot_handle_fails_alone(live_server, echo_challenge,
     finally:
         worker.pool.close()
     assert Submission.objects.get(pk=fine).status == "finished"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_evalai_remote_workers_follow_the_same_contract(demo_challenge, team, participant, host):
+    """EvalAI's remote-worker PUT carries the result as a JSON string, where Python's json writes NaN:
+    undefined, as from Assay's worker; an infinity is refused with the split and label named."""
+    Challenge.objects.filter(pk=demo_challenge.pk).update(remote_evaluation=True)
+    demo_challenge.refresh_from_db()
+    dev = demo_challenge.phases.get(codename="dev")
+    url = f"/api/jobs/challenge/{demo_challenge.pk}/update_submission/"
+
+    def put(sub, accuracy, metadata=""):
+        result = [{"split": "public", "show_to_participant": True, "accuracies": {"Accuracy": accuracy, "F1": 0.5}}]
+        body = {"submission": sub.pk, "submission_status": "finished", "result": json.dumps(result)}
+        return api_for(host).put(url, {**body, "metadata": metadata}, format="multipart")
+
+    sub = submit(participant, dev, upload(), "p.json", SubmissionFields())
+    refused = put(sub, float("inf"))
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"].startswith("evaluate() returned split 'public' metric 'Accuracy' = inf;")
+    accepted = put(sub, float("nan"), metadata=json.dumps({"threshold": float("nan")}))
+    assert accepted.status_code == 200, accepted.content
+    assert LeaderboardEntry.objects.get(submission=sub).result == {"Accuracy": None, "F1": 0.5}
+    stored = Submission.objects.get(pk=sub.pk)
+    assert stored.status == "finished" and json.loads(stored.submission_metadata_file.read()) == {"threshold": None}
