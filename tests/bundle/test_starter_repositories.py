@@ -206,3 +206,20 @@ def test_neither_zip_nor_folder_is_file_not_found(tmp_path: Path) -> None:
     (error,) = info.value.errors
     assert (error.code, error.key, error.line) == ("file_not_found", "evaluation_script", _key_line(repo))
     assert "'evaluation_script.zip' is not in the bundle" in error.message
+
+
+@pytest.mark.parametrize("repo", REPOSITORIES)
+def test_github_download_zip_with_its_top_folder(repo: str, tmp_path: Path) -> None:
+    """GitHub's "Download ZIP" puts everything under ``<repo>-<branch>/``; other YAML files sit deeper."""
+    folder = corpus.BUNDLES / repo
+    target = tmp_path / f"{repo}-challenge.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{repo}-challenge/{path.relative_to(folder).as_posix()}")
+    with read_bundle(folder) as bundle:
+        expected = bundle.evaluation_script.data
+    with read_bundle(target) as bundle:
+        assert bundle.evaluation_script.data == expected and bundle.annotations
+        (warning,) = [w for w in bundle.warnings if w.code == "evaluation_script_folder_zipped"]
+    assert warning.file == f"{repo}-challenge/challenge_config.yaml"

@@ -123,6 +123,9 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
                 return src, src.read(cfg, limits.max_text_bytes), cfg
         # As in a zip (EvalAI's zip upload): one YAML file anywhere is the config, its folder the root.
         yamls = sorted(n for n in src._files if n.lower().endswith((".yaml", ".yml")))
+        nested = [n for n in yamls if n.count("/") == 1 and n.split("/")[1] in CONFIG_NAMES]
+        if len(yamls) != 1 and len(nested) == 1:
+            yamls = nested
         if len(yamls) == 1:
             folder, _, cfg = yamls[0].rpartition("/")
             if folder:
@@ -155,8 +158,12 @@ def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:
         for cfg in CONFIG_NAMES:
             if cfg in names:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
-        # EvalAI's legacy upload takes any single YAML anywhere in the zip (a nested folder works).
+        # EvalAI's legacy upload takes any single YAML anywhere in the zip (a nested folder works); a
+        # repository zipped with its folder (GitHub's "Download ZIP") has the config one folder down.
         yamls = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
+        nested = [n for n in yamls if n.count("/") == 1 and n.split("/")[1] in CONFIG_NAMES]
+        if len(yamls) != 1 and len(nested) == 1:
+            yamls = nested
         if len(yamls) == 1:
             folder = yamls[0].rpartition("/")[0]
             src.with_prefix(folder)
