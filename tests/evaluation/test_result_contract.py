@@ -12,8 +12,8 @@ import pytest
 from assay.evaluation.contract import (
     MAX_DEPTH,
     MAX_METRICS,
-    ResultError,
     UNDEFINED,
+    ResultError,
     check_output,
     display_metric,
     metric_value,
