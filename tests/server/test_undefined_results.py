@@ -285,3 +285,25 @@ def test_evalai_remote_workers_follow_the_same_contract(demo_challenge, team, pa
     assert LeaderboardEntry.objects.get(submission=sub).result == {"Accuracy": None, "F1": 0.5}
     stored = Submission.objects.get(pk=sub.pk)
     assert stored.status == "finished" and json.loads(stored.submission_metadata_file.read()) == {"threshold": None}
+
+
+def test_a_report_that_cannot_be_sent_becomes_a_reported_failure(
+    live_server, echo_challenge, participant, admin_user, tmp_path
+):
+    """The safety net behind the contract: a report the strict JSON encoder refuses (the NaN that used to
+    kill the worker, had it bypassed check_output) is replaced by a plain failure with the reason."""
+    _team(participant, echo_challenge, "Team Net")
+    sid = post_submission(participant, echo_challenge.phases.get(codename="dev"), json.dumps(output(0.5)).encode())
+    _, token = create_worker_token(admin_user, "net")
+    worker = Worker(WorkerClient(live_server.url, token), tmp_path / "w", poll_wait=1)
+    try:
+        job = worker.client.claim(worker.worker_id, wait=1)
+        unsendable = {"output": {"result": [{"public": {"Accuracy": float("nan"), "F1": 1.0}}]}, "stdout": "x"}
+        worker._complete(job["submission_id"], job["attempt"], unsendable)  # returns; nothing raised
+    finally:
+        worker.pool.close()
+    sub = Submission.objects.get(pk=sid)
+    assert sub.status == "failed"
+    assert sub.failure_reason.startswith(
+        "the worker could not send the result: ValueError: Out of range float values are not JSON compliant"
+    )  # (newer Pythons append the value)
