@@ -133,3 +133,29 @@ def test_metric_value_and_display() -> None:
     assert display_metric(None) == "—" and display_metric(None, 3) == "—"
     assert display_metric(0.123456, 2) == "0.12" and display_metric(2, 0) == "2"
     assert display_metric(NAN, 2) == "—" and display_metric(True, 2) == "—"
+
+
+def test_the_demo_container_challenges_overflowing_mae_fails_with_the_reason(pool, tmp_path) -> None:
+    """The issue's reproduction: 20 predictions of 1.7e308 (each finite, so the script accepts them)
+    make the demo container challenge's own script return an MAE of inf."""
+    from pathlib import Path
+
+    from assay.evaluation import EvaluationJob
+    from assay.evaluation.scripts import zip_folder
+
+    bundle = Path(__file__).resolve().parents[2] / "examples" / "demo-container-challenge"
+    submission = tmp_path / "submission.json"
+    submission.write_text(json.dumps({"predictions": [1.7e308] * 20}))
+    job = EvaluationJob(
+        key="demo-container-mae",
+        script_zip=zip_folder(bundle / "evaluation_script", tmp_path / "zips"),
+        annotation_file=bundle / "annotations" / "digit_sums.json",
+        submission_file=submission,
+        phase_codename="container",
+    )
+    outcome = pool.evaluate(job)
+    assert not outcome.ok and outcome.error_kind == "bad_output"
+    assert outcome.error == (
+        "evaluate() returned split 'public' metric 'MAE' = inf; a metric must be a finite number "
+        "(return NaN for an undefined metric: it is shown as '—' and ranked last)"
+    )
