@@ -90,6 +90,7 @@ def run_chunk_task(payload: dict, script_bytes: bytes, annotation_bytes: bytes |
             phase_codename=payload["phase"],
             submission_metadata=payload["metadata"],
             limits=EvaluationLimits(**payload["limits"]),
+            environment=payload["environment"],
         )
         outcome = pool.evaluate_chunk(job)
     finally:
@@ -143,6 +144,7 @@ def evaluate_chunks_on_dask(
         "phase": job.phase_codename,
         "metadata": job.submission_metadata,
         "limits": asdict(job.limits),
+        "environment": job.environment,
         "sandbox": sandbox_mode,
         "script_sha": file_sha256(Path(job.script_zip)),
         "annotation_sha": file_sha256(annotation) if annotation is not None else "",
