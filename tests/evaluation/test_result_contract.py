@@ -15,6 +15,7 @@ from assay.evaluation.contract import (
     UNDEFINED,
     ResultError,
     check_output,
+    describe_result,
     display_metric,
     metric_value,
     validate_output,
@@ -133,6 +134,9 @@ def test_metric_value_and_display() -> None:
     assert display_metric(None) == "—" and display_metric(None, 3) == "—"
     assert display_metric(0.123456, 2) == "0.12" and display_metric(2, 0) == "2"
     assert display_metric(NAN, 2) == "—" and display_metric(True, 2) == "—"
+    result = [{"dev": {"a": None, "b": 0.25}}, {"test": {"a": 1}}]
+    assert describe_result(result) == "dev: a=—, b=0.25; test: a=1"
+    assert describe_result(None) == "" and describe_result("odd") == ""
 
 
 def test_the_demo_container_challenges_overflowing_mae_fails_with_the_reason(pool, tmp_path) -> None:

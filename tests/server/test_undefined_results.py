@@ -106,7 +106,7 @@ def _team(user, challenge, name: str) -> ParticipantTeam:
 
 
 def test_no_result_stops_the_worker(
-    live_server, echo_challenge, participant, django_user_model, admin_user, tmp_path, monkeypatch
+    live_server, echo_challenge, participant, django_user_model, admin_user, host, tmp_path, monkeypatch
 ):
     _team(participant, echo_challenge, "Team NaN")
     rival = django_user_model.objects.create_user("bob", "bob@uni.example", "pw")
@@ -164,6 +164,11 @@ def test_no_result_stops_the_worker(
     assert [r[header.index("Accuracy")] for r in rows_csv] == ["0.75", "—"]
     document = json.loads(b"".join(api.get(f"/api/v1/phase-splits/{ps.pk}/leaderboard/export.json").streaming_content))
     assert document["results"][1]["display"]["Accuracy"] == "—"
+
+    hosts_csv = api_for(host).get(f"/api/v1/challenges/{echo_challenge.pk}/submissions", {"export": "csv"})
+    by_id = {r["id"]: r for r in csv.DictReader(io.StringIO(hosts_csv.content.decode()))}
+    assert by_id[str(ids["nan"])]["result"] == "public: Accuracy=—, F1=0.5"
+    assert by_id[str(ids["inf"])]["result"] == "" and "= inf" in by_id[str(ids["inf"])]["failure_reason"]
 
     page = Client().get(f"/challenges/{echo_challenge.pk}/leaderboard", {"split": ps.pk}).content.decode()
     nan_row = page[page.index("Team NaN") : page.index("</tr>", page.index("Team NaN"))]

@@ -470,13 +470,9 @@ def submissions(
 
 
 def _short(output) -> str:
-    from assay.evaluation.contract import display_metric
+    from assay.evaluation.contract import describe_result
 
-    parts = []
-    for item in (output or {}).get("result") or []:
-        for split, metrics in item.items():
-            parts.append(f"{split}: " + ", ".join(f"{m}={display_metric(v)}" for m, v in metrics.items()))
-    return "; ".join(parts)
+    return describe_result((output or {}).get("result"))
 
 
 def submission(

@@ -159,6 +159,16 @@ def display_metric(value: object, precision: int | None = None) -> str:
     return f"{value:.{max(0, min(int(precision), 20))}f}"
 
 
+def describe_result(result: object) -> str:
+    """A stored ``result`` list as one line (``split: label=value, …; …``), undefined values as "—"."""
+    parts = []
+    for item in result if isinstance(result, list) else []:
+        for split, metrics in item.items() if isinstance(item, dict) else ():
+            shown = metrics.items() if isinstance(metrics, dict) else ()
+            parts.append(f"{split}: " + ", ".join(f"{label}={display_metric(v)}" for label, v in shown))
+    return "; ".join(parts)
+
+
 def json_safe(value: object, where: str = "the output", depth: int = 0) -> Any:
     """Free-form JSON as strict JSON: NaN and ±inf become null, text becomes valid UTF-8."""
     if depth > MAX_DEPTH:

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from assay.evaluation.contract import describe_result
 from assay.server.challenges.services.roles import participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
@@ -234,7 +235,9 @@ class ChallengeSubmissionsView(NativeView):
             writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for sub in qs.iterator(chunk_size=500):
-                writer.writerow({k: _csv_safe(v) for k, v in _row(sub).items()})
+                row = _row(sub)
+                row["result"] = describe_result(row["result"])  # readable, undefined metrics as "—"
+                writer.writerow({k: _csv_safe(v) for k, v in row.items()})
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
             return response
