@@ -42,7 +42,9 @@ class JsonNumber(Func):
     """The number under ``key`` of a JSON column (NULL when missing), extracted once by the database.
 
     Django's key transform parses the document twice on SQLite (to tell JSON nulls from numbers);
-    results hold finite numbers only (checked when written), so one extraction is enough.
+    results hold finite numbers or null (an undefined metric; checked when written by
+    :func:`assay.evaluation.contract.check_output`), and both databases extract a JSON null as NULL,
+    so one extraction is enough.
     """
 
     output_field = FloatField()
@@ -70,7 +72,9 @@ def error_of(label: str) -> JsonNumber:
 
 
 def sort_key_of(label: str, ascending: bool):
-    """Lower ranks first whatever the direction; a missing value sorts after every number (+inf).
+    """Lower ranks first whatever the direction; a missing or undefined (null) value sorts after every
+    number (+inf, never NULL, so SQLite and PostgreSQL order it alike). ±inf is refused when written,
+    so no number can tie with it.
 
     EvalAI turns a missing value into 0, which puts it first on an ascending board; Assay puts it last.
     """
