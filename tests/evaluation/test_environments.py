@@ -384,3 +384,17 @@ def test_real_repositories_evaluate_as_on_evalai(
     else:
         assert expected == {"error": "AttributeError"}
         assert not outcome.ok and "has no attribute 'float'" in outcome.stderr
+
+
+def test_validate_warns_about_numpy_aliases_the_environment_removed(tmp_path: Path) -> None:
+    script = make_zip(
+        tmp_path,
+        {"__init__.py": "import numpy as np\n\nx = np.float64(1)\ny = np.float(1)\nz = np.int(2) + np.float(3)\n"},
+    )
+    new = import_warnings(script.read_bytes(), "evaluation_script", "evalai-py3.9")
+    assert [(p.code, p.file, p.line) for p in new] == [
+        ("numpy_alias_removed", "evaluation_script/__init__.py", 4),
+        ("numpy_alias_removed", "evaluation_script/__init__.py", 5),
+    ]
+    assert "evalai-py3.7" in new[0].message
+    assert import_warnings(script.read_bytes(), "evaluation_script", "evalai-py3.7") == []

@@ -40,6 +40,8 @@ _OPTIONS_WITH_VALUE = frozenset(
 )  # fmt: skip
 _PIP_LINE = re.compile(r"(?:^|[\s;&|/!])(?:pip3?(?:\.\d+)?|-m\s+pip)\s+install\b(.*)", re.S)
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+# numpy's aliases of builtins (np.float, ...), removed in numpy 1.24: old EvalAI scripts still use them.
+REMOVED_NUMPY_ALIASES = {"float", "int", "bool", "object", "str", "long", "unicode", "complex"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ScriptScan:
     pip_requests: list[Located] = field(default_factory=list)  # literal requirements passed to pip install
     calls_pip: bool = False  # runs `pip install` somewhere, literal or computed
     dynamic: bool = False  # some `pip install` argument could not be read statically
+    numpy_aliases: list[Located] = field(default_factory=list)  # np.float and friends, gone in numpy 1.24
 
     def import_names(self) -> set[str]:
         return {i.name for i in self.imports}
@@ -108,6 +111,7 @@ class _Visitor(ast.NodeVisitor):
         self.loops: dict[str, list[str]] = {}  # loop variable → the literal strings it takes
         self.inside_installer = 0
         self.local_installers: set[str] = set()  # functions that pip-install a folder of the script
+        self.numpy_names: set[str] = set()  # what `import numpy [as np]` bound in this file
 
     def run(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):
@@ -137,6 +141,14 @@ class _Visitor(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self._import(alias.name, node.lineno)
+            if alias.name == "numpy":
+                self.numpy_names.add(alias.asname or "numpy")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in self.numpy_names and node.attr in REMOVED_NUMPY_ALIASES:
+            self.scan.numpy_aliases.append(Located(f"{value.id}.{node.attr}", self.path, node.lineno))
+        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level == 0 and node.module:
@@ -324,7 +336,7 @@ def import_warnings(script_zip: bytes, rel: str, environment: str) -> list[Probl
                 provided |= environments.modules_of(Requirement(text).name)
             except InvalidRequirement:
                 continue
-    problems: list[Problem] = []
+    problems: list[Problem] = _numpy_alias_warnings(scan, env, rel)
     seen: set[str] = set()
     for found in scan.imports:
         module = found.name
@@ -340,6 +352,33 @@ def import_warnings(script_zip: bytes, rel: str, environment: str) -> list[Probl
                 "import_not_provided",
                 f"imports {module!r}, which the {env.name} evaluation environment does not provide; {hint} "
                 "(or choose another evaluation_environment)",
+                file=f"{rel.rstrip('/')}/{found.file}",
+                line=found.line,
+                key="evaluation_script",
+                severity="warning",
+            )
+        )
+    return problems
+
+
+def _numpy_alias_warnings(scan: ScriptScan, env: environments.Environment, rel: str) -> list[Problem]:
+    """np.float and friends fail with AttributeError on numpy >= 1.24; say so once per alias, with the fix."""
+    version = env.pins().get("numpy")
+    if not version or tuple(int(p) for p in version.split(".")[:2]) < (1, 24):
+        return []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for found in scan.numpy_aliases:
+        attr = found.name.rsplit(".", 1)[1]
+        if attr in seen:
+            continue
+        seen.add(attr)
+        problems.append(
+            Problem(
+                "numpy_alias_removed",
+                f"uses {found.name}, which numpy {version} in the {env.name} evaluation environment no longer has "
+                "(removed in numpy 1.24); choose `evaluation_environment: evalai-py3.7`, where it still works, "
+                f"or write the builtin {attr} instead",
                 file=f"{rel.rstrip('/')}/{found.file}",
                 line=found.line,
                 key="evaluation_script",
