@@ -109,7 +109,7 @@ def check_output(output: object, *, function: str = "evaluate") -> dict[str, Any
         clean["error"] = _entries(output["error"], "error", function, counter)
     for key, value in output.items():
         if key not in ("result", "error"):
-            clean[_text(key)] = json_safe(value, f"{function}() returned {key!r}")
+            clean[_text(str(key))] = json_safe(value, f"{function}() returned {key!r}")
     size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
     if size > MAX_OUTPUT_BYTES:
         raise ResultError(
