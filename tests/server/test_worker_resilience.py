@@ -1,0 +1,277 @@
+"""A worker that loses no work, end to end: the real ``assay worker`` command against a live server.
+
+- SIGTERM stops it within seconds in every state: waiting in its long-poll claim, retrying a server
+  it cannot reach, downloading a file, evaluating, and retrying a report while the server is down.
+  A job in hand goes back to the queue (never failed); a claim it leaves behind takes no job.
+- A result finished while the server was unreachable still lands after the lease ran out and the
+  job was claimed again: the later attempt is superseded.
+
+The server is reached through a small TCP proxy that can be cut (every connection dropped) or
+slowed down, so "unreachable" and "downloading" are real network states, not mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from django.utils import timezone
+
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.submissions.models import Submission, WorkerToken
+from assay.server.submissions.services import queue
+from assay.server.submissions.services.errors import LeaseLost
+from assay.server.submissions.services.tokens import create_worker_token
+
+from .test_worker_e2e import PERFECT, _worker_command, post_submission, slow_challenge, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STOP_WITHIN = 5.0  # seconds from SIGTERM to exit: "within a few seconds"
+
+
+class Proxy:
+    """TCP proxy to the live server: ``cut()`` drops every connection until ``restore()``;
+    ``rate`` (bytes/s) slows what the server sends."""
+
+    def __init__(self, target: str, rate: float | None = None) -> None:
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.rate = rate
+        self.up = True
+        self.conns: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self.up = False
+        for conn in list(self.conns):
+            _close(conn)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        _close(self.listener)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                _close(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                _close(client)
+                continue
+            self.conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.rate), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, rate: float | None) -> None:
+        try:
+            while self.up and (data := src.recv(16384)):
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            _close(src)
+            _close(dst)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+class Running:
+    """An ``assay worker`` subprocess whose output is collected as it comes."""
+
+    def __init__(self, url: str, token: str, workdir, *extra: str) -> None:
+        self.proc = _worker_command(url, token, workdir, *extra)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.decode(errors="replace"))
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def terminate(self) -> float:
+        """SIGTERM; the seconds until the process exited."""
+        started = time.monotonic()
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise AssertionError(f"the worker ignored SIGTERM for 30 s:\n{self.output}") from None
+        elapsed = time.monotonic() - started
+        print(f"stopped {elapsed:.2f} s after SIGTERM")
+        return elapsed
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def running():
+    started: list[Running] = []
+
+    def start(*args) -> Running:
+        started.append(Running(*args))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.kill()
+        print(f"--- worker output ---\n{worker.output}")  # shown when a test fails
+
+
+@pytest.fixture
+def proxies():
+    made: list[Proxy] = []
+
+    def make(target: str, rate: float | None = None) -> Proxy:
+        made.append(Proxy(target, rate))
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.close()
+
+
+@pytest.fixture
+def token(admin_user) -> tuple[WorkerToken, str]:
+    return create_worker_token(admin_user, "resilience")
+
+
+@pytest.fixture
+def joined(slow_challenge, participant):  # noqa: F811 - the fixture imported above
+    """The participant's team, registered in the slow challenge; returns the dev phase."""
+    from assay.server.challenges.models import Participation
+    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+    team = ParticipantTeam.objects.create(name="Team Resilient", created_by=participant)
+    ParticipantTeamMember.objects.create(team=team, user=participant)
+    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
+    return slow_challenge.phases.get(codename="dev")
+
+
+def sleeping(seconds: float) -> bytes:
+    payload = json.loads(PERFECT.read_text())
+    payload["sleep"] = seconds
+    return json.dumps(payload).encode()
+
+
+def status_of(sid: int) -> str:
+    return Submission.objects.get(pk=sid).status
+
+
+def fetched_everything(workdir) -> bool:
+    """The submission, the script and the annotation are in the worker's cache: it is evaluating."""
+    return len([f for f in (workdir / "cache").glob("*/*") if f.is_file() and not f.name.startswith(".")]) >= 3
+
+
+def test_sigterm_while_waiting_in_the_long_poll(live_server, token, joined, participant, running, tmp_path):
+    worker = running(live_server.url, token[1], tmp_path / "w")
+    wait_for(lambda: worker.said("polling"), 60, "the worker to start")
+    time.sleep(1.5)  # inside its 20 s claim
+    assert worker.terminate() < STOP_WITHIN, worker.output
+    assert worker.proc.returncode == 0, worker.output
+    sid = post_submission(participant, joined, sleeping(0))  # the claim it left behind takes nothing
+    time.sleep(1.5)
+    assert status_of(sid) == "submitted"
+
+
+def test_sigterm_while_the_server_is_unreachable(running, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    worker = running(f"http://127.0.0.1:{port}", "aw_nothing", tmp_path / "w")
+    wait_for(lambda: worker.said("retrying in"), 60, "the worker to retry")
+    time.sleep(1)
+    assert worker.terminate() < STOP_WITHIN, worker.output
+
+
+def test_sigterm_while_downloading_hands_the_job_back(
+    live_server, token, joined, participant, running, proxies, tmp_path
+):
+    slow = proxies(live_server.url, rate=200_000)  # 4 MB at 200 kB/s: ~20 s of download
+    sid = post_submission(participant, joined, json.dumps({"pad": "x" * 4_000_000}).encode())
+    worker = running(slow.url, token[1], tmp_path / "w")
+    wait_for(lambda: status_of(sid) == "running", 60, "the claim")
+    time.sleep(1.5)
+    assert not any((tmp_path / "w" / "cache").rglob("*.json")), "the download finished already"
+    assert worker.terminate() < STOP_WITHIN, worker.output
+    sub = Submission.objects.get(pk=sid)
+    assert (sub.status, sub.expired_leases, sub.failure_reason) == ("submitted", 0, ""), worker.output
+
+
+def test_sigterm_while_evaluating_hands_the_job_back(live_server, token, joined, participant, running, tmp_path):
+    sid = post_submission(participant, joined, sleeping(60))
+    worker = running(live_server.url, token[1], tmp_path / "w")
+    wait_for(lambda: status_of(sid) == "running", 60, "the claim")
+    wait_for(lambda: worker.said("evaluating submission"), 30, "the evaluation")
+    time.sleep(1)
+    assert worker.terminate() < STOP_WITHIN, worker.output
+    sub = Submission.objects.get(pk=sid)
+    assert (sub.status, sub.expired_leases) == ("submitted", 0), worker.output
+
+
+def test_sigterm_while_retrying_a_report(live_server, token, joined, participant, running, proxies, tmp_path):
+    proxy = proxies(live_server.url)
+    sid = post_submission(participant, joined, sleeping(3))
+    worker = running(proxy.url, token[1], tmp_path / "w")
+    wait_for(lambda: fetched_everything(tmp_path / "w"), 60, "the evaluation")
+    proxy.cut()
+    wait_for(lambda: worker.said("complete failed"), 60, "the report to be retried")
+    assert worker.terminate() < STOP_WITHIN, worker.output
+    assert status_of(sid) == "running"  # nothing reported: its lease runs out and it is offered again
+
+
+def test_a_result_finished_during_an_outage_lands_after_the_lease_ran_out(
+    live_server, token, joined, participant, running, proxies, settings, tmp_path
+):
+    settings.WORKER_LEASE_SECONDS = 2
+    proxy = proxies(live_server.url)
+    sid = post_submission(participant, joined, sleeping(4))
+    worker = running(proxy.url, token[1], tmp_path / "w")
+    wait_for(lambda: fetched_everything(tmp_path / "w"), 60, "the evaluation")
+    proxy.cut()  # the server is out of reach while the worker evaluates and reports
+    second = wait_for(lambda: queue.claim_next(token[0], "another-worker"), 30, "the lease to run out")
+    assert (second.pk, second.attempt, second.expired_leases) == (sid, 2, 1)
+    wait_for(lambda: worker.said("complete failed"), 60, "the first worker's report to be retried")
+    proxy.restore()
+    wait_for(lambda: status_of(sid) == "finished", 60, "the late result")
+    sub = Submission.objects.get(pk=sid)
+    assert LeaderboardEntry.objects.get(submission=sub).result["Accuracy"] == 1.0
+    with pytest.raises(LeaseLost):
+        queue.heartbeat(token[0], sid, 2)  # attempt 2 was superseded: its worker hears "lease lost"
+    assert worker.proc.poll() is None  # the worker goes on serving
+    assert worker.terminate() < STOP_WITHIN
