@@ -40,6 +40,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from assay.bundle import environments
 from assay.bundle.environments import VENV_MODULES, Environment
 from assay.bundle.requirements import requirement_problems
 
@@ -148,9 +149,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def ensure_stack(
-    env: Environment, root: Path | None = None, *, timeout: float = 1800, echo: Echo | None = None
+    env: Environment | str | None = None, root: Path | None = None, *, timeout: float = 1800, echo: Echo | None = None
 ) -> Path:
-    """The venv of ``env`` (built on first use, once per machine); raises SetupError with pip's output."""
+    """The venv of ``env`` (an Environment or its name; None: the default), built on first use, once per
+    machine; raises SetupError with pip's output (ValueError for an unknown name).
+    """
+    env = env if isinstance(env, Environment) else environments.get(env)
     root = root or environments_dir()
     target = stack_dir(env, root)
     if is_ready(target):
