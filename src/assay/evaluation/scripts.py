@@ -131,8 +131,9 @@ def prepare_script(
         raise SetupError(f"the evaluation script archive cannot be read: {exc}") from None
     memo = (str(workdir), sha, env.name)
     with _prepared_lock:
-        if memo in _prepared:
-            return _prepared[memo]
+        known = _prepared.get(memo)
+    if known is not None and os.path.exists(known.python) and (known.compute_dir.parent / ".ready").exists():
+        return known  # checked: an operator may have cleared the environment cache or the workdir
     root = workdir / "scripts" / sha
     compute = root / "compute"
     package = f"challenge_data.challenge_{sha[:16]}"

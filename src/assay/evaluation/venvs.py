@@ -262,16 +262,21 @@ def _explain(exc: SetupError, requirements: str, requests: list[tuple[str, str]]
     """pip's failure, said in terms of what the script asked for (the package, and where)."""
     match = _UNAVAILABLE.search(exc.log)
     culprit = match.group(1).strip("'\"") if match else None
-    for text, where in requests:
-        if culprit is None or _same_package(text, culprit):
-            return SetupError(
-                f"the evaluation script installs {text!r} at import time ({where}), and it cannot be provided: "
-                f"no wheel of it installs here with the environment's packages ({exc.message})",
-                exc.log,
-            )
+    request = next((r for r in requests if culprit is not None and _same_package(r[0], culprit)), None)
+    if request is None and culprit is None and len(requests) == 1 and not requirements.strip():
+        request = requests[0]  # nothing else was installed: it must be this one
+    if request is not None:
+        text, where = request
+        return SetupError(
+            f"the evaluation script installs {text!r} at import time ({where}), and it cannot be provided: "
+            f"no wheel of it installs here with the environment's packages ({exc.message})",
+            exc.log,
+        )
     if requirements.strip():
         return SetupError(f"the evaluation script's requirements.txt could not be installed: {exc.message}", exc.log)
-    return exc
+    names = ", ".join(repr(text) for text, _ in requests)
+    return SetupError(f"the packages the evaluation script installs at import time ({names}) cannot be provided: "
+                      f"{exc.message}", exc.log)  # fmt: skip
 
 
 def _same_package(requirement: str, name: str) -> bool:
