@@ -106,9 +106,12 @@ def test_a_lease_running_out_wakes_a_waiting_claim(token, team, participant, dem
     assert claimed is not None and (claimed.pk, claimed.attempt, claimed.expired_leases) == (sub.pk, 2, 1)
 
 
-def test_a_leaving_worker_s_claim_ends_and_takes_nothing(token, team, participant, demo_challenge):
+def test_a_leaving_worker_s_claim_ends_and_takes_nothing(token, team, participant, demo_challenge, admin_user):
     waiting = Waiting(token, "w-going")
     time.sleep(1)
+    queue.leave(create_worker_token(admin_user, "someone else")[0], "w-going")  # not this token's worker
+    time.sleep(0.5)
+    assert waiting.thread.is_alive()
     queue.leave(token, "w-going")
     assert waiting.join(5) is None
     sub = new_submission(participant, demo_challenge)

@@ -109,7 +109,7 @@ def claim_waiting(
     deadline = time.monotonic() + wait
     while True:
         seen = wakeup.version()  # before looking: work announced during the look still wakes us
-        if wakeup.has_left(worker_id):
+        if wakeup.has_left(_leaver(token, worker_id)):
             return None
         sub = claim_next(token, worker_id, containers=containers, code_bundles=code_bundles)
         remaining = deadline - time.monotonic()
@@ -130,7 +130,12 @@ def _until_a_lease_expires(queue_name: str) -> float:
 
 def leave(token: WorkerToken, worker_id: str) -> None:
     """The worker is going away: its waiting claim ends without a job, so none is leased to nobody."""
-    wakeup.leave(worker_id)
+    wakeup.leave(_leaver(token, worker_id))
+
+
+def _leaver(token: WorkerToken, worker_id: str) -> str:
+    """A worker id as its own token sees it: no token can end another token's claims."""
+    return f"{token.pk}:{worker_id}"
 
 
 def announce_saved(sender, instance: Submission, update_fields=None, **kwargs) -> None:

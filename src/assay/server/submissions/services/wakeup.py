@@ -28,7 +28,7 @@ from django.db import connections, transaction
 log = logging.getLogger("assay.server")
 
 CHANNEL = "assay_queue"
-SQLITE_CHECK_SECONDS = 0.05  # cross-process latency on SQLite; one PRAGMA per check, only while claims wait
+SQLITE_CHECK_SECONDS = 0.1  # cross-process latency on SQLite; one PRAGMA per check, only while claims wait
 LEFT_FOR = 300.0  # how long a worker that said it is leaving is remembered (its waiting claim may be late)
 _LEAVE = "leave:"
 
