@@ -206,7 +206,8 @@ def pip_needs(scan: ScriptScan, env: Environment, requirements: str) -> tuple[li
         if req.url:
             raise SetupError(
                 f"the evaluation script installs {found.name!r} at import time ({where}); evaluation has no "
-                "network, so a URL cannot be installed: add the package to requirements.txt instead"
+                "network, and a URL is never installed (pip would build it outside the sandbox): vendor that "
+                "code into the script instead"
             )
         name = canonicalize_name(req.name)
         if name in pins and name not in named:
