@@ -71,8 +71,8 @@ $(EVALAI_VENV)/.installed: Makefile | $(BIN)/python
 
 install-evalai: $(EVALAI_VENV)/.installed
 
-# Evaluation scripts run in EvalAI's package stacks, built once per machine (~150 MB of wheels, a minute
-# or two the first time; README "Evaluation environments"): built here, with progress, so that neither
+# Evaluation scripts run in EvalAI's package stacks, built once per machine (~110 MB of wheels, 40 s or
+# more the first time; README "Evaluation environments"): built here, with progress, so that neither
 # the first test that evaluates nor the demo's first submission waits for it silently.
 ENVIRONMENTS = $(BIN)/assay environments prepare --quiet $(1) || \
 	echo "WARNING: evaluation environments could not be built now; the first evaluation will try again"
