@@ -106,6 +106,20 @@ def bundle_test(
         _bundle_test(Path(tmp), bundle, submission, phase, sandbox, as_json)
 
 
+def _prepare_environment(name: str) -> None:
+    """Build the script's evaluation environment the first time on this machine, with progress on stderr."""
+    from assay.bundle import environments
+    from assay.evaluation.venvs import SetupError, ensure_stack, environments_dir, is_ready, stack_dir
+
+    env = environments.get(name)
+    if is_ready(stack_dir(env, environments_dir())):
+        return
+    try:
+        ensure_stack(env, echo=lambda line: err_console.print(line, style="dim", markup=False, highlight=False))
+    except SetupError:
+        pass  # the evaluation reports it as a setup error, with pip's output
+
+
 def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, sandbox: str, as_json: bool) -> None:
     """``host bundle test`` inside WORK, a temporary folder removed afterwards (script, annotation, evaluator pool)."""
     from assay.bundle import BundleError, read_bundle
@@ -153,6 +167,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
         limits=_limits(EvaluationLimits, kwargs),
         environment=environment,
     )
+    _prepare_environment(environment)
     console.print(f"evaluating {submission.name} on phase {chosen!r} …", style="dim")
     with EvaluatorPool(workdir=work / "pool", sandbox=sandbox) as pool:
         outcome = pool.evaluate(job)
