@@ -197,3 +197,13 @@ def test_a_stopping_claim_asks_the_server_to_end_it(serve):
         client.claim("w-1", wait=20)
     assert time.monotonic() - started < 5
     assert [p for _, _, p in server.seen] == ["/api/v1/worker/claim", "/api/v1/worker/leave"]
+
+
+def test_a_heartbeat_to_a_server_that_does_not_answer_is_given_up_when_stopping(serve):
+    server = serve(lambda h: time.sleep(20))
+    client = _client(server)
+    threading.Timer(0.5, client.stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(WorkerStopped):
+        client.heartbeat(7, 1)
+    assert time.monotonic() - started < 2

@@ -25,7 +25,8 @@ log = logging.getLogger("assay.worker")
 T = TypeVar("T")
 
 CLAIM_GRACE = 3.0  # seconds a stopping worker waits for the claim the server was asked to end
-SHORT = httpx.Timeout(10.0, connect=5.0)  # one-shot requests (heartbeat, release, leave): never block a stop long
+SHORT = httpx.Timeout(10.0, connect=5.0)  # heartbeats: one try, never a long block
+PARTING = httpx.Timeout(5.0, connect=2.0)  # release and leave, sent while stopping: a stop takes seconds
 MAX_BAD_HASHES = 3  # whole downloads whose bytes hash wrong before giving up (a corrupting proxy, not a blip)
 
 
@@ -139,15 +140,17 @@ class WorkerClient:
     def leave(self, worker_id: str) -> None:
         """Tell the server this worker is going: its waiting claim ends without taking a job. Best effort."""
         try:
-            self._post("/leave", {"worker_id": worker_id}, timeout=SHORT, retry=False)
+            self._post("/leave", {"worker_id": worker_id}, timeout=PARTING, retry=False)
         except (ConnectionError, ProtocolError, LeaseLostError) as exc:
             log.info("could not tell the server this worker is leaving: %s", exc)
 
     def heartbeat(self, submission_id: int, attempt: int) -> None:
-        self._post(f"/jobs/{submission_id}/heartbeat", {"attempt": attempt}, timeout=SHORT, retry=False)
+        """One try (the next one comes soon); given up at once (WorkerStopped) when stopping."""
+        path = f"/jobs/{submission_id}/heartbeat"
+        self._interruptible(lambda: self._post(path, {"attempt": attempt}, timeout=SHORT, retry=False))
 
     def release(self, submission_id: int, attempt: int) -> None:
-        self._post(f"/jobs/{submission_id}/release", {"attempt": attempt}, timeout=SHORT, retry=False)
+        self._post(f"/jobs/{submission_id}/release", {"attempt": attempt}, timeout=PARTING, retry=False)
 
     def complete(self, submission_id: int, attempt: int, report: dict[str, Any]) -> dict[str, Any]:
         """Report a result, retrying through a server outage: the server still takes it after the lease
@@ -214,8 +217,8 @@ class WorkerClient:
         threading.Thread(target=run, name="assay-worker-request", daemon=True).start()
         while not done.wait(0.1):
             if self.stopping.is_set():
-                if on_stop is not None:
-                    on_stop()
+                if on_stop is not None:  # on its own thread: the grace counts from now, whatever it takes
+                    threading.Thread(target=on_stop, name="assay-worker-parting", daemon=True).start()
                 if not done.wait(grace):
                     raise WorkerStopped("request abandoned")
                 break

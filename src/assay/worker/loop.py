@@ -220,6 +220,8 @@ class Worker:
             beat_at = time.monotonic() + interval
             try:
                 self.client.heartbeat(sid, attempt)
+            except WorkerStopped:
+                continue  # the next turn hands the job back
             except LeaseLostError:
                 log.warning("submission %s was taken back (cancelled or re-queued); dropping it", sid)
                 if job.get("container"):  # a participant's run may last hours: end it now (one job at a time)
