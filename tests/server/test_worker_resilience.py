@@ -2,7 +2,8 @@
 
 - SIGTERM stops it within seconds in every state: waiting in its long-poll claim, retrying a server
   it cannot reach, downloading a file, evaluating, and retrying a report while the server is down.
-  A job in hand goes back to the queue (never failed); a claim it leaves behind takes no job.
+  A job in hand goes back to the queue (never failed); a claim it leaves behind takes no job; a
+  result it could not report is kept in its workdir and sent when it starts again.
 - A result finished while the server was unreachable still lands after the lease ran out and the
   job was claimed again: the later attempt is superseded.
 
@@ -244,7 +245,10 @@ def test_sigterm_while_evaluating_hands_the_job_back(live_server, token, joined,
     assert (sub.status, sub.expired_leases) == ("submitted", 0), worker.output
 
 
-def test_sigterm_while_retrying_a_report(live_server, token, joined, participant, running, proxies, tmp_path):
+def test_sigterm_while_retrying_a_report_keeps_the_result_for_the_next_start(
+    live_server, token, joined, participant, running, proxies, settings, tmp_path
+):
+    settings.WORKER_LEASE_SECONDS = 2
     proxy = proxies(live_server.url)
     sid = post_submission(participant, joined, sleeping(3))
     worker = running(proxy.url, token[1], tmp_path / "w")
@@ -252,7 +256,16 @@ def test_sigterm_while_retrying_a_report(live_server, token, joined, participant
     proxy.cut()
     wait_for(lambda: worker.said("complete failed"), 60, "the report to be retried")
     assert worker.terminate() < STOP_WITHIN, worker.output
-    assert status_of(sid) == "running"  # nothing reported: its lease runs out and it is offered again
+    assert [p.name for p in (tmp_path / "w" / "outbox").iterdir()] == [f"{sid}-1.json"]
+    assert status_of(sid) == "running"  # not handed back: its result exists
+    wait_for(lambda: Submission.objects.get(pk=sid).lease_expires_at < timezone.now(), 10, "the lease to run out")
+    proxy.restore()
+    again = running(proxy.url, token[1], tmp_path / "w", "--once")  # the same workdir, started again
+    wait_for(lambda: status_of(sid) == "finished", 60, "the kept result")
+    sub = Submission.objects.get(pk=sid)
+    assert sub.attempt == 1 and LeaderboardEntry.objects.get(submission=sub).result["Accuracy"] == 1.0
+    assert not list((tmp_path / "w" / "outbox").iterdir())
+    assert again.terminate() < STOP_WITHIN
 
 
 def test_a_result_finished_during_an_outage_lands_after_the_lease_ran_out(

@@ -207,3 +207,37 @@ def test_a_heartbeat_to_a_server_that_does_not_answer_is_given_up_when_stopping(
     with pytest.raises(WorkerStopped):
         client.heartbeat(7, 1)
     assert time.monotonic() - started < 2
+
+
+def test_a_result_that_cannot_be_sent_is_kept_and_sent_later(serve, tmp_path):
+    down = serve(status(503))
+    client = _client(down, retry_for=60)
+    client.outbox = tmp_path / "outbox"
+    threading.Timer(1.0, client.stopping.set).start()
+    with pytest.raises(WorkerStopped):
+        client.complete(7, 2, {"output": {"result": [{"public": {"Accuracy": 1.0}}]}})
+    assert client.kept(7, 2) and [p.name for p in client.outbox.iterdir()] == ["7-2.json"]
+
+    still_down = serve(status(502))
+    client = _client(still_down)
+    client.outbox = tmp_path / "outbox"
+    assert client.send_kept() == 0 and client.kept(7, 2) and len(still_down.seen) == 1  # one try, kept
+
+    taken: list[bytes] = []
+
+    def record(handler: BaseHTTPRequestHandler) -> None:
+        taken.append(handler.path.encode())
+        _send(handler, 200, b'{"status": "finished"}')
+
+    back = serve(record)
+    client = _client(back)
+    client.outbox = tmp_path / "outbox"
+    assert client.send_kept() == 1 and not client.kept(7, 2)
+    assert taken == [b"/api/v1/worker/jobs/7/complete"]
+
+
+def test_a_kept_result_the_server_refuses_is_dropped(serve, tmp_path):
+    client = _client(serve(status(409)), retry_for=0.1)
+    client.outbox = tmp_path / "outbox"
+    client._keep(7, 1, {"error": "x"})
+    assert client.send_kept() == 1 and not client.kept(7, 1)  # a later attempt completed: nothing to send

@@ -3,12 +3,15 @@
 Every request that may fail for a moment (a dropped connection, a 5xx, a 429 or 503 with
 ``Retry-After``) is retried with backoff for up to ``retry_for`` seconds; refusals (other 4xx) never
 are. Stopping (:attr:`WorkerClient.stopping`) ends every wait at once: backoff pauses, a long-poll
-claim (the server is asked to end it) and downloads raise :class:`WorkerStopped`.
+claim (the server is asked to end it) and downloads raise :class:`WorkerStopped`. A result that could
+not be reported (the worker stopped, or the server stayed away) is kept in :attr:`WorkerClient.outbox`
+and sent by :meth:`WorkerClient.send_kept` when the worker goes on or starts again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -65,6 +68,7 @@ class WorkerClient:
         self.base = server.rstrip("/") + "/api/v1/worker"
         self.retry_for = retry_for
         self.stopping = threading.Event()
+        self.outbox: Path | None = None  # where unsent results wait (the worker sets it under its workdir)
         self.http = httpx.Client(
             headers={"Authorization": f"Bearer {token}", "User-Agent": "assay-worker"},
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -154,8 +158,51 @@ class WorkerClient:
 
     def complete(self, submission_id: int, attempt: int, report: dict[str, Any]) -> dict[str, Any]:
         """Report a result, retrying through a server outage: the server still takes it after the lease
-        ran out, as long as no later attempt has completed."""
-        return self._post(f"/jobs/{submission_id}/complete", {"attempt": attempt, **report}).json()
+        ran out, as long as no later attempt has completed. Not sent when the worker stops or the
+        retries run out: then it is kept in the outbox (see :meth:`send_kept`) before the error goes on."""
+        try:
+            return self._post(f"/jobs/{submission_id}/complete", {"attempt": attempt, **report}).json()
+        except (WorkerStopped, ConnectionError):
+            self._keep(submission_id, attempt, report)
+            raise
+
+    def kept(self, submission_id: int, attempt: int) -> bool:
+        """Whether this attempt's result waits in the outbox."""
+        return self.outbox is not None and (self.outbox / f"{submission_id}-{attempt}.json").exists()
+
+    def _keep(self, submission_id: int, attempt: int, report: dict[str, Any]) -> None:
+        if self.outbox is None:
+            return
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.outbox, prefix=".part-")
+        with os.fdopen(fd, "w") as out:
+            json.dump({"submission_id": submission_id, "attempt": attempt, "report": report}, out)
+        os.replace(tmp, self.outbox / f"{submission_id}-{attempt}.json")
+        log.warning(
+            "kept the result of submission %s (attempt %s) to send when the server answers", submission_id, attempt
+        )
+
+    def send_kept(self) -> int:
+        """Send the outbox's results, one try each; returns how many the server answered (taken or refused,
+        e.g. because a later attempt completed meanwhile). Stops at the first that cannot reach it."""
+        if self.outbox is None or not self.outbox.is_dir():
+            return 0
+        answered = 0
+        for path in sorted(self.outbox.glob("[0-9]*-[0-9]*.json")):
+            kept = json.loads(path.read_text())
+            sid, attempt = kept["submission_id"], kept["attempt"]
+            try:
+                answer = self._post(f"/jobs/{sid}/complete", {"attempt": attempt, **kept["report"]}, retry=False)
+                log.info("sent the kept result of submission %s: %s", sid, answer.json().get("status"))
+            except ConnectionError:
+                return answered
+            except (LeaseLostError, ProtocolError) as exc:
+                if isinstance(exc, ProtocolError) and exc.status in (401, 403):
+                    raise
+                log.warning("the kept result of submission %s was not taken: %s", sid, exc)
+            path.unlink()
+            answered += 1
+        return answered
 
     def download(self, sha256: str, target: Path) -> Path:
         """Fetch the file with this hash to ``target``, checking the hash before it appears there.

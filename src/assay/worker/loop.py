@@ -101,8 +101,12 @@ class Worker:
         code = self.code_bundles.available()
         mode += ", with code bundles" if code else ", without code bundles (no bubblewrap sandbox)"
         log.info("worker %s polling %s (%s)", self.worker_id, self.client.base, mode)
+        if getattr(self.client, "outbox", False) is None:  # results not reported wait here (test doubles: none)
+            self.client.outbox = self.workdir / "outbox"
+        send_kept = getattr(self.client, "send_kept", lambda: 0)
         try:
             while not self._stop.is_set() and (max_jobs is None or self.processed < max_jobs):
+                send_kept()  # results kept while the server was away (or from before a restart)
                 try:
                     job = self.client.claim(
                         self.worker_id, wait=self.poll_wait, containers=self.containers is not None, code_bundles=code
@@ -120,8 +124,9 @@ class Worker:
                     break
                 try:
                     self.run_job(job)
-                except WorkerStopped:  # stopped while fetching files or reporting: the job goes back
-                    self._release(job)
+                except WorkerStopped:  # stopped while fetching files (the job goes back) or reporting (kept)
+                    if not self.client.kept(job["submission_id"], job["attempt"]):
+                        self._release(job)
                     break
                 self.processed += 1
         finally:
