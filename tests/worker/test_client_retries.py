@@ -241,3 +241,12 @@ def test_a_kept_result_the_server_refuses_is_dropped(serve, tmp_path):
     client.outbox = tmp_path / "outbox"
     client._keep(7, 1, {"error": "x"})
     assert client.send_kept() == 1 and not client.kept(7, 1)  # a later attempt completed: nothing to send
+
+
+def test_a_damaged_kept_result_is_dropped_without_stopping_the_worker(serve, tmp_path):
+    client = _client(serve(lambda h: _send(h, 200, b'{"status": "finished"}')))
+    client.outbox = tmp_path / "outbox"
+    client.outbox.mkdir()
+    (client.outbox / "3-1.json").write_text("{not json")
+    client._keep(4, 1, {"error": "x"})
+    assert client.send_kept() == 1 and not list(client.outbox.iterdir())

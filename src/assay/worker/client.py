@@ -189,10 +189,15 @@ class WorkerClient:
             return 0
         answered = 0
         for path in sorted(self.outbox.glob("[0-9]*-[0-9]*.json")):
-            kept = json.loads(path.read_text())
-            sid, attempt = kept["submission_id"], kept["attempt"]
             try:
-                answer = self._post(f"/jobs/{sid}/complete", {"attempt": attempt, **kept["report"]}, retry=False)
+                kept = json.loads(path.read_text())
+                sid, attempt, report = int(kept["submission_id"]), int(kept["attempt"]), dict(kept["report"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged file must not stop the worker
+                log.error("dropping the unreadable kept result %s: %s", path.name, exc)
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                answer = self._post(f"/jobs/{sid}/complete", {"attempt": attempt, **report}, retry=False)
                 log.info("sent the kept result of submission %s: %s", sid, answer.json().get("status"))
             except ConnectionError:
                 return answered
