@@ -250,3 +250,13 @@ def test_a_damaged_kept_result_is_dropped_without_stopping_the_worker(serve, tmp
     (client.outbox / "3-1.json").write_text("{not json")
     client._keep(4, 1, {"error": "x"})
     assert client.send_kept() == 1 and not list(client.outbox.iterdir())
+
+
+def test_a_report_to_a_server_that_does_not_answer_is_kept_when_stopping(serve, tmp_path):
+    client = _client(serve(lambda h: time.sleep(20)))
+    client.outbox = tmp_path / "outbox"
+    threading.Timer(0.5, client.stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(WorkerStopped):
+        client.complete(9, 1, {"error": "out of memory"})
+    assert time.monotonic() - started < 2 and client.kept(9, 1)

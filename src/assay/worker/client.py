@@ -97,15 +97,24 @@ class WorkerClient:
             delay = min(delay * 2, 10.0)
 
     def _post(
-        self, path: str, payload: dict, *, timeout: float | httpx.Timeout | None = None, retry: bool = True
+        self,
+        path: str,
+        payload: dict,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        retry: bool = True,
+        interruptible: bool = True,
     ) -> httpx.Response:
-        """POST with retries on connection errors, 5xx and 429 for up to ``retry_for`` seconds."""
+        """POST with retries on connection errors, 5xx and 429 for up to ``retry_for`` seconds.
+
+        ``interruptible``: a stop abandons the request in flight (WorkerStopped); the parting requests
+        sent while stopping (release, leave) are not, and have short timeouts instead."""
 
         def attempt() -> httpx.Response:
             response = self.http.post(self.base + path, json=payload, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
             return self._check(_transient(response))
 
-        return self._retrying(path, attempt, retry=retry)
+        return self._retrying(path, (lambda: self._interruptible(attempt)) if interruptible else attempt, retry=retry)
 
     @staticmethod
     def _check(response: httpx.Response) -> httpx.Response:
@@ -144,17 +153,17 @@ class WorkerClient:
     def leave(self, worker_id: str) -> None:
         """Tell the server this worker is going: its waiting claim ends without taking a job. Best effort."""
         try:
-            self._post("/leave", {"worker_id": worker_id}, timeout=PARTING, retry=False)
+            self._post("/leave", {"worker_id": worker_id}, timeout=PARTING, retry=False, interruptible=False)
         except (ConnectionError, ProtocolError, LeaseLostError) as exc:
             log.info("could not tell the server this worker is leaving: %s", exc)
 
     def heartbeat(self, submission_id: int, attempt: int) -> None:
         """One try (the next one comes soon); given up at once (WorkerStopped) when stopping."""
-        path = f"/jobs/{submission_id}/heartbeat"
-        self._interruptible(lambda: self._post(path, {"attempt": attempt}, timeout=SHORT, retry=False))
+        self._post(f"/jobs/{submission_id}/heartbeat", {"attempt": attempt}, timeout=SHORT, retry=False)
 
     def release(self, submission_id: int, attempt: int) -> None:
-        self._post(f"/jobs/{submission_id}/release", {"attempt": attempt}, timeout=PARTING, retry=False)
+        path = f"/jobs/{submission_id}/release"
+        self._post(path, {"attempt": attempt}, timeout=PARTING, retry=False, interruptible=False)
 
     def complete(self, submission_id: int, attempt: int, report: dict[str, Any]) -> dict[str, Any]:
         """Report a result, retrying through a server outage: the server still takes it after the lease
@@ -197,7 +206,7 @@ class WorkerClient:
                 path.unlink(missing_ok=True)
                 continue
             try:
-                answer = self._post(f"/jobs/{sid}/complete", {"attempt": attempt, **report}, retry=False)
+                answer = self._post(f"/jobs/{sid}/complete", {"attempt": attempt, **report}, timeout=SHORT, retry=False)
                 log.info("sent the kept result of submission %s: %s", sid, answer.json().get("status"))
             except ConnectionError:
                 return answered

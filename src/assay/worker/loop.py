@@ -106,8 +106,8 @@ class Worker:
         send_kept = getattr(self.client, "send_kept", lambda: 0)
         try:
             while not self._stop.is_set() and (max_jobs is None or self.processed < max_jobs):
-                send_kept()  # results kept while the server was away (or from before a restart)
                 try:
+                    send_kept()  # results kept while the server was away (or from before a restart)
                     job = self.client.claim(
                         self.worker_id, wait=self.poll_wait, containers=self.containers is not None, code_bundles=code
                     )
