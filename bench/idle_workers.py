@@ -1,11 +1,13 @@
 """What idle workers cost the server, and how fast a waiting worker gets new work.
 
-    .venv/bin/python bench/idle_workers.py [--workers 0,1,4] [--seconds 20] [--latency 20] [--output FILE]
+    .venv/bin/python bench/idle_workers.py [--workers 0,1,4] [--seconds 20] [--latency 20]
+                                           [--server runserver|gunicorn] [--output FILE]
 
 For each worker count N, a fresh ``assay serve``-like server (``bench/_serve.py``, no in-process
-worker) gets N real ``assay worker`` processes with nothing to do: they sit in the claim long-poll.
-After a settling pause, the server process's CPU time (utime + stime from ``/proc/<pid>/stat``) is
-read over ``--seconds`` seconds. Claim latency: with one long-poll waiting (a plain claim request,
+worker; or gunicorn, one process per core × 4 threads, from ``make bench-deps``) gets N real
+``assay worker`` processes with nothing to do: they sit in the claim long-poll. After a settling
+pause, the server's CPU time (utime + stime from ``/proc/<pid>/stat``, summed over its process
+group) is read over ``--seconds`` seconds. Claim latency: with one long-poll waiting (a plain claim request,
 as the worker sends it), the time from the moment a submission is posted until that claim answers
 with it; the job is then completed as a failure so the next round starts from an empty queue.
 Printed as JSON (and written to ``--output``) with the CPU model and load average.
@@ -33,14 +35,21 @@ from run import machine  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+def cpu_seconds(group: int) -> float:
+    """utime + stime of every process in a process group (the server and, for gunicorn, its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
-def idle_cost(workers: int, seconds: float) -> dict:
-    with Platform(worker=False, external_workers=workers) as p:
+def idle_cost(workers: int, seconds: float, server: str) -> dict:
+    with Platform(worker=False, external_workers=workers, server=server) as p:
         time.sleep(8 if workers else 2)  # the workers start (imports, first claim) before measuring
         load = os.getloadavg()
         before, t0 = cpu_seconds(p.server.pid), time.monotonic()
@@ -55,10 +64,10 @@ def idle_cost(workers: int, seconds: float) -> dict:
     }
 
 
-def claim_latency(rounds: int) -> dict:
+def claim_latency(rounds: int, server: str) -> dict:
     samples: list[float] = []
     submits: list[float] = []
-    with Platform(worker=False) as p:
+    with Platform(worker=False, server=server) as p:
         worker = httpx.Client(
             base_url=p.url + "/api/v1/worker", timeout=60, headers={"Authorization": f"Bearer {p.info['worker_token']}"}
         )
@@ -99,11 +108,16 @@ def main() -> None:
     parser.add_argument("--workers", default="0,1,4")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--latency", type=int, default=20, help="claim-latency rounds (0: skip)")
+    parser.add_argument("--server", choices=("runserver", "gunicorn"), default="runserver")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    result = {"machine": machine(), "idle": [idle_cost(int(n), args.seconds) for n in args.workers.split(",")]}
+    result = {
+        "machine": machine(),
+        "server": args.server,
+        "idle": [idle_cost(int(n), args.seconds, args.server) for n in args.workers.split(",")],
+    }
     if args.latency:
-        result["claim_latency"] = claim_latency(args.latency)
+        result["claim_latency"] = claim_latency(args.latency, args.server)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

@@ -172,6 +172,9 @@ WORKER_MAX_ATTEMPTS = env_int("ASSAY_MAX_ATTEMPTS", 3)
 WORKER_LONG_POLL_SECONDS = env_int("ASSAY_LONG_POLL_SECONDS", 20)
 # A waiting claim is woken by new work; this is only its safety re-check (a signal missed, a lease run out).
 WORKER_CLAIM_RECHECK_SECONDS = env_int("ASSAY_CLAIM_RECHECK_SECONDS", 5)
+# SQLite only: how often each server process checks whether another one committed (PRAGMA data_version),
+# while claims wait; 0 turns it off (one server process). Cost and latency measured in BENCHMARKS.md.
+WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "0.1"))
 EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)

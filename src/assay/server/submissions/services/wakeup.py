@@ -8,7 +8,7 @@ something may have made work claimable:
 - from other processes of a multi-process server: on PostgreSQL the same call sends ``NOTIFY`` in
   that transaction, and one ``LISTEN`` thread per process passes it on; on SQLite one thread per
   process reads ``PRAGMA data_version`` (it changes when another connection commits) every
-  :data:`SQLITE_CHECK_SECONDS`; either only while claims wait, at no cost when none does;
+  ``WORKER_QUEUE_WATCH_SECONDS``; either only while claims wait, at no cost when none does;
 - a lease running out is no event: the claim itself looks again when the earliest lease of its queue
   expires, and at least every ``WORKER_CLAIM_RECHECK_SECONDS`` (a missed signal costs that, not work).
 
@@ -23,12 +23,12 @@ import sqlite3
 import threading
 import time
 
+from django.conf import settings as django_settings
 from django.db import connections, transaction
 
 log = logging.getLogger("assay.server")
 
 CHANNEL = "assay_queue"
-SQLITE_CHECK_SECONDS = 0.1  # cross-process latency on SQLite; one PRAGMA per check, only while claims wait
 LEFT_FOR = 300.0  # how long a worker that said it is leaving is remembered (its waiting claim may be late)
 _LEAVE = "leave:"
 
@@ -82,7 +82,7 @@ class _Hub:
         vendor = connections["default"].vendor
         if vendor == "postgresql":
             target = self._listen_postgres
-        elif vendor == "sqlite" and not connections["default"].is_in_memory_db():
+        elif vendor == "sqlite" and not connections["default"].is_in_memory_db() and _watch_every() > 0:
             target = self._watch_sqlite
         else:
             return  # one process only: announce() and the re-checks are all there is
@@ -97,7 +97,7 @@ class _Hub:
             while True:
                 with self.cond:
                     self.busy.wait_for(lambda: self.waiters > 0)  # asleep, at no cost, while nobody waits
-                time.sleep(SQLITE_CHECK_SECONDS)
+                time.sleep(_watch_every())
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != seen:
                     seen = version
@@ -130,6 +130,11 @@ class _Hub:
             except psycopg.Error as exc:
                 log.warning("queue listener: %s; listening again in 1 s", exc)
                 time.sleep(1)
+
+
+def _watch_every() -> float:
+    """Seconds between two looks at SQLite's data_version: the cross-process latency it costs."""
+    return django_settings.WORKER_QUEUE_WATCH_SECONDS
 
 
 _hub = _Hub()
