@@ -148,3 +148,18 @@ def test_a_change_from_another_connection_wakes_a_waiting_claim(token, team, par
         pytest.skip(f"no cross-process signal for {connection.vendor}")
     claimed = waiting.join(10)
     assert claimed is not None and claimed.pk == sub.pk
+
+
+def test_a_claim_whose_token_is_revoked_while_it_waits_gets_no_job(token, team, participant, demo_challenge, looks):
+    """The token was checked when the claim began; a job that arrives after its revocation is not handed out."""
+    waiting = Waiting(token, "w-revoked")
+    deadline = time.monotonic() + 10
+    while not looks and time.monotonic() < deadline:  # its first look at the (empty) queue is done
+        time.sleep(0.05)
+    time.sleep(0.2)
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    sub = new_submission(participant, demo_challenge)
+    assert waiting.join() is None
+    sub.refresh_from_db()
+    assert sub.status == "submitted" and sub.lease_owner == ""

@@ -107,10 +107,14 @@ def claim_waiting(
     (:func:`leave`) gets None at once.
     """
     deadline = time.monotonic() + wait
+    looked = False
     while True:
         seen = wakeup.version()  # before looking: work announced during the look still wakes us
         if wakeup.has_left(_leaver(token, worker_id)):
             return None
+        if looked and not WorkerToken.objects.filter(pk=token.pk, revoked_at__isnull=True).exists():
+            return None  # revoked (or deleted) while its claim waited: it must not be handed a job
+        looked = True
         sub = claim_next(token, worker_id, containers=containers, code_bundles=code_bundles)
         remaining = deadline - time.monotonic()
         if sub is not None or remaining <= 0:
