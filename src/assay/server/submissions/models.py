@@ -62,6 +62,14 @@ class Submission(models.Model):
     attempt = models.PositiveIntegerField(default=0, help_text="Claims so far; a result must name the current one.")
     expired_leases = models.PositiveIntegerField(default=0, help_text="Claims lost without a result.")
     lease_owner = models.CharField(max_length=100, blank=True)
+    leased_by = models.ForeignKey(
+        "WorkerToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The worker token whose worker holds the current lease: only it may read the job's files.",
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     job_name = models.CharField(max_length=200, blank=True)
 

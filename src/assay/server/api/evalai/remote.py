@@ -24,7 +24,8 @@ WORKER_ID = "evalai-remote-worker"
 
 
 def queue_token(challenge: Challenge) -> WorkerToken:
-    """The queue services act for a queue, named by a worker token; a host stands for their challenge's."""
+    """The queue services act for a queue, named by a worker token; a host stands for their challenge's
+    (an unsaved row: no lease is recorded as theirs, and they may act on any job of the queue)."""
     return WorkerToken(queue_name=remote_queue_name(challenge), challenge=challenge, name="host (EvalAI API)")
 
 
@@ -63,8 +64,8 @@ def report(token: WorkerToken, sub: Submission, challenge: Challenge, data: Any)
     status = str(data.get("submission_status", "")).strip().lower()
     if status not in ("finished", "failed", "cancelled", "partially_evaluated"):
         raise SubmissionError("invalid", "submission_status is finished, failed, cancelled or partially_evaluated", 400)
-    if sub.status != S.RUNNING:
-        sub = take(token, sub, "", challenge)
+    if sub.status != S.RUNNING or token.pk is not None:
+        sub = take(token, sub, "", challenge)  # a worker token reports only a job it holds (or takes now)
     stdout = str(data.get("stdout", "") or "")
     stderr = str(data.get("stderr", "") or "")
     output, error = None, None

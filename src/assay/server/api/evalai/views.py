@@ -26,12 +26,13 @@ from assay.server.leaderboards.services.visibility import effective_visibility
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
 from assay.server.teams import services as teams
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
-from ..files import download_url, upload_part_url
+from ..files import download_url, result_url, upload_part_url
 from ..native_common import uploaded_path
 from . import shapes
 from .base import EvalAIReadView, EvalAIView, fail
@@ -319,7 +320,10 @@ class PhaseSubmissionsView(EvalAIView):
         if team_name:
             qs = qs.filter(participant_team__name=team_name)
         qs = qs.select_related("phase__challenge__host_team", "participant_team", "created_by")
-        return self.paginate(request, qs.order_by("-submitted_at", "-id"), lambda s: shapes.submission(request, s))
+        reader = ResultReader(request.user)
+        return self.paginate(
+            request, qs.order_by("-submitted_at", "-id"), lambda s: shapes.submission(request, s, reader)
+        )
 
     def post(self, request: Request, challenge_id: int, phase_id: int) -> Response:
         phase = _phase(request.user, phase_id, challenge_id)
@@ -349,7 +353,7 @@ class SubmissionView(EvalAIView):
     def get(self, request: Request, submission_id: int) -> Response:
         token = _worker_token(request)
         if token is not None:
-            sub = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name).first()
+            sub = queue.readable_by_worker(token, submission_id)  # held, or offered now: as the native API
             if sub is None:
                 raise fail("Submission does not exist", 404, "not_found")
             return Response(shapes.submission(request, sub))
@@ -435,8 +439,12 @@ class SubmissionFileView(EvalAIView):
         field = next(name for name in FILE_FIELDS if getattr(sub, name).name == key)
         if field in ("stdout_file", "stderr_file") and not can_view_logs(request.user, sub):
             raise fail("File does not exist", 404, "not_found")
-        if field == "submission_metadata_file" and not is_host(request.user, sub.phase.challenge):
+        reader = ResultReader(request.user)
+        if field == "submission_metadata_file" and not reader.may_read_metadata(sub):
             raise fail("File does not exist", 404, "not_found")
+        if field == "submission_result_file":
+            reader.result_document(sub)  # refuses (403) a document that may quote splits hidden from this reader
+            return Response({"signed_url": result_url(request, reader, sub)})
         return Response({"signed_url": download_url(request, key)})
 
 
@@ -599,7 +607,7 @@ class UpdateSubmissionView(EvalAIView):
         sub = Submission.objects.filter(pk=sid, phase__challenge=challenge).select_related("phase").first()
         if sub is None:
             raise fail("Submission does not exist", 404, "not_found")
-        return challenge, sub, queue_token(challenge)
+        return challenge, sub, _worker_token(request) or queue_token(challenge)
 
     def patch(self, request: Request, challenge_id: int) -> Response:
         from .remote import take
@@ -636,7 +644,7 @@ class StartedAtView(EvalAIView):
             raise fail("Submission does not exist", 404, "not_found")
         challenge = sub.phase.challenge
         _queue_challenge(request, tokens.queue_name(challenge))
-        sub = take(queue_token(challenge), sub, "", challenge)
+        sub = take(_worker_token(request) or queue_token(challenge), sub, "", challenge)
         return Response(shapes.submission(request, sub))
 
 

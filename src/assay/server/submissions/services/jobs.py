@@ -12,8 +12,7 @@ from assay.server.challenges.models import Challenge, ChallengePhase
 
 from ..models import Submission, WorkerToken
 from . import images
-
-S = Submission.Status
+from .queue import held_by
 
 
 def _file(field: FieldFile, digest: str, size: int | None = None, name: str | None = None) -> dict | None:
@@ -126,10 +125,10 @@ def limits_for(challenge: Challenge) -> dict[str, int]:
 
 
 def file_for_worker(token: WorkerToken, sha256: str) -> FieldFile | None:
-    """A stored file a job leased from this token's queue needs — and nothing else."""
+    """A stored file a job this token holds needs (:func:`.queue.held_by`) — and nothing else."""
     if len(sha256) != 64:
         return None
-    running = Submission.objects.filter(queue_name=token.queue_name, status=S.RUNNING)
+    running = held_by(token)
     sub = running.filter(input_file_sha256=sha256).first()
     if sub is not None:
         return sub.input_file

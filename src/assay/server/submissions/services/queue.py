@@ -82,6 +82,7 @@ def claim_next(
             sub.status = S.RUNNING
             sub.attempt += 1
             sub.lease_owner = worker_id[:100]
+            sub.leased_by_id = token.pk
             sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
             sub.started_at = now
             sub.save(
@@ -89,6 +90,7 @@ def claim_next(
                     "status",
                     "attempt",
                     "lease_owner",
+                    "leased_by",
                     "lease_expires_at",
                     "started_at",
                     "expired_leases",
@@ -163,13 +165,34 @@ def peek(queue_name: str) -> Submission | None:
     return waiting(queue_name).order_by("submitted_at", "id").first()
 
 
+def held_by(token: WorkerToken):
+    """The jobs a worker token holds: running on its queue under a lease it took. A worker token reads a
+    submission, or any file of it, only through this (native files, EvalAI's submission detail)."""
+    return Submission.objects.filter(queue_name=token.queue_name, status=S.RUNNING, leased_by_id=token.pk)
+
+
+def readable_by_worker(token: WorkerToken, submission_id: int) -> Submission | None:
+    """A submission a worker token may read: one it holds, or the one its queue offers right now.
+
+    EvalAI's host-run workers read the offered job (:func:`peek`) before they take it, as SQS hands a
+    message to whoever receives it; every other submission of the queue stays closed to the token.
+    """
+    held = held_by(token).filter(pk=submission_id).first()
+    if held is not None:
+        return held
+    offered = peek(token.queue_name)
+    return offered if offered is not None and offered.pk == submission_id else None
+
+
 @transaction.atomic
 def take(
     token: WorkerToken, submission_id: int, *, worker_id: str, lease_seconds: int, job_name: str = ""
 ) -> Submission:
     """Lease one named job (EvalAI's host-run workers pick the job, then say ``running``).
 
-    Saying ``running`` again while the lease holds keeps the attempt; otherwise this is a new claim.
+    Saying ``running`` again while the lease holds keeps the attempt; otherwise this is a new claim. A
+    job another worker token holds (its lease running) is refused to a worker token: it is not theirs to
+    read or report. ``token`` without a row (a host's own user token) acts with the host's authority.
     """
     now = timezone.now()
     row = (
@@ -182,18 +205,23 @@ def take(
         raise SubmissionError("not_found", "Submission does not exist", 404)
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     if row.status == S.RUNNING and row.lease_expires_at and row.lease_expires_at >= now:
+        if token.pk is not None and row.leased_by_id not in (None, token.pk):
+            raise SubmissionError("held_elsewhere", f"submission {row.pk} is held by another worker", 409)
         row.lease_expires_at = lease_until
     elif row.status in WAITING or row.status == S.RUNNING:
         row.status = S.RUNNING
         row.attempt += 1
         row.lease_owner = worker_id[:100]
+        row.leased_by_id = token.pk
         row.lease_expires_at = lease_until
         row.started_at = now
     else:
         raise SubmissionError("bad_state", f"submission {row.pk} is {row.status}; it cannot run", 409)
     if job_name:
         row.job_name = job_name[:200]
-    row.save(update_fields=["status", "attempt", "lease_owner", "lease_expires_at", "started_at", "job_name"])
+    row.save(
+        update_fields=["status", "attempt", "lease_owner", "leased_by", "lease_expires_at", "started_at", "job_name"]
+    )
     return row
 
 
