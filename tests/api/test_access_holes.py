@@ -118,3 +118,115 @@ def test_native_files_follow_the_same_rule(remote):
     assert elsewhere.get(f"/api/v1/worker/files/{sha}").status_code == 404
     assert b.get(f"/api/jobs/submission/{job['submission_id']}").status_code == 406
     assert a.get(f"/api/jobs/submission/{job['submission_id']}").status_code == 200
+
+
+# --- 2. no API token, host team or challenge before the e-mail address is verified ---------------------
+
+
+def _unverify(user) -> None:
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.filter(user=user).update(verified=False)
+
+
+def _bundle_zip():
+    import io
+    import zipfile
+
+    from .conftest import DEMO_BUNDLE
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(DEMO_BUNDLE.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(DEMO_BUNDLE).as_posix())
+    buf.seek(0)
+    buf.name = "challenge_config.zip"
+    return buf
+
+
+def _says_verify(message: str) -> None:
+    assert "verify your e-mail address" in message and "/accounts/login/" in message, message
+
+
+def test_logins_give_no_token_to_an_unverified_account(users):
+    from assay.server.accounts.models import ApiToken
+
+    from .conftest import make_user
+
+    carol = make_user("carol")
+    _unverify(carol)
+    anon = APIClient()
+    r = anon.post("/api/v1/auth/login", {"username": "carol", "password": "pw"}, format="json")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "email_unverified"
+    _says_verify(r.json()["error"]["message"])
+    assert "carol@uni.example" in r.json()["error"]["message"]
+    r = anon.post("/api/auth/login", {"username": "carol", "password": "pw"}, format="json")
+    assert r.status_code == 403 and r.json()["code"] == "email_unverified"
+    _says_verify(r.json()["error"])
+    # a wrong password says nothing about the address
+    r = anon.post("/api/v1/auth/login", {"username": "carol", "password": "no"}, format="json")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+    assert anon.post("/api/auth/login", {"username": "carol", "password": "no"}).status_code == 400
+    assert not ApiToken.objects.filter(user=carol).exists()
+    # verified accounts log in as before, on both paths
+    assert anon.post("/api/v1/auth/login", {"username": "alice", "password": "pw"}, format="json").status_code == 201
+    assert anon.post("/api/auth/login", {"username": "alice", "password": "pw"}).status_code == 200
+
+
+def test_a_token_issued_before_cannot_mint_more_or_host(users, world):
+    """An address un-verified after a token was issued (or a token from before this rule): no new
+    tokens, no host team, no challenge, on every face."""
+    from assay.server.teams.models import HostTeam
+
+    host = users["host"]
+    client = client_for(host)
+    _unverify(host)
+    r = client.post("/api/v1/tokens", {"name": "more"}, format="json")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "email_unverified"
+    r = client.get("/api/accounts/user/get_auth_token")
+    assert r.status_code == 403 and r.json()["code"] == "email_unverified"
+    r = client.post("/api/v1/host-teams", {"name": "Sneaky hosts"}, format="json")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "email_unverified"
+    _says_verify(r.json()["error"]["message"])
+    r = client.post("/api/hosts/create_challenge_host_team", {"team_name": "Sneaky hosts"}, format="json")
+    assert r.status_code == 403 and r.json()["code"] == "email_unverified"
+    assert not HostTeam.objects.filter(name="Sneaky hosts").exists()
+    team = world["host_team"].pk
+    r = client.post("/api/v1/challenges", {"host_team": team, "bundle": _bundle_zip()}, format="multipart")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "email_unverified", r.content
+    base = f"/api/challenges/challenge/challenge_host_team/{team}"
+    r = client.post(f"{base}/zip_upload/", {"zip_configuration": _bundle_zip()}, format="multipart")
+    assert r.status_code == 403, r.content
+    _says_verify(r.json()["error"])
+    r = client.post(
+        f"{base}/create_or_update_github_challenge/", {"zip_configuration": _bundle_zip()}, format="multipart"
+    )
+    assert r.status_code == 403, r.content
+    # updating the challenge it already hosts is not creating one: allowed
+    c = world["challenge"].pk
+    r = client.put(f"/api/v1/challenges/{c}/bundle", {"bundle": _bundle_zip()}, format="multipart")
+    assert r.status_code == 200, r.content
+
+
+def test_web_host_dashboard_refuses_an_unverified_account(users):
+    from django.test import Client
+
+    from assay.server.teams.models import HostTeam
+
+    host = users["other_host"]
+    _unverify(host)
+    web = Client()
+    web.force_login(host)
+    body = web.post("/host/", {"name": "Web sneaks"}, follow=True).content.decode()
+    assert "verify your e-mail address" in body
+    assert not HostTeam.objects.filter(name="Web sneaks").exists()
+
+
+def test_without_mandatory_verification_the_rule_is_off(users, settings):
+    from .conftest import make_user
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "optional"
+    _unverify(make_user("carol"))
+    r = APIClient().post("/api/v1/auth/login", {"username": "carol", "password": "pw"}, format="json")
+    assert r.status_code == 201

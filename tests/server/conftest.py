@@ -41,9 +41,17 @@ def media(settings, tmp_path) -> Path:
     return root
 
 
+def verified(user):
+    """Give ``user`` a verified e-mail address, as sign-up plus the link would (hosting needs one)."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
 @pytest.fixture
 def host(django_user_model):
-    return django_user_model.objects.create_user("host1", "host1@example.org", "pw")
+    return verified(django_user_model.objects.create_user("host1", "host1@example.org", "pw"))
 
 
 @pytest.fixture

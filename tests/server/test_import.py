@@ -240,7 +240,9 @@ def test_other_host_teams_challenge_is_refused(media, host_team, django_user_mod
     from assay.server.teams.services import create_host_team
 
     challenge = do_import(DEMO_BUNDLE, host_team).challenge
-    other = create_host_team("Others", django_user_model.objects.create_user("o", "o@example.org", "pw"))
+    from .conftest import verified
+
+    other = create_host_team("Others", verified(django_user_model.objects.create_user("o", "o@example.org", "pw")))
     with pytest.raises(ImportRefused) as err:
         do_import(DEMO_BUNDLE, other, challenge=challenge)
     assert err.value.code == "not_your_challenge"

@@ -47,7 +47,9 @@ def bundle_zip(name: str = "bundle.zip", replace: tuple[bytes, bytes] | None = N
 def other_host(django_user_model):
     from assay.server.teams.services import create_host_team
 
-    user = django_user_model.objects.create_user("oscar", "oscar@hosts.example", "pw")
+    from .conftest import verified
+
+    user = verified(django_user_model.objects.create_user("oscar", "oscar@hosts.example", "pw"))
     create_host_team("Other hosts", user)
     return user
 
@@ -388,7 +390,9 @@ def test_script_errors_page(demo_challenge, sub, host):
 
 
 def test_dashboard_creates_host_teams(django_user_model):
-    user = django_user_model.objects.create_user("newhost", "n@h.example", "pw")
+    from .conftest import verified
+
+    user = verified(django_user_model.objects.create_user("newhost", "n@h.example", "pw"))
     c = client_for(user)
     c.post("/host/", {"name": "Fresh hosts"})
     assert user.host_teams.get().name == "Fresh hosts"

@@ -114,7 +114,7 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
     with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
         config_text, digest = _config_text_and_digest(path)
         if team is None:  # only now that the bundle is known to be valid: a refused one creates nothing
-            team = create_host_team(host_team, user)
+            team = create_host_team(host_team, user, operator=True)
         return do_import(
             bundle,
             host_team=team,
@@ -122,6 +122,7 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
             challenge=challenge,
             config_text=config_text,
             bundle_sha256=digest,
+            operator=True,  # the operator vouches for the user they name
         )
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from .models import ApiToken
+from .services import unverified_email_refusal
 
 TOKEN_PREFIX = "ap_"
 DEFAULT_DAYS = 365
@@ -75,6 +76,8 @@ def _derived(user, nonce: str) -> str:
 
 
 def _create(user, name: str, days: int | None, token: str) -> tuple[ApiToken, str]:
+    if reason := unverified_email_refusal(user, "get an API token"):
+        raise TokenRefused("email_unverified", reason, 403)
     if days is not None and not 0 <= days <= MAX_DAYS:
         raise TokenRefused("bad_expiry", f"a token lives between 1 and {MAX_DAYS} days (0 = never expires)")
     active = ApiToken.objects.filter(user=user, revoked_at__isnull=True)

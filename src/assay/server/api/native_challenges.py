@@ -201,7 +201,7 @@ def _import(request: Request, upload, team: HostTeam, challenge: Challenge | Non
                 {"error": {"code": "invalid_bundle", "message": _summary(exc)}, "problems": _problems(exc)}, status=400
             )
         except ImportRefused as exc:
-            return Response({"error": {"code": exc.code, "message": exc.reason}}, status=409)
+            return Response({"error": {"code": exc.code, "message": exc.reason}}, status=exc.status or 409)
     return Response(
         {
             "challenge": ChallengeOut(report.challenge).data,

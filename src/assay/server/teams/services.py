@@ -21,6 +21,8 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from assay.server.accounts.services import unverified_email_refusal
+
 from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation
 
 INVITATION_DAYS = 14
@@ -101,8 +103,11 @@ def _clean_name(name: str) -> str:
 
 
 @transaction.atomic
-def create_host_team(name: str, user) -> HostTeam:
-    """A host team whose creator is its first (admin) member."""
+def create_host_team(name: str, user, *, operator: bool = False) -> HostTeam:
+    """A host team whose creator is its first (admin) member. Its creator's e-mail address must be
+    verified, unless the server's operator makes the team for them (``assay admin import-bundle``)."""
+    if not operator and (reason := unverified_email_refusal(user, "create a host team")):
+        raise TeamError("email_unverified", reason, 403)
     name = _clean_name(name)
     if HostTeam.objects.filter(name__iexact=name).exists():
         raise TeamError("name_taken", f"there is already a host team called {name!r}", 409)

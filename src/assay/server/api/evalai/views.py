@@ -677,7 +677,7 @@ class GithubBundleView(EvalAIView):
             except BundleError as exc:
                 return Response({"error": _bundle_text(exc)}, status=400)
             except ImportRefused as exc:
-                return Response({"error": exc.reason}, status=400)
+                return Response({"error": exc.reason}, status=exc.status or 400)
         if repo and not report.challenge.github_repository:
             Challenge.objects.filter(pk=report.challenge.pk).update(github_repository=repo, github_branch=branch)
         verb = "created" if report.created else "updated"

@@ -17,6 +17,7 @@ from django.db import DataError, IntegrityError, transaction
 
 from assay.bundle import Bundle, Problem
 from assay.bundle.model import ChallengeConfig, PhaseSplit
+from assay.server.accounts.services import unverified_email_refusal
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
@@ -36,10 +37,11 @@ from ..models import (
 class ImportRefused(Exception):
     """The bundle is valid but cannot be applied (to this challenge, now). ``code`` is stable."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.status = status  # when the refusal is not about the bundle (e.g. 403): faces answer it
 
 
 @dataclass
@@ -83,9 +85,13 @@ def import_bundle(
     challenge: Challenge | None = None,
     config_text: str = "",
     bundle_sha256: str = "",
+    operator: bool = False,
 ) -> ImportReport:
     """Create a challenge from ``bundle`` under ``host_team``, or update ``challenge`` (or the
-    host team's challenge synced from the same ``github_repository``) in place."""
+    host team's challenge synced from the same ``github_repository``) in place.
+
+    A ``user`` creating a challenge needs a verified e-mail address, unless the server's operator
+    imports for them (``operator``); ``user=None`` is the operator's own import."""
     if bundle.config_only:
         raise ImportRefused(
             "config_only",
@@ -94,6 +100,9 @@ def import_bundle(
     config = bundle.config
     if challenge is None and config.github_repository:
         challenge = Challenge.objects.filter(host_team=host_team, github_repository=config.github_repository).first()
+    if challenge is None and user is not None and not operator:
+        if reason := unverified_email_refusal(user, "create a challenge"):
+            raise ImportRefused("email_unverified", reason, 403)
     if challenge is not None and challenge.host_team_id != host_team.pk:
         raise ImportRefused("not_your_challenge", f"challenge {challenge.pk} belongs to another host team")
     changes: list[str] = []
