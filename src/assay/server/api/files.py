@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from assay.server.storage import safe_file_name
 
 DOWNLOAD_SALT = "assay.files.download"
+RESULT_SALT = "assay.files.result"  # a submission's result document, cut for the reader who was given the URL
 UPLOAD_SALT = "assay.files.upload-part"
 DOWNLOAD_SECONDS = 3600
 UPLOAD_SECONDS = 24 * 3600
@@ -32,6 +33,21 @@ def download_url(request: Request, name: str, filename: str | None = None) -> st
     token = signing.dumps({"n": name, "f": filename}, salt=DOWNLOAD_SALT, compress=True)
     # the file's own name ends the URL: EvalAI clients name the downloaded file after the last segment
     return request.build_absolute_uri(reverse("api-signed-file", args=[token, filename]))
+
+
+def result_url(request: Request, reader, sub) -> str | None:
+    """A signed URL of ``sub``'s result document as ``reader`` (a ``ResultReader``) may read it, or None.
+
+    Hosts get the stored file; anyone else a URL naming the submission and the reader, so the
+    document is cut for them when it is downloaded (their rights are checked again then).
+    """
+    if not reader.may_read_result(sub):
+        return None
+    if reader.access(sub).is_host:
+        return download_url(request, sub.submission_result_file.name)
+    user_id = reader.user.pk if getattr(reader.user, "is_authenticated", False) else None
+    token = signing.dumps({"r": sub.pk, "u": user_id}, salt=RESULT_SALT, compress=True)
+    return request.build_absolute_uri(reverse("api-signed-file", args=[token, "submission_result.json"]))
 
 
 def upload_part_url(request: Request, upload_id: str, part: int) -> str:
@@ -62,7 +78,7 @@ class SignedFileView(APIView):
             data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_SECONDS)
             name, filename = str(data["n"]), str(data["f"])
         except (signing.BadSignature, KeyError, TypeError, ValueError):
-            raise Http404("this link is invalid or has expired") from None
+            return _result_document(token, filename)
         if not default_storage.exists(name):
             raise Http404("the file is gone")
         response = FileResponse(default_storage.open(name, "rb"), as_attachment=False, filename=filename)
@@ -70,3 +86,31 @@ class SignedFileView(APIView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Type"] = "application/octet-stream"
         return response
+
+
+def _result_document(token: str, filename: str) -> HttpResponse:
+    """A result document signed by :func:`result_url`, cut for the reader it was given to."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import AnonymousUser
+
+    from assay.server.submissions.models import Submission
+    from assay.server.submissions.services.errors import SubmissionError
+    from assay.server.submissions.services.result_access import ResultReader
+
+    try:
+        data = signing.loads(token, salt=RESULT_SALT, max_age=DOWNLOAD_SECONDS)
+        sub_id, user_id = int(data["r"]), data["u"]
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise Http404("this link is invalid or has expired") from None
+    sub = Submission.objects.select_related("phase__challenge__host_team").filter(pk=sub_id).first()
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if sub is None or (user_id and user is None):
+        raise Http404("the file is gone")
+    try:
+        body = ResultReader(user or AnonymousUser()).result_document(sub)
+    except SubmissionError:
+        raise Http404("the file is gone") from None
+    response = HttpResponse(body, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'inline; filename="{safe_file_name(filename)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

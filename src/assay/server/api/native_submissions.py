@@ -20,9 +20,10 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.result_access import ResultReader
 
 from . import submission_views
-from .files import download_url
+from .files import result_url
 from .native_challenges import visible_phase
 from .native_common import NativeView, hosted_challenge, not_found
 from .submission_views import SubmissionOut
@@ -39,9 +40,11 @@ def viewable_submission(user, submission_id: int) -> Submission:
     return sub
 
 
-def submission_data(request: Request, sub: Submission) -> dict:
-    data = SubmissionOut(sub).data
-    data["result_url"] = download_url(request, sub.submission_result_file.name) if sub.submission_result_file else None
+def submission_data(request: Request, sub: Submission, reader: ResultReader | None = None) -> dict:
+    """The submission as ``request.user`` may see it (hidden splits cut, the result URL theirs)."""
+    reader = reader or ResultReader(request.user)
+    data = SubmissionOut(sub, context={"reader": reader}).data
+    data["result_url"] = result_url(request, reader, sub)
     return data
 
 
@@ -60,8 +63,9 @@ class PhaseSubmissionsView(submission_views.PhaseSubmissionsView):
         qs = Submission.objects.none()
         if participation is not None:
             qs = Submission.objects.filter(phase=phase, participant_team=participation.team, ignore_submission=False)
-        qs = qs.select_related("phase", "participant_team").order_by("-submitted_at", "-id")
-        return NativeView.paginate(self, request, qs, lambda s: submission_data(request, s))
+        qs = qs.select_related("phase__challenge", "participant_team").order_by("-submitted_at", "-id")
+        reader = ResultReader(request.user)
+        return NativeView.paginate(self, request, qs, lambda s: submission_data(request, s, reader))
 
 
 class VisibilityIn(serializers.Serializer):
@@ -136,15 +140,19 @@ class SubmissionFileView(NativeView):
 
     field = ""
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR, 404: OpenApiTypes.OBJECT})
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiTypes.STR, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
+    )
     def get(self, request: Request, submission_id: int):
         sub = viewable_submission(request.user, submission_id)
-        if self.field in ("stdout_file", "stderr_file") and not can_view_logs(request.user, sub):
+        if self.field == "submission_result_file":
+            body = ResultReader(request.user).result_document(sub)  # cut to what this reader may see
+            return HttpResponse(body, content_type="text/plain; charset=utf-8")
+        if not can_view_logs(request.user, sub):
             raise SubmissionError("forbidden", "the host has disabled logs for this phase", 403)
         stored = getattr(sub, self.field)
         if not stored:
-            what = "result" if self.field == "submission_result_file" else "log"
-            raise SubmissionError("not_ready", f"this submission has no {what} yet (it is {sub.status})", 404)
+            raise SubmissionError("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
         with stored.open("rb") as fh:
             body = fh.read()
         return HttpResponse(body, content_type="text/plain; charset=utf-8")
@@ -170,7 +178,7 @@ EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _row(sub: Submission) -> dict:
+def _row(sub: Submission, reader: ResultReader) -> dict:
     return {
         "id": sub.pk,
         "phase": sub.phase.codename,
@@ -194,7 +202,7 @@ def _row(sub: Submission) -> dict:
         "input_file_name": sub.input_file_name,
         "input_file_sha256": sub.input_file_sha256,
         "failure_reason": sub.failure_reason,
-        "result": sub.output.get("result") if isinstance(sub.output, dict) else "",
+        "result": reader.result(sub) if isinstance(sub.output, dict) else "",
     }
 
 
@@ -230,15 +238,16 @@ class ChallengeSubmissionsView(NativeView):
                 raise SubmissionError("invalid", f"status is one of {Submission.Status.values}", 400)
             qs = qs.filter(status=status)
         qs = qs.order_by("submitted_at", "id")
+        reader = ResultReader(request.user)  # hosts: every split; the one rule all the same
         if request.query_params.get("export") == "csv":
             buf = io.StringIO()
             writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for sub in qs.iterator(chunk_size=500):
-                row = _row(sub)
+                row = _row(sub, reader)
                 row["result"] = describe_result(row["result"])  # readable, undefined metrics as "—"
                 writer.writerow({k: _csv_safe(v) for k, v in row.items()})
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
             return response
-        return self.paginate(request, qs, _row)
+        return self.paginate(request, qs, lambda s: _row(s, reader))

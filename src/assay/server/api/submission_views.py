@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.auth.models import AnonymousUser
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import parsers, permissions, serializers
@@ -13,22 +14,40 @@ from rest_framework.views import APIView
 
 from assay.server.challenges.models import ChallengePhase
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services import queue
 from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
 
 from .errors import error
 
 
 class SubmissionOut(serializers.ModelSerializer):
+    """A submission for one reader: pass ``context={"reader": ResultReader(user)}`` (without one, the
+    output is cut as for a stranger: hidden splits never leak through a forgotten context)."""
+
     phase_codename = serializers.CharField(source="phase.codename")
     participant_team_name = serializers.CharField(source="participant_team.name")
     execution_time = serializers.FloatField(read_only=True)
+    output = serializers.SerializerMethodField(help_text="The evaluation's result, only the splits you may see.")
+
+    def get_output(self, sub: Submission) -> dict | None:
+        reader = self.context.get("reader") or ResultReader(AnonymousUser())
+        return reader.output(sub)
+
+    waiting_for = serializers.SerializerMethodField(
+        help_text="Why a waiting submission is not evaluated yet (its challenge awaits an administrator's"
+        " approval), else null."
+    )
+
+    def get_waiting_for(self, sub: Submission) -> str | None:
+        return queue.waiting_for(sub)
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "phase_codename", "participant_team", "participant_team_name", "submission_number",
-            "status", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
+            "status", "waiting_for", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
             "method_name", "method_description", "project_url", "publication_url", "submission_metadata",
             "input_file_name", "input_file_sha256", "input_file_size", "image_digest", "output", "attempt",
             "submitted_at", "started_at", "completed_at", "execution_time",
@@ -78,7 +97,7 @@ class PhaseSubmissionsView(APIView):
             meta=v["submission_metadata"],
         )
         sub = submit(request.user, phase, upload, upload.name, fields)
-        return Response(SubmissionOut(sub).data, status=201)
+        return Response(SubmissionOut(sub, context={"reader": ResultReader(request.user)}).data, status=201)
 
 
 class SubmissionDetailView(APIView):
@@ -93,7 +112,7 @@ class SubmissionDetailView(APIView):
         )
         if sub is None or not can_view(request.user, sub):
             return error("not_found", "no such submission", 404)
-        data = SubmissionOut(sub).data
+        data = SubmissionOut(sub, context={"reader": ResultReader(request.user)}).data
         if can_view_logs(request.user, sub):
             data["stdout"] = _read(sub.stdout_file)
             data["stderr"] = _read(sub.stderr_file)

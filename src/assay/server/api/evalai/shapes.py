@@ -8,9 +8,10 @@ from assay.server.challenges.models import Challenge, ChallengePhase, ChallengeP
 from assay.server.challenges.services.roles import is_host
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.access import can_view_logs
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.tokens import queue_name
 
-from ..files import download_url
+from ..files import download_url, result_url
 from .base import date
 
 
@@ -132,8 +133,9 @@ def phase_split(ps: ChallengePhaseSplit) -> dict:
     }
 
 
-def submission(request: Request, s: Submission) -> dict:
-    host = is_host(request.user, s.phase.challenge)
+def submission(request: Request, s: Submission, reader: ResultReader | None = None) -> dict:
+    """EvalAI's submission shape as ``request.user`` may see it (result document cut, metadata for hosts)."""
+    reader = reader or ResultReader(request.user)
     logs = can_view_logs(request.user, s)
 
     def url(field, name=None):
@@ -152,8 +154,8 @@ def submission(request: Request, s: Submission) -> dict:
         "stdout_file": url(s.stdout_file) if logs else None,
         "stderr_file": url(s.stderr_file) if logs else None,
         "environment_log_file": None,
-        "submission_result_file": url(s.submission_result_file),
-        "submission_metadata_file": url(s.submission_metadata_file) if host else None,
+        "submission_result_file": result_url(request, reader, s),
+        "submission_metadata_file": url(s.submission_metadata_file) if reader.may_read_metadata(s) else None,
         "started_at": date(s.started_at),
         "completed_at": date(s.completed_at),
         "submitted_at": date(s.submitted_at),

@@ -26,12 +26,13 @@ from assay.server.leaderboards.services.visibility import effective_visibility
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
 from assay.server.teams import services as teams
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
-from ..files import download_url, upload_part_url
+from ..files import download_url, result_url, upload_part_url
 from ..native_common import uploaded_path
 from . import shapes
 from .base import EvalAIReadView, EvalAIView, fail
@@ -319,7 +320,10 @@ class PhaseSubmissionsView(EvalAIView):
         if team_name:
             qs = qs.filter(participant_team__name=team_name)
         qs = qs.select_related("phase__challenge__host_team", "participant_team", "created_by")
-        return self.paginate(request, qs.order_by("-submitted_at", "-id"), lambda s: shapes.submission(request, s))
+        reader = ResultReader(request.user)
+        return self.paginate(
+            request, qs.order_by("-submitted_at", "-id"), lambda s: shapes.submission(request, s, reader)
+        )
 
     def post(self, request: Request, challenge_id: int, phase_id: int) -> Response:
         phase = _phase(request.user, phase_id, challenge_id)
@@ -435,8 +439,11 @@ class SubmissionFileView(EvalAIView):
         field = next(name for name in FILE_FIELDS if getattr(sub, name).name == key)
         if field in ("stdout_file", "stderr_file") and not can_view_logs(request.user, sub):
             raise fail("File does not exist", 404, "not_found")
-        if field == "submission_metadata_file" and not is_host(request.user, sub.phase.challenge):
+        reader = ResultReader(request.user)
+        if field == "submission_metadata_file" and not reader.may_read_metadata(sub):
             raise fail("File does not exist", 404, "not_found")
+        if field == "submission_result_file":  # cut to the splits this reader may see
+            return Response({"signed_url": result_url(request, reader, sub)})
         return Response({"signed_url": download_url(request, key)})
 
 

@@ -21,6 +21,7 @@ from assay.bundle import BundleError, Problem, read_bundle
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.teams.models import HostTeam
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
@@ -295,6 +296,7 @@ def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = N
     qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
     if phase is not None:
         qs = qs.filter(phase=phase)
+    reader = ResultReader(user)  # a host sees every split; the one rule all the same
 
     def rows() -> Iterator[list[Any]]:
         yield [
@@ -309,7 +311,7 @@ def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = N
                 " ".join(m.email for m in members), s.created_by.get_username(), s.status, s.submission_number,
                 s.submitted_at.isoformat(), s.execution_time, s.is_public, s.is_baseline, s.is_flagged,
                 s.is_verified_by_host, s.ignore_submission, s.method_name, s.method_description, s.project_url,
-                s.publication_url, (s.output or {}).get("result", ""), s.failure_reason,
+                s.publication_url, reader.result(s) if s.output else "", s.failure_reason,
             ]  # fmt: skip
 
     return _csv(rows())

@@ -21,6 +21,7 @@ from assay.evaluation.contract import UNDEFINED
 from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.teams.models import ParticipantTeamMember
 
 from .errors import LeaderboardError
@@ -124,19 +125,20 @@ def submissions_table(user, phase: ChallengePhase) -> Iterator[list[Any]]:
     """Hosts: every submission of the phase with EvalAI's host columns. A participant: its team's
     submissions (not the ones it hid) with EvalAI's participant columns. Anyone else: refused."""
     challenge = phase.challenge
-    subs = Submission.objects.filter(phase=phase).select_related("participant_team", "created_by")
+    subs = Submission.objects.filter(phase=phase).select_related("participant_team", "created_by", "phase__challenge")
+    reader = ResultReader(user)
     if is_host(user, challenge):
         team_ids = subs.values_list("participant_team_id", flat=True).distinct()
         members = _members(team_ids)
-        return _host_rows(subs.order_by("-submitted_at", "-id"), members, phase)
+        return _host_rows(subs.order_by("-submitted_at", "-id"), members, phase, reader)
     participation = participation_of(user, challenge)
     if participation is None:
         raise LeaderboardError("forbidden", "you are neither a host nor a participant of this challenge", 403)
     own = subs.filter(participant_team_id=participation.team_id, ignore_submission=False)
-    return _participant_rows(own.order_by("-submitted_at", "-id"))
+    return _participant_rows(own.order_by("-submitted_at", "-id"), reader)
 
 
-def _host_rows(subs, members, phase: ChallengePhase) -> Iterator[list[Any]]:
+def _host_rows(subs, members, phase: ChallengePhase, reader: ResultReader) -> Iterator[list[Any]]:
     yield list(HOST_COLUMNS)
     for s in subs.iterator(chunk_size=2000):
         team = members.get(s.participant_team_id, [])
@@ -157,8 +159,8 @@ def _host_rows(subs, members, phase: ChallengePhase) -> Iterator[list[Any]]:
             s.stderr_file.name or "",
             "",  # EvalAI's environment log (code-upload challenges); Assay keeps none yet
             s.submitted_at.isoformat(),
-            s.submission_result_file.name or "",
-            s.submission_metadata_file.name or "",
+            s.submission_result_file.name if reader.may_read_result(s) else "",
+            s.submission_metadata_file.name if reader.may_read_metadata(s) else "",
             safe_text(s.method_name),
             safe_text(s.method_description),
             safe_text(s.publication_url),
@@ -167,7 +169,7 @@ def _host_rows(subs, members, phase: ChallengePhase) -> Iterator[list[Any]]:
         ]
 
 
-def _participant_rows(subs) -> Iterator[list[Any]]:
+def _participant_rows(subs, reader: ResultReader) -> Iterator[list[Any]]:
     yield list(PARTICIPANT_COLUMNS)
     for s in subs.iterator(chunk_size=2000):
         yield [
@@ -176,7 +178,7 @@ def _participant_rows(subs) -> Iterator[list[Any]]:
             s.status,
             _seconds(s),
             s.input_file.name or "",
-            s.submission_result_file.name or "",
+            s.submission_result_file.name if reader.may_read_result(s) else "",
             s.stdout_file.name or "",
             s.stderr_file.name or "",
             s.submitted_at.isoformat(),

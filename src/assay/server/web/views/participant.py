@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from typing import Any
 
@@ -27,6 +28,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam
 from assay.server.teams.services import TeamError, create_participant_team, participant_teams_of
@@ -323,9 +325,13 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
     if participation is not None:
         subs = list(team_submissions(participation, phase)[:200])
         host = context["is_host"]
-        rows = [(s, queue_position(s), host or participants_see_logs(s.phase)) for s in subs]
+        reader = ResultReader(request.user)  # hidden splits are cut here, never in the template
+        rows = [
+            (s, queue_position(s), host or participants_see_logs(s.phase), reader.result(s), reader.may_read_result(s))
+            for s in subs
+        ]
         context["quotas"] = quotas(challenge, participation, [phase] if phase else phases)
-    context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(s for s, _, _ in rows))
+    context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(row[0] for row in rows))
     return context
 
 
@@ -386,12 +392,18 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
     if kind not in FILE_FIELDS or not can_view(request.user, sub):
         raise Http404("no such file")
     field, is_log = FILE_FIELDS[kind]
+    reader = ResultReader(request.user)
     if is_log and not can_view_logs(request.user, sub):
         raise Http404("no such file")
+    if kind == "metadata" and not reader.may_read_metadata(sub):
+        raise Http404("no such file")  # the evaluation's notes to the hosts
     name = getattr(sub, field).name
     if not name or not default_storage.exists(name):
         raise Http404("no such file")
-    handle = default_storage.open(name, "rb")
+    if kind == "result":
+        handle = io.BytesIO(reader.result_document(sub))  # cut to the splits this reader may see
+    else:
+        handle = default_storage.open(name, "rb")
     if kind == "input":
         filename = sub.input_file_name or name.rsplit("/", 1)[-1]
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"

@@ -1,0 +1,147 @@
+"""What one reader may see of a submission's results: the one place where hidden splits are cut.
+
+Every face (web pages, /api/v1, the EvalAI-compatible API, signed file URLs, exports) asks a
+:class:`ResultReader`, so a hidden split's scores cannot reach a participant through a copy that
+forgot the rule. The rule for a split is ``effective_visibility`` (leaderboards), applied per reader:
+
+* the challenge's hosts (and staff) see every split, the result document and the metadata file;
+* the submission's own team (active members) sees the splits of visibility 2 and 3;
+* anyone else sees the visibility-3 splits of a public submission of a listed challenge's public phase;
+* a split the phase no longer has counts as hidden (fail closed).
+
+The result document (``submission_result_file``) is the script's ``submission_result`` (or, without
+one, the splits' numbers). EvalAI shows it to participants ("Result file", ``reference/evalai.md``
+§2.3), and so does Assay while no split of the phase is hidden from the reader. A free-form
+document cannot be cut and may quote hidden scores (one real challenge returns its test split's
+numbers there), so a reader from whom a split is hidden gets instead the document of the splits they
+see (``[{split: {label: number}}]``, as ``output.result``); the hosts read the script's own.
+The metadata file (``submission_metadata``) is for hosts only, as in EvalAI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.challenges.services.roles import is_host
+from assay.server.leaderboards.services.visibility import challenge_listed, effective_visibility
+
+from ..models import Submission
+from .errors import SubmissionError
+
+V = ChallengePhaseSplit.Visibility
+HOST, TEAM, PUBLIC, NOBODY = 0, int(V.OWNER_AND_HOST), int(V.PUBLIC), 99  # least visibility a reader sees
+
+
+@dataclass(frozen=True)
+class ResultAccess:
+    """One reader's view of one submission: the splits whose numbers they see."""
+
+    threshold: int  # HOST, TEAM, PUBLIC or NOBODY
+    splits: frozenset[str]  # codenames this reader sees
+    cut: bool  # some split of the phase is hidden from this reader
+
+    @property
+    def is_host(self) -> bool:
+        return self.threshold == HOST
+
+
+class ResultReader:
+    """Cuts submissions for one reader; remembers roles and splits per challenge/phase (lists stay cheap)."""
+
+    def __init__(self, user) -> None:
+        self.user = user
+        self._hosts: dict[int, bool] = {}
+        self._teams: dict[int, bool] = {}
+        self._splits: dict[int, dict[str, int]] = {}
+
+    # --- who the reader is to this submission -----------------------------------------------------------
+
+    def threshold(self, sub: Submission) -> int:
+        challenge_id = sub.phase.challenge_id
+        if challenge_id not in self._hosts:
+            self._hosts[challenge_id] = is_host(self.user, sub.phase.challenge)
+        if self._hosts[challenge_id]:
+            return HOST
+        if self._member_of(sub.participant_team_id):
+            return TEAM
+        if sub.is_public and sub.phase.is_public and challenge_listed(sub.phase.challenge):
+            return PUBLIC
+        return NOBODY
+
+    def _member_of(self, team_id: int) -> bool:
+        if not getattr(self.user, "is_authenticated", False):
+            return False
+        if team_id not in self._teams:
+            from assay.server.teams.models import ParticipantTeamMember
+
+            self._teams[team_id] = ParticipantTeamMember.objects.filter(
+                team_id=team_id, user=self.user, status="active"
+            ).exists()
+        return self._teams[team_id]
+
+    def _visibilities(self, phase_id: int) -> dict[str, int]:
+        if phase_id not in self._splits:
+            rows = ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related("dataset_split")
+            self._splits[phase_id] = {ps.dataset_split.codename: effective_visibility(ps) for ps in rows}
+        return self._splits[phase_id]
+
+    def access(self, sub: Submission) -> ResultAccess:
+        threshold = self.threshold(sub)
+        visibilities = self._visibilities(sub.phase_id)
+        seen = frozenset(name for name, v in visibilities.items() if threshold == HOST or v >= threshold)
+        return ResultAccess(threshold, seen, threshold != HOST and seen != frozenset(visibilities))
+
+    # --- what they see -------------------------------------------------------------------------------
+
+    def output(self, sub: Submission) -> dict | None:
+        """``sub.output`` with only the splits this reader sees (``result`` and ``error`` lists alike)."""
+        if not isinstance(sub.output, dict):
+            return None
+        access = self.access(sub)
+        if access.is_host:
+            return sub.output
+        return {key: _cut(value, access.splits) if key in ("result", "error") else value
+                for key, value in sub.output.items()}  # fmt: skip
+
+    def result(self, sub: Submission) -> list:
+        """The visible ``output.result`` list (``[]`` when there is none)."""
+        out = self.output(sub)
+        return list(out.get("result") or []) if isinstance(out, dict) else []
+
+    def may_read_metadata(self, sub: Submission) -> bool:
+        return bool(sub.submission_metadata_file) and self.threshold(sub) == HOST
+
+    def result_document(self, sub: Submission) -> bytes:
+        """The result file as this reader may read it; raises :class:`SubmissionError` (404)."""
+        access = self.access(sub)
+        if access.threshold == NOBODY:
+            raise SubmissionError("not_found", "no such submission", 404)
+        if not sub.submission_result_file:
+            raise SubmissionError("not_ready", f"this submission has no result yet (it is {sub.status})", 404)
+        if access.cut:  # never the script's free-form document: it may quote the hidden splits
+            return json.dumps(self.result(sub), indent=2).encode()
+        with sub.submission_result_file.open("rb") as fh:
+            return fh.read()
+
+    def may_read_result(self, sub: Submission) -> bool:
+        return bool(sub.submission_result_file) and self.threshold(sub) != NOBODY
+
+
+def _cut(items: Any, splits: frozenset[str]) -> list:
+    """``[{split: {...}}, …]`` keeping only ``splits``; anything not in that shape is dropped (fail closed)."""
+    if not isinstance(items, list):
+        return []
+    kept = []
+    for item in items:
+        if isinstance(item, dict):
+            part = {name: value for name, value in item.items() if name in splits}
+            if part:
+                kept.append(part)
+    return kept
+
+
+def visible_output(user, sub: Submission) -> dict | None:
+    return ResultReader(user).output(sub)
