@@ -429,7 +429,8 @@ def follow(api: Client, submission_id: int, quiet: bool = False, poll: float = 2
         while True:
             sub = api.get(f"/submissions/{submission_id}")
             if sub["status"] != last and not quiet:
-                status.update(f"submission {submission_id}: {sub['status']}")
+                why = f" ({sub['waiting_for']})" if sub.get("waiting_for") else ""
+                status.update(f"submission {submission_id}: {sub['status']}{why}")
                 last = sub["status"]
             if sub["status"] in DONE or time.monotonic() > deadline:
                 break

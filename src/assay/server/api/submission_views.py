@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from assay.server.challenges.models import ChallengePhase
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services import queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
@@ -34,12 +35,19 @@ class SubmissionOut(serializers.ModelSerializer):
         reader = self.context.get("reader") or ResultReader(AnonymousUser())
         return reader.output(sub)
 
+    waiting_for = serializers.SerializerMethodField(
+        help_text="Why a waiting submission is not evaluated yet (its challenge awaits an administrator's"
+        " approval), else null."
+    )
+
+    def get_waiting_for(self, sub: Submission) -> str | None:
+        return queue.waiting_for(sub)
 
     class Meta:
         model = Submission
         fields = [
             "id", "phase", "phase_codename", "participant_team", "participant_team_name", "submission_number",
-            "status", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
+            "status", "waiting_for", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
             "method_name", "method_description", "project_url", "publication_url", "submission_metadata",
             "input_file_name", "input_file_sha256", "input_file_size", "image_digest", "output", "attempt",
             "submitted_at", "started_at", "completed_at", "execution_time",

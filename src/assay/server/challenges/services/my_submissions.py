@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services import queue
 from assay.server.submissions.services.queue import WAITING
 from assay.server.submissions.services.submit import remaining
 
@@ -25,12 +26,12 @@ def team_submissions(participation: Participation, phase: ChallengePhase | None 
 
 def queue_position(sub: Submission) -> int | None:
     """1 = next to be evaluated in its queue; None once a worker has it (or it is done)."""
-    if sub.status not in WAITING:
-        return None
+    if sub.status not in WAITING or queue.waiting_for(sub):
+        return None  # not in line yet: its challenge awaits an administrator's approval
     ahead = Submission.objects.filter(queue_name=sub.queue_name, status__in=WAITING).filter(
         Q(submitted_at__lt=sub.submitted_at) | Q(submitted_at=sub.submitted_at, id__lt=sub.pk)
     )
-    return ahead.count() + 1
+    return queue.offered(sub.queue_name, ahead).count() + 1
 
 
 def any_in_progress(subs) -> bool:

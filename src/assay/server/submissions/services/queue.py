@@ -33,6 +33,7 @@ from ..models import Submission, WorkerToken
 from . import images, wakeup
 from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
+from .tokens import PLATFORM_QUEUE
 
 S = Submission.Status
 WAITING = (S.SUBMITTED, S.RESUMING)
@@ -51,11 +52,13 @@ def claim_next(
     Jobs of docker-based challenges go only to workers that said they can run them, so none is failed
     for lack of an engine: images to workers with ``containers`` (a Docker engine or a cluster), code
     bundles (zips of static-dataset phases) to workers with ``code_bundles`` (a working bubblewrap
-    sandbox: participant code never runs without one).
+    sandbox: participant code never runs without one). The platform's queue hands out only jobs of
+    challenges an administrator approved: a host's evaluation code runs on the platform's machines
+    only then (:func:`waiting_for`); a remote challenge's own queue is its hosts' machines.
     """
     while True:
         now = timezone.now()
-        candidates = waiting(token.queue_name, now)
+        candidates = offered(token.queue_name, waiting(token.queue_name, now))
         if not containers:
             candidates = candidates.exclude(Q(phase__challenge__is_docker_based=True) & ~images.code_bundles())
         if not code_bundles:
@@ -163,6 +166,33 @@ def waiting(queue_name: str, now: dt.datetime | None = None):
 def peek(queue_name: str) -> Submission | None:
     """The job :func:`claim_next` would hand out, without taking it (EvalAI's SQS receive)."""
     return waiting(queue_name).order_by("submitted_at", "id").first()
+
+
+WAITING_FOR_APPROVAL = (
+    "waiting for an administrator to approve the challenge: the platform's workers evaluate it once"
+    " approved (meanwhile its hosts can test the bundle with `assay host bundle test`)"
+)
+
+
+def offered(queue_name: str, jobs):
+    """The part of ``jobs`` (of queue ``queue_name``) its workers may be handed: on the platform's queue,
+    only approved challenges' jobs. The one filter of :func:`claim_next` and of queue positions."""
+    return jobs.filter(phase__challenge__approved_by_admin=True) if queue_name == PLATFORM_QUEUE else jobs
+
+
+def waiting_for(sub: Submission) -> str | None:
+    """Why a waiting submission is not handed to any worker yet (:func:`claim_next`'s rule), or None."""
+    if sub.status in WAITING and sub.queue_name == PLATFORM_QUEUE and not sub.phase.challenge.approved_by_admin:
+        return WAITING_FOR_APPROVAL
+    return None
+
+
+def announce_approved(sender, instance, update_fields=None, **kwargs) -> None:
+    """``post_save`` of a challenge: an approved one's waiting submissions may be claimable now, so
+    the platform queue's waiting claims are woken (connected in ``SubmissionsConfig.ready``)."""
+    if instance.approved_by_admin and not instance.remote_evaluation:
+        if update_fields is None or "approved_by_admin" in update_fields:
+            wakeup.announce(PLATFORM_QUEUE)
 
 
 def held_by(token: WorkerToken):

@@ -8,6 +8,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from assay.evaluation.contract import display_metric
+from assay.server.submissions.services import queue
 
 from ..sanitize import clean_html
 
@@ -55,3 +56,9 @@ STATUS_CLASSES = {
 @register.filter
 def status_class(status: str) -> str:
     return STATUS_CLASSES.get(status, "muted")
+
+
+@register.filter
+def waiting_for(sub) -> str | None:
+    """Why a waiting submission is not evaluated yet (the queue's own rule), or None."""
+    return queue.waiting_for(sub)
