@@ -78,7 +78,8 @@ def challenge_create(
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a challenge from a bundle (a folder is zipped first). An admin approves it before it is listed."""
+    """Create a challenge from a bundle (a folder is zipped first). An admin approves it before it is listed
+    and before the platform's workers evaluate its submissions (test it meanwhile with ``host bundle test``)."""
     _report(_upload_bundle("POST", "/challenges", bundle, server, {"host_team": host_team}), as_json)
 
 
