@@ -81,7 +81,7 @@ def demo_challenge(media, host_team):
 
 @pytest.fixture
 def participant(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@uni.example", "pw")
+    return verified(django_user_model.objects.create_user("alice", "alice@uni.example", "pw"))
 
 
 @pytest.fixture
