@@ -56,6 +56,7 @@ def bench_bundle(into: Path) -> Path:
 
 
 def seed(info_path: Path, extra_challenges: int, teams: int = 0) -> dict:
+    from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
@@ -67,8 +68,15 @@ def seed(info_path: Path, extra_challenges: int, teams: int = 0) -> dict:
     from assay.server.teams.services import create_host_team
 
     User = get_user_model()
-    host = User.objects.create_user("bench-host", "bench-host@example.org", "bench")
-    user = User.objects.create_user("bench", "bench@example.org", "bench")
+
+    def verified_user(name: str):
+        """A user as sign-up plus the e-mail link leaves one: API tokens and hosting need the address."""
+        u = User.objects.create_user(name, f"{name}@example.org", "bench")
+        EmailAddress.objects.create(user=u, email=u.email, verified=True, primary=True)
+        return u
+
+    host = verified_user("bench-host")
+    user = verified_user("bench")
     host_team = create_host_team("Bench hosts", host)
     team = ParticipantTeam.objects.create(name="Bench team", created_by=user)
     ParticipantTeamMember.objects.create(team=team, user=user)
@@ -91,7 +99,7 @@ def seed(info_path: Path, extra_challenges: int, teams: int = 0) -> dict:
     _, worker_token = create_worker_token(None, "bench worker")
     team_tokens = []
     for n in range(teams):  # more participants, each with its own team (and leaderboard row)
-        u = User.objects.create_user(f"bench-{n}", f"bench-{n}@example.org", "bench")
+        u = verified_user(f"bench-{n}")
         t = ParticipantTeam.objects.create(name=f"Bench team {n}", created_by=u)
         ParticipantTeamMember.objects.create(team=t, user=u)
         Participation.objects.create(challenge=challenge, team=t, status=Participation.Status.APPROVED,

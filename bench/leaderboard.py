@@ -155,7 +155,7 @@ def generate(entries: int, teams: int, seed: int) -> dict:
     start = now - dt.timedelta(days=30)
     with transaction.atomic():
         host = User.objects.create_user("bench-host", "host@bench.example", None)
-        host_team = create_host_team("Bench hosts", host)
+        host_team = create_host_team("Bench hosts", host, operator=True)  # the bench seeds as the operator
         challenge = Challenge.objects.create(
             title="Bench", start_date=start, end_date=now + dt.timedelta(days=30), host_team=host_team,
             published=True, approved_by_admin=True,
