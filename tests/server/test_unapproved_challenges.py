@@ -71,6 +71,8 @@ def test_platform_workers_skip_an_unapproved_challenge_until_it_is_approved(
     assert response.status_code == 200 and response.json()["job"]["submission_id"] == later.pk
     assert _claim(worker, "w2").status_code == 204  # the unapproved challenge's job is not handed out
     assert Submission.objects.get(pk=held.pk).status == "submitted"
+    assert queue.peek("default") is None  # nor offered to EvalAI's readers of the queue
+    assert worker.get(f"/api/jobs/submission/{held.pk}").status_code == 406
 
     web = Client()
     web.force_login(host)

@@ -165,7 +165,7 @@ def waiting(queue_name: str, now: dt.datetime | None = None):
 
 def peek(queue_name: str) -> Submission | None:
     """The job :func:`claim_next` would hand out, without taking it (EvalAI's SQS receive)."""
-    return waiting(queue_name).order_by("submitted_at", "id").first()
+    return offered(queue_name, waiting(queue_name)).order_by("submitted_at", "id").first()
 
 
 WAITING_FOR_APPROVAL = (
@@ -198,6 +198,8 @@ def announce_approved(sender, instance, update_fields=None, **kwargs) -> None:
 def held_by(token: WorkerToken):
     """The jobs a worker token holds: running on its queue under a lease it took. A worker token reads a
     submission, or any file of it, only through this (native files, EvalAI's submission detail)."""
+    if token.pk is None:  # a host acting through their user token holds nothing as a worker
+        return Submission.objects.none()
     return Submission.objects.filter(queue_name=token.queue_name, status=S.RUNNING, leased_by_id=token.pk)
 
 
@@ -210,8 +212,8 @@ def readable_by_worker(token: WorkerToken, submission_id: int) -> Submission | N
     held = held_by(token).filter(pk=submission_id).first()
     if held is not None:
         return held
-    offered = peek(token.queue_name)
-    return offered if offered is not None and offered.pk == submission_id else None
+    head = peek(token.queue_name)
+    return head if head is not None and head.pk == submission_id else None
 
 
 @transaction.atomic
