@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.server.conftest import DEMO_BUNDLE, REPO, stored_files, upload  # noqa: F401
+from tests.server.conftest import DEMO_BUNDLE, REPO, clear_throttle_counts, stored_files, upload  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -15,14 +15,13 @@ def fast_password_hashing(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_throttling(monkeypatch) -> None:
+def no_throttling(request, monkeypatch) -> None:
     """Throttling has its own tests; elsewhere a test's many calls must not trip it.
     (DRF reads the rates once, at import: patch the class attribute, not the settings.)"""
-    from django.core.cache import cache
     from rest_framework.throttling import SimpleRateThrottle
 
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login": "10000/min", "submit": "10000/min"})
-    cache.clear()
+    clear_throttle_counts(request)
 
 
 @pytest.fixture

@@ -21,15 +21,30 @@ def fast_password_hashing(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_throttling(monkeypatch) -> None:
+def no_throttling(request, monkeypatch) -> None:
     """Rate limits count per user id across tests of one process (ids repeat); reset them, raised high.
 
     Throttling itself is tested in tests/api, with its own rates."""
-    from django.core.cache import cache
     from rest_framework.throttling import SimpleRateThrottle
 
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login": "10000/min", "submit": "10000/min"})
-    cache.clear()
+    clear_throttle_counts(request)
+
+
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def clear_throttle_counts(request) -> None:
+    """Empty the cache (throttle and allauth rate-limit counts). It lives in the database, so only a test
+    that may use the database can have counts to clear; a rolled-back test's counts vanish anyway, a
+    transactional (live server) test's stay until cleared here."""
+    if not (DB_FIXTURES & set(request.fixturenames) or request.node.get_closest_marker("django_db")):
+        return
+    from django.core.cache import cache
+
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        cache.clear()
 
 
 @pytest.fixture

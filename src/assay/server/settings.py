@@ -8,9 +8,11 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from assay.bundle import Limits
 from assay.server.accounts.config import email_settings, oidc_providers
+from assay.server.clientaddr import parse_trusted_proxies
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -186,6 +188,28 @@ CONTAINER_ARCHITECTURE = os.environ.get("ASSAY_CONTAINER_ARCHITECTURE", "")
 CONTAINER_REGISTRIES = [
     r.strip().rstrip("/") for r in os.environ.get("ASSAY_CONTAINER_REGISTRIES", "").split(",") if r.strip()
 ]
+
+# --- client addresses and rate limits -----------------------------------------------------------------
+# X-Forwarded-For counts only behind the proxies named here (hop count, or addresses/CIDRs); off by default.
+TRUSTED_PROXIES = parse_trusted_proxies(os.environ.get("ASSAY_TRUSTED_PROXIES", ""))
+
+
+def _caches() -> dict:
+    """Shared by every server process, so throttle counts survive restarts and are not split per worker:
+    the database by default (its table is made at migrate time), Redis with ``ASSAY_CACHE_URL=redis://…``."""
+    url = os.environ.get("ASSAY_CACHE_URL", "").strip()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    if url:
+        raise ImproperlyConfigured(f"ASSAY_CACHE_URL: {url!r} is not a redis:// URL (leave it empty for the database)")
+    return {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "assay_cache"}}
+
+
+CACHES = _caches()
+# API tokens: live ones per account (signing in at the cap revokes the least recently used; asking for one
+# by name is refused), and the evalai CLI token's lifetime in days.
+API_TOKENS_PER_USER = env_int("ASSAY_MAX_TOKENS_PER_USER", 20)
+EVALAI_TOKEN_DAYS = env_int("ASSAY_EVALAI_TOKEN_DAYS", 90)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

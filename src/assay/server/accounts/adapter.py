@@ -7,6 +7,8 @@ import logging
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
+from assay.server.clientaddr import client_address
+
 from .config import CONSOLE
 
 log = logging.getLogger("assay.accounts")
@@ -16,6 +18,10 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         """``ASSAY_SIGNUP_OPEN=0`` closes sign-up (accounts then come from OIDC or the admin)."""
         return getattr(settings, "SIGNUP_OPEN", True)
+
+    def get_client_ip(self, request) -> str:
+        """allauth's rate limits count per address: the same one the API's throttles use."""
+        return client_address(request)
 
     def send_confirmation_mail(self, request, emailconfirmation, signup) -> None:
         super().send_confirmation_mail(request, emailconfirmation, signup)

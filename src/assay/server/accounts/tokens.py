@@ -13,7 +13,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -23,8 +27,17 @@ from .services import unverified_email_refusal
 TOKEN_PREFIX = "ap_"
 DEFAULT_DAYS = 365
 MAX_DAYS = 3650
-MAX_TOKENS_PER_USER = 100
 EVALAI_CLI_NAME = "evalai CLI"
+
+
+def live_token_cap() -> int:
+    """How many live (unrevoked, unexpired) tokens one account may hold: ``ASSAY_MAX_TOKENS_PER_USER``."""
+    return settings.API_TOKENS_PER_USER
+
+
+def evalai_cli_days() -> int:
+    """The evalai CLI token's lifetime (EvalAI's is 365 days; ours is shorter): ``ASSAY_EVALAI_TOKEN_DAYS``."""
+    return settings.EVALAI_TOKEN_DAYS
 
 
 class TokenRefused(Exception):
@@ -47,9 +60,14 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user, name: str, days: int | None = DEFAULT_DAYS) -> tuple[ApiToken, str]:
-    """Return the row and the token (shown once). ``days=None`` or 0 means no expiry."""
-    return _create(user, name, days, TOKEN_PREFIX + secrets.token_urlsafe(32))
+def create_token(user, name: str, days: int | None = DEFAULT_DAYS, *, sign_in: bool = False) -> tuple[ApiToken, str]:
+    """Return the row and the token (shown once). ``days=None`` or 0 means no expiry.
+
+    At the cap on live tokens, a token asked for by name is refused (the user picks which to revoke);
+    one made by signing in (``sign_in=True``: ``assay login``, ``evalai login``) revokes the least
+    recently used instead, so signing in always works and repeated logins cannot pile tokens up.
+    """
+    return _create(user, name, days, TOKEN_PREFIX + secrets.token_urlsafe(32), sign_in=sign_in)
 
 
 def evalai_cli_token(user) -> tuple[ApiToken, str]:
@@ -67,7 +85,7 @@ def evalai_cli_token(user) -> tuple[ApiToken, str]:
         token = _derived(user, row.prefix[len(TOKEN_PREFIX) :])
         if secrets.compare_digest(_hash(token), row.token_hash):
             return row, token
-    return _create(user, EVALAI_CLI_NAME, DEFAULT_DAYS, _derived(user, secrets.token_urlsafe(8)[:7]))
+    return _create(user, EVALAI_CLI_NAME, evalai_cli_days(), _derived(user, secrets.token_urlsafe(8)[:7]), sign_in=True)
 
 
 def _derived(user, nonce: str) -> str:
@@ -75,18 +93,38 @@ def _derived(user, nonce: str) -> str:
     return TOKEN_PREFIX + nonce + base64.urlsafe_b64encode(mac).decode().rstrip("=")[:36]
 
 
-def _create(user, name: str, days: int | None, token: str) -> tuple[ApiToken, str]:
+def live_tokens(user):
+    now = timezone.now()
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def _create(user, name: str, days: int | None, token: str, *, sign_in: bool) -> tuple[ApiToken, str]:
     if reason := unverified_email_refusal(user, "get an API token"):
         raise TokenRefused("email_unverified", reason, 403)
     if days is not None and not 0 <= days <= MAX_DAYS:
         raise TokenRefused("bad_expiry", f"a token lives between 1 and {MAX_DAYS} days (0 = never expires)")
-    active = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
-    if active.count() >= MAX_TOKENS_PER_USER:
-        raise TokenRefused("too_many_tokens", f"you have {MAX_TOKENS_PER_USER} active tokens; revoke some first", 409)
-    expires = timezone.now() + dt.timedelta(days=days) if days else None
-    row = ApiToken.objects.create(
-        user=user, name=(name or "token")[:100], token_hash=_hash(token), prefix=token[:10], expires_at=expires
-    )
+    cap = live_token_cap()
+    with transaction.atomic():
+        # one creation per user at a time, so two at once cannot both slip under the cap
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        live = live_tokens(user)
+        over = live.count() + 1 - cap
+        if over > 0 and not sign_in:
+            raise TokenRefused(
+                "too_many_tokens",
+                f"you already have {cap} live API tokens, the most one account may hold; revoke one you no "
+                "longer use (on your tokens page, or DELETE /api/v1/tokens/{id}) and try again",
+                409,
+            )
+        if over > 0:
+            stale = live.order_by(Coalesce("last_used_at", "created_at"), "id").values_list("pk", flat=True)[:over]
+            ApiToken.objects.filter(pk__in=list(stale)).update(revoked_at=timezone.now())
+        expires = timezone.now() + dt.timedelta(days=days) if days else None
+        row = ApiToken.objects.create(
+            user=user, name=(name or "token")[:100], token_hash=_hash(token), prefix=token[:10], expires_at=expires
+        )
     return row, token
 
 

@@ -9,10 +9,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token
+from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.teams import services as teams
 
 from .native_common import NativeView, not_found
@@ -65,7 +65,7 @@ class LoginView(NativeView):
         user = authenticate(request._request, username=v["username"], password=v["password"])
         if user is None or not user.is_active:
             return Response({"error": {"code": "bad_credentials", "message": "wrong username or password"}}, status=401)
-        row, token = create_token(user, v["token_name"], v["days"])
+        row, token = create_token(user, v["token_name"], v["days"], sign_in=True)
         return Response({"token": token, **TokenOut(row).data, "user": whoami_data(user)}, status=201)
 
 

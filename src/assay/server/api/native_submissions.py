@@ -12,9 +12,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from assay.evaluation.contract import describe_result
+from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.challenges.services.roles import participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle

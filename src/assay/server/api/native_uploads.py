@@ -13,8 +13,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
+from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads

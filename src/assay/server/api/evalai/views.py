@@ -12,11 +12,11 @@ from django.utils import timezone
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from assay.bundle import BundleError, read_bundle
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import create_token, evalai_cli_token
+from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
@@ -54,7 +54,7 @@ class LoginView(EvalAIView):
         user = authenticate(request._request, username=username, password=password) if username else None
         if user is None or not user.is_active:
             raise fail("Unable to log in with provided credentials.", 400, "bad_credentials")
-        _, token = create_token(user, "evalai login", days=1)
+        _, token = create_token(user, "evalai login", days=1, sign_in=True)
         return Response({"token": token})
 
 
