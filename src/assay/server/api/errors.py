@@ -39,3 +39,11 @@ def _flatten(data, prefix: str = "") -> list[str]:
 
 def error(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST) -> Response:
     return Response({"error": {"code": code, "message": message}}, status=http_status)
+
+
+def api_error_body(path: str, code: str, message: str) -> dict:
+    """The error body of the API that owns ``path``: /api/v1 nests ``{code, message}``; the EvalAI-compatible
+    paths answer ``{"error": "…", "detail": "…"}`` as EvalAI does (its CLI prints one or the other)."""
+    if path == "/api/v1" or path.startswith("/api/v1/"):
+        return {"error": {"code": code, "message": message}}
+    return {"error": message, "detail": message, "code": code}

@@ -1,0 +1,209 @@
+"""The request guard of every API face (/api/v1 and the EvalAI-compatible /api/...): hostile input is refused
+before any view runs, and every error under /api/ answers in that API's JSON shape, never Django's HTML.
+
+A middleware, not a parser class: several views name their own parsers (multipart, octet-stream), and
+unknown routes, 413s and malformed paths never reach DRF at all. One place, every view.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+
+from .errors import api_error_body
+
+MAX_DEPTH = 32  # nesting of a JSON body; EvalAI's deepest real payload (a result list of split dicts) is 4
+INT64 = 2**63 - 1  # the widest integer column of every supported database
+INTEGER = re.compile(r"[-+]?\d+")
+# query parameters and body fields that name a row by id: a number no column can hold names nothing
+ID_PARAMS = re.compile(r"(id|pk|.*_id|.*_pk|phase|challenge|team|submission|split|phase_split|host_team|attempt)")
+JSON_TYPES = ("application/json",)
+LOG_FIELDS = frozenset({"stdout", "stderr"})  # a worker's logs: saved as files, where NUL is harmless
+STATUS_CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+class Refused(Exception):
+    """Bad input seen by the guard: answered with ``status`` in the path's error shape."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def is_native(path: str) -> bool:
+    return path == "/api/v1" or path.startswith("/api/v1/")
+
+
+def missing(path: str, what: str) -> JsonResponse:
+    """A row that cannot exist: 404 on /api/v1; 406 on EvalAI's paths, as EvalAI answers "does not exist"."""
+    return refusal(path, "not_found", f"{what} does not exist", 404 if is_native(path) else 406)
+
+
+def refusal(path: str, code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(api_error_body(path, code, message), status=status)
+
+
+class ApiGuard:
+    """Checks path, query and body of each /api/ request; turns any non-JSON error answer into JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if not is_api(path):
+            return self.get_response(request)
+        try:
+            check_request(request)
+        except Refused as r:
+            return refusal(path, r.code, r.message, r.status)
+        return as_json_error(path, self.get_response(request))
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        """An id in the URL beyond any column's range: 'not found', as for any other missing row."""
+        if is_api(request.path_info) and any(_too_big(v) for v in (*view_args, *view_kwargs.values())):
+            return missing(request.path_info, "the object")
+        return None
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        """A multipart body that Django refuses while a view reads it (DRF re-raises these)."""
+        if not is_api(request.path_info):
+            return None
+        try:
+            _refuse_body_error(exc)
+        except Refused as r:
+            return refusal(request.path_info, r.code, r.message, r.status)
+        return None
+
+
+def check_request(request: HttpRequest) -> None:
+    """Raise :class:`Refused` for a malformed path, query or body; parse nothing twice that DRF needs raw."""
+    if "\x00" in request.path_info:
+        raise Refused("not_found", "no such path", 404)
+    for key, values in request.GET.lists():
+        for value in values:
+            if "\x00" in key or "\x00" in value:
+                raise Refused("invalid", "NUL characters are not allowed in the query", 400)
+            if ID_PARAMS.fullmatch(key) and _too_big(value):
+                raise Refused("not_found", f"{key} does not exist", 404 if is_native(request.path_info) else 406)
+    if int(request.META.get("CONTENT_LENGTH") or 0) <= 0:
+        return
+    try:
+        if request.content_type in JSON_TYPES:
+            check_json(request.body)
+        elif request.content_type == "application/x-www-form-urlencoded" or (
+            request.content_type == "multipart/form-data" and request.method == "POST"
+        ):
+            # Django parses these (files to disk); DRF reuses the parsed fields and files
+            check_form(request.POST.lists(), (f.name or "" for f in request.FILES.values()))
+    except Refused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only the body errors below are answered; others re-raise
+        _refuse_body_error(exc)
+        raise
+
+
+def _refuse_body_error(exc: Exception) -> None:
+    if isinstance(exc, RequestDataTooBig):
+        raise Refused("too_large", "the request body is too large", 413) from exc
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        raise Refused("too_large", "the request has too many fields or files", 413) from exc
+    if isinstance(exc, MultiPartParserError):
+        raise Refused("invalid", f"malformed multipart body: {exc}", 400) from exc
+
+
+def check_json(body: bytes) -> None:
+    """A JSON object, at most MAX_DEPTH deep, with no NUL in any string and every number storable."""
+    try:
+        data = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise Refused("invalid", f"JSON nested deeper than {MAX_DEPTH} levels", 400) from None
+    except ValueError as exc:  # also a bad encoding and an integer of thousands of digits
+        raise Refused("invalid", f"malformed JSON: {exc}", 400) from None
+    if not isinstance(data, dict):
+        raise Refused("invalid", "the body must be a JSON object", 400)
+    _check_tree(data)
+
+
+def _no_constant(name: str):
+    raise Refused("invalid", f"{name} is not a number", 400)
+
+
+def _check_tree(data: object) -> None:
+    """Iterative (a recursive walk is what a deep body attacks)."""
+    stack: list[tuple[str, object, int]] = [("", data, 1)]
+    while stack:
+        key, item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise Refused("invalid", f"JSON nested deeper than {MAX_DEPTH} levels", 400)
+            if isinstance(item, dict):
+                for name, value in item.items():
+                    _check_scalar("", name)
+                    stack.append((name, value, depth + 1))
+            else:
+                stack.extend((key, value, depth + 1) for value in item)
+        else:
+            _check_scalar(key, item)
+
+
+def _check_scalar(key: str, value: object) -> None:
+    """``key``: the field the value belongs to (a log field may hold any text: it is stored as a file)."""
+    if isinstance(value, str):
+        if "\x00" in value and key not in LOG_FIELDS:
+            raise Refused("invalid", f"NUL characters are not allowed{f' in {key}' if key else ''}", 400)
+        if ID_PARAMS.fullmatch(key) and _too_big(value):
+            raise Refused("invalid", f"{key} is out of range", 400)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if _too_big(value):
+            raise Refused("invalid", f"{key or 'a number'} is out of range", 400)
+    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise Refused("invalid", f"{key or 'a number'} is out of range", 400)  # 1e400 parses as infinity
+
+
+def check_form(fields: Iterable[tuple[str, list[str]]], file_names: Iterable[str]) -> None:
+    for key, values in fields:
+        _check_scalar("", key)
+        for value in values:
+            _check_scalar(key, value)
+    for name in file_names:
+        if "\x00" in name:
+            raise Refused("invalid", "NUL characters are not allowed in file names", 400)
+
+
+def _too_big(value: object) -> bool:
+    """An integer (or integer text) beyond 64 bits: no database row can have it."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -INT64 - 1 <= value <= INT64
+    if isinstance(value, str) and len(value) > 18 and INTEGER.fullmatch(value):
+        return not -INT64 - 1 <= int(value) <= INT64
+    return False
+
+
+def as_json_error(path: str, response: HttpResponse) -> HttpResponse:
+    """Django's own error pages (unknown route, 405, 400, 413, 500) become the API's JSON shape."""
+    if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        return response
+    if response.get("Content-Type", "").startswith("application/octet-stream"):
+        return response
+    status = response.status_code
+    code = STATUS_CODES.get(status, "too_large" if status == 413 else "server_error" if status >= 500 else "error")
+    message = "no such API path" if status == 404 else response.reason_phrase or "error"
+    converted = refusal(path, code, message, status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            converted[header] = response[header]
+    return converted
