@@ -7,6 +7,7 @@ overflows fail differently on each, and the guard (assay.server.api.guards) must
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -19,7 +20,7 @@ from .conftest import client_for, upload
 pytestmark = pytest.mark.django_db
 
 DEEP = "[" * 200_000 + "]" * 200_000
-DEEP_OBJECT = '{"a":' * 50 + "1" + "}" * 50
+DEEP_OBJECT = '{"a":' * 100 + "1" + "}" * 100
 BIG = 10**30
 
 
@@ -123,6 +124,8 @@ def test_evalai_fields_are_refused(ids, users):
     evalai(post_json(alice, presign, '{"num_file_chunks": 1, "file_name": "a\\u0000.json"}'), 400)
     evalai(post_json(alice, "/api/auth/login", '{"username": "al\\u0000ice", "password": "pw"}'), 400)
     evalai(post_json(alice, "/api/participants/participant_team", '{"team_name": "T\\u0000"}'), 400)
+    evalai(post_json(alice, "/api/participants/participant_team", '{"team_name": "T\\ud800"}'), 400)
+    evalai(post_json(alice, "/api/auth/login", '{"username": "\\udfff", "password": "pw"}'), 400)
     submit = f"/api/jobs/challenge/{c}/challenge_phase/{dev}/submission/"
     good = b'{"dev-a0": 1}'
     r = alice.post(submit, {"input_file": upload(good), "method_name": "m\x00"}, format="multipart")
@@ -297,18 +300,85 @@ JSON_VALUES = st.recursive(
 )
 
 
-@given(JSON_VALUES)
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-def test_guard_accepts_or_refuses_cleanly(value):
-    from assay.server.api.guards import INT64, Refused, check_json
+def _acceptable(value, key: str = "", depth: int = 1) -> bool:
+    """The guard's rule, written plainly (recursively: hypothesis's values are small)."""
+    from assay.server.api.guards import ID_PARAMS, INT64, LOG_FIELDS, MAX_DEPTH
 
-    raw = json.dumps(value).encode()
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else ((key, v) for v in value)
+        return depth <= MAX_DEPTH and all(
+            (isinstance(value, list) or "\x00" not in k) and _acceptable(v, k, depth + 1) for k, v in items
+        )
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -INT64 - 1 <= value <= INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if key not in LOG_FIELDS and ("\x00" in value or not _utf8(value)):
+        return False
+    return not (ID_PARAMS.fullmatch(key) and re.fullmatch(r"[-+]?\d{19,}", value) and abs(int(value)) > INT64)
+
+
+def _utf8(text: str) -> bool:
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") == text
+
+
+@given(JSON_VALUES)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_guard_accepts_or_refuses_cleanly(value):
+    from assay.server.api.guards import Refused, check_json
+
     try:
-        check_json(raw)
+        check_json(json.dumps(value).encode())
+        accepted = True
     except Refused as r:
         assert r.status == 400 and r.message
-        return
-    text = raw.decode()
-    assert isinstance(value, dict) and "\\u0000" not in text and "NaN" not in text and "Infinity" not in text
-    numbers = re.findall(r"(?<![\w.\"])-?\d{19,}(?![\w.])", text)
-    assert all(abs(int(x)) <= INT64 + 1 for x in numbers)
+        accepted = False
+    assert accepted == (isinstance(value, dict) and _acceptable(value)), value
+
+
+def test_django_error_pages_become_the_path_shape():
+    """What no view answers (a crash, Django's 413 or 405 pages) is rewritten per API; JSON is left alone."""
+    from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseServerError, JsonResponse
+
+    from assay.server.api.guards import as_json_error
+
+    r = as_json_error("/api/v1/teams", HttpResponseServerError("<h1>Server Error (500)</h1>"))
+    assert r.status_code == 500 and json.loads(r.content) == {
+        "error": {"code": "server_error", "message": "Internal Server Error"}
+    }
+    r = as_json_error("/api/jobs/submission/1/", HttpResponse("<html>", status=413))
+    assert r.status_code == 413 and json.loads(r.content)["error"] == "Request Entity Too Large"
+    r = as_json_error("/api/v1/teams", HttpResponseNotAllowed(["GET"]))
+    assert (
+        r.status_code == 405 and r["Allow"] == "GET" and json.loads(r.content)["error"]["code"] == "method_not_allowed"
+    )
+    kept = JsonResponse({"error": {"code": "x", "message": "y"}}, status=409)
+    assert as_json_error("/api/v1/teams", kept) is kept
+
+
+def test_a_worker_report_always_passes_the_guard():
+    """The worker cleans what the guard refuses (NUL, lone surrogates, NaN, depth within the contract's):
+    a participant's odd output or log never makes a finished evaluation's report unsendable."""
+    import dataclasses
+
+    from assay.evaluation import contract
+    from assay.evaluation.contract import EvaluationOutcome
+    from assay.server.api.guards import check_json
+    from assay.worker.loop import _report
+
+    nested: object = 1
+    for _ in range(contract.MAX_DEPTH - 1):
+        nested = [nested]
+    output = {
+        "result": [{"public": {"Accuracy": float("nan")}}],
+        "submission_metadata": {"note\x00": "a\x00b \ud800", "deep": nested, "big": 2**63 - 1},
+    }
+    fields = {f.name: None for f in dataclasses.fields(EvaluationOutcome)}
+    fields.update(ok=True, output=output, stdout="out\x00\ud800", stderr="err\x00", error=None, duration=1.0)
+    report = _report(EvaluationOutcome(**fields))
+    assert report["error"] is None, report["error"]
+    body = json.dumps({"attempt": 1, **report}, allow_nan=False)
+    check_json(body.encode())
+    assert "\\u0000" not in body and report["output"]["submission_metadata"]["note\ufffd"] == "a\ufffdb ?"

@@ -219,7 +219,10 @@ def _entries(items: object, key: str, function: str, counter: list[int]) -> list
 
 
 def _text(value: str) -> str:
-    """Valid UTF-8 (a lone surrogate from a JSON escape would make the report unsendable)."""
+    """Valid UTF-8 (a lone surrogate from a JSON escape would make the report unsendable) without NUL
+    (PostgreSQL cannot store it, and the server's API refuses it): both become U+FFFD / "?"."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -344,8 +344,8 @@ def _report(result: EvaluationOutcome) -> dict[str, Any]:
 
 
 def _text(value: str | None) -> str:
-    """Text the report can carry (a lone surrogate cannot be encoded as UTF-8)."""
-    return (value or "").encode("utf-8", "replace").decode("utf-8")
+    """Text the report can carry (a lone surrogate cannot be encoded as UTF-8; the server refuses NUL)."""
+    return (value or "").replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _limits(job: dict[str, Any]) -> EvaluationLimits:

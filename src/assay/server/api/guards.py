@@ -15,9 +15,12 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
+from assay.evaluation import contract
+
 from .errors import api_error_body
 
-MAX_DEPTH = 32  # nesting of a JSON body; EvalAI's deepest real payload (a result list of split dicts) is 4
+# nesting of a JSON body: a worker's report wraps an output the result contract allows MAX_DEPTH deep
+MAX_DEPTH = contract.MAX_DEPTH + 4
 INT64 = 2**63 - 1  # the widest integer column of every supported database
 INTEGER = re.compile(r"[-+]?\d+")
 # query parameters and body fields that name a row by id: a number no column can hold names nothing
@@ -159,8 +162,12 @@ def _check_tree(data: object) -> None:
 def _check_scalar(key: str, value: object) -> None:
     """``key``: the field the value belongs to (a log field may hold any text: it is stored as a file)."""
     if isinstance(value, str):
-        if "\x00" in value and key not in LOG_FIELDS:
-            raise Refused("invalid", f"NUL characters are not allowed{f' in {key}' if key else ''}", 400)
+        if key not in LOG_FIELDS:
+            where = f" in {key}" if key else ""
+            if "\x00" in value:
+                raise Refused("invalid", f"NUL characters are not allowed{where}", 400)
+            if not value.isascii() and not _encodable(value):
+                raise Refused("invalid", f"lone surrogate characters are not allowed{where}", 400)
         if ID_PARAMS.fullmatch(key) and _too_big(value):
             raise Refused("invalid", f"{key} is out of range", 400)
     elif isinstance(value, bool) or value is None:
@@ -170,6 +177,15 @@ def _check_scalar(key: str, value: object) -> None:
             raise Refused("invalid", f"{key or 'a number'} is out of range", 400)
     elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         raise Refused("invalid", f"{key or 'a number'} is out of range", 400)  # 1e400 parses as infinity
+
+
+def _encodable(text: str) -> bool:
+    """Valid Unicode text (a JSON escape like \\ud800 is not, and crashes whatever encodes it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_form(fields: Iterable[tuple[str, list[str]]], file_names: Iterable[str]) -> None:
