@@ -259,7 +259,7 @@ def _sample_path(pattern: str) -> str:
     return pattern.lstrip("^").replace("/?$", "/").rstrip("$")
 
 
-def _write_routes() -> list[tuple[str, str]]:
+def _routes(methods: tuple[str, ...] = ("post", "put", "patch", "delete")) -> list[tuple[str, str]]:
     from django.urls import URLPattern, URLResolver, get_resolver
 
     routes = []
@@ -270,15 +270,15 @@ def _write_routes() -> list[tuple[str, str]]:
                 walk(p.url_patterns, prefix + str(p.pattern))
             elif isinstance(p, URLPattern):
                 view = getattr(p.callback, "view_class", None) or getattr(p.callback, "cls", None)
-                methods = [m for m in ("post", "put", "patch", "delete") if view and hasattr(view, m)]
-                routes.extend(("/" + _sample_path(prefix + str(p.pattern)), m) for m in methods)
+                handled = [m for m in methods if view and hasattr(view, m)]
+                routes.extend(("/" + _sample_path(prefix + str(p.pattern)), m) for m in handled)
 
     walk([p for p in get_resolver().url_patterns if str(p.pattern).startswith("api/")], "")
     return sorted(set(routes))
 
 
 def test_sweep_write_endpoints_with_hostile_bodies(ids, users):
-    routes = _write_routes()
+    routes = _routes()
     assert len(routes) > 40 and any(p.startswith("/api/v1/") for p, _ in routes), routes
     clients = [client_for(users["participant"]), client_for(users["host"]), worker_client(ids["worker"])]
     seen = set()
@@ -289,6 +289,38 @@ def test_sweep_write_endpoints_with_hostile_bodies(ids, users):
             assert r["Content-Type"].startswith("application/json"), (method, path, r.status_code, r.content[:200])
             seen.add(r.status_code)
     assert 400 in seen
+
+
+HOSTILE_QUERIES = [
+    "page=%00", f"phase={BIG}", f"challenge={BIG}", "page=-1", f"page={BIG}", f"page_size={BIG}", "page_size=x",
+    "q=" + "x" * 5000, "order_by=%27%3BDROP", "teams=1,2,x", f"teams={BIG}", "status=%ff%fe", "key=../../etc",
+]  # fmt: skip
+
+
+def test_sweep_read_endpoints_with_hostile_queries(ids, users):
+    routes = _routes(("get",))
+    assert len(routes) > 40, routes
+    clients = [client_for(users["participant"]), client_for(users["host"]), worker_client(ids["worker"]), Client()]
+    for n, (path, _) in enumerate(routes):
+        if path.endswith("/docs"):
+            continue  # Swagger UI's HTML page
+        for query in HOSTILE_QUERIES:
+            r = clients[n % 4].get(f"{path}?{query}")
+            assert r.status_code < 500, (path, query[:60], r.status_code, r.content[:300])
+            if r.status_code >= 400:
+                assert r["Content-Type"].startswith("application/json"), (path, query, r.status_code)
+
+
+def test_form_bodies_on_any_method_and_bad_lengths(ids, users):
+    alice = client_for(users["participant"])
+    c, dev = ids["c"], ids["dev"]
+    form = "application/x-www-form-urlencoded"
+    path = f"/api/jobs/challenge/{c}/challenge_phase/{dev}/submission/1"
+    evalai(alice.generic("PATCH", path, "is_public=true&method_name=a%00b", content_type=form), 400)
+    evalai(alice.generic("PUT", f"/api/jobs/challenge/{c}/update_submission/", f"submission={BIG}", form), 400)
+    native(alice.generic("POST", "/api/v1/teams", "name=a%00b", content_type=form), 400, "invalid")
+    r = alice.generic("POST", "/api/v1/teams", '{"name": "x"}', content_type="application/json", CONTENT_LENGTH="x")
+    native(r, 400, "invalid")
 
 
 # --- the guard itself, on arbitrary JSON ------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 
 from assay.evaluation import contract
@@ -98,15 +98,19 @@ def check_request(request: HttpRequest) -> None:
                 raise Refused("invalid", "NUL characters are not allowed in the query", 400)
             if ID_PARAMS.fullmatch(key) and _too_big(value):
                 raise Refused("not_found", f"{key} does not exist", 404 if is_native(request.path_info) else 406)
-    if int(request.META.get("CONTENT_LENGTH") or 0) <= 0:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Refused("invalid", "Content-Length is not a number", 400) from None
+    if length <= 0:
         return
     try:
         if request.content_type in JSON_TYPES:
             check_json(request.body)
-        elif request.content_type == "application/x-www-form-urlencoded" or (
-            request.content_type == "multipart/form-data" and request.method == "POST"
-        ):
-            # Django parses these (files to disk); DRF reuses the parsed fields and files
+        elif request.content_type == "application/x-www-form-urlencoded":
+            check_form(QueryDict(request.body, encoding=request.encoding).lists(), ())  # any method
+        elif request.content_type == "multipart/form-data" and request.method == "POST":
+            # Django parses it (files to disk); DRF reuses the parsed fields and files
             check_form(request.POST.lists(), (f.name or "" for f in request.FILES.values()))
     except Refused:
         raise
