@@ -172,7 +172,7 @@ def _check_scalar(key: str, value: object) -> None:
                 raise Refused("invalid", f"NUL characters are not allowed{where}", 400)
             if not value.isascii() and not _encodable(value):
                 raise Refused("invalid", f"lone surrogate characters are not allowed{where}", 400)
-        if ID_PARAMS.fullmatch(key) and _too_big(value):
+        if len(value) > 18 and _too_big(value) and ID_PARAMS.fullmatch(key):
             raise Refused("invalid", f"{key} is out of range", 400)
     elif isinstance(value, bool) or value is None:
         return
