@@ -44,6 +44,11 @@ def error(code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUES
 def api_error_body(path: str, code: str, message: str) -> dict:
     """The error body of the API that owns ``path``: /api/v1 nests ``{code, message}``; the EvalAI-compatible
     paths answer ``{"error": "…", "detail": "…"}`` as EvalAI does (its CLI prints one or the other)."""
-    if path == "/api/v1" or path.startswith("/api/v1/"):
+    if is_native(path):
         return {"error": {"code": code, "message": message}}
     return {"error": message, "detail": message, "code": code}
+
+
+def is_native(path: str) -> bool:
+    """Whether ``path`` is /api/v1's (the rest of /api/ is the EvalAI-compatible API)."""
+    return path == "/api/v1" or path.startswith("/api/v1/")

@@ -17,7 +17,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from assay.evaluation import contract
 
-from .errors import api_error_body
+from .errors import api_error_body, is_native
 
 # nesting of a JSON body: a worker's report wraps an output the result contract allows MAX_DEPTH deep
 MAX_DEPTH = contract.MAX_DEPTH + 4
@@ -40,10 +40,6 @@ class Refused(Exception):
 
 def is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
-
-
-def is_native(path: str) -> bool:
-    return path == "/api/v1" or path.startswith("/api/v1/")
 
 
 def missing(path: str, what: str) -> JsonResponse:
