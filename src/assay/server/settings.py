@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets as static files (no CDN: works offline)
     "assay.server.accounts",
     "assay.server.teams",
     "assay.server.challenges",
@@ -234,6 +235,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # the EvalAI-compatible paths (/api/…) are described by EvalAI's own documentation, not here
     "PREPROCESSING_HOOKS": ["assay.server.api.native_common.only_native_paths"],
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, not a CDN: the docs work offline
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- accounts (django-allauth): sign-up with e-mail verification, OpenID Connect from the environment ---

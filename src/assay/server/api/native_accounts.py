@@ -15,7 +15,7 @@ from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, r
 from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.teams import services as teams
 
-from .native_common import NativeView, not_found
+from .native_common import NativeView, Pages, not_found
 
 
 class LoginIn(serializers.Serializer):
@@ -79,6 +79,9 @@ class WhoamiView(NativeView):
 
 
 class TokenListView(NativeView):
+    # what self.paginate answers: drf-spectacular documents the list response as this page
+    pagination_class = Pages
+
     @extend_schema(responses={200: TokenOut(many=True)}, summary="Your API tokens (never the tokens themselves)")
     def get(self, request: Request) -> Response:
         return self.paginate(request, ApiToken.objects.filter(user=request.user), TokenOut)

@@ -27,7 +27,15 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import remaining
 from assay.server.teams.models import HostTeam, ParticipantTeam
 
-from .native_common import NativeView, PublicReadView, hosted_challenge, not_found, uploaded_path, visible_challenge
+from .native_common import (
+    NativeView,
+    Pages,
+    PublicReadView,
+    hosted_challenge,
+    not_found,
+    uploaded_path,
+    visible_challenge,
+)
 
 
 class ChallengeOut(serializers.ModelSerializer):
@@ -134,6 +142,8 @@ def _problems(exc: BundleError) -> list[dict]:
 
 class ChallengeListView(PublicReadView):
     parser_classes = [parsers.MultiPartParser]
+    # what self.paginate answers: drf-spectacular documents the list response as this page
+    pagination_class = Pages
 
     @extend_schema(
         parameters=[

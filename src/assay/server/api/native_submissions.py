@@ -25,7 +25,7 @@ from assay.server.submissions.services.result_access import ResultReader
 from . import submission_views
 from .files import result_url
 from .native_challenges import visible_phase
-from .native_common import NativeView, hosted_challenge, not_found
+from .native_common import NativeView, Pages, hosted_challenge, not_found
 from .submission_views import SubmissionOut
 
 
@@ -52,6 +52,8 @@ class PhaseSubmissionsView(submission_views.PhaseSubmissionsView):
     """``POST`` submits a file (the lead's view); ``GET`` lists your team's submissions to the phase."""
 
     throttle_scope = "submit"
+    # what self.paginate answers: drf-spectacular documents the list response as this page
+    pagination_class = Pages
 
     def get_throttles(self):
         return [ScopedRateThrottle()] if self.request.method == "POST" else []

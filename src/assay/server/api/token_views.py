@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,12 +17,14 @@ from assay.server.submissions.services.tokens import create_worker_token, revoke
 from .errors import error
 
 
+@extend_schema_serializer(component_name="WorkerTokenOut")  # TokenOut is the personal API token's
 class TokenOut(serializers.ModelSerializer):
     class Meta:
         model = WorkerToken
         fields = ["id", "name", "queue_name", "prefix", "created_at", "revoked_at", "last_used_at"]
 
 
+@extend_schema_serializer(component_name="WorkerTokenIn")
 class TokenIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
@@ -53,6 +55,7 @@ class ChallengeWorkerTokensView(APIView):
 class WorkerTokenDetailView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(request=None, responses={204: None}, summary="Revoke a worker token (its hosts)")
     def delete(self, request: Request, token_id: int) -> Response:
         row = WorkerToken.objects.select_related("challenge__host_team").filter(pk=token_id).first()
         if row is None:
