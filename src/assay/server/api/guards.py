@@ -205,7 +205,12 @@ def _too_big(value: object) -> bool:
     if isinstance(value, int):
         return not -INT64 - 1 <= value <= INT64
     if isinstance(value, str) and len(value) > 18 and INTEGER.fullmatch(value):
-        return not -INT64 - 1 <= int(value) <= INT64
+        # int() of over 4300 digits raises ValueError (a 500): look at the significant digits only
+        digits = value.lstrip("+-").lstrip("0") or "0"
+        if len(digits) > 19:
+            return True
+        number = -int(digits) if value.startswith("-") else int(digits)
+        return not -INT64 - 1 <= number <= INT64
     return False
 
 
