@@ -28,7 +28,7 @@ class SubmissionOut(serializers.ModelSerializer):
 
     phase_codename = serializers.CharField(source="phase.codename")
     participant_team_name = serializers.CharField(source="participant_team.name")
-    execution_time = serializers.FloatField(read_only=True)
+    execution_time = serializers.FloatField(read_only=True, allow_null=True)  # null until it ran
     output = serializers.SerializerMethodField(help_text="The evaluation's result, only the splits you may see.")
 
     def get_output(self, sub: Submission) -> dict | None:
