@@ -16,6 +16,10 @@ PAGED = [
     ("/api/v1/tokens", "get"),
     ("/api/v1/challenges", "get"),
     ("/api/v1/phases/{phase_id}/submissions", "get"),
+    ("/api/v1/teams", "get"),
+    ("/api/v1/host-teams", "get"),
+    ("/api/v1/teams/{team_id}/invitations", "get"),
+    ("/api/v1/host-teams/{team_id}/invitations", "get"),
 ]
 
 

@@ -63,14 +63,19 @@ def test_list_endpoints_answer_the_documented_page(api_schema, world, users, kee
     """The fuzzer rarely hits an id that exists: read each paginated list with real rows and check each
     answer (a page of items) against the operation's schema."""
     from assay.server.submissions.services.submit import SubmissionFields, submit
+    from assay.server.teams.services import invite
 
     phase = world["challenge"].phases.get(codename="test")
     submit(users["participant"], phase, upload(b'{"test-a0": 1}'), "preds.json", SubmissionFields())
+    team = world["teams"]["participant"]
+    invite(users["participant"], team, "carol@uni.example")
     auth = {"Authorization": f"Bearer {token_for(users['participant'])}"}
     for path, params in (
         ("/api/v1/tokens", {}),
         ("/api/v1/challenges", {}),
         ("/api/v1/phases/{phase_id}/submissions", {"phase_id": phase.pk}),
+        ("/api/v1/teams", {}),
+        ("/api/v1/teams/{team_id}/invitations", {"team_id": team.pk}),
     ):
         operation = api_schema[path]["GET"]
         case = operation.Case(path_parameters=params, query={"page_size": 1})

@@ -113,6 +113,31 @@ class InviteIn(serializers.Serializer):
     email = serializers.CharField(max_length=254)
 
 
+class TeamMemberOut(serializers.Serializer):
+    username = serializers.CharField()
+    status = serializers.CharField()
+
+
+class TeamOut(serializers.Serializer):
+    """What :func:`team_data` answers (described for the OpenAPI schema; the views build the dicts)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    team_url = serializers.CharField()
+    kind = serializers.ChoiceField(["host", "participant"])
+    created_by = serializers.CharField(allow_null=True)
+    members = TeamMemberOut(many=True)
+
+
+class InvitationOut(serializers.Serializer):
+    """An invitation as the invitations endpoints answer it (for the OpenAPI schema)."""
+
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
 def team_data(team, host: bool) -> dict:
     members = team.memberships.select_related("user").order_by("pk")
     return {
@@ -127,13 +152,14 @@ def team_data(team, host: bool) -> dict:
 
 class TeamListView(NativeView):
     host = False
+    pagination_class = Pages  # what self.paginate answers, for the schema
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your teams")
+    @extend_schema(responses={200: TeamOut(many=True)}, summary="Your teams")
     def get(self, request: Request) -> Response:
         qs = teams.host_teams_of(request.user) if self.host else teams.participant_teams_of(request.user)
         return self.paginate(request, qs.order_by("pk"), lambda t: team_data(t, self.host))
 
-    @extend_schema(request=TeamIn, responses={201: OpenApiTypes.OBJECT}, summary="Create a team")
+    @extend_schema(request=TeamIn, responses={201: TeamOut}, summary="Create a team")
     def post(self, request: Request) -> Response:
         data = TeamIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -159,8 +185,9 @@ def _my_team(user, team_id: int, host: bool):
 
 class TeamInvitationsView(NativeView):
     host = False
+    pagination_class = Pages  # what self.paginate answers, for the schema
 
-    @extend_schema(request=InviteIn, responses={201: OpenApiTypes.OBJECT}, summary="Invite someone by e-mail")
+    @extend_schema(request=InviteIn, responses={201: InvitationOut}, summary="Invite someone by e-mail")
     def post(self, request: Request, team_id: int) -> Response:
         team = _my_team(request.user, team_id, self.host)
         data = InviteIn(data=request.data)
@@ -173,7 +200,7 @@ class TeamInvitationsView(NativeView):
             status=201,
         )  # fmt: skip
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A team's invitations")
+    @extend_schema(responses={200: InvitationOut(many=True)}, summary="A team's invitations")
     def get(self, request: Request, team_id: int) -> Response:
         team = _my_team(request.user, team_id, self.host)
         rows = teams.team_invitations(team)
