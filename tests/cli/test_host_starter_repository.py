@@ -10,32 +10,16 @@ import hashlib
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from assay.bundle import read_bundle
-from assay.cli.main import app
 from assay.server.challenges.models import Challenge
 from tests import corpus
+from tests.cli.test_client import run  # noqa: F401  (the CLI runner fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("ASSAY_CONFIG", str(tmp_path / "config.json"))
-    monkeypatch.delenv("ASSAY_TOKEN", raising=False)
-    monkeypatch.delenv("ASSAY_SERVER", raising=False)
-    runner = CliRunner()
-
-    def call(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == code, f"assay {' '.join(args)} → {result.exit_code}:\n{result.output}"
-        return result.output
-
-    return call
-
-
-def test_host_creates_a_challenge_from_a_starter_repository_folder(live_server, world, users, run):
+def test_host_creates_a_challenge_from_a_starter_repository_folder(live_server, world, users, run):  # noqa: F811
     repo = corpus.need(corpus.BUNDLES) / "affective-visdial"
     run("login", "--server", live_server.url, "-u", "host1", "--password", "pw")
     team = world["host_team"]
