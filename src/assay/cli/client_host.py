@@ -109,14 +109,10 @@ def bundle_test(
 
 def _prepare_environment(name: str) -> None:
     """Build the script's evaluation environment the first time on this machine, with progress on stderr."""
-    from assay.bundle import environments
-    from assay.evaluation.venvs import SetupError, ensure_stack, environments_dir, is_ready, stack_dir
+    from assay.evaluation.venvs import SetupError, ensure_stack
 
-    env = environments.get(name)
-    if is_ready(stack_dir(env, environments_dir())):
-        return
-    try:
-        ensure_stack(env, echo=lambda line: err_console.print(line, style="dim", markup=False, highlight=False))
+    try:  # a built one returns at once, silently
+        ensure_stack(name, echo=lambda line: err_console.print(line, style="dim", markup=False, highlight=False))
     except SetupError:
         pass  # the evaluation reports it as a setup error, with pip's output
 
