@@ -141,7 +141,3 @@ def _cut(items: Any, splits: frozenset[str]) -> list:
             if part:
                 kept.append(part)
     return kept
-
-
-def visible_output(user, sub: Submission) -> dict | None:
-    return ResultReader(user).output(sub)
