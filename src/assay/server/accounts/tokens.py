@@ -77,11 +77,7 @@ def evalai_cli_token(user) -> tuple[ApiToken, str]:
     the user and a nonce kept in the row's ``prefix``. The server can recompute it; a copy of the
     database alone cannot. Revoked or expired (or a changed secret key): the next call makes a new one.
     """
-    now = timezone.now()
-    rows = ApiToken.objects.filter(user=user, name=EVALAI_CLI_NAME, revoked_at__isnull=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
-    for row in rows.order_by("-created_at", "-id"):
+    for row in live_tokens(user).filter(name=EVALAI_CLI_NAME).order_by("-created_at", "-id"):
         token = _derived(user, row.prefix[len(TOKEN_PREFIX) :])
         if secrets.compare_digest(_hash(token), row.token_hash):
             return row, token
