@@ -104,17 +104,22 @@ class WorkerClient:
         timeout: float | httpx.Timeout | None = None,
         retry: bool = True,
         interruptible: bool = True,
+        on_stop: Callable[[], None] | None = None,
+        grace: float = 0.0,
     ) -> httpx.Response:
         """POST with retries on connection errors, 5xx and 429 for up to ``retry_for`` seconds.
 
-        ``interruptible``: a stop abandons the request in flight (WorkerStopped); the parting requests
-        sent while stopping (release, leave) are not, and have short timeouts instead."""
+        ``interruptible``: a stop abandons the request in flight (WorkerStopped; ``on_stop`` and
+        ``grace`` as in :meth:`_interruptible`); the parting requests sent while stopping (release,
+        leave) are not, and have short timeouts instead."""
 
         def attempt() -> httpx.Response:
             response = self.http.post(self.base + path, json=payload, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
             return self._check(_transient(response))
 
-        return self._retrying(path, (lambda: self._interruptible(attempt)) if interruptible else attempt, retry=retry)
+        if not interruptible:
+            return self._retrying(path, attempt, retry=retry)
+        return self._retrying(path, lambda: self._interruptible(attempt, on_stop=on_stop, grace=grace), retry=retry)
 
     @staticmethod
     def _check(response: httpx.Response) -> httpx.Response:
@@ -139,15 +144,9 @@ class WorkerClient:
         :data:`CLAIM_GRACE`; otherwise :class:`WorkerStopped` is raised and the request abandoned.
         """
         payload = {"worker_id": worker_id, "wait": wait, "containers": containers, "code_bundles": code_bundles}
-
-        def attempt() -> httpx.Response:
-            return self._interruptible(
-                lambda: self._check(_transient(self.http.post(self.base + "/claim", json=payload, timeout=wait + 30))),
-                on_stop=lambda: self.leave(worker_id),
-                grace=CLAIM_GRACE,
-            )
-
-        response = self._retrying("/claim", attempt)
+        response = self._post(
+            "/claim", payload, timeout=wait + 30, on_stop=lambda: self.leave(worker_id), grace=CLAIM_GRACE
+        )
         return None if response.status_code == 204 else response.json()["job"]
 
     def leave(self, worker_id: str) -> None:
