@@ -43,8 +43,12 @@ def is_api(path: str) -> bool:
 
 
 def missing(path: str, what: str) -> JsonResponse:
+    return refusal(path, "not_found", f"{what} does not exist", missing_status(path))
+
+
+def missing_status(path: str) -> int:
     """A row that cannot exist: 404 on /api/v1; 406 on EvalAI's paths, as EvalAI answers "does not exist"."""
-    return refusal(path, "not_found", f"{what} does not exist", 404 if is_native(path) else 406)
+    return 404 if is_native(path) else 406
 
 
 def refusal(path: str, code: str, message: str, status: int) -> JsonResponse:
@@ -93,7 +97,7 @@ def check_request(request: HttpRequest) -> None:
             if "\x00" in key or "\x00" in value:
                 raise Refused("invalid", "NUL characters are not allowed in the query", 400)
             if ID_PARAMS.fullmatch(key) and _too_big(value):
-                raise Refused("not_found", f"{key} does not exist", 404 if is_native(request.path_info) else 406)
+                raise Refused("not_found", f"{key} does not exist", missing_status(request.path_info))
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
