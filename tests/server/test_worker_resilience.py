@@ -245,15 +245,27 @@ def test_sigterm_while_evaluating_hands_the_job_back(live_server, token, joined,
     assert (sub.status, sub.expired_leases) == ("submitted", 0), worker.output
 
 
+@pytest.fixture
+def cut_off_while_evaluating(live_server, token, joined, participant, running, proxies, settings, tmp_path):
+    """Start a worker (workdir ``tmp_path / "w"``, 2 s leases) behind a proxy on a job that sleeps
+    ``seconds``, and cut the proxy once it evaluates; returns (proxy, submission id, worker)."""
+
+    def start(seconds: float) -> tuple[Proxy, int, Running]:
+        settings.WORKER_LEASE_SECONDS = 2
+        proxy = proxies(live_server.url)
+        sid = post_submission(participant, joined, sleeping(seconds))
+        worker = running(proxy.url, token[1], tmp_path / "w")
+        wait_for(lambda: fetched_everything(tmp_path / "w"), 60, "the evaluation")
+        proxy.cut()
+        return proxy, sid, worker
+
+    return start
+
+
 def test_sigterm_while_retrying_a_report_keeps_the_result_for_the_next_start(
-    live_server, token, joined, participant, running, proxies, settings, tmp_path
+    cut_off_while_evaluating, token, running, tmp_path
 ):
-    settings.WORKER_LEASE_SECONDS = 2
-    proxy = proxies(live_server.url)
-    sid = post_submission(participant, joined, sleeping(3))
-    worker = running(proxy.url, token[1], tmp_path / "w")
-    wait_for(lambda: fetched_everything(tmp_path / "w"), 60, "the evaluation")
-    proxy.cut()
+    proxy, sid, worker = cut_off_while_evaluating(3)
     wait_for(lambda: worker.said("complete failed"), 60, "the report to be retried")
     assert worker.terminate() < STOP_WITHIN, worker.output
     assert [p.name for p in (tmp_path / "w" / "outbox").iterdir()] == [f"{sid}-1.json"]
@@ -268,15 +280,8 @@ def test_sigterm_while_retrying_a_report_keeps_the_result_for_the_next_start(
     assert again.terminate() < STOP_WITHIN
 
 
-def test_a_result_finished_during_an_outage_lands_after_the_lease_ran_out(
-    live_server, token, joined, participant, running, proxies, settings, tmp_path
-):
-    settings.WORKER_LEASE_SECONDS = 2
-    proxy = proxies(live_server.url)
-    sid = post_submission(participant, joined, sleeping(4))
-    worker = running(proxy.url, token[1], tmp_path / "w")
-    wait_for(lambda: fetched_everything(tmp_path / "w"), 60, "the evaluation")
-    proxy.cut()  # the server is out of reach while the worker evaluates and reports
+def test_a_result_finished_during_an_outage_lands_after_the_lease_ran_out(cut_off_while_evaluating, token):
+    proxy, sid, worker = cut_off_while_evaluating(4)  # the server is out of reach while it evaluates and reports
     second = wait_for(lambda: queue.claim_next(token[0], "another-worker"), 30, "the lease to run out")
     assert (second.pk, second.attempt, second.expired_leases) == (sid, 2, 1)
     wait_for(lambda: worker.said("complete failed"), 60, "the first worker's report to be retried")
