@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -109,6 +110,14 @@ def _errors_first(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.severity != "error", p.line or 0))
 
 
+def _config_candidates(names: Iterable[str]) -> list[str]:
+    """The YAML files that may be the config when none is at the top: all of them, unless exactly one is a
+    config name one folder down (a repository zipped or copied with its folder)."""
+    yamls = sorted(n for n in names if n.lower().endswith((".yaml", ".yml")))
+    nested = [n for n in yamls if n.count("/") == 1 and n.split("/")[1] in CONFIG_NAMES]
+    return nested if len(yamls) != 1 and len(nested) == 1 else yamls
+
+
 def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None = None) -> tuple[Source, bytes, str]:
     """Return the source, the config's bytes, and the config's name inside the bundle."""
     if not isinstance(path, str | Path):
@@ -122,10 +131,7 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
             if cfg in src._files:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
         # As in a zip (EvalAI's zip upload): one YAML file anywhere is the config, its folder the root.
-        yamls = sorted(n for n in src._files if n.lower().endswith((".yaml", ".yml")))
-        nested = [n for n in yamls if n.count("/") == 1 and n.split("/")[1] in CONFIG_NAMES]
-        if len(yamls) != 1 and len(nested) == 1:
-            yamls = nested
+        yamls = _config_candidates(src._files)
         if len(yamls) == 1:
             folder, _, cfg = yamls[0].rpartition("/")
             if folder:
@@ -160,10 +166,7 @@ def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:
                 return src, src.read(cfg, limits.max_text_bytes), cfg
         # EvalAI's legacy upload takes any single YAML anywhere in the zip (a nested folder works); a
         # repository zipped with its folder (GitHub's "Download ZIP") has the config one folder down.
-        yamls = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
-        nested = [n for n in yamls if n.count("/") == 1 and n.split("/")[1] in CONFIG_NAMES]
-        if len(yamls) != 1 and len(nested) == 1:
-            yamls = nested
+        yamls = _config_candidates(names)
         if len(yamls) == 1:
             folder = yamls[0].rpartition("/")[0]
             src.with_prefix(folder)
