@@ -63,6 +63,14 @@ def locate(source: Source, rel: str) -> Located | None:
     return None
 
 
+def _is_left_out(name: str) -> bool:
+    """A cache or Finder file (by its path in the script), never part of a script."""
+    parts = name.split("/")
+    return (
+        bool(_LEFT_OUT_DIRS & set(parts[:-1])) or parts[-1] in _LEFT_OUT_NAMES or parts[-1].endswith(_LEFT_OUT_SUFFIXES)
+    )
+
+
 def folder_files(source: Source, folder: str, zip_name: str) -> tuple[list[str], str | None, list[str]]:
     """The folder's files to zip, a zip that run.sh left inside it (if any), and what was left out.
 
@@ -76,10 +84,9 @@ def folder_files(source: Source, folder: str, zip_name: str) -> tuple[list[str],
     kept: list[str] = []
     left_out: list[str] = []
     for name in names:
-        parts = name.split("/")
         if name == stale:
             continue
-        if _LEFT_OUT_DIRS & set(parts[:-1]) or parts[-1] in _LEFT_OUT_NAMES or parts[-1].endswith(_LEFT_OUT_SUFFIXES):
+        if _is_left_out(name):
             left_out.append(name)
             continue
         kept.append(name)
@@ -115,11 +122,8 @@ def differences(source: Source, folder: str, data: bytes, limits: Limits) -> lis
         in_zip = {
             info.filename: info
             for info in zf.infolist()
-            if not info.is_dir() and not info.filename.startswith("__MACOSX/")
-            and info.filename.rsplit("/", 1)[-1] not in _LEFT_OUT_NAMES
-            and not info.filename.endswith(_LEFT_OUT_SUFFIXES)
-            and not _LEFT_OUT_DIRS & set(info.filename.split("/")[:-1])
-        }  # fmt: skip
+            if not info.is_dir() and not info.filename.startswith("__MACOSX/") and not _is_left_out(info.filename)
+        }
         differ = sorted(set(in_zip) ^ set(names))
         for name in sorted(set(in_zip) & set(names)):
             if zf.read(in_zip[name]) != source.read(f"{folder}/{name}", limits.max_script_bytes):
