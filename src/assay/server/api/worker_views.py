@@ -71,7 +71,7 @@ class ClaimView(WorkerView):
         sub = queue.claim_waiting(
             request.auth,
             v["worker_id"],
-            wait=min(v["wait"], settings.WORKER_LONG_POLL_SECONDS),
+            wait=v["wait"],
             containers=v["containers"],
             code_bundles=v["code_bundles"],
         )

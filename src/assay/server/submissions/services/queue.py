@@ -105,13 +105,14 @@ def claim_next(
 def claim_waiting(
     token: WorkerToken, worker_id: str, *, wait: float, containers: bool = False, code_bundles: bool = False
 ) -> Submission | None:
-    """:func:`claim_next`, waiting up to ``wait`` seconds for a job (the long-poll); None if none came.
+    """:func:`claim_next`, waiting up to ``wait`` seconds (at most ``WORKER_LONG_POLL_SECONDS``) for a
+    job (the long-poll); None if none came.
 
     Between looks it sleeps until woken by new work, until the earliest lease of the queue runs out,
     or for ``WORKER_CLAIM_RECHECK_SECONDS``, whichever is first; a worker that said it is leaving
     (:func:`leave`) gets None at once.
     """
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + min(wait, settings.WORKER_LONG_POLL_SECONDS)
     looked = False
     while True:
         seen = wakeup.version()  # before looking: work announced during the look still wakes us
