@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,17 @@ def requirement_problems(text: str) -> list[RequirementProblem]:
                 )
             )
     return problems
+
+
+def requirement_names(text: str) -> set[str]:
+    """The canonical distribution names a requirements.txt asks for (lines read as :func:`requirement_problems`
+    reads them: comments, continuations and ``--hash`` options; refused lines name nothing)."""
+    names = set()
+    for _, line in _logical_lines(text):
+        if line.startswith("-"):
+            continue
+        try:
+            names.add(canonicalize_name(Requirement(line.partition(" --")[0].strip()).name))
+        except InvalidRequirement:
+            continue
+    return names

@@ -32,6 +32,7 @@ from packaging.utils import canonicalize_name
 
 from assay.bundle import environments
 from assay.bundle.environments import Environment
+from assay.bundle.requirements import requirement_names
 from assay.bundle.script_imports import ScriptScan, scan_sources
 
 from .safezip import UnsafeZipError, move_contents, package_root, safe_extract
@@ -41,7 +42,6 @@ from .venvs import (
     ensure_stack,
     env_python,
     environments_dir,
-    requirement_names,
     sandbox_pip_environment,
     wheels_dir,
 )

@@ -42,7 +42,7 @@ from packaging.utils import canonicalize_name
 
 from assay.bundle import environments
 from assay.bundle.environments import VENV_MODULES, Environment
-from assay.bundle.requirements import requirement_problems
+from assay.bundle.requirements import requirement_names, requirement_problems
 
 log = logging.getLogger("assay.evaluation")
 
@@ -285,18 +285,6 @@ def _same_package(requirement: str, name: str) -> bool:
     except InvalidRequirement:
         return requirement.startswith(name)
     return wanted == canonicalize_name(re.split(r"[<>=!~;\[ ]", name, maxsplit=1)[0])
-
-
-def requirement_names(text: str) -> set[str]:
-    """The canonical distribution names a requirements.txt names."""
-    names = set()
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        with contextlib.suppress(InvalidRequirement):
-            names.add(canonicalize_name(Requirement(line).name))
-    return names
 
 
 def _pip_launchers(env_dir: Path) -> None:
