@@ -119,10 +119,12 @@ class _RefusingClient(FakeClient):
         self.reports: list[dict] = []
 
     def complete(self, sid: int, attempt: int, report: dict) -> dict:
-        from assay.worker.client import ProtocolError
+        from assay.worker.client import ProtocolError, TokenRefused
 
         self.reports.append(report)
-        if set(report) != {"error"} or self.status in (401, 403):
+        if self.status in (401, 403):  # as the real client raises it
+            raise TokenRefused(f"/complete: {self.status} refused", self.status)
+        if set(report) != {"error"}:
             raise ProtocolError(f"/complete: {self.status} refused", self.status)
         return {"status": "failed", "failure_reason": report["error"]}
 

@@ -65,18 +65,16 @@ class InProcessWorker:
         return self.thread.is_alive() and self.problem is None
 
     def _supervise(self) -> None:
-        from assay.worker.client import ProtocolError
+        from assay.worker.client import TokenRefused
 
         _wait_for_server(self.server_url)  # the server starts listening just after this thread starts
         while not self._stopping.is_set():
             try:
                 self.worker.run()
-            except ProtocolError as exc:
-                if exc.status in (401, 403):
-                    self.problem = f"the in-process worker stopped: {exc}"
-                    log.error("%s; not restarting it", self.problem)
-                    return
-                self._died(exc)
+            except TokenRefused as exc:
+                self.problem = f"the in-process worker stopped: {exc}"
+                log.error("%s; not restarting it", self.problem)
+                return
             except Exception as exc:  # noqa: BLE001 - whatever killed it, a new one takes over
                 self._died(exc)
             else:

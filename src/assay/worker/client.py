@@ -45,6 +45,10 @@ class ProtocolError(Exception):
         self.status = status
 
 
+class TokenRefused(ProtocolError):
+    """The server refused the worker token (401/403, e.g. revoked): the worker must stop, not retry."""
+
+
 class WorkerStopped(BaseException):  # noqa: N818 - a signal to unwind, like KeyboardInterrupt
     """The worker is stopping: raised out of waits so a job in hand is handed back, never failed.
 
@@ -126,7 +130,7 @@ class WorkerClient:
         if response.status_code == 409:
             raise LeaseLostError(_message(response))
         if response.status_code in (401, 403):
-            raise ProtocolError(f"the server refused the worker token: {_message(response)}", response.status_code)
+            raise TokenRefused(f"the server refused the worker token: {_message(response)}", response.status_code)
         if response.status_code >= 400:
             raise ProtocolError(
                 f"{response.request.url.path}: {response.status_code} {_message(response)}", response.status_code
@@ -209,9 +213,9 @@ class WorkerClient:
                 log.info("sent the kept result of submission %s: %s", sid, answer.json().get("status"))
             except ConnectionError:
                 return answered
+            except TokenRefused:
+                raise
             except (LeaseLostError, ProtocolError) as exc:
-                if isinstance(exc, ProtocolError) and exc.status in (401, 403):
-                    raise
                 log.warning("the kept result of submission %s was not taken: %s", sid, exc)
             path.unlink()
             answered += 1

@@ -29,7 +29,7 @@ from assay.evaluation.contract import ResultError, check_output
 from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
-from .client import LeaseLostError, ProtocolError, WorkerClient, WorkerStopped
+from .client import LeaseLostError, ProtocolError, TokenRefused, WorkerClient, WorkerStopped
 from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
 log = logging.getLogger("assay.worker")
@@ -145,10 +145,8 @@ class Worker:
         failure; only a refused token (the worker must stop) propagates."""
         try:
             self._run_job(job)
-        except ProtocolError as exc:
-            if exc.status in (401, 403):
-                raise
-            self._job_failed(job, exc)
+        except TokenRefused:
+            raise
         except Exception as exc:  # noqa: BLE001 - a job, not the worker, fails
             self._job_failed(job, exc)
 
@@ -278,9 +276,9 @@ class Worker:
             log.warning("result for submission %s not accepted: %s", sid, exc)
         except ConnectionError as exc:  # the lease runs out and the job is evaluated again
             log.error("could not report submission %s: %s", sid, exc)
+        except TokenRefused:
+            raise  # the token was revoked: this worker must stop
         except ProtocolError as exc:
-            if exc.status in (401, 403):
-                raise  # the token was revoked: this worker must stop
             log.error("the server refused the report of submission %s: %s", sid, exc)
             if set(report) != {"error"}:  # the plainest report left; refused too, the lease runs out
                 self._complete(sid, attempt, {"error": f"the worker's report was refused by the server: {exc}"[:2000]})
