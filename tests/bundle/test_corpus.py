@@ -11,9 +11,9 @@ import csv
 import datetime as dt
 
 import pytest
-from tests import corpus
 
 from assay.bundle import BundleError, read_bundle
+from tests import corpus
 
 CORPUS = corpus.CONFIGS
 CONFIGS = sorted(p.name for p in CORPUS.glob("*.yaml")) if CORPUS.is_dir() else []

@@ -10,9 +10,9 @@ no submission limit at all, whose ``max_submissions_per_month`` EvalAI sets to n
 from __future__ import annotations
 
 import pytest
-from tests import corpus
 
 from assay.bundle import BundleError, read_bundle
+from tests import corpus
 
 EXAMPLES = corpus.BUNDLES / "evalai-examples"
 # bundle → (phase-split pairings (phase, leaderboard, split) EvalAI creates from it)
