@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from assay.cli.main import app
 from tests import corpus
+from tests.bundle.builders import zip_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-challenge"
@@ -75,20 +76,9 @@ def test_schema_is_json_schema(tmp_path):
 # --- real starter repositories, as they are --------------------------------------------------------
 
 
-def _zip_repository(folder: Path, target: Path) -> Path:
-    """The repository folder zipped whole (no evaluation_script.zip in it), as a host might upload it."""
-    import zipfile
-
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    return target
-
-
 def test_starter_repository_folder_and_zip_validate_with_the_warning(tmp_path):
     repo = corpus.need(corpus.BUNDLES) / "affective-visdial"
-    for target in (repo, _zip_repository(repo, tmp_path / "repo.zip")):
+    for target in (repo, zip_tree(repo, tmp_path / "repo.zip")):
         result = run("bundle", "validate", target)
         assert result.exit_code == 0, result.output
         text = " ".join(result.output.split())

@@ -118,6 +118,15 @@ def zip_bytes(files: Mapping[str, bytes | str]) -> bytes:
     return buf.getvalue()
 
 
+def zip_tree(folder: Path, target: Path, prefix: str = "") -> Path:
+    """Every file under ``folder`` zipped at ``target``, paths relative to it (under ``prefix``), as a host zips one."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, prefix + path.relative_to(folder).as_posix())
+    return target
+
+
 def bundle_files(
     config: Mapping[str, Any] | None = None,
     *,

@@ -15,9 +15,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests import corpus
+from builders import zip_tree
 
 from assay.bundle import BundleError, read_bundle
+from tests import corpus
 
 REPOSITORIES = (
     sorted(p.name for p in corpus.BUNDLES.iterdir() if (p / "challenge_config.yaml").is_file())
@@ -212,11 +213,7 @@ def test_neither_zip_nor_folder_is_file_not_found(tmp_path: Path) -> None:
 def test_github_download_zip_with_its_top_folder(repo: str, tmp_path: Path) -> None:
     """GitHub's "Download ZIP" puts everything under ``<repo>-<branch>/``; other YAML files sit deeper."""
     folder = corpus.BUNDLES / repo
-    target = tmp_path / f"{repo}-challenge.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, f"{repo}-challenge/{path.relative_to(folder).as_posix()}")
+    target = zip_tree(folder, tmp_path / f"{repo}-challenge.zip", f"{repo}-challenge/")
     with read_bundle(folder) as bundle:
         expected = bundle.evaluation_script.data
     with read_bundle(target) as bundle:
