@@ -14,12 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assay.server.challenges.models import Challenge, ChallengePhase
+from assay.server.challenges.services.listing import challenge_listed
 from assay.server.challenges.services.roles import is_host
 from assay.server.leaderboards.services import exports
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.history import history
 from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
-from assay.server.leaderboards.services.visibility import access_for, challenge_listed
+from assay.server.leaderboards.services.visibility import access_for
 
 from .errors import error
 

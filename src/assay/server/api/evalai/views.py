@@ -20,9 +20,8 @@ from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
-from assay.server.challenges.services.listing import visible_challenges
+from assay.server.challenges.services.listing import effective_visibility, visible_challenges
 from assay.server.challenges.services.roles import is_host, participation_of
-from assay.server.leaderboards.services.visibility import effective_visibility
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs

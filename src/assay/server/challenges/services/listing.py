@@ -1,10 +1,31 @@
-"""Who may see which challenge in listings."""
+"""Who may see which challenge in listings, and when a phase-split's results become public.
+
+These are facts about a challenge's own settings, read by submissions (whose results a reader may see)
+and leaderboards (who may read a ranking) alike; so they live here, below both.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+import datetime as dt
 
-from ..models import Challenge
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from ..models import Challenge, ChallengePhaseSplit
+
+LISTED = Q(published=True, approved_by_admin=True, is_disabled=False)
+
+
+def challenge_listed(challenge: Challenge) -> bool:
+    """Published, approved and enabled: what everyone may see (the same rule as :data:`LISTED`)."""
+    return challenge.published and challenge.approved_by_admin and not challenge.is_disabled
+
+
+def effective_visibility(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
+    """The visibility participants get at ``now``: the configured one, public after ``reveal_at``."""
+    now = now or timezone.now()
+    public = ChallengePhaseSplit.Visibility.PUBLIC
+    return int(public if ps.reveal_at is not None and ps.reveal_at <= now else ps.visibility)
 
 
 def visible_challenges(user) -> QuerySet[Challenge]:
@@ -12,7 +33,6 @@ def visible_challenges(user) -> QuerySet[Challenge]:
     qs = Challenge.objects.select_related("host_team").annotate(phase_count=Count("phases"))
     if getattr(user, "is_staff", False):
         return qs
-    public = Q(published=True, approved_by_admin=True, is_disabled=False)
     if getattr(user, "is_authenticated", False):
-        return qs.filter(public | Q(host_team__members=user)).distinct()
-    return qs.filter(public)
+        return qs.filter(LISTED | Q(host_team__members=user)).distinct()
+    return qs.filter(LISTED)

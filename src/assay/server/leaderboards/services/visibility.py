@@ -21,9 +21,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from django.utils import timezone
-
 from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.challenges.services.listing import challenge_listed, effective_visibility
 from assay.server.challenges.services.roles import is_host, participation_of
 
 from .errors import LeaderboardError
@@ -48,16 +47,6 @@ class Access:
     @property
     def shows_ranks(self) -> bool:
         return self.level != "own"
-
-
-def effective_visibility(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> int:
-    """The visibility participants get at ``now``: the configured one, public after ``reveal_at``."""
-    now = now or timezone.now()
-    return int(V.PUBLIC if ps.reveal_at is not None and ps.reveal_at <= now else ps.visibility)
-
-
-def challenge_listed(challenge) -> bool:
-    return challenge.published and challenge.approved_by_admin and not challenge.is_disabled
 
 
 def access_for(user, ps: ChallengePhaseSplit, entries: str | None = None, now: dt.datetime | None = None) -> Access:

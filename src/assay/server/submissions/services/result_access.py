@@ -2,7 +2,7 @@
 
 Every face (web pages, /api/v1, the EvalAI-compatible API, signed file URLs, exports) asks a
 :class:`ResultReader`, so a hidden split's scores cannot reach a participant through a copy that
-forgot the rule. The rule for a split is ``effective_visibility`` (leaderboards), applied per reader:
+forgot the rule. The rule for a split is ``effective_visibility`` (challenges), applied per reader:
 
 * the challenge's hosts (and staff) see every split, the result document and the metadata file;
 * the submission's own team (active members) sees the splits of visibility 2 and 3;
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.challenges.services.listing import challenge_listed, effective_visibility
 from assay.server.challenges.services.roles import is_host
-from assay.server.leaderboards.services.visibility import challenge_listed, effective_visibility
 
 from ..models import Submission
 from .errors import SubmissionError
