@@ -6,11 +6,11 @@
 For each worker count N, a fresh ``assay serve``-like server (``bench/_serve.py``, no in-process
 worker; or gunicorn, one process per core × 4 threads, from ``make bench-deps``) gets N real
 ``assay worker`` processes with nothing to do: they sit in the claim long-poll. After a settling
-pause, the server's CPU time (utime + stime from ``/proc/<pid>/stat``, summed over its process
-group) is read over ``--seconds`` seconds. Claim latency: with one long-poll waiting (a plain claim request,
-as the worker sends it), the time from the moment a submission is posted until that claim answers
-with it; the job is then completed as a failure so the next round starts from an empty queue.
-Printed as JSON (and written to ``--output``) with the CPU model and load average.
+pause, the server's CPU time (its process tree, from the OS: ``bench/measure.py``) is read over
+``--seconds`` seconds. Claim latency: with one long-poll waiting (a plain claim request, as the
+worker sends it), the time from the moment a submission is posted until that claim answers with
+it; the job is then completed as a failure so the next round starts from an empty queue. Printed
+as JSON (and written to ``--output``) with the CPU model and load average.
 """
 
 from __future__ import annotations
@@ -29,23 +29,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from measure import cpu_seconds, machine  # noqa: E402
 from platform_harness import Platform  # noqa: E402
-from run import machine  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(group: int) -> float:
-    """utime + stime of every process in a process group (the server and, for gunicorn, its workers)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group:  # pgrp
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def idle_cost(workers: int, seconds: float, server: str) -> dict:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+from measure import cpu_seconds, process_cpu_seconds, thread_cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -47,6 +48,8 @@ def base_env(var_dir: Path) -> dict:
         ASSAY_LOGIN_RATE="1000000/min",
         ASSAY_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="bench_settings",  # the product's settings plus the baseline endpoints
+        PYTHONPATH=os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p),
     )
     return env
 
@@ -76,7 +79,9 @@ class Platform:
             subprocess.run([*cmd, "--wsgi-only"], env=env, check=True, stdout=self.log, stderr=self.log)
             gunicorn = [PY, "-m", "gunicorn", "assay.server.wsgi:application", "-b", f"127.0.0.1:{self.port}",
                         "-w", str(os.cpu_count() or 2), "--threads", "4", "--log-level", "warning"]  # fmt: skip
-            self.server = subprocess.Popen(gunicorn, env=deps_env(env), stdout=self.log, stderr=self.log, start_new_session=True)
+            self.server = subprocess.Popen(
+                gunicorn, env=deps_env(env), stdout=self.log, stderr=self.log, start_new_session=True
+            )
         else:
             self.server = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
         self.procs.append(self.server)
@@ -94,6 +99,8 @@ class Platform:
                 raise RuntimeError("the server did not start in 180 s")
             time.sleep(0.1)
         self.info = json.loads(info.read_text())
+        thread_file = self.dir / "worker-thread"  # _serve.py writes the in-process worker thread's id there
+        self.worker_thread = int(thread_file.read_text()) if thread_file.exists() else None
         self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=60,
                                 headers={"Authorization": f"Bearer {self.info['token']}"})  # fmt: skip
         for n in range(self.external_workers):
@@ -132,6 +139,26 @@ class Platform:
     def client(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.url + "/api/v1", timeout=60,
                             headers={"Authorization": f"Bearer {token or self.info['token']}"})  # fmt: skip
+
+    def cpu(self) -> dict[str, float]:
+        """Cumulative CPU seconds so far, by part: ``server`` (the server process's own threads; for
+        gunicorn its whole process tree), ``embedded_worker`` (the in-process worker's thread, taken out
+        of ``server``), ``evaluators`` (the server's child processes: sandboxed evaluators) and ``workers``
+        (external ``assay worker`` processes with their evaluators)."""
+        pid = self.server.pid
+        out: dict[str, float] = {}
+        if self.server_kind == "gunicorn":
+            out["server"] = cpu_seconds(pid)
+        else:
+            own = process_cpu_seconds(pid)
+            out["server"] = own
+            out["evaluators"] = cpu_seconds(pid) - own
+            if self.worker_thread:
+                out["embedded_worker"] = thread_cpu_seconds(pid, self.worker_thread)
+                out["server"] = own - out["embedded_worker"]
+        if self.external_workers:
+            out["workers"] = sum(cpu_seconds(p.pid) for p in self.procs[1:])
+        return out
 
     def rss(self) -> tuple[int, int]:
         """(current, peak) resident memory of the server process, bytes."""
