@@ -9,7 +9,7 @@ from assay.server import inprocess_worker
 from assay.server.submissions.models import Submission, WorkerToken
 from assay.worker import loop
 
-from .test_worker_e2e import PERFECT, post_submission, wait_for
+from .test_worker_e2e import PERFECT, TRANSPORTS, post_submission, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,10 +20,12 @@ def test_healthz_is_ok_without_an_in_process_worker(client):
     assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_dead_in_process_worker_is_restarted_and_healthz_says_so_meanwhile(
-    live_server, client, team, participant, demo_challenge, settings, monkeypatch
+    live_server, client, team, participant, demo_challenge, settings, monkeypatch, transport
 ):
     settings.VAR_DIR = settings.MEDIA_ROOT
+    settings.INPROCESS_WORKER_TRANSPORT = transport
     monkeypatch.setattr(inprocess_worker, "RESTART_DELAYS", (2.0,))
     real_run = loop.Worker.run
     calls = []
@@ -58,8 +60,10 @@ def test_a_dead_in_process_worker_is_restarted_and_healthz_says_so_meanwhile(
     assert client.get("/healthz").status_code == 200  # stopped on purpose: no longer this server's worker
 
 
-def test_a_revoked_token_stops_the_in_process_worker_for_good(live_server, client, settings):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_revoked_token_stops_the_in_process_worker_for_good(live_server, client, settings, transport):
     settings.VAR_DIR = settings.MEDIA_ROOT
+    settings.INPROCESS_WORKER_TRANSPORT = transport
     supervised = inprocess_worker.start(live_server.url)
     try:
         WorkerToken.objects.filter(name=inprocess_worker.NAME).update(revoked_at="2030-01-01T00:00:00Z")

@@ -72,21 +72,36 @@ def wait_for(predicate, timeout: float = 60, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def run_worker_thread(url: str, token: str, workdir: Path, jobs: int = 1, **kw) -> Worker:
+TRANSPORTS = ("http", "inprocess")  # a remote worker's, and the in-process worker's default
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request) -> str:
+    """Both ways a worker reaches the server run the same test."""
+    return request.param
+
+
+def client_for(url: str, token: str, transport: str = "http"):
+    from assay.server.inprocess_client import InProcessClient
+
+    return InProcessClient(token) if transport == "inprocess" else WorkerClient(url, token)
+
+
+def run_worker_thread(url: str, token: str, workdir: Path, jobs: int = 1, transport: str = "http", **kw) -> Worker:
     import threading
 
-    worker = Worker(WorkerClient(url, token), workdir, poll_wait=1, **kw)
+    worker = Worker(client_for(url, token, transport), workdir, poll_wait=1, **kw)
     thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
     thread.start()
     worker.thread = thread  # type: ignore[attr-defined]
     return worker
 
 
-def test_upload_to_leaderboard(live_server, team, participant, demo_challenge, admin_user, tmp_path):
+def test_upload_to_leaderboard(live_server, team, participant, demo_challenge, admin_user, tmp_path, transport):
     dev = demo_challenge.phases.get(codename="dev")
     sid = post_submission(participant, dev, PERFECT.read_bytes())
     _, token = create_worker_token(admin_user, "e2e")
-    worker = run_worker_thread(live_server.url, token, tmp_path / "w")
+    worker = run_worker_thread(live_server.url, token, tmp_path / "w", transport=transport)
     worker.thread.join(120)
     sub = Submission.objects.get(pk=sid)
     assert sub.status == "finished", (sub.status, sub.failure_reason)
@@ -96,11 +111,13 @@ def test_upload_to_leaderboard(live_server, team, participant, demo_challenge, a
     assert "scored" in detail["stdout"] and detail["status"] == "finished"
 
 
-def test_script_error_reaches_the_participant(live_server, team, participant, demo_challenge, admin_user, tmp_path):
+def test_script_error_reaches_the_participant(
+    live_server, team, participant, demo_challenge, admin_user, tmp_path, transport
+):
     dev = demo_challenge.phases.get(codename="dev")
     sid = post_submission(participant, dev, b"[1, 2, 3]")
     _, token = create_worker_token(admin_user, "e2e")
-    run_worker_thread(live_server.url, token, tmp_path / "w").thread.join(120)
+    run_worker_thread(live_server.url, token, tmp_path / "w", transport=transport).thread.join(120)
     sub = Submission.objects.get(pk=sid)
     assert sub.status == "failed"
     assert "JSON object" in sub.failure_reason
@@ -129,8 +146,10 @@ def _worker_command(url: str, token: str, workdir: Path, *extra: str) -> subproc
     )
 
 
-def test_killed_worker_loses_nothing(live_server, slow_challenge, participant, admin_user, tmp_path, settings):
-    """SIGKILL mid-evaluation: the lease expires, another worker finishes the job exactly once."""
+def test_killed_worker_loses_nothing(
+    live_server, slow_challenge, participant, admin_user, tmp_path, settings, transport
+):
+    """SIGKILL mid-evaluation: the lease expires, another worker (either transport) finishes the job exactly once."""
     from assay.server.challenges.models import Participation
     from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
@@ -153,7 +172,7 @@ def test_killed_worker_loses_nothing(live_server, slow_challenge, participant, a
         if doomed.poll() is None:
             os.killpg(doomed.pid, signal.SIGKILL)
     assert Submission.objects.get(pk=sid).status == "running"  # nobody reported anything
-    survivor = run_worker_thread(live_server.url, token, tmp_path / "survivor")
+    survivor = run_worker_thread(live_server.url, token, tmp_path / "survivor", transport=transport)
     survivor.thread.join(120)
     sub = Submission.objects.get(pk=sid)
     assert sub.status == "finished" and sub.attempt == 2 and sub.expired_leases == 1
@@ -229,14 +248,16 @@ def test_remote_worker_serves_only_its_challenge(
 
 
 def test_demo_in_process_worker_evaluates_with_no_other_command(
-    live_server, team, participant, demo_challenge, settings
+    live_server, team, participant, demo_challenge, settings, transport
 ):
     """What `make demo` runs: the server starts its own worker (fresh token, old one revoked)."""
     from assay.server import inprocess_worker
     from assay.server.submissions.models import WorkerToken
 
     settings.VAR_DIR = settings.MEDIA_ROOT  # the worker keeps its cache under VAR_DIR/worker
+    settings.INPROCESS_WORKER_TRANSPORT = transport
     worker = inprocess_worker.start(live_server.url)
+    assert worker.transport == transport
     try:
         first = WorkerToken.objects.get(name=inprocess_worker.NAME)
         sid = post_submission(participant, demo_challenge.phases.get(codename="dev"), PERFECT.read_bytes())

@@ -1,7 +1,10 @@
-"""The worker ``assay demo`` runs inside the server process — over HTTP, like any other worker.
+"""The worker ``assay demo`` runs inside the server process.
 
-It gets a fresh platform token at each start (the previous demo token is revoked), so a demo
-evaluates submissions with no other command and still exercises the real worker protocol.
+It is the real :class:`~assay.worker.Worker` loop; by default it reaches the server through
+:class:`~assay.server.inprocess_client.InProcessClient` (the worker services called directly, no HTTP:
+issue 13 measured the HTTP round trips as most of a trivial submission's server CPU), and with
+``ASSAY_INPROCESS_WORKER_TRANSPORT=http`` over HTTP like any remote worker. Either way it gets a fresh
+platform token at each start (the previous demo token is revoked), and every call is checked with it.
 
 A worker that dies (an exception escaping its loop) is started again after a short pause, so one
 bad moment does not leave a demo with nobody evaluating; a refused token is the exception (an admin
@@ -35,11 +38,14 @@ class InProcessWorker:
     """A supervised worker thread: ``stop()`` ends it, ``thread`` is its thread, ``worker`` the current
     :class:`~assay.worker.Worker` (a new one after each restart: a stopped worker's pool is closed)."""
 
-    def __init__(self, server_url: str, token: str) -> None:
+    def __init__(self, server_url: str, token: str, transport: str = "inprocess") -> None:
         from assay.worker import WorkerClient
 
+        from .inprocess_client import InProcessClient
+
         self.server_url = server_url
-        self.client = WorkerClient(server_url, token)
+        self.transport = transport
+        self.client = InProcessClient(token) if transport == "inprocess" else WorkerClient(server_url, token)
         self.worker = self._new_worker()
         self.restarts = 0
         self.problem: str | None = None  # why no worker runs right now (None while one does)
@@ -67,7 +73,8 @@ class InProcessWorker:
     def _supervise(self) -> None:
         from assay.worker.client import TokenRefused
 
-        _wait_for_server(self.server_url)  # the server starts listening just after this thread starts
+        if self.transport == "http":
+            _wait_for_server(self.server_url)  # the server starts listening just after this thread starts
         while not self._stopping.is_set():
             try:
                 self.worker.run()
@@ -92,16 +99,17 @@ class InProcessWorker:
         log.exception("the in-process worker died; restarting it")
 
 
-def start(server_url: str) -> InProcessWorker:
-    """Start the supervised worker thread (see :class:`InProcessWorker`)."""
+def start(server_url: str, transport: str | None = None) -> InProcessWorker:
+    """Start the supervised worker thread (see :class:`InProcessWorker`); ``transport`` defaults to
+    ``settings.INPROCESS_WORKER_TRANSPORT``."""
     global _current
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
     WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
     _, token = create_worker_token(None, NAME)
-    supervised = InProcessWorker(server_url, token)
+    supervised = InProcessWorker(server_url, token, transport or settings.INPROCESS_WORKER_TRANSPORT)
     _current = supervised
     supervised.thread.start()
-    log.info("in-process worker %s started against %s", supervised.worker_id, server_url)
+    log.info("in-process worker %s started (%s transport)", supervised.worker_id, supervised.transport)
     return supervised
 
 

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # a refusal a web view lets escape: its styled page, not a 500 (web/views/errors.py)
+    "assay.server.web.views.errors.RefusalPages",
 ]
 
 ROOT_URLCONF = "assay.server.urls"
@@ -180,6 +182,10 @@ WORKER_CLAIM_RECHECK_SECONDS = env_int("ASSAY_CLAIM_RECHECK_SECONDS", 5)
 # SQLite only: how often each server process checks whether another one committed (PRAGMA data_version),
 # while claims wait; 0 turns it off (one server process). Cost and latency measured in BENCHMARKS.md.
 WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "0.1"))
+# How the demo's in-process worker reaches its server: "inprocess" (the services, no HTTP) or "http".
+INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
+if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):
+    raise ImproperlyConfigured("ASSAY_INPROCESS_WORKER_TRANSPORT is 'inprocess' or 'http'")
 EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)

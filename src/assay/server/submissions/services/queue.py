@@ -138,9 +138,12 @@ def _until_a_lease_expires(queue_name: str) -> float:
     return max((soonest["at"] - timezone.now()).total_seconds(), 0.0) + 0.01
 
 
-def leave(token: WorkerToken, worker_id: str) -> None:
-    """The worker is going away: its waiting claim ends without a job, so none is leased to nobody."""
-    wakeup.leave(_leaver(token, worker_id))
+def leave(token: WorkerToken, worker_id: str, *, everywhere: bool = True) -> None:
+    """The worker is going away: its waiting claim ends without a job, so none is leased to nobody.
+
+    ``everywhere=False`` (the in-process worker, whose claim waits in this process) tells only this
+    process, with no database statement: it may be called from whatever thread stops the worker."""
+    wakeup.leave(_leaver(token, worker_id), everywhere=everywhere)
 
 
 def _leaver(token: WorkerToken, worker_id: str) -> str:
@@ -279,9 +282,14 @@ def release(token: WorkerToken, submission_id: int, attempt: int) -> None:
     wakeup.announce(token.queue_name)
 
 
+MAX_ERROR_CHARS = 20000  # a worker's failure reason (stored as the submission's, up to 5000)
+MAX_SANDBOX_CHARS = 500  # the worker's one-line sandbox description
+
+
 @dataclass
 class Completion:
-    """What a worker reports when an evaluation ends."""
+    """What a worker reports when an evaluation ends, checked whichever transport brought it (a refusal is
+    a :class:`SubmissionError` 400); logs beyond twice the evaluation output cap are cut, not refused."""
 
     attempt: int
     output: Any = None
@@ -289,6 +297,35 @@ class Completion:
     stdout: str = ""
     stderr: str = ""
     sandbox: str = ""
+
+    def __post_init__(self) -> None:
+        texts = {"error": self.error or "", "stdout": self.stdout, "stderr": self.stderr, "sandbox": self.sandbox}
+        for name, value in texts.items():
+            if not isinstance(value, str):
+                raise SubmissionError("invalid", f"{name}: not a string", 400)
+            if "\x00" in value:
+                raise SubmissionError("invalid", f"{name}: null characters are not allowed", 400)
+        for name, cap in (("error", MAX_ERROR_CHARS), ("sandbox", MAX_SANDBOX_CHARS)):
+            if len(texts[name]) > cap:
+                raise SubmissionError("invalid", f"{name}: longer than {cap} characters", 400)
+        cap = settings.EVALUATION_MAX_OUTPUT_BYTES * 2
+        if len(self.stdout) > cap:
+            self.stdout = self.stdout[:cap] + "\n[truncated by the server]"
+        if len(self.stderr) > cap:
+            self.stderr = self.stderr[:cap] + "\n[truncated by the server]"
+        self.error = self.error or None
+
+    @classmethod
+    def from_report(cls, attempt: int, report: dict[str, Any]) -> Completion:
+        """A worker's report as :meth:`assay.worker.WorkerClient.complete` sends it (missing keys: empty)."""
+        return cls(
+            attempt=attempt,
+            output=report.get("output"),
+            error=report.get("error"),
+            stdout=report.get("stdout") or "",
+            stderr=report.get("stderr") or "",
+            sandbox=report.get("sandbox") or "",
+        )
 
 
 def _takes_result(sub: Submission, attempt: int) -> bool:

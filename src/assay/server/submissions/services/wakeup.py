@@ -158,9 +158,10 @@ def announce(queue_name: str, using: str = "default") -> None:
     transaction.on_commit(_hub.bump, using=using)
 
 
-def leave(worker_id: str) -> None:
-    """The worker is going: its waiting claim (in any process, on PostgreSQL) ends without a job."""
-    if connections["default"].vendor == "postgresql":
+def leave(worker_id: str, *, everywhere: bool = True) -> None:
+    """The worker is going: its waiting claim (in any process, on PostgreSQL) ends without a job;
+    ``everywhere=False``: in this process only (no statement, so any thread may call it)."""
+    if everywhere and connections["default"].vendor == "postgresql":
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, _LEAVE + worker_id])
     _hub.leave(worker_id)
