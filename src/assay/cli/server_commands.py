@@ -99,9 +99,9 @@ def import_bundle(
         raise typer.Exit(1) from None
     except refused as exc:
         if as_json:
-            emit_json({"imported": False, "code": exc.code, "reason": exc.reason})
+            emit_json({"imported": False, "code": exc.code, "reason": exc.message})
         else:
-            err_console.print(f"[red]✗ not imported[/red]: {exc.reason}")
+            err_console.print(f"[red]✗ not imported[/red]: {exc.message}")
         raise typer.Exit(1) from None
     if as_json:
         emit_json(

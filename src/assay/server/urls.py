@@ -12,3 +12,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),  # sign-up, login, e-mail verification, OpenID Connect
     path("", include("assay.server.web.urls")),
 ]
+
+# Django's own error pages in the site's layout (under /api/ the guard answers JSON instead)
+handler400 = "assay.server.web.views.errors.bad_request"
+handler403 = "assay.server.web.views.errors.forbidden"
+handler404 = "assay.server.web.views.errors.not_found"
+handler500 = "assay.server.web.views.errors.server_error"

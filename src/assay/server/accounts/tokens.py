@@ -21,6 +21,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from assay.server.refusals import Refusal
+
 from .models import ApiToken
 from .services import unverified_email_refusal
 
@@ -40,12 +42,8 @@ def evalai_cli_days() -> int:
     return settings.EVALAI_TOKEN_DAYS
 
 
-class TokenRefused(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class TokenRefused(Refusal):
+    """A token request the rules refuse (unverified address, too many tokens, not yours)."""
 
 
 @dataclass

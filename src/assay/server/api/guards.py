@@ -16,8 +16,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 
 from assay.evaluation import contract
+from assay.server.refusals import Refusal, for_status
 
-from .errors import api_error_body, is_native
+from .errors import is_native, refusal_body
 
 # nesting of a JSON body: a worker's report wraps an output the result contract allows MAX_DEPTH deep
 MAX_DEPTH = contract.MAX_DEPTH + 4
@@ -27,15 +28,10 @@ INTEGER = re.compile(r"[-+]?\d+")
 ID_PARAMS = re.compile(r"(id|pk|.*_id|.*_pk|phase|challenge|team|submission|split|phase_split|host_team|attempt)")
 JSON_TYPES = ("application/json",)
 LOG_FIELDS = frozenset({"stdout", "stderr"})  # a worker's logs: saved as files, where NUL is harmless
-STATUS_CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """Bad input seen by the guard: answered with ``status`` in the path's error shape."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def is_api(path: str) -> bool:
@@ -43,7 +39,7 @@ def is_api(path: str) -> bool:
 
 
 def missing(path: str, what: str) -> JsonResponse:
-    return refusal(path, "not_found", f"{what} does not exist", missing_status(path))
+    return answer(path, Refusal("not_found", f"{what} does not exist", missing_status(path)))
 
 
 def missing_status(path: str) -> int:
@@ -51,8 +47,8 @@ def missing_status(path: str) -> int:
     return 404 if is_native(path) else 406
 
 
-def refusal(path: str, code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse(api_error_body(path, code, message), status=status)
+def answer(path: str, refused: Refusal) -> JsonResponse:
+    return JsonResponse(refusal_body(path, refused), status=refused.status)
 
 
 class ApiGuard:
@@ -68,7 +64,7 @@ class ApiGuard:
         try:
             check_request(request)
         except Refused as r:
-            return refusal(path, r.code, r.message, r.status)
+            return answer(path, r)
         return as_json_error(path, self.get_response(request))
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
@@ -84,7 +80,7 @@ class ApiGuard:
         try:
             _refuse_body_error(exc)
         except Refused as r:
-            return refusal(request.path_info, r.code, r.message, r.status)
+            return answer(request.path_info, r)
         return None
 
 
@@ -225,9 +221,8 @@ def as_json_error(path: str, response: HttpResponse) -> HttpResponse:
     if response.get("Content-Type", "").startswith("application/octet-stream"):
         return response
     status = response.status_code
-    code = STATUS_CODES.get(status, "too_large" if status == 413 else "server_error" if status >= 500 else "error")
     message = "no such API path" if status == 404 else response.reason_phrase or "error"
-    converted = refusal(path, code, message, status)
+    converted = answer(path, for_status(status, message))
     for header in ("Allow", "Retry-After", "WWW-Authenticate"):
         if header in response:
             converted[header] = response[header]

@@ -21,8 +21,7 @@ from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.history import history
 from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
 from assay.server.leaderboards.services.visibility import access_for
-
-from .errors import error
+from assay.server.refusals import Refusal
 
 _ORDER = OpenApiParameter("order_by", str, description="A label, or `_overall` for the rank-aggregation column.")
 _ENTRIES = OpenApiParameter("entries", str, enum=["public", "all"], description="`all`: hosts only.")
@@ -46,11 +45,6 @@ def _page_url(request: Request, page: int) -> str:
 
 class _LeaderboardView(APIView):
     permission_classes = [permissions.AllowAny]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, LeaderboardError):
-            return error(exc.code, exc.message, exc.status)
-        return super().handle_exception(exc)
 
 
 class PhaseSplitLeaderboardView(_LeaderboardView):
@@ -104,7 +98,7 @@ class PhaseSplitHistoryView(_LeaderboardView):
             try:
                 teams = [int(t) for t in q["teams"].split(",") if t.strip()]
             except ValueError:
-                return error("invalid", "teams must be comma-separated team ids", 400)
+                raise Refusal("invalid", "teams must be comma-separated team ids", 400) from None
         data = history(
             request.user,
             phase_split_id,
@@ -144,7 +138,7 @@ class PhaseSubmissionsExportView(_LeaderboardView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, phase_id: int):
         if phase_id > MAX_ID:
-            return error("not_found", "no such phase", 404)
+            raise Refusal("not_found", "no such phase", 404)
         phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
         rows = exports.submissions_table(request.user, phase)
         response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
@@ -158,10 +152,10 @@ class ChallengeLeaderboardsView(_LeaderboardView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, challenge_id: int) -> Response:
         if challenge_id > MAX_ID:
-            return error("not_found", "no such challenge", 404)
+            raise Refusal("not_found", "no such challenge", 404)
         challenge = get_object_or_404(Challenge.objects.select_related("host_team"), pk=challenge_id)
         if not challenge_listed(challenge) and not is_host(request.user, challenge):
-            return error("not_found", "no such challenge", 404)
+            raise Refusal("not_found", "no such challenge", 404)
         out = []
         for phase in challenge.phases.prefetch_related("phase_splits__dataset_split", "phase_splits__leaderboard"):
             for ps in phase.phase_splits.all():

@@ -20,9 +20,10 @@ from assay.server.challenges.models import (
     DatasetSplit,
     Participation,
 )
-from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
+from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.refusals import Refusal
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import remaining
 from assay.server.teams.models import HostTeam, ParticipantTeam
@@ -207,11 +208,7 @@ def _import(request: Request, upload, team: HostTeam, challenge: Challenge | Non
             with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
                 report = import_bundle(bundle, host_team=team, user=request.user, challenge=challenge)
         except BundleError as exc:
-            return Response(
-                {"error": {"code": "invalid_bundle", "message": _summary(exc)}, "problems": _problems(exc)}, status=400
-            )
-        except ImportRefused as exc:
-            return Response({"error": {"code": exc.code, "message": exc.reason}}, status=exc.status or 409)
+            raise Refusal("invalid_bundle", _summary(exc), 400, _problems(exc)) from None
     return Response(
         {
             "challenge": ChallengeOut(report.challenge).data,

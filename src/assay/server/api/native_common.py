@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.listing import visible_challenges
 from assay.server.challenges.services.roles import is_host
-from assay.server.submissions.services.errors import SubmissionError
+from assay.server.refusals import Refusal
 
 
 class Pages(pagination.PageNumberPagination):
@@ -33,11 +33,6 @@ class NativeView(APIView):
     """Base of the native endpoints: personal tokens or a browser session; signed-in users only."""
 
     permission_classes = [permissions.IsAuthenticated]
-
-    def get_exception_handler(self):
-        from .native_errors import native_exception_handler
-
-        return native_exception_handler
 
     def paginate(self, request: Request, queryset: QuerySet | list, serialize) -> Response:
         """``serialize``: a serializer class (one instance serialises the whole page: DRF builds its fields
@@ -55,8 +50,8 @@ class PublicReadView(NativeView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
 
-def not_found(what: str) -> SubmissionError:
-    return SubmissionError("not_found", f"no such {what}", 404)
+def not_found(what: str) -> Refusal:
+    return Refusal("not_found", f"no such {what}", 404)
 
 
 def visible_challenge(user, challenge_id: int) -> Challenge:
@@ -71,7 +66,7 @@ def hosted_challenge(user, challenge_id: int) -> Challenge:
     challenge = Challenge.objects.select_related("host_team").filter(pk=challenge_id).first()
     if challenge is None or not is_host(user, challenge):
         if challenge is not None and visible_challenges(user).filter(pk=challenge.pk).exists():
-            raise SubmissionError("forbidden", "only the challenge's hosts may do this", 403)
+            raise Refusal("forbidden", "only the challenge's hosts may do this", 403)
         raise not_found("challenge")
     return challenge
 

@@ -13,13 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assay.server.challenges.models import ChallengePhase
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
-
-from .errors import error
 
 
 class SubmissionOut(serializers.ModelSerializer):
@@ -111,7 +110,7 @@ class SubmissionDetailView(APIView):
             .first()
         )
         if sub is None or not can_view(request.user, sub):
-            return error("not_found", "no such submission", 404)
+            raise Refusal("not_found", "no such submission", 404)
         data = SubmissionOut(sub, context={"reader": ResultReader(request.user)}).data
         if can_view_logs(request.user, sub):
             data["stdout"] = _read(sub.stdout_file)

@@ -11,10 +11,9 @@ from rest_framework.views import APIView
 
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import WorkerToken
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
-
-from .errors import error
 
 
 @extend_schema_serializer(component_name="WorkerTokenOut")  # TokenOut is the personal API token's
@@ -40,7 +39,7 @@ class ChallengeWorkerTokensView(APIView):
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = self._challenge(request, challenge_id)
         if challenge is None:
-            return error("forbidden", "only the challenge's hosts see its worker tokens", 403)
+            raise Refusal("forbidden", "only the challenge's hosts see its worker tokens", 403)
         return Response(TokenOut(challenge.worker_tokens.order_by("pk"), many=True).data)
 
     @extend_schema(request=TokenIn, responses={201: TokenOut})
@@ -59,6 +58,6 @@ class WorkerTokenDetailView(APIView):
     def delete(self, request: Request, token_id: int) -> Response:
         row = WorkerToken.objects.select_related("challenge__host_team").filter(pk=token_id).first()
         if row is None:
-            return error("not_found", "no such token", 404)
+            raise Refusal("not_found", "no such token", 404)
         revoke_worker_token(request.user, row)
         return Response(status=204)

@@ -10,10 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assay.server.refusals import Refusal
 from assay.server.submissions.services import jobs, queue
 
 from .auth import IsWorker, WorkerTokenAuthentication
-from .errors import error
 
 
 class WorkerView(APIView):
@@ -136,5 +136,5 @@ class FileView(WorkerView):
     def get(self, request: Request, sha256: str):
         field = jobs.file_for_worker(request.auth, sha256.lower())
         if field is None:
-            return error("not_found", "no file with this hash belongs to a job you hold", 404)
+            raise Refusal("not_found", "no file with this hash belongs to a job you hold", 404)
         return FileResponse(field.open("rb"), as_attachment=True, filename=field.name.rsplit("/", 1)[-1])

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from assay.server.accounts.services import unverified_email_refusal
+from assay.server.refusals import Refusal
 
 from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation
 
@@ -30,14 +31,8 @@ MAX_PENDING_INVITATIONS = 50
 NAME_MAX = 100
 
 
-class TeamError(Exception):
-    """A team action the rules refuse. ``code`` is stable; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class TeamError(Refusal):
+    """A team action the rules refuse."""
 
 
 # --- who is who --------------------------------------------------------------------------------------

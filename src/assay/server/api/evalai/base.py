@@ -5,41 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rest_framework import exceptions, pagination, permissions
+from rest_framework import pagination, permissions
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
-from assay.server.accounts.tokens import TokenRefused
-from assay.server.challenges.services.participation import ParticipationError
 from assay.server.submissions.services.errors import SubmissionError
-from assay.server.teams.services import TeamError
 
 from ..auth import WorkerTokenAuthentication
-from ..errors import _flatten
+from ..errors import api_exception_handler
 from ..token_auth import ApiTokenAuthentication, TokenFailed
 
 EVALAI_DETAIL = {"expired": "Token has expired", "unknown": "Invalid token", "revoked": "Invalid token"}
-DOMAIN_ERRORS = (SubmissionError, TokenRefused, ParticipationError, TeamError)
 
 
 def evalai_exception_handler(exc, context):
-    if isinstance(exc, DOMAIN_ERRORS):
-        # EvalAI answers "X does not exist" with 406, which its CLI prints (a 404 it does not)
-        return Response({"error": exc.message, "code": exc.code}, status=406 if exc.status == 404 else exc.status)
+    """A refused token answers the ``detail`` texts the CLI matches; everything else as every API error."""
     if isinstance(exc, TokenFailed):
         detail = EVALAI_DETAIL.get(exc.problem, "Invalid token")
         return Response({"detail": detail, "code": "token_not_valid", "error": str(exc.detail)}, status=401)
-    response = exception_handler(exc, context)
-    if response is None:
-        return None
-    if isinstance(exc, exceptions.ValidationError):
-        message = "; ".join(_flatten(response.data)) or "invalid request"
-        body = response.data if isinstance(response.data, dict) else {}
-        response.data = {**body, "error": message}
-    else:
-        detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
-        response.data = {"detail": str(detail), "error": str(detail)}
-    return response
+    return api_exception_handler(exc, context)
 
 
 class Pages(pagination.PageNumberPagination):

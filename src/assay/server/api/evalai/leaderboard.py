@@ -36,7 +36,7 @@ def leaderboard_response(view, request: Request, phase_split_id: int, *, all_ent
     except LeaderboardError as exc:
         if exc.code == "leaderboard_not_public":  # EvalAI answers every non-host the same 400
             raise fail(NOT_PUBLIC, 400, exc.code) from None
-        raise fail(exc.message, exc.status, exc.code) from None
+        raise
     if all_entries and not board.access.is_host:
         raise fail("Sorry, you are not authorized to make this request", 403, "forbidden")
     if not board.access.shows_ranks or (board.access.visibility != 3 and not board.access.is_host):

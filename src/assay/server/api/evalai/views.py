@@ -683,7 +683,8 @@ class GithubBundleView(EvalAIView):
             except BundleError as exc:
                 return Response({"error": _bundle_text(exc)}, status=400)
             except ImportRefused as exc:
-                return Response({"error": exc.reason}, status=exc.status or 400)
+                # EvalAI's config endpoint answers a valid bundle it cannot apply with 400, not 409
+                raise fail(exc.message, 400 if exc.status == 409 else exc.status, exc.code) from None
         if repo and not report.challenge.github_repository:
             Challenge.objects.filter(pk=report.challenge.pk).update(github_repository=repo, github_branch=branch)
         verb = "created" if report.created else "updated"

@@ -19,6 +19,7 @@ from assay.bundle import Bundle, Problem
 from assay.bundle.model import ChallengeConfig, PhaseSplit
 from assay.server.accounts.services import unverified_email_refusal
 from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.refusals import Refusal
 from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
 from assay.server.teams.models import HostTeam
@@ -34,14 +35,10 @@ from ..models import (
 )
 
 
-class ImportRefused(Exception):
-    """The bundle is valid but cannot be applied (to this challenge, now). ``code`` is stable."""
+class ImportRefused(Refusal):
+    """The bundle is valid but cannot be applied (to this challenge, now): a conflict unless said otherwise."""
 
-    def __init__(self, code: str, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.status = status  # when the refusal is not about the bundle (e.g. 403): faces answer it
+    status_default = 409
 
 
 @dataclass

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from assay.bundle import BundleError, Problem, read_bundle
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.errors import SubmissionError
@@ -31,12 +32,8 @@ from .roles import is_host
 S = Submission.Status
 
 
-class HostingError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class HostingError(Refusal):
+    """A host's action on a challenge the rules refuse."""
 
 
 def require_host(user, challenge: Challenge) -> None:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.server.teams.services import active_members, is_member, user_emails, verified_emails
@@ -27,15 +28,8 @@ from .roles import is_host
 MAX_INVITES_PER_REQUEST = 500
 
 
-class ParticipationError(Exception):
-    """A participation request the rules refuse; ``problems`` lists every reason found."""
-
-    def __init__(self, code: str, message: str, status: int = 400, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.problems = problems or [message]
+class ParticipationError(Refusal):
+    """A participation request the rules refuse."""
 
 
 # --- e-mail rules ------------------------------------------------------------------------------------

@@ -1,11 +1,9 @@
-"""The one error the leaderboard services raise; the API turns it into ``{"error": {code, message}}``."""
+"""The one error the leaderboard services raise (a :class:`~assay.server.refusals.Refusal`)."""
 
 from __future__ import annotations
 
+from assay.server.refusals import Refusal
 
-class LeaderboardError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+
+class LeaderboardError(Refusal):
+    """A leaderboard request the rules refuse (hidden, unknown column, bad page)."""

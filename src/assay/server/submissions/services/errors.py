@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
+from assay.server.refusals import Refusal
 
-class SubmissionError(Exception):
+
+class SubmissionError(Refusal):
     """A request about a submission that the rules refuse. ``status`` mirrors EvalAI's HTTP codes."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 class LeaseLost(SubmissionError):

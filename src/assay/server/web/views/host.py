@@ -94,7 +94,7 @@ def _import(request: HttpRequest, upload, **where) -> HttpResponse | dict[str, A
     except BundleError as exc:
         return {"problems": hosting.describe_problems(exc.problems), "upload_name": upload.name}
     except ImportRefused as exc:
-        return {"refused": exc.reason, "upload_name": upload.name}
+        return {"refused": exc.message, "upload_name": upload.name}
     except HostingError as exc:
         if exc.status == 403:
             raise Http404("no such host team") from None
