@@ -5,9 +5,11 @@
 A fresh SQLite platform (``bench/_serve.py``'s seed: the benchmark challenge, a participant with an
 API token, a worker token) is driven through Django's test client exactly along a submission's path:
 the participant's submit request, the worker's claim, its download of the submission file, its
-``complete`` with the trivial evaluator's output, and one anonymous leaderboard read. The evaluation
+``complete`` with the trivial evaluator's output, and one anonymous leaderboard read; then the same
+claim, download and complete as the embedded default's in-process worker makes them (the services
+called directly through ``InProcessClient``, no HTTP). The evaluation
 itself is left out (the ``warm`` and ``overhead`` rows time it: a few ms). Each phase is timed
-(wall and this process's CPU), counted in SQL statements, and profiled with cProfile over
+(wall and this process's CPU), counted in SQL statements, and profiled with cProfile (CPU time) over
 ``--submissions`` submissions after three warm-up ones; authentication is reported apart
 (the cumulative time of DRF's ``Request._authenticate``). Prints a summary and writes
 JSON (default ``bench/results/profile-submission.json``).
@@ -33,7 +35,11 @@ sys.path.insert(0, str(HERE))
 from measure import machine  # noqa: E402
 from platform_harness import base_env  # noqa: E402
 
-PHASES = ("submit", "claim", "download", "complete", "leaderboard")
+# a submission's path twice: an external worker's requests over HTTP, and the embedded default's
+# in-process worker calling the same services directly (assay.server.inprocess_client)
+PATHS = (("submit", "claim", "download", "complete", "leaderboard"),
+         ("submit", "claim (in-process)", "download (in-process)", "complete (in-process)"))  # fmt: skip
+PHASES = tuple(dict.fromkeys(p for path in PATHS for p in path))
 
 
 def drive(info: dict):
@@ -73,7 +79,27 @@ def drive(info: dict):
     def leaderboard() -> None:
         check(anonymous.get(f"/api/v1/phase-splits/{info['phase_split']}/leaderboard"), 200)
 
-    return {"submit": submit, "claim": claim, "download": download, "complete": complete, "leaderboard": leaderboard}
+    from assay.server.inprocess_client import InProcessClient
+
+    inprocess = InProcessClient(info["worker_token"])
+    files = Path(tempfile.mkdtemp(prefix="assay-bench-profile-files-"))
+
+    def claim_inprocess() -> None:
+        state["job"] = inprocess.claim("profile", wait=0)
+
+    def download_inprocess() -> None:
+        sha = state["job"]["submission_file"]["sha256"]
+        inprocess.download(sha, files / sha).unlink()
+
+    def complete_inprocess() -> None:
+        job, score = state["job"], float(state["n"])
+        report = {"output": {"result": [{"public": {"Accuracy": score, "F1": score}}]},
+                  "error": None, "stdout": "", "stderr": "", "sandbox": "bwrap"}  # fmt: skip
+        inprocess.complete(job["submission_id"], job["attempt"], report)
+
+    return {"submit": submit, "claim": claim, "download": download, "complete": complete, "leaderboard": leaderboard,
+            "claim (in-process)": claim_inprocess, "download (in-process)": download_inprocess,
+            "complete (in-process)": complete_inprocess}  # fmt: skip
 
 
 def top(stats: pstats.Stats, per: int, n: int, key: str, ours: bool = False) -> list[dict]:
@@ -122,36 +148,42 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     for _ in range(3):  # first requests import and compile: not counted
-        for name in PHASES:
-            phases[name]()
+        for path in PATHS:
+            for name in path:
+                phases[name]()
     wall: dict[str, list[float]] = {p: [] for p in PHASES}
     cpu: dict[str, list[float]] = {p: [] for p in PHASES}
     queries: dict[str, int] = {}
     for _ in range(args.submissions):
-        for name in PHASES:
-            t, c = time.perf_counter(), time.process_time()
-            phases[name]()
-            wall[name].append(time.perf_counter() - t)
-            cpu[name].append(time.process_time() - c)
-    for name in PHASES:
-        with CaptureQueriesContext(connection) as captured:
-            phases[name]()
-        queries[name] = len(captured.captured_queries)
-    profiles = {p: cProfile.Profile() for p in PHASES}
+        for path in PATHS:
+            for name in path:
+                t, c = time.perf_counter(), time.process_time()
+                phases[name]()
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.process_time() - c)
+    for path in PATHS:
+        for name in path:
+            with CaptureQueriesContext(connection) as captured:
+                phases[name]()
+            queries[name] = len(captured.captured_queries)
+    profiles = {p: cProfile.Profile(time.process_time) for p in PHASES}  # CPU, not the neighbours
+    calls = dict.fromkeys(PHASES, 0)
     for _ in range(args.submissions):
-        for name in PHASES:
-            profiles[name].runcall(phases[name])
+        for path in PATHS:
+            for name in path:
+                profiles[name].runcall(phases[name])
+                calls[name] += 1
     result: dict = {"machine": machine(), "submissions": args.submissions, "phases": {}}
     for name in PHASES:
-        stats = pstats.Stats(profiles[name])
+        stats, per = pstats.Stats(profiles[name]), calls[name]
         result["phases"][name] = {
             "wall_p50_ms": round(1000 * statistics.median(wall[name]), 2),
             "cpu_mean_ms": round(1000 * statistics.mean(cpu[name]), 2),
             "sql_statements": queries[name],
-            "auth_ms_profiled": auth_ms(stats, args.submissions),
-            "profiled_ms": round(1000 * stats.total_tt / args.submissions, 2),
-            "top_own": top(stats, args.submissions, args.top, "tottime"),
-            "top_assay_cumulative": top(stats, args.submissions, args.top, "cumtime", ours=True),
+            "auth_ms_profiled": auth_ms(stats, per),
+            "profiled_ms": round(1000 * stats.total_tt / per, 2),
+            "top_own": top(stats, per, args.top, "tottime"),
+            "top_assay_cumulative": top(stats, per, args.top, "cumtime", ours=True),
         }
     result["machine"]["load_average_at_end"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)
