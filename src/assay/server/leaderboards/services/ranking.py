@@ -32,8 +32,8 @@ from assay.server.teams.models import ParticipantTeamMember
 from ..models import Standing
 from .aggregation import Overall, overall_column
 from .errors import LeaderboardError
-from .rules import OVERALL, Rules, with_standings_hints
-from .standings import ensure_current, refresh_team
+from .rules import HEAVY_FIELDS, OVERALL, Rules, with_standings_hints
+from .standings import ensure_current, is_stale, refresh_team
 from .visibility import Access, access_for
 
 ORDER = ("sort_key", "tie_key", "submitted_at", "entry_id")
@@ -53,13 +53,6 @@ _ROW_VALUES = (
     "submission__is_flagged", "submission__ignore_submission",
 )  # fmt: skip
 Row = dict[str, Any]
-# Page texts and the stored config: large, and no ranking rule reads them.
-_HEAVY = (
-    "phase__challenge__description", "phase__challenge__evaluation_details",
-    "phase__challenge__terms_and_conditions", "phase__challenge__submission_guidelines",
-    "phase__challenge__config_yaml", "phase__challenge__infrastructure", "phase__description",
-    "phase__submission_meta_attributes", "phase__default_submission_meta_attributes",
-)  # fmt: skip
 
 
 @dataclass
@@ -142,29 +135,18 @@ def visible_standings(rules: Rules, label: str, public_only: bool, banned: list[
     return qs
 
 
-def _stale(rules: Rules, public_only: bool, r: Row) -> bool:
-    """The submission changed without the services (the Django admin, say): the standing is out of date."""
-    return (
-        r["submission__status"] not in rules.statuses
-        or r["submission__is_flagged"]
-        or r["submission__ignore_submission"]
-        or r["submission__is_baseline"] != r["is_baseline"]
-        or (public_only and not (r["submission__is_public"] or r["submission__is_baseline"]))
-    )
-
-
 def _live(rules: Rules, public_only: bool, qs: QuerySet[Standing], **extra) -> list[Row]:
     """The rows of ``qs`` (with the ``extra`` annotations), after repairing the teams whose standing is
     out of date and reading again. A stale row is never shown, even if the repair could not place its
     team's next entry."""
     qs = qs.annotate(**extra) if extra else qs
     rows = list(qs.values(*_ROW_VALUES, *extra))
-    stale = {r["team_id"] for r in rows if _stale(rules, public_only, r)}
+    stale = {r["team_id"] for r in rows if is_stale(rules, public_only, r)}
     if stale:
         for team_id in sorted(stale):
             refresh_team(rules.phase_split, team_id)
         rows = list(qs.values(*_ROW_VALUES, *extra))
-    return [r for r in rows if not _stale(rules, public_only, r)]
+    return [r for r in rows if not is_stale(rules, public_only, r)]
 
 
 def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
@@ -172,7 +154,7 @@ def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
     if not 0 < pk <= MAX_ID:  # a URL may carry any number; the database takes 64 bits
         raise LeaderboardError("not_found", "no such leaderboard", 404)
     related = ChallengePhaseSplit.objects.select_related("phase__challenge__host_team", "leaderboard", "dataset_split")
-    found = next(iter(with_standings_hints(related.filter(pk=pk).order_by().defer(*_HEAVY))), None)
+    found = next(iter(with_standings_hints(related.filter(pk=pk).order_by().defer(*HEAVY_FIELDS))), None)
     if found is None:
         raise LeaderboardError("not_found", "no such leaderboard", 404)
     return found

@@ -31,6 +31,13 @@ OVERALL = "_overall"
 STANDINGS_VERSION = 1
 
 S = Submission.Status
+# Page texts and the stored config: large, and no ranking rule reads them (left out when loading a phase-split).
+HEAVY_FIELDS = (
+    "phase__challenge__description", "phase__challenge__evaluation_details",
+    "phase__challenge__terms_and_conditions", "phase__challenge__submission_guidelines",
+    "phase__challenge__config_yaml", "phase__challenge__infrastructure", "phase__description",
+    "phase__submission_meta_attributes", "phase__default_submission_meta_attributes",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class Rules:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-class _IdList(Aggregate):
+class IdList(Aggregate):
     """The ids of a group as one text, ``"3,7"`` (order unspecified), on SQLite and PostgreSQL."""
 
     function = "GROUP_CONCAT"
@@ -87,7 +94,7 @@ def with_standings_hints(qs: QuerySet[ChallengePhaseSplit]) -> QuerySet[Challeng
         HostTeamMember.objects.filter(team_id=OuterRef("phase__challenge__host_team_id"))
         .order_by()
         .values("team_id")
-        .annotate(ids=_IdList("user_id"))
+        .annotate(ids=IdList("user_id"))
         .values("ids")
     )
     signature = StandingsState.objects.filter(phase_split=OuterRef("pk")).values("signature")[:1]

@@ -5,17 +5,24 @@ kept here is an index range scan. They change only through:
 
 * :func:`refresh_submission` — called in the transaction that writes a submission's results
   (``submissions.services.queue``) or changes what it may show (flag, hide, baseline, publish,
-  cancel, re-run in ``submissions.services.lifecycle``); it recomputes that team only;
+  cancel, re-run in ``submissions.services.lifecycle``). Only that submission changed, so it is
+  *placed*: compared with its team's current row per label and audience (one indexed read) and
+  written where it wins, a write or two. The team is recomputed where placing cannot be exact: a row
+  of the submission that no longer fits it (hidden, flagged, cancelled, made private, un-baselined,
+  a new result replacing the entry) — its team's next entry must be found — or a row whose
+  submission changed behind its back (select-one made the team's other submissions private);
 * :func:`ensure_current` — called by every reader; when the phase-split's settings changed since the
   standings were built (see :meth:`Rules.signature`), it rebuilds them from the entries, in SQL
   (at 10⁶ entries that takes tens of seconds: the Django admin's "rebuild" action does it ahead);
 * :func:`refresh_team` — also called by a reader that meets a row whose submission changed behind
   the services' back (an admin edit), so such a row is never shown and its team is repaired.
 
-All choose a team's entry with the same window query, in the database: per team, the first entry
-by (sort key, error bar, submission time, id) — or the newest by submission time when the phase-split
-shows the latest submission — among all its entries, and among its public ones. Baseline entries
-each get their own row and never take a team's slot.
+A team's entry is the first by (sort key, error bar, submission time, id) — or the newest by
+submission time when the phase-split shows the latest submission — among all its entries, and among
+its public ones. Rebuilds choose it with one window query in the database; placing compares the same
+keys, computed by the same expressions. Baseline entries each get their own row and never take a
+team's slot. Every writer first locks the phase-split's :class:`StandingsState` row, so writers of one
+phase-split take turns and a reader's rebuild never misses a result being written.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import math
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import F, FloatField, Func, Q, QuerySet, Value, Window
+from django.db.models import F, FloatField, Func, Q, QuerySet, Subquery, Value, Window
 from django.db.models.fields.json import compile_json_path
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -33,7 +40,7 @@ from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry, Standing, StandingsState
-from .rules import Rules, rules_for
+from .rules import HEAVY_FIELDS, IdList, Rules, rules_for, with_standings_hints
 
 INF = math.inf
 
@@ -170,23 +177,24 @@ def _chosen(rules: Rules, team_ids: Iterable[int] | None) -> Iterable[tuple[int,
             yield i, Standing.Audience.PUBLIC, True, row
 
 
+def _standing(rules: Rules, i: int, audience: int, baseline: bool, row: tuple) -> Standing:
+    entry_id, team_id, sub_id, sk, tk, at = row
+    return Standing(
+        phase_split_id=rules.phase_split.pk,
+        label=rules.sortable[i],
+        audience=audience,
+        team_id=team_id,
+        entry_id=entry_id,
+        submission_id=sub_id,
+        is_baseline=baseline,
+        sort_key=INF if sk is None else sk,
+        tie_key=0.0 if tk is None else tk,
+        submitted_at=at,
+    )
+
+
 def _build(rules: Rules, team_ids: list[int] | None) -> int:
-    ps = rules.phase_split
-    rows = [
-        Standing(
-            phase_split_id=ps.pk,
-            label=rules.sortable[i],
-            audience=audience,
-            team_id=team_id,
-            entry_id=entry_id,
-            submission_id=sub_id,
-            is_baseline=baseline,
-            sort_key=INF if sk is None else sk,
-            tie_key=0.0 if tk is None else tk,
-            submitted_at=at,
-        )
-        for i, audience, baseline, (entry_id, team_id, sub_id, sk, tk, at) in _chosen(rules, team_ids)
-    ]
+    rows = [_standing(rules, i, audience, baseline, row) for i, audience, baseline, row in _chosen(rules, team_ids)]
     Standing.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
 
@@ -242,22 +250,171 @@ def ensure_current(ps: ChallengePhaseSplit) -> Rules:
     return rules
 
 
-def refresh_team(ps: ChallengePhaseSplit, team_id: int) -> None:
-    """Recompute one team's standings on ``ps`` (all of them if the settings changed meanwhile)."""
-    rules = rules_for(ps)
-    signature = rules.signature()
+def _rebuild_team(rules: Rules, team_id: int) -> None:
+    """Recompute one team's rows; the phase-split's state must be locked and current."""
+    Standing.objects.filter(phase_split=rules.phase_split, team_id=team_id).delete()
+    _build(rules, [team_id])
+
+
+def _refresh_team(rules: Rules, team_id: int) -> None:
     with transaction.atomic():
-        state = _locked_state(ps)  # serialises writers of one phase-split
+        state = _locked_state(rules.phase_split)  # serialises writers of one phase-split
+        signature = rules.signature()
         if state.signature != signature:
             _rebuild_locked(rules, state, signature)
-            return
-        Standing.objects.filter(phase_split=ps, team_id=team_id).delete()
-        _build(rules, [team_id])
+        else:
+            _rebuild_team(rules, team_id)
+
+
+def refresh_team(ps: ChallengePhaseSplit, team_id: int) -> None:
+    """Recompute one team's standings on ``ps`` (all of them if the settings changed meanwhile)."""
+    _refresh_team(rules_for(ps), team_id)
+
+
+def is_stale(rules: Rules, public_only: bool, row: dict) -> bool:
+    """A standing row (with its submission's ``submission__*`` fields) whose submission no longer
+    qualifies for it: changed without the services (the Django admin, say) or by a service that
+    changed other submissions than the one it refreshed (select-one unpublishes them)."""
+    return (
+        row["submission__status"] not in rules.statuses
+        or row["submission__is_flagged"]
+        or row["submission__ignore_submission"]
+        or row["submission__is_baseline"] != row["is_baseline"]
+        or (public_only and not (row["submission__is_public"] or row["submission__is_baseline"]))
+    )
+
+
+# ---- placing one submission -------------------------------------------------------------------
+
+# Rules per phase, {phase id: {phase-split id: (rules, signature)}}: loading them costs two queries
+# and hashing the signature, on every result. A write to anything rules_for() reads empties it
+# (forget_rules, connected in apps.py); another process's write is caught under the lock, where the
+# cached signature must equal the standings' own or the rules are read again (rules_for() is the
+# truth: equal signatures mean equal rules for choosing entries).
+_RULES: dict[int, dict[int, tuple[Rules, str]]] = {}
+_RULES_KEPT = 256  # phases; past that the cache starts over (a process rarely serves more)
+
+
+def forget_rules(**_signal) -> None:
+    """Receiver of ``post_save``/``post_delete`` of challenges, phases, phase-splits, leaderboards, host members."""
+    _RULES.clear()
+
+
+def _phase_rules(phase_id: int) -> dict[int, tuple[Rules, str]]:
+    splits = ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related("phase__challenge", "leaderboard")
+    loaded = {}
+    for ps in with_standings_hints(splits.defer(*HEAVY_FIELDS)):
+        rules = rules_for(ps)
+        loaded[ps.pk] = (rules, rules.signature())
+    if len(_RULES) >= _RULES_KEPT:
+        _RULES.clear()
+    _RULES[phase_id] = loaded
+    return loaded
+
+
+def _lock_phase(phase_id: int) -> dict[int, str | None]:
+    """Lock the standings state of every split of the phase, in id order (so writers never deadlock),
+    in one statement; each split's standings signature, None where none were ever built."""
+    ids = ChallengePhaseSplit.objects.filter(phase_id=phase_id).order_by().values("phase_id")
+    states = list(
+        StandingsState.objects.select_for_update(of=("self",))
+        .filter(phase_split__phase_id=phase_id)
+        .order_by("phase_split_id")
+        .annotate(splits=Subquery(ids.annotate(ids=IdList("id")).values("ids")))
+        .values_list("phase_split_id", "signature", "splits")
+    )
+    if states:
+        split_ids = [int(x) for x in states[0][2].split(",")]
+    else:  # nothing built yet on this phase
+        split_ids = list(ChallengePhaseSplit.objects.filter(phase_id=phase_id).values_list("pk", flat=True))
+    signatures: dict[int, str | None] = dict.fromkeys(split_ids)
+    signatures.update((ps_id, signature) for ps_id, signature, _ in states)
+    return signatures
+
+
+_ROW = (
+    "id", "label", "audience", "entry_id", "submission_id", "is_baseline", "sort_key", "tie_key", "submitted_at",
+    "submission__status", "submission__is_flagged", "submission__ignore_submission", "submission__is_baseline",
+    "submission__is_public",
+)  # fmt: skip
+
+
+def _precedes(rules: Rules, key: tuple, row: dict) -> bool:
+    """Whether an entry with ``key`` = (sort key, tie key, submitted at, entry id) takes ``row``'s place:
+    the order of :func:`_order`, on the values the rows hold."""
+    sk, tk, at, entry = key
+    if rules.latest:
+        return (at, entry) > (row["submitted_at"], row["entry_id"])
+    return (sk, tk, at, entry) < (row["sort_key"], row["tie_key"], row["submitted_at"], row["entry_id"])
+
+
+def _place(rules: Rules, sub: Submission) -> bool:
+    """Write ``sub``'s rows on the phase-split, when only ``sub`` changed since the team's rows were
+    written: its entry (if it may appear) against the team's row per label and audience. False, having
+    written nothing, when that cannot be exact and the team must be recomputed."""
+    team = sub.participant_team_id
+    rows = list(Standing.objects.filter(phase_split=rules.phase_split, team_id=team).values(*_ROW))
+    if any(is_stale(rules, r["audience"] == Standing.Audience.PUBLIC, r) for r in rows):
+        return False
+    n = len(rules.sortable)
+    found = list(
+        eligible_entries(rules, False)
+        .filter(submission_id=sub.pk)
+        .order_by()
+        .annotate(at=F("submission__submitted_at"), pub=F("submission__is_public"), **_keys(rules))
+        .values_list("id", "at", "pub", "submission__is_baseline", *[f"{k}{i}" for i in range(n) for k in ("sk", "tk")])
+    )
+    if len(found) > 1:  # several live entries of one submission: only a rebuild's window picks right
+        return False
+    mine = [r for r in rows if r["submission_id"] == sub.pk]
+    if not found:  # it may not appear: it must hold no row (else its team's next entry takes over)
+        return not mine
+    entry, at, pub, baseline, *keys = found[0]
+    audiences = (Standing.Audience.ALL, Standing.Audience.PUBLIC) if pub or baseline else (Standing.Audience.ALL,)
+    wanted = {
+        (rules.sortable[i], audience): _standing(
+            rules, i, audience, baseline, (entry, team, sub.pk, *keys[2 * i : 2 * i + 2], at)
+        )
+        for i in range(n)
+        for audience in audiences
+    }
+    if any(r["entry_id"] != entry or (r["label"], r["audience"]) not in wanted for r in mine):
+        return False  # a row it no longer earns (made private, new result): the slot's next entry is unknown
+    if baseline:  # its own rows, beside the teams'
+        if mine:
+            return len(mine) == len(wanted)
+        Standing.objects.bulk_create(wanted.values())
+        return True
+    slots = {(r["label"], r["audience"]): r for r in rows if not r["is_baseline"]}
+    new, better = [], {}
+    for slot, standing in wanted.items():
+        held = slots.get(slot)
+        if held is None:
+            new.append(standing)
+        elif held["submission_id"] != sub.pk and _precedes(
+            rules, (standing.sort_key, standing.tie_key, at, entry), held
+        ):
+            better.setdefault(standing.label, (standing, []))[1].append(held["id"])
+    if new:
+        Standing.objects.bulk_create(new)
+    for standing, ids in better.values():  # one label's slots take the same values
+        Standing.objects.filter(pk__in=ids).update(
+            entry_id=entry, submission_id=sub.pk, sort_key=standing.sort_key, tie_key=standing.tie_key, submitted_at=at
+        )
+    return True
 
 
 def refresh_submission(sub: Submission) -> None:
-    """After ``sub``'s results, status or marks changed: recompute its team on each of its phase's splits."""
-    for ps in ChallengePhaseSplit.objects.filter(phase_id=sub.phase_id).select_related(
-        "phase__challenge", "leaderboard"
-    ):
-        refresh_team(ps, sub.participant_team_id)
+    """After ``sub``'s results, status or marks changed (and no other submission's, but for what
+    :func:`is_stale` sees): bring its team's standings up to date on each split of its phase."""
+    team = sub.participant_team_id
+    with transaction.atomic(savepoint=False):  # the callers' transaction; no savepoint to pay for
+        signatures = _lock_phase(sub.phase_id)
+        cached = _RULES.get(sub.phase_id)
+        if cached is None or {k: v[1] for k, v in cached.items()} != signatures:
+            cached = _phase_rules(sub.phase_id)  # another process changed them, or new standings
+        for ps_id, (rules, signature) in sorted(cached.items()):
+            if signatures.get(ps_id) != signature:
+                _refresh_team(rules, team)  # builds them (none yet) or rebuilds them (settings changed)
+            elif not _place(rules, sub):
+                _rebuild_team(rules, team)
