@@ -49,6 +49,11 @@ SIZES = {
                   api_challenges=1, api_servers=("runserver",), upload_mb=10, idle_seconds=2),
 }  # fmt: skip
 ROWS = ["overhead", "throughput", "idle", "warm", "chunked", "api", "upload", "leaderboard"]
+EMBEDDED_CPU_NOTE = (
+    "server: the server process's other threads (requests); embedded_worker: the in-process worker's thread"
+    " (with the default in-process transport it runs the claim and complete services itself);"
+    " evaluators: the sandboxed evaluator processes"
+)
 POLL_INTERVAL_S = 0.02  # the overhead row's leaderboard polling, from its own process (bench/poller.py)
 
 
@@ -149,8 +154,7 @@ def overhead(size: dict) -> dict:
         "poll_interval_ms": ms(POLL_INTERVAL_S),
         "polls_per_submission": round(statistics.mean(polls), 1),
         "cpu_ms_per_submission": meter.per_item_ms(n),
-        "cpu_note": "server process (request threads) / embedded_worker (its thread) / evaluators (sandboxed"
-        " child processes); includes serving the leaderboard polls",
+        "cpu_note": EMBEDDED_CPU_NOTE + "; includes serving the leaderboard polls",
         "baseline_raw_evaluate": base,
         "baseline_raw_claim_transaction": claim,
         "ratio_p50": round(p50 / base["p50_ms"], 1) if base["p50_ms"] else None,
@@ -210,8 +214,7 @@ def throughput(size: dict, external_workers: int = 0) -> dict:
         "statuses": statuses,
         "lost": n - statuses.get("finished", 0),
         "cpu_ms_per_submission": cpu,
-        "cpu_note": "server process (request threads) / embedded_worker (its thread) / evaluators (sandboxed"
-        " child processes) / workers (external worker processes); includes the benchmark's status checks",
+        "cpu_note": EMBEDDED_CPU_NOTE + "; workers: external worker processes; includes the benchmark's status checks",
         "baseline_raw_claim_transaction": claim,
         "ratio_raw_claims_to_evaluations": round(claim["per_s"] / rate, 1) if claim.get("per_s") else None,
         "target": ">= 100/s, nothing lost; CPU <= 20 ms per submission (server + worker)",
@@ -545,7 +548,8 @@ def table(results: dict) -> list[tuple[str, str, str, str, str, str]]:
                      ok(r["meets_target"])))  # fmt: skip
     for key, value in results.items():
         if isinstance(value, dict) and "error" in value and key != "leaderboard":
-            rows.append((key, "ERROR: " + value["error"].splitlines()[-1][:80], "—", "—", "—", "—"))
+            last = [line for line in value["error"].splitlines() if line.strip()] or ["?"]
+            rows.append((key, "ERROR: " + last[-1][:100], "—", "—", "—", "—"))
     return rows
 
 
