@@ -226,7 +226,7 @@ def test_destructive_update_is_refused_and_changes_nothing(media, host_team, hos
     with pytest.raises(ImportRefused) as err:
         do_import(demo_copy, host_team, challenge=challenge)
     assert err.value.code == code
-    assert err.value.reason  # a sentence a host can act on
+    assert err.value.message  # a sentence a host can act on
     assert snapshot(media) == before
 
 
