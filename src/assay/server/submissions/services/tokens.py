@@ -81,9 +81,11 @@ def authenticate_worker(token: str) -> WorkerToken | None:
 
 
 def revoke_worker_token(user, row: WorkerToken) -> None:
+    """Its challenge's hosts and staff revoke a token; to anyone else it does not exist (404, as a missing
+    id answers: the ids of other people's tokens are not told apart from unused ones)."""
     allowed = user is None or user.is_staff or (row.challenge is not None and is_host(user, row.challenge))
     if not allowed:
-        raise SubmissionError("forbidden", "you may not revoke this token", 403)
+        raise SubmissionError("not_found", "no such token", 404)
     if row.revoked_at is None:
         row.revoked_at = timezone.now()
         row.save(update_fields=["revoked_at"])
