@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from assay.server.submissions.models import WorkerToken
-from assay.server.submissions.services.tokens import create_worker_token
+from assay.server.submissions.services.tokens import create_worker_token, forget_cached_tokens
 
 NAME = "in-process worker"
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd… restart; the last repeats
@@ -105,6 +105,7 @@ def start(server_url: str, transport: str | None = None) -> InProcessWorker:
     global _current
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
     WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_cached_tokens()
     _, token = create_worker_token(None, NAME)
     supervised = InProcessWorker(server_url, token, transport or settings.INPROCESS_WORKER_TRANSPORT)
     _current = supervised

@@ -182,6 +182,9 @@ WORKER_CLAIM_RECHECK_SECONDS = env_int("ASSAY_CLAIM_RECHECK_SECONDS", 5)
 # SQLite only: how often each server process checks whether another one committed (PRAGMA data_version),
 # while claims wait; 0 turns it off (one server process). Cost and latency measured in BENCHMARKS.md.
 WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "0.1"))
+# Token rows found usable are cached this many seconds per process (0: off): a revocation reaches the
+# other processes of a multi-process server within this bound (at once in the one that revokes).
+TOKEN_CACHE_SECONDS = float(os.environ.get("ASSAY_TOKEN_CACHE_SECONDS", "5"))
 # How the demo's in-process worker reaches its server: "inprocess" (the services, no HTTP) or "http".
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):

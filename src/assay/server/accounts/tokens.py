@@ -18,10 +18,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from assay.server.refusals import Refusal
+from assay.server.token_cache import TokenCache
 
 from .models import ApiToken
 from .services import unverified_email_refusal
@@ -115,6 +117,7 @@ def _create(user, name: str, days: int | None, token: str, *, sign_in: bool) -> 
         if over > 0:
             stale = live.order_by(Coalesce("last_used_at", "created_at"), "id").values_list("pk", flat=True)[:over]
             ApiToken.objects.filter(pk__in=list(stale)).update(revoked_at=timezone.now())
+            _cache.clear()  # a queryset update sends no signal
         expires = timezone.now() + dt.timedelta(days=days) if days else None
         row = ApiToken.objects.create(
             user=user, name=(name or "token")[:100], token_hash=_hash(token), prefix=token[:10], expires_at=expires
@@ -122,19 +125,31 @@ def _create(user, name: str, days: int | None, token: str, *, sign_in: bool) -> 
     return row, token
 
 
+_cache: TokenCache[ApiToken] = TokenCache(related="user")
+for _model in (ApiToken, get_user_model()):  # a revocation, or a user deactivated, counts at once here
+    post_save.connect(_cache.clear, sender=_model, dispatch_uid=f"api-token-cache-save-{_model.__name__}")
+    post_delete.connect(_cache.clear, sender=_model, dispatch_uid=f"api-token-cache-delete-{_model.__name__}")
+
+
 def check_token(token: str) -> Check:
+    """The token's row with its user (one query, then cached: :mod:`assay.server.token_cache`), or why not."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return Check(None, "unknown")
-    row = ApiToken.objects.select_related("user").filter(token_hash=_hash(token)).first()
-    if row is None or not row.user.is_active:
-        return Check(None, "unknown")
-    if row.revoked_at is not None:
-        return Check(None, "revoked")
     now = timezone.now()
-    if row.expires_at is not None and row.expires_at <= now:
-        return Check(None, "expired")
+    digest = _hash(token)
+    row = _cache.get(digest)
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        row = ApiToken.objects.select_related("user").filter(token_hash=digest).first()
+        if row is None or not row.user.is_active:
+            return Check(None, "unknown")
+        if row.revoked_at is not None:
+            return Check(None, "revoked")
+        if row.expires_at is not None and row.expires_at <= now:
+            return Check(None, "expired")
+        _cache.put(digest, row)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        _cache.touched(digest, "last_used_at", now)
     return Check(row)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
+from assay.server.token_cache import TokenCache
 
 from ..models import WorkerToken
 from .errors import SubmissionError
@@ -68,16 +70,33 @@ def create_worker_token(user, name: str, challenge: Challenge | None = None) -> 
     return row, token
 
 
+_cache: TokenCache[WorkerToken] = TokenCache()
+for _signal in (post_save, post_delete):  # a revocation (or any change) in this process counts at once
+    _signal.connect(_cache.clear, sender=WorkerToken, dispatch_uid=f"worker-token-cache-{_signal is post_save}")
+
+
 def authenticate_worker(token: str) -> WorkerToken | None:
-    """The active token row for ``token``, or None. Touches ``last_used_at`` at most once a minute."""
-    if not token or not token.startswith(TOKEN_PREFIX):
+    """The active token row for ``token`` (one query, then cached: :mod:`assay.server.token_cache`), or
+    None. Touches ``last_used_at`` at most once a minute."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = WorkerToken.objects.filter(token_hash=_hash(token), revoked_at__isnull=True).first()
-    if row is not None:
-        now = timezone.now()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            WorkerToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    digest = _hash(token)
+    row = _cache.get(digest)
+    if row is None:
+        row = WorkerToken.objects.filter(token_hash=digest, revoked_at__isnull=True).first()
+        if row is None:
+            return None
+        _cache.put(digest, row)
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        WorkerToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        _cache.touched(digest, "last_used_at", now)
     return row
+
+
+def forget_cached_tokens() -> None:
+    """After revoking tokens with a queryset update (no signal is sent): the cache must not outlive them."""
+    _cache.clear()
 
 
 def revoke_worker_token(user, row: WorkerToken) -> None:
