@@ -63,7 +63,7 @@ def test_platform_workers_skip_an_unapproved_challenge_until_it_is_approved(
     body = reader.get(f"/api/v1/submissions/{held.pk}").json()
     assert body["status"] == "submitted" and body["waiting_for"] == queue.WAITING_FOR_APPROVAL
     assert reader.get(f"/api/v1/submissions/{later.pk}").json()["waiting_for"] is None
-    from assay.server.challenges.services.my_submissions import queue_position
+    from assay.server.submissions.services.my_submissions import queue_position
 
     assert queue_position(held) is None and queue_position(later) == 1  # the held one is not in line
 

@@ -6,10 +6,8 @@ validate bundles or run a remote worker without Django.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-from pathlib import Path
 
 import django
 
@@ -88,7 +86,7 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
 
     from assay.bundle import read_bundle
     from assay.server.challenges.models import Challenge
-    from assay.server.challenges.services.bundle_import import ImportRefused
+    from assay.server.challenges.services.bundle_import import ImportRefused, config_text_and_digest
     from assay.server.challenges.services.bundle_import import import_bundle as do_import
     from assay.server.teams.models import HostTeam
     from assay.server.teams.services import create_host_team
@@ -112,7 +110,7 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
         if challenge is None:
             raise ImportRefused("no_such_challenge", f"no challenge with id {challenge_id}")
     with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
-        config_text, digest = _config_text_and_digest(path)
+        config_text, digest = config_text_and_digest(path)
         if team is None:  # only now that the bundle is known to be valid: a refused one creates nothing
             team = create_host_team(host_team, user, operator=True)
         return do_import(
@@ -124,27 +122,6 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
             bundle_sha256=digest,
             operator=True,  # the operator vouches for the user they name
         )
-
-
-def _config_text_and_digest(path: str) -> tuple[str, str]:
-    """The bundle's hash (zip bytes, or every file of a folder in name order) and its config text."""
-    from assay.bundle.source import CONFIG_NAMES
-
-    p = Path(path)
-    digest = hashlib.sha256()
-    text = ""
-    if p.is_dir():
-        for f in sorted(x for x in p.rglob("*") if x.is_file() and ".git" not in x.parts):
-            digest.update(f.relative_to(p).as_posix().encode() + b"\0")
-            digest.update(f.read_bytes())
-        for name in CONFIG_NAMES:
-            if (p / name).is_file():
-                text = (p / name).read_text(encoding="utf-8-sig")
-    else:
-        with open(p, "rb") as fh:
-            while chunk := fh.read(1024 * 1024):
-                digest.update(chunk)
-    return text, digest.hexdigest()
 
 
 def demo(host: str, port: int, password: str, bundle: str, container_bundle: str | None = None) -> None:

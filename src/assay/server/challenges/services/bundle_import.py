@@ -9,19 +9,20 @@ re-import updates in place. Adding phases, splits, leaderboards and phase-splits
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.db import DataError, IntegrityError, transaction
 
 from assay.bundle import Bundle, Problem
 from assay.bundle.model import ChallengeConfig, PhaseSplit
+from assay.bundle.source import CONFIG_NAMES
 from assay.server.accounts.services import unverified_email_refusal
-from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.refusals import Refusal
 from assay.server.storage import ContentWriter
-from assay.server.submissions.models import Submission
 from assay.server.teams.models import HostTeam
 
 from ..models import (
@@ -137,7 +138,7 @@ def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[s
     new_pairs = {ps.key for ps in config.challenge_phase_splits}
 
     for phase in challenge.phases.all():
-        has_subs = Submission.objects.filter(phase=phase).exists()
+        has_subs = phase.submissions.exists()  # the reverse of Submission.phase: no import of a higher app
         incoming = new_phases.get(phase.config_id)
         if incoming is None and has_subs:
             raise ImportRefused(
@@ -151,7 +152,7 @@ def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[s
                 f" {phase.codename!r} to {incoming.codename!r} (evaluation scripts receive it)",
             )
     for split in challenge.dataset_splits.all():
-        used = LeaderboardEntry.objects.filter(phase_split__dataset_split=split).exists()
+        used = split.phase_splits.filter(entries__isnull=False).exists()
         incoming = new_splits.get(split.config_id)
         if incoming is None and used:
             raise ImportRefused(
@@ -165,7 +166,7 @@ def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[s
                 f" {split.codename!r} to {incoming.codename!r} (results are keyed by it)",
             )
     for board in challenge.leaderboards.all():
-        used = LeaderboardEntry.objects.filter(phase_split__leaderboard=board).exists()
+        used = board.phase_splits.filter(entries__isnull=False).exists()
         incoming = new_boards.get(board.config_id)
         if incoming is None and used:
             raise ImportRefused(
@@ -354,3 +355,22 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
 
 def _dump_list(items) -> list | None:
     return None if items is None else [item.model_dump() for item in items]
+
+
+def config_text_and_digest(path: str) -> tuple[str, str]:
+    """The bundle's hash (zip bytes, or every file of a folder in name order) and its config text."""
+    p = Path(path)
+    digest = hashlib.sha256()
+    text = ""
+    if p.is_dir():
+        for f in sorted(x for x in p.rglob("*") if x.is_file() and ".git" not in x.parts):
+            digest.update(f.relative_to(p).as_posix().encode() + b"\0")
+            digest.update(f.read_bytes())
+        for name in CONFIG_NAMES:
+            if (p / name).is_file():
+                text = (p / name).read_text(encoding="utf-8-sig")
+    else:
+        with open(p, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+    return text, digest.hexdigest()

@@ -1,4 +1,6 @@
-"""What hosts do to their challenges from the web: upload bundles, edit settings, pause, re-run, export.
+"""What hosts do to their challenges from the web: upload bundles, edit settings, pause, export participants.
+
+What hosts do to the submissions (list, re-run, mark, export) is :mod:`assay.server.submissions.services.hosting`.
 
 Every function checks that the user hosts the challenge (or, for a new challenge, belongs to the host
 team) before anything else; the web views only translate forms to these calls.
@@ -14,22 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q, QuerySet
 
 from assay.bundle import BundleError, Problem, read_bundle
 from assay.server.refusals import Refusal
-from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle
-from assay.server.submissions.services.errors import SubmissionError
-from assay.server.submissions.services.result_access import ResultReader
 from assay.server.teams.models import HostTeam
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
-from .bundle_import import ImportReport, import_bundle
+from .bundle_import import ImportReport, config_text_and_digest, import_bundle
 from .roles import is_host
-
-S = Submission.Status
 
 
 class HostingError(Refusal):
@@ -54,8 +48,6 @@ def upload_bundle(
     Raises :class:`BundleError` (every problem with file, line and key), :class:`ImportRefused` (valid
     but not applicable, with the reason) or :class:`HostingError` (not allowed, not a bundle).
     """
-    from assay.server.commands import _config_text_and_digest
-
     if challenge is not None:
         require_host(user, challenge)
         host_team = challenge.host_team
@@ -81,7 +73,7 @@ def upload_bundle(
             for chunk in upload.chunks():
                 fh.write(chunk)
         with read_bundle(str(path), limits=settings.BUNDLE_LIMITS) as bundle:
-            config_text, digest = _config_text_and_digest(str(path))
+            config_text, digest = config_text_and_digest(str(path))
             if not config_text and bundle.config_only:
                 config_text = path.read_text(encoding="utf-8-sig", errors="replace")
             return import_bundle(
@@ -184,89 +176,6 @@ def set_paused(user, challenge: Challenge, paused: bool, phase: ChallengePhase |
         Challenge.objects.filter(pk=challenge.pk).update(is_submission_paused=paused)
 
 
-# --- submissions -------------------------------------------------------------------------------------
-
-STATUS_VALUES = {s.value for s in S}
-
-
-def host_submissions(challenge: Challenge, filters: dict[str, str]) -> QuerySet[Submission]:
-    """The challenge's submissions, newest first, narrowed by ``phase``, ``status``, ``team`` (name
-    contains), ``flag`` (flagged|baseline|verified|hidden|public)."""
-    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
-    phase = (filters.get("phase") or "").strip()
-    if phase.isdigit():
-        qs = qs.filter(phase_id=int(phase))
-    status = (filters.get("status") or "").strip()
-    if status in STATUS_VALUES:
-        qs = qs.filter(status=status)
-    team = (filters.get("team") or "").strip()[:100]
-    if team:
-        qs = qs.filter(Q(participant_team__name__icontains=team) | Q(created_by__username__icontains=team))
-    flag = (filters.get("flag") or "").strip()
-    flags = {
-        "flagged": Q(is_flagged=True),
-        "baseline": Q(is_baseline=True),
-        "verified": Q(is_verified_by_host=True),
-        "hidden": Q(ignore_submission=True),
-        "public": Q(is_public=True),
-    }
-    if flag in flags:
-        qs = qs.filter(flags[flag])
-    return qs.order_by("-submitted_at", "-id")
-
-
-RERUNNABLE = (S.FINISHED, S.FAILED, S.PARTIALLY_EVALUATED)
-
-
-def bulk_rerun(user, challenge: Challenge, phase: ChallengePhase | None = None) -> int:
-    """Re-run every finished or failed, not hidden submission (after the host changed the script)."""
-    require_host(user, challenge)
-    qs = Submission.objects.filter(phase__challenge=challenge, status__in=RERUNNABLE, ignore_submission=False)
-    if phase is not None:
-        qs = qs.filter(phase=phase)
-    count = 0
-    for sub in qs.order_by("submitted_at", "id"):
-        try:
-            with transaction.atomic():
-                lifecycle.rerun(user, sub)
-            count += 1
-        except SubmissionError:
-            continue
-    return count
-
-
-def host_action(user, sub: Submission, action: str) -> Submission:
-    """One host action on one submission: rerun, cancel, flag/unflag, baseline/unbaseline, verify/unverify, hide."""
-    require_host(user, sub.phase.challenge)
-    marks = {
-        "flag": {"flagged": True},
-        "unflag": {"flagged": False},
-        "baseline": {"baseline": True},
-        "unbaseline": {"baseline": False},
-        "verify": {"verified": True},
-        "unverify": {"verified": False},
-    }
-    if action in marks:
-        return lifecycle.mark(user, sub, **marks[action])
-    if action == "rerun":
-        return lifecycle.rerun(user, sub)
-    if action == "cancel":
-        return lifecycle.cancel(user, sub)
-    if action == "hide":
-        return lifecycle.hide(user, sub)
-    raise HostingError("bad_action", f"{action!r} is not an action on submissions")
-
-
-def script_errors(challenge: Challenge, limit: int = 50) -> QuerySet[Submission]:
-    """The latest failed evaluations with their reasons: where a broken evaluation script shows."""
-    return (
-        Submission.objects.filter(phase__challenge=challenge, status=S.FAILED)
-        .exclude(failure_reason="")
-        .select_related("phase", "participant_team")
-        .order_by("-completed_at", "-id")[:limit]
-    )
-
-
 # --- exports -----------------------------------------------------------------------------------------
 
 
@@ -278,7 +187,7 @@ def _cell(value: Any) -> str:
     return text
 
 
-def _csv(rows: Iterable[list[Any]]) -> Iterator[str]:
+def csv_rows(rows: Iterable[list[Any]]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     for row in rows:
@@ -286,32 +195,6 @@ def _csv(rows: Iterable[list[Any]]) -> Iterator[str]:
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
-
-
-def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = None) -> Iterator[str]:
-    require_host(user, challenge)
-    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
-    if phase is not None:
-        qs = qs.filter(phase=phase)
-    reader = ResultReader(user)  # a host sees every split; the one rule all the same
-
-    def rows() -> Iterator[list[Any]]:
-        yield [
-            "id", "phase", "team", "members", "emails", "created_by", "status", "submission_number", "submitted_at",
-            "execution_time", "is_public", "is_baseline", "is_flagged", "is_verified_by_host", "hidden",
-            "method_name", "method_description", "project_url", "publication_url", "result", "failure_reason",
-        ]  # fmt: skip
-        for s in qs.order_by("submitted_at", "id").iterator(chunk_size=500):
-            members = list(s.participant_team.members.all())
-            yield [
-                s.pk, s.phase.codename, s.participant_team.name, " ".join(m.get_username() for m in members),
-                " ".join(m.email for m in members), s.created_by.get_username(), s.status, s.submission_number,
-                s.submitted_at.isoformat(), s.execution_time, s.is_public, s.is_baseline, s.is_flagged,
-                s.is_verified_by_host, s.ignore_submission, s.method_name, s.method_description, s.project_url,
-                s.publication_url, reader.result(s) if s.output else "", s.failure_reason,
-            ]  # fmt: skip
-
-    return _csv(rows())
 
 
 def participants_csv(user, challenge: Challenge) -> Iterator[str]:
@@ -330,4 +213,4 @@ def participants_csv(user, challenge: Challenge) -> Iterator[str]:
                     m.get_full_name(), profile_of(m).affiliation,
                 ]  # fmt: skip
 
-    return _csv(rows())
+    return csv_rows(rows())

@@ -18,7 +18,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from assay.server.refusals import Refusal
-from assay.server.submissions.models import Submission
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.server.teams.services import active_members, is_member, user_emails, verified_emails
 
@@ -219,8 +218,9 @@ def _record_terms(user, participation: Participation) -> Participation:
     return participation
 
 
-def _team_submissions(participation: Participation) -> QuerySet[Submission]:
-    return Submission.objects.filter(phase__challenge=participation.challenge, participant_team=participation.team)
+def _team_submissions(participation: Participation) -> QuerySet:
+    """Through the reverse of ``Submission.participant_team``: submissions sit a layer above challenges."""
+    return participation.team.submissions.filter(phase__challenge=participation.challenge)
 
 
 def withdraw(user, participation: Participation) -> None:

@@ -19,10 +19,11 @@ from assay.server.challenges.services import hosting
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused
 from assay.server.challenges.services.hosting import HostingError
-from assay.server.challenges.services.my_submissions import any_in_progress
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.submissions.models import Submission, WorkerToken
+from assay.server.submissions.services import hosting as submission_hosting
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.my_submissions import any_in_progress
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
 from assay.server.teams.services import TeamError, create_host_team, host_teams_of
 
@@ -242,7 +243,7 @@ def submissions(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
     context = _host_context(request, challenge, "submissions")
     filters = {k: request.GET.get(k, "")[:100] for k in ("phase", "status", "team", "flag")}
-    paginator = Paginator(hosting.host_submissions(challenge, filters), 50)
+    paginator = Paginator(submission_hosting.host_submissions(challenge, filters), 50)
     page = paginator.get_page(request.GET.get("page"))
     context.update(
         filters=filters,
@@ -262,7 +263,7 @@ def submission_action(request: HttpRequest, pk: int, submission_id: int, action:
     sub = get_object_or_404(Submission.objects.select_related("phase__challenge"), pk=submission_id,
                             phase__challenge=challenge)  # fmt: skip
     try:
-        result = hosting.host_action(request.user, sub, action)
+        result = submission_hosting.host_action(request.user, sub, action)
         messages.success(request, f"Submission {sub.pk}: {action} done" + (
             f" (new submission {result.pk})" if result.pk != sub.pk else ""))  # fmt: skip
     except (HostingError, SubmissionError) as exc:
@@ -276,7 +277,7 @@ def bulk_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
     phase_id = request.POST.get("phase", "")
     phase = phase_or_404(challenge, phase_id) if phase_id else None
-    count = hosting.bulk_rerun(request.user, challenge, phase)
+    count = submission_hosting.bulk_rerun(request.user, challenge, phase)
     messages.success(request, f"{count} submission(s) queued again.")
     return safe_next(request, reverse("web:host-submissions", args=[challenge.pk]))
 
@@ -324,7 +325,7 @@ def export(request: HttpRequest, pk: int, kind: str) -> StreamingHttpResponse:
     if kind == "submissions":
         phase_id = request.GET.get("phase", "")
         phase = phase_or_404(challenge, phase_id) if phase_id else None
-        rows = hosting.submissions_csv(request.user, challenge, phase)
+        rows = submission_hosting.submissions_csv(request.user, challenge, phase)
     elif kind == "participants":
         rows = hosting.participants_csv(request.user, challenge)
     else:
@@ -363,5 +364,5 @@ def workers(request: HttpRequest, pk: int) -> HttpResponse:
 def errors(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
     context = _host_context(request, challenge, "errors")
-    context["failures"] = hosting.script_errors(challenge)
+    context["failures"] = submission_hosting.script_errors(challenge)
     return render(request, "web/host/errors.html", context)

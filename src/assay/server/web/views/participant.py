@@ -16,18 +16,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
 from assay.server.challenges.services import participation as participation_rules
-from assay.server.challenges.services.my_submissions import (
-    any_in_progress,
-    queue_position,
-    quotas,
-    team_submissions,
-)
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.my_submissions import (
+    any_in_progress,
+    queue_position,
+    quotas,
+    team_submissions,
+)
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from assay.server.submissions.models import Submission
-from assay.server.submissions.services import queue
-from assay.server.submissions.services.queue import WAITING
-from assay.server.submissions.services.submit import remaining
+from assay.server.challenges.models import Challenge, ChallengePhase, Participation
 
-from ..models import Challenge, ChallengePhase, Participation
+from ..models import Submission
+from . import queue
+from .queue import WAITING
+from .submit import remaining
 
 
 def team_submissions(participation: Participation, phase: ChallengePhase | None = None) -> QuerySet[Submission]:
