@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluatorPool
+from assay.evaluation.pool import CHUNKS_PER_EVALUATOR
 
 from .conftest import make_zip
 
@@ -22,6 +23,7 @@ CHUNKED_SCRIPT = {
         import csv
         import json
         import os
+        import time
         import uuid
 
         from .loading import load_predictions
@@ -53,6 +55,7 @@ CHUNKED_SCRIPT = {
             predictions = load_predictions(chunk_file)
             if "fail" in predictions:
                 raise ValueError("chunk holds a poisoned row")
+            time.sleep(kwargs["submission_metadata"].get("pause", 0))
             hits, seen = _counts(state["truth"], predictions)
             print(f"chunk of {seen} rows")
             return {"hits": hits, "seen": seen, "process": state["process"]}
@@ -137,18 +140,69 @@ def test_chunked_accuracy_over_1e5_items_equals_plain_evaluate(tmp_path: Path) -
         assert plain.ok, plain
         chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
         assert chunked.ok, chunked
-        assert chunked.chunks == 3
+        assert chunked.chunks == 3 * CHUNKS_PER_EVALUATOR  # more chunks than evaluators, by default
         assert chunked.output["result"] == plain.output["result"]
         assert 0.6 < plain.output["result"][0]["test"]["accuracy"] < 0.8
         info = chunked.output["submission_result"]
-        assert info["chunks"] == 3 and info["team"] == "blue"
-        assert len(info["processes"]) == 3  # three warm evaluators of the same key, in parallel
-        assert "----- chunk 2/3 -----\nchunk of 33333 rows" in chunked.stdout
+        assert info["chunks"] == 12 and info["team"] == "blue"
+        stages = chunked.stages
+        assert stages["evaluators_started"] == 2  # the two helpers, started while the file was cut
+        assert sum(stages["chunks_per_evaluator"]) == 12 and len(stages["chunk_cpu_s"]) == 3
+        assert stages["split_cpu_s"] > 0 and stages["chunk_cpu_s"][0] > 0
+        assert "----- chunk 12/12 -----\nchunk of " in chunked.stdout
         assert pool.warm_count(plain_key := f"{script}:{annotation}") == 3
         again = pool.evaluate(_job(script, annotation, submission, ChunkingSpec(chunk_count=2)))
         assert again.ok and again.warm and again.chunks == 2
         assert again.output["result"] == plain.output["result"]
+        assert again.stages["evaluators_started"] == 0
         assert pool.warm_count(plain_key) == 3  # reused, not restarted
+
+
+def test_warm_evaluators_share_the_chunks(tmp_path: Path) -> None:
+    script, annotation, submission = _dataset(tmp_path, 3_000, "json")
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=3, max_warm=4) as pool:
+        first = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))  # starts the helpers
+        assert first.ok, first
+        # Each chunk now takes 0.2 s, so every warm evaluator takes some of the twelve.
+        job = dataclasses.replace(
+            _job(script, annotation, submission, ChunkingSpec()), submission_metadata={"team": "blue", "pause": 0.2}
+        )
+        outcome = pool.evaluate(job)
+        assert outcome.ok, outcome
+        assert len(outcome.output["submission_result"]["processes"]) == 3
+        assert all(n > 0 for n in outcome.stages["chunks_per_evaluator"])
+        assert outcome.output["result"] == first.output["result"]
+
+
+def test_a_key_in_two_chunks_is_scored_as_the_whole_file_scores_it(tmp_path: Path) -> None:
+    """The whole file's parse keeps the last value of a key; a cut that puts the key in two chunks
+    would score it twice (hits and coverage both change), so that cut is refused and the file is
+    evaluated whole."""
+    script, annotation, _ = _dataset(tmp_path, 2_000, "json")
+    truth = json.loads(annotation.read_text())
+    body = ", ".join(f'"{k}": "{v}"' for k, v in truth.items())
+    submission = tmp_path / "twice.json"
+    submission.write_text("{" + body + ', "img000000": "wrong"}')  # first occurrence right, last wrong
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=2) as pool:
+        plain = pool.evaluate(_job(script, annotation, submission, None))
+        chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec(chunk_count=4)))
+    assert plain.ok and chunked.ok, (plain, chunked)
+    assert plain.output["result"] == [{"test": {"accuracy": (len(truth) - 1) / len(truth), "coverage": 1.0}}]
+    assert chunked.output["result"] == plain.output["result"]
+    assert chunked.chunks is None
+
+
+def test_malformed_json_reports_the_scripts_own_error(tmp_path: Path) -> None:
+    script, annotation, _ = _dataset(tmp_path, 1_000, "json")
+    rows = ", ".join(f'"img{i:06d}": "a"' for i in range(1_000))
+    submission = tmp_path / "broken.json"
+    submission.write_text("{" + rows.replace(', "img000500"', ' "img000500"') + "}")  # one comma missing
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=2) as pool:
+        plain = pool.evaluate(_job(script, annotation, submission, None))
+        chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec(chunk_count=4)))
+    assert not plain.ok and plain.error_kind == "script_error"
+    assert plain.error.startswith("evaluate() raised JSONDecodeError: Expecting ',' delimiter")
+    assert (chunked.ok, chunked.error, chunked.chunks) == (False, plain.error, None)
 
 
 @pytest.mark.parametrize("fmt", ["json-list", "jsonl", "csv"])

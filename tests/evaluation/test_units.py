@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assay.evaluation import ChunkingSpec, EvaluationLimits, UnsafeZipError, split_submission, validate_output
-from assay.evaluation.chunking import detect_format
+from assay.evaluation.chunking import cut_submission, detect_format
 from assay.evaluation.evaluator import OutputCapture
 from assay.evaluation.pool import cap_text
 from assay.evaluation.safezip import package_root, safe_extract
@@ -200,6 +200,60 @@ def test_split_jsonl_and_csv_keep_every_record(tmp_path: Path) -> None:
         assert chunk[0] == ["id", "text"]  # header repeated
         got += chunk[1:]
     assert got == rows[1:]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]] * 5,  # commas inside nested lists
+        [{"id": i, "label": "a, b", "s": 'x, "y": [1, 2]'} for i in range(20)],  # commas and quotes in strings
+        {f"k{i}": {"label": "\u00e9t\u00e9 \u2603", "box": [i, i + 1]} for i in range(20)},  # UTF-8, nesting
+    ],
+)
+def test_json_is_cut_between_items_as_bytes_of_the_file(tmp_path: Path, data: object) -> None:
+    source = tmp_path / "s.json"
+    source.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    cut = cut_submission(source, 4, tmp_path / "out")
+    assert len(cut.parts) >= 2 and cut.check is not None and cut.verify()
+    pieces = [json.loads(p.read_bytes()) for p in cut.parts]
+    if isinstance(data, list):
+        assert sum(pieces, []) == data
+    else:
+        assert [k for piece in pieces for k in piece] == list(data)
+        assert {k: v for piece in pieces for k, v in piece.items()} == data
+    original = source.read_bytes()
+    assert all(p.read_bytes()[1:-1] in original for p in cut.parts)  # copied, not re-serialised
+
+
+def test_a_cut_that_puts_a_key_in_two_chunks_is_refused_and_redone_by_parsing(tmp_path: Path) -> None:
+    source = tmp_path / "dup.json"
+    source.write_text('{"a": 1, "b": 2, "c": 3, "d": 4, "a": 5, "e": 6}')
+    cut = cut_submission(source, 3, tmp_path / "fast")
+    assert len(cut.parts) == 3 and not cut.verify()
+    parts = split_submission(source, 3, tmp_path / "slow")
+    merged: dict = {}
+    for p in parts:
+        piece = json.loads(p.read_text())
+        assert merged.keys().isdisjoint(piece)
+        merged.update(piece)
+    assert merged == {"a": 5, "b": 2, "c": 3, "d": 4, "e": 6}  # what json.load of the whole file gives
+
+
+def test_a_cut_of_malformed_json_fails_its_check(tmp_path: Path) -> None:
+    source = tmp_path / "bad.json"
+    source.write_text("[" + ", ".join(["1"] * 50) + " 2, " + ", ".join(["3"] * 50) + "]")
+    cut = cut_submission(source, 2, tmp_path / "out")
+    assert len(cut.parts) == 2 and not cut.verify()
+    assert split_submission(source, 2, tmp_path / "again") == []
+
+
+def test_line_cuts_are_balanced_by_bytes(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": i, "text": "x" * (i % 40)}) + "\n" for i in range(2_000)]
+    (tmp_path / "s.jsonl").write_text("".join(lines))
+    parts = split_submission(tmp_path / "s.jsonl", 4, tmp_path / "j")
+    sizes = [p.stat().st_size for p in parts]
+    assert len(parts) == 4 and max(sizes) - min(sizes) < 200  # within about two lines of each other
+    assert "".join(p.read_text() for p in parts) == "".join(lines)
 
 
 def test_unsplittable_submissions_give_no_chunks(tmp_path: Path) -> None:

@@ -4,18 +4,19 @@ Why: a metric that is a sum over items (accuracy, counts for precision/recall, a
 can be computed on parts of a huge submission in parallel and merged. Assay only splits files it
 understands the structure of, so every chunk is itself a valid file of the same format:
 
-- JSON list: contiguous slices, each written as a JSON list;
-- JSON object: split by keys (``{id: prediction}``), each chunk an object with some of the keys;
-- JSON Lines: whole lines (streamed, never loaded as a whole);
+- JSON list or object: contiguous runs of items, each chunk the file's own bytes between two
+  top-level commas inside ``[``/``]`` or ``{``/``}`` (never parsed and dumped again: that was the
+  serial part of a chunked evaluation); the cut is then checked by parsing each chunk (``Cut``),
+  and an object's key may not be in two chunks;
+- JSON Lines: whole lines, cut at the line ends nearest to equal byte offsets;
 - CSV: whole records, the header line repeated at the top of every chunk.
 
 A file that cannot be split (bad JSON, a JSON scalar, a single item) yields no chunks, and the pool
 falls back to the ordinary ``evaluate()``: the host's own script then reports what is wrong.
 
-The submission is participant data and a JSON file must be parsed whole to be split, so the pool
-splits in a short-lived subprocess (``split_in_subprocess``) that caps its own address space and
-time: a hostile 1 GB JSON file cannot take the worker's memory. This module is stdlib-only and runs
-as a plain script for that.
+The submission is participant data, so the pool splits in a short-lived subprocess
+(``SplitProcess``) that caps its own address space and time: a hostile 1 GB JSON file cannot take
+the worker's memory. This module is stdlib-only and runs as a plain script for that.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import csv
 import io
 import json
 import os
+import re
 import resource
-import subprocess
+import select
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -88,26 +92,62 @@ def detect_format(path: Path, declared: ChunkFormat = "auto") -> str:
     return "csv"
 
 
-def split_submission(path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto") -> list[Path]:
-    """Write up to ``count`` chunk files of ``path`` into ``out_dir``; ``[]`` when it cannot be split.
+@dataclass
+class Cut:
+    """Chunk files already written, and whether they still need ``verify()`` before being trusted.
 
-    Fewer chunks than asked are returned when the file has fewer items; one chunk is never returned
-    (that would be the plain evaluation at a higher price).
+    A JSON file is cut at byte offsets without being re-serialised (see ``_cut_json``); each piece is
+    proved to be a valid part of the whole only by parsing it, which ``verify()`` does. The pool runs
+    that check while the evaluators already score the chunks, so it costs no wall-clock time.
+    """
+
+    parts: list[Path]
+    check: Callable[[], bool] | None = None
+
+    def verify(self) -> bool:
+        return self.check is None or self.check()
+
+
+def cut_submission(path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto") -> Cut:
+    """Write up to ``count`` chunk files of ``path`` into ``out_dir``, cheaply; ``Cut([])`` if it cannot.
+
+    Fewer chunks than asked are written when the file has fewer items; one chunk is never returned
+    (that would be the plain evaluation at a higher price). The cut is balanced by bytes.
     """
     if count < 2:
-        return []
+        return Cut([])
     out_dir.mkdir(parents=True, exist_ok=True)
     kind = detect_format(path, fmt)
     try:
         if kind == "json":
-            parts = _split_json(path, count, out_dir)
+            cut = _cut_json(path, count, out_dir)
+            if cut is None:
+                cut = Cut(_split_json_by_parsing(path, count, out_dir))
         elif kind == "jsonl":
-            parts = _split_lines(path, count, out_dir, header=False)
+            cut = Cut(_split_lines(path, count, out_dir, header=False))
         elif kind == "csv":
-            parts = _split_csv(path, count, out_dir)
+            cut = Cut(_split_csv(path, count, out_dir))
         else:
             raise ChunkingError(f"unknown chunk format {kind!r}")
-    except (ChunkingError, ValueError, UnicodeDecodeError, csv.Error):
+    except (ChunkingError, ValueError, UnicodeError, csv.Error):
+        return Cut([])
+    return cut if len(cut.parts) > 1 else Cut([])
+
+
+def split_submission(path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto") -> list[Path]:
+    """``cut_submission`` verified: chunk files that are known to be parts of the whole, or ``[]``.
+
+    A JSON cut that fails its check (a key in two chunks, a cut that was not between two items) is
+    redone by parsing the file and writing each chunk anew, which is always right and slower.
+    """
+    cut = cut_submission(path, count, out_dir, fmt)
+    if cut.verify():
+        return cut.parts
+    for part in cut.parts:
+        part.unlink(missing_ok=True)
+    try:
+        parts = _split_json_by_parsing(path, count, out_dir)
+    except (ChunkingError, ValueError, UnicodeError):
         return []
     return parts if len(parts) > 1 else []
 
@@ -116,7 +156,117 @@ def _chunk_path(out_dir: Path, source: Path, index: int) -> Path:
     return out_dir / f"chunk-{index:04d}{source.suffix}"
 
 
-def _split_json(path: Path, count: int, out_dir: Path) -> list[Path]:
+def _write_chunk(out_dir: Path, source: Path, index: int, data: bytes) -> Path:
+    target = _chunk_path(out_dir, source, index)
+    target.write_bytes(data)
+    os.chmod(target, 0o644)
+    return target
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_PROBE_ITEMS = 8  # members parsed after a candidate comma before it is taken as a cut
+_PROBE_CANDIDATES = 32  # commas tried per cut before giving that cut up
+
+
+def _cut_json(path: Path, count: int, out_dir: Path) -> Cut | None:
+    """Cut a JSON list or object between top-level items, copying bytes; None when it cannot.
+
+    Why: parsing a large submission and dumping every chunk again was the serial part of a chunked
+    evaluation. Cut points are found near equal byte offsets: a comma is taken when the next few
+    members parse (C scanner) and are followed by commas or the end. That is a guess; the returned
+    check proves it. If ``{``/``[`` + piece + ``}``/``]`` parses for every piece, the whole file is
+    that container with the pieces' members in order (a cut inside a string or a nested value
+    leaves an unterminated string or unbalanced brackets, which does not parse). For an object the
+    check also refuses a key that is in two chunks: the whole file's parse keeps one value per key,
+    the chunks would score both.
+    """
+    data = path.read_bytes()
+    if b"\x00" in data:
+        return None  # UTF-16/32 (or binary): leave it to the parsing split
+    try:
+        text = data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
+    del data
+    first = _WS.match(text).end()
+    last = len(text.rstrip(" \t\n\r")) - 1
+    if first >= last or (text[first], text[last]) not in (("{", "}"), ("[", "]")):
+        return None
+    opener, closer = text[first], text[last]
+    start, end = first + 1, last
+    scan = json.JSONDecoder().scan_once
+    cuts = [start - 1]
+    for index in range(1, count):
+        target = max(start + (end - start) * index // count, cuts[-1] + 1)
+        comma = _next_cut(text, target, end, opener == "{", scan)
+        if comma is None:
+            break
+        cuts.append(comma)
+    cuts.append(end)
+    bounds = [(cuts[i] + 1, cuts[i + 1]) for i in range(len(cuts) - 1)]
+    if len(bounds) < 2:
+        return None
+    parts = [
+        _write_chunk(out_dir, path, i, (opener + text[a:b] + closer).encode("utf-8", "surrogatepass"))
+        for i, (a, b) in enumerate(bounds)
+    ]
+    return Cut(parts, lambda: _check_json_pieces(text, opener, closer, bounds))
+
+
+def _next_cut(text: str, pos: int, end: int, is_object: bool, scan: Callable) -> int | None:
+    """The first comma at or after ``pos`` that looks like a top-level separator (see ``_cut_json``)."""
+    for _ in range(_PROBE_CANDIDATES):
+        comma = text.find(",", pos, end)
+        if comma < 0:
+            return None
+        if _members_follow(text, comma + 1, end, is_object, scan):
+            return comma
+        pos = comma + 1
+    return None
+
+
+def _members_follow(text: str, pos: int, end: int, is_object: bool, scan: Callable) -> bool:
+    try:
+        for _ in range(_PROBE_ITEMS):
+            pos = _WS.match(text, pos).end()
+            if is_object:
+                if text[pos : pos + 1] != '"':
+                    return False
+                _key, pos = scan(text, pos)
+                pos = _WS.match(text, pos).end()
+                if text[pos : pos + 1] != ":":
+                    return False
+                pos = _WS.match(text, pos + 1).end()
+            _value, pos = scan(text, pos)
+            pos = _WS.match(text, pos).end()
+            if pos >= end:
+                return pos == end
+            if text[pos] != ",":
+                return False
+            pos += 1
+    except (StopIteration, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _check_json_pieces(text: str, opener: str, closer: str, bounds: list[tuple[int, int]]) -> bool:
+    keys: set[str] = set()
+    for a, b in bounds:
+        try:
+            piece = json.loads(opener + text[a:b] + closer)
+        except (ValueError, RecursionError):
+            return False
+        if not piece:
+            return False
+        if isinstance(piece, dict):
+            if not keys.isdisjoint(piece):
+                return False
+            keys.update(piece)
+    return True
+
+
+def _split_json_by_parsing(path: Path, count: int, out_dir: Path) -> list[Path]:
+    """Parse the whole file and write each chunk anew: always right (one value per key), slower."""
     with path.open("rb") as fh:
         data = json.load(fh)
     if isinstance(data, list):
@@ -132,34 +282,42 @@ def _split_json(path: Path, count: int, out_dir: Path) -> list[Path]:
     for index in range(n):
         lo, hi = len(items) * index // n, len(items) * (index + 1) // n
         piece = items[lo:hi] if isinstance(data, list) else dict(items[lo:hi])
-        target = _chunk_path(out_dir, path, index)
-        target.write_text(json.dumps(piece), encoding="utf-8")  # dumps: one C call, json.dump is slow
-        os.chmod(target, 0o644)
-        parts.append(target)
+        parts.append(_write_chunk(out_dir, path, index, json.dumps(piece).encode()))
     return parts
 
 
 def _split_lines(path: Path, count: int, out_dir: Path, *, header: bool) -> list[Path]:
-    """Cut at line boundaries into parts of about equal size, streaming (memory does not grow)."""
+    """Cut at the line ends nearest to equal byte offsets and copy the byte ranges (memory stays flat)."""
     total = path.stat().st_size
-    parts: list[Path] = []
     with path.open("rb") as src:
         head = src.readline() if header else b""
-        body_size = total - len(head)
-        target_size = max(1, body_size // count)
-        line = src.readline()
-        while line:
-            target = _chunk_path(out_dir, path, len(parts))
-            written = 0
-            with target.open("wb") as out:
+        body = src.tell()
+        cuts = [body]
+        for index in range(1, count):
+            target = body + (total - body) * index // count
+            if target <= cuts[-1]:
+                continue
+            src.seek(target - 1)
+            src.readline()  # to the end of the line the offset falls in
+            if src.tell() >= total:
+                break
+            cuts.append(src.tell())
+        cuts.append(total)
+        parts = []
+        for index in range(len(cuts) - 1):
+            target_path = _chunk_path(out_dir, path, index)
+            with target_path.open("wb") as out:
                 out.write(head)
-                last = len(parts) == count - 1
-                while line and (last or written < target_size):
-                    out.write(line)
-                    written += len(line)
-                    line = src.readline()
-            os.chmod(target, 0o644)
-            parts.append(target)
+                src.seek(cuts[index])
+                remaining = cuts[index + 1] - cuts[index]
+                while remaining:
+                    block = src.read(min(_COPY_BLOCK, remaining))
+                    if not block:
+                        break
+                    out.write(block)
+                    remaining -= len(block)
+            os.chmod(target_path, 0o644)
+            parts.append(target_path)
     return parts
 
 
@@ -191,43 +349,122 @@ def _split_csv(path: Path, count: int, out_dir: Path) -> list[Path]:
         writer = csv.writer(buf, dialect)
         writer.writerow(header)
         writer.writerows(body[lo:hi])
-        target = _chunk_path(out_dir, path, index)
-        target.write_text(buf.getvalue(), encoding="utf-8", newline="")
-        os.chmod(target, 0o644)
-        parts.append(target)
+        parts.append(_write_chunk(out_dir, path, index, buf.getvalue().encode("utf-8")))
     return parts
+
+
+class SplitProcess:
+    """``cut_submission`` in a separate, memory- and time-capped process, read in two steps.
+
+    The submission is participant data and a JSON file must be parsed to be checked, so this runs
+    outside the worker (a hostile 1 GB JSON file cannot take the worker's memory). The process
+    prints the chunk list as soon as the chunks are written, then checks them and prints the
+    verdict: the caller starts scoring the chunks meanwhile and trusts them only after ``verified()``.
+    """
+
+    def __init__(
+        self, path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto", *, memory_bytes: int, timeout: float
+    ) -> None:
+        import subprocess
+
+        request = {"path": str(path), "count": count, "out_dir": str(out_dir), "format": fmt, "memory": memory_bytes}
+        self.deadline = time.monotonic() + timeout
+        self.cut_cpu_seconds = 0.0  # the process's CPU time when the chunks were written
+        self.cpu_seconds = 0.0  # ... and when it ended (with the check)
+        self._buffer = b""
+        self._parts: list[Path] | None = None
+        self._verified: bool | None = None
+        try:
+            self.proc: subprocess.Popen | None = subprocess.Popen(
+                [sys.executable, "-I", os.path.abspath(__file__), json.dumps(request)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MALLOC_ARENA_MAX": "2"},
+            )
+        except OSError:
+            self.proc = None
+
+    def parts(self) -> list[Path]:
+        """The chunk files (not yet checked), or ``[]`` when the submission cannot be split."""
+        if self._parts is None:
+            message = self._message()
+            self._parts = [Path(p) for p in message.get("parts", [])] if message else []
+            if message is not None:
+                self.cut_cpu_seconds = self.cpu_seconds = float(message.get("cpu_seconds", 0.0))
+                if message.get("verified"):
+                    self._verified = True
+        return self._parts
+
+    def verified(self) -> bool:
+        """Whether the chunks are exactly the submission's items (waits for the check)."""
+        if not self.parts():
+            return False
+        if self._verified is None:
+            message = self._message()
+            self._verified = bool(message and message.get("verified"))
+            if message:
+                self.cpu_seconds = float(message.get("cpu_seconds", 0.0))
+        self.close()
+        return self._verified
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def _message(self) -> dict | None:
+        """The next JSON line from the process; None on a timeout, a crash or garbage."""
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return None
+        fd = proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                self.close()
+                return None
+            data = os.read(fd, 65536)
+            if not data:
+                return None
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return None
+        return message if isinstance(message, dict) else None
 
 
 def split_in_subprocess(
     path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto", *, memory_bytes: int, timeout: float
 ) -> list[Path]:
-    """``split_submission`` in a separate, memory- and time-capped process; ``[]`` if it fails."""
-    request = {"path": str(path), "count": count, "out_dir": str(out_dir), "format": fmt, "memory": memory_bytes}
+    """Checked chunk files from a ``SplitProcess`` (waiting for the check), or ``[]``."""
+    split = SplitProcess(path, count, out_dir, fmt, memory_bytes=memory_bytes, timeout=timeout)
     try:
-        run = subprocess.run(
-            [sys.executable, "-I", os.path.abspath(__file__), json.dumps(request)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MALLOC_ARENA_MAX": "2"},
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    if run.returncode != 0:
-        return []
-    try:
-        return [Path(p) for p in json.loads(run.stdout)]
-    except ValueError:
-        return []
+        return split.parts() if split.verified() else []
+    finally:
+        split.close()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _main() -> None:
     request = json.loads(sys.argv[1])
     limit = int(request["memory"])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    parts = split_submission(Path(request["path"]), int(request["count"]), Path(request["out_dir"]), request["format"])
-    print(json.dumps([str(p) for p in parts]))
+    cut = cut_submission(Path(request["path"]), int(request["count"]), Path(request["out_dir"]), request["format"])
+    first = {"parts": [str(p) for p in cut.parts], "verified": cut.check is None, "cpu_seconds": _cpu_seconds()}
+    print(json.dumps(first), flush=True)
+    if not first["verified"]:
+        print(json.dumps({"verified": cut.verify(), "cpu_seconds": _cpu_seconds()}), flush=True)
 
 
 if __name__ == "__main__":

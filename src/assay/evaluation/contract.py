@@ -51,7 +51,8 @@ class EvaluationOutcome:
 
     ``error`` is a sentence a participant can act on; ``stderr`` holds the traceback when there is one.
     ``sandbox`` says what isolation was in force, ``warm`` whether an already running evaluator served
-    the job (no import, no warm-up), ``chunks`` how many parts a chunked evaluation used.
+    the job (no import, no warm-up), ``chunks`` how many parts a chunked evaluation used, and
+    ``stages`` where its time went (wall and CPU seconds of the split, the chunks and the merge).
     """
 
     ok: bool
@@ -64,6 +65,7 @@ class EvaluationOutcome:
     sandbox: str
     warm: bool = False
     chunks: int | None = None
+    stages: dict[str, Any] | None = None
 
 
 #: How an undefined metric (NaN in a script, null in JSON and in the database) is shown everywhere.

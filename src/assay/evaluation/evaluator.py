@@ -87,6 +87,7 @@ class CallResult:
     error_kind: str | None = None
     died: bool = False
     extra: dict = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # CPU time the evaluator's processes used for this request
 
 
 class OutputCapture:
@@ -490,13 +491,16 @@ class WarmEvaluator:
 
     # --- requests ------------------------------------------------------------------------------
 
-    def call(self, request: dict) -> CallResult:
-        """Send one request and wait for its reply within this evaluator's limits."""
+    def call(self, request: dict, *, measure_cpu: bool = False) -> CallResult:
+        """Send one request and wait for its reply within this evaluator's limits.
+
+        ``measure_cpu`` fills ``cpu_seconds`` (one more read of the cgroup, or a /proc walk without one).
+        """
         if not self.alive:
             return CallResult(False, error="the evaluator is not running", error_kind="crash", died=True)
         self._seq += 1
         request = {**request, "id": self._seq}
-        result = self._exchange(request, wall_seconds=self.limits.wall_seconds, where="")
+        result = self._exchange(request, wall_seconds=self.limits.wall_seconds, where="", measure_cpu=measure_cpu)
         self.served += 1
         return result
 
@@ -509,7 +513,9 @@ class WarmEvaluator:
             return 0.0
         return _tree_cpu_seconds(self.proc.pid)
 
-    def _exchange(self, request: dict | None, *, wall_seconds: float, where: str) -> CallResult:
+    def _exchange(
+        self, request: dict | None, *, wall_seconds: float, where: str, measure_cpu: bool = False
+    ) -> CallResult:
         """Write ``request`` (if any), read one reply, capture output, enforce wall and CPU time."""
         proc = self.proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -575,7 +581,10 @@ class WarmEvaluator:
                     sink.feed(data)
         if message is not None:
             self._drain(out, err)
-            return self._reply(message, out, err)
+            result = self._reply(message, out, err)
+            if measure_cpu:
+                result.cpu_seconds = max(0.0, self._cpu_seconds() - cpu_start)
+            return result
         if failure is not None:
             self._kill_tree()
             self._drain(out, err)

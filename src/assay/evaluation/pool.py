@@ -20,12 +20,12 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .cgroups import detect_cgroups, sweep_stale_groups
-from .chunking import split_in_subprocess
+from .chunking import SplitProcess
 from .contract import EvaluationJob, EvaluationOutcome, validate_output
 from .evaluator import CallResult, EvaluatorSpec, WarmEvaluator
 from .sandbox import SandboxReport, resolve_sandbox
@@ -33,6 +33,9 @@ from .scripts import prepare_script, zip_folder
 from .venvs import SetupError
 
 log = logging.getLogger("assay.evaluation")
+
+#: Default chunks per evaluator: more chunks than cores, so one that runs slow does not hold the merge.
+CHUNKS_PER_EVALUATOR = 4
 
 
 def cap_text(text: str, limit: int) -> str:
@@ -50,8 +53,9 @@ class EvaluatorPool:
     """Warm, sandboxed evaluators keyed by job key, phase and limits.
 
     ``sandbox``: "auto" (bwrap when it works here, else rlimits only with a WARNING), "bwrap" (fail
-    if bwrap cannot run) or "none". ``parallelism`` is the default number of chunks of a chunked
-    evaluation; ``dask_scheduler`` (or the ``ASSAY_DASK_SCHEDULER`` environment variable) sends the
+    if bwrap cannot run) or "none". ``parallelism`` is how many evaluators score the chunks of one
+    chunked evaluation locally (by default cut into ``CHUNKS_PER_EVALUATOR`` times as many chunks),
+    or the default number of chunks on Dask; ``dask_scheduler`` (or the ``ASSAY_DASK_SCHEDULER`` environment variable) sends the
     chunks to a Dask distributed cluster instead of local processes. ``use_cgroups=False`` leaves
     enforcement to namespaces and rlimits (cgroups are used by default wherever they are writable).
     """
@@ -241,58 +245,106 @@ class EvaluatorPool:
     def _maybe_chunked(
         self, job: EvaluationJob, spec: EvaluatorSpec, first: WarmEvaluator, warm: bool, started: float
     ) -> EvaluationOutcome | None:
-        """The chunked outcome, or None when the plain evaluate() should run instead."""
-        spec_chunking = job.chunking
-        assert spec_chunking is not None
+        """The chunked outcome, or None when the plain evaluate() should run instead.
+
+        Why this order: the extra evaluators are acquired (started, if need be) while the submission
+        is being cut, the chunks are scored while the cut is being checked, and only the merge waits
+        for that check. A cut that fails it (a key in two chunks, a malformed file) is thrown away
+        with its partials and the whole file goes through evaluate(), which also reports what is wrong.
+        """
+        chunking = job.chunking
+        assert chunking is not None
         caps = first.capabilities
         if not (caps.get("evaluate_chunk") and caps.get("merge_chunks")):
             return None
-        if Path(job.submission_file).stat().st_size < spec_chunking.min_bytes:
+        if Path(job.submission_file).stat().st_size < chunking.min_bytes:
             return None
-        count = spec_chunking.chunk_count or self.parallelism
+        count = chunking.chunk_count or self.parallelism * (1 if self.dask_scheduler else CHUNKS_PER_EVALUATOR)
         chunk_dir = self.workdir / "chunks" / uuid.uuid4().hex
+        stages: dict[str, Any] = {}
+        begun = time.monotonic()
+        split = SplitProcess(
+            Path(job.submission_file),
+            count,
+            chunk_dir,
+            chunking.format,
+            memory_bytes=job.limits.memory_bytes,
+            timeout=job.limits.wall_seconds,
+        )
+        helpers = _Helpers(self, spec, 0 if self.dask_scheduler else min(self.parallelism, count) - 1)
         try:
-            parts = split_in_subprocess(
-                Path(job.submission_file),
-                count,
-                chunk_dir,
-                spec_chunking.format,
-                memory_bytes=job.limits.memory_bytes,
-                timeout=job.limits.wall_seconds,
-            )
+            parts = split.parts()
+            stages["split_s"] = time.monotonic() - begun
+            stages["split_cpu_s"] = split.cut_cpu_seconds
             if not parts:
                 return None
             if self.dask_scheduler:
                 results = self._chunks_on_dask(job, spec, parts)
             else:
-                results = self._chunks_locally(job, spec, first, parts)
-            return self._merge(job, first, warm, started, results)
+                results = self._chunks_locally(job, first, helpers, parts, stages)
+            waited = time.monotonic()
+            if not split.verified():
+                log.info("chunks of %s failed their check; evaluating the whole file", job.key)
+                return None
+            stages["check_wait_s"] = time.monotonic() - waited
+            stages["check_cpu_s"] = split.cpu_seconds - split.cut_cpu_seconds
+            return self._merge(job, first, warm, started, results, stages)
         finally:
+            helpers.release()
+            split.close()
             shutil.rmtree(chunk_dir, ignore_errors=True)
 
     def _call_chunk(self, ev: WarmEvaluator, chunk: Path, metadata: dict) -> CallResult:
         path = ev.stage_file(chunk)
         try:
-            return ev.call({"op": "evaluate_chunk", "chunk": path, "metadata": metadata})
+            return ev.call({"op": "evaluate_chunk", "chunk": path, "metadata": metadata}, measure_cpu=True)
         finally:
             ev.clear_inbox()
 
     def _chunks_locally(
-        self, job: EvaluationJob, spec: EvaluatorSpec, first: WarmEvaluator, parts: list[Path]
-    ) -> list[CallResult]:
-        def run(index: int) -> CallResult:
-            if index == 0:
-                return self._call_chunk(first, parts[0], job.submission_metadata)
-            ev, _warm, start = self._acquire(spec)
-            if ev is None:
-                return start
-            try:
-                return self._call_chunk(ev, parts[index], job.submission_metadata)
-            finally:
-                self._release(ev)
+        self, job: EvaluationJob, first: WarmEvaluator, helpers: _Helpers, parts: list[Path], stages: dict
+    ) -> list[CallResult | None]:
+        """Each evaluator takes the next chunk until none is left (or one failed): a slow or late
+        evaluator (another job on its core, still starting) scores fewer chunks instead of holding the
+        merge back. ``None`` marks a chunk not scored because another one failed."""
+        results: list[CallResult | None] = [None] * len(parts)
+        queue = iter(range(len(parts)))
+        lock = threading.Lock()
+        failed = threading.Event()
+        begun = time.monotonic()
 
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="assay-chunk") as ex:
-            return list(ex.map(run, range(len(parts))))
+        def work(ev: WarmEvaluator) -> tuple[float, int]:
+            cpu, done = 0.0, 0
+            while not failed.is_set() and ev.alive:
+                with lock:
+                    index = next(queue, None)
+                if index is None:
+                    break
+                result = self._call_chunk(ev, parts[index], job.submission_metadata)
+                results[index] = result
+                cpu, done = cpu + result.cpu_seconds, done + 1
+                if not result.ok:
+                    failed.set()
+            return cpu, done
+
+        def helper(n: int) -> tuple[float, int]:
+            ev = helpers.get(n)
+            return work(ev) if ev is not None else (0.0, 0)
+
+        with ThreadPoolExecutor(max_workers=1 + helpers.count, thread_name_prefix="assay-chunk") as ex:
+            futures = [ex.submit(work, first)] + [ex.submit(helper, n) for n in range(helpers.count)]
+            per_evaluator = [f.result() for f in futures]
+        stages["chunks_s"] = time.monotonic() - begun
+        stages["chunk_cpu_s"] = [round(cpu, 3) for cpu, _ in per_evaluator]
+        stages["chunks_per_evaluator"] = [done for _, done in per_evaluator]
+        stages["evaluators_started"] = helpers.started
+        if not failed.is_set() and any(r is None for r in results):
+            # Every evaluator died or never started: report that rather than merge a partial sum.
+            missing = next(i for i, r in enumerate(results) if r is None)
+            results[missing] = helpers.failure or CallResult(
+                False, error="no evaluator was left to score this chunk", error_kind="crash"
+            )
+        return results
 
     def _chunks_on_dask(self, job: EvaluationJob, spec: EvaluatorSpec, parts: list[Path]) -> list[CallResult]:
         from .dask_backend import evaluate_chunks_on_dask
@@ -311,13 +363,20 @@ class EvaluatorPool:
         return evaluate_chunks_on_dask(self._dask_client, job, parts, sandbox_mode=self.sandbox_mode)
 
     def _merge(
-        self, job: EvaluationJob, first: WarmEvaluator, warm: bool, started: float, results: list[CallResult]
+        self,
+        job: EvaluationJob,
+        first: WarmEvaluator,
+        warm: bool,
+        started: float,
+        results: list[CallResult | None],
+        stages: dict[str, Any],
     ) -> EvaluationOutcome:
         n = len(results)
         limit = job.limits.max_output_bytes
-        stdout = "".join(_section(i, n, r.stdout) for i, r in enumerate(results))
-        stderr = "".join(_section(i, n, r.stderr) for i, r in enumerate(results))
-        failed = next(((i, r) for i, r in enumerate(results) if not r.ok), None)
+        scored = [(i, r) for i, r in enumerate(results) if r is not None]
+        stdout = "".join(_section(i, n, r.stdout) for i, r in scored)
+        stderr = "".join(_section(i, n, r.stderr) for i, r in scored)
+        failed = next(((i, r) for i, r in scored if not r.ok), None)
         if failed is not None:
             index, bad = failed
             result = CallResult(
@@ -329,20 +388,25 @@ class EvaluatorPool:
             )
             outcome = self._outcome(result, first, warm, started, chunks=n)
         else:
+            merging = time.monotonic()
             merged = first.call(
-                {"op": "merge", "partials": [r.output for r in results], "metadata": job.submission_metadata}
+                {"op": "merge", "partials": [r.output for _, r in scored], "metadata": job.submission_metadata},
+                measure_cpu=True,
             )
+            stages["merge_s"] = time.monotonic() - merging
+            stages["merge_cpu_s"] = merged.cpu_seconds
             merged.stdout = stdout + _section(n, n, merged.stdout, title="merge")
             merged.stderr = stderr + _section(n, n, merged.stderr, title="merge")
             outcome = self._outcome(merged, first, warm, started, chunks=n, function="merge_chunks")
-        remote = sorted({f"{r.extra['host']} pid {r.extra['pid']}" for r in results if r.extra.get("remote")})
+        remote = sorted({f"{r.extra['host']} pid {r.extra['pid']}" for _, r in scored if r.extra.get("remote")})
         if remote:
-            sandboxes = sorted({r.extra["sandbox"] for r in results if r.extra.get("remote")})
+            sandboxes = sorted({r.extra["sandbox"] for _, r in scored if r.extra.get("remote")})
             outcome.sandbox = (
                 f"merge: {outcome.sandbox} || chunks on Dask workers ({', '.join(remote)}): {' / '.join(sandboxes)}"
             )
         outcome.stdout = cap_text(outcome.stdout, limit)
         outcome.stderr = cap_text(outcome.stderr, limit)
+        outcome.stages = {k: round(v, 3) if isinstance(v, float) else v for k, v in stages.items()}
         return outcome
 
     # --- outcomes --------------------------------------------------------------------------------
@@ -405,3 +469,44 @@ def _setup_failure(message: str) -> CallResult:
 def _with_sandbox(result: CallResult, ev: WarmEvaluator) -> CallResult:
     result.extra = {**result.extra, "sandbox": ev.description}
     return result
+
+
+class _Helpers:
+    """The extra evaluators of one chunked evaluation, acquired in the background from its start.
+
+    Why in the background: an evaluator that has to be started imports the script and runs its
+    ``warm_up()``, which should overlap the cut of the submission rather than follow it; a helper
+    that is still starting when the chunks are ready simply joins the work later.
+    """
+
+    def __init__(self, pool: EvaluatorPool, spec: EvaluatorSpec, count: int) -> None:
+        self.pool = pool
+        self.count = count
+        self.failure: CallResult | None = None
+        self._ex = ThreadPoolExecutor(max_workers=count, thread_name_prefix="assay-chunk-start") if count else None
+        self._futures = [self._ex.submit(pool._acquire, spec) for _ in range(count)] if self._ex else []
+
+    def get(self, n: int) -> WarmEvaluator | None:
+        """Helper ``n`` once it is ready; None (and ``failure`` set) if it could not start."""
+        ev, _warm, start = self._futures[n].result()
+        if ev is None:
+            log.warning("an extra evaluator for chunks could not start: %s", start.error)
+            self.failure = start
+        return ev
+
+    @property
+    def started(self) -> int:
+        """How many helpers were started for this evaluation (the others were already warm)."""
+        return sum(1 for f in self._futures if f.done() and f.result()[0] is not None and not f.result()[1])
+
+    def release(self) -> None:
+        """Give every helper back to the pool, now or, for one still starting, when it is ready."""
+        for future in self._futures:
+            future.add_done_callback(self._give_back)
+        if self._ex is not None:
+            self._ex.shutdown(wait=False)
+
+    def _give_back(self, future: Future) -> None:
+        ev = future.result()[0]
+        if ev is not None:
+            self.pool._release(ev)
