@@ -24,6 +24,7 @@ from django.utils import timezone
 from assay.server.accounts.services import unverified_email_refusal
 from assay.server.refusals import Refusal
 
+from . import signals
 from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation
 
 INVITATION_DAYS = 14
@@ -170,7 +171,7 @@ def invite(inviter, team: ParticipantTeam | HostTeam, email: str) -> tuple[TeamI
     if owners and team.memberships.filter(user_id__in=owners).exists():
         raise TeamError("already_member", f"{email} is already in this team", 409)
     if not host:
-        _check_email_for_team_challenges(team, email)
+        signals.inviting.send(sender=ParticipantTeam, team=team, email=email)  # challenges may refuse it
     team_filter = {"host_team": team} if host else {"participant_team": team}
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -186,16 +187,6 @@ def invite(inviter, team: ParticipantTeam | HostTeam, email: str) -> tuple[TeamI
             **team_filter,
         )
     return invitation, token
-
-
-def _check_email_for_team_challenges(team: ParticipantTeam, email: str) -> None:
-    """Refuse at once an address that no challenge of the team would accept (EvalAI does the same)."""
-    from assay.server.challenges.services.participation import email_problems
-
-    for participation in team.participations.select_related("challenge"):
-        problem = email_problems(participation.challenge, email)
-        if problem:
-            raise TeamError("email_not_eligible", f"{participation.challenge.title}: {problem}", 403)
 
 
 def send_invitation(invitation: TeamInvitation, link: str) -> None:
@@ -254,11 +245,7 @@ def accept_invitation(user, invitation: TeamInvitation) -> None:
             team = ParticipantTeam.objects.get(pk=invitation.participant_team_id)
             if is_member(user, team):
                 raise TeamError("already_member", "you are already in this team", 409)
-            from assay.server.challenges.services.participation import joining_problems
-
-            problems = joining_problems(team, user)
-            if problems:
-                raise TeamError("not_eligible", "; ".join(problems), 403)
+            signals.joining.send(sender=ParticipantTeam, team=team, user=user)  # challenges may refuse it
             ParticipantTeamMember.objects.update_or_create(
                 team=team, user=user, defaults={"status": ParticipantTeamMember.Status.ACTIVE}
             )

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from assay.server.refusals import Refusal
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
-from assay.server.teams.services import active_members, is_member, user_emails, verified_emails
+from assay.server.teams.services import TeamError, active_members, is_member, user_emails, verified_emails
 
 from ..models import Challenge, ChallengeInvitation, Participation
+from .listing import challenge_listed
 from .roles import is_host
 
 MAX_INVITES_PER_REQUEST = 500
@@ -151,14 +152,28 @@ def joining_problems(team: ParticipantTeam, user) -> list[str]:
     return problems
 
 
+def refuse_ineligible_invitation(sender, *, team: ParticipantTeam, email: str, **kwargs) -> None:
+    """``teams.signals.inviting``: refuse at once an address that a challenge of the team would not accept
+    (EvalAI does the same)."""
+    for participation in team.participations.select_related("challenge"):
+        problem = email_problems(participation.challenge, email)
+        if problem:
+            raise TeamError("email_not_eligible", f"{participation.challenge.title}: {problem}", 403)
+
+
+def refuse_ineligible_member(sender, *, team: ParticipantTeam, user, **kwargs) -> None:
+    """``teams.signals.joining``: a member joins only if every challenge the team takes part in still accepts it."""
+    problems = joining_problems(team, user)
+    if problems:
+        raise TeamError("not_eligible", "; ".join(problems), 403)
+
+
 # --- registering, terms, leaving ---------------------------------------------------------------------
 
 
 def visible_to(user, challenge: Challenge) -> bool:
     """Whether the challenge may be shown to ``user`` at all (otherwise it is answered as not found)."""
-    if challenge.published and challenge.approved_by_admin and not challenge.is_disabled:
-        return True
-    return is_host(user, challenge)
+    return challenge_listed(challenge) or is_host(user, challenge)
 
 
 def register(user, challenge: Challenge, team: ParticipantTeam, *, accept_terms: bool) -> Participation:
