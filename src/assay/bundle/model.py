@@ -191,7 +191,7 @@ class ChunkingConfig(_Model):
     """Chunked parallel evaluation of one submission (the script defines evaluate_chunk and merge_chunks)."""
 
     format: Literal["auto", "json", "jsonl", "csv"] = Field("auto", description="How to split the submission file.")
-    chunk_count: int | None = Field(None, ge=1, le=1024, description="Chunks per submission (default: worker cores).")
+    chunk_count: int | None = Field(None, ge=1, le=1024, description="Chunks per submission (default: 4 per core).")
     min_bytes: int = Field(1024 * 1024, ge=0, le=2**62, description="Smaller submissions are evaluated whole.")
 
 
