@@ -6,14 +6,10 @@ class LeaderboardsConfig(AppConfig):
     label = "leaderboards"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
+        from assay.server.submissions import signals as submissions
 
-        from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, Leaderboard
-        from assay.server.teams.models import HostTeamMember
+        from .services.entries import on_changed, on_scored
 
-        from .services.standings import forget_rules
-
-        # everything rules_for() reads: the standings' cached rules are read again after a change
-        for model in (Challenge, ChallengePhase, ChallengePhaseSplit, Leaderboard, HostTeamMember):
-            for signal in (post_save, post_delete):
-                signal.connect(forget_rules, sender=model, dispatch_uid=f"assay-standings-rules-{model.__name__}")
+        # submissions (a layer below) announces; the leaderboards follow in the same transaction
+        submissions.scored.connect(on_scored, dispatch_uid="assay-leaderboards-scored")
+        submissions.changed.connect(on_changed, dispatch_uid="assay-leaderboards-changed")

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from assay.server.challenges.services.roles import is_host
-from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.teams.services import is_member
 
+from .. import signals
 from ..models import Submission
 from .errors import SubmissionError
 from .submit import check_counts, next_number, unpublish_others
@@ -48,7 +48,7 @@ def cancel(user, sub: Submission) -> Submission:
     sub.lease_expires_at = None
     sub.completed_at = timezone.now()
     sub.save()
-    refresh_submission(sub)
+    signals.changed.send(sender=Submission, submission=sub)
     return sub
 
 
@@ -87,7 +87,7 @@ def rerun(user, sub: Submission) -> Submission:
     Submission.objects.filter(pk=clone.pk).update(submitted_at=timezone.now())
     sub.status = S.CANCELLED
     sub.save(update_fields=["status"])
-    refresh_submission(sub)
+    signals.changed.send(sender=Submission, submission=sub)
     clone.refresh_from_db()
     return clone
 
@@ -117,7 +117,7 @@ def hide(user, sub: Submission) -> Submission:
     sub.ignore_submission = True
     sub.is_public = False
     sub.save(update_fields=["ignore_submission", "is_public"])
-    refresh_submission(sub)
+    signals.changed.send(sender=Submission, submission=sub)
     return sub
 
 
@@ -137,7 +137,7 @@ def set_public(user, sub: Submission, is_public: bool) -> Submission:
     sub.save(update_fields=["is_public", "when_made_public"])
     if is_public and phase.is_restricted_to_select_one_submission:
         unpublish_others(sub)
-    refresh_submission(sub)  # the team's other submissions too: one team, one refresh
+    signals.changed.send(sender=Submission, submission=sub)  # the team's other ones too: one team, one refresh
     return sub
 
 
@@ -155,5 +155,5 @@ def mark(user, sub: Submission, *, baseline: bool | None = None, flagged: bool |
     if verified is not None:
         sub.is_verified_by_host = verified
     sub.save(update_fields=["is_baseline", "is_flagged", "is_verified_by_host"])
-    refresh_submission(sub)
+    signals.changed.send(sender=Submission, submission=sub)
     return sub

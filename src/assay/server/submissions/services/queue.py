@@ -25,10 +25,9 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from assay.server.leaderboards.models import LeaderboardEntry
-from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 
+from .. import signals
 from ..models import Submission, WorkerToken
 from . import images, wakeup
 from .errors import LeaseLost, SubmissionError
@@ -413,22 +412,4 @@ def _finish(sub: Submission, parsed, report: Completion, now: dt.datetime) -> No
     sub.lease_expires_at = None
     sub.failure_reason = ""
     sub.save()
-    LeaderboardEntry.objects.filter(submission=sub, is_disabled=False).update(is_disabled=True)
-    phase_splits = sub.phase.phase_splits.select_related("dataset_split", "leaderboard")
-    entries = []
-    for ps in phase_splits:
-        split = parsed.splits.get(ps.dataset_split.codename)
-        if split is None:
-            continue
-        labels = set(ps.leaderboard.labels)
-        entries.append(
-            LeaderboardEntry(
-                phase_split=ps,
-                submission=sub,
-                participant_team_id=sub.participant_team_id,
-                result={k: v for k, v in split.metrics.items() if k in labels},
-                error=split.errors,
-            )
-        )
-    LeaderboardEntry.objects.bulk_create(entries)
-    refresh_submission(sub)  # the team's standings, in this same transaction
+    signals.scored.send(sender=Submission, submission=sub, splits=parsed.splits)  # leaderboards follow

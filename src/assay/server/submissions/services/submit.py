@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.challenges.services.roles import is_host, participation_of, team_emails
-from assay.server.leaderboards.services.standings import refresh_submission
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
+from .. import signals
 from ..models import Submission
 from . import images
 from .errors import SubmissionError
@@ -149,7 +149,8 @@ def create(
         submission.save()
         if submission.is_public and phase.is_restricted_to_select_one_submission:
             unpublish_others(submission)
-            refresh_submission(submission)  # the entry it replaces leaves the public rows now
+            # the entry it replaces leaves the public rows now
+            signals.changed.send(sender=Submission, submission=submission)
     return submission
 
 
