@@ -85,19 +85,12 @@ class Platform:
         else:
             self.server = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
         self.procs.append(self.server)
-        deadline = time.monotonic() + 180
-        while True:
-            if self.server.poll() is not None:
-                raise RuntimeError(f"the server stopped: {(self.dir / 'server.log').read_text()[-2000:]}")
-            if info.exists() and info.stat().st_size:
-                try:
-                    if httpx.get(self.url + "/api/v1/challenges", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start in 180 s")
-            time.sleep(0.1)
+        try:
+            self._wait_until_serving(info)
+        except BaseException:
+            self.api = None
+            self.__exit__()  # no server left behind when it never came up
+            raise
         self.info = json.loads(info.read_text())
         thread_file = self.dir / "worker-thread"  # _serve.py writes the in-process worker thread's id there
         self.worker_thread = int(thread_file.read_text()) if thread_file.exists() else None
@@ -112,6 +105,25 @@ class Platform:
                 env=wenv, stdout=self.log, stderr=self.log, start_new_session=True))  # fmt: skip
         return self
 
+    def _wait_until_serving(self, info: Path) -> None:
+        """Until the seeded server answers; a 5xx (say, a broken import in the checkout) ends the wait at once."""
+        deadline = time.monotonic() + 180
+        while True:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"the server stopped: {(self.dir / 'server.log').read_text()[-2000:]}")
+            if info.exists() and info.stat().st_size:
+                try:
+                    status = httpx.get(self.url + "/api/v1/challenges", timeout=2).status_code
+                except httpx.HTTPError:
+                    status = None
+                if status == 200:
+                    return
+                if status is not None and status >= 500:
+                    raise RuntimeError(f"the server answered {status}: {(self.dir / 'server.log').read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start in 180 s")
+            time.sleep(0.1)
+
     def __exit__(self, *exc) -> None:
         for proc in reversed(self.procs):
             if proc.poll() is None:
@@ -125,7 +137,8 @@ class Platform:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        self.api.close()
+        if self.api is not None:
+            self.api.close()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
