@@ -34,6 +34,14 @@ class IsWorker(permissions.BasePermission):
         return isinstance(request.auth, WorkerToken)
 
 
+class IsUserOrWorker(permissions.BasePermission):
+    """A signed-in user or a worker token: EvalAI's remote-evaluation routes take either (a host's script
+    uses the host's token). Anyone else is asked for credentials (401) before any id is looked up."""
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, WorkerToken) or bool(getattr(request.user, "is_authenticated", False))
+
+
 class WorkerTokenScheme(OpenApiAuthenticationExtension):
     target_class = WorkerTokenAuthentication
     name = "workerToken"

@@ -31,6 +31,7 @@ from assay.server.teams import services as teams
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
+from ..auth import IsUserOrWorker
 from ..files import download_url, result_url, upload_part_url
 from ..native_common import uploaded_path
 from . import shapes
@@ -194,7 +195,7 @@ class PhaseSplitListView(EvalAIReadView):
 class ChallengeByQueueView(EvalAIView):
     """``/api/challenges/challenge/queues/<queue>/``: a remote worker finds its challenge (hosts only)."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
 
     def get(self, request: Request, queue_name: str) -> Response:
         challenge = _queue_challenge(request, queue_name)
@@ -347,7 +348,7 @@ def _viewable(user, submission_id: int) -> Submission:
 class SubmissionView(EvalAIView):
     """``GET`` a submission (a host's remote worker too); ``DELETE`` hides it, as EvalAI's soft delete."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
 
     def get(self, request: Request, submission_id: int) -> Response:
         token = _worker_token(request)
@@ -537,6 +538,10 @@ def _worker_token(request: Request):
 
 
 def _need_user(request: Request) -> None:
+    """A user's route: a worker token authenticated, as no user (403, as DRF answers it on every other
+    route of this face); no credentials at all, 401."""
+    if _worker_token(request) is not None:
+        raise fail("a worker token cannot do this: use a user's token", 403, "forbidden")
     if not getattr(request.user, "is_authenticated", False):
         raise fail("Authentication credentials were not provided.", 401, "not_authenticated")
 
@@ -562,7 +567,7 @@ class QueueMessageView(EvalAIView):
     Like SQS, reading does not take the job: the worker takes it when it reports ``running`` (or its
     result), and a job someone else took already reads ``running``, which Starters' loop skips."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
 
     def get(self, request: Request, queue_name: str) -> Response:
         challenge = _queue_challenge(request, queue_name)
@@ -577,7 +582,7 @@ class QueueMessageView(EvalAIView):
 class QueueAckView(EvalAIView):
     """``POST /api/jobs/queues/<queue>/`` deletes an SQS message; Assay's queue needs no ack."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
 
     def post(self, request: Request, queue_name: str) -> Response:
         _queue_challenge(request, queue_name)
@@ -588,7 +593,7 @@ class UpdateSubmissionView(EvalAIView):
     """``PATCH`` {submission, submission_status: running|queued} takes the job; ``PUT`` reports its end:
     {submission, submission_status, stdout, stderr, result (JSON, either EvalAI format), metadata}."""
 
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
     partial_ok = False
 
     def _sub(self, request: Request, challenge_id: int):
@@ -632,14 +637,15 @@ class PartialUpdateView(UpdateSubmissionView):
 
 
 class StartedAtView(EvalAIView):
-    permission_classes = [permissions.AllowAny]
+    permission_classes = [IsUserOrWorker]
 
     def patch(self, request: Request, submission_id: int) -> Response:
         from .remote import queue_token, take
 
+        token = _worker_token(request)
         sub = Submission.objects.select_related("phase__challenge__host_team").filter(pk=submission_id).first()
-        if sub is None or not sub.phase.challenge.remote_evaluation:
-            raise fail("Submission does not exist", 404, "not_found")
+        if sub is None or not sub.phase.challenge.remote_evaluation or (token and token.queue_name != sub.queue_name):
+            raise fail("Submission does not exist", 404, "not_found")  # another queue's job: as a missing one
         challenge = sub.phase.challenge
         _queue_challenge(request, tokens.queue_name(challenge))
         sub = take(_worker_token(request) or queue_token(challenge), sub, "", challenge)
