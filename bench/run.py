@@ -372,9 +372,12 @@ def api(size: dict) -> dict:
             rows["entries_on_page"] = len(httpx.get(urls["leaderboard"]).json()["results"])
             rows["challenges"] = httpx.get(urls["challenge list"]).json()["count"]
             for name in ("leaderboard", "challenge list"):
-                floor = rows["drf hello"].get("req_per_s")
-                if floor and rows[name].get("req_per_s"):
-                    rows[name]["ratio_drf_hello_over_this"] = round(floor / rows[name]["req_per_s"], 2)
+                floor, row = rows["drf hello"], rows[name]
+                if floor.get("req_per_s") and row.get("req_per_s"):
+                    row["ratio_drf_hello_over_this"] = round(floor["req_per_s"] / row["req_per_s"], 2)
+                floor_cpu = floor.get("cpu_ms_per_request", {}).get("total")
+                if floor_cpu and "cpu_ms_per_request" in row:
+                    row["cpu_ratio_to_drf_hello"] = round(row["cpu_ms_per_request"]["total"] / floor_cpu, 2)
             for c in team_clients:
                 c.close()
         result[server] = rows
@@ -536,10 +539,12 @@ def table(results: dict) -> list[tuple[str, str, str, str, str, str]]:
                 y = x.get(name)
                 if y:
                     cpu = y.get("cpu_ms_per_request", {}).get("total")
+                    floor_cpu = floor.get("cpu_ms_per_request", {}).get("total")
                     rows.append((f"api {name} ({server})", f"{fmt(y.get('req_per_s'), ' req/s')},"
                                  f" p99 {fmt(y.get('p99_ms'), ' ms')}; CPU {fmt(cpu, ' ms', 2)}/request",
-                                 f"DRF hello {fmt(floor.get('req_per_s'), ' req/s')}",
-                                 f"{fmt(y.get('ratio_drf_hello_over_this'), 'x', 2)}", r["target"],
+                                 f"DRF hello {fmt(floor.get('req_per_s'), ' req/s')}, CPU {fmt(floor_cpu, ' ms', 2)}",
+                                 f"{fmt(y.get('ratio_drf_hello_over_this'), 'x', 2)} req/s;"
+                                 f" {fmt(y.get('cpu_ratio_to_drf_hello'), 'x', 2)} CPU", r["target"],
                                  ok(api_ok(y))))  # fmt: skip
     r = results.get("upload")
     if isinstance(r, dict) and "server_peak_rss_mb" in r:
