@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
@@ -47,6 +48,22 @@ def test_submit_stores_file_with_hash_and_queues(team, participant, media):
     assert len(sub.input_file_sha256) == 64 and sub.input_file_size == 8
     assert sub.is_public  # the dev phase's is_submission_public
     assert do_submit(participant, sub.phase).submission_number == 2
+
+
+def test_a_participants_submit_takes_three_statements_and_a_lock(team, participant, demo_challenge):
+    """Issue 13: the team's registration, one count of every limit (and the next number), the insert;
+    on PostgreSQL also the registration's lock (SQLite's IMMEDIATE transaction is the lock) and the
+    NOTIFY that wakes other processes' waiting claims."""
+    phase = dev(demo_challenge)
+    do_submit(participant, phase)
+    with CaptureQueriesContext(connection) as ctx:
+        assert do_submit(participant, phase).submission_number == 2
+    sql = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    kinds = [q.split()[0] for q in sql]
+    if connection.vendor == "postgresql":  # registration, its lock, counts, insert, pg_notify
+        assert kinds == ["SELECT", "SELECT", "SELECT", "INSERT", "SELECT"], sql
+    else:
+        assert kinds == ["SELECT", "SELECT", "INSERT"], sql
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
@@ -33,6 +34,9 @@ from .meta import normalise_meta
 from .tokens import queue_name
 
 S = Submission.Status
+# A file this small is stored before the limits are counted (once, under the lock): refused, it is
+# removed again at less cost than a second count; a larger one is refused before it is stored.
+SMALL_FILE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -63,9 +67,11 @@ def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, 
     participation = gate(user, phase)
     if file is None:
         raise SubmissionError("file_required", "a submission file is required", 400)
-    file_name = clean_file_name(phase, file_name, getattr(file, "size", None))
+    size = getattr(file, "size", None)
+    file_name = clean_file_name(phase, file_name, size)
     meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
-    check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
+    if phase.challenge.is_docker_based or size is None or size > SMALL_FILE_BYTES:
+        check_counts(phase, participation.team)  # early, friendly answer before a large file is stored
     image_digest = (
         images.check_submission(phase, file, file_name, team_id=participation.team_id)
         if phase.challenge.is_docker_based
@@ -125,11 +131,9 @@ def create(
     row is reserved as ``submitting`` before the file exists, so it counts at once, as in EvalAI).
     """
     with transaction.atomic():
-        locked = Participation.objects.all()
-        if connection.features.has_select_for_update:
-            locked = locked.select_for_update()
-        locked.get(pk=participation.pk)
-        check_counts(phase, participation.team)
+        if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction is the lock
+            Participation.objects.select_for_update().get(pk=participation.pk)
+        usage = check_counts(phase, participation.team)
         submission = Submission(
             phase=phase,
             participant_team=participation.team,
@@ -142,7 +146,7 @@ def create(
             publication_url=fields.publication_url[:1000],
             submission_metadata=meta,
             queue_name=queue_name(phase.challenge),
-            submission_number=next_number(phase, participation.team),
+            submission_number=usage.last_number + 1,
             **file_fields,
         )
         _apply_visibility(submission, phase, fields.is_public)
@@ -155,40 +159,49 @@ def create(
 
 
 def gate(user, phase: ChallengePhase) -> Participation:
-    """Every check that needs no lock: dates, pause, visibility, allow-list, team, approval, bans."""
-    return _gate(user, phase, is_host(user, phase.challenge))
+    """Every check that needs no lock: dates, pause, visibility, allow-list, team, approval, bans.
+
+    Hosts pass the participant-only checks, so whether ``user`` is one is asked only when one of them
+    would refuse (or no team is registered): a participant's submit needs no host query."""
+    host: list[bool] = []
+
+    def is_host_here() -> bool:
+        if not host:
+            host.append(is_host(user, phase.challenge))
+        return host[0]
+
+    return _gate(user, phase, is_host_here)
 
 
-def _gate(user, phase: ChallengePhase, host: bool) -> Participation:
+def _gate(user, phase: ChallengePhase, host: Callable[[], bool]) -> Participation:
     challenge = phase.challenge
     now = timezone.now()
-    if not host:
-        if not (challenge.start_date <= now <= challenge.end_date):
-            raise SubmissionError("challenge_not_active", "the challenge is not accepting submissions now", 406)
-        if not (phase.start_date <= now <= phase.end_date):
-            raise SubmissionError("phase_not_active", f"phase {phase.name!r} is not open for submissions now", 406)
-        if challenge.is_submission_paused or phase.is_submission_paused:
-            raise SubmissionError("submissions_paused", "the host has paused submissions", 406)
-        if not phase.is_public:
-            raise SubmissionError("phase_not_public", "this phase is not open to participants", 403)
-        allowed = [e.lower() for e in phase.allowed_email_ids or []]
-        if allowed and (user.email or "").lower() not in allowed:
-            raise SubmissionError("email_not_allowed", "your e-mail address may not submit to this phase", 403)
+    if not (challenge.start_date <= now <= challenge.end_date) and not host():
+        raise SubmissionError("challenge_not_active", "the challenge is not accepting submissions now", 406)
+    if not (phase.start_date <= now <= phase.end_date) and not host():
+        raise SubmissionError("phase_not_active", f"phase {phase.name!r} is not open for submissions now", 406)
+    if (challenge.is_submission_paused or phase.is_submission_paused) and not host():
+        raise SubmissionError("submissions_paused", "the host has paused submissions", 406)
+    if not phase.is_public and not host():
+        raise SubmissionError("phase_not_public", "this phase is not open to participants", 403)
+    allowed = [e.lower() for e in phase.allowed_email_ids or []]
+    if allowed and (user.email or "").lower() not in allowed and not host():
+        raise SubmissionError("email_not_allowed", "your e-mail address may not submit to this phase", 403)
     participation = participation_of(user, challenge)
-    if participation is None and host:
+    if participation is None and host():
         participation = _host_participation(user, phase)
     if participation is None:
         raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
-    if not host and participation.status != Participation.Status.APPROVED:
+    if participation.status != Participation.Status.APPROVED and not host():
         raise SubmissionError("team_not_approved", "the host has not approved your team for this challenge yet", 403)
-    if not host and participation.terms_accepted_at is None:
+    if participation.terms_accepted_at is None and not host():
         raise SubmissionError(
             "terms_not_accepted",
             "your team has not accepted this challenge's terms and conditions yet (see the challenge's page)",
             403,
         )
     banned = {e.lower() for e in challenge.banned_email_ids or []}
-    if banned & set(team_emails(participation.team)):
+    if banned and banned & set(team_emails(participation.team)):  # no query without a ban list
         raise SubmissionError("team_banned", "a member of your team is banned from this challenge", 403)
     return participation
 
@@ -205,35 +218,40 @@ def _host_participation(user, phase: ChallengePhase) -> Participation:
     return participation
 
 
-def _counted(phase: ChallengePhase, team) -> Any:
-    excluded = [S.CANCELLED] if phase.count_failed_submissions else [S.CANCELLED, S.FAILED]
-    return Submission.objects.filter(phase=phase, participant_team=team).exclude(status__in=excluded)
-
-
 @dataclass
 class _Usage:
-    """A team's counted submissions to a phase: in all, this month and today (UTC), in one query."""
+    """A team's submissions to a phase, in one query: in progress; counted (EvalAI's rule: never the
+    cancelled, the failed unless the phase counts them) in all, this month and today (UTC); and the
+    highest submission number given (whatever its status), the next one's predecessor."""
 
+    in_progress: int
     total: int
     month: int
     day: int
+    last_number: int
     midnight: dt.datetime
 
 
 def _usage(phase: ChallengePhase, team) -> _Usage:
     midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = _counted(phase, team).aggregate(
-        total=Count("pk"),
-        month=Count("pk", filter=Q(submitted_at__gte=midnight.replace(day=1))),
-        day=Count("pk", filter=Q(submitted_at__gte=midnight)),
+    excluded = [S.CANCELLED] if phase.count_failed_submissions else [S.CANCELLED, S.FAILED]
+    counted = ~Q(status__in=excluded)
+    counts = Submission.objects.filter(phase=phase, participant_team=team).aggregate(
+        in_progress=Count("pk", filter=Q(status__in=Submission.IN_PROGRESS)),
+        total=Count("pk", filter=counted),
+        month=Count("pk", filter=counted & Q(submitted_at__gte=midnight.replace(day=1))),
+        day=Count("pk", filter=counted & Q(submitted_at__gte=midnight)),
+        last_number=Max("submission_number"),
     )
-    return _Usage(counts["total"], counts["month"], counts["day"], midnight)
+    return _Usage(
+        counts["in_progress"], counts["total"], counts["month"], counts["day"], counts["last_number"] or 0, midnight
+    )
 
 
-def check_counts(phase: ChallengePhase, team) -> None:
-    in_progress = Submission.objects.filter(
-        phase=phase, participant_team=team, status__in=Submission.IN_PROGRESS
-    ).count()
+def check_counts(phase: ChallengePhase, team) -> _Usage:
+    """Refuse when a limit is reached; otherwise the usage it counted (:func:`create` numbers from it)."""
+    usage = _usage(phase, team)
+    in_progress = usage.in_progress
     if in_progress >= phase.max_concurrent_submissions_allowed:
         raise SubmissionError(
             "too_many_in_progress",
@@ -241,7 +259,6 @@ def check_counts(phase: ChallengePhase, team) -> None:
             f" (the limit is {phase.max_concurrent_submissions_allowed})",
             406,
         )
-    usage = _usage(phase, team)
     if usage.total >= phase.max_submissions:
         raise SubmissionError(
             "limit_total",
@@ -262,6 +279,7 @@ def check_counts(phase: ChallengePhase, team) -> None:
             f" try again after {tomorrow:%Y-%m-%d %H:%M} UTC",
             403,
         )
+    return usage
 
 
 def remaining(phase: ChallengePhase, team) -> dict[str, int]:
