@@ -94,7 +94,7 @@ def test_api_host_list_and_csv_show_every_split(scored, users):
     host = client_for(users["host"])
     challenge = scored.phase.challenge_id
     rows = host.get(f"/api/v1/challenges/{challenge}/submissions").json()["results"]
-    assert rows[0]["result"] == FULL
+    assert rows[0]["output"]["result"] == FULL  # the one submission shape: hosts see every split
     exported = host.get(f"/api/v1/challenges/{challenge}/submissions?export=csv")
     assert exported.status_code == 200 and SECRET in exported.content.decode()
     alice = client_for(users["participant"]).get(f"/api/v1/challenges/{challenge}/submissions?export=csv")

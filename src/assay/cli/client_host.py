@@ -232,7 +232,8 @@ def submissions_list(
         emit_json(rows)
         return
     _table(f"Submissions of challenge {challenge}", ["id", "phase", "team", "status", "submitted", "reason"],
-           [[r["id"], r["phase"], r["team"], r["status"], r["submitted_at"][:19], r["failure_reason"][:60]]
+           [[r["id"], r["phase_codename"], r["participant_team_name"], r["status"], r["submitted_at"][:19],
+             r["failure_reason"][:60]]
             for r in rows])  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 :class:`InProcessClient` answers what :class:`assay.worker.WorkerClient` answers (``claim``, ``heartbeat``,
 ``release``, ``complete``, ``leave``, ``download``, ``kept``) by calling the very service functions the
-worker views call (:mod:`assay.server.api.worker_views`), with the same token check on every call
+worker views call (:mod:`assay.server.api.v1.worker`), with the same token check on every call
 (:func:`~assay.server.submissions.services.tokens.authenticate_worker`: scope and revocation), so the
 rules (lease, queue scope, exactly-once results) are the services' and hold on both paths. What it saves
 is the HTTP round trip: no request parsing, JSON of the job and the report, or streaming of files — a

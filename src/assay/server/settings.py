@@ -243,7 +243,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # the EvalAI-compatible paths (/api/…) are described by EvalAI's own documentation, not here
-    "PREPROCESSING_HOOKS": ["assay.server.api.native_common.only_native_paths"],
+    "PREPROCESSING_HOOKS": ["assay.server.api.v1.base.only_native_paths"],
     # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, not a CDN: the docs work offline
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

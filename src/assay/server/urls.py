@@ -5,7 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("assay.server.api.urls")),
+    path("api/v1/", include("assay.server.api.v1.urls")),
     # EvalAI-compatible API (evalai CLI, remote workers, EvalAI-Starters); listed after api/v1/ so it never shadows it
     path("api/", include("assay.server.api.evalai.urls")),
     path("web/", include("assay.server.api.evalai.web_urls")),  # EvalAI's page addresses its CLI prints

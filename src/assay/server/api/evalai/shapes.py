@@ -11,7 +11,7 @@ from assay.server.submissions.services.access import can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.tokens import queue_name
 
-from ..files import download_url, result_url
+from ..v1.files import download_url, result_url
 from .base import date
 
 

@@ -32,8 +32,8 @@ from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
 from ..auth import IsUserOrWorker
-from ..files import download_url, result_url, upload_part_url
-from ..native_common import uploaded_path
+from ..v1.base import uploaded_path
+from ..v1.files import download_url, result_url, upload_part_url
 from . import shapes
 from .base import EvalAIReadView, EvalAIView, fail
 

@@ -1,32 +1,101 @@
-"""Native submission endpoints beyond create/detail: my submissions, logs, result, lifecycle actions,
-visibility, host marks, the host's list and CSV export. Thin: the rules are the services'."""
+"""Submissions: submit (a file to a phase), read, your team's list, logs and result, lifecycle actions,
+visibility, host marks, and a host's list and CSV export of a challenge's submissions. Thin: the rules are
+the services'. Every answer that is a submission is :class:`SubmissionOut` (plus ``result_url``)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import parsers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.evaluation.contract import describe_result
 from assay.server.api.throttling import ScopedRateThrottle
+from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import participation_of
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle
+from assay.server.submissions.services import lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.result_access import ResultReader
+from assay.server.submissions.services.submit import SubmissionFields, submit
 
-from . import submission_views
+from .base import ApiView, Pages, hosted_challenge, not_found
 from .files import result_url
-from .native_challenges import visible_phase
-from .native_common import NativeView, Pages, hosted_challenge, not_found
-from .submission_views import SubmissionOut
+from .phases import visible_phase
+
+
+class SubmissionOut(serializers.ModelSerializer):
+    """A submission for one reader: pass ``context={"reader": ResultReader(user)}`` (without one, the
+    output is cut as for a stranger: hidden splits never leak through a forgotten context)."""
+
+    phase_codename = serializers.CharField(source="phase.codename")
+    participant_team_name = serializers.CharField(source="participant_team.name")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+    execution_time = serializers.FloatField(read_only=True, allow_null=True)  # null until it ran
+    output = serializers.SerializerMethodField(help_text="The evaluation's result, only the splits you may see.")
+
+    result_url = serializers.SerializerMethodField(help_text="A signed URL of the result document, if you may read it.")
+
+    def get_result_url(self, sub: Submission) -> str | None:
+        request = self.context.get("request")
+        return result_url(request, self._reader(), sub) if request is not None else None
+
+    def _reader(self) -> ResultReader:
+        return self.context.get("reader") or ResultReader(AnonymousUser())
+
+    def get_output(self, sub: Submission) -> dict | None:
+        return self._reader().output(sub)
+
+    waiting_for = serializers.SerializerMethodField(
+        help_text="Why a waiting submission is not evaluated yet (its challenge awaits an administrator's"
+        " approval), else null."
+    )
+
+    def get_waiting_for(self, sub: Submission) -> str | None:
+        return queue.waiting_for(sub)
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id", "phase", "phase_codename", "participant_team", "participant_team_name", "created_by",
+            "submission_number",
+            "status", "waiting_for", "failure_reason", "is_public", "is_baseline", "is_flagged", "is_verified_by_host",
+            "method_name", "method_description", "project_url", "publication_url", "submission_metadata",
+            "input_file_name", "input_file_sha256", "input_file_size", "image_digest", "output", "attempt",
+            "submitted_at", "started_at", "completed_at", "execution_time", "result_url",
+        ]  # fmt: skip
+
+
+class SubmitIn(serializers.Serializer):
+    input_file = serializers.FileField()
+    is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
+    method_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    method_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    project_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
+    publication_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
+    submission_metadata = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Meta attributes as JSON ({name: value} or a list).",
+    )
+
+    def validate_submission_metadata(self, value: str):
+        if not value:
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise serializers.ValidationError(f"not valid JSON: {exc.msg}") from None
 
 
 def viewable_submission(user, submission_id: int) -> Submission:
@@ -42,14 +111,13 @@ def viewable_submission(user, submission_id: int) -> Submission:
 
 def submission_data(request: Request, sub: Submission, reader: ResultReader | None = None) -> dict:
     """The submission as ``request.user`` may see it (hidden splits cut, the result URL theirs)."""
-    reader = reader or ResultReader(request.user)
-    data = SubmissionOut(sub, context={"reader": reader}).data
-    data["result_url"] = result_url(request, reader, sub)
-    return data
+    return SubmissionOut(sub, context={"reader": reader or ResultReader(request.user), "request": request}).data
 
 
-class PhaseSubmissionsView(submission_views.PhaseSubmissionsView):
-    """``POST`` submits a file (the lead's view); ``GET`` lists your team's submissions to the phase."""
+class PhaseSubmissionsView(ApiView):
+    """``POST`` submits a file; ``GET`` lists your team's submissions to the phase."""
+
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
 
     throttle_scope = "submit"
     # what self.paginate answers: drf-spectacular documents the list response as this page
@@ -65,9 +133,52 @@ class PhaseSubmissionsView(submission_views.PhaseSubmissionsView):
         qs = Submission.objects.none()
         if participation is not None:
             qs = Submission.objects.filter(phase=phase, participant_team=participation.team, ignore_submission=False)
-        qs = qs.select_related("phase__challenge", "participant_team").order_by("-submitted_at", "-id")
-        reader = ResultReader(request.user)
-        return NativeView.paginate(self, request, qs, lambda s: submission_data(request, s, reader))
+        qs = qs.select_related("phase__challenge", "participant_team", "created_by").order_by("-submitted_at", "-id")
+        return self.paginate(request, qs, SubmissionOut, {"reader": ResultReader(request.user), "request": request})
+
+    @extend_schema(request={"multipart/form-data": SubmitIn}, responses={201: SubmissionOut})
+    def post(self, request: Request, phase_id: int) -> Response:
+        phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
+        data = SubmitIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        upload = v["input_file"]
+        fields = SubmissionFields(
+            is_public=v["is_public"],
+            method_name=v["method_name"],
+            method_description=v["method_description"],
+            project_url=v["project_url"],
+            publication_url=v["publication_url"],
+            meta=v["submission_metadata"],
+        )
+        sub = submit(request.user, phase, upload, upload.name, fields)
+        return Response(submission_data(request, sub), status=201)
+
+
+class SubmissionDetailView(ApiView):
+    """Read one submission (with its logs where the reader may see them); change it: :class:`SubmissionView`."""
+
+    @extend_schema(responses={200: SubmissionOut})
+    def get(self, request: Request, submission_id: int) -> Response:
+        sub = (
+            Submission.objects.select_related("phase__challenge__host_team", "participant_team")
+            .filter(pk=submission_id)
+            .first()
+        )
+        if sub is None or not can_view(request.user, sub):
+            raise not_found("submission")
+        data = submission_data(request, sub)
+        if can_view_logs(request.user, sub):
+            data["stdout"] = _read(sub.stdout_file)
+            data["stderr"] = _read(sub.stderr_file)
+        return Response(data)
+
+
+def _read(field) -> str | None:
+    if not field:
+        return None
+    with field.open("rb") as fh:
+        return fh.read().decode("utf-8", "replace")
 
 
 class VisibilityIn(serializers.Serializer):
@@ -80,7 +191,7 @@ class MarksIn(serializers.Serializer):
     is_verified_by_host = serializers.BooleanField(required=False)
 
 
-class SubmissionView(NativeView):
+class SubmissionView(ApiView):
     """Change (visibility) or hide one submission; reading it is :class:`submission_views.SubmissionDetailView`."""
 
     @extend_schema(request=VisibilityIn, responses={200: SubmissionOut}, summary="Show on or hide from the leaderboard")
@@ -98,7 +209,7 @@ class SubmissionView(NativeView):
         return Response(status=204)
 
 
-class SubmissionActionView(NativeView):
+class SubmissionActionView(ApiView):
     action_name = ""
 
     @extend_schema(request=None, responses={200: SubmissionOut})
@@ -120,7 +231,7 @@ class ResumeView(SubmissionActionView):
     action_name = "resume"
 
 
-class MarksView(NativeView):
+class MarksView(ApiView):
     @extend_schema(request=MarksIn, responses={200: SubmissionOut}, summary="Host marks: baseline, flagged, verified")
     def patch(self, request: Request, submission_id: int) -> Response:
         sub = viewable_submission(request.user, submission_id)
@@ -137,7 +248,7 @@ class MarksView(NativeView):
         return Response(submission_data(request, done))
 
 
-class SubmissionFileView(NativeView):
+class SubmissionFileView(ApiView):
     """stdout, stderr (``disable_logs`` hides them from participants) and the result file, as text."""
 
     field = ""
@@ -214,14 +325,16 @@ def _csv_safe(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-class ChallengeSubmissionsView(NativeView):
+class ChallengeSubmissionsView(ApiView):
+    pagination_class = Pages  # what self.paginate answers, for the schema
+
     @extend_schema(
         parameters=[
             OpenApiParameter("phase", int),
             OpenApiParameter("status", str, enum=[s.value for s in Submission.Status]),
             OpenApiParameter("export", str, enum=["csv"], description="csv: download a CSV file"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: SubmissionOut(many=True), (200, "text/csv"): OpenApiTypes.STR},
         summary="Every submission of a challenge (hosts)",
     )
     def get(self, request: Request, challenge_id: int):
@@ -252,4 +365,4 @@ class ChallengeSubmissionsView(NativeView):
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
             return response
-        return self.paginate(request, qs, lambda s: _row(s, reader))
+        return self.paginate(request, qs, SubmissionOut, {"reader": reader, "request": request})

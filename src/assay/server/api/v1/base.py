@@ -1,4 +1,15 @@
-"""What every native endpoint shares: pagination, role look-ups, uploaded-bundle handling, schema hook."""
+"""What every /api/v1 view shares: its base classes, pagination, role look-ups, uploaded-bundle handling.
+
+One style for every resource module of /api/v1 (accounts, teams, challenges, phases, uploads, submissions,
+leaderboards, files, worker tokens, worker): a view is a class over :class:`ApiView` (or
+:class:`PublicReadView` / :class:`OpenView` / the worker's own base) that validates input with a serializer,
+calls a service, and answers a serializer's data; a refusal is *raised* (a
+:class:`~assay.server.refusals.Refusal`), never built as a response, so
+:func:`assay.server.api.errors.api_exception_handler` renders every error the same way; a list is a page
+(:meth:`ApiView.paginate`, with ``pagination_class`` set so the schema documents the page). This is the
+style the newer endpoints were written in: the schema is generated from the serializers the views really
+answer with, and the rules stay in the services.
+"""
 
 from __future__ import annotations
 
@@ -29,25 +40,32 @@ class Pages(pagination.PageNumberPagination):
     max_page_size = 200
 
 
-class NativeView(APIView):
-    """Base of the native endpoints: personal tokens or a browser session; signed-in users only."""
+class ApiView(APIView):
+    """Base of the /api/v1 endpoints: personal tokens or a browser session; signed-in users only."""
 
     permission_classes = [permissions.IsAuthenticated]
 
-    def paginate(self, request: Request, queryset: QuerySet | list, serialize) -> Response:
-        """``serialize``: a serializer class (one instance serialises the whole page: DRF builds its fields
-        once, not per row — that was 60% of the challenge list's time) or a function of one item."""
+    def paginate(self, request: Request, queryset: QuerySet | list, serialize, context: dict | None = None) -> Response:
+        """``serialize``: a serializer class, given ``context`` (one instance serialises the whole page: DRF
+        builds its fields once, not per row — that was 60% of the challenge list's time) or a function of
+        one item."""
         pager = Pages()
         page = pager.paginate_queryset(queryset, request, view=self)
         if isinstance(serialize, type) and issubclass(serialize, serializers.BaseSerializer):
-            return pager.get_paginated_response(serialize(page, many=True).data)
+            return pager.get_paginated_response(serialize(page, many=True, context=context or {}).data)
         return pager.get_paginated_response([serialize(item) for item in page])
 
 
-class PublicReadView(NativeView):
+class PublicReadView(ApiView):
     """Reading is open to everyone (what they may see is filtered); writing needs a signed-in user."""
 
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+
+class OpenView(ApiView):
+    """Open to everyone, for every method it has (the services decide what each reader may see)."""
+
+    permission_classes = [permissions.AllowAny]
 
 
 def not_found(what: str) -> Refusal:

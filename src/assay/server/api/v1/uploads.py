@@ -20,10 +20,10 @@ from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
+from .base import ApiView, not_found
 from .files import read_upload_token, upload_part_url
-from .native_challenges import visible_phase
-from .native_common import NativeView, not_found
-from .native_submissions import submission_data
+from .phases import visible_phase
+from .submissions import submission_data
 
 
 class UploadIn(serializers.Serializer):
@@ -91,7 +91,7 @@ def body_chunks(request: Request, limit: int) -> Iterator[bytes]:
         yield block
 
 
-class PhaseUploadsView(NativeView):
+class PhaseUploadsView(ApiView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "submit"
 
@@ -115,7 +115,7 @@ class PhaseUploadsView(NativeView):
         return Response(upload_data(request, upload, with_urls=True), status=201)
 
 
-class UploadView(NativeView):
+class UploadView(ApiView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="What has arrived (to resume)")
     def get(self, request: Request, upload_id: str) -> Response:
         return Response(upload_data(request, own_upload(request.user, upload_id)))
@@ -141,7 +141,7 @@ def _store_part(request: Request, upload: Upload, part: int) -> Response:
     return response
 
 
-class UploadPartView(NativeView):
+class UploadPartView(ApiView):
     parser_classes = [OctetStream]
 
     @extend_schema(
@@ -154,7 +154,7 @@ class UploadPartView(NativeView):
         return _store_part(request, own_upload(request.user, upload_id), part)
 
 
-class SignedUploadPartView(NativeView):
+class SignedUploadPartView(ApiView):
     """A part URL handed out by the EvalAI-compatible ``--large`` flow: the signature is the credential."""
 
     authentication_classes: list = []
@@ -170,7 +170,7 @@ class SignedUploadPartView(NativeView):
         return _store_part(request, upload, ref[1])
 
 
-class UploadCompleteView(NativeView):
+class UploadCompleteView(ApiView):
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT}, summary="Join the parts and submit")
     def post(self, request: Request, upload_id: str) -> Response:
         upload = own_upload(request.user, upload_id)

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from assay.server.refusals import Refusal
 from assay.server.submissions.services import jobs, queue
 
-from .auth import IsWorker, WorkerTokenAuthentication
+from ..auth import IsWorker, WorkerTokenAuthentication
 
 
 class WorkerView(APIView):

@@ -15,21 +15,17 @@ from rest_framework.response import Response
 from assay.bundle import BundleError, read_bundle
 from assay.server.challenges.models import (
     Challenge,
-    ChallengePhase,
-    ChallengePhaseSplit,
-    DatasetSplit,
     Participation,
 )
 from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.challenges.services.participation import take_part
-from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.services.errors import SubmissionError
-from assay.server.submissions.services.submit import remaining
 from assay.server.teams.models import HostTeam, ParticipantTeam
 
-from .native_common import (
-    NativeView,
+from .base import (
+    ApiView,
     Pages,
     PublicReadView,
     hosted_challenge,
@@ -72,42 +68,6 @@ class ChallengeDetailOut(ChallengeOut):
         return container_architecture() if challenge.is_docker_based else None
 
 
-class PhaseOut(serializers.ModelSerializer):
-    is_active = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = ChallengePhase
-        fields = [
-            "id", "challenge", "config_id", "name", "codename", "description", "start_date", "end_date", "is_active",
-            "is_public", "leaderboard_public", "is_submission_public", "is_submission_paused",
-            "max_submissions_per_day", "max_submissions_per_month", "max_submissions",
-            "max_concurrent_submissions_allowed", "allowed_submission_file_types",
-            "is_restricted_to_select_one_submission", "is_partial_submission_evaluation_enabled",
-            "submission_meta_attributes", "default_submission_meta_attributes", "disable_logs",
-        ]  # fmt: skip
-
-
-class SplitOut(serializers.ModelSerializer):
-    class Meta:
-        model = DatasetSplit
-        fields = ["id", "challenge", "config_id", "name", "codename"]
-
-
-class PhaseSplitOut(serializers.ModelSerializer):
-    phase_codename = serializers.CharField(source="phase.codename")
-    dataset_split_codename = serializers.CharField(source="dataset_split.codename")
-    labels = serializers.ListField(source="leaderboard.labels", child=serializers.CharField())
-    default_order_by = serializers.CharField(source="leaderboard.schema.default_order_by", default=None)
-
-    class Meta:
-        model = ChallengePhaseSplit
-        fields = [
-            "id", "phase", "phase_codename", "dataset_split", "dataset_split_codename", "leaderboard", "labels",
-            "default_order_by", "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending",
-            "show_execution_time", "show_leaderboard_by_latest_submission", "show_scores_on_leaderboard",
-        ]  # fmt: skip
-
-
 class BundleIn(serializers.Serializer):
     bundle = serializers.FileField(help_text="The bundle as a zip (assay host challenge create zips a folder).")
 
@@ -119,22 +79,6 @@ class CreateIn(BundleIn):
 class ParticipateIn(serializers.Serializer):
     team = serializers.IntegerField(help_text="Id of your participant team.")
     accept_terms = serializers.BooleanField(help_text="You accept the challenge's terms and conditions.")
-
-
-def _phases_for(user, challenge: Challenge):
-    """Hosts see every phase; everyone else the public ones."""
-    phases = challenge.phases.all()
-    return phases if is_host(user, challenge) else phases.filter(is_public=True)
-
-
-def phase_splits_for(user, challenge: Challenge):
-    """Phase-splits a reader may know of: hosts all; others the public ones of public phases (as EvalAI)."""
-    rows = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related(
-        "phase", "dataset_split", "leaderboard"
-    )
-    if is_host(user, challenge):
-        return rows
-    return rows.filter(phase__is_public=True, visibility=ChallengePhaseSplit.Visibility.PUBLIC)
 
 
 def _problems(exc: BundleError) -> list[dict]:
@@ -227,7 +171,7 @@ def _summary(exc: BundleError) -> str:
     return f"the bundle is invalid: {len(errors)} error(s); first: {first.message if first else '?'}{where}"
 
 
-class ValidateBundleView(NativeView):
+class ValidateBundleView(ApiView):
     parser_classes = [parsers.MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": BundleIn}, responses={200: OpenApiTypes.OBJECT})
@@ -258,7 +202,7 @@ class ChallengeDetailView(PublicReadView):
         return Response(ChallengeDetailOut(visible_challenge(request.user, challenge_id)).data)
 
 
-class ChallengeBundleView(NativeView):
+class ChallengeBundleView(ApiView):
     parser_classes = [parsers.MultiPartParser]
 
     @extend_schema(
@@ -271,54 +215,7 @@ class ChallengeBundleView(NativeView):
         return _import(request, data.validated_data["bundle"], challenge.host_team, challenge)
 
 
-class PhaseListView(PublicReadView):
-    @extend_schema(responses={200: PhaseOut(many=True)})
-    def get(self, request: Request, challenge_id: int) -> Response:
-        challenge = visible_challenge(request.user, challenge_id)
-        return Response([PhaseOut(p).data for p in _phases_for(request.user, challenge)])
-
-
-def visible_phase(user, phase_id: int) -> ChallengePhase:
-    phase = ChallengePhase.objects.select_related("challenge__host_team").filter(pk=phase_id).first()
-    if phase is None:
-        raise not_found("phase")
-    challenge = visible_challenge(user, phase.challenge_id)
-    if not phase.is_public and not is_host(user, challenge):
-        raise not_found("phase")
-    return phase
-
-
-class PhaseDetailView(PublicReadView):
-    @extend_schema(responses={200: PhaseOut})
-    def get(self, request: Request, phase_id: int) -> Response:
-        return Response(PhaseOut(visible_phase(request.user, phase_id)).data)
-
-
-class RemainingView(NativeView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="What your team may still submit")
-    def get(self, request: Request, phase_id: int) -> Response:
-        phase = visible_phase(request.user, phase_id)
-        participation = participation_of(request.user, phase.challenge)
-        if participation is None:
-            raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
-        return Response(remaining(phase, participation.team))
-
-
-class SplitListView(PublicReadView):
-    @extend_schema(responses={200: SplitOut(many=True)})
-    def get(self, request: Request, challenge_id: int) -> Response:
-        challenge = visible_challenge(request.user, challenge_id)
-        return Response([SplitOut(s).data for s in challenge.dataset_splits.all()])
-
-
-class PhaseSplitListView(PublicReadView):
-    @extend_schema(responses={200: PhaseSplitOut(many=True)})
-    def get(self, request: Request, challenge_id: int) -> Response:
-        challenge = visible_challenge(request.user, challenge_id)
-        return Response([PhaseSplitOut(ps).data for ps in phase_splits_for(request.user, challenge)])
-
-
-class ParticipationView(NativeView):
+class ParticipationView(ApiView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your team's registration, and the terms")
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)

@@ -1,107 +1,16 @@
-"""Signing in for API clients, ``whoami``, personal API tokens, teams and team invitations."""
+"""Teams: your participant and host teams, creating one, and inviting people by e-mail."""
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.urls import NoReverseMatch, reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assay.server.accounts.models import ApiToken
-from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token
-from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.teams import services as teams
 
-from .native_common import NativeView, Pages, not_found
-
-
-class LoginIn(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=1000, trim_whitespace=False)
-    token_name = serializers.CharField(max_length=100, required=False, default="assay CLI")
-    days = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, default=DEFAULT_DAYS)
-
-
-class TokenIn(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    days = serializers.IntegerField(
-        min_value=0, max_value=MAX_DAYS, required=False, default=DEFAULT_DAYS, help_text="0: never expires."
-    )
-
-
-class TokenOut(serializers.ModelSerializer):
-    class Meta:
-        model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
-
-
-def whoami_data(user) -> dict:
-    return {
-        "id": user.pk,
-        "username": user.get_username(),
-        "email": user.email,
-        "is_staff": user.is_staff,
-        "host_teams": [{"id": t.pk, "name": t.name} for t in teams.host_teams_of(user)],
-        "participant_teams": [{"id": t.pk, "name": t.name} for t in teams.participant_teams_of(user)],
-    }
-
-
-class LoginView(NativeView):
-    """Exchange a username and password for a personal API token (throttled per client address)."""
-
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
-
-    @extend_schema(request=LoginIn, responses={201: OpenApiTypes.OBJECT}, summary="Log in and get an API token")
-    def post(self, request: Request) -> Response:
-        data = LoginIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        user = authenticate(request._request, username=v["username"], password=v["password"])
-        if user is None or not user.is_active:
-            return Response({"error": {"code": "bad_credentials", "message": "wrong username or password"}}, status=401)
-        row, token = create_token(user, v["token_name"], v["days"], sign_in=True)
-        return Response({"token": token, **TokenOut(row).data, "user": whoami_data(user)}, status=201)
-
-
-class WhoamiView(NativeView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Who this token or session belongs to")
-    def get(self, request: Request) -> Response:
-        data = whoami_data(request.user)
-        if isinstance(request.auth, ApiToken):
-            data["token"] = TokenOut(request.auth).data
-        return Response(data)
-
-
-class TokenListView(NativeView):
-    # what self.paginate answers: drf-spectacular documents the list response as this page
-    pagination_class = Pages
-
-    @extend_schema(responses={200: TokenOut(many=True)}, summary="Your API tokens (never the tokens themselves)")
-    def get(self, request: Request) -> Response:
-        return self.paginate(request, ApiToken.objects.filter(user=request.user), TokenOut)
-
-    @extend_schema(request=TokenIn, responses={201: OpenApiTypes.OBJECT}, summary="Create a token (shown once)")
-    def post(self, request: Request) -> Response:
-        data = TokenIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        row, token = create_token(request.user, data.validated_data["name"], data.validated_data["days"])
-        return Response({"token": token, **TokenOut(row).data}, status=201)
-
-
-class TokenDetailView(NativeView):
-    @extend_schema(responses={204: None}, summary="Revoke a token")
-    def delete(self, request: Request, token_id: int) -> Response:
-        row = ApiToken.objects.filter(pk=token_id, user=request.user).first()
-        if row is None:
-            raise not_found("token")
-        revoke_token(request.user, row)
-        return Response(status=204)
+from .base import ApiView, Pages, not_found
 
 
 class TeamIn(serializers.Serializer):
@@ -150,7 +59,7 @@ def team_data(team, host: bool) -> dict:
     }
 
 
-class TeamListView(NativeView):
+class TeamListView(ApiView):
     host = False
     pagination_class = Pages  # what self.paginate answers, for the schema
 
@@ -183,7 +92,7 @@ def _my_team(user, team_id: int, host: bool):
     return team
 
 
-class TeamInvitationsView(NativeView):
+class TeamInvitationsView(ApiView):
     host = False
     pagination_class = Pages  # what self.paginate answers, for the schema
 
