@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from assay.server.refusals import Refusal
-from assay.server.token_cache import TokenCache
+from assay.server.row_cache import RowCache
 
 from .models import ApiToken
 from .services import unverified_email_refusal
@@ -125,14 +125,14 @@ def _create(user, name: str, days: int | None, token: str, *, sign_in: bool) -> 
     return row, token
 
 
-_cache: TokenCache[ApiToken] = TokenCache(related="user")
+_cache: RowCache[ApiToken] = RowCache(lambda: settings.TOKEN_CACHE_SECONDS, related=("user",))
 for _model in (ApiToken, get_user_model()):  # a revocation, or a user deactivated, counts at once here
     post_save.connect(_cache.clear, sender=_model, dispatch_uid=f"api-token-cache-save-{_model.__name__}")
     post_delete.connect(_cache.clear, sender=_model, dispatch_uid=f"api-token-cache-delete-{_model.__name__}")
 
 
 def check_token(token: str) -> Check:
-    """The token's row with its user (one query, then cached: :mod:`assay.server.token_cache`), or why not."""
+    """The token's row with its user (one query, then cached: :mod:`assay.server.row_cache`), or why not."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return Check(None, "unknown")
     now = timezone.now()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
-from assay.server.token_cache import TokenCache
+from assay.server.row_cache import RowCache
 
 from ..models import WorkerToken
 from .errors import SubmissionError
@@ -70,13 +71,13 @@ def create_worker_token(user, name: str, challenge: Challenge | None = None) -> 
     return row, token
 
 
-_cache: TokenCache[WorkerToken] = TokenCache()
+_cache: RowCache[WorkerToken] = RowCache(lambda: settings.TOKEN_CACHE_SECONDS)
 for _signal in (post_save, post_delete):  # a revocation (or any change) in this process counts at once
     _signal.connect(_cache.clear, sender=WorkerToken, dispatch_uid=f"worker-token-cache-{_signal is post_save}")
 
 
 def authenticate_worker(token: str) -> WorkerToken | None:
-    """The active token row for ``token`` (one query, then cached: :mod:`assay.server.token_cache`), or
+    """The active token row for ``token`` (one query, then cached: :mod:`assay.server.row_cache`), or
     None. Touches ``last_used_at`` at most once a minute."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None

@@ -1,0 +1,85 @@
+"""Short-lived in-process caches of rows the hot paths read on every request (tokens, submit's phase).
+
+Issue 13 measured token authentication at ~8 % of the server's CPU for trivial submissions, and the
+ORM's Python at most of the rest: one query per request of every worker and API client, and one for
+the phase each submission names. A row is kept for a few seconds (``ASSAY_TOKEN_CACHE_SECONDS``,
+``ASSAY_PHASE_CACHE_SECONDS``; 0 turns a cache off). A change takes effect at once in the process that
+makes it (saves and deletes send signals that empty the cache; the few bulk updates empty it
+themselves) and within that many seconds in the other processes of a multi-process server, whose
+caches cannot hear of it.
+
+Each caller gets its own copy of the row (and of its cached relations), so one request's changes to
+``request.auth``, ``request.user`` or a phase never reach another's.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from django.db import transaction
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+MAX_ENTRIES = 10_000  # a bound on memory; past it the cache starts over
+
+
+class RowCache(Generic[M]):
+    """Rows by key, each for ``seconds()`` (a setting, read at each put); ``related``: cached relations
+    copied with the row, as dotted paths (``"challenge"``, ``"challenge.host_team"``), parents first."""
+
+    def __init__(self, seconds: Callable[[], float], related: tuple[str, ...] = ()) -> None:
+        self.seconds = seconds
+        self.related = related
+        self._rows: dict[Hashable, tuple[float, M]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> M | None:
+        """A private copy of the row cached for ``key``, or None (never cached, or too old)."""
+        with self._lock:
+            hit = self._rows.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return self._copy(hit[1])
+
+    def put(self, key: Hashable, row: M) -> None:
+        seconds = self.seconds()
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._rows) >= MAX_ENTRIES:
+                self._rows.clear()
+            self._rows[key] = (time.monotonic() + seconds, self._copy(row))
+
+    def touched(self, key: Hashable, field: str, value) -> None:
+        """Record a field the caller just wrote (``last_used_at``), so the next hit does not write it again."""
+        with self._lock:
+            hit = self._rows.get(key)
+            if hit is not None:
+                setattr(hit[1], field, value)
+
+    def clear(self, *args, **kwargs) -> None:
+        """Forget every row (a revocation, or any change to a token or user); a signal receiver as is.
+
+        Again when the change commits: a row read meanwhile by another thread (still the old one) is
+        not kept past it."""
+        self._clear()
+        if transaction.get_connection().in_atomic_block:
+            transaction.on_commit(self._clear)
+
+    def _clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+    def _copy(self, row: M) -> M:
+        mine = copy.copy(row)
+        for path in self.related:
+            *parents, name = path.split(".")
+            owner = mine
+            for parent in parents:
+                owner = getattr(owner, parent)
+            setattr(owner, name, copy.copy(getattr(owner, name)))
+        return mine
