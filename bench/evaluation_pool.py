@@ -15,7 +15,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluatorPool, split_submission
+from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluatorPool
+from assay.evaluation.chunking import cut_submission
 
 SCRIPT = """
 import json
@@ -82,10 +83,24 @@ def main() -> None:
                 t = time.monotonic()
                 chunked = pool.evaluate(job(root / "sub.json", ChunkingSpec()))
                 print(f"chunked ({chunked.chunks} chunks, warm={chunked.warm}): {time.monotonic() - t:.3f} s")
+                stages = chunked.stages or {}
+                print(
+                    f"  split {stages.get('split_s', 0):.3f} s wall / {stages.get('split_cpu_s', 0):.3f} s CPU;"
+                    f" chunks {stages.get('chunks_s', 0):.3f} s wall, CPU per evaluator {stages.get('chunk_cpu_s')}"
+                    f" ({stages.get('chunks_per_evaluator')} chunks, {stages.get('evaluators_started')} started);"
+                    f" cut checked with {stages.get('check_cpu_s', 0):.3f} s CPU meanwhile;"
+                    f" merge {stages.get('merge_s', 0):.3f} s"
+                )
             assert chunked.output["result"] == plain.output["result"], (chunked, plain)
             t = time.monotonic()
-            parts = split_submission(root / "sub.json", pool.parallelism, root / "split")
-            print(f"of which splitting the JSON object into {len(parts)} files: {time.monotonic() - t:.3f} s")
+            cut = cut_submission(root / "sub.json", pool.parallelism * 4, root / "split")
+            cutting = time.monotonic() - t
+            t = time.monotonic()
+            assert cut.verify()
+            print(
+                f"cutting the JSON object into {len(cut.parts)} files in this process: {cutting:.3f} s,"
+                f" checking the cut: {time.monotonic() - t:.3f} s"
+            )
 
 
 if __name__ == "__main__":
