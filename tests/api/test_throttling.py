@@ -280,3 +280,112 @@ def test_cache_url_picks_redis_or_refuses_what_it_cannot_use(monkeypatch):
         server_settings._caches()
     monkeypatch.setenv("ASSAY_CACHE_URL", "")
     assert server_settings._caches()["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+
+
+# --- the per-account limit ---------------------------------------------------------------------------
+
+RIGHT = {"username": "alice", "password": "pw"}
+
+
+@pytest.fixture
+def account_limit(monkeypatch, settings):
+    """Three failures to one account within 10 minutes lock it for 15; the per-address rate out of the way."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login": "10000/min", "submit": "10000/min"})
+    settings.LOGIN_ACCOUNT_LIMIT = (3, 600, 900)
+
+
+def _fail_from(n: int, who: str = "alice", path: str = "/api/v1/auth/login") -> list[int]:
+    """``n`` wrong passwords for ``who``, each from a different address."""
+    bad = {"username": who, "password": "wrong"}
+    return [APIClient(REMOTE_ADDR=f"198.51.100.{i}").post(path, bad).status_code for i in range(n)]
+
+
+def test_failures_from_many_addresses_lock_the_account_on_every_api(users, account_limit):
+    assert _fail_from(3) == [401, 401, 401]
+    # the right password, from a fresh address, is refused while the lock lasts: 429 with Retry-After
+    locked = APIClient(REMOTE_ADDR="203.0.113.1").post("/api/v1/auth/login", RIGHT)
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "account_locked"
+    assert 840 <= int(locked["Retry-After"]) <= 900
+    # the EvalAI login obeys the same lock, in EvalAI's shape
+    evalai = APIClient(REMOTE_ADDR="203.0.113.2").post("/api/auth/login", RIGHT)
+    assert evalai.status_code == 429
+    assert evalai.json()["code"] == "account_locked" and "locked" in evalai.json()["error"]
+    assert 840 <= int(evalai["Retry-After"]) <= 900
+    # other accounts are not touched
+    assert APIClient().post("/api/v1/auth/login", {"username": "bob", "password": "pw"}).status_code == 201
+
+
+def test_user_name_and_email_count_against_one_account(users, account_limit):
+    assert _fail_from(2, "alice") == [401, 401]
+    assert _fail_from(1, "ALICE@uni.example", "/api/auth/login") == [400]  # EvalAI's "unable to log in"
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 429
+
+
+def test_a_success_clears_the_count_and_the_lock_ends(users, account_limit, monkeypatch):
+    from assay.server.accounts import login_throttle
+
+    assert _fail_from(2) == [401, 401]
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 201
+    assert _fail_from(2) == [401, 401]  # counted from zero again: no lock yet
+    assert _fail_from(1) == [401]  # the third since the success: locked now
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 429
+    later = login_throttle.time.time() + 901
+    monkeypatch.setattr(login_throttle.time, "time", lambda: later)
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 201
+
+
+def test_failures_during_a_lock_do_not_extend_it(users, account_limit, monkeypatch):
+    from assay.server.accounts import login_throttle
+
+    assert _fail_from(3) == [401, 401, 401]
+    start = login_throttle.time.time()
+    monkeypatch.setattr(login_throttle.time, "time", lambda: start + 600)
+    assert _fail_from(5) == [429] * 5  # refused before any password check: nothing counted
+    monkeypatch.setattr(login_throttle.time, "time", lambda: start + 901)
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 201
+
+
+def test_an_unknown_name_locks_alike_so_answers_do_not_reveal_accounts(users, account_limit):
+    assert _fail_from(3, "nobody") == [401, 401, 401]
+    assert _fail_from(1, "nobody") == [429]
+
+
+def test_the_limit_can_be_turned_off(users, account_limit, settings):
+    settings.LOGIN_ACCOUNT_LIMIT = None
+    assert _fail_from(6) == [401] * 6
+    assert APIClient().post("/api/v1/auth/login", RIGHT).status_code == 201
+
+
+def test_the_web_form_says_the_account_is_locked_and_shares_the_count(users, account_limit):
+    from django.test import Client
+
+    web = Client(REMOTE_ADDR="192.0.2.10")
+    wrong = web.post("/accounts/login/", {"login": "alice", "password": "wrong"})
+    assert wrong.status_code == 200 and "_auth_user_id" not in web.session
+    assert _fail_from(2) == [401, 401]  # two more through the API: three in all
+    answer = web.post("/accounts/login/", {"login": "alice", "password": "pw"})
+    assert answer.status_code == 200  # the form again, with the reason; not signed in
+    assert "Too many failed sign-ins to this account" in answer.content.decode()
+    assert "_auth_user_id" not in web.session
+    # a right password on the form still signs in another account
+    assert Client().post("/accounts/login/", {"login": "bob", "password": "pw"}).status_code == 302
+
+
+def test_account_limit_settings_are_read_or_refused():
+    from assay.server.accounts.config import login_account_limit
+
+    assert login_account_limit({}) == (10, 900, 900)
+    assert login_account_limit({"ASSAY_LOGIN_ACCOUNT_LIMIT": "5/1h", "ASSAY_LOGIN_ACCOUNT_LOCK": "120"}) == (
+        5,
+        3600,
+        120,
+    )
+    assert login_account_limit({"ASSAY_LOGIN_ACCOUNT_LIMIT": "off"}) is None
+    for bad in ("ten/15min", "10", "0/15min", "10/soon"):
+        with pytest.raises(ValueError, match="ASSAY_LOGIN_ACCOUNT_LIMIT"):
+            login_account_limit({"ASSAY_LOGIN_ACCOUNT_LIMIT": bad})
+    with pytest.raises(ValueError, match="ASSAY_LOGIN_ACCOUNT_LOCK"):
+        login_account_limit({"ASSAY_LOGIN_ACCOUNT_LOCK": "forever"})

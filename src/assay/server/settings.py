@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from assay.bundle import Limits
-from assay.server.accounts.config import email_settings, oidc_providers
+from assay.server.accounts.config import email_settings, login_account_limit, oidc_providers
 from assay.server.clientaddr import parse_trusted_proxies
 
 
@@ -237,6 +237,8 @@ REST_FRAMEWORK = {
         "submit": os.environ.get("ASSAY_SUBMIT_RATE", "30/min"),
     },
 }
+# Failed sign-ins to one account, from any address, lock its password sign-in for a while (accounts/login_throttle.py)
+LOGIN_ACCOUNT_LIMIT = login_account_limit(os.environ)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Assay API",
     "VERSION": "1",
@@ -266,6 +268,9 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Assay] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = os.environ.get("ASSAY_URL_SCHEME", "http")
 ACCOUNT_ADAPTER = "assay.server.accounts.adapter.AccountAdapter"
+# allauth keeps its per-address limit on failed sign-ins; its per-name one ("5/300s/key", keyed by the text typed,
+# so a user name and an e-mail were two budgets) gives way to the per-account LOGIN_ACCOUNT_LIMIT above
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
 SIGNUP_OPEN = env_bool("ASSAY_SIGNUP_OPEN", True)
 ACCOUNT_USERNAME_BLACKLIST = ["admin", "root", "assay", "staff", "support"]
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never merge an OIDC login into an account by e-mail alone

@@ -125,3 +125,28 @@ def oidc_providers(env: Mapping[str, str]) -> list[dict[str, object]]:
             app["settings"]["scope"] = scopes  # type: ignore[index]
         apps.append(app)
     return apps
+
+
+_DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hour)?$")
+_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}
+
+
+def _seconds(name: str, text: str) -> int:
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"{name}: {text!r} is not a duration (such as 900, 15min or 1h)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def login_account_limit(env: Mapping[str, str]) -> tuple[int, int, int] | None:
+    """``(failures, window, lock)`` in seconds from ``ASSAY_LOGIN_ACCOUNT_LIMIT`` (``10/15min``: ten failed
+    sign-ins to one account within 15 minutes) and ``ASSAY_LOGIN_ACCOUNT_LOCK`` (``15min``: how long its
+    password checks are then refused). ``0`` or ``off`` turns the per-account limit off (None)."""
+    text = env.get("ASSAY_LOGIN_ACCOUNT_LIMIT", "").strip().lower() or "10/15min"
+    if text in ("0", "off"):
+        return None
+    count, _, window = text.partition("/")
+    if not count.strip().isdigit() or int(count) <= 0 or not window:
+        raise ValueError(f"ASSAY_LOGIN_ACCOUNT_LIMIT: {text!r} is not failures/duration (such as 10/15min) or off")
+    lock = env.get("ASSAY_LOGIN_ACCOUNT_LOCK", "").strip() or "15min"
+    return int(count), _seconds("ASSAY_LOGIN_ACCOUNT_LIMIT", window), _seconds("ASSAY_LOGIN_ACCOUNT_LOCK", lock)

@@ -39,7 +39,12 @@ def api_exception_handler(exc, context):
         if exc.status == 404 and not is_native(path):
             # EvalAI answers "X does not exist" with 406, which its CLI prints (a 404 it does not)
             refusal = Refusal(exc.code, exc.message, 406, exc.problems)
-        return Response(refusal_body(path, refusal), status=refusal.status)
+        retry_after = getattr(exc, "retry_after", None)  # a lock or limit that ends: say when, as DRF's 429s do
+        return Response(
+            refusal_body(path, refusal),
+            status=refusal.status,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
     response = exception_handler(exc, context)  # Http404, PermissionDenied, APIException; headers, rollback
     if response is None:
         return None

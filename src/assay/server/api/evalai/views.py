@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import permissions
@@ -14,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.bundle import BundleError, read_bundle
+from assay.server.accounts.login_throttle import password_login
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import create_token, evalai_cli_token
 from assay.server.api.throttling import ScopedRateThrottle
@@ -51,7 +51,7 @@ class LoginView(EvalAIView):
     def post(self, request: Request) -> Response:
         username = str(request.data.get("username", ""))[:150]
         password = str(request.data.get("password", ""))[:1000]
-        user = authenticate(request._request, username=username, password=password) if username else None
+        user = password_login(request._request, username, password) if username else None  # 429 when locked
         if user is None or not user.is_active:
             raise fail("Unable to log in with provided credentials.", 400, "bad_credentials")
         _, token = create_token(user, "evalai login", days=1, sign_in=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from assay.server.accounts.login_throttle import password_login
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token
 from assay.server.api.throttling import ScopedRateThrottle
@@ -49,7 +49,7 @@ def whoami_data(user) -> dict:
 
 
 class LoginView(ApiView):
-    """Exchange a username and password for a personal API token (throttled per client address)."""
+    """Exchange a username and password for a personal API token (throttled per client address and per account)."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
@@ -61,7 +61,7 @@ class LoginView(ApiView):
         data = LoginIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        user = authenticate(request._request, username=v["username"], password=v["password"])
+        user = password_login(request._request, v["username"], v["password"])  # 429 while the account is locked
         if user is None or not user.is_active:
             return Response({"error": {"code": "bad_credentials", "message": "wrong username or password"}}, status=401)
         row, token = create_token(user, v["token_name"], v["days"], sign_in=True)
