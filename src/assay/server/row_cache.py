@@ -21,9 +21,8 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from django.db import transaction
-from django.db.models import Model
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M")  # a model row, or an immutable value built from rows
 MAX_ENTRIES = 10_000  # a bound on memory; past it the cache starts over
 
 

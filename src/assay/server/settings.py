@@ -185,6 +185,8 @@ WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "
 # Token rows found usable are cached this many seconds per process (0: off): a revocation reaches the
 # other processes of a multi-process server within this bound (at once in the one that revokes).
 TOKEN_CACHE_SECONDS = float(os.environ.get("ASSAY_TOKEN_CACHE_SECONDS", "5"))
+# A phase's rules (dates, limits, splits and labels) likewise: a host's edit reaches other processes within it.
+PHASE_CACHE_SECONDS = float(os.environ.get("ASSAY_PHASE_CACHE_SECONDS", "5"))
 # How the demo's in-process worker reaches its server: "inprocess" (the services, no HTTP) or "http".
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):

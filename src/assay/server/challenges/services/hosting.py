@@ -22,6 +22,7 @@ from assay.server.refusals import Refusal
 from assay.server.teams.models import HostTeam
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
+from . import phase_rules
 from .bundle_import import ImportReport, config_text_and_digest, import_bundle
 from .roles import is_host
 
@@ -174,6 +175,7 @@ def set_paused(user, challenge: Challenge, paused: bool, phase: ChallengePhase |
         ChallengePhase.objects.filter(pk=phase.pk).update(is_submission_paused=paused)
     else:
         Challenge.objects.filter(pk=challenge.pk).update(is_submission_paused=paused)
+    phase_rules.forget()  # a queryset update sends no signal
 
 
 # --- exports -----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 
 from assay.server.challenges.models import Challenge, ChallengePhase
+from assay.server.challenges.services.phase_rules import split_rules
 
 from ..models import Submission, WorkerToken
 from . import images
@@ -48,9 +49,9 @@ def job_payload(sub: Submission) -> dict[str, Any]:
     phase: ChallengePhase = sub.phase
     challenge: Challenge = phase.challenge
     splits: dict[str, list[str]] = {}
-    for ps in phase.phase_splits.select_related("dataset_split", "leaderboard"):
-        labels = splits.setdefault(ps.dataset_split.codename, [])
-        labels.extend(label for label in ps.leaderboard.labels if label not in labels)
+    for rule in split_rules(phase.pk):
+        labels = splits.setdefault(rule.codename, [])
+        labels.extend(label for label in rule.labels if label not in labels)
     return {
         "submission_id": sub.pk,
         "attempt": sub.attempt,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.evaluation.contract import ResultError, check_output
-from assay.server.challenges.models import ChallengePhase, ChallengePhaseSplit
+from assay.server.challenges.models import ChallengePhase
+from assay.server.challenges.services.phase_rules import split_rules
 
 __all__ = ["ParsedResult", "ResultError", "SplitResult", "parse_output"]
 
@@ -52,10 +53,9 @@ def parse_output(output: Any, phase: ChallengePhase) -> ParsedResult:
     if isinstance(output, list):
         output = _remote_list_to_result(output)
     output = check_output(output)  # shapes and numbers, exactly as the worker checked them
-    phase_splits = list(ChallengePhaseSplit.objects.filter(phase=phase).select_related("dataset_split", "leaderboard"))
     labels_by_split: dict[str, set[str]] = {}
-    for ps in phase_splits:
-        labels_by_split.setdefault(ps.dataset_split.codename, set()).update(ps.leaderboard.labels)
+    for rule in split_rules(phase.pk):
+        labels_by_split.setdefault(rule.codename, set()).update(rule.labels)
     parsed = ParsedResult(
         submission_result=output.get("submission_result"),
         submission_metadata=output.get("submission_metadata"),
