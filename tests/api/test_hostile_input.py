@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .conftest import client_for, upload
+from .routes import sample_path, url_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -242,39 +243,9 @@ for _i, _value in enumerate(ODD_VALUES):
     HOSTILE.append(json.dumps({name: _value for name in FIELD_NAMES[_i % 3 :: 3]}))
 
 
-def _sample_path(pattern: str) -> str:
-    """A concrete path for a URL pattern (``path()`` routes and ``re_path()`` regexes alike)."""
-    pattern = re.sub(r"<int:\w+>", "1", pattern)
-    pattern = re.sub(r"<(str|slug|path):\w+>", "x", pattern)
-
-    def group(m: re.Match) -> str:
-        body = m.group(2)
-        if body == r"\d+":
-            return "1"
-        if "|" in body:
-            return body.split("|")[0]
-        return "all"
-
-    pattern = re.sub(r"\(\?P<(\w+)>([^)]*)\)", group, pattern)
-    return pattern.lstrip("^").replace("/?$", "/").rstrip("$")
-
-
 def _routes(methods: tuple[str, ...] = ("post", "put", "patch", "delete")) -> list[tuple[str, str]]:
-    from django.urls import URLPattern, URLResolver, get_resolver
-
-    routes = []
-
-    def walk(patterns, prefix: str) -> None:
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern):
-                view = getattr(p.callback, "view_class", None) or getattr(p.callback, "cls", None)
-                handled = [m for m in methods if view and hasattr(view, m)]
-                routes.extend(("/" + _sample_path(prefix + str(p.pattern)), m) for m in handled)
-
-    walk([p for p in get_resolver().url_patterns if str(p.pattern).startswith("api/")], "")
-    return sorted(set(routes))
+    """Every (sample path, method) of the API faces, from the URL conf (tests/api/routes.py)."""
+    return sorted({(sample_path(r.pattern), m) for r in url_routes("api/") for m in r.methods if m in methods})
 
 
 def test_sweep_write_endpoints_with_hostile_bodies(ids, users):

@@ -1,0 +1,159 @@
+"""One world for the route × role authorization table (tests/api/test_route_authz.py): the objects every
+route's path parameters name, and a client per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from .conftest import finish, make_user, token_for, upload
+
+#: The roles of issue 12: who asks.
+ROLES = (
+    "anonymous",
+    "outsider",  # signed in, in no team of the challenge
+    "participant_a",  # member of team A, which owns the submission
+    "participant_b",  # member of team B, registered in the same challenge
+    "host",  # member of the challenge's host team
+    "admin",  # staff
+    "worker",  # worker token of the challenge's queue (remote evaluation: the hosts' own workers)
+    "other_worker",  # worker token of another challenge's (remote) queue
+)
+WORKERS = ("worker", "other_worker")
+#: An upload of two 1 KiB parts to the dev phase (a valid POST /api/v1/phases/N/uploads body).
+UPLOAD = {"file_name": "big.json", "size": 2048, "sha256": "a" * 64, "chunk_size": 1024}
+
+
+@dataclass
+class World:
+    values: dict[str, Any]  # path parameter name → value, the same for every route
+    by_prefix: dict[str, dict[str, Any]]  # route-pattern prefix → values that differ there (e.g. which team)
+    api: dict[str, APIClient] = field(default_factory=dict)  # bearer-token clients (the APIs)
+    web: dict[str, Client] = field(default_factory=dict)  # session clients (the pages)
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    def values_for(self, pattern: str) -> dict[str, Any]:
+        values = dict(self.values)
+        for prefix, extra in self.by_prefix.items():
+            if pattern.startswith(prefix):
+                values.update(extra)
+        return values
+
+
+def build_world(world: dict, users: dict) -> World:
+    """tests.api.conftest's world (challenge C with dev and test phases, teams A and B, the host team; a second
+    challenge of another host team), both challenges evaluated remotely, plus what every route names: team
+    A's finished submission with result, logs and metadata, a job the queue's worker holds, alice's open
+    upload, her API token, an invitation, a worker token of each queue, signed URLs as alice gets them."""
+    from assay.server.api.evalai.shapes import phase_slug
+    from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Participation
+    from assay.server.submissions.services import queue
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+    from assay.server.submissions.services.tokens import create_worker_token, remote_queue_name
+    from assay.server.teams.services import invite
+    from assay.server.uploads.models import Upload
+
+    challenge, other = world["challenge"], world["other_challenge"]
+    Challenge.objects.filter(pk__in=[challenge.pk, other.pk]).update(remote_evaluation=True)
+    challenge.refresh_from_db()
+    other.refresh_from_db()
+    dev, test = challenge.phases.get(codename="dev"), challenge.phases.get(codename="test")
+    alice, bob = users["participant"], users["other_participant"]
+    outsider = make_user("carol")
+    sub = submit(alice, dev, upload(b'{"dev-a0": 1}'), "alice.json", SubmissionFields(is_public=False))
+    output = {
+        "result": [{"public": {"Accuracy": 0.9, "F1": 0.8}}],
+        "submission_metadata": {"note": "for the hosts"},
+    }
+    sub = finish(sub, output)
+    queue_row, queue_token = create_worker_token(users["host"], "ours", challenge)
+    held = submit(alice, dev, upload(b'{"dev-a0": 0}'), "held.json", SubmissionFields())
+    assert queue.claim_next(queue_row, "worker-1").pk == held.pk  # a job the queue's worker holds
+    other_token = create_worker_token(None, "other", other)[1]
+    sub.refresh_from_db()
+    if not sub.stderr_file:
+        sub.stderr_file.save("stderr.txt", ContentFile(b"err"), save=True)
+    assert sub.submission_result_file and sub.stdout_file and sub.submission_metadata_file
+    hidden = ChallengePhaseSplit.objects.get(phase=test, visibility=1)
+    invitation, invitation_token = invite(alice, world["teams"]["participant"], "dave@uni.example")
+    api_token = _api_token(alice)
+
+    as_alice = APIClient()
+    as_alice.force_authenticate(alice)
+    listed = as_alice.get(f"/api/v1/phases/{dev.pk}/submissions").json()["results"]
+    result_url = next(row["result_url"] for row in listed if row["id"] == sub.pk)  # a signed URL
+    signed_file, filename = result_url.split("/signed/files/")[1].split("/")
+    begun = as_alice.post(f"/api/v1/phases/{dev.pk}/uploads", UPLOAD, format="json").json()  # two parts, none sent
+    up = Upload.objects.get(pk=begun["id"])
+    signed_part = begun["part_urls"][0].rsplit("/", 1)[1]
+    participation = Participation.objects.get(challenge=challenge, team=world["teams"]["participant"])
+    values = {
+        "challenge_id": challenge.pk,
+        "pk": challenge.pk,
+        "phase_id": dev.pk,
+        "slug": phase_slug(dev),
+        "phase_split_id": hidden.pk,
+        "submission_id": sub.pk,
+        "team_id": world["teams"]["participant"].pk,
+        "token_id": api_token.pk,
+        "upload_id": up.pk,
+        "part": 1,
+        "number": 1,
+        "sha256": held.input_file_sha256,
+        "queue_name": remote_queue_name(challenge),
+        "invitation_id": invitation.pk,
+        "user_id": alice.pk,
+        "participation_id": participation.pk,
+        "split_id": hidden.dataset_split_id,
+        "filename": filename,
+        "host_team_id": world["host_team"].pk,
+        "held_id": held.pk,
+        "stdout_key": sub.stdout_file.name,
+    }
+    by_prefix = {
+        "api/v1/host-teams/": {"team_id": world["host_team"].pk},
+        "api/^challenges/challenge/challenge_host_team/": {"team_id": world["host_team"].pk},
+        "api/^challenges/challenge_host_team/": {"team_id": world["host_team"].pk},
+        "api/v1/worker-tokens/": {"token_id": queue_row.pk},
+        "api/v1/worker/jobs/": {"submission_id": held.pk},
+        "api/^jobs/phases/": {"submission_id": up.submission_id},  # EvalAI's presigned upload, finished
+        "api/v1/signed/files/": {"token": signed_file},
+        "api/v1/signed/upload-parts/": {"token": signed_part},
+        "invitations/": {"token": invitation_token},
+        "teams/": {"pk": world["teams"]["participant"].pk, "kind": "participant"},
+        "host-teams/": {"pk": world["host_team"].pk},
+        "submissions/": {"kind": "stdout", "action": "private"},
+        "challenges/<int:pk>/host/submissions/": {"action": "hide"},
+        "challenges/<int:pk>/host/participants/": {"action": "approve"},
+        "challenges/<int:pk>/host/export/": {"kind": "submissions"},
+    }
+    people = {
+        "outsider": outsider,
+        "participant_a": alice,
+        "participant_b": bob,
+        "host": users["host"],
+        "admin": users["admin"],
+    }
+    result = World(values, by_prefix, objects={"submission": sub, "challenge": challenge, "upload": up})
+    for role in ROLES:
+        api, web = APIClient(), Client()
+        if role in people:
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(people[role])}")
+            web.force_login(people[role])
+        elif role in WORKERS:
+            token = queue_token if role == "worker" else other_token
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            web = Client(HTTP_AUTHORIZATION=f"Bearer {token}")  # a worker token is no session: the web ignores it
+        result.api[role], result.web[role] = api, web
+    return result
+
+
+def _api_token(user):
+    from assay.server.accounts.models import ApiToken
+
+    token_for(user)
+    return ApiToken.objects.filter(user=user).order_by("pk").first()
