@@ -21,6 +21,7 @@ from assay.server.challenges.models import Challenge, ChallengePhase, ChallengeP
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
 from assay.server.challenges.services.listing import effective_visibility, visible_challenges
+from assay.server.challenges.services.phase_rules import phase_with_challenge
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
@@ -142,7 +143,7 @@ def _phases(user, challenge: Challenge):
 
 
 def _phase(user, phase_id: int, challenge_id: int | None = None) -> ChallengePhase:
-    phase = ChallengePhase.objects.select_related("challenge__host_team").filter(pk=phase_id).first()
+    phase = phase_with_challenge(phase_id)  # cached: every submit names its phase
     if phase is None or (challenge_id is not None and phase.challenge_id != challenge_id):
         raise fail("Challenge Phase does not exist", 404, "not_found")
     challenge = _challenge(user, phase.challenge_id)
