@@ -108,7 +108,7 @@ def build_world(world: dict, users: dict) -> World:
         "invitation_id": invitation.pk,
         "user_id": alice.pk,
         "participation_id": participation.pk,
-        "split_id": hidden.dataset_split_id,
+        "split_id": hidden.pk,  # a phase-split (the host page edits its leaderboard settings)
         "filename": filename,
         "host_team_id": world["host_team"].pk,
         "held_id": held.pk,
