@@ -121,6 +121,26 @@ def _short(path: str) -> str:
     return path
 
 
+PACKAGES = (  # (label, what the profiled function's file path contains), first match wins
+    ("SQLite (the C calls)", "SQLiteCursorWrapper.execute"),
+    ("Django ORM (query building, model instances)", "django/db/"),
+    ("DRF", "rest_framework/"),
+    ("Django other (middleware, URLs, HTTP)", "django/"),
+    ("assay", "/assay/"),
+)
+
+
+def by_package(stats: pstats.Stats) -> dict[str, float]:
+    """Own time grouped by where it was spent, in % of the phase: is it our code, the ORM or the database?"""
+    shares: dict[str, float] = {}
+    for (path, _line, name), (_cc, _calls, tt, _ct, _callers) in stats.stats.items():
+        where = f"{path}:{name}"
+        label = next((lab for lab, marker in PACKAGES if marker in where), "Python and other libraries")
+        shares[label] = shares.get(label, 0.0) + tt
+    total = sum(shares.values()) or 1.0
+    return {k: round(100 * v / total, 1) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+
 def auth_ms(stats: pstats.Stats, per: int) -> float:
     """Cumulative time in DRF's ``Request._authenticate`` (every authentication class, on first ``request.user``)."""
     for (path, _line, name), (_cc, _calls, _tt, ct, _callers) in stats.stats.items():
@@ -182,6 +202,7 @@ def main() -> None:
             "sql_statements": queries[name],
             "auth_ms_profiled": auth_ms(stats, per),
             "profiled_ms": round(1000 * stats.total_tt / per, 2),
+            "own_time_percent_by_package": by_package(stats),
             "top_own": top(stats, per, args.top, "tottime"),
             "top_assay_cumulative": top(stats, per, args.top, "cumtime", ours=True),
         }
@@ -191,6 +212,7 @@ def main() -> None:
     for name, r in result["phases"].items():
         print(f"\n== {name}: wall p50 {r['wall_p50_ms']} ms, CPU {r['cpu_mean_ms']} ms, {r['sql_statements']} SQL,"
               f" auth {r['auth_ms_profiled']} ms (profiled total {r['profiled_ms']} ms)")  # fmt: skip
+        print("   " + ", ".join(f"{k} {v} %" for k, v in r["own_time_percent_by_package"].items()))
         for row in r["top_assay_cumulative"]:
             print(f"   cum {row['cumulative_ms']:8.3f} ms  {row['calls']:5} x  {row['function']}")
         print("   -- own time:")
