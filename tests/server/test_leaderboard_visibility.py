@@ -45,7 +45,12 @@ def rows_of(response) -> list[tuple]:
 
 PUBLIC = [(1, "A", 0.9), (2, "B", 0.5)]
 EVERYTHING = [(1, "A", 0.95), (2, "B", 0.5)]  # a hidden split's hosts see private submissions too
-DENIED = 403
+DENIED = 403  # 401 to the anonymous: signed in as a host, they would see it
+
+
+def denied(reader: str) -> int:
+    return 401 if reader == "anonymous" else 403
+
 
 # (visibility, reader) → HTTP status, or the rows the reader gets
 VISIBILITY = [
@@ -72,7 +77,7 @@ VISIBILITY = [
 
 def _check(response, expected, what: str) -> None:
     if expected == DENIED:
-        assert response.status_code == 403, what
+        assert response.status_code == denied(what.split(",")[0]), what
         return
     assert response.status_code == 200, (what, response.json())
     assert rows_of(response) == expected, what
@@ -93,7 +98,7 @@ def test_every_visibility_for_every_reader(world, django_user_model, visibility)
         history = client.get(f"/api/v1/phase-splits/{ps.pk}/leaderboard/history")
         if expected == DENIED:
             assert response.json()["error"]["code"] == "leaderboard_not_public"
-            assert export.status_code == history.status_code == 403, reader
+            assert export.status_code == history.status_code == denied(reader), reader
             continue
         own = {"owning team": "A", "other team": "B"}.get(reader)
         assert [r["team"]["name"] for r in response.json()["results"] if r["is_own"]] == ([own] if own else [])

@@ -50,7 +50,8 @@ class Access:
 
 
 def access_for(user, ps: ChallengePhaseSplit, entries: str | None = None, now: dt.datetime | None = None) -> Access:
-    """Decide what ``user`` sees of ``ps``; raises :class:`LeaderboardError` (404/403) when nothing.
+    """Decide what ``user`` sees of ``ps``; raises :class:`LeaderboardError` (404, 403, or 401 to the
+    anonymous) when nothing.
 
     ``entries`` is ``"public"`` or ``"all"`` (hosts only); None takes the default for the reader.
     """
@@ -75,4 +76,5 @@ def access_for(user, ps: ChallengePhaseSplit, entries: str | None = None, now: d
             raise LeaderboardError("forbidden", "this leaderboard is not public: your team sees its own rows", 403)
         return Access("own", visibility, team_id, False)
     who = "the hosts and each team (its own rows)" if visibility == V.OWNER_AND_HOST else "the hosts"
-    raise LeaderboardError("leaderboard_not_public", f"this leaderboard is not public: only {who} may see it", 403)
+    status = 403 if getattr(user, "is_authenticated", False) else 401  # signed in, a host would see it
+    raise LeaderboardError("leaderboard_not_public", f"this leaderboard is not public: only {who} may see it", status)
