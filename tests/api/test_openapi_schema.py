@@ -11,7 +11,7 @@ import yaml
 from django.core.management import call_command
 from django.test import Client
 
-# Endpoints that answer DRF pages ({count, next, previous, results}) from NativeView.paginate.
+# Endpoints that answer DRF pages ({count, next, previous, results}) from ApiView.paginate.
 PAGED = [
     ("/api/v1/tokens", "get"),
     ("/api/v1/challenges", "get"),
@@ -20,6 +20,17 @@ PAGED = [
     ("/api/v1/host-teams", "get"),
     ("/api/v1/teams/{team_id}/invitations", "get"),
     ("/api/v1/host-teams/{team_id}/invitations", "get"),
+    ("/api/v1/challenges/{challenge_id}/phases", "get"),
+    ("/api/v1/challenges/{challenge_id}/splits", "get"),
+    ("/api/v1/challenges/{challenge_id}/phase-splits", "get"),
+    ("/api/v1/challenges/{challenge_id}/worker-tokens", "get"),
+    ("/api/v1/challenges/{challenge_id}/submissions", "get"),
+]
+# Answers once documented as free-form objects: each is a component with its fields now.
+DESCRIBED = [
+    ("/api/v1/auth/login", "post", "201", "LoginOut", {"token", "expires_at", "user"}),
+    ("/api/v1/auth/whoami", "get", "200", "WhoamiOut", {"username", "host_teams", "participant_teams"}),
+    ("/api/v1/tokens", "post", "201", "NewTokenOut", {"token", "prefix", "expires_at"}),
 ]
 
 
@@ -50,6 +61,24 @@ def test_paginated_lists_are_documented_as_pages(schema, path, method):
     assert {"count", "next", "previous", "results"} <= set(body["properties"])
     assert body["properties"]["results"]["type"] == "array"
     assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} >= {"page", "page_size"}
+
+
+@pytest.mark.parametrize(("path", "method", "status", "component", "fields"), DESCRIBED)
+def test_answers_are_described_by_their_serializer(schema, path, method, status, component, fields):
+    ref = schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.rsplit("/", 1)[1] == component
+    assert fields <= set(schema["components"]["schemas"][component]["properties"])
+
+
+def test_the_hosts_submission_list_is_pages_of_the_one_submission_shape(schema):
+    page = _resolve(schema, _json_200(schema, "/api/v1/challenges/{challenge_id}/submissions"))
+    assert page["properties"]["results"]["items"]["$ref"].endswith("/SubmissionOut")
+    mine = _resolve(schema, _json_200(schema, "/api/v1/phases/{phase_id}/submissions"))
+    assert mine["properties"]["results"]["items"] == page["properties"]["results"]["items"]
+
+
+def _json_200(schema: dict, path: str) -> dict:
+    return schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
 
 
 def test_one_component_per_name_and_the_worker_token_routes_described(schema):

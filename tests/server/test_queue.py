@@ -239,7 +239,7 @@ def test_hosts_manage_their_remote_queue_tokens_over_the_api(demo_challenge, hos
     created = api.post(url, {"name": "cluster"}, format="json")
     assert created.status_code == 201 and created.json()["token"].startswith("aw_")
     assert created.json()["queue_name"] == f"challenge-{demo_challenge.pk}"
-    listed = api.get(url).json()
+    listed = api.get(url).json()["results"]  # a page, as every /api/v1 list
     assert [t["name"] for t in listed] == ["cluster"] and "token" not in listed[0]
     other = APIClient()
     other.force_authenticate(participant)
@@ -247,4 +247,4 @@ def test_hosts_manage_their_remote_queue_tokens_over_the_api(demo_challenge, hos
     assert other.post(url, {"name": "x"}, format="json").status_code == 403
     assert other.delete(f"/api/v1/worker-tokens/{listed[0]['id']}").status_code == 404  # as a missing id
     assert api.delete(f"/api/v1/worker-tokens/{listed[0]['id']}").status_code == 204
-    assert api.get(url).json()[0]["revoked_at"] is not None
+    assert api.get(url).json()["results"][0]["revoked_at"] is not None

@@ -262,7 +262,7 @@ def worker_token_list(challenge: Annotated[int, typer.Argument(help="Challenge i
                       as_json: JsonOpt = False) -> None:  # fmt: skip
     """Your challenge's worker tokens."""
     try:
-        rows = client(server).get(f"/challenges/{challenge}/worker-tokens")
+        rows = client(server).all_pages(f"/challenges/{challenge}/worker-tokens")
     except ApiError as exc:
         raise fail(exc) from None
     if as_json:

@@ -188,8 +188,8 @@ def challenges_show(challenge: Annotated[int, typer.Argument(help="Challenge id.
     api = client(server, need_token=False)
     try:
         c = api.get(f"/challenges/{challenge}")
-        phases = api.get(f"/challenges/{challenge}/phases")
-        splits = api.get(f"/challenges/{challenge}/phase-splits")
+        phases = api.all_pages(f"/challenges/{challenge}/phases")
+        splits = api.all_pages(f"/challenges/{challenge}/phase-splits")
     except ApiError as exc:
         raise fail(exc) from None
     if as_json:
@@ -223,7 +223,7 @@ def phases(challenge: Annotated[int, typer.Argument(help="Challenge id.")], serv
     """A challenge's phases: ids to submit to, limits and file types."""
     api = client(server, need_token=False)
     try:
-        rows = api.get(f"/challenges/{challenge}/phases")
+        rows = api.all_pages(f"/challenges/{challenge}/phases")
         c = {} if as_json else api.get(f"/challenges/{challenge}")
     except ApiError as exc:
         raise fail(exc) from None

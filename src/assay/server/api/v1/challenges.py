@@ -21,7 +21,6 @@ from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
-from assay.server.submissions.services.errors import SubmissionError
 from assay.server.teams.models import HostTeam, ParticipantTeam
 
 from .base import (
@@ -114,7 +113,7 @@ class ChallengeListView(PublicReadView):
         elif status == "future":
             qs = qs.filter(start_date__gt=now)
         elif status != "all":
-            raise SubmissionError("invalid", "status is one of all, ongoing, past, future", 400)
+            raise Refusal("invalid", "status is one of all, ongoing, past, future", 400)
         role = request.query_params.get("role")
         if role == "host":
             qs = qs.filter(host_team__members=request.user) if request.user.is_authenticated else qs.none()
@@ -125,7 +124,7 @@ class ChallengeListView(PublicReadView):
                 else qs.none()
             )
         elif role:
-            raise SubmissionError("invalid", "role is host or participant", 400)
+            raise Refusal("invalid", "role is host or participant", 400)
         if q := request.query_params.get("q", "").strip()[:200]:
             qs = qs.filter(Q(title__icontains=q) | Q(short_description__icontains=q))
         if tag := request.query_params.get("tag", "").strip()[:100]:

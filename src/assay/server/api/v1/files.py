@@ -12,11 +12,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from assay.server.storage import safe_file_name
+
+from .base import OpenView
 
 DOWNLOAD_SALT = "assay.files.download"
 RESULT_SALT = "assay.files.result"  # a submission's result document, cut for the reader who was given the URL
@@ -63,11 +63,10 @@ def read_upload_token(token: str) -> tuple[str, int] | None:
         return None
 
 
-class SignedFileView(APIView):
-    """Serves one stored file to whoever holds a valid, unexpired signed URL."""
+class SignedFileView(OpenView):
+    """Serves one stored file to whoever holds a valid, unexpired signed URL (the signature is the credential)."""
 
     authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
 
     @extend_schema(
         responses={(200, "application/octet-stream"): OpenApiResponse(description="the file"), 404: None},

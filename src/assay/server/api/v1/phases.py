@@ -11,10 +11,10 @@ from rest_framework.response import Response
 
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, DatasetSplit
 from assay.server.challenges.services.roles import is_host, participation_of
-from assay.server.submissions.services.errors import SubmissionError
+from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import remaining
 
-from .base import ApiView, PublicReadView, not_found, visible_challenge
+from .base import ApiView, Pages, PublicReadView, not_found, visible_challenge
 
 
 class PhaseOut(serializers.ModelSerializer):
@@ -70,10 +70,12 @@ def phase_splits_for(user, challenge: Challenge):
 
 
 class PhaseListView(PublicReadView):
+    pagination_class = Pages  # what self.paginate answers, for the schema
+
     @extend_schema(responses={200: PhaseOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return Response([PhaseOut(p).data for p in _phases_for(request.user, challenge)])
+        return self.paginate(request, _phases_for(request.user, challenge), PhaseOut)
 
 
 def visible_phase(user, phase_id: int) -> ChallengePhase:
@@ -98,19 +100,23 @@ class RemainingView(ApiView):
         phase = visible_phase(request.user, phase_id)
         participation = participation_of(request.user, phase.challenge)
         if participation is None:
-            raise SubmissionError("not_participating", "your team has not registered for this challenge", 403)
+            raise Refusal("not_participating", "your team has not registered for this challenge", 403)
         return Response(remaining(phase, participation.team))
 
 
 class SplitListView(PublicReadView):
+    pagination_class = Pages  # what self.paginate answers, for the schema
+
     @extend_schema(responses={200: SplitOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return Response([SplitOut(s).data for s in challenge.dataset_splits.all()])
+        return self.paginate(request, challenge.dataset_splits.all(), SplitOut)
 
 
 class PhaseSplitListView(PublicReadView):
+    pagination_class = Pages  # what self.paginate answers, for the schema
+
     @extend_schema(responses={200: PhaseSplitOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return Response([PhaseSplitOut(ps).data for ps in phase_splits_for(request.user, challenge)])
+        return self.paginate(request, phase_splits_for(request.user, challenge), PhaseSplitOut)

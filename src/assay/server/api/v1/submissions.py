@@ -21,10 +21,10 @@ from assay.evaluation.contract import describe_result
 from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import participation_of
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
-from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
 
@@ -262,10 +262,10 @@ class SubmissionFileView(ApiView):
             body = ResultReader(request.user).result_document(sub)  # cut to what this reader may see
             return HttpResponse(body, content_type="text/plain; charset=utf-8")
         if not can_view_logs(request.user, sub):
-            raise SubmissionError("forbidden", "the host has disabled logs for this phase", 403)
+            raise Refusal("forbidden", "the host has disabled logs for this phase", 403)
         stored = getattr(sub, self.field)
         if not stored:
-            raise SubmissionError("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
+            raise Refusal("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
         with stored.open("rb") as fh:
             body = fh.read()
         return HttpResponse(body, content_type="text/plain; charset=utf-8")
@@ -333,6 +333,8 @@ class ChallengeSubmissionsView(ApiView):
             OpenApiParameter("phase", int),
             OpenApiParameter("status", str, enum=[s.value for s in Submission.Status]),
             OpenApiParameter("export", str, enum=["csv"], description="csv: download a CSV file"),
+            OpenApiParameter("page", int),  # named here: the CSV answer hides the page from drf-spectacular
+            OpenApiParameter("page_size", int),
         ],
         responses={200: SubmissionOut(many=True), (200, "text/csv"): OpenApiTypes.STR},
         summary="Every submission of a challenge (hosts)",
@@ -345,12 +347,12 @@ class ChallengeSubmissionsView(ApiView):
         phase = request.query_params.get("phase")
         if phase:
             if not phase.isdigit():
-                raise SubmissionError("invalid", "phase is a phase id", 400)
+                raise Refusal("invalid", "phase is a phase id", 400)
             qs = qs.filter(phase_id=int(phase))
         status = request.query_params.get("status")
         if status:
             if status not in Submission.Status.values:
-                raise SubmissionError("invalid", f"status is one of {Submission.Status.values}", 400)
+                raise Refusal("invalid", f"status is one of {Submission.Status.values}", 400)
             qs = qs.filter(status=status)
         qs = qs.order_by("submitted_at", "id")
         reader = ResultReader(request.user)  # hosts: every split; the one rule all the same

@@ -10,17 +10,17 @@ from collections.abc import Iterator
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import parsers, permissions, serializers
+from rest_framework import parsers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.server.api.throttling import ScopedRateThrottle
-from assay.server.submissions.services.errors import SubmissionError
+from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
-from .base import ApiView, not_found
+from .base import ApiView, OpenView, not_found
 from .files import read_upload_token, upload_part_url
 from .phases import visible_phase
 from .submissions import submission_data
@@ -154,11 +154,10 @@ class UploadPartView(ApiView):
         return _store_part(request, own_upload(request.user, upload_id), part)
 
 
-class SignedUploadPartView(ApiView):
+class SignedUploadPartView(OpenView):
     """A part URL handed out by the EvalAI-compatible ``--large`` flow: the signature is the credential."""
 
     authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
     parser_classes = [OctetStream]
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
@@ -166,7 +165,7 @@ class SignedUploadPartView(ApiView):
         ref = read_upload_token(token)
         upload = Upload.objects.filter(pk=ref[0]).first() if ref else None
         if upload is None:
-            raise SubmissionError("not_found", "this upload link is invalid or has expired", 404)
+            raise Refusal("not_found", "this upload link is invalid or has expired", 404)
         return _store_part(request, upload, ref[1])
 
 

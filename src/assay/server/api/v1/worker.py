@@ -8,15 +8,17 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from assay.server.refusals import Refusal
 from assay.server.submissions.services import jobs, queue
 
 from ..auth import IsWorker, WorkerTokenAuthentication
+from .base import ApiView
 
 
-class WorkerView(APIView):
+class WorkerView(ApiView):
+    """The worker protocol's base: worker tokens only, never throttled (a worker long-polls by design)."""
+
     authentication_classes = [WorkerTokenAuthentication]
     permission_classes = [IsWorker]
     throttle_classes: list = []

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import WorkerToken
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
+
+from .base import ApiView, Pages, not_found
 
 
 @extend_schema_serializer(component_name="WorkerTokenOut")  # TokenOut is the personal API token's
@@ -28,8 +29,8 @@ class TokenIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 
-class ChallengeWorkerTokensView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+class ChallengeWorkerTokensView(ApiView):
+    pagination_class = Pages  # what self.paginate answers, for the schema
 
     def _challenge(self, request: Request, challenge_id: int) -> Challenge | None:
         challenge = get_object_or_404(Challenge.objects.select_related("host_team"), pk=challenge_id)
@@ -40,7 +41,7 @@ class ChallengeWorkerTokensView(APIView):
         challenge = self._challenge(request, challenge_id)
         if challenge is None:
             raise Refusal("forbidden", "only the challenge's hosts see its worker tokens", 403)
-        return Response(TokenOut(challenge.worker_tokens.order_by("pk"), many=True).data)
+        return self.paginate(request, challenge.worker_tokens.order_by("pk"), TokenOut)
 
     @extend_schema(request=TokenIn, responses={201: TokenOut})
     def post(self, request: Request, challenge_id: int) -> Response:
@@ -51,13 +52,11 @@ class ChallengeWorkerTokensView(APIView):
         return Response({**TokenOut(row).data, "token": token}, status=201)
 
 
-class WorkerTokenDetailView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
+class WorkerTokenDetailView(ApiView):
     @extend_schema(request=None, responses={204: None}, summary="Revoke a worker token (its hosts)")
     def delete(self, request: Request, token_id: int) -> Response:
         row = WorkerToken.objects.select_related("challenge__host_team").filter(pk=token_id).first()
         if row is None:
-            raise Refusal("not_found", "no such token", 404)
+            raise not_found("token")
         revoke_worker_token(request.user, row)
         return Response(status=204)
