@@ -75,13 +75,32 @@ class SubmissionOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class SubmitIn(serializers.Serializer):
-    input_file = serializers.FileField()
+class DescriptionIn(serializers.Serializer):
+    """What a participant says about a submission, however its file arrives (one POST, or an upload)."""
+
     is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
     method_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
     method_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     project_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     publication_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
+    submission_metadata = serializers.JSONField(
+        required=False, allow_null=True, default=None, help_text="{name: value}"
+    )
+
+    def submission_fields(self) -> SubmissionFields:
+        v = self.validated_data
+        return SubmissionFields(
+            is_public=v["is_public"],
+            method_name=v["method_name"],
+            method_description=v["method_description"],
+            project_url=v["project_url"],
+            publication_url=v["publication_url"],
+            meta=v["submission_metadata"],
+        )
+
+
+class SubmitIn(DescriptionIn):
+    input_file = serializers.FileField()
     submission_metadata = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -141,17 +160,8 @@ class PhaseSubmissionsView(ApiView):
         phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
         data = SubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
-        v = data.validated_data
-        upload = v["input_file"]
-        fields = SubmissionFields(
-            is_public=v["is_public"],
-            method_name=v["method_name"],
-            method_description=v["method_description"],
-            project_url=v["project_url"],
-            publication_url=v["publication_url"],
-            meta=v["submission_metadata"],
-        )
-        sub = submit(request.user, phase, upload, upload.name, fields)
+        upload = data.validated_data["input_file"]
+        sub = submit(request.user, phase, upload, upload.name, data.submission_fields())
         return Response(submission_data(request, sub), status=201)
 
 

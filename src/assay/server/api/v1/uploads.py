@@ -16,29 +16,20 @@ from rest_framework.response import Response
 
 from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.refusals import Refusal
-from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
 from .base import ApiView, OpenView, not_found
 from .files import read_upload_token, upload_part_url
 from .phases import visible_phase
-from .submissions import submission_data
+from .submissions import DescriptionIn, submission_data
 
 
-class UploadIn(serializers.Serializer):
+class UploadIn(DescriptionIn):
     file_name = serializers.CharField(max_length=255)
     size = serializers.IntegerField(min_value=0, help_text="Total bytes of the file.")
     sha256 = serializers.CharField(max_length=64, min_length=64, help_text="SHA-256 (hex) of the whole file.")
     chunk_size = serializers.IntegerField(min_value=1024, max_value=uploads.MAX_CHUNK, default=uploads.DEFAULT_CHUNK)
-    is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
-    method_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
-    method_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    project_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
-    publication_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
-    submission_metadata = serializers.JSONField(
-        required=False, allow_null=True, default=None, help_text="{name: value}"
-    )
 
 
 def upload_data(request: Request, upload: Upload, with_urls: bool = False) -> dict:
@@ -101,14 +92,7 @@ class PhaseUploadsView(ApiView):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        fields = SubmissionFields(
-            is_public=v["is_public"],
-            method_name=v["method_name"],
-            method_description=v["method_description"],
-            project_url=v["project_url"],
-            publication_url=v["publication_url"],
-            meta=v["submission_metadata"],
-        )
+        fields = data.submission_fields()
         upload = uploads.begin(
             request.user, phase, v["file_name"], fields, size=v["size"], sha256=v["sha256"], chunk_size=v["chunk_size"]
         )
