@@ -410,14 +410,18 @@ def project_routes() -> list[Route]:
     return routes
 
 
-def request(world: World, role: str, method: str, pattern: str, values: dict[str, Any]):
+def EMPTY(values: dict[str, Any]) -> tuple[str, bytes]:
+    return "application/json", b"{}"
+
+
+def request(world: World, role: str, method: str, pattern: str, values: dict[str, Any], body: Body | None = None):
     """One request, rolled back afterwards: no row sees another row's writes."""
     client = (world.api if pattern.startswith("api/") else world.web)[role]
     path = sample_path(pattern, values)
     if (method, pattern) in QUERIES:
         path += "?" + QUERIES[method, pattern](values)
     default = as_json(lambda v: {}) if pattern.startswith("api/") else as_form(lambda v: {})
-    content_type, data = BODIES.get((method, pattern), default)(values)
+    content_type, data = (body or BODIES.get((method, pattern), default))(values)
     with transaction.atomic():
         response = client.generic(method.upper(), path, data, content_type=content_type)
         transaction.set_rollback(True)
@@ -514,6 +518,44 @@ def test_refusals_do_not_tell_existence(authz_world):
                 if got != expected[role]:
                     told.append(f"{role} {method.upper()} {route.pattern}: {expected[role]} if it exists, {got} if not")
     assert not told, "\n".join(told)
+
+
+#: Writes whose body names the object the rule is about (the host team, the team, the phase): read first.
+BODY_NAMES_THE_OBJECT = {
+    ("post", V1 + "challenges"),
+    ("post", V1 + f"challenges/{CH}/participation"),
+    ("post", WC + "uploads"),
+}
+#: Known: these read (and refuse) the body before asking who writes (400/415 to a stranger, then 403).
+BODY_READ_FIRST = {
+    ("post", V1 + f"challenges/{CH}/worker-tokens"),
+    ("post", V1 + f"phases/{PH}/uploads"),
+    ("post", V1 + f"phases/{PH}/submissions"),
+    ("post", EV + rf"jobs/challenge/{E_CH}/challenge_phase/{E_PH}/submission/?$"),
+    ("post", EV + rf"jobs/phases/{E_PH}/get_submission_file_presigned_url/?$"),
+}
+
+
+def test_refusals_come_before_the_body_is_read(authz_world):
+    """Who may write is decided before what is written: an empty body gets a refused role the same status."""
+    early, fixed = [], []
+    for route in project_routes():
+        for method in route.methods:
+            key = (method, route.pattern)
+            if method == "get" or key not in BODIES or key in BODY_NAMES_THE_OBJECT:
+                continue
+            expected, values = EXPECTED[key], authz_world.values_for(route.pattern)
+            differ = []
+            for role in (r for r in ROLES if expected[r] in (401, 403, 404, 406)):
+                got = request(authz_world, role, method, route.pattern, values, body=EMPTY).status_code
+                if got != expected[role]:
+                    differ.append(f"{role} {method.upper()} {route.pattern}: {got} with no body, not {expected[role]}")
+            if key in BODY_READ_FIRST:
+                fixed += [] if differ else [f"{method.upper()} {route.pattern}"]
+            else:
+                early += differ
+    assert not early, "\n".join(early)
+    assert not fixed, "these now ask who writes first: remove them from BODY_READ_FIRST\n" + "\n".join(fixed)
 
 
 def test_third_party_pages(authz_world):
