@@ -528,7 +528,6 @@ BODY_NAMES_THE_OBJECT = {
 }
 #: Known: these read (and refuse) the body before asking who writes (400/415 to a stranger, then 403).
 BODY_READ_FIRST = {
-    ("post", V1 + f"challenges/{CH}/worker-tokens"),
     ("post", V1 + f"phases/{PH}/uploads"),
     ("post", V1 + f"phases/{PH}/submissions"),
     ("post", EV + rf"jobs/challenge/{E_CH}/challenge_phase/{E_PH}/submission/?$"),

@@ -12,7 +12,7 @@ from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import WorkerToken
-from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
+from assay.server.submissions.services.tokens import check_token_maker, create_worker_token, revoke_worker_token
 
 from .base import ApiView, Pages, not_found
 
@@ -46,6 +46,7 @@ class ChallengeWorkerTokensView(ApiView):
     @extend_schema(request=TokenIn, responses={201: TokenOut})
     def post(self, request: Request, challenge_id: int) -> Response:
         challenge = get_object_or_404(Challenge, pk=challenge_id)
+        check_token_maker(request.user, challenge)
         data = TokenIn(data=request.data)
         data.is_valid(raise_exception=True)
         row, token = create_worker_token(request.user, data.validated_data["name"], challenge)

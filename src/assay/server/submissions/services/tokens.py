@@ -41,19 +41,26 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_token_maker(user, challenge: Challenge | None) -> None:
+    """Who creates worker tokens: staff the platform's, a challenge's hosts its own (asked before the
+    request's body is read, so a stranger is refused the same whatever it sent)."""
+    if challenge is None:
+        if user is not None and not user.is_staff:
+            raise SubmissionError("forbidden", "only administrators create platform worker tokens", 403)
+    elif user is not None and not is_host(user, challenge):
+        raise SubmissionError("forbidden", "only the challenge's hosts create its worker tokens", 403)
+
+
 def create_worker_token(user, name: str, challenge: Challenge | None = None) -> tuple[WorkerToken, str]:
     """Return the row and the token itself (shown once; only its hash is kept).
 
     ``user`` is None only for the server's own operator commands (``assay admin worker-token``, the
     demo's in-process worker), which run with the server's authority.
     """
+    check_token_maker(user, challenge)
     if challenge is None:
-        if user is not None and not user.is_staff:
-            raise SubmissionError("forbidden", "only administrators create platform worker tokens", 403)
         queue = PLATFORM_QUEUE
     else:
-        if user is not None and not is_host(user, challenge):
-            raise SubmissionError("forbidden", "only the challenge's hosts create its worker tokens", 403)
         if not challenge.remote_evaluation:
             raise SubmissionError(
                 "not_remote", "this challenge is evaluated by the platform; it has no remote queue", 400
