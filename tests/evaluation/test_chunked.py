@@ -250,3 +250,22 @@ def test_a_failing_chunk_fails_the_evaluation_with_its_reason(tmp_path: Path) ->
         assert outcome.error_kind == "script_error"
         assert outcome.error == "chunk 3 of 3: evaluate_chunk() raised ValueError: chunk holds a poisoned row"
         assert "Traceback" in outcome.stderr
+
+
+def test_a_helper_that_cannot_start_leaves_its_chunks_to_the_others(tmp_path: Path) -> None:
+    script, annotation, submission = _dataset(tmp_path, 2_000, "json")
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=2) as pool:
+        plain = pool.evaluate(_job(script, annotation, submission, None))
+        acquire, calls = pool._acquire, []
+
+        def first_only(spec):  # the job's own evaluator is warm; the extra one fails to start
+            calls.append(spec)
+            if len(calls) > 1:
+                raise OSError("no room for another sandbox")
+            return acquire(spec)
+
+        pool._acquire = first_only  # type: ignore[method-assign]
+        chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+    assert chunked.ok, chunked
+    assert chunked.output["result"] == plain.output["result"]
+    assert chunked.stages["chunks_per_evaluator"] == [8, 0] and len(calls) == 2

@@ -365,7 +365,7 @@ class SplitProcess:
     def __init__(
         self, path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "auto", *, memory_bytes: int, timeout: float
     ) -> None:
-        import subprocess
+        import subprocess  # here: the split process itself, which runs this file, never needs it
 
         request = {"path": str(path), "count": count, "out_dir": str(out_dir), "format": fmt, "memory": memory_bytes}
         self.deadline = time.monotonic() + timeout

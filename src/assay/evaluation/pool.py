@@ -55,9 +55,10 @@ class EvaluatorPool:
     ``sandbox``: "auto" (bwrap when it works here, else rlimits only with a WARNING), "bwrap" (fail
     if bwrap cannot run) or "none". ``parallelism`` is how many evaluators score the chunks of one
     chunked evaluation locally (by default cut into ``CHUNKS_PER_EVALUATOR`` times as many chunks),
-    or the default number of chunks on Dask; ``dask_scheduler`` (or the ``ASSAY_DASK_SCHEDULER`` environment variable) sends the
-    chunks to a Dask distributed cluster instead of local processes. ``use_cgroups=False`` leaves
-    enforcement to namespaces and rlimits (cgroups are used by default wherever they are writable).
+    or the default number of chunks on Dask; ``dask_scheduler`` (or the ``ASSAY_DASK_SCHEDULER``
+    environment variable) sends the chunks to a Dask distributed cluster instead of local processes.
+    ``use_cgroups=False`` leaves enforcement to namespaces and rlimits (cgroups are used by default
+    wherever they are writable).
     """
 
     def __init__(
@@ -484,7 +485,14 @@ class _Helpers:
         self.count = count
         self.failure: CallResult | None = None
         self._ex = ThreadPoolExecutor(max_workers=count, thread_name_prefix="assay-chunk-start") if count else None
-        self._futures = [self._ex.submit(pool._acquire, spec) for _ in range(count)] if self._ex else []
+        self._futures = [self._ex.submit(self._acquire, spec) for _ in range(count)] if self._ex else []
+
+    def _acquire(self, spec: EvaluatorSpec) -> tuple[WarmEvaluator | None, bool, CallResult]:
+        try:
+            return self.pool._acquire(spec)
+        except Exception as exc:  # noqa: BLE001 - a helper that cannot start only means fewer helpers
+            log.exception("an extra evaluator for chunks could not be acquired")
+            return None, False, _setup_failure(f"an extra evaluator could not start: {type(exc).__name__}: {exc}")
 
     def get(self, n: int) -> WarmEvaluator | None:
         """Helper ``n`` once it is ready; None (and ``failure`` set) if it could not start."""
