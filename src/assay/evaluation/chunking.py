@@ -189,7 +189,8 @@ def _cut_json(path: Path, count: int, out_dir: Path) -> Cut | None:
         return None
     del data
     first = _WS.match(text).end()
-    last = len(text.rstrip(" \t\n\r")) - 1
+    tail = text[-4096:].rstrip(" \t\n\r")  # not text.rstrip(): that would copy a large file
+    last = len(text) - min(len(text), 4096) + len(tail) - 1
     if first >= last or (text[first], text[last]) not in (("{", "}"), ("[", "]")):
         return None
     opener, closer = text[first], text[last]
