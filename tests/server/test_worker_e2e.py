@@ -90,8 +90,17 @@ def client_for(url: str, token: str, transport: str = "http"):
 def run_worker_thread(url: str, token: str, workdir: Path, jobs: int = 1, transport: str = "http", **kw) -> Worker:
     import threading
 
+    from django.db import connections
+
     worker = Worker(client_for(url, token, transport), workdir, poll_wait=1, **kw)
-    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
+
+    def run() -> None:
+        try:
+            worker.run(max_jobs=jobs)
+        finally:
+            connections.close_all()  # the thread's own, opened by the in-process transport's services
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     worker.thread = thread  # type: ignore[attr-defined]
     return worker

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from assay.server.submissions.models import WorkerToken
@@ -71,6 +72,12 @@ class InProcessWorker:
         return self.thread.is_alive() and self.problem is None
 
     def _supervise(self) -> None:
+        try:
+            self._serve()
+        finally:
+            connections.close_all()  # this thread's own (the in-process transport's services ran on them)
+
+    def _serve(self) -> None:
         from assay.worker.client import TokenRefused
 
         if self.transport == "http":
