@@ -260,7 +260,8 @@ def test_unsplittable_submissions_give_no_chunks(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "scalar.json").write_text("42")
     (tmp_path / "one.json").write_text("[1]")
-    for name in ("bad.json", "scalar.json", "one.json"):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than the parser's recursion
+    for name in ("bad.json", "scalar.json", "one.json", "deep.json"):
         assert split_submission(tmp_path / name, 4, tmp_path / "out") == []
     assert split_submission(tmp_path / "one.json", 1, tmp_path / "out") == []
 

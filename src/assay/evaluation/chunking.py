@@ -129,7 +129,7 @@ def cut_submission(path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "au
             cut = Cut(_split_csv(path, count, out_dir))
         else:
             raise ChunkingError(f"unknown chunk format {kind!r}")
-    except (ChunkingError, ValueError, UnicodeError, csv.Error):
+    except (ChunkingError, ValueError, UnicodeError, RecursionError, csv.Error):
         return Cut([])
     return cut if len(cut.parts) > 1 else Cut([])
 
@@ -147,7 +147,7 @@ def split_submission(path: Path, count: int, out_dir: Path, fmt: ChunkFormat = "
         part.unlink(missing_ok=True)
     try:
         parts = _split_json_by_parsing(path, count, out_dir)
-    except (ChunkingError, ValueError, UnicodeError):
+    except (ChunkingError, ValueError, UnicodeError, RecursionError):
         return []
     return parts if len(parts) > 1 else []
 
