@@ -57,11 +57,7 @@ def claim_next(
     """
     while True:
         now = timezone.now()
-        candidates = offered(token.queue_name, waiting(token.queue_name, now))
-        if not containers:
-            candidates = candidates.exclude(Q(phase__challenge__is_docker_based=True) & ~images.code_bundles())
-        if not code_bundles:
-            candidates = candidates.exclude(images.code_bundles())
+        candidates = for_runner(offered(token.queue_name, waiting(token.queue_name, now)), containers, code_bundles)
         with transaction.atomic():
             sub = (
                 candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined rows
@@ -99,6 +95,19 @@ def claim_next(
                 ]
             )
             return sub
+
+
+def for_runner(jobs, containers: bool, code_bundles: bool):
+    """The part of ``jobs`` a worker with these abilities can run: a docker-based challenge's job is an
+    image (``containers``) or a code bundle (``code_bundles``); every other job runs anywhere. Written
+    as positive filters where it can be (cheaper for the ORM to build than negations, on every claim)."""
+    if not containers and not code_bundles:
+        return jobs.filter(phase__challenge__is_docker_based=False)
+    if not containers:
+        return jobs.filter(Q(phase__challenge__is_docker_based=False) | images.code_bundles())
+    if not code_bundles:
+        return jobs.exclude(images.code_bundles())
+    return jobs
 
 
 def claim_waiting(
