@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from rest_framework.test import APIClient
 
 from assay.server.inprocess_client import InProcessClient
 from assay.server.submissions.models import Submission
@@ -90,10 +91,18 @@ def test_a_malformed_report_is_a_400_as_over_http(client, queued, report, proble
 
 
 @pytest.mark.django_db
-def test_long_logs_are_cut_not_refused(client, queued, settings):
+@pytest.mark.parametrize("transport", ["inprocess", "http"])
+def test_long_logs_are_cut_not_refused(client, queued, settings, transport):
+    """One rule (queue.Completion), whichever way the report came."""
     settings.EVALUATION_MAX_OUTPUT_BYTES = 10
     client.claim("w1", wait=0)
-    assert client.complete(queued.pk, 1, {**GOOD, "stderr": "e" * 50})["status"] == "finished"
+    report = {**GOOD, "stderr": "e" * 50}
+    if transport == "inprocess":
+        assert client.complete(queued.pk, 1, report)["status"] == "finished"
+    else:
+        http = APIClient(HTTP_AUTHORIZATION=f"Bearer {client.token}")
+        answer = http.post(f"/api/v1/worker/jobs/{queued.pk}/complete", {"attempt": 1, **report}, format="json")
+        assert answer.status_code == 200 and answer.json()["status"] == "finished"
     stderr = Submission.objects.get(pk=queued.pk).stderr_file.read().decode()
     assert stderr == "e" * 20 + "\n[truncated by the server]"
 

@@ -9,8 +9,7 @@ import io
 import json
 
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, serializers
@@ -19,7 +18,7 @@ from rest_framework.response import Response
 
 from assay.evaluation.contract import describe_result
 from assay.server.api.throttling import ScopedRateThrottle
-from assay.server.challenges.models import ChallengePhase
+from assay.server.challenges.services.phase_rules import phase_with_challenge
 from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
@@ -157,7 +156,9 @@ class PhaseSubmissionsView(ApiView):
 
     @extend_schema(request={"multipart/form-data": SubmitIn}, responses={201: SubmissionOut})
     def post(self, request: Request, phase_id: int) -> Response:
-        phase = get_object_or_404(ChallengePhase.objects.select_related("challenge__host_team"), pk=phase_id)
+        phase = phase_with_challenge(phase_id)  # cached: every submit names its phase
+        if phase is None:
+            raise Http404("no such phase")
         data = SubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["input_file"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -45,17 +44,11 @@ class AttemptIn(serializers.Serializer):
 
 class CompleteIn(AttemptIn):
     output = serializers.JSONField(required=False, allow_null=True, help_text="What evaluate() returned.")
-    error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=20000)
+    # the lengths are queue.Completion's rules (both transports); here for the schema
+    error = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=queue.MAX_ERROR_CHARS)
     stdout = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     stderr = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
-    sandbox = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
-
-    def validate(self, attrs):
-        cap = settings.EVALUATION_MAX_OUTPUT_BYTES * 2
-        for name in ("stdout", "stderr"):
-            if len(attrs.get(name, "")) > cap:
-                attrs[name] = attrs[name][:cap] + "\n[truncated by the server]"
-        return attrs
+    sandbox = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_SANDBOX_CHARS)
 
 
 class ClaimView(WorkerView):
