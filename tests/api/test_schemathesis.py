@@ -96,3 +96,49 @@ def test_a_long_digit_string_in_a_form_is_no_server_error(field, digits):
         check_form([(field, [digits])], [])
     except Refused as refused:
         assert refused.status == 400 and field == "phase_id" and digits.startswith("9")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_answers_once_free_form_match_their_serializers(api_schema, world, users, keep_connection):
+    """Login, new tokens, whoami, the lists that became pages, the hosts' submission list, registration,
+    remaining submissions and resumable uploads: real answers checked against the documented schema."""
+    import hashlib
+
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+
+    phase = world["challenge"].phases.get(codename="test")
+    submit(users["participant"], phase, upload(b'{"test-a0": 1}'), "preds.json", SubmissionFields())
+    challenge = world["challenge"].pk
+    mine = {"Authorization": f"Bearer {token_for(users['participant'])}"}
+    hosts = {"Authorization": f"Bearer {token_for(users['host'])}"}
+    data = b"x" * 2048
+    calls = [
+        ("POST", "/api/v1/auth/login", {}, {}, {"username": "host1", "password": "pw"}, 201),
+        ("POST", "/api/v1/tokens", {}, mine, {"name": "laptop"}, 201),
+        ("GET", "/api/v1/auth/whoami", {}, mine, None, 200),
+        ("GET", "/api/v1/challenges/{challenge_id}/phases", {"challenge_id": challenge}, mine, None, 200),
+        ("GET", "/api/v1/challenges/{challenge_id}/splits", {"challenge_id": challenge}, mine, None, 200),
+        ("GET", "/api/v1/challenges/{challenge_id}/phase-splits", {"challenge_id": challenge}, mine, None, 200),
+        ("GET", "/api/v1/challenges/{challenge_id}/submissions", {"challenge_id": challenge}, hosts, None, 200),
+        ("GET", "/api/v1/challenges/{challenge_id}/participation", {"challenge_id": challenge}, mine, None, 200),
+        ("GET", "/api/v1/phases/{phase_id}/remaining", {"phase_id": phase.pk}, mine, None, 200),
+        (
+            "POST",
+            "/api/v1/phases/{phase_id}/uploads",
+            {"phase_id": phase.pk},
+            mine,
+            {"file_name": "big.json", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+            201,
+        ),
+    ]
+    for method, path, params, headers, body, status in calls:
+        kwargs = {"body": body, "media_type": "application/json"} if body is not None else {}
+        case = api_schema[path][method].Case(path_parameters=params, **kwargs)
+        response = case.call(headers=headers)
+        assert response.status_code == status, (path, response.text)
+        case.validate_response(response, checks=(schemathesis.checks.response_schema_conformance,))
+    upload_id = response.json()["id"]
+    case = api_schema["/api/v1/uploads/{upload_id}"]["GET"].Case(path_parameters={"upload_id": upload_id})
+    response = case.call(headers=mine)
+    assert response.status_code == 200 and response.json()["missing_parts"] == [1], response.text
+    case.validate_response(response, checks=(schemathesis.checks.response_schema_conformance,))

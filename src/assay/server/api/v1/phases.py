@@ -3,7 +3,6 @@ team may still submit to a phase."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -94,8 +93,16 @@ class PhaseDetailView(PublicReadView):
         return Response(PhaseOut(visible_phase(request.user, phase_id)).data)
 
 
+class RemainingOut(serializers.Serializer):
+    """What :func:`~assay.server.submissions.services.submit.remaining` answers (EvalAI's numbers)."""
+
+    remaining_submissions_count = serializers.IntegerField()
+    remaining_submissions_this_month_count = serializers.IntegerField()
+    remaining_submissions_today_count = serializers.IntegerField()
+
+
 class RemainingView(ApiView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="What your team may still submit")
+    @extend_schema(responses={200: RemainingOut}, summary="What your team may still submit")
     def get(self, request: Request, phase_id: int) -> Response:
         phase = visible_phase(request.user, phase_id)
         participation = participation_of(request.user, phase.challenge)

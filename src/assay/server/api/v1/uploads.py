@@ -22,7 +22,7 @@ from assay.server.uploads.models import Upload
 from .base import ApiView, OpenView, not_found
 from .files import read_upload_token, upload_part_url
 from .phases import visible_phase
-from .submissions import DescriptionIn, submission_data
+from .submissions import DescriptionIn, SubmissionOut, submission_data
 
 
 class UploadIn(DescriptionIn):
@@ -30,6 +30,43 @@ class UploadIn(DescriptionIn):
     size = serializers.IntegerField(min_value=0, help_text="Total bytes of the file.")
     sha256 = serializers.CharField(max_length=64, min_length=64, help_text="SHA-256 (hex) of the whole file.")
     chunk_size = serializers.IntegerField(min_value=1024, max_value=uploads.MAX_CHUNK, default=uploads.DEFAULT_CHUNK)
+
+
+class UploadOut(serializers.Serializer):
+    """What :func:`upload_data` answers (described for the OpenAPI schema; the view builds the dict)."""
+
+    id = serializers.UUIDField()
+    phase = serializers.IntegerField()
+    submission = serializers.IntegerField(allow_null=True, help_text="Set once the upload became a submission.")
+    file_name = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+    sha256 = serializers.CharField(allow_blank=True)
+    chunk_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    received_parts = serializers.ListField(child=serializers.IntegerField())
+    missing_parts = serializers.ListField(child=serializers.IntegerField())
+    received_bytes = serializers.IntegerField()
+    status = serializers.CharField(help_text=" | ".join(Upload.Status.values))
+    failure_reason = serializers.CharField(allow_blank=True)
+    expires_at = serializers.DateTimeField()
+
+
+class NewUploadOut(UploadOut):
+    part_urls = serializers.ListField(
+        child=serializers.URLField(),
+        help_text="Where to PUT each part (1 to part_count), signed; for clients without a token.",
+    )
+
+
+class PartOut(serializers.Serializer):
+    part = serializers.IntegerField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class FinishedUploadOut(serializers.Serializer):
+    upload = UploadOut()
+    submission = SubmissionOut()
 
 
 def upload_data(request: Request, upload: Upload, with_urls: bool = False) -> dict:
@@ -86,7 +123,7 @@ class PhaseUploadsView(ApiView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "submit"
 
-    @extend_schema(request=UploadIn, responses={201: OpenApiTypes.OBJECT}, summary="Begin a resumable upload")
+    @extend_schema(request=UploadIn, responses={201: NewUploadOut}, summary="Begin a resumable upload")
     def post(self, request: Request, phase_id: int) -> Response:
         phase = visible_phase(request.user, phase_id)
         data = UploadIn(data=request.data)
@@ -100,7 +137,7 @@ class PhaseUploadsView(ApiView):
 
 
 class UploadView(ApiView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="What has arrived (to resume)")
+    @extend_schema(responses={200: UploadOut}, summary="What has arrived (to resume)")
     def get(self, request: Request, upload_id: str) -> Response:
         return Response(upload_data(request, own_upload(request.user, upload_id)))
 
@@ -131,7 +168,7 @@ class UploadPartView(ApiView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("X-Checksum-Sha256", str, OpenApiParameter.HEADER, description="of this part")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: PartOut},
         summary="Send one part (again, if it was lost)",
     )
     def put(self, request: Request, upload_id: str, part: int) -> Response:
@@ -144,7 +181,7 @@ class SignedUploadPartView(OpenView):
     authentication_classes: list = []
     parser_classes = [OctetStream]
 
-    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: PartOut})
     def put(self, request: Request, token: str) -> Response:
         ref = read_upload_token(token)
         upload = Upload.objects.filter(pk=ref[0]).first() if ref else None
@@ -154,7 +191,7 @@ class SignedUploadPartView(OpenView):
 
 
 class UploadCompleteView(ApiView):
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT}, summary="Join the parts and submit")
+    @extend_schema(request=None, responses={200: FinishedUploadOut}, summary="Join the parts and submit")
     def post(self, request: Request, upload_id: str) -> Response:
         upload = own_upload(request.user, upload_id)
         sub = uploads.finish(upload)
