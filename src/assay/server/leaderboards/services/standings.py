@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F, FloatField, Func, Q, QuerySet, Subquery, Value, Window
@@ -40,6 +41,7 @@ from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry, Standing, StandingsState
+from .prepared import Prepared
 from .rules import HEAVY_FIELDS, IdList, Rules, rules_for, with_standings_hints
 
 INF = math.inf
@@ -286,43 +288,66 @@ def is_stale(rules: Rules, public_only: bool, row: dict) -> bool:
 
 # ---- placing one submission -------------------------------------------------------------------
 
-# Rules per phase, {phase id: {phase-split id: (rules, signature)}}: loading them costs two queries
-# and hashing the signature, on every result. A write to anything rules_for() reads empties it
-# (forget_rules, connected in apps.py); another process's write is caught under the lock, where the
-# cached signature must equal the standings' own or the rules are read again (rules_for() is the
-# truth: equal signatures mean equal rules for choosing entries).
-_RULES: dict[int, dict[int, tuple[Rules, str]]] = {}
+
+@dataclass
+class _Split:
+    """What placing needs of one phase-split, kept between results (see ``_RULES``)."""
+
+    rules: Rules
+    signature: str
+    entries: Prepared | None = None  # the submission's eligible entries with their keys (_entries_query)
+
+
+# Per phase, {phase id: {phase-split id: _Split}}: loading the rules costs two queries, hashing the
+# signature and compiling the entries query, on every result. Checked on every use, under the lock:
+# the phase's split ids and each split's standings signature (read by the lock's statement) must
+# equal the cached ones, else the rules are read again. Equal signatures mean equal rules for
+# choosing entries, so a change made by any process (an admin edit, a re-imported bundle, a new host)
+# is seen without telling this one.
+_RULES: dict[int, dict[int, _Split]] = {}
 _RULES_KEPT = 256  # phases; past that the cache starts over (a process rarely serves more)
+# Queries that do not depend on the rules, compiled once per database (see prepared.py).
+_QUERIES: dict[str, Prepared] = {}
+# Stand-ins for the ids a prepared query is run with: no row has a negative id.
+PHASE, SPLIT, TEAM, SUBMISSION = -101, -102, -103, -104
 
 
-def forget_rules(**_signal) -> None:
-    """Receiver of ``post_save``/``post_delete`` of challenges, phases, phase-splits, leaderboards, host members."""
-    _RULES.clear()
-
-
-def _phase_rules(phase_id: int) -> dict[int, tuple[Rules, str]]:
+def _phase_rules(phase_id: int) -> dict[int, _Split]:
     splits = ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related("phase__challenge", "leaderboard")
     loaded = {}
     for ps in with_standings_hints(splits.defer(*HEAVY_FIELDS)):
         rules = rules_for(ps)
-        loaded[ps.pk] = (rules, rules.signature())
+        loaded[ps.pk] = _Split(rules, rules.signature())
     if len(_RULES) >= _RULES_KEPT:
         _RULES.clear()
     _RULES[phase_id] = loaded
     return loaded
 
 
+def _query(name: str) -> Prepared:
+    """The phase lock and the team's rows: the same SQL for every phase, compiled once."""
+    key = f"{connection.alias}:{name}"
+    if key not in _QUERIES:
+        if name == "lock":
+            ids = ChallengePhaseSplit.objects.filter(phase_id=PHASE).order_by().values("phase_id")
+            qs = (
+                StandingsState.objects.select_for_update(of=("self",))
+                .filter(phase_split__phase_id=PHASE)
+                .order_by("phase_split_id")
+                .annotate(splits=Subquery(ids.annotate(ids=IdList("id")).values("ids")))
+                .values_list("phase_split_id", "signature", "splits")
+            )
+            _QUERIES[key] = Prepared(qs, phase=PHASE)
+        else:
+            qs = Standing.objects.filter(phase_split_id=SPLIT, team_id=TEAM).values_list(*_ROW)
+            _QUERIES[key] = Prepared(qs, split=SPLIT, team=TEAM)
+    return _QUERIES[key]
+
+
 def _lock_phase(phase_id: int) -> dict[int, str | None]:
     """Lock the standings state of every split of the phase, in id order (so writers never deadlock),
     in one statement; each split's standings signature, None where none were ever built."""
-    ids = ChallengePhaseSplit.objects.filter(phase_id=phase_id).order_by().values("phase_id")
-    states = list(
-        StandingsState.objects.select_for_update(of=("self",))
-        .filter(phase_split__phase_id=phase_id)
-        .order_by("phase_split_id")
-        .annotate(splits=Subquery(ids.annotate(ids=IdList("id")).values("ids")))
-        .values_list("phase_split_id", "signature", "splits")
-    )
+    states = _query("lock").rows(phase=phase_id)
     if states:
         split_ids = [int(x) for x in states[0][2].split(",")]
     else:  # nothing built yet on this phase
@@ -339,6 +364,20 @@ _ROW = (
 )  # fmt: skip
 
 
+def _entries_query(rules: Rules) -> Prepared:
+    """A submission's entries that may appear on the phase-split, with every sortable label's keys,
+    computed by the expressions a rebuild uses."""
+    n = len(rules.sortable)
+    qs = (
+        eligible_entries(rules, False)
+        .filter(submission_id=SUBMISSION)
+        .order_by()
+        .annotate(at=F("submission__submitted_at"), pub=F("submission__is_public"), **_keys(rules))
+        .values_list("id", "at", "pub", "submission__is_baseline", *[f"{k}{i}" for i in range(n) for k in ("sk", "tk")])
+    )
+    return Prepared(qs, submission=SUBMISSION)
+
+
 def _precedes(rules: Rules, key: tuple, row: dict) -> bool:
     """Whether an entry with ``key`` = (sort key, tie key, submitted at, entry id) takes ``row``'s place:
     the order of :func:`_order`, on the values the rows hold."""
@@ -348,22 +387,17 @@ def _precedes(rules: Rules, key: tuple, row: dict) -> bool:
     return (sk, tk, at, entry) < (row["sort_key"], row["tie_key"], row["submitted_at"], row["entry_id"])
 
 
-def _place(rules: Rules, sub: Submission) -> bool:
+def _place(split: _Split, sub: Submission) -> bool:
     """Write ``sub``'s rows on the phase-split, when only ``sub`` changed since the team's rows were
     written: its entry (if it may appear) against the team's row per label and audience. False, having
     written nothing, when that cannot be exact and the team must be recomputed."""
-    team = sub.participant_team_id
-    rows = list(Standing.objects.filter(phase_split=rules.phase_split, team_id=team).values(*_ROW))
+    rules, team = split.rules, sub.participant_team_id
+    rows = [dict(zip(_ROW, r, strict=True)) for r in _query("rows").rows(split=rules.phase_split.pk, team=team)]
     if any(is_stale(rules, r["audience"] == Standing.Audience.PUBLIC, r) for r in rows):
         return False
-    n = len(rules.sortable)
-    found = list(
-        eligible_entries(rules, False)
-        .filter(submission_id=sub.pk)
-        .order_by()
-        .annotate(at=F("submission__submitted_at"), pub=F("submission__is_public"), **_keys(rules))
-        .values_list("id", "at", "pub", "submission__is_baseline", *[f"{k}{i}" for i in range(n) for k in ("sk", "tk")])
-    )
+    if split.entries is None:
+        split.entries = _entries_query(rules)
+    found = split.entries.rows(submission=sub.pk)
     if len(found) > 1:  # several live entries of one submission: only a rebuild's window picks right
         return False
     mine = [r for r in rows if r["submission_id"] == sub.pk]
@@ -375,7 +409,7 @@ def _place(rules: Rules, sub: Submission) -> bool:
         (rules.sortable[i], audience): _standing(
             rules, i, audience, baseline, (entry, team, sub.pk, *keys[2 * i : 2 * i + 2], at)
         )
-        for i in range(n)
+        for i in range(len(rules.sortable))
         for audience in audiences
     }
     if any(r["entry_id"] != entry or (r["label"], r["audience"]) not in wanted for r in mine):
@@ -411,10 +445,10 @@ def refresh_submission(sub: Submission) -> None:
     with transaction.atomic(savepoint=False):  # the callers' transaction; no savepoint to pay for
         signatures = _lock_phase(sub.phase_id)
         cached = _RULES.get(sub.phase_id)
-        if cached is None or {k: v[1] for k, v in cached.items()} != signatures:
+        if cached is None or {k: v.signature for k, v in cached.items()} != signatures:
             cached = _phase_rules(sub.phase_id)  # another process changed them, or new standings
-        for ps_id, (rules, signature) in sorted(cached.items()):
-            if signatures.get(ps_id) != signature:
-                _refresh_team(rules, team)  # builds them (none yet) or rebuilds them (settings changed)
-            elif not _place(rules, sub):
-                _rebuild_team(rules, team)
+        for ps_id, split in sorted(cached.items()):
+            if signatures.get(ps_id) != split.signature:
+                _refresh_team(split.rules, team)  # builds them (none yet) or rebuilds them (settings changed)
+            elif not _place(split, sub):
+                _rebuild_team(split.rules, team)
