@@ -187,6 +187,9 @@ WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "
 TOKEN_CACHE_SECONDS = float(os.environ.get("ASSAY_TOKEN_CACHE_SECONDS", "5"))
 # A phase's rules (dates, limits, splits and labels) likewise: a host's edit reaches other processes within it.
 PHASE_CACHE_SECONDS = float(os.environ.get("ASSAY_PHASE_CACHE_SECONDS", "5"))
+# Leaderboard pages and the challenge list, kept whole in the shared cache under version keys that every
+# write changing them replaces (assay.server.read_cache); this bounds an entry's life. 0: off.
+READ_CACHE_SECONDS = float(os.environ.get("ASSAY_READ_CACHE_SECONDS", "300"))
 # How the demo's in-process worker reaches its server: "inprocess" (the services, no HTTP) or "http".
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Q
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,6 +20,7 @@ from assay.server.challenges.models import (
     Participation,
 )
 from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.services.list_cache import list_body
 from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
@@ -100,7 +103,16 @@ class ChallengeListView(PublicReadView):
         responses={200: ChallengeOut(many=True)},
         summary="Challenges you may see",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
+        if request.accepted_renderer.format != "json":  # the browsable API: not cached
+            return self._page(request)
+        # the links in the body carry the host and every query parameter, so the key does too
+        query = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
+        role = request.query_params.get("role")
+        body = list_body(request.user, role, query, lambda: JSONRenderer().render(self._page(request).data))
+        return HttpResponse(body, content_type="application/json")
+
+    def _page(self, request: Request) -> Response:
         from assay.server.challenges.services.listing import visible_challenges
 
         qs = visible_challenges(request.user).order_by("-start_date", "id")

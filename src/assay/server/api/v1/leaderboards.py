@@ -4,11 +4,12 @@ they may see, so every endpoint applies the same visibility."""
 
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,7 @@ from assay.server.challenges.models import Challenge, ChallengePhase
 from assay.server.challenges.services.listing import challenge_listed
 from assay.server.challenges.services.roles import is_host
 from assay.server.leaderboards.services import exports
+from assay.server.leaderboards.services.board_cache import page_body
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.history import history
 from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
@@ -58,14 +60,29 @@ class PhaseSplitLeaderboardView(_LeaderboardView):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def get(self, request: Request, phase_split_id: int) -> Response:
+    def get(self, request: Request, phase_split_id: int) -> HttpResponse:
+        page, page_size = _int(request, "page", 1), _int(request, "page_size", DEFAULT_PAGE_SIZE)
+        if request.accepted_renderer.format != "json":  # the browsable API: not cached
+            return Response(self._data(request, phase_split_id, page, page_size))
+        # the links in the body carry the host and every query parameter, so the key does too
+        query = (request.scheme, request.get_host(), sorted(request.query_params.lists()))
+        body = page_body(
+            request.user,
+            phase_split_id,
+            request.query_params.get("entries") or None,
+            query,
+            lambda: JSONRenderer().render(self._data(request, phase_split_id, page, page_size)),
+        )
+        return HttpResponse(body, content_type="application/json")
+
+    def _data(self, request: Request, phase_split_id: int, page: int, page_size: int) -> dict:
         q = request.query_params
         board = leaderboard(
             request.user,
             phase_split_id,
             order_by=q.get("order_by") or None,
-            page=_int(request, "page", 1),
-            page_size=_int(request, "page_size", DEFAULT_PAGE_SIZE),
+            page=page,
+            page_size=page_size,
             entries=q.get("entries") or None,
         )
         body = {
@@ -77,8 +94,8 @@ class PhaseSplitLeaderboardView(_LeaderboardView):
             "pages": board.pages,
         }
         if q.get("shape") == "evalai":
-            return Response({**body, "results": evalai_rows(board)})
-        return Response({**board.header(), **body, "results": board.rows, "own": board.own})
+            return {**body, "results": evalai_rows(board)}
+        return {**board.header(), **body, "results": board.rows, "own": board.own}
 
 
 class PhaseSplitHistoryView(_LeaderboardView):

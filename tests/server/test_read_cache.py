@@ -1,0 +1,227 @@
+"""Cached leaderboard pages and challenge lists (assay.server.read_cache): a repeated read is served from
+the cache, every kind of write that changes what a response shows makes the next read fresh, and no
+audience ever reads an entry made for another."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from assay.server.challenges.models import ChallengePhaseSplit, Participation
+from assay.server.challenges.services.list_cache import seconds_to_next_date
+from assay.server.submissions.services import lifecycle
+from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
+
+from .test_leaderboard_ranking import World
+
+pytestmark = pytest.mark.django_db
+V = ChallengePhaseSplit.Visibility
+
+
+@pytest.fixture
+def world(demo_challenge, host) -> World:
+    w = World(demo_challenge, host)
+    w.result("A", 0.9, 0.5)
+    w.result("B", 0.5, 0.5)
+    return w
+
+
+def api(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def board_url(world: World) -> str:
+    return f"/api/v1/phase-splits/{world.ps().pk}/leaderboard"
+
+
+def rows(response) -> list[tuple]:
+    assert response.status_code == 200, response.content
+    return [(r["rank"], r["team"]["name"], r["scores"]["Accuracy"], r["is_own"]) for r in response.json()["results"]]
+
+
+def titles(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [c["title"] for c in response.json()["results"]]
+
+
+def served_from_cache(client: APIClient, url: str) -> bytes:
+    """Read ``url`` twice; the second read must touch nothing but the cache table."""
+    first = client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        again = client.get(url)
+    app_queries = [q["sql"] for q in ctx.captured_queries if "assay_cache" not in q["sql"]]
+    assert app_queries == [], app_queries
+    assert again.content == first.content
+    return again.content
+
+
+def test_a_repeated_read_is_served_from_the_cache(world, django_user_model):
+    member = api(world.users["A"])
+    for client in (api(), member, api(world.host)):
+        served_from_cache(client, board_url(world))
+        served_from_cache(client, "/api/v1/challenges")
+
+
+# every kind of write that changes a leaderboard page, and what the next anonymous read must show
+def _scored(world):
+    world.result("C", 0.7, 0.5)
+    return [(1, "A", 0.9, False), (2, "C", 0.7, False), (3, "B", 0.5, False)]
+
+
+def _hidden(world):
+    lifecycle.hide(world.users["A"], world.teams["A"].submissions.get())
+    return [(1, "B", 0.5, False)]
+
+
+def _private(world):
+    lifecycle.set_public(world.host, world.teams["A"].submissions.get(), False)
+    return [(1, "B", 0.5, False)]
+
+
+def _baseline(world):
+    lifecycle.mark(world.host, world.teams["B"].submissions.get(), baseline=True)
+    return [(1, "A", 0.9, False), (None, "B", 0.5, False)]
+
+
+def _flagged(world):
+    lifecycle.mark(world.host, world.teams["A"].submissions.get(), flagged=True)
+    return [(1, "B", 0.5, False)]
+
+
+def _team_renamed(world):
+    team = ParticipantTeam.objects.get(name="B")
+    team.name = "Bee"
+    team.save()
+    return [(1, "A", 0.9, False), (2, "Bee", 0.5, False)]
+
+
+def _banned(world):
+    world.challenge.banned_email_ids = ["A@team.example"]
+    world.challenge.save()
+    return [(1, "B", 0.5, False)]
+
+
+WRITES = [_scored, _hidden, _private, _baseline, _flagged, _team_renamed, _banned]
+
+
+@pytest.mark.parametrize("write", WRITES, ids=[w.__name__.strip("_") for w in WRITES])
+def test_each_write_makes_the_next_read_fresh(world, write):
+    url = board_url(world)
+    served_from_cache(api(), url)
+    expected = write(world)
+    assert rows(api().get(url)) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        pytest.param(lambda w: _set(w.ps(), visibility=V.HOST), 401, id="split-hidden"),
+        pytest.param(lambda w: _set(w.challenge.phases.get(codename="dev"), is_public=False), 404, id="phase-private"),
+        pytest.param(lambda w: _set(w.challenge, approved_by_admin=False), 404, id="challenge-unapproved"),
+        pytest.param(lambda w: _set(w.challenge, published=False), 404, id="challenge-unpublished"),
+    ],
+)
+def test_hiding_a_leaderboard_refuses_the_next_anonymous_read(world, change, status):
+    url = board_url(world)
+    served_from_cache(api(), url)
+    change(world)
+    assert api().get(url).status_code == status
+
+
+def _set(obj, **fields) -> None:
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save()
+
+
+def test_a_new_precision_shows_at_once(world):
+    url = board_url(world)
+    served_from_cache(api(), url)
+    _set(world.ps(), leaderboard_decimal_precision=1)
+    assert [r["display"]["Accuracy"] for r in api().get(url).json()["results"]] == ["0.9", "0.5"]
+
+
+def test_scores_hidden_from_participants_after_the_host_turns_them_off(world):
+    url = board_url(world)
+    served_from_cache(api(), url)
+    _set(world.ps(), show_scores_on_leaderboard=False)
+    assert "scores" not in api().get(url).json()["results"][0]
+    assert "scores" in api(world.host).get(url).json()["results"][0]
+
+
+def test_a_team_registering_sees_its_rows_marked_at_once(world, django_user_model):
+    newcomer = django_user_model.objects.create_user("newcomer", "n@x.example", "pw")
+    url = board_url(world)
+    served_from_cache(api(newcomer), url)
+    ParticipantTeamMember.objects.create(team=world.teams["B"], user=newcomer)
+    assert rows(api(newcomer).get(url)) == [(1, "A", 0.9, False), (2, "B", 0.5, True)]
+
+
+def test_audiences_never_share_an_entry(world, django_user_model):
+    """Visibility 2: each team sees only its own row, hosts see all, others are refused — read in an
+    order where each reader follows one whose entry it must not get."""
+    _set(world.ps(), visibility=V.OWNER_AND_HOST)
+    url = board_url(world)
+    admin = django_user_model.objects.create_superuser("root", "root@x.example", "pw")
+    stranger = django_user_model.objects.create_user("stranger", "s@x.example", "pw")
+    for _ in range(2):  # the second round reads what the first one cached
+        assert rows(api(world.host).get(url)) == [(1, "A", 0.9, False), (2, "B", 0.5, False)]
+        assert rows(api(world.users["A"]).get(url)) == [(None, "A", 0.9, True)]
+        assert rows(api(world.users["B"]).get(url)) == [(None, "B", 0.5, True)]
+        assert rows(api(admin).get(url)) == [(1, "A", 0.9, False), (2, "B", 0.5, False)]
+        assert api(stranger).get(url).status_code == 403
+        assert api().get(url).status_code == 401
+    _set(world.ps(), visibility=V.PUBLIC)
+    for _ in range(2):
+        assert rows(api(world.users["A"]).get(url)) == [(1, "A", 0.9, True), (2, "B", 0.5, False)]
+        assert rows(api(stranger).get(url)) == [(1, "A", 0.9, False), (2, "B", 0.5, False)]
+        assert rows(api().get(url)) == [(1, "A", 0.9, False), (2, "B", 0.5, False)]
+        assert api().get(url).json()["viewer"] == {"level": "public", "team": None}
+        assert api(admin).get(url).json()["viewer"] == {"level": "host", "team": None}
+
+
+def test_host_only_entries_are_not_read_by_participants(world):
+    url = board_url(world) + "?entries=all"
+    assert api(world.host).get(url).status_code == 200
+    assert api(world.users["A"]).get(url).status_code == 403
+    assert api().get(url).status_code == 403
+
+
+def test_challenge_list_per_audience_and_after_each_write(world, django_user_model):
+    challenge = world.challenge
+    admin = django_user_model.objects.create_superuser("root", "root@x.example", "pw")
+    outsider = django_user_model.objects.create_user("out", "o@x.example", "pw")
+    served_from_cache(api(), "/api/v1/challenges")
+    _set(challenge, published=False)  # only its hosts and staff see it now
+    for _ in range(2):
+        assert titles(api(world.host).get("/api/v1/challenges")) == [challenge.title]
+        assert titles(api(admin).get("/api/v1/challenges")) == [challenge.title]
+        assert titles(api().get("/api/v1/challenges")) == []
+        assert titles(api(outsider).get("/api/v1/challenges")) == []
+    HostTeamMember.objects.create(team=challenge.host_team, user=outsider)  # joins the host team
+    assert titles(api(outsider).get("/api/v1/challenges")) == [challenge.title]
+    _set(challenge, published=True, title="Renamed")
+    assert titles(api().get("/api/v1/challenges")) == ["Renamed"]
+    _set(challenge, end_date=timezone.now() - dt.timedelta(days=1))  # dates
+    assert titles(api().get("/api/v1/challenges?status=ongoing")) == []
+    assert titles(api().get("/api/v1/challenges?status=past")) == ["Renamed"]
+    mine = api(world.users["A"])
+    assert titles(mine.get("/api/v1/challenges?role=participant")) == ["Renamed"]
+    Participation.objects.filter(team=world.teams["A"]).delete()  # deletes one by one: signals
+    assert titles(mine.get("/api/v1/challenges?role=participant")) == []
+
+
+def test_a_list_entry_lives_until_the_next_date(world, settings):
+    now = timezone.now()
+    _set(world.challenge, start_date=now - dt.timedelta(days=1), end_date=now + dt.timedelta(seconds=90))
+    assert 89 <= seconds_to_next_date(now) <= 90
+    settings.READ_CACHE_SECONDS = 30
+    assert seconds_to_next_date(now) == 30
