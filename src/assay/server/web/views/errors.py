@@ -1,4 +1,5 @@
-"""How a :class:`~assay.server.refusals.Refusal` reads on the web: one styled page in the site's layout.
+"""How a :class:`~assay.server.refusals.Refusal` reads on the web: one styled page in the site's layout (and,
+for the site's own page scripts, :func:`refusal_json`).
 
 Django's own error pages (unknown page, forbidden, bad request, server error) go through the same page, as
 does a refusal a view lets escape (:class:`RefusalPages`); the /api/ faces render theirs as JSON
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 
 from assay.server.refusals import Refusal
@@ -33,6 +34,11 @@ def refusal_page(request: HttpRequest, refusal: Refusal) -> HttpResponse:
     """The styled error page for ``refusal``, answered with its status."""
     title = TITLES.get(refusal.status, "Refused")
     return render(request, "web/error.html", {"refusal": refusal, "title": title}, status=refusal.status)
+
+
+def refusal_json(refusal: Refusal) -> JsonResponse:
+    """For the site's own page scripts (``upload.js`` shows ``message``), not an API: ``{"error": code, "message"}``."""
+    return JsonResponse({"error": refusal.code, "message": refusal.message}, status=refusal.status)
 
 
 class RefusalPages:

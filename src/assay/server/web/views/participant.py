@@ -18,6 +18,7 @@ from assay.server.challenges.models import Challenge, ChallengePhase, Participat
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
@@ -34,6 +35,7 @@ from assay.server.teams.models import ParticipantTeam
 from assay.server.teams.services import TeamError, create_participant_team, participant_teams_of
 
 from .common import challenge_context, challenge_or_404, phase_or_404, refusal, safe_next
+from .errors import refusal_json
 
 # --- participate -------------------------------------------------------------------------------------
 
@@ -211,10 +213,6 @@ def submit_page(request: HttpRequest, pk: int) -> HttpResponse:
 # --- resumable uploads (JSON for the submit page's script; the rules are in assay.server.uploads) ---
 
 
-def _json_error(exc: SubmissionError) -> JsonResponse:
-    return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.status)
-
-
 def _own_upload(request: HttpRequest, upload_id):
     from assay.server.uploads.models import Upload
 
@@ -252,7 +250,7 @@ def upload_begin(request: HttpRequest, pk: int) -> JsonResponse:
         raise Http404("no such phase")
     size_text = request.POST.get("size", "")
     if not size_text.isdigit():
-        return JsonResponse({"error": "bad_size", "message": "size must be a whole number of bytes"}, status=400)
+        return refusal_json(Refusal("bad_size", "size must be a whole number of bytes", 400))
     size = int(size_text)
     try:
         fields = _fields_from(request.POST, phase)
@@ -267,7 +265,7 @@ def upload_begin(request: HttpRequest, pk: int) -> JsonResponse:
             part_count=max(1, -(-size // UPLOAD_CHUNK)),
         )
     except SubmissionError as exc:
-        return _json_error(exc)
+        return refusal_json(exc)
     return JsonResponse(_upload_state(upload), status=201)
 
 
@@ -291,7 +289,7 @@ def upload_part(request: HttpRequest, upload_id, number: int) -> JsonResponse:
     try:
         info = put_part(upload, number, chunks(), request.headers.get("X-Checksum-Sha256", ""))
     except SubmissionError as exc:
-        return _json_error(exc)
+        return refusal_json(exc)
     return JsonResponse(info)
 
 
@@ -304,7 +302,7 @@ def upload_finish(request: HttpRequest, upload_id) -> JsonResponse:
     try:
         sub = finish(upload)
     except SubmissionError as exc:
-        return _json_error(exc)
+        return refusal_json(exc)
     url = f"{reverse('web:my-submissions', args=[sub.phase.challenge_id])}?phase={sub.phase_id}"
     messages.success(request, f"Submission #{sub.submission_number} to {sub.phase.name} is queued.")
     return JsonResponse({"submission": sub.pk, "status": sub.status, "redirect": url})
