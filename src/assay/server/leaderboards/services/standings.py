@@ -3,9 +3,9 @@
 Ranking 10⁶ entries on every read takes the database a second or more; a page of the standings
 kept here is an index range scan. They change only through:
 
-* :func:`refresh_submission` — called in the transaction that writes a submission's results
-  (``submissions.services.queue``) or changes what it may show (flag, hide, baseline, publish,
-  cancel, re-run in ``submissions.services.lifecycle``). Only that submission changed, so it is
+* :func:`refresh_submission` — called (``leaderboards.services.entries``, receiving
+  ``submissions.signals``) in the transaction that writes a submission's results or changes what it
+  may show (flag, hide, baseline, publish, cancel, re-run). Only that submission changed, so it is
   *placed*: compared with its team's current row per label and audience (one indexed read) and
   written where it wins, a write or two. The team is recomputed where placing cannot be exact: a row
   of the submission that no longer fits it (hidden, flagged, cancelled, made private, un-baselined,
