@@ -531,7 +531,6 @@ BODY_READ_FIRST = {
     ("post", V1 + f"phases/{PH}/uploads"),
     ("post", V1 + f"phases/{PH}/submissions"),
     ("post", EV + rf"jobs/challenge/{E_CH}/challenge_phase/{E_PH}/submission/?$"),
-    ("post", EV + rf"jobs/phases/{E_PH}/get_submission_file_presigned_url/?$"),
 }
 
 

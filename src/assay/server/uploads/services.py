@@ -55,6 +55,7 @@ def begin(
 ) -> Upload:
     """Check everything submit() checks, then reserve a ``submitting`` submission and open the upload."""
     expire_stale()
+    participation = submit_rules.gate(user, phase)  # who may submit, before what they send is judged
     file_name = submit_rules.clean_file_name(phase, file_name, size)
     if not 1024 <= chunk_size <= MAX_CHUNK:
         raise _refuse("bad_chunk_size", f"chunk_size must be between 1 KiB and {MAX_CHUNK} bytes")
@@ -65,7 +66,6 @@ def begin(
         part_count = max(1, -(-(size or 0) // chunk_size))
     if not 1 <= part_count <= MAX_PARTS:
         raise _refuse("too_many_parts", f"an upload has between 1 and {MAX_PARTS} parts")
-    participation = submit_rules.gate(user, phase)
     meta = normalise_meta(phase.submission_meta_attributes, fields.meta)
     with transaction.atomic():
         sub = submit_rules.create(user, phase, participation, fields, meta, file_name=file_name, status=S.SUBMITTING)
