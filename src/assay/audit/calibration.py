@@ -24,6 +24,7 @@ from assay.audit.inputs import AuditInputError, binary_reference, probabilities,
 
 METRICS = ("brier", "log_loss", "ece", "slope", "intercept")
 ONE_CLASS = "only one reference class: a logistic calibration fit needs both"
+SEPARATED = "the probabilities separate the classes perfectly, so the calibration slope is infinite"
 # Probabilities are clipped away from 0 and 1 before logits and logs (as scikit-learn's log_loss does).
 _EPS = np.finfo(float).eps
 _NEWTON_STEPS = 50
@@ -119,8 +120,11 @@ class CalibrationTask:
             "intercept": Estimate(None, ONE_CLASS),
         }
         if both_classes:
-            out["slope"] = Estimate.of(self._slope(), "the logistic fit did not converge (the classes are separated)")
             out["intercept"] = Estimate.of(self._intercept(), "the intercept fit did not converge")
+            if _separated(np.ones((1, self.n)), self.logit, y)[0]:
+                out["slope"] = Estimate(None, SEPARATED)
+            else:
+                out["slope"] = Estimate.of(self._slope(), "the logistic fit did not converge")
         return {name: out[name] for name in self.metrics}
 
     @cached_property
@@ -134,7 +138,9 @@ class CalibrationTask:
     def _slope(self) -> float:
         """scikit-learn's unpenalised logistic regression of the reference on logit(p)."""
         with quiet():
-            fit = LogisticRegression(C=np.inf, max_iter=1000).fit(self.logit[:, None], self.reference)
+            fit = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(
+                self.logit[:, None], self.reference
+            )
         return float(fit.coef_[0, 0])
 
     def _intercept(self) -> float:
@@ -165,9 +171,22 @@ class CalibrationTask:
         }
         if "slope" in self.metrics or "intercept" in self.metrics:
             start = self._fit_starts
-            out["slope"] = _weighted_logistic(weights, self.logit, y, start["slope"].value, fixed_slope=False)
+            slope = _weighted_logistic(weights, self.logit, y, start["slope"].value, fixed_slope=False)
+            out["slope"] = np.where(_separated(weights, self.logit, y), np.nan, slope)
             out["intercept"] = _weighted_logistic(weights, self.logit, y, start["intercept"].value, fixed_slope=True)
         return {name: out[name] for name in self.metrics}
+
+
+def _separated(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per resample, whether every drawn positive scores at least as high as every drawn negative (or the
+    reverse): then the likelihood keeps rising along the slope and no finite maximum exists."""
+    drawn = weights > 0
+    positive, negative = drawn & (y == 1), drawn & (y == 0)
+    lowest_pos = np.where(positive, x, np.inf).min(axis=1)
+    highest_pos = np.where(positive, x, -np.inf).max(axis=1)
+    lowest_neg = np.where(negative, x, np.inf).min(axis=1)
+    highest_neg = np.where(negative, x, -np.inf).max(axis=1)
+    return (highest_neg <= lowest_pos) | (highest_pos <= lowest_neg)
 
 
 def _weighted_logistic(

@@ -14,7 +14,8 @@ class AuditInputError(ValueError):
 
 def column(values: Any, name: str) -> np.ndarray:
     """A non-empty 1-D array of ``values``."""
-    array = np.asarray(values, dtype=object if _has_none(values) else None)
+    # A list keeps its Python values (a mixed [0, "2"] must not become the strings ["0", "2"]).
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if array.ndim != 1:
         raise AuditInputError(f"{name} must be one value per case (a 1-D sequence), got shape {array.shape}")
     if array.size == 0:
@@ -34,14 +35,17 @@ def same_length(**columns: np.ndarray) -> int:
 def numbers(values: Any, name: str) -> np.ndarray:
     """Finite floats: a missing or non-numeric value is an error naming its case index."""
     array = column(values, name)
+    missing = [i for i, v in enumerate(array.tolist()) if v is None] if array.dtype == object else []
+    if missing:
+        raise AuditInputError(f"{name}[{missing[0]}] is missing")
     try:
         out = array.astype(float)
     except (TypeError, ValueError):
         bad = next(i for i, v in enumerate(array) if not _is_number(v))
-        raise AuditInputError(f"{name}[{bad}] = {array[bad]!r} is not a number") from None
+        raise AuditInputError(f"{name}[{bad}] = {_shown(array[bad])} is not a number") from None
     not_finite = np.flatnonzero(~np.isfinite(out))
     if not_finite.size:
-        raise AuditInputError(f"{name}[{not_finite[0]}] = {array[not_finite[0]]!r} is not a finite number")
+        raise AuditInputError(f"{name}[{not_finite[0]}] = {_shown(array[not_finite[0]])} is not a finite number")
     return out
 
 
@@ -50,7 +54,7 @@ def binary_reference(values: Any, name: str = "reference") -> np.ndarray:
     array = numbers(values, name)
     bad = np.flatnonzero((array != 0) & (array != 1))
     if bad.size:
-        raise AuditInputError(f"{name}[{bad[0]}] = {array[bad[0]]!r}: a binary reference is 0 or 1")
+        raise AuditInputError(f"{name}[{bad[0]}] = {_shown(array[bad[0]])}: a binary reference is 0 or 1")
     return array.astype(np.int8)
 
 
@@ -59,7 +63,7 @@ def probabilities(values: Any, name: str = "probability") -> np.ndarray:
     array = numbers(values, name)
     bad = np.flatnonzero((array < 0) | (array > 1))
     if bad.size:
-        raise AuditInputError(f"{name}[{bad[0]}] = {array[bad[0]]!r} is outside [0, 1]")
+        raise AuditInputError(f"{name}[{bad[0]}] = {_shown(array[bad[0]])} is outside [0, 1]")
     return array
 
 
@@ -93,8 +97,9 @@ def declared_labels(labels: Sequence[Any], name: str) -> list[Any]:
     return out
 
 
-def _has_none(values: Any) -> bool:
-    return isinstance(values, list | tuple) and any(v is None for v in values)
+def _shown(value: Any) -> str:
+    """A value as the host wrote it: 1.2, not np.float64(1.2)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _is_missing(value: Any) -> bool:
