@@ -7,7 +7,6 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, serializers
 from rest_framework.renderers import JSONRenderer
@@ -68,6 +67,52 @@ class ChallengeDetailOut(ChallengeOut):
         from assay.server.submissions.services.images import container_architecture
 
         return container_architecture() if challenge.is_docker_based else None
+
+
+class ProblemOut(serializers.Serializer):
+    """One problem of a bundle (``assay.bundle.Problem``), with the file and line it is about."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    file = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    key = serializers.CharField(allow_null=True)
+    severity = serializers.ChoiceField(["error", "warning"])
+
+
+class ImportOut(serializers.Serializer):
+    """What creating or updating a challenge from a bundle answers."""
+
+    challenge = ChallengeOut()
+    created = serializers.BooleanField()
+    changes = serializers.ListField(child=serializers.CharField(), help_text="What the update changed.")
+    warnings = ProblemOut(many=True)
+
+
+class ValidationOut(serializers.Serializer):
+    """A bundle checked as an import would check it; ``title`` and ``phases`` only when it is valid."""
+
+    valid = serializers.BooleanField()
+    title = serializers.CharField(required=False)
+    phases = serializers.ListField(child=serializers.CharField(), required=False)
+    problems = ProblemOut(many=True)
+
+
+class ParticipationOut(serializers.Serializer):
+    team = serializers.IntegerField()
+    team_name = serializers.CharField()
+    status = serializers.CharField(help_text=" | ".join(Participation.Status.values))
+    terms_accepted_at = serializers.DateTimeField(allow_null=True)
+    registered_at = serializers.DateTimeField()
+
+
+class RegistrationOut(serializers.Serializer):
+    """Your team's registration for a challenge (null when it has none); ``GET`` adds the terms."""
+
+    challenge = serializers.IntegerField()
+    terms_and_conditions = serializers.CharField(required=False, allow_blank=True)
+    is_registration_open = serializers.BooleanField(required=False)
+    participation = ParticipationOut(allow_null=True)
 
 
 class BundleIn(serializers.Serializer):
@@ -146,7 +191,7 @@ class ChallengeListView(PublicReadView):
         return self.paginate(request, qs.distinct(), ChallengeOut)
 
     @extend_schema(
-        request={"multipart/form-data": CreateIn}, responses={201: OpenApiTypes.OBJECT}, summary="Create from a bundle"
+        request={"multipart/form-data": CreateIn}, responses={201: ImportOut}, summary="Create from a bundle"
     )
     def post(self, request: Request) -> Response:
         data = CreateIn(data=request.data)
@@ -185,7 +230,7 @@ def _summary(exc: BundleError) -> str:
 class ValidateBundleView(ApiView):
     parser_classes = [parsers.MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": BundleIn}, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request={"multipart/form-data": BundleIn}, responses={200: ValidationOut})
     def post(self, request: Request) -> Response:
         """Validate a bundle exactly as an import would, writing nothing."""
         data = BundleIn(data=request.data)
@@ -217,7 +262,7 @@ class ChallengeBundleView(ApiView):
     parser_classes = [parsers.MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": BundleIn}, responses={200: OpenApiTypes.OBJECT}, summary="Update from a bundle"
+        request={"multipart/form-data": BundleIn}, responses={200: ImportOut}, summary="Update from a bundle"
     )
     def put(self, request: Request, challenge_id: int) -> Response:
         challenge = hosted_challenge(request.user, challenge_id)
@@ -227,7 +272,7 @@ class ChallengeBundleView(ApiView):
 
 
 class ParticipationView(ApiView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Your team's registration, and the terms")
+    @extend_schema(responses={200: RegistrationOut}, summary="Your team's registration, and the terms")
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
         p = participation_of(request.user, challenge)
@@ -240,7 +285,9 @@ class ParticipationView(ApiView):
             }
         )
 
-    @extend_schema(request=ParticipateIn, responses={201: OpenApiTypes.OBJECT}, summary="Register your team")
+    @extend_schema(
+        request=ParticipateIn, responses={200: RegistrationOut, 201: RegistrationOut}, summary="Register your team"
+    )
     def post(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
         data = ParticipateIn(data=request.data)

@@ -8,11 +8,9 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from assay.server.challenges.models import Challenge, ChallengePhase
 from assay.server.challenges.services.listing import challenge_listed
@@ -24,6 +22,8 @@ from assay.server.leaderboards.services.history import history
 from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
 from assay.server.leaderboards.services.visibility import access_for
 from assay.server.refusals import Refusal
+
+from .base import ApiView, OpenView
 
 _ORDER = OpenApiParameter("order_by", str, description="A label, or `_overall` for the rank-aggregation column.")
 _ENTRIES = OpenApiParameter("entries", str, enum=["public", "all"], description="`all`: hosts only.")
@@ -45,8 +45,8 @@ def _page_url(request: Request, page: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
-class _LeaderboardView(APIView):
-    permission_classes = [permissions.AllowAny]
+class _LeaderboardView(OpenView):
+    """Anyone may ask; each leaderboard service decides what this reader sees."""
 
 
 class PhaseSplitLeaderboardView(_LeaderboardView):
@@ -149,9 +149,7 @@ class PhaseSplitLeaderboardExportView(_LeaderboardView):
         return response
 
 
-class PhaseSubmissionsExportView(_LeaderboardView):
-    permission_classes = [permissions.IsAuthenticated]
-
+class PhaseSubmissionsExportView(ApiView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, phase_id: int):
         if phase_id > MAX_ID:
