@@ -19,6 +19,7 @@ from django.conf import settings
 
 from assay.bundle import BundleError, Problem, read_bundle
 from assay.server.refusals import Refusal
+from assay.server.spreadsheet import safe_text
 from assay.server.teams.models import HostTeam
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
@@ -181,19 +182,11 @@ def set_paused(user, challenge: Challenge, paused: bool, phase: ChallengePhase |
 # --- exports -----------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    """Neutralise spreadsheet formulas in strangers' text (team names, method names)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def csv_rows(rows: Iterable[list[Any]]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([safe_text(v) for v in row])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

@@ -20,14 +20,13 @@ from django.core.serializers.json import DjangoJSONEncoder
 from assay.evaluation.contract import UNDEFINED
 from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import is_host, participation_of
+from assay.server.spreadsheet import safe_text
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.teams.models import ParticipantTeamMember
 
 from .errors import LeaderboardError
 from .ranking import Board
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 HOST_COLUMNS = (
     "id", "Team Name", "Team Members", "Team Members Email Id", "Team Members Affiliaton", "Challenge Phase",
@@ -39,12 +38,6 @@ PARTICIPANT_COLUMNS = (
     "Team Name", "Method Name", "Status", "Execution Time(sec.)", "Submitted File", "Result File",
     "Stdout File", "Stderr File", "Submitted At",
 )  # fmt: skip
-
-
-def safe_text(value: Any) -> str:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _Echo:
