@@ -11,6 +11,9 @@ select-one). After every step the standings a reader finds must equal what ``reb
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -281,3 +284,44 @@ def test_placing_results_keeps_the_standings_a_rebuild_makes(
             run.step(op)
             run.check(ops[: i + 1])
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_of_one_team_written_at_once_are_placed_in_turn(demo_challenge, host, participant, team, admin_user):
+    """Two results of one team recorded at the same moment: each is placed under the phase's lock, so
+    neither reads the team's rows while the other is writing them (no duplicate row, no lost update)."""
+    from django.db import connection, connections
+
+    from assay.server.leaderboards.services.entries import record_entries
+    from assay.server.submissions.services.results import SplitResult
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the lock is PostgreSQL's to prove")
+    run = Run(demo_challenge, host, participant, admin_user)
+    run.configure(_setup())
+    run.check([])  # the standings exist (empty): every write below is a placing
+    # each pair better than every earlier result: both writers want the same rows
+    for values in ((0.25, 0.3), (0.5, 0.45), (0.6, 0.65), (0.8, 0.75)):
+        subs = [run.do_submit(A, True) for _ in values]
+        gate, failures = threading.Barrier(len(subs)), []
+
+        def record(pk, value, gate=gate, failures=failures):
+            try:
+                with transaction.atomic():  # what queue.complete's transaction does, held open a moment
+                    Submission.objects.filter(pk=pk).update(status=Submission.Status.FINISHED)
+                    sub = Submission.objects.select_related("phase").get(pk=pk)
+                    gate.wait()
+                    record_entries(sub, {"public": SplitResult(metrics={"Accuracy": value, "F1": value})})
+                    time.sleep(0.3)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=record, args=(s.pk, v)) for s, v in zip(subs, values, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        run.check([("at once", values)])
