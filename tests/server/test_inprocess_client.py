@@ -1,4 +1,5 @@
-"""The in-process transport refuses what the worker views refuse, raised as the HTTP client raises it.
+"""The in-process transport refuses what the worker views refuse, raised as the HTTP client raises it;
+what differs between the transports is how files travel.
 
 The whole flow over both transports is in test_worker_e2e.py; here the refusals, one by one.
 """
@@ -123,3 +124,18 @@ def test_stopping_ends_a_waiting_claim_at_once(client, settings):
     thread.join(10)
     assert not thread.is_alive() and answer == {"job": None}
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.django_db
+def test_over_http_a_small_submission_file_rides_with_the_claim(client, queued, settings):
+    import base64
+
+    from assay.server.submissions.services import jobs
+
+    http = APIClient(HTTP_AUTHORIZATION=f"Bearer {client.token}")
+    job = http.post("/api/v1/worker/claim", {"worker_id": "w1"}, format="json").json()["job"]
+    assert base64.b64decode(job["submission_file"]["content"]) == b'{"dev-a0": 1}'
+    assert "content" not in (job["evaluation_script"] or {})  # the challenge's files are cached by the worker
+    Submission.objects.filter(pk=queued.pk).update(input_file_size=jobs.INLINE_BYTES + 1)
+    sub = Submission.objects.get(pk=queued.pk)
+    assert "content" not in jobs.with_inline_file(jobs.job_payload(sub), sub)["submission_file"]

@@ -110,6 +110,21 @@ def test_cache_refuses_names_that_escape(tmp_path):
         cache.fetch(FakeClient({}), {"sha256": "../x", "name": "x"})
 
 
+def test_a_file_carried_by_the_claim_needs_no_download_unless_it_hashes_wrong(tmp_path):
+    import base64
+
+    cache = FileCache(tmp_path / "cache")
+    client = FakeClient({})
+    data = b'{"dev-a0": 1}'
+    info = {**_info(data, "preds.json"), "content": base64.b64encode(data).decode()}
+    assert cache.fetch(client, info).read_bytes() == data and client.downloads == 0
+    other = b'{"dev-a0": 0}'
+    client.files[hashlib.sha256(other).hexdigest()] = other
+    forged = {**_info(other, "p.json"), "content": base64.b64encode(b"tampered").decode()}
+    assert cache.fetch(client, forged).read_bytes() == other and client.downloads == 1  # downloaded instead
+    assert not list((tmp_path / "cache").rglob(".part-*"))
+
+
 class _RefusingClient(FakeClient):
     """Refuses reports that carry output (say, a field the server finds too long); accepts plain failures."""
 

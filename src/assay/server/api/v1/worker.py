@@ -72,7 +72,7 @@ class ClaimView(WorkerView):
         )
         if sub is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response({"job": jobs.job_payload(sub)})
+        return Response({"job": jobs.with_inline_file(jobs.job_payload(sub), sub)})
 
 
 class LeaveView(WorkerView):
