@@ -7,6 +7,7 @@ error bars) on both splits of the Test phase, a failed evaluation, publish and u
 baseline and flag marks, re-run, cancel, and settings changed midway (best/latest, a new host) —
 under random settings (directions, best or latest, one or every label sortable, partial evaluation,
 select-one). After every step the standings a reader finds must equal what ``rebuild()`` makes.
+On PostgreSQL, two results of one team placed at once must wait for each other (the phase lock).
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from assay.server.challenges.models import ChallengePhaseSplit, Participation
 from assay.server.leaderboards.models import Standing
+from assay.server.leaderboards.services.entries import record_entries
 from assay.server.leaderboards.services.ranking import load_phase_split
 from assay.server.leaderboards.services.standings import ensure_current, rebuild
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue
 from assay.server.submissions.services.errors import SubmissionError
+from assay.server.submissions.services.results import SplitResult
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
@@ -290,11 +293,6 @@ def test_placing_results_keeps_the_standings_a_rebuild_makes(
 def test_results_of_one_team_written_at_once_are_placed_in_turn(demo_challenge, host, participant, team, admin_user):
     """Two results of one team recorded at the same moment: each is placed under the phase's lock, so
     neither reads the team's rows while the other is writing them (no duplicate row, no lost update)."""
-    from django.db import connection, connections
-
-    from assay.server.leaderboards.services.entries import record_entries
-    from assay.server.submissions.services.results import SplitResult
-
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs one writer at a time: the lock is PostgreSQL's to prove")
     run = Run(demo_challenge, host, participant, admin_user)
