@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from assay.audit.bootstrap import quiet, quietly, ratio
+from assay.audit.bootstrap import CasesByReference, quiet, quietly, ratio
 from assay.audit.figures import Estimate
 from assay.audit.inputs import AuditInputError, binary_reference, probabilities, same_length
 
@@ -35,7 +35,7 @@ ONE_CLASS = "only one reference class: the metric compares positives with negati
 
 
 @dataclass(frozen=True)
-class BinaryTask:
+class BinaryTask(CasesByReference):
     """Reference labels (0/1) and predicted probabilities; a case is called positive at ``probability >= threshold``."""
 
     reference: np.ndarray
@@ -53,14 +53,6 @@ class BinaryTask:
         if not 0 <= threshold <= 1:
             raise AuditInputError(f"threshold must be within [0, 1], got {threshold}")
         return cls(ref, prob, float(threshold))
-
-    @property
-    def n(self) -> int:
-        return int(self.reference.size)
-
-    @property
-    def strata(self) -> np.ndarray:
-        return self.reference
 
     @property
     def predicted(self) -> np.ndarray:

@@ -54,6 +54,20 @@ class Task(Protocol):
         ...
 
 
+class CasesByReference:
+    """Base of the tasks: n is the number of cases, and the reference class of each case is its stratum."""
+
+    reference: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.reference.size)
+
+    @property
+    def strata(self) -> np.ndarray:
+        return self.reference
+
+
 def resample_weights(strata: np.ndarray, resamples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Blocks of bootstrap weights, each row one resample drawn with replacement within every stratum."""
     n = strata.size

@@ -18,7 +18,7 @@ from scipy import optimize, special
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
-from assay.audit.bootstrap import quiet, quietly, ratio
+from assay.audit.bootstrap import CasesByReference, quiet, quietly, ratio
 from assay.audit.figures import Estimate, finite_or_none
 from assay.audit.inputs import AuditInputError, binary_reference, probabilities, same_length
 
@@ -51,7 +51,7 @@ class ReliabilityBin:
 
 
 @dataclass(frozen=True)
-class CalibrationTask:
+class CalibrationTask(CasesByReference):
     """Binary references and predicted probabilities, binned into ``bins`` equal-width bins for ECE."""
 
     reference: np.ndarray
@@ -69,14 +69,6 @@ class CalibrationTask:
         if not isinstance(bins, int) or bins < 1:
             raise AuditInputError(f"bins must be a whole number of at least 1, got {bins!r}")
         return cls(ref, prob, bins)
-
-    @property
-    def n(self) -> int:
-        return int(self.reference.size)
-
-    @property
-    def strata(self) -> np.ndarray:
-        return self.reference
 
     @property
     def bin_index(self) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 from sklearn import metrics as skm
 
-from assay.audit.bootstrap import quiet, quietly, ratio
+from assay.audit.bootstrap import CasesByReference, quiet, quietly, ratio
 from assay.audit.figures import Estimate
 from assay.audit.inputs import declared_labels, label_codes, same_length
 
@@ -41,7 +41,7 @@ def kappa_from_counts(counts: np.ndarray, disagreement: np.ndarray) -> np.ndarra
 
 
 @dataclass(frozen=True)
-class MulticlassTask:
+class MulticlassTask(CasesByReference):
     """Reference and predicted labels, both from the declared ``labels``."""
 
     reference: np.ndarray  # codes 0..k-1, positions in labels
@@ -63,14 +63,6 @@ class MulticlassTask:
     @property
     def higher_is_better(self) -> dict[str, bool | None]:
         return dict.fromkeys(self.metrics, True)
-
-    @property
-    def n(self) -> int:
-        return int(self.reference.size)
-
-    @property
-    def strata(self) -> np.ndarray:
-        return self.reference
 
     def subset(self, mask: np.ndarray) -> MulticlassTask:
         return MulticlassTask(self.reference[mask], self.prediction[mask], self.labels)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from assay.audit.bootstrap import quietly, ratio
+from assay.audit.bootstrap import CasesByReference, quietly, ratio
 from assay.audit.figures import Estimate
 from assay.audit.inputs import AuditInputError, declared_labels, label_codes, same_length
 from assay.audit.multiclass import confusion_counts, kappa_from_counts
@@ -24,7 +24,7 @@ METRICS = ("qwk", "accuracy", "referable_sensitivity", "referable_specificity", 
 
 
 @dataclass(frozen=True)
-class OrdinalTask:
+class OrdinalTask(CasesByReference):
     """Reference and predicted grades from the ordered ``grades``; referable means grade ≥ ``referable_from``."""
 
     reference: np.ndarray  # positions in grades, 0..k-1
@@ -49,14 +49,6 @@ class OrdinalTask:
     @property
     def higher_is_better(self) -> dict[str, bool | None]:
         return dict.fromkeys(self.metrics, True)
-
-    @property
-    def n(self) -> int:
-        return int(self.reference.size)
-
-    @property
-    def strata(self) -> np.ndarray:
-        return self.reference
 
     def subset(self, mask: np.ndarray) -> OrdinalTask:
         return OrdinalTask(self.reference[mask], self.prediction[mask], self.grades, self.referable_from)

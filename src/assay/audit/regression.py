@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from assay.audit.bootstrap import quietly, ratio
+from assay.audit.bootstrap import CasesByReference, quietly, ratio
 from assay.audit.figures import Estimate
 from assay.audit.inputs import numbers, same_length
 
@@ -16,7 +16,7 @@ METRICS = ("mae", "rmse", "bias", "r2")
 
 
 @dataclass(frozen=True)
-class RegressionTask:
+class RegressionTask(CasesByReference):
     """Reference and predicted values. The bootstrap is unstratified: there is no class to keep balanced."""
 
     reference: np.ndarray
@@ -32,10 +32,6 @@ class RegressionTask:
         ref, pred = numbers(reference, "reference"), numbers(prediction, "prediction")
         same_length(reference=ref, prediction=pred)
         return cls(ref, pred)
-
-    @property
-    def n(self) -> int:
-        return int(self.reference.size)
 
     @property
     def strata(self) -> np.ndarray:
