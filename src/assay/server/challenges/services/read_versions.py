@@ -60,6 +60,8 @@ def _challenge(sender, instance, **kwargs) -> None:
 
 
 def _challenge_part(sender, instance, **kwargs) -> None:
+    if sender is ChallengePhase:  # a new row may take the id of one rolled back (SQLite reuses ids then)
+        _phase_challenge[instance.pk] = instance.challenge_id
     bump(LIST, board(instance.challenge_id))
 
 
@@ -70,6 +72,7 @@ def _board_part(sender, instance, **kwargs) -> None:
 def _phase_split(sender, instance, **kwargs) -> None:
     challenge_id = challenge_of_phase(instance.phase_id)
     if challenge_id is not None:  # else the phase went with its challenge, which bumped already
+        _split_challenge[instance.pk] = challenge_id
         bump(board(challenge_id))
 
 
