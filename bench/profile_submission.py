@@ -18,11 +18,13 @@ JSON (default ``bench/results/profile-submission.json``).
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import io
 import json
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,7 +44,7 @@ PATHS = (("submit", "claim", "download", "complete", "leaderboard"),
 PHASES = tuple(dict.fromkeys(p for path in PATHS for p in path))
 
 
-def drive(info: dict):
+def drive(info: dict, workdir: Path):
     """A function per phase, each doing one request of the next submission's path (state kept between)."""
     from django.test import Client
 
@@ -82,7 +84,8 @@ def drive(info: dict):
     from assay.server.inprocess_client import InProcessClient
 
     inprocess = InProcessClient(info["worker_token"])
-    files = Path(tempfile.mkdtemp(prefix="assay-bench-profile-files-"))
+    files = workdir / "worker-files"
+    files.mkdir()
 
     def claim_inprocess() -> None:
         state["job"] = inprocess.claim("profile", wait=0)
@@ -156,6 +159,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "results" / "profile-submission.json")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="assay-bench-profile-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the database and files go when the run ends
     os.environ.update(base_env(tmp))
     from _serve import seed
 
@@ -163,7 +167,7 @@ def main() -> None:
 
     migrate(verbosity=0)
     info = seed(tmp / "info.json", 0)
-    phases = drive(info)
+    phases = drive(info, tmp)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
