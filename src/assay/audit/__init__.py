@@ -7,6 +7,7 @@ the server (docs/audit-metrics.md). Needs the ``audit`` extra (NumPy, SciPy, sci
 from assay.audit.binary import BinaryTask
 from assay.audit.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Task, figures
 from assay.audit.calibration import CalibrationTask, ReliabilityBin
+from assay.audit.cases import Cases, from_rows
 from assay.audit.figures import Estimate, Figure
 from assay.audit.inputs import AuditInputError
 from assay.audit.multiclass import MulticlassTask
@@ -21,6 +22,7 @@ __all__ = [
     "AuditInputError",
     "BinaryTask",
     "CalibrationTask",
+    "Cases",
     "Estimate",
     "Figure",
     "MulticlassTask",
@@ -30,5 +32,6 @@ __all__ = [
     "SubgroupReport",
     "Task",
     "figures",
+    "from_rows",
     "subgroup_report",
 ]
