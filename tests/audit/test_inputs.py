@@ -42,6 +42,10 @@ from assay.audit import (
         ),
         (lambda: OrdinalTask.of([0, None], [0, 1], [0, 1, 2], 1), r"reference\[1\] is missing"),
         (
+            lambda: MulticlassTask.of(["a", ["b"]], ["a", "a"], ["a", "b"]),
+            r"reference\[1\] = \['b'\] is not one of the declared labels",
+        ),
+        (
             lambda: OrdinalTask.of([0, 1], [0, 1], [0, 1, 2], 0),
             r"referable_from must be one of the grades above the lowest \[1, 2\], got 0",
         ),

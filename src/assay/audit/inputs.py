@@ -81,7 +81,10 @@ def label_codes(values: Any, labels: Sequence[Any], name: str, *, allow_missing:
                 raise AuditInputError(f"{name}[{i}] is missing")
             codes[i] = -1
             continue
-        code = index.get(value, index.get(_as_int(value)))
+        try:
+            code = index.get(value, index.get(_as_int(value)))
+        except TypeError:  # an unhashable value (a list, a dict) is no label either
+            code = None
         if code is None:
             raise AuditInputError(f"{name}[{i}] = {value!r} is not one of the declared labels {list(labels)}")
         codes[i] = code
