@@ -30,6 +30,7 @@ from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.leaderboards.services.ranking import evalai_rows, leaderboard
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services.lifecycle import mark
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
@@ -149,7 +150,8 @@ def test_no_result_stops_the_worker(
     assert detail["output"]["result"][0]["public"]["Accuracy"] is None
 
     # only the undefined entry left for Team NaN: it shows "—" and ranks after every number
-    Submission.objects.filter(pk=ids["metadata"]).update(is_flagged=True)
+    # flagged as a host does it (the service announces the change, so cached leaderboard pages are renewed)
+    mark(host, Submission.objects.get(pk=ids["metadata"]), flagged=True)
     board = api.get(f"/api/v1/phase-splits/{ps.pk}/leaderboard").json()
     rows = [(r["rank"], r["team"]["name"], r["scores"]["Accuracy"], r["display"]["Accuracy"]) for r in board["results"]]
     assert rows == [(1, "Team Finite", 0.75, "0.750"), (2, "Team NaN", None, "—")]
