@@ -530,7 +530,6 @@ BODY_NAMES_THE_OBJECT = {
 BODY_READ_FIRST = {
     ("post", V1 + f"phases/{PH}/uploads"),
     ("post", V1 + f"phases/{PH}/submissions"),
-    ("post", EV + rf"jobs/challenge/{E_CH}/challenge_phase/{E_PH}/submission/?$"),
 }
 
 
@@ -554,6 +553,24 @@ def test_refusals_come_before_the_body_is_read(authz_world):
                 early += differ
     assert not early, "\n".join(early)
     assert not fixed, "these now ask who writes first: remove them from BODY_READ_FIRST\n" + "\n".join(fixed)
+
+
+def test_evalai_submit_asks_who_submits_before_the_body(authz_world):
+    """Regression: EvalAI's submit and presigned-URL POSTs judged the body (no file, a bad URL, a bad chunk
+    count: 400) before asking gate() who may submit; a stranger now gets its 403 whatever it sends."""
+    c, ph = authz_world.values["challenge_id"], authz_world.values["phase_id"]
+    outsider = authz_world.api["outsider"]
+    submit = f"/api/jobs/challenge/{c}/challenge_phase/{ph}/submission/"
+    presign = f"/api/jobs/phases/{ph}/get_submission_file_presigned_url/"
+    for path, body in (
+        (submit, {}),
+        (submit, {"project_url": "ftp://x", "method_name": "m"}),
+        (presign, {"num_file_chunks": "many", "file_name": "a.json"}),
+        (presign, {"num_file_chunks": 1, "file_name": "a.exe"}),
+    ):
+        r = outsider.post(path, body, format="json")
+        assert r.status_code == 403, (path, body, r.status_code, r.content[:200])
+        assert r.json()["code"] == "not_participating", r.content[:200]
 
 
 def test_third_party_pages(authz_world):

@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from assay.server.challenges.models import ChallengePhase
+from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.storage import ContentWriter
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import images
@@ -52,10 +52,12 @@ def begin(
     sha256: str = "",
     chunk_size: int = DEFAULT_CHUNK,
     part_count: int | None = None,
+    participation: Participation | None = None,
 ) -> Upload:
-    """Check everything submit() checks, then reserve a ``submitting`` submission and open the upload."""
+    """Check everything submit() checks, then reserve a ``submitting`` submission and open the upload.
+    ``participation``: what ``gate`` answered, when the caller asked it already (as for submit())."""
     expire_stale()
-    participation = submit_rules.gate(user, phase)  # who may submit, before what they send is judged
+    participation = participation or submit_rules.gate(user, phase)  # who may submit, before what they send
     file_name = submit_rules.clean_file_name(phase, file_name, size)
     if not 1024 <= chunk_size <= MAX_CHUNK:
         raise _refuse("bad_chunk_size", f"chunk_size must be between 1 KiB and {MAX_CHUNK} bytes")

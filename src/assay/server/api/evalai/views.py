@@ -29,7 +29,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
-from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
+from assay.server.submissions.services.submit import SubmissionFields, gate, remaining, submit
 from assay.server.teams import services as teams
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
@@ -330,10 +330,11 @@ class PhaseSubmissionsView(EvalAIView):
 
     def post(self, request: Request, challenge_id: int, phase_id: int) -> Response:
         phase = _phase(request.user, phase_id, challenge_id)
+        participation = gate(request.user, phase)  # who may submit, before what they sent is read
         upload = request.data.get("input_file")
         if upload is None or isinstance(upload, str):
             raise fail("a submission file is required (form field input_file)", 400, "file_required")
-        sub = submit(request.user, phase, upload, upload.name, _fields(request.data))
+        sub = submit(request.user, phase, upload, upload.name, _fields(request.data), participation=participation)
         return Response(shapes.submission(request, sub), status=201)
 
 
@@ -459,6 +460,7 @@ class PresignedSubmissionView(EvalAIView):
 
     def post(self, request: Request, phase_id: int) -> Response:
         phase = _phase(request.user, phase_id)
+        participation = gate(request.user, phase)  # who may submit, before what they sent is judged
         try:
             chunks = int(request.data.get("num_file_chunks", 1))
         except (TypeError, ValueError):
@@ -470,6 +472,7 @@ class PresignedSubmissionView(EvalAIView):
             _fields(request.data),
             chunk_size=uploads.EVALAI_CHUNK,
             part_count=chunks,
+            participation=participation,
         )
         urls = [{"partNumber": n, "url": upload_part_url(request, str(upload.pk), n)} for n in range(1, chunks + 1)]
         return Response(

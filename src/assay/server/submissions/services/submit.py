@@ -62,9 +62,20 @@ def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
     return any(name.endswith(ext) for ext in types)
 
 
-def submit(user, phase: ChallengePhase, file: IO[bytes] | None, file_name: str, fields: SubmissionFields) -> Submission:
-    """Create a submitted (queued) submission for ``user``'s team, or raise :class:`SubmissionError`."""
-    participation = gate(user, phase)
+def submit(
+    user,
+    phase: ChallengePhase,
+    file: IO[bytes] | None,
+    file_name: str,
+    fields: SubmissionFields,
+    *,
+    participation: Participation | None = None,
+) -> Submission:
+    """Create a submitted (queued) submission for ``user``'s team, or raise :class:`SubmissionError`.
+
+    ``participation``: what :func:`gate` answered, when the caller asked it already (a view asks who may
+    submit before it reads the body, so a refused role gets its 403 whatever it sent)."""
+    participation = participation or gate(user, phase)
     if file is None:
         raise SubmissionError("file_required", "a submission file is required", 400)
     size = getattr(file, "size", None)
