@@ -390,6 +390,15 @@ BODIES: dict[tuple[str, str], Body] = {
     ("post", "teams/<int:pk>/"): as_form(lambda v: {"email": "eve@uni.example"}),
     ("post", "host/"): as_form(lambda v: {"name": "Hosts New"}),
     ("post", "account/tokens"): as_form(lambda v: {"name": "cli", "days": 30}),
+    # destructive web actions ask first (a confirmation page); the confirmed form does the action
+    **{
+        ("post", pattern): as_form(lambda v: {"confirmed": "yes"})
+        for pattern in (
+            WC + "withdraw",
+            WC + "host/submissions/rerun",
+            "teams/<int:pk>/members/<int:user_id>/remove/<str:kind>",
+        )
+    },
 }
 QUERIES: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
     ("get", EV + r"jobs/submission_files/?$"): lambda v: urlencode({"bucket": "assay", "key": v["stdout_key"]}),

@@ -240,7 +240,9 @@ def test_revoke_and_leave_through_the_pages():
     assert client_for(ben).post(f"/invitations/{invitation.pk}/revoke").status_code == 404
     c.post(f"/invitations/{invitation.pk}/revoke")
     assert TeamInvitation.objects.get().status == "revoked"
-    assert c.post(f"/teams/{team.pk}/members/{ann.pk}/remove/participant").status_code == 302
+    assert c.post(f"/teams/{team.pk}/members/{ann.pk}/remove/participant").status_code == 200  # asks first
+    assert team.members.exists()
+    assert c.post(f"/teams/{team.pk}/members/{ann.pk}/remove/participant", {"confirmed": "yes"}).status_code == 302
     assert not team.members.exists()
 
 

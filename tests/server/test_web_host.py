@@ -296,11 +296,17 @@ def test_host_marks(demo_challenge, sub, host, action, field, value):
 def test_host_rerun_and_bulk_rerun(demo_challenge, sub, host):
     Submission.objects.filter(pk=sub.pk).update(status="finished")
     c = client_for(host)
-    c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun")
+    page = c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun")
+    assert page.status_code == 200 and "Yes, re-run it" in page.content.decode()  # asked first, nothing done
+    assert Submission.objects.get(pk=sub.pk).status == "finished" and Submission.objects.count() == 1
+    c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun", {"confirmed": "yes"})
     assert Submission.objects.get(pk=sub.pk).status == "cancelled"
     clone = Submission.objects.exclude(pk=sub.pk).get()
     Submission.objects.filter(pk=clone.pk).update(status="failed")
-    c.post(f"/challenges/{demo_challenge.pk}/host/submissions/rerun", {"phase": clone.phase_id})
+    page = c.post(f"/challenges/{demo_challenge.pk}/host/submissions/rerun", {"phase": clone.phase_id})
+    assert page.status_code == 200 and f'name="phase" value="{clone.phase_id}"' in page.content.decode()
+    assert Submission.objects.get(pk=clone.pk).status == "failed"
+    c.post(f"/challenges/{demo_challenge.pk}/host/submissions/rerun", {"phase": clone.phase_id, "confirmed": "yes"})
     assert Submission.objects.filter(status="submitted").count() == 1
     assert Submission.objects.get(pk=clone.pk).status == "cancelled"
 
@@ -330,7 +336,9 @@ def test_approve_disapprove_remove(demo_challenge, team, host):
     c.post(base + "/approve")
     assert Participation.objects.get(pk=participation.pk).status == "approved"
     assert c.post(base + "/promote").status_code == 404
-    c.post(base + "/remove")
+    assert c.post(base + "/remove").status_code == 200  # the confirmation page
+    assert Participation.objects.filter(pk=participation.pk).exists()
+    c.post(base + "/remove", {"confirmed": "yes"})
     assert not Participation.objects.filter(pk=participation.pk).exists()
 
 

@@ -177,9 +177,12 @@ def test_cannot_register_someone_elses_team(demo_challenge, outsider):
 def test_withdraw_needs_post_and_membership(demo_challenge, team, participant):
     c = client_for(participant)
     assert c.get(f"/challenges/{demo_challenge.pk}/withdraw").status_code == 405
-    assert c.post(f"/challenges/{demo_challenge.pk}/withdraw").status_code == 302
+    page = c.post(f"/challenges/{demo_challenge.pk}/withdraw")
+    assert page.status_code == 200 and "Yes, leave the challenge" in page.content.decode()
+    assert Participation.objects.filter(team=team).exists()
+    assert c.post(f"/challenges/{demo_challenge.pk}/withdraw", {"confirmed": "yes"}).status_code == 302
     assert not Participation.objects.filter(team=team).exists()
-    assert c.post(f"/challenges/{demo_challenge.pk}/withdraw").status_code == 404
+    assert c.post(f"/challenges/{demo_challenge.pk}/withdraw", {"confirmed": "yes"}).status_code == 404
 
 
 def test_forms_need_the_csrf_token(demo_challenge, team, participant):
@@ -364,7 +367,7 @@ def test_cancel_my_submission(demo_challenge, sub, participant):
 
 
 def test_refused_actions_say_why(demo_challenge, sub, participant):
-    response = client_for(participant).post(f"/submissions/{sub.pk}/rerun", follow=True)
+    response = client_for(participant).post(f"/submissions/{sub.pk}/rerun", {"confirmed": "yes"}, follow=True)
     assert "only the hosts may re-run" in response.content.decode()
 
 

@@ -5,6 +5,7 @@ from django.db.models.signals import post_migrate
 class AccountsConfig(AppConfig):
     name = "assay.server.accounts"
     label = "accounts"
+    verbose_name = "Profiles and API tokens"  # allauth's app is "Accounts" already: two such admin sections
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the receivers)

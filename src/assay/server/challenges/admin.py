@@ -37,6 +37,20 @@ class ChallengeAdmin(admin.ModelAdmin):
     search_fields = ("title", "slug", "host_team__name")
     readonly_fields = ("slug", "bundle_sha256", "evaluation_script_sha256", "created_at", "updated_at")
     inlines = [PhaseInline, PrizeInline, SponsorInline]
+    actions = ["approve"]
+
+    @admin.action(description="Approve selected challenges")
+    def approve(self, request, queryset) -> None:
+        """Saved one by one, not ``update()``: post_save wakes the workers for submissions that waited."""
+        approved = []
+        for challenge in queryset.filter(approved_by_admin=False):
+            challenge.approved_by_admin = True
+            challenge.save(update_fields=["approved_by_admin", "updated_at"])
+            approved.append(challenge.title)
+        if approved:
+            self.message_user(request, f"Approved: {', '.join(approved)}. Published ones are listed now.")
+        else:
+            self.message_user(request, "The selected challenges were approved already.")
 
 
 @admin.register(ChallengePhase)

@@ -29,6 +29,7 @@ class LeaderboardEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["phase_split", "participant_team"], name="entry_split_team")]
+        verbose_name_plural = "leaderboard entries"
 
     def __str__(self) -> str:
         return f"entry {self.pk} of submission {self.submission_id}"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from html import escape
 
 WIDTH, HEIGHT = 640, 260
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 16, 36
+# room for tick labels at the phone stylesheet's larger font (assay.css scales .tick up below 40rem)
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 84, 16, 16, 40
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,34 @@ def _fmt(value: float, precision: int) -> str:
     return f"{value:.{precision}f}"
 
 
-def _ticks(lo: float, hi: float, count: int = 4) -> list[float]:
-    if hi == lo:
-        return [lo]
-    step = (hi - lo) / count
-    return [lo + i * step for i in range(count + 1)]
+def _nice_step(span: float, count: int) -> float:
+    """A step of 1, 2 or 5 times a power of ten that cuts ``span`` into about ``count`` pieces."""
+    raw = span / count
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def value_axis(values: list[float], precision: int) -> tuple[float, float, list[float]]:
+    """The value axis (low, high, ticks) for ``values``: round ticks that enclose them. Scores that all lie
+    in [0, 1] (accuracies, AUCs) never get an axis beyond 0 or 1 — one point at 0.575 used to give
+    −0.425…1.575, two at 1.0 gave 0…2.0."""
+    lo, hi = min(values), max(values)
+    if hi == lo:  # one value: a narrow band around it, as wide as the split's decimals can tell apart
+        pad = max(abs(lo) * 0.05, 2 * 10.0**-precision)
+        lo, hi = lo - pad, hi + pad
+    step = _nice_step(hi - lo, 4)
+    lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    if 0.0 <= min(values) and max(values) <= 1.0:
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
+    ticks = [lo + i * step for i in range(round((hi - lo) / step) + 1)]
+    return lo, hi, [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+
+
+def time_labels(t0: float, t1: float) -> tuple[str, str]:
+    """The time axis's two end labels; with the time of day when both ends fall on one date."""
+    start, end = (dt.datetime.fromtimestamp(t, tz=dt.UTC) for t in (t0, t1))
+    fmt = "%Y-%m-%d" if start.date() != end.date() else "%Y-%m-%d %H:%M"
+    return f"{start:{fmt}}", f"{end:{fmt}} UTC"
 
 
 def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool, precision: int = 2) -> str:
@@ -43,12 +67,7 @@ def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool
     t0, t1 = points[0].at.timestamp(), points[-1].at.timestamp()
     if t1 == t0:
         t0, t1 = t0 - 3600, t1 + 3600
-    values = [p.value for p in points]
-    lo, hi = min(values), max(values)
-    if hi == lo:
-        lo, hi = lo - 1 if lo else -1, hi + 1 if hi else 1
-    margin = (hi - lo) * 0.08
-    lo, hi = lo - margin, hi + margin
+    lo, hi, ticks = value_axis([p.value for p in points], precision)
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
@@ -80,7 +99,7 @@ def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool
         ' xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-title">{escape(title)}</title><desc id="chart-desc">{escape(desc)}</desc>',
     ]
-    for tick in _ticks(lo + margin, hi - margin):
+    for tick in ticks:
         ty = y(tick)
         parts.append(
             f'<line class="grid" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
@@ -89,11 +108,10 @@ def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool
     parts.append(
         f'<line class="axis" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{PAD_TOP + plot_h}" y2="{PAD_TOP + plot_h}"/>'
     )
-    start = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
-    end = dt.datetime.fromtimestamp(t1, tz=dt.UTC)
+    start, end = time_labels(t0, t1)
     parts.append(
-        f'<text class="tick" x="{PAD_LEFT}" y="{HEIGHT - 12}" text-anchor="start">{start:%Y-%m-%d}</text>'
-        f'<text class="tick" x="{PAD_LEFT + plot_w}" y="{HEIGHT - 12}" text-anchor="end">{end:%Y-%m-%d}</text>'
+        f'<text class="tick" x="{PAD_LEFT}" y="{HEIGHT - 12}" text-anchor="start">{start}</text>'
+        f'<text class="tick" x="{PAD_LEFT + plot_w}" y="{HEIGHT - 12}" text-anchor="end">{end}</text>'
     )
     parts.append(f'<path class="best" d="{" ".join(best_path)}" fill="none"/>')
     for p in points:

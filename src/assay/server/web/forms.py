@@ -10,14 +10,37 @@ from django.contrib.auth import get_user_model
 from assay.server.accounts.models import Profile
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# what people type or older pages post; all read as UTC (settings.TIME_ZONE), the zone every page shows
+DATETIME_INPUTS = [DATETIME_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
+class DateTimeInput(forms.TextInput):
+    """A date and time in the one format every page shows, with seconds, in UTC.
+
+    Not ``datetime-local``: that control shows the browser's local format with no zone, and its minute
+    step silently turned an end date of 23:59:59 into 23:59:00 on every save."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(format=DATETIME_FORMAT, **kwargs)
+        attrs = {"placeholder": "YYYY-MM-DD HH:MM:SS", "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?",
+                 "inputmode": "numeric", "autocomplete": "off", **kwargs.pop("attrs", {})}  # fmt: skip
+        super().__init__(attrs=attrs, **kwargs)
+
+    def format_value(self, value):
+        if hasattr(value, "strftime"):
+            from django.utils import timezone
+
+            if timezone.is_aware(value):
+                value = timezone.localtime(value)
+            return value.strftime(DATETIME_FORMAT)
+        return super().format_value(value)
+
+
+def utc_datetime_field(label: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=f"{label} (UTC)", widget=DateTimeInput(), input_formats=DATETIME_INPUTS,
+        help_text="UTC, as YYYY-MM-DD HH:MM:SS.",
+    )  # fmt: skip
 
 
 class ListField(forms.CharField):
@@ -53,7 +76,7 @@ def _initial(instance, names) -> dict:
 
 class ChallengeSettingsForm(forms.Form):
     short_description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    end_date = forms.DateTimeField(widget=DateTimeInput(), input_formats=[DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S"])
+    end_date = utc_datetime_field("End date")
     published = forms.BooleanField(required=False, help_text="Listed once an administrator has approved it.")
     is_registration_open = forms.BooleanField(required=False, label="Registration open")
     manual_participant_approval = forms.BooleanField(required=False, label="Approve each team by hand")
@@ -81,8 +104,8 @@ class ChallengeSettingsForm(forms.Form):
 
 
 class PhaseSettingsForm(forms.Form):
-    start_date = forms.DateTimeField(widget=DateTimeInput(), input_formats=[DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S"])
-    end_date = forms.DateTimeField(widget=DateTimeInput(), input_formats=[DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S"])
+    start_date = utc_datetime_field("Start date")
+    end_date = utc_datetime_field("End date")
     is_public = forms.BooleanField(required=False, label="Open to participants")
     leaderboard_public = forms.BooleanField(required=False, label="Leaderboard public")
     is_submission_public = forms.BooleanField(required=False, label="Submissions public by default")

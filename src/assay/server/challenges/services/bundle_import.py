@@ -332,7 +332,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
     for key, row in existing.items():
         if key not in wanted:
             row.delete()
-            changes.append(f"removed phase-split {key}")
+            changes.append(f"removed {_split_name(key)}")
     for key, ps in wanted.items():
         values = {name: getattr(ps, name) for name in _PHASE_SPLIT_FIELDS}
         row = existing.get(key)
@@ -343,14 +343,19 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
                 dataset_split=splits[ps.dataset_split_id],
                 **values,
             )
-            changes.append(f"added phase-split {key}")
+            changes.append(f"added {_split_name(key)}")
             continue
         changed = [k for k, v in values.items() if getattr(row, k) != v]
         if changed:
             for k in changed:
                 setattr(row, k, values[k])
             row.save()
-            changes.append(f"updated phase-split {key}: {', '.join(changed)}")
+            changes.append(f"updated {_split_name(key)}: {', '.join(changed)}")
+
+
+def _split_name(key: tuple[int, int, int]) -> str:
+    """A phase-split named by its parts' config ids, as the bundle names them (not a bare tuple)."""
+    return f"the leaderboard of phase {key[0]} on dataset split {key[2]} (leaderboard {key[1]})"
 
 
 def _dump_list(items) -> list | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 
 from assay.server.challenges.models import Challenge, ChallengePhase
 from assay.server.challenges.services.participation import visible_to
@@ -52,10 +52,29 @@ def refusal(request: HttpRequest, exc: Exception) -> None:
         messages.error(request, problem)
 
 
-def safe_next(request: HttpRequest, fallback: str) -> HttpResponse:
+def safe_target(request: HttpRequest, fallback: str) -> str:
+    """The form's or query's ``next`` when it points into this site, else ``fallback``."""
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
-        return redirect(target)
-    return redirect(fallback)
+        return target
+    return fallback
+
+
+def safe_next(request: HttpRequest, fallback: str) -> HttpResponse:
+    return redirect(safe_target(request, fallback))
+
+
+def confirmation(
+    request: HttpRequest, *, question: str, consequence: str, action: str, back: str
+) -> HttpResponse | None:
+    """None once the person has confirmed; otherwise a page that asks first.
+
+    Destructive buttons post to their view as usual; the view answers with this page, whose form posts the
+    same fields again with ``confirmed=yes``. Works without JavaScript, and a stray click changes nothing."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    fields = [(k, v) for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "confirmed")]
+    context = {"question": question, "consequence": consequence, "action": action, "back": back, "fields": fields}
+    return render(request, "web/confirm.html", context)

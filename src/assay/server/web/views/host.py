@@ -27,8 +27,9 @@ from assay.server.submissions.services.my_submissions import any_in_progress
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
 from assay.server.teams.services import TeamError, create_host_team, host_teams_of
 
+from .. import wording
 from ..forms import BundleUploadForm, ChallengeSettingsForm, PhaseSettingsForm, PhaseSplitSettingsForm, TeamForm
-from .common import challenge_context, hosted_or_404, phase_or_404, refusal, safe_next
+from .common import challenge_context, confirmation, hosted_or_404, phase_or_404, refusal, safe_next, safe_target
 
 
 def _host_context(request: HttpRequest, challenge: Challenge, tab: str) -> dict[str, Any]:
@@ -63,8 +64,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _bundle_result(request: HttpRequest, report) -> None:
-    for change in report.changes[:50]:
-        messages.info(request, change)
+    if report.changes:
+        shown = "; ".join(report.changes[:50]) + ("; …" if len(report.changes) > 50 else "")
+        messages.info(request, f"What the bundle changed (ids as in challenge_config.yaml): {shown}.")
     for warning in report.warnings[:50]:
         messages.warning(request, str(warning))
 
@@ -103,6 +105,12 @@ def _import(request: HttpRequest, upload, **where) -> HttpResponse | dict[str, A
     _bundle_result(request, report)
     verb = "created" if report.created else "updated"
     messages.success(request, f"Challenge {report.challenge.title} {verb} from {upload.name}.")
+    if not report.challenge.approved_by_admin:
+        messages.warning(
+            request,
+            f"{report.challenge.title} waits for an administrator's approval: until then only its hosts see it "
+            "and its submissions are not evaluated. Nothing to do but wait; you can change its settings meanwhile.",
+        )
     return redirect("web:host-challenge", pk=report.challenge.pk)
 
 
@@ -260,15 +268,30 @@ def submissions(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def submission_action(request: HttpRequest, pk: int, submission_id: int, action: str) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
-    sub = get_object_or_404(Submission.objects.select_related("phase__challenge"), pk=submission_id,
-                            phase__challenge=challenge)  # fmt: skip
+    sub = get_object_or_404(Submission.objects.select_related("phase__challenge", "participant_team"),
+                            pk=submission_id, phase__challenge=challenge)  # fmt: skip
+    back = safe_target(request, reverse("web:host-submissions", args=[challenge.pk]))
+    if action == "rerun":
+        ask = confirmation(
+            request,
+            question=f"Re-run {wording.submission_name(sub, host=True)}?",
+            consequence="It is evaluated again with the current evaluation script; the new result replaces "
+            "the old one on the leaderboard. The team sees the new evaluation in its submissions.",
+            action="Yes, re-run it",
+            back=back,
+        )
+        if ask is not None:
+            return ask
     try:
         result = submission_hosting.host_action(request.user, sub, action)
-        messages.success(request, f"Submission {sub.pk}: {action} done" + (
-            f" (new submission {result.pk})" if result.pk != sub.pk else ""))  # fmt: skip
+        messages.success(request, wording.submission_done(action, sub, result, host=True))
     except (HostingError, SubmissionError) as exc:
-        refusal(request, exc)
-    return safe_next(request, reverse("web:host-submissions", args=[challenge.pk]))
+        too_late = wording.cancel_too_late(sub, host=True) if action == "cancel" else None
+        if too_late:
+            messages.warning(request, too_late)
+        else:
+            refusal(request, exc)
+    return redirect(back)
 
 
 @login_required
@@ -277,9 +300,24 @@ def bulk_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
     phase_id = request.POST.get("phase", "")
     phase = phase_or_404(challenge, phase_id) if phase_id else None
+    where = f"phase {phase.name}" if phase else challenge.title
+    back = safe_target(request, reverse("web:host-submissions", args=[challenge.pk]))
+    ask = confirmation(
+        request,
+        question=f"Re-run every finished and failed submission of {where}?",
+        consequence="Each one is evaluated again with the current evaluation script, and the leaderboard is "
+        "rebuilt from the new results. This takes as long as evaluating them all once more.",
+        action="Yes, re-run them all",
+        back=back,
+    )
+    if ask is not None:
+        return ask
     count = submission_hosting.bulk_rerun(request.user, challenge, phase)
-    messages.success(request, f"{count} submission(s) queued again.")
-    return safe_next(request, reverse("web:host-submissions", args=[challenge.pk]))
+    if count:
+        messages.success(request, f"{count} submission(s) of {where} are queued for evaluation again.")
+    else:
+        messages.info(request, f"Nothing to re-run: {where} has no finished or failed submission.")
+    return redirect(back)
 
 
 # --- participants ------------------------------------------------------------------------------------
@@ -302,14 +340,31 @@ def participant_action(request: HttpRequest, pk: int, participation_id: int, act
     participation = get_object_or_404(Participation.objects.select_related("team", "challenge"),
                                       pk=participation_id, challenge=challenge)  # fmt: skip
     statuses = {"approve": Participation.Status.APPROVED, "disapprove": Participation.Status.DISAPPROVED}
+    team = participation.team.name
+    done = {
+        "approve": f"Team {team} is approved: its members can submit now.",
+        "disapprove": f"Team {team} is not approved: its members cannot submit until you approve it.",
+        "remove": f"Team {team} is removed from {challenge.title}; it may register again while registration is open.",
+    }
+    if action not in done:
+        raise Http404("no such action")
+    if action == "remove":
+        ask = confirmation(
+            request,
+            question=f"Remove team {team} from {challenge.title}?",
+            consequence="Its registration (and its acceptance of the terms) is deleted and its members can no "
+            "longer submit. A team that has submitted cannot be removed: disapprove it instead.",
+            action="Yes, remove the team",
+            back=reverse("web:host-participants", args=[challenge.pk]),
+        )
+        if ask is not None:
+            return ask
     try:
         if action in statuses:
             participation_rules.set_status(request.user, participation, statuses[action])
-        elif action == "remove":
-            participation_rules.remove(request.user, participation)
         else:
-            raise Http404("no such action")
-        messages.success(request, f"Team {participation.team.name}: {action} done.")
+            participation_rules.remove(request.user, participation)
+        messages.success(request, done[action])
     except ParticipationError as exc:
         refusal(request, exc)
     return redirect("web:host-participants", pk=challenge.pk)

@@ -34,7 +34,8 @@ from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam
 from assay.server.teams.services import TeamError, create_participant_team, participant_teams_of
 
-from .common import challenge_context, challenge_or_404, phase_or_404, refusal, safe_next
+from .. import log_text, wording
+from .common import challenge_context, challenge_or_404, confirmation, phase_or_404, refusal, safe_next, safe_target
 from .errors import refusal_json
 
 # --- participate -------------------------------------------------------------------------------------
@@ -91,6 +92,16 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     participation = participation_of(request.user, challenge)
     if participation is None:
         raise Http404("not participating")
+    ask = confirmation(
+        request,
+        question=f"Leave {challenge.title} with team {participation.team.name}?",
+        consequence="Your team can no longer submit to this challenge. Its submissions stay in the records; "
+        "to take part again, register again (if registration is still open).",
+        action="Yes, leave the challenge",
+        back=reverse("web:participate", args=[challenge.pk]),
+    )
+    if ask is not None:
+        return ask
     try:
         participation_rules.withdraw(request.user, participation)
         messages.success(request, f"Team {participation.team.name} has left {challenge.title}.")
@@ -191,7 +202,7 @@ def submit_page(request: HttpRequest, pk: int) -> HttpResponse:
         except SubmissionError as exc:
             refusal(request, exc)
             return redirect(f"{reverse('web:submit', args=[challenge.pk])}?phase={phase.pk}")
-        messages.success(request, f"Submission #{sub.submission_number} to {phase.name} is queued.")
+        messages.success(request, wording.submission_queued(sub))
         return redirect(f"{reverse('web:my-submissions', args=[challenge.pk])}?phase={phase.pk}")
     selected = None
     wanted = request.GET.get("phase", "")
@@ -304,7 +315,7 @@ def upload_finish(request: HttpRequest, upload_id) -> JsonResponse:
     except SubmissionError as exc:
         return refusal_json(exc)
     url = f"{reverse('web:my-submissions', args=[sub.phase.challenge_id])}?phase={sub.phase_id}"
-    messages.success(request, f"Submission #{sub.submission_number} to {sub.phase.name} is queued.")
+    messages.success(request, wording.submission_queued(sub))
     return JsonResponse({"submission": sub.pk, "status": sub.status, "redirect": url})
 
 
@@ -364,13 +375,28 @@ def submission_action(request: HttpRequest, submission_id: int, action: str) -> 
     sub = get_object_or_404(Submission.objects.select_related("phase__challenge__host_team"), pk=submission_id)
     if action not in PARTICIPANT_ACTIONS or not can_view(request.user, sub):
         raise Http404("no such submission")
+    back = safe_target(request, f"{reverse('web:my-submissions', args=[sub.phase.challenge_id])}?phase={sub.phase_id}")
+    if action == "rerun":
+        ask = confirmation(
+            request,
+            question=f"Re-run submission #{sub.submission_number}?",
+            consequence="It is evaluated again, and the new result replaces the old one on the leaderboard. "
+            "A re-run counts against your team's submission limits.",
+            action="Yes, re-run it",
+            back=back,
+        )
+        if ask is not None:
+            return ask
     try:
-        PARTICIPANT_ACTIONS[action](request.user, sub)
-        messages.success(request, f"Submission #{sub.submission_number}: {action} done.")
+        result = PARTICIPANT_ACTIONS[action](request.user, sub)
+        messages.success(request, wording.submission_done(action, sub, result, host=False))
     except SubmissionError as exc:
-        refusal(request, exc)
-    challenge_id = sub.phase.challenge_id
-    return safe_next(request, f"{reverse('web:my-submissions', args=[challenge_id])}?phase={sub.phase_id}")
+        too_late = wording.cancel_too_late(sub, host=False) if action == "cancel" else None
+        if too_late:
+            messages.warning(request, too_late)
+        else:
+            refusal(request, exc)
+    return redirect(back)
 
 
 FILE_FIELDS = {
@@ -400,6 +426,12 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
         raise Http404("no such file")
     if kind == "result":
         handle = io.BytesIO(reader.result_document(sub))  # cut to the splits this reader may see
+    elif is_log:
+        with default_storage.open(name, "rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+        if not is_host(request.user, sub.phase.challenge):
+            text = log_text.without_server_paths(text)
+        handle = io.BytesIO((text or log_text.empty_log(kind)).encode())
     else:
         handle = default_storage.open(name, "rb")
     if kind == "input":

@@ -16,7 +16,7 @@ from assay.server.teams.models import HostTeam, ParticipantTeam, TeamInvitation
 from assay.server.teams.services import TeamError
 
 from ..forms import InviteForm, TeamForm
-from .common import refusal
+from .common import confirmation, refusal
 
 
 @login_required
@@ -94,6 +94,21 @@ def remove_member(request: HttpRequest, pk: int, user_id: int, kind: str) -> Htt
     host = kind == "host"
     team = _team_or_404(request, pk, host)
     member = get_object_or_404(get_user_model(), pk=user_id)
+    leaving = member.pk == request.user.pk
+    ask = confirmation(
+        request,
+        question=f"Leave {team.name}?" if leaving else f"Remove {member.get_username()} from {team.name}?",
+        consequence=(
+            "You lose access to the team's submissions and cannot submit for it; a member must invite you again "
+            "for you to come back."
+            if leaving
+            else f"{member.get_username()} loses access to the team's submissions; invite them again to undo this."
+        ),
+        action="Yes, leave the team" if leaving else "Yes, remove the member",
+        back=reverse("web:host-team" if host else "web:team", args=[team.pk]),
+    )
+    if ask is not None:
+        return ask
     try:
         if host:
             teams.remove_host_member(request.user, team, member)
@@ -144,5 +159,12 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             return redirect("web:teams")
         except TeamError as exc:
             refusal(request, exc)
+            if exc.code == "not_eligible":
+                messages.info(
+                    request,
+                    f"To join {inv.team.name}, first leave the other team named above (Teams, then that team's page, "
+                    f"then Leave), then accept here again; or decline this invitation. It stays open until "
+                    f"{inv.expires_at:%Y-%m-%d %H:%M} UTC.",
+                )
     addressed = request.user.is_authenticated and inv.email in teams.verified_emails(request.user)
     return render(request, "web/teams/invitation.html", {"invitation": inv, "addressed": addressed})

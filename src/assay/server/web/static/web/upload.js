@@ -123,5 +123,6 @@
     if (!ev.target || ev.target.id !== "resume-button") return;
     var form = ev.target.form, input = $(form, "#input_file");
     if (input.files && input.files.length) run(form, input.files[0]);
+    else say(form, "Choose the same file again: the upload goes on from the parts the server already has.", true);
   });
 })();

@@ -1,0 +1,66 @@
+"""What the web pages tell people after an action: what happened, and what follows from it.
+
+One place for these sentences, so the participant's and the host's pages say the same thing in the same
+words (and not "Submission 2: baseline done")."""
+
+from __future__ import annotations
+
+from assay.server.submissions.models import Submission
+
+# action -> what is now true of the submission (the subject is added by submission_done)
+SUBMISSION_DONE = {
+    "cancel": "is cancelled: it will not be evaluated.",
+    "hide": "is hidden: it no longer counts on the leaderboard or shows in the lists.",
+    "public": "is now shown on the public leaderboard.",
+    "private": "is now off the public leaderboard; only your team and the hosts see it.",
+    "resume": "is queued again and goes on from where its evaluation stopped.",
+    "flag": "is flagged: the leaderboard leaves it out until you unflag it.",
+    "unflag": "is no longer flagged: the leaderboard counts it again.",
+    "baseline": "is now a baseline: the leaderboard shows it to every reader as a reference result.",
+    "unbaseline": "is no longer a baseline.",
+    "verify": "is marked as verified by the hosts (a badge on the leaderboard).",
+    "unverify": "is no longer marked as verified.",
+}
+
+
+def submission_name(sub: Submission, *, host: bool) -> str:
+    """How a submission is named to its reader: a team's own numbering, the host's id plus the team."""
+    if host:
+        return f"Submission {sub.pk} ({sub.participant_team.name} #{sub.submission_number})"
+    return f"Submission #{sub.submission_number}"
+
+
+def submission_done(action: str, before: Submission, after: Submission, *, host: bool) -> str:
+    name = submission_name(before, host=host)
+    if action == "rerun":
+        if after.pk != before.pk:
+            return (
+                f"{name} is evaluated again as {submission_name(after, host=host)}; "
+                "its status shows below and updates by itself."
+            )
+        return f"{name} is queued for evaluation again; its status shows below and updates by itself."
+    return f"{name} {SUBMISSION_DONE.get(action, 'is updated.')}"
+
+
+STARTED = (Submission.Status.RUNNING, Submission.Status.FINISHED, Submission.Status.FAILED,
+           Submission.Status.PARTIALLY_EVALUATED)  # fmt: skip
+
+
+def cancel_too_late(sub: Submission, *, host: bool) -> str | None:
+    """The answer when a worker claimed the submission between the page and the click (else None)."""
+    sub.refresh_from_db(fields=["status"])
+    if sub.status not in STARTED:
+        return None
+    return (
+        f"{submission_name(sub, host=host)} was not cancelled: it had already started "
+        f"(it is now {sub.get_status_display().lower()}), so its evaluation runs to the end. "
+        "Hide it afterwards if it should not count."
+    )
+
+
+def submission_queued(sub: Submission) -> str:
+    """After a submit. Not "is queued": the banner stays on the page while the row below moves on."""
+    return (
+        f"Submission #{sub.submission_number} to {sub.phase.name} was received ({sub.input_file_name or 'file'}). "
+        "Its status below updates by itself."
+    )
