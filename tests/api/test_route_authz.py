@@ -535,37 +535,26 @@ BODY_NAMES_THE_OBJECT = {
     ("post", V1 + f"challenges/{CH}/participation"),
     ("post", WC + "uploads"),
 }
-#: Known: these read (and refuse) the body before asking who writes (400/415 to a stranger, then 403).
-BODY_READ_FIRST = {
-    ("post", V1 + f"phases/{PH}/uploads"),
-    ("post", V1 + f"phases/{PH}/submissions"),
-}
 
 
 def test_refusals_come_before_the_body_is_read(authz_world):
     """Who may write is decided before what is written: an empty body gets a refused role the same status."""
-    early, fixed = [], []
+    early = []
     for route in project_routes():
         for method in route.methods:
             key = (method, route.pattern)
             if method == "get" or key not in BODIES or key in BODY_NAMES_THE_OBJECT:
                 continue
             expected, values = EXPECTED[key], authz_world.values_for(route.pattern)
-            differ = []
             for role in (r for r in ROLES if expected[r] in (401, 403, 404, 406)):
                 got = request(authz_world, role, method, route.pattern, values, body=EMPTY).status_code
                 if got != expected[role]:
-                    differ.append(f"{role} {method.upper()} {route.pattern}: {got} with no body, not {expected[role]}")
-            if key in BODY_READ_FIRST:
-                fixed += [] if differ else [f"{method.upper()} {route.pattern}"]
-            else:
-                early += differ
+                    early.append(f"{role} {method.upper()} {route.pattern}: {got} with no body, not {expected[role]}")
     assert not early, "\n".join(early)
-    assert not fixed, "these now ask who writes first: remove them from BODY_READ_FIRST\n" + "\n".join(fixed)
 
 
-def test_evalai_submit_asks_who_submits_before_the_body(authz_world):
-    """Regression: EvalAI's submit and presigned-URL POSTs judged the body (no file, a bad URL, a bad chunk
+def test_submit_asks_who_submits_before_the_body(authz_world):
+    """Regression: the submit and upload POSTs of both APIs judged the body (no file, a bad URL, a bad chunk
     count: 400) before asking gate() who may submit; a stranger now gets its 403 whatever it sends."""
     c, ph = authz_world.values["challenge_id"], authz_world.values["phase_id"]
     outsider = authz_world.api["outsider"]
@@ -580,6 +569,15 @@ def test_evalai_submit_asks_who_submits_before_the_body(authz_world):
         r = outsider.post(path, body, format="json")
         assert r.status_code == 403, (path, body, r.status_code, r.content[:200])
         assert r.json()["code"] == "not_participating", r.content[:200]
+    for path, body in (
+        (f"/api/v1/phases/{ph}/submissions", {}),
+        (f"/api/v1/phases/{ph}/submissions", {"project_url": "ftp://x"}),
+        (f"/api/v1/phases/{ph}/uploads", {}),
+        (f"/api/v1/phases/{ph}/uploads", {"file_name": "a.exe", "size": -1}),
+    ):
+        r = outsider.post(path, body, format="json")
+        assert r.status_code == 403, (path, body, r.status_code, r.content[:200])
+        assert r.json()["error"]["code"] == "not_participating", r.content[:200]
 
 
 def test_third_party_pages(authz_world):

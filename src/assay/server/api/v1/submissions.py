@@ -21,11 +21,12 @@ from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.challenges.services.phase_rules import phase_with_challenge
 from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
+from assay.server.spreadsheet import safe_text
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
-from assay.server.submissions.services.submit import SubmissionFields, submit
+from assay.server.submissions.services.submit import SubmissionFields, gate, submit
 
 from .base import ApiView, Pages, hosted_challenge, not_found
 from .files import result_url
@@ -159,10 +160,11 @@ class PhaseSubmissionsView(ApiView):
         phase = phase_with_challenge(phase_id)  # cached: every submit names its phase
         if phase is None:
             raise Http404("no such phase")
+        participation = gate(request.user, phase)  # who may submit, before what they sent is read
         data = SubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["input_file"]
-        sub = submit(request.user, phase, upload, upload.name, data.submission_fields())
+        sub = submit(request.user, phase, upload, upload.name, data.submission_fields(), participation=participation)
         return Response(submission_data(request, sub), status=201)
 
 
@@ -330,12 +332,6 @@ def _row(sub: Submission, reader: ResultReader) -> dict:
     }
 
 
-def _csv_safe(value) -> str:
-    """Cells starting with = + - @ are formulas to a spreadsheet: prefix them (CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 class ChallengeSubmissionsView(ApiView):
     pagination_class = Pages  # what self.paginate answers, for the schema
 
@@ -374,7 +370,7 @@ class ChallengeSubmissionsView(ApiView):
             for sub in qs.iterator(chunk_size=500):
                 row = _row(sub, reader)
                 row["result"] = describe_result(row["result"])  # readable, undefined metrics as "—"
-                writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+                writer.writerow({k: safe_text(v) for k, v in row.items()})
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="challenge-{challenge.pk}-submissions.csv"'
             return response

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from assay.server.api.throttling import ScopedRateThrottle
 from assay.server.refusals import Refusal
+from assay.server.submissions.services.submit import gate
 from assay.server.uploads import services as uploads
 from assay.server.uploads.models import Upload
 
@@ -126,12 +127,19 @@ class PhaseUploadsView(ApiView):
     @extend_schema(request=UploadIn, responses={201: NewUploadOut}, summary="Begin a resumable upload")
     def post(self, request: Request, phase_id: int) -> Response:
         phase = visible_phase(request.user, phase_id)
+        participation = gate(request.user, phase)  # who may submit, before what they sent is judged
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        fields = data.submission_fields()
         upload = uploads.begin(
-            request.user, phase, v["file_name"], fields, size=v["size"], sha256=v["sha256"], chunk_size=v["chunk_size"]
+            request.user,
+            phase,
+            v["file_name"],
+            data.submission_fields(),
+            size=v["size"],
+            sha256=v["sha256"],
+            chunk_size=v["chunk_size"],
+            participation=participation,
         )
         return Response(upload_data(request, upload, with_urls=True), status=201)
 
