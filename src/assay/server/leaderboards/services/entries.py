@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from assay.server.challenges.services.phase_rules import split_rules
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry
@@ -16,20 +17,21 @@ from .standings import refresh_submission
 
 
 def record_entries(sub: Submission, splits: Mapping[str, Any]) -> None:
-    """Replace ``sub``'s entries by one per phase-split it has results for (only the board's labels kept)."""
+    """Replace ``sub``'s entries by one per phase-split it has results for (only the board's labels kept).
+
+    The phase's splits and labels come from :func:`split_rules` (cached): this runs on every result."""
     LeaderboardEntry.objects.filter(submission=sub, is_disabled=False).update(is_disabled=True)
     entries = []
-    for ps in sub.phase.phase_splits.select_related("dataset_split", "leaderboard"):
-        split = splits.get(ps.dataset_split.codename)
+    for rule in split_rules(sub.phase_id):
+        split = splits.get(rule.codename)
         if split is None:
             continue
-        labels = set(ps.leaderboard.labels)
         entries.append(
             LeaderboardEntry(
-                phase_split=ps,
+                phase_split_id=rule.phase_split_id,
                 submission=sub,
                 participant_team_id=sub.participant_team_id,
-                result={k: v for k, v in split.metrics.items() if k in labels},
+                result={k: v for k, v in split.metrics.items() if k in rule.labels},
                 error=split.errors,
             )
         )

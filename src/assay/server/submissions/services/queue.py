@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from assay.server.challenges.services import phase_rules
 from assay.server.storage import ContentWriter
 
 from .. import signals
@@ -350,40 +351,56 @@ def _takes_result(sub: Submission, attempt: int) -> bool:
     return sub.status == S.FAILED and sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS
 
 
-def _result_taker(token: WorkerToken, submission_id: int, attempt: int, *, lock: bool = False) -> Submission:
-    rows = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name).select_related("phase")
-    sub = (rows.select_for_update(of=("self",)) if lock else rows).first()
-    if sub is None or not _takes_result(sub, attempt):
-        raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
-    return sub
+def _result_takers(token: WorkerToken, submission_id: int, attempt: int):
+    """The submission, if attempt ``attempt`` (>= 1: checked before) may still report: :func:`_takes_result`
+    as a filter, so one guarded UPDATE both checks and records a result (two reports cannot both match)."""
+    late = Q(status=S.FAILED, expired_leases__gte=settings.WORKER_MAX_ATTEMPTS)
+    rows = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name, attempt__gte=attempt)
+    return rows.filter(Q(status__in=(S.RUNNING, S.SUBMITTED)) | late)
 
 
 def complete(token: WorkerToken, submission_id: int, report: Completion) -> Submission:
     """Record an attempt's outcome (see :func:`_takes_result`): files, status and leaderboard entries, all
-    at once. Taking a late result when a later attempt runs supersedes that one."""
-    sub = _result_taker(token, submission_id, report.attempt)
+    at once. Taking a late result when a later attempt runs supersedes that one.
+
+    The row is read once, unlocked, to check the result against its phase (cached) and write the files;
+    then one UPDATE guarded by the same rule records the outcome: if another report or a cancel came in
+    between, it matches nothing and this report is refused as before, its files removed."""
+    sub = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name).first()
+    if sub is None or not _takes_result(sub, report.attempt):
+        raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
     parsed, reason = None, report.error
     if reason is None:
         try:
-            parsed = parse_output(report.output, sub.phase)
+            parsed = parse_output(report.output, phase_rules.phase_with_challenge(sub.phase_id))
         except ResultError as exc:
             reason = f"the evaluation script returned an unusable result: {exc}"
     writer = ContentWriter()
     try:
-        files = _write_files(writer, sub, report, parsed)
+        changes: dict[str, Any] = _write_files(writer, sub, report, parsed)
+        now = timezone.now()
+        changes.update(completed_at=now, lease_owner="", lease_expires_at=None)
+        if parsed is None:
+            changes.update(status=S.FAILED, failure_reason=(reason or "evaluation failed")[:5000])
+        else:
+            changes.update(
+                status=S.PARTIALLY_EVALUATED if parsed.partial else S.FINISHED,
+                output={"result": [{k: v.metrics} for k, v in parsed.splits.items()]},
+                failure_reason="",
+            )
         with transaction.atomic():
-            locked = _result_taker(token, submission_id, report.attempt, lock=True)
-            for name, value in files.items():
-                setattr(locked, name, value)
-            now = timezone.now()
-            if parsed is None:
-                _fail(locked, reason or "evaluation failed", now)
+            if not _result_takers(token, submission_id, report.attempt).update(**changes):
+                raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
+            for name, value in changes.items():
+                setattr(sub, name, value)
+            if parsed is None:  # its status changed: a re-run's earlier rows must leave the leaderboards
+                signals.changed.send(sender=Submission, submission=sub)
             else:
-                _finish(locked, parsed, report, now)
+                signals.scored.send(sender=Submission, submission=sub, splits=parsed.splits)  # leaderboards follow
     except BaseException:
         writer.rollback()
         raise
-    return locked
+    return sub
 
 
 def _write_files(writer: ContentWriter, sub: Submission, report: Completion, parsed) -> dict[str, str]:
@@ -411,14 +428,3 @@ def _fail(sub: Submission, reason: str, now: dt.datetime) -> None:
     sub.lease_owner = ""
     sub.lease_expires_at = None
     sub.save()
-
-
-def _finish(sub: Submission, parsed, report: Completion, now: dt.datetime) -> None:
-    sub.status = S.PARTIALLY_EVALUATED if parsed.partial else S.FINISHED
-    sub.output = {"result": [{k: v.metrics} for k, v in parsed.splits.items()]}
-    sub.completed_at = now
-    sub.lease_owner = ""
-    sub.lease_expires_at = None
-    sub.failure_reason = ""
-    sub.save()
-    signals.scored.send(sender=Submission, submission=sub, splits=parsed.splits)  # leaderboards follow
