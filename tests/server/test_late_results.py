@@ -141,3 +141,25 @@ def test_a_token_of_another_queue_cannot_report(token, queued):
     Submission.objects.filter(pk=queued.pk).update(queue_name="challenge-999")
     with pytest.raises(LeaseLost):
         queue.complete(token, queued.pk, report(first.attempt))
+
+
+def test_a_cancel_between_the_check_and_the_write_refuses_the_result(
+    token, queued, participant, demo_challenge, monkeypatch
+):
+    """complete() checks the row unlocked, then writes with one guarded UPDATE: a cancel landing in
+    between must make that UPDATE match nothing, so the result is refused and nothing is recorded."""
+    claimed = queue.claim_next(token, "w1")
+    demo_challenge.allow_cancel_running_submissions = True
+    demo_challenge.save(update_fields=["allow_cancel_running_submissions"])
+    real = queue.phase_rules.phase_with_challenge
+
+    def cancelled_meanwhile(phase_id: int):
+        lifecycle.cancel(participant, Submission.objects.get(pk=queued.pk))
+        return real(phase_id)
+
+    monkeypatch.setattr(queue.phase_rules, "phase_with_challenge", cancelled_meanwhile)
+    with pytest.raises(LeaseLost):
+        queue.complete(token, queued.pk, report(claimed.attempt))
+    row = Submission.objects.get(pk=queued.pk)
+    assert (row.status, row.output, row.stdout_file.name) == ("cancelled", None, "")
+    assert not LeaderboardEntry.objects.filter(submission=queued).exists()
