@@ -151,6 +151,7 @@ def test_host_fixes_a_broken_bundle_approves_a_team_and_reruns_a_submission(new_
     page.wait_for_selector(f"#host-submission-{first.pk}")
     _wait_until_finished(page, first.pk)
     page.click(f"#host-submission-{first.pk} >> button:has-text('Re-run')")
+    page.click("#confirm-button")  # destructive actions ask first
     page.wait_for_selector(f"#host-submission-{first.pk}[data-status=cancelled]")
     clone = Submission.objects.filter(participant_team=team).exclude(pk=first.pk).get()
     page.wait_for_selector(f"#host-submission-{clone.pk}")
