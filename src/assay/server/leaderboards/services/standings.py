@@ -38,10 +38,10 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.prepared import Prepared
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry, Standing, StandingsState
-from .prepared import Prepared
 from .rules import HEAVY_FIELDS, IdList, Rules, rules_for, with_standings_hints
 
 INF = math.inf
@@ -306,7 +306,7 @@ class _Split:
 # is seen without telling this one.
 _RULES: dict[int, dict[int, _Split]] = {}
 _RULES_KEPT = 256  # phases; past that the cache starts over (a process rarely serves more)
-# Queries that do not depend on the rules, compiled once per database (see prepared.py).
+# Queries that do not depend on the rules, compiled once per database (see assay.server.prepared).
 _QUERIES: dict[str, Prepared] = {}
 # Stand-ins for the ids a prepared query is run with: no row has a negative id.
 PHASE, SPLIT, TEAM, SUBMISSION = -101, -102, -103, -104

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
 from assay.server.challenges.services import phase_rules
+from assay.server.prepared import Prepared
 from assay.server.storage import ContentWriter
 
 from .. import signals
@@ -56,18 +57,14 @@ def claim_next(
     challenges an administrator approved: a host's evaluation code runs on the platform's machines
     only then (:func:`waiting_for`); a remote challenge's own queue is its hosts' machines.
     """
+    claim = _claim_query(token.queue_name == PLATFORM_QUEUE, containers, code_bundles)
     while True:
         now = timezone.now()
-        candidates = for_runner(offered(token.queue_name, waiting(token.queue_name, now)), containers, code_bundles)
         with transaction.atomic():
-            sub = (
-                candidates.select_for_update(skip_locked=True, of=("self",))  # never lock the joined rows
-                .select_related(*JOB_RELATED)  # what jobs.job_payload reads, without a query each
-                .order_by("submitted_at", "id")
-                .first()
-            )
-            if sub is None:
+            found = claim.instances(queue=token.queue_name, now=connection.ops.adapt_datetimefield_value(now))
+            if not found:
                 return None
+            sub = found[0]
             if sub.status == S.RUNNING:
                 sub.expired_leases += 1
                 if sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS:
@@ -96,6 +93,27 @@ def claim_next(
                 ]
             )
             return sub
+
+
+# The claim query compiled once per database and kind of worker (platform queue or not, its abilities), run
+# with the queue's name and the time: building it costs the ORM several times what running it does.
+_CLAIMS: dict[tuple[str, bool, bool, bool], Prepared] = {}
+_QUEUE_MARK = "\x00queue"  # stand-ins for the queue's name and the time: no queue is named so, no lease is that old
+_NOW_MARK = dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
+
+
+def _claim_query(platform: bool, containers: bool, code_bundles: bool) -> Prepared:
+    key = (connection.alias, platform, containers, code_bundles)
+    if key not in _CLAIMS:
+        jobs = offered(PLATFORM_QUEUE if platform else _QUEUE_MARK, waiting(_QUEUE_MARK, _NOW_MARK))
+        qs = (
+            for_runner(jobs, containers, code_bundles)
+            .select_for_update(skip_locked=True, of=("self",))  # never lock the joined rows
+            .select_related(*JOB_RELATED)  # what jobs.job_payload reads, without a query each
+            .order_by("submitted_at", "id")[:1]
+        )
+        _CLAIMS[key] = Prepared(qs, queue=_QUEUE_MARK, now=connection.ops.adapt_datetimefield_value(_NOW_MARK))
+    return _CLAIMS[key]
 
 
 def for_runner(jobs, containers: bool, code_bundles: bool):

@@ -3,8 +3,10 @@
 Building a queryset with joins and JSON expressions and compiling it to SQL costs Django about a
 millisecond, several times what the database takes to run it. The standings run the same three
 queries for every result written, so they compile each once (per phase-split where the rules shape
-it) and run it with the submission's, team's or phase's id. The rows go through the same converters
-Django applies (a SQLite date stays a datetime), so they equal what the queryset returns.
+it) and run it with the submission's, team's or phase's id; the queue's claim, once per kind of
+worker, run with the queue's name and the time. The rows go through the same converters Django
+applies (a SQLite date stays a datetime), so they equal what the queryset returns, and
+:meth:`Prepared.instances` makes model instances of them as iterating the queryset would.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
 
 
 class Prepared:
     """``qs`` compiled to SQL; each ``marks`` name is a value used in ``qs`` (one no real value can
-    take, say a negative id) to be replaced by the value :meth:`rows` is given under that name."""
+    take, say a negative id, as the database is given it) to be replaced by the value :meth:`rows` is
+    given under that name."""
 
-    def __init__(self, qs: QuerySet, **marks: int) -> None:
+    def __init__(self, qs: QuerySet, **marks: Any) -> None:
         self.db = qs.db
         self.compiler = qs.query.get_compiler(self.db)
         sql, params = self.compiler.as_sql()
@@ -41,3 +45,18 @@ class Prepared:
         if self.converters:
             return [tuple(r) for r in self.compiler.apply_converters(rows, self.converters)]
         return rows
+
+    def instances(self, **values: Any) -> list[Model]:
+        """The rows as model instances, their ``select_related`` rows attached (Django's ``ModelIterable``)."""
+        select, info = self.compiler.select, self.compiler.klass_info
+        fields = info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        names = [f[0].target.attname for f in select[start:end]]
+        populators = get_related_populators(info, select, self.db)
+        found = []
+        for row in self.rows(**values):
+            obj = info["model"].from_db(self.db, names, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            found.append(obj)
+        return found
