@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from urllib.parse import quote, urlencode
 
@@ -30,7 +31,8 @@ from .routes import url_routes
 pytestmark = pytest.mark.django_db
 
 #: Examples per (route, method) and role: 47 route-methods × 4 roles × 12 ≈ 2,300 requests, ~30 s CPU on SQLite.
-EXAMPLES = 12
+#: ASSAY_FUZZ_EXAMPLES=200 searches deeper by hand (same derandomized start, more examples).
+EXAMPLES = int(os.environ.get("ASSAY_FUZZ_EXAMPLES", "12"))
 #: The roles of interest: who asks (authz_world's clients).
 FUZZ_ROLES = ("anonymous", "participant_a", "host", "worker")
 #: Roles that may see every team's files and every split: the hosts, and the queue's worker (it evaluates them).
@@ -285,6 +287,20 @@ def test_the_secrets_read_as_the_api_writes_them(fuzz_world):
     check("participant_a", "get", "…", alice.get(f"/api/jobs/submission/{bob_sub}/"), world.objects["secrets"])
     refused = alice.get(f"/api/jobs/challenge_phase_split/{hidden}/leaderboard/")
     assert refused.status_code == 400 and refused.json()["error"] == "Sorry, the leaderboard is not public!"
+
+
+def test_a_file_field_in_json_is_no_file(fuzz_world):
+    """Found by this fuzz: ``{"input_file": [1]}`` as JSON reached submit() as a list (500); a file field
+    that is not a multipart file part is the same 400 as a missing one, on both views that take a file."""
+    world, _ = fuzz_world
+    c, ph, team = world.values["challenge_id"], world.values["phase_id"], world.values["host_team_id"]
+    submit = f"/api/jobs/challenge/{c}/challenge_phase/{ph}/submission/"
+    zip_upload = f"/api/challenges/challenge/challenge_host_team/{team}/zip_upload/"
+    for value in ([1], {"name": "a.json"}, 5, True, "preds.json", None):
+        r = world.api["participant_a"].post(submit, {"input_file": value}, format="json")
+        assert r.status_code == 400 and r.json()["code"] == "file_required", (value, r.content[:200])
+        r = world.api["host"].post(zip_upload, {"zip_configuration": value}, format="json")
+        assert r.status_code == 400 and "zip_configuration" in r.json()["error"], (value, r.content[:200])
 
 
 def test_every_evalai_route_is_covered():

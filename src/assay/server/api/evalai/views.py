@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import permissions
@@ -331,11 +332,18 @@ class PhaseSubmissionsView(EvalAIView):
     def post(self, request: Request, challenge_id: int, phase_id: int) -> Response:
         phase = _phase(request.user, phase_id, challenge_id)
         participation = gate(request.user, phase)  # who may submit, before what they sent is read
-        upload = request.data.get("input_file")
-        if upload is None or isinstance(upload, str):
-            raise fail("a submission file is required (form field input_file)", 400, "file_required")
+        upload = _file(request, "input_file", "a submission file is required (form field input_file)", "file_required")
         sub = submit(request.user, phase, upload, upload.name, _fields(request.data), participation=participation)
         return Response(shapes.submission(request, sub), status=201)
+
+
+def _file(request: Request, field: str, message: str, code: str = "error") -> UploadedFile:
+    """The file part ``field`` of a multipart body: a JSON body may give the field any value (a list, a
+    number, text), and none of them is a file."""
+    upload = request.data.get(field)
+    if not isinstance(upload, UploadedFile):
+        raise fail(message, 400, code)
+    return upload
 
 
 def _viewable(user, submission_id: int) -> Submission:
@@ -678,9 +686,7 @@ class GithubBundleView(EvalAIView):
         team = teams.host_teams_of(request.user).filter(pk=team_id).first()
         if team is None:
             raise fail("ChallengeHostTeam does not exist, or you are not in it", 404, "not_found")
-        upload = request.data.get("zip_configuration")
-        if upload is None or isinstance(upload, str):
-            raise fail("zip_configuration (the bundle zip) is required", 400)
+        upload = _file(request, "zip_configuration", "zip_configuration (the bundle zip) is required")
         repo = str(request.data.get("GITHUB_REPOSITORY", "") or "")[:200]
         branch = str(request.data.get("GITHUB_BRANCH_NAME", request.data.get("GITHUB_BRANCH", "")) or "")[:200]
         with uploaded_path(upload) as path:
