@@ -160,6 +160,28 @@ def test_total_and_monthly_limits(team, participant, demo_challenge):
     refused("limit_total", participant, phase)
 
 
+def test_only_this_day_and_month_count_toward_their_limits(team, participant, demo_challenge):
+    """The usage count takes today's and this month's start as values: older submissions fall out."""
+    phase = dev(demo_challenge)
+    phase.max_concurrent_submissions_allowed = 10
+    phase.max_submissions_per_day = 1
+    phase.max_submissions_per_month = 2
+    phase.save()
+    old = do_submit(participant, phase)
+    Submission.objects.filter(pk=old.pk).update(submitted_at=timezone.now() - dt.timedelta(days=40))
+    yesterday = do_submit(participant, phase)  # the 40-day-old one counts toward neither limit
+    Submission.objects.filter(pk=yesterday.pk).update(submitted_at=timezone.now() - dt.timedelta(days=1))
+    now = timezone.now()
+    if now.day == 1:  # yesterday was last month
+        do_submit(participant, phase)
+        refused("limit_day", participant, phase)
+    else:
+        do_submit(participant, phase)  # yesterday's counts toward the month only
+        refused("limit_month", participant, phase)
+    usage = remaining(phase, team)
+    assert usage["remaining_submissions_today_count"] == 0
+
+
 def test_meta_attributes_are_validated_and_stored(team, participant, demo_challenge):
     phase = dev(demo_challenge)
     sub = do_submit(participant, phase, meta={"uses_modulo": "true"})
