@@ -87,3 +87,13 @@ def test_the_login_page_links_to_itself_without_nesting_next(client):
 
 def test_every_page_names_its_icon(client):
     assert 'rel="icon" href="/static/web/favicon.svg"' in client.get("/").content.decode()
+
+
+def test_a_broken_upload_is_named_as_the_host_named_it(host, host_team):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bundle = SimpleUploadedFile("my-challenge-v2.zip", b"not a zip at all", content_type="application/zip")
+    response = client_for(host).post("/host/challenges/new", {"bundle": bundle, "host_team": host_team.pk})
+    page = response.content.decode()
+    assert response.status_code == 400 and "my-challenge-v2.zip" in page
+    assert "upload.zip" not in page

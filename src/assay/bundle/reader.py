@@ -154,8 +154,8 @@ def open_source(path: str | Path | IO[bytes], limits: Limits, name: str | None =
             raise BundleError.single(
                 "config_too_large", f"{size} bytes; the limit is {limits.max_text_bytes}", file=p.name
             )
-        return ConfigOnlySource(), p.read_bytes(), p.name
-    return _zip_source(ZipSource(p, limits, p.name), limits)
+        return ConfigOnlySource(), p.read_bytes(), name or p.name
+    return _zip_source(ZipSource(p, limits, name or p.name), limits)  # name: what the uploader called the file
 
 
 def _zip_source(src: ZipSource, limits: Limits) -> tuple[Source, bytes, str]:

@@ -74,7 +74,7 @@ def upload_bundle(
         with open(path, "wb") as fh:
             for chunk in upload.chunks():
                 fh.write(chunk)
-        with read_bundle(str(path), limits=settings.BUNDLE_LIMITS) as bundle:
+        with read_bundle(str(path), limits=settings.BUNDLE_LIMITS, name=name) as bundle:  # problems name the upload
             config_text, digest = config_text_and_digest(str(path))
             if not config_text and bundle.config_only:
                 config_text = path.read_text(encoding="utf-8-sig", errors="replace")
