@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
+from assay.server.prepared import Prepared
+
 from ..models import Challenge, Participation
 
 
@@ -14,15 +18,25 @@ def is_host(user, challenge: Challenge) -> bool:
     return challenge.host_team.memberships.filter(user=user).exists()
 
 
+# participation_of's query, compiled once per database (see assay.server.prepared): every submit, and
+# most participant pages, ask it; the ORM took several times longer to build it than to run it.
+_PARTICIPATION: dict[str, Prepared] = {}
+_CHALLENGE, _USER = -101, -102  # stand-ins: no row has a negative id
+
+
 def participation_of(user, challenge: Challenge) -> Participation | None:
     """The user's team's registration in ``challenge`` (a user has at most one team per challenge)."""
     if not getattr(user, "is_authenticated", False):
         return None
-    return (
-        Participation.objects.select_related("team")
-        .filter(challenge=challenge, team__memberships__user=user, team__memberships__status="active")
-        .first()
-    )
+    if connection.alias not in _PARTICIPATION:
+        qs = (
+            Participation.objects.select_related("team")
+            .filter(challenge_id=_CHALLENGE, team__memberships__user_id=_USER, team__memberships__status="active")
+            .order_by("pk")[:1]
+        )
+        _PARTICIPATION[connection.alias] = Prepared(qs, challenge=_CHALLENGE, user=_USER)
+    found = _PARTICIPATION[connection.alias].instances(challenge=challenge.pk, user=user.pk)
+    return found[0] if found else None
 
 
 def team_emails(team) -> list[str]:
