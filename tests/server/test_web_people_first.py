@@ -97,3 +97,14 @@ def test_a_broken_upload_is_named_as_the_host_named_it(host, host_team):
     page = response.content.decode()
     assert response.status_code == 400 and "my-challenge-v2.zip" in page
     assert "upload.zip" not in page
+
+
+def test_a_settings_save_names_what_changed_in_the_form_labels(demo_challenge, host):
+    from assay.server.web.forms import ChallengeSettingsForm
+
+    data = {f"challenge-{k}": v for k, v in ChallengeSettingsForm.for_challenge(demo_challenge).initial.items()}
+    data = {k: ("\n".join(v) if isinstance(v, list) else v) for k, v in data.items() if v not in (None, False)}
+    data["challenge-end_date"] = demo_challenge.end_date.strftime("%Y-%m-%d %H:%M:%S")
+    data["challenge-short_description"] = "A new summary"
+    page = client_for(host).post(f"/challenges/{demo_challenge.pk}/host/settings", data, follow=True).content.decode()
+    assert f"The settings of {demo_challenge.title} saved; changed: Short description." in page

@@ -134,6 +134,14 @@ def _settings_context(request: HttpRequest, challenge: Challenge, forms_override
     return context
 
 
+def _saved(what: str, form, changed: list[str]) -> str:
+    """What a settings save changed, in the form's own labels (not field names)."""
+    if not changed:
+        return f"{what}: nothing changed (every value was already as submitted)."
+    labels = [str(form.fields[n].label or n.replace("_", " ").capitalize()) if n in form.fields else n for n in changed]
+    return f"{what} saved; changed: {', '.join(labels)}."
+
+
 @login_required
 @require_GET
 def challenge_settings(request: HttpRequest, pk: int) -> HttpResponse:
@@ -149,7 +157,7 @@ def save_challenge_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             changed = hosting.update_challenge(request.user, challenge, form.cleaned_data)
-            messages.success(request, f"Saved ({', '.join(changed) or 'nothing changed'}).")
+            messages.success(request, _saved(f"The settings of {challenge.title}", form, changed))
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:
             form.add_error(None, exc.message)
@@ -167,7 +175,7 @@ def save_phase_settings(request: HttpRequest, pk: int, phase_id: int) -> HttpRes
     if form.is_valid():
         try:
             changed = hosting.update_phase(request.user, phase, form.cleaned_data)
-            messages.success(request, f"Phase {phase.name}: saved ({', '.join(changed) or 'nothing changed'}).")
+            messages.success(request, _saved(f"Phase {phase.name}", form, changed))
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:
             form.add_error(None, exc.message)
@@ -180,12 +188,15 @@ def save_phase_settings(request: HttpRequest, pk: int, phase_id: int) -> HttpRes
 @require_POST
 def save_split_settings(request: HttpRequest, pk: int, split_id: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
-    ps = get_object_or_404(ChallengePhaseSplit.objects.select_related("phase"), pk=split_id, phase__challenge=challenge)
+    splits = ChallengePhaseSplit.objects.select_related("phase", "dataset_split")
+    ps = get_object_or_404(splits, pk=split_id, phase__challenge=challenge)
     form = PhaseSplitSettingsForm.for_split(ps, request.POST)
     if form.is_valid():
         try:
             changed = hosting.update_phase_split(request.user, ps, form.cleaned_data)
-            messages.success(request, f"Leaderboard {ps}: saved ({', '.join(changed) or 'nothing changed'}).")
+            messages.success(
+                request, _saved(f"The leaderboard {ps.phase.name} · {ps.dataset_split.name}", form, changed)
+            )
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:
             form.add_error(None, exc.message)
