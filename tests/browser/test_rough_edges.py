@@ -315,3 +315,18 @@ def test_phone_my_submissions_are_cards_with_status_and_actions_on_screen(new_pa
     assert cancel["x"] + cancel["width"] <= PHONE["width"]
     assert page.evaluate("document.querySelector('#my-submissions').parentElement.scrollWidth") <= PHONE["width"]
     shot(page, "h12-phone-my-submissions")
+
+
+def test_the_received_note_goes_once_the_submission_is_done(new_page, demo, dave, viewport):
+    from assay.server.submissions.models import Submission
+
+    page = new_page(viewport=viewport)
+    sign_in(page, "dave")
+    page.goto(f"/challenges/{demo.pk}/submit")
+    page.set_input_files("#input_file", str(DEMO_SUBMISSIONS / "dev_all_even.json"))
+    page.click("#submit-button")
+    note = page.wait_for_selector("#submission-received").inner_text()
+    assert "was received (dev_all_even.json)" in note and "is queued" not in note, note
+    Submission.objects.filter(participant_team__name="Team Dave").update(status="finished")  # as a worker would
+    page.wait_for_selector("#submission-rows tr[data-status=finished]")
+    page.wait_for_selector("#submission-received", state="detached")

@@ -202,7 +202,7 @@ def submit_page(request: HttpRequest, pk: int) -> HttpResponse:
         except SubmissionError as exc:
             refusal(request, exc)
             return redirect(f"{reverse('web:submit', args=[challenge.pk])}?phase={phase.pk}")
-        messages.success(request, wording.submission_queued(sub))
+        messages.success(request, wording.submission_queued(sub), extra_tags="submission-received")
         return redirect(f"{reverse('web:my-submissions', args=[challenge.pk])}?phase={phase.pk}")
     selected = None
     wanted = request.GET.get("phase", "")
@@ -315,7 +315,7 @@ def upload_finish(request: HttpRequest, upload_id) -> JsonResponse:
     except SubmissionError as exc:
         return refusal_json(exc)
     url = f"{reverse('web:my-submissions', args=[sub.phase.challenge_id])}?phase={sub.phase_id}"
-    messages.success(request, wording.submission_queued(sub))
+    messages.success(request, wording.submission_queued(sub), extra_tags="submission-received")
     return JsonResponse({"submission": sub.pk, "status": sub.status, "redirect": url})
 
 
