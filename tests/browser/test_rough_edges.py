@@ -251,6 +251,9 @@ def test_a_new_challenge_says_it_waits_for_approval_and_an_admin_approves_it_fro
     note = page.wait_for_selector(".messages .warning").inner_text()
     assert "waits for an administrator's approval" in note
     created = Challenge.objects.exclude(pk=demo.pk).get()
+    page.goto("/host/")
+    state = page.inner_text(f"tr:has(a[href='/challenges/{created.pk}/host/'])")
+    assert "waiting for an administrator's approval" in state, state
 
     make_user("root", "root@assay.example", staff=True)
     from django.contrib.auth import get_user_model
