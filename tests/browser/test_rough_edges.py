@@ -333,3 +333,15 @@ def test_the_received_note_goes_once_the_submission_is_done(new_page, demo, dave
     Submission.objects.filter(participant_team__name="Team Dave").update(status="finished")  # as a worker would
     page.wait_for_selector("#submission-rows tr[data-status=finished]")
     page.wait_for_selector("#submission-received", state="detached")
+
+
+def test_phone_host_submissions_are_cards_with_every_action_on_screen(new_page, demo, dave):
+    sub = _submit(dave, demo)
+    page = new_page(viewport=PHONE)
+    sign_in(page, demo.host_team.created_by.username)
+    page.goto(f"/challenges/{demo.pk}/host/submissions")
+    for button in page.locator(f"#host-submission-{sub.pk} td[data-label='Actions'] button").all():
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate("document.querySelector('#host-submissions').parentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "h12-phone-host-submissions")
