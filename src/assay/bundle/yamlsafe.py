@@ -70,12 +70,10 @@ def load_yaml(data: bytes, file: str = "challenge_config.yaml") -> tuple[Any, Li
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        reason, line = syntax_reason(exc)
         raise BundleError.single("yaml_syntax", f"YAML syntax error: {reason}", file=file, line=line) from None
-    except yaml.YAMLError as exc:
-        raise BundleError.single("yaml_syntax", f"YAML syntax error: {exc}", file=file) from None
+    except yaml.YAMLError:
+        raise BundleError.single("yaml_syntax", f"YAML syntax error: {_UNREADABLE}", file=file) from None
     except RecursionError:
         raise BundleError.single("yaml_too_deep", "YAML nesting is too deep", file=file) from None
     finally:
@@ -85,6 +83,50 @@ def load_yaml(data: bytes, file: str = "challenge_config.yaml") -> tuple[Any, Li
     builder = _Builder(file)
     value = builder.build(node, (), 0)
     return value, builder.lines, builder.warnings
+
+
+_UNREADABLE = (
+    "this is not valid YAML; check the indentation, the ':' after each key, and that quotes and brackets are closed"
+)
+
+
+def syntax_reason(exc: yaml.MarkedYAMLError) -> tuple[str, int | None]:
+    """PyYAML's parser wording ("expected <block end>, but found '?'") in plain words, and the line to point
+    at: where the fault is, or where the unclosed quote or bracket was opened."""
+    problem, context = str(exc.problem or ""), str(exc.context or "")
+    at = exc.problem_mark.line + 1 if exc.problem_mark else None
+    opened = exc.context_mark.line + 1 if exc.context_mark else at
+    if "expected <block end>" in problem or "expected <document start>" in problem:
+        where = f" (the block starts on line {opened})" if opened and opened != at else ""
+        return (
+            "the indentation does not line up with the lines above it" + where + "; the keys of one mapping, and"
+            " the '- ' items of one list, must start in the same column",
+            at,
+        )
+    if "mapping values are not allowed" in problem:
+        return (
+            "a ': ' where no new key can start: put a value that contains ': ' in quotes, or indent this line"
+            " under a key that has no value on its own line",
+            at,
+        )
+    if "'\\t'" in problem:  # PyYAML quotes the character as its repr
+        return "a tab character: YAML indents with spaces only", at
+    if "cannot start any token" in problem:
+        char = problem.partition("'")[2].rpartition("'")[0]
+        return f"a value cannot start with {char!r} unless it is in quotes", at
+    if "quoted scalar" in context:
+        return f"a quote opened on line {opened} is never closed", opened
+    if "could not find expected ':'" in problem:
+        return ("a line without a 'key: value' form: add the ':' after the key, or put a long value in quotes", at)
+    if "flow" in context:
+        return "a [ ] list or { } mapping is not closed, or its items are not separated by commas", at
+    if "single document" in context:
+        return "the file holds more than one YAML document (a '---' line); keep only one", at
+    if "undefined alias" in problem:
+        return "an alias (*name) refers to no anchor (&name) defined above it", at
+    if "duplicate anchor" in context:
+        return f"an anchor (&name) is defined twice, first on line {opened}", at
+    return _UNREADABLE, at
 
 
 class _Builder:
