@@ -17,7 +17,7 @@ import httpx
 import typer
 from platformdirs import user_config_dir
 
-from .output import err_console
+from .output import err_console, plain, problem_line
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -34,7 +34,7 @@ def load() -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        err_console.print(f"[red]{path} is not valid JSON; fix or delete it[/red]")
+        err_console.print(f"[red]{plain(path)} is not valid JSON; fix or delete it[/red]")
         raise typer.Exit(2) from None
     data.setdefault("servers", {})
     return data
@@ -71,7 +71,8 @@ def resolve(server: str | None) -> Server:
         url = choice
     elif choice:
         err_console.print(
-            f"[red]No server named {choice!r}.[/red] Log in first: assay login --server URL --name {choice}"
+            f"[red]No server named {plain(repr(choice))}.[/red]"
+            f" Log in first: assay login --server URL --name {plain(choice)}"
         )
         raise typer.Exit(2)
     else:
@@ -80,11 +81,16 @@ def resolve(server: str | None) -> Server:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """A refusal or an unreachable server; ``problems`` holds every reason when the server gave several."""
+
+    def __init__(self, status: int, code: str, message: str, problems: list[Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.problems = list(problems or [])
 
 
+#: Hints by status, for the generic refusals only (:data:`GENERIC_CODES`): a specific code such as
+#: ``limit_day`` already says what happened, and "check you are in the right team" after it misleads.
 HINTS = {
     401: "log in again: assay login (or set ASSAY_TOKEN)",
     403: "you may not do this; check you are in the right team (assay whoami)",
@@ -98,6 +104,18 @@ CODE_HINTS = {
     "team_not_approved": "the host approves teams by hand here; wait for it, or ask the host",
     "image_refused": "fix the image as the message says, rebuild it and push again",
 }
+#: The codes that say no more than their status (DRF's defaults and the server's generic ones).
+GENERIC_CODES = frozenset(
+    {"error", "forbidden", "permission_denied", "not_authenticated", "authentication_failed", "not_found",
+     "throttled"}
+)  # fmt: skip
+
+
+def hint_for(exc: ApiError) -> str | None:
+    """The next step a refusal calls for: its code's own hint, else its status's when the code is a generic one."""
+    if exc.code in CODE_HINTS:
+        return CODE_HINTS[exc.code]
+    return HINTS.get(exc.status) if exc.code in GENERIC_CODES else None
 
 
 class Client:
@@ -116,7 +134,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.server.url}: {exc}; check --server") from None
         if response.status_code >= 400:
-            code, message = "error", response.text[:300] or response.reason_phrase
+            code, message, problems = "error", response.text[:300] or response.reason_phrase, []
             try:
                 body = response.json()
                 err = body.get("error") if isinstance(body, dict) else None
@@ -124,10 +142,20 @@ class Client:
                     code, message = err.get("code") or code, err.get("message") or message
                 elif isinstance(err, str):
                     message = err
+                if isinstance(body, dict) and isinstance(body.get("problems"), list):
+                    problems = body["problems"]
             except ValueError:
                 pass
-            raise ApiError(response.status_code, code, message)
+            raise ApiError(response.status_code, code, message, problems)
         return response
+
+    def ping(self) -> None:
+        """Raise the "cannot reach" :class:`ApiError` when no server answers; any answer at all will do."""
+        try:
+            self.request("GET", "/challenges", params={"page_size": 1})
+        except ApiError as exc:
+            if exc.status == 0:
+                raise
 
     def get(self, path: str, **params) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
@@ -149,16 +177,38 @@ class Client:
 
 
 def fail(exc: ApiError) -> typer.Exit:
-    hint = CODE_HINTS.get(exc.code) or HINTS.get(exc.status)
-    err_console.print(f"[red]✗ {exc.message}[/red]" + (f" [dim]({exc.code})[/dim]" if exc.code else ""))
+    """Print a refusal for people (every problem when there are several, a hint when one fits); the exit to raise."""
+    bundle_errors = [p for p in exc.problems if isinstance(p, dict) and "message" in p]
+    if bundle_errors:  # the server's one-line summary names only the first; say how many, then each
+        errors = [p for p in bundle_errors if p.get("severity", "error") == "error"]
+        err_console.print(
+            f"[red]✗ the bundle is invalid: {_count(len(errors), 'error')}[/red] [dim]({plain(exc.code)})[/dim]"
+        )
+        for p in bundle_errors:
+            mark = "[red]error  [/red]" if p.get("severity", "error") == "error" else "[yellow]warning[/yellow]"
+            line = problem_line(p.get("file") or "", p.get("line"), p.get("key"), p["message"], p.get("code") or "")
+            err_console.print(f"  {mark} {line}")
+    else:
+        err_console.print(
+            f"[red]✗ {plain(exc.message)}[/red]" + (f" [dim]({plain(exc.code)})[/dim]" if exc.code else "")
+        )
+        for p in exc.problems:
+            err_console.print(f"  • {plain(p)}")
+    hint = hint_for(exc)
     if hint:
-        err_console.print(f"  [dim]→ {hint}[/dim]")
+        err_console.print(f"  [dim]→ {plain(hint)}[/dim]")
     return typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def client(server: str | None, need_token: bool = True) -> Client:
     target = resolve(server)
     if need_token and not target.token:
-        err_console.print(f"[red]Not logged in to {target.url}.[/red] Run: assay login --server {target.url}")
+        err_console.print(
+            f"[red]Not logged in to {plain(target.url)}.[/red] Run: assay login --server {plain(target.url)}"
+        )
         raise typer.Exit(2)
     return Client(target)

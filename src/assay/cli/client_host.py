@@ -15,7 +15,8 @@ import typer
 from . import bundle_commands
 from .client_config import ApiError, client, fail
 from .client_participant import JsonOpt, ServerOpt, _action, _table
-from .output import console, emit_json, err_console, print_problems
+from .output import console, emit_json, err_console, plain, print_problems, problem_line
+from .phase_lookup import phase_id
 
 app = typer.Typer(help="Host challenges: bundles, local tests, submissions, worker tokens.", no_args_is_help=True)
 challenge_app = typer.Typer(help="Create or update a challenge from a bundle (zip or folder).", no_args_is_help=True)
@@ -54,12 +55,14 @@ def _report(body: dict, as_json: bool) -> None:
         return
     c = body["challenge"]
     console.print(
-        f"[green]✓ {'created' if body['created'] else 'updated'}[/green] challenge {c['title']!r} (id {c['id']})"
+        f"[green]✓ {'created' if body['created'] else 'updated'}[/green] challenge {plain(repr(c['title']))}"
+        f" (id {c['id']})"
     )
     for change in body.get("changes", []):
-        console.print(f"  • {change}")
+        console.print(f"  • {plain(change)}")
     for w in body.get("warnings", []):
-        console.print(f"  [yellow]warning[/yellow] {w['file']}:{w.get('line') or ''} {w['message']} ({w['code']})")
+        line = problem_line(w.get("file") or "", w.get("line"), w.get("key"), w["message"], w.get("code") or "")
+        console.print(f"  [yellow]warning[/yellow] {line}")
 
 
 def _upload_bundle(method: str, path: str, bundle: Path, server: str | None, extra: dict) -> dict:
@@ -131,7 +134,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
             phases = {p.codename: p for p in b.config.challenge_phases}
             chosen = phase or next(iter(phases), None)
             if chosen not in phases:
-                err_console.print(f"[red]no phase {chosen!r}; the bundle has {sorted(phases)}[/red]")
+                err_console.print(f"[red]{plain(f'no phase {chosen!r}; the bundle has {sorted(phases)}')}[/red]")
                 raise typer.Exit(2)
             if not b.evaluation_script:
                 err_console.print("[red]this bundle has no evaluation script (remote or container evaluation)[/red]")
@@ -165,7 +168,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
         environment=environment,
     )
     _prepare_environment(environment)
-    console.print(f"evaluating {submission.name} on phase {chosen!r} …", style="dim")
+    console.print(f"evaluating {submission.name} on phase {chosen!r} …", style="dim", markup=False)
     with EvaluatorPool(workdir=work / "pool", sandbox=sandbox) as pool:
         outcome = pool.evaluate(job)
     if as_json:
@@ -180,7 +183,7 @@ def _bundle_test(work: Path, bundle: Path, submission: Path, phase: str | None, 
         if outcome.ok:
             console.print_json(json.dumps(outcome.output, default=str))
         else:
-            console.print(f"[red]{outcome.error}[/red]")
+            console.print(f"[red]{plain(outcome.error)}[/red]")
         if outcome.stderr.strip():
             console.rule("stderr")
             console.print(outcome.stderr, markup=False, highlight=False)
@@ -201,19 +204,30 @@ def _limits(cls, own: dict):
 @submissions_app.command("export")
 def submissions_export(
     challenge: Annotated[int, typer.Argument(help="Challenge id.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path("submissions.csv"),
-    phase: Annotated[int | None, typer.Option(help="Only this phase id.")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write: CSV, or JSON when it ends in .json.")
+    ] = Path("submissions.csv"),
+    phase: Annotated[str | None, typer.Option(help="Only this phase (id, codename or name).")] = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
     server: ServerOpt = None,
 ) -> None:
-    """Every submission of a challenge as CSV (team, members, status, times, method, result)."""
-    params = {"export": "csv", **({"phase": phase} if phase else {}), **({"status": status} if status else {})}
+    """Every submission of a challenge as CSV (team, members, status, times, method, result as one readable line)
+    or, for a file ending in .json, as a JSON list whose results keep their structure (numbers, null when undefined)."""
+    api = client(server)
     try:
-        response = client(server).request("GET", f"/challenges/{challenge}/submissions", params=params)
+        chosen = phase_id(api, phase, challenge, role="host") if phase else None
+        params = {**({"phase": chosen} if chosen else {}), **({"status": status} if status else {})}
+        if output.suffix.lower() == ".json":
+            rows = api.all_pages(f"/challenges/{challenge}/submissions", **params)
+            output.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+            count = len(rows)
+        else:
+            response = api.request("GET", f"/challenges/{challenge}/submissions", params={"export": "csv", **params})
+            output.write_bytes(response.content)
+            count = max(response.text.count(chr(10)) - 1, 0)
     except ApiError as exc:
         raise fail(exc) from None
-    output.write_bytes(response.content)
-    console.print(f"wrote {output} ({max(response.text.count(chr(10)) - 1, 0)} submissions)")
+    console.print(f"wrote {plain(output)} ({count} submissions)")
 
 
 @submissions_app.command("list")
@@ -233,7 +247,7 @@ def submissions_list(
         return
     _table(f"Submissions of challenge {challenge}", ["id", "phase", "team", "status", "submitted", "reason"],
            [[r["id"], r["phase_codename"], r["participant_team_name"], r["status"], r["submitted_at"][:19],
-             r["failure_reason"][:60]]
+             (r["failure_reason"] or "")[:60]]
             for r in rows])  # fmt: skip
 
 
@@ -252,8 +266,8 @@ def worker_token_create(
     if as_json:
         emit_json(body)
         return
-    console.print(f"worker token for queue [bold]{body['queue_name']}[/bold] (id {body['id']}), shown only now:")
-    console.print(body["token"], soft_wrap=True)
+    console.print(f"worker token for queue [bold]{plain(body['queue_name'])}[/bold] (id {body['id']}), shown only now:")
+    console.print(body["token"], soft_wrap=True, markup=False)
     console.print("[dim]run: ASSAY_WORKER_TOKEN=<token> assay worker --server URL[/dim]")
 
 

@@ -12,11 +12,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress
 from rich.table import Table
+from rich.text import Text
 
 from .client_config import ApiError, Client, Server, client, config_path, fail, load, resolve, save
-from .output import console, emit_json, err_console
+from .output import RateColumn, console, emit_json, err_console, plain
+from .phase_lookup import ChallengeOpt, PhaseOpt, phase_id
 
 ServerOpt = Annotated[str | None, typer.Option("--server", "-s", help="A server name from `assay login`, or a URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -33,7 +35,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
+        table.add_row(*[Text("" if v is None else str(v)) for v in r])  # cells are data, never markup
     console.print(table)
 
 
@@ -43,30 +45,50 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 def login(
     server: Annotated[str, typer.Option("--server", "-s", help="The server's URL.")] = "http://127.0.0.1:8000",
     name: Annotated[str | None, typer.Option(help="Remember the server under this name (default: its host).")] = None,
-    username: Annotated[str | None, typer.Option("--username", "-u", prompt=True)] = None,
-    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True)] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Asked for when not given.")] = None,
+    password: Annotated[str | None, typer.Option(help="Asked for (hidden) when not given.")] = None,
     days: Annotated[int, typer.Option(help="Days until the token expires (0: never).")] = 365,
+    make_default: Annotated[
+        bool, typer.Option("--default", help="Make this server the default even when another one is.")
+    ] = False,
 ) -> None:
-    """Log in with your username and password; the token is saved for this server (and made the default)."""
+    """Log in with your username and password; the token is saved for this server. The first server saved
+    becomes the default; logging in to another one keeps the default unless you pass --default."""
     url = server.rstrip("/")
     if "://" not in url:
         existing = load()["servers"].get(url)
         if not existing:
-            err_console.print(f"[red]{server!r} is neither a URL nor a saved server name[/red]")
+            err_console.print(f"[red]{plain(repr(server))} is neither a URL nor a saved server name[/red]")
             raise typer.Exit(2)
         name, url = name or url, existing["url"]
     anon = Client(Server(name=name or url, url=url, token=None))
     try:
+        anon.ping()  # before asking for a password that cannot be used
+        username = username or typer.prompt("Username")
+        password = password or typer.prompt("Password", hide_input=True)
         body = anon.post("/auth/login", json={"username": username, "password": password, "days": days})
     except ApiError as exc:
         raise fail(exc) from None
     key = name or re.sub(r"^https?://", "", url)
     data = load()
     data["servers"][key] = {"url": url, "token": body["token"], "username": body["user"]["username"]}
-    data["default"] = key
+    previous = data.get("default")
+    keep = previous not in (None, key) and previous in data["servers"] and not make_default
+    if not keep:
+        data["default"] = key
     save(data)
-    console.print(f"[green]✓ logged in to {url} as {body['user']['username']}[/green] (server name {key!r})")
-    console.print(f"[dim]token saved in {config_path()}; expires {body.get('expires_at') or 'never'}[/dim]")
+    who = plain(body["user"]["username"])
+    console.print(f"[green]✓ logged in to {plain(url)} as {who}[/green] (server name {plain(repr(key))})")
+    if keep:
+        console.print(
+            f"the default server stays {plain(repr(previous))}: use --server {plain(key)} with each command,"
+            f" or log in again with --default to switch"
+        )
+    elif previous not in (None, key):
+        console.print(f"{plain(repr(key))} is now the default server (it was {plain(repr(previous))})")
+    console.print(
+        f"[dim]token saved in {plain(config_path())}; expires {plain(body.get('expires_at') or 'never')}[/dim]"
+    )
 
 
 def logout(server: ServerOpt = None) -> None:
@@ -84,7 +106,7 @@ def logout(server: ServerOpt = None) -> None:
     if target.name in data["servers"]:
         data["servers"][target.name].pop("token", None)
         save(data)
-    console.print(f"logged out of {target.url}")
+    console.print(f"logged out of {plain(target.url)}")
 
 
 def whoami(server: ServerOpt = None, as_json: JsonOpt = False) -> None:
@@ -97,12 +119,12 @@ def whoami(server: ServerOpt = None, as_json: JsonOpt = False) -> None:
         emit_json(me)
         return
     tok = me.get("token") or {}
-    console.print(f"[bold]{me['username']}[/bold] <{me['email']}> on {resolve(server).url}")
+    console.print(f"[bold]{plain(me['username'])}[/bold] <{plain(me['email'])}> on {plain(resolve(server).url)}")
     if tok:
-        console.print(f"token {tok['name']!r} ({tok['prefix']}…), expires {tok['expires_at'] or 'never'}")
+        console.print(plain(f"token {tok['name']!r} ({tok['prefix']}…), expires {tok['expires_at'] or 'never'}"))
     for kind in ("participant_teams", "host_teams"):
         teams = ", ".join(f"{t['name']} (#{t['id']})" for t in me[kind]) or "none"
-        console.print(f"{kind.replace('_', ' ')}: {teams}")
+        console.print(f"{kind.replace('_', ' ')}: {plain(teams)}")
 
 
 token_app = typer.Typer(help="Personal API tokens (for scripts and CI): create, list, revoke.", no_args_is_help=True)
@@ -123,8 +145,8 @@ def token_create(
     if as_json:
         emit_json(body)
     else:
-        console.print(f"token {body['name']!r} (id {body['id']}), expires {body['expires_at'] or 'never'}:")
-        console.print(body["token"], soft_wrap=True)
+        console.print(plain(f"token {body['name']!r} (id {body['id']}), expires {body['expires_at'] or 'never'}:"))
+        console.print(body["token"], soft_wrap=True, markup=False)
 
 
 @token_app.command("list")
@@ -196,9 +218,10 @@ def challenges_show(challenge: Annotated[int, typer.Argument(help="Challenge id.
         emit_json({**c, "phases": phases, "phase_splits": splits})
         return
     console.print(
-        f"[bold]{c['title']}[/bold] (#{c['id']}) by {c['host_team']}, {c['start_date'][:10]} → {c['end_date'][:10]}"
+        f"[bold]{plain(c['title'])}[/bold] (#{c['id']}) by {plain(c['host_team'])},"
+        f" {c['start_date'][:10]} → {c['end_date'][:10]}"
     )
-    console.print(c["short_description"] or "")
+    console.print(c["short_description"] or "", markup=False)
     _print_phases(phases, bool(c.get("is_docker_based")), bool(c.get("is_static_dataset_code_upload")))
     _table("Leaderboards (use: assay leaderboard ID)", ["id", "phase", "split", "labels"],
            [[s["id"], s["phase_codename"], s["dataset_split_codename"], ", ".join(s["labels"])]
@@ -261,7 +284,10 @@ def teams_create(name: Annotated[str, typer.Argument(help="The team's name.")],
         team = client(server).post("/host-teams" if host else "/teams", json={"name": name, "team_url": url})
     except ApiError as exc:
         raise fail(exc) from None
-    emit_json(team) if as_json else console.print(f"[green]✓ created team {team['name']!r} (id {team['id']})[/green]")
+    if as_json:
+        emit_json(team)
+    else:
+        console.print(f"[green]✓ created team {plain(repr(team['name']))} (id {team['id']})[/green]")
 
 
 @teams_app.command("invite")
@@ -275,7 +301,7 @@ def teams_invite(team: Annotated[int, typer.Argument(help="Team id.")],
         body = client(server).post(path, json={"email": email})
     except ApiError as exc:
         raise fail(exc) from None
-    console.print(f"[green]✓ invited {body['email']}[/green] (expires {body['expires_at'][:10]})")
+    console.print(f"[green]✓ invited {plain(body['email'])}[/green] (expires {body['expires_at'][:10]})")
 
 
 def participate(
@@ -290,10 +316,10 @@ def participate(
         info = api.get(f"/challenges/{challenge}/participation")
         if info["participation"] and info["participation"]["terms_accepted_at"]:
             p = info["participation"]
-            console.print(f"team {p['team_name']!r} already takes part ({p['status']})")
+            console.print(plain(f"team {p['team_name']!r} already takes part ({p['status']})"))
             return
         console.rule("Terms and conditions")
-        console.print(_text(info["terms_and_conditions"]) or "(none)")
+        console.print(_text(info["terms_and_conditions"]) or "(none)", markup=False)
         console.rule()
         if not yes and not typer.confirm("Do you accept these terms and conditions?"):
             err_console.print("[red]Not registered: accepting the terms is required to take part.[/red]")
@@ -304,7 +330,8 @@ def participate(
     p = body["participation"]
     extra = " — waiting for the host's approval" if p["status"] == "pending" else ""
     console.print(
-        f"[green]✓ team {p['team_name']!r} takes part[/green] (terms accepted {p['terms_accepted_at']}){extra}"
+        f"[green]✓ team {plain(repr(p['team_name']))} takes part[/green]"
+        f" (terms accepted {plain(p['terms_accepted_at'])}){extra}"
     )
 
 
@@ -341,11 +368,12 @@ def upload_file(api: Client, phase: int, path: Path, fields: dict, quiet: bool =
         save(data)
     chunk = upload["chunk_size"]
     missing = upload["missing_parts"]
+    already = size - _bytes(missing, chunk, size)
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), RateColumn(),
         console=err_console, disable=quiet,
     ) as bar:  # fmt: skip
-        task = bar.add_task(f"uploading {path.name}", total=size, completed=size - _bytes(missing, chunk, size))
+        task = bar.add_task(f"uploading {escape(path.name)}", total=size, completed=already, already=already)
         with path.open("rb") as fh:
             for part in missing:
                 fh.seek((part - 1) * chunk)
@@ -386,7 +414,7 @@ def parse_meta(meta: list[str] | None) -> dict[str, Any]:
 
 def submit(
     file: Annotated[Path, typer.Argument(help="The file to submit.", exists=True, dir_okay=False, readable=True)],
-    phase: Annotated[int, typer.Option("--phase", "-p", help="Phase id (assay phases CHALLENGE).")],
+    phase: PhaseOpt,
     public: Annotated[
         bool | None, typer.Option("--public/--private", help="Show it on the public leaderboard?")
     ] = None,
@@ -396,6 +424,7 @@ def submit(
     publication_url: Annotated[str, typer.Option()] = "",
     meta: Annotated[list[str] | None, typer.Option(help="NAME=VALUE of a phase's meta attribute (repeat).")] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the evaluation live until its result.")] = False,
+    challenge: ChallengeOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -406,11 +435,11 @@ def submit(
               "submission_metadata": values or None}  # fmt: skip
     api = client(server)
     try:
-        sub = upload_file(api, phase, file, fields, quiet=as_json)
+        sub = upload_file(api, phase_id(api, phase, challenge), file, fields, quiet=as_json)
     except ApiError as exc:
         raise fail(exc) from None
     if not as_json:
-        console.print(f"[green]✓ submitted {file.name}[/green] as submission {sub['id']} ({sub['status']})")
+        console.print(f"[green]✓ submitted {plain(file.name)}[/green] as submission {sub['id']} ({sub['status']})")
     if wait:
         sub = follow(api, sub["id"], quiet=as_json)
     if as_json:
@@ -421,20 +450,35 @@ def submit(
         raise typer.Exit(1)
 
 
-def follow(api: Client, submission_id: int, quiet: bool = False, poll: float = 2.0, timeout: float = 86400) -> dict:
-    """Poll a submission until it is done, showing its status; then print its result."""
+#: ``--wait`` polls first after this many seconds (an evaluation may take a tenth of one), then backs off
+#: by :data:`BACKOFF` per poll up to :data:`POLL_MAX`, so a long queue costs the server one request per 2 s.
+POLL_FIRST, BACKOFF, POLL_MAX = 0.1, 1.5, 2.0
+
+
+def poll_delays(first: float = POLL_FIRST, factor: float = BACKOFF, most: float = POLL_MAX):
+    """The pauses between polls: ``first``, growing by ``factor``, never above ``most``."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * factor, most)
+
+
+def follow(api: Client, submission_id: int, quiet: bool = False, timeout: float = 86400) -> dict:
+    """Poll a submission until it is done (quickly at first, see :func:`poll_delays`), showing its status;
+    then print its result."""
     deadline = time.monotonic() + timeout
     last = None
+    delays = poll_delays()
     with console.status("waiting…", spinner="dots") as status:
         while True:
             sub = api.get(f"/submissions/{submission_id}")
             if sub["status"] != last and not quiet:
                 why = f" ({sub['waiting_for']})" if sub.get("waiting_for") else ""
-                status.update(f"submission {submission_id}: {sub['status']}{why}")
+                status.update(plain(f"submission {submission_id}: {sub['status']}{why}"))
                 last = sub["status"]
             if sub["status"] in DONE or time.monotonic() > deadline:
                 break
-            time.sleep(poll)
+            time.sleep(next(delays))
     if not quiet:
         _print_outcome(api, sub)
     return sub
@@ -446,20 +490,24 @@ def _print_outcome(api: Client, sub: dict) -> None:
     colour = "green" if sub["status"] == "finished" else "red" if sub["status"] == "failed" else "yellow"
     console.print(f"[{colour}]submission {sub['id']}: {sub['status']}[/{colour}]")
     if sub["status"] == "failed":
-        console.print(f"reason: {sub.get('failure_reason') or 'see assay stderr ' + str(sub['id'])}")
+        console.print(f"reason: {plain(sub.get('failure_reason') or 'see assay stderr ' + str(sub['id']))}")
     for item in (sub.get("output") or {}).get("result", []):
         for split, metrics in item.items():
-            console.print(f"  {split}: " + ", ".join(f"{k} {display_metric(v)}" for k, v in metrics.items()))
+            shown = ", ".join(f"{k} {display_metric(v)}" for k, v in metrics.items())
+            console.print(plain(f"  {split}: {shown}"))
 
 
 def submissions(
-    phase: Annotated[int, typer.Option("--phase", "-p", help="Phase id.")],
+    phase: PhaseOpt,
+    challenge: ChallengeOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Your team's submissions to a phase."""
+    api = client(server)
     try:
-        rows = client(server).all_pages(f"/phases/{phase}/submissions")
+        phase = str(phase_id(api, phase, challenge))
+        rows = api.all_pages(f"/phases/{phase}/submissions")
     except ApiError as exc:
         raise fail(exc) from None
     if as_json:
@@ -491,7 +539,9 @@ def submission(
     if as_json:
         emit_json(sub)
     elif not wait:
-        console.print(f"submission {sub['id']} of team {sub['participant_team_name']} to {sub['phase_codename']}")
+        console.print(
+            plain(f"submission {sub['id']} of team {sub['participant_team_name']} to {sub['phase_codename']}")
+        )
         console.print(
             f"submitted {sub['submitted_at']}, ran {sub['execution_time'] or '—'} s, attempt {sub['attempt']}"
         )
@@ -504,7 +554,8 @@ def _file_command(kind: str):
             text = client(server).request("GET", f"/submissions/{submission_id}/{kind}").text
         except ApiError as exc:
             raise fail(exc) from None
-        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        # a file's own last newline ends the output; one is added when it has none (a JSON result has none)
+        console.print(text, markup=False, highlight=False, soft_wrap=True, end="" if text.endswith("\n") else "\n")
 
     command.__doc__ = {"result": "Print a submission's result file.", "stdout": "Print what the evaluation printed.",
                        "stderr": "Print the evaluation's errors and warnings."}[kind]  # fmt: skip
@@ -521,7 +572,7 @@ def _action(kind: str):
         if as_json:
             emit_json(sub)
         else:
-            what = "cancelled" if kind == "cancel" else f"queued again as submission {sub['id']}"
+            what = "cancelled" if kind == "cancel" else f"queued again as submission {plain(sub['id'])}"
             console.print(f"[green]✓ submission {submission_id} {what}[/green]")
 
     command.__doc__ = {"cancel": "Cancel a submission that has not finished.",
@@ -545,20 +596,62 @@ def leaderboard(
     if as_json:
         emit_json(board)
         return
+    _table(
+        f"Leaderboard {phase_split}: {board.get('phase_split', {}).get('phase', '')}"
+        f"/{board.get('phase_split', {}).get('split', '')}",
+        *leaderboard_rows(board),
+    )
+    if not board.get("results") and not board.get("own"):
+        console.print("no entries yet")
+    elif any(not (r.get("submission") or {}).get("is_public", True) for r in _own_extra(board)):
+        console.print("[dim](private): your team's best entry, not on the public leaderboard; the rank is where it"
+                      " would stand[/dim]")  # fmt: skip
+    if board.get("pages", 1) > 1:
+        console.print(f"[dim]page {board['page']} of {board['pages']} (--page N)[/dim]")
+
+
+def leaderboard_rows(board: dict) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of a leaderboard page as the server formatted its scores (the split's decimal precision),
+    with each entry's method, run time (when the split shows it) and submission time; the reader's own best entry
+    follows when the page does not hold it (a private one: the API answers it apart, as ``own``)."""
     from assay.evaluation.contract import display_metric
 
     labels = board.get("labels", [])
     ps = board.get("phase_split", {})
+    results, extra = board.get("results", []), _own_extra(board)
+    timed = any("execution_time" in r for r in [*results, *extra])
+    columns = ["rank", "team", *labels, "method", *(["run time"] if timed else []), "submitted (UTC)"]
     rows = []
-    for r in board.get("results", []):
-        scores = r.get("scores") or {}
-        rows.append([r.get("rank") or "", (r.get("team") or {}).get("name", ""),
-                     *[display_metric(scores.get(x), ps.get("precision")) for x in labels],
-                     (r.get("submission") or {}).get("submitted_at", "")[:10]])  # fmt: skip
-    _table(
-        f"Leaderboard {phase_split}: {ps.get('phase', '')}/{ps.get('split', '')}",
-        ["rank", "team", *labels, "date"],
-        rows,
-    )
-    if board.get("pages", 1) > 1:
-        console.print(f"[dim]page {board['page']} of {board['pages']} (--page N)[/dim]")
+    for r, own in [(r, False) for r in results] + [(r, True) for r in extra]:
+        scores, shown = r.get("scores") or {}, r.get("display") or {}
+        sub = r.get("submission") or {}
+        rank = "" if r.get("rank") is None else str(r["rank"])
+        team = (r.get("team") or {}).get("name", "")
+        if own:
+            rank = f"({rank})" if rank else ""
+            team += " (yours, private)" if not sub.get("is_public", True) else " (yours)"
+        elif r.get("is_baseline"):
+            team += " (baseline)"
+        run = r.get("execution_time")
+        rows.append([rank, team, *[shown.get(x) or display_metric(scores.get(x), ps.get("precision")) for x in labels],
+                     sub.get("method_name") or "", *([f"{run:.2f} s" if run is not None else "—"] if timed else []),
+                     _when(sub.get("submitted_at"))])  # fmt: skip
+    return columns, rows
+
+
+def _own_extra(board: dict) -> list[dict]:
+    """The reader's own rows the page does not already show."""
+    shown = {(r.get("submission") or {}).get("id") for r in board.get("results", [])}
+    return [r for r in board.get("own") or [] if (r.get("submission") or {}).get("id") not in shown]
+
+
+def _when(stamp: str | None) -> str:
+    """An API time stamp as ``YYYY-MM-DD HH:MM`` in UTC (the column says so)."""
+    if not stamp:
+        return ""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp[:16]

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 from . import client_participant as participant
 from .client_config import ApiError, client, fail
 from .output import err_console
+from .phase_lookup import ChallengeOpt, PhaseOpt, phase_id
 
 #: When the server does not say (older servers): the architecture nearly every worker runs.
 DEFAULT_ARCH = "amd64"
@@ -120,7 +121,7 @@ def export_image(image: Any, reference: str, target: Path, quiet: bool = False) 
     return target
 
 
-def _phase_challenge(api: Any, phase: int) -> dict[str, Any]:
+def _phase_challenge(api: Any, phase: int | str) -> dict[str, Any]:
     """The phase's challenge, so a phase that takes no images is refused before the export."""
     found = api.get(f"/phases/{phase}")
     return api.get(f"/challenges/{found['challenge']}")
@@ -128,7 +129,7 @@ def _phase_challenge(api: Any, phase: int) -> dict[str, Any]:
 
 def push(
     image: Annotated[str, typer.Argument(help="A local image, e.g. my-agent:1 (docker images lists them).")],
-    phase: Annotated[int, typer.Option("--phase", "-p", help="Phase id (assay phases CHALLENGE).")],
+    phase: PhaseOpt,
     public: Annotated[
         bool | None, typer.Option("--public/--private", help="Show it on the public leaderboard?")
     ] = None,
@@ -143,6 +144,7 @@ def push(
     arch: Annotated[
         str | None, typer.Option("--arch", help="The architecture the challenge's workers run (default: the server's).")
     ] = None,
+    challenge_id: ChallengeOpt = None,
     server: participant.ServerOpt = None,
     as_json: participant.JsonOpt = False,
 ) -> None:
@@ -156,6 +158,7 @@ def push(
     participant.parse_meta(meta)  # a bad --meta is said before a long export, not after it
     api = client(server)
     try:
+        phase = str(phase_id(api, phase, challenge_id))
         challenge = _phase_challenge(api, phase)
     except ApiError as exc:
         raise fail(exc) from None
