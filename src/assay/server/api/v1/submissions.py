@@ -28,12 +28,12 @@ from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
 
-from .base import ApiView, Pages, hosted_challenge, not_found
+from .base import ApiView, FieldsOnce, Pages, hosted_challenge, not_found
 from .files import result_url
 from .phases import visible_phase
 
 
-class SubmissionOut(serializers.ModelSerializer):
+class SubmissionOut(FieldsOnce, serializers.ModelSerializer):
     """A submission for one reader: pass ``context={"reader": ResultReader(user)}`` (without one, the
     output is cut as for a stranger: hidden splits never leak through a forgotten context)."""
 
