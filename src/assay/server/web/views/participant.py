@@ -58,10 +58,14 @@ def participate(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 if participation.status == Participation.Status.PENDING:
                     messages.info(
-                        request, f"Team {team.name} registered; the hosts will approve it before it can submit."
+                        request,
+                        f"Team {team.name} is registered and waits for the hosts' approval; "
+                        "you can submit once they approve it.",
                     )
                 else:
-                    messages.success(request, f"Team {team.name} takes part in {challenge.title}.")
+                    messages.success(
+                        request, f"Team {team.name} takes part in {challenge.title}: choose a phase below and submit."
+                    )
                 return redirect("web:submit", pk=challenge.pk)
         return redirect("web:participate", pk=challenge.pk)
     teams = list(participant_teams_of(request.user))
@@ -104,7 +108,11 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
         return ask
     try:
         participation_rules.withdraw(request.user, participation)
-        messages.success(request, f"Team {participation.team.name} has left {challenge.title}.")
+        messages.success(
+            request,
+            f"Team {participation.team.name} has left {challenge.title} and can no longer submit; "
+            "register again here to come back.",
+        )
     except ParticipationError as exc:
         refusal(request, exc)
     return redirect("web:participate", pk=challenge.pk)
