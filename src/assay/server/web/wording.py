@@ -59,7 +59,8 @@ def cancel_too_late(sub: Submission, *, host: bool) -> str | None:
 
 
 def submission_queued(sub: Submission) -> str:
-    """After a submit. Not "is queued": the banner stays on the page while the row below moves on."""
+    """After a submit. Not "is queued": the note stays while the row below moves on (my submissions drops
+    it once nothing waits)."""
     return (
         f"Submission #{sub.submission_number} to {sub.phase.name} was received ({sub.input_file_name or 'file'}). "
         "Its status below updates by itself."
