@@ -377,6 +377,18 @@ def _result_takers(token: WorkerToken, submission_id: int, attempt: int):
     return rows.filter(Q(status__in=(S.RUNNING, S.SUBMITTED)) | late)
 
 
+_REPORTED: dict[str, Prepared] = {}
+_ID_MARK = -101  # a stand-in for the submission's id: no row has a negative one
+
+
+def _reported_query() -> Prepared:
+    """The reported submission of the token's queue (one row by primary key), compiled once per database."""
+    if connection.alias not in _REPORTED:
+        qs = Submission.objects.filter(pk=_ID_MARK, queue_name=_QUEUE_MARK)[:1]
+        _REPORTED[connection.alias] = Prepared(qs, id=_ID_MARK, queue=_QUEUE_MARK)
+    return _REPORTED[connection.alias]
+
+
 def complete(token: WorkerToken, submission_id: int, report: Completion) -> Submission:
     """Record an attempt's outcome (see :func:`_takes_result`): files, status and leaderboard entries, all
     at once. Taking a late result when a later attempt runs supersedes that one.
@@ -384,7 +396,8 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
     The row is read once, unlocked, to check the result against its phase (cached) and write the files;
     then one UPDATE guarded by the same rule records the outcome: if another report or a cancel came in
     between, it matches nothing and this report is refused as before, its files removed."""
-    sub = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name).first()
+    found = _reported_query().instances(id=submission_id, queue=token.queue_name)
+    sub = found[0] if found else None
     if sub is None or not _takes_result(sub, report.attempt):
         raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
     parsed, reason = None, report.error
