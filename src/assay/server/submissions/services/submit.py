@@ -11,6 +11,7 @@ row and no file behind.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,11 +57,16 @@ def allowed_extension(phase: ChallengePhase, file_name: str) -> bool:
     """The phase's file types; a docker-based challenge takes images (and code bundles) whatever its phases list."""
     if phase.challenge.is_docker_based:
         return images.allowed_name(file_name, phase.challenge)
+    return file_name.lower().endswith(_file_types(phase.allowed_submission_file_types))
+
+
+@functools.lru_cache(maxsize=256)
+def _file_types(allowed: str) -> tuple[str, ...]:
+    """The extensions a phase's ``allowed_submission_file_types`` names (the bundle's rule), kept per value:
+    every submit checks them."""
     from assay.bundle.model import Phase as PhaseConfig
 
-    types = PhaseConfig.model_construct(allowed_submission_file_types=phase.allowed_submission_file_types).file_types
-    name = file_name.lower()
-    return any(name.endswith(ext) for ext in types)
+    return tuple(PhaseConfig.model_construct(allowed_submission_file_types=allowed).file_types)
 
 
 def submit(
