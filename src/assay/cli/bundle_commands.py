@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, err_console, print_problems
+from .output import console, emit_json, err_console, plain, print_problems
 
 app = typer.Typer(help="Check challenge bundles offline, before anything is uploaded.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def validate(
     from assay.bundle import BundleError, read_bundle  # imported here: pydantic and yaml only for bundle commands
 
     if not path.exists():
-        err_console.print(f"[red]No such file or folder:[/red] {path}")
+        err_console.print(f"[red]No such file or folder:[/red] {plain(path)}")
         raise typer.Exit(2)
     try:
         with read_bundle(path) as bundle:
@@ -55,7 +55,7 @@ def validate(
                 f"{len(summary['leaderboards'])} leaderboard(s) [dim]({summary['mode']})[/dim]"
             )
             if summary["unchecked_files"]:
-                console.print(f"[dim]config-only: not checked: {', '.join(summary['unchecked_files'])}[/dim]")
+                console.print(f"[dim]config-only: not checked: {plain(', '.join(summary['unchecked_files']))}[/dim]")
         else:
             errors = [p for p in problems if p.severity == "error"] or problems
             console.print(f"[red]✗ invalid[/red]: {len(errors)} error(s)")
@@ -74,6 +74,6 @@ def schema(
         import json
 
         output.write_text(json.dumps(data, indent=2) + "\n")
-        console.print(f"wrote {output}")
+        console.print(f"wrote {plain(output)}")
     else:
         emit_json(data)

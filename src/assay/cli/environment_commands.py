@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, err_console
+from .output import console, emit_json, err_console, plain
 
 app = typer.Typer(help="The Python environments evaluation scripts run in (EvalAI's stacks).", no_args_is_help=True)
 
@@ -40,11 +40,11 @@ def list_environments(
     if as_json:
         emit_json({"root": str(root), "environments": rows, "aliases": environments.ALIASES})
         return
-    console.print(f"[bold]evaluation environments[/bold] [dim](cache: {root})[/dim]")
+    console.print(f"[bold]evaluation environments[/bold] [dim](cache: {plain(root)})[/dim]")
     for row in rows:
         state = "[green]built[/green]" if row["built"] else "[yellow]not built[/yellow]"
         default = " [dim](default)[/dim]" if row["default"] else ""
-        console.print(f"  {row['name']}{default}: {state} — {row['summary']}")
+        console.print(f"  {plain(row['name'])}{default}: {state} — {plain(row['summary'])}")
 
 
 @app.command("prepare")
@@ -61,7 +61,7 @@ def prepare(
     try:
         chosen = [environments.get(name) for name in names] if names else list(environments.ENVIRONMENTS.values())
     except ValueError as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(2) from None
     root = environments_dir()
 
@@ -73,8 +73,8 @@ def prepare(
         try:
             folder = ensure_stack(env, root, echo=echo)
         except SetupError as exc:
-            err_console.print(f"[red]{env.name} could not be built: {exc.message}[/red]")
+            err_console.print(f"[red]{plain(env.name)} could not be built: {plain(exc.message)}[/red]")
             if exc.log and not quiet:
                 err_console.print(exc.log[-4000:], markup=False)
             raise typer.Exit(1) from None
-        console.print(f"[green]✓[/green] {env.name}: {folder}")
+        console.print(f"[green]✓[/green] {plain(env.name)}: {plain(folder)}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, err_console, print_problems
+from .output import console, emit_json, err_console, plain, print_problems
 
 admin_app = typer.Typer(
     help="Server administration (needs the server installed: pip install 'assay\\[server]').",
@@ -35,7 +35,7 @@ def _admin():
     try:
         server.ready_database()
     except server.NotReady as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(2) from None
     return server
 
@@ -101,7 +101,7 @@ def import_bundle(
         if as_json:
             emit_json({"imported": False, "code": exc.code, "reason": exc.message})
         else:
-            err_console.print(f"[red]✗ not imported[/red]: {exc.message}")
+            err_console.print(f"[red]✗ not imported[/red]: {plain(exc.message)}")
         raise typer.Exit(1) from None
     if as_json:
         emit_json(
@@ -117,9 +117,9 @@ def import_bundle(
     if report.warnings:
         print_problems(report.warnings, str(path))
     verb = "created" if report.created else "updated"
-    console.print(f"[green]✓ {verb}[/green] challenge {report.challenge.title!r} (id {report.challenge.pk})")
+    console.print(f"[green]✓ {verb}[/green] challenge {plain(repr(report.challenge.title))} (id {report.challenge.pk})")
     for change in report.changes:
-        console.print(f"  • {change}")
+        console.print(f"  • {plain(change)}")
 
 
 token_app = typer.Typer(help="Worker tokens: one per queue, shown once, stored hashed.", no_args_is_help=True)
@@ -140,12 +140,12 @@ def token_create(
     try:
         row, token = server.create_worker_token(name, challenge)
     except error_type as exc:
-        err_console.print(f"[red]{exc.message}[/red]")
+        err_console.print(f"[red]{plain(exc.message)}[/red]")
         raise typer.Exit(1) from None
     if as_json:
         emit_json({"id": row.pk, "queue": row.queue_name, "token": token})
         return
-    console.print(f"Token for queue [bold]{row.queue_name}[/bold] (id {row.pk}); it is shown only now:")
+    console.print(f"Token for queue [bold]{plain(row.queue_name)}[/bold] (id {row.pk}); it is shown only now:")
     console.print(token, highlight=False, soft_wrap=True)
     console.print(f"[dim]run: ASSAY_WORKER_TOKEN={token[:6]}… assay worker --server URL[/dim]")
 

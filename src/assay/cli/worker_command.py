@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .output import err_console
+from .output import err_console, plain
 
 
 def worker(
@@ -60,14 +60,15 @@ def worker(
     for item in annotation or []:
         codename, sep, path = item.partition("=")
         if not sep or not codename or not Path(path).is_file():
-            err_console.print(f"[red]--annotation wants CODENAME=PATH of an existing file, got {item!r}[/red]")
+            wanted = "--annotation wants CODENAME=PATH of an existing file"
+            err_console.print(f"[red]{wanted}, got {plain(repr(item))}[/red]")
             raise typer.Exit(2)
         annotations[codename] = Path(path).resolve()
     if containers not in MODES:
-        err_console.print(f"[red]--containers wants one of {', '.join(MODES)}, got {containers!r}[/red]")
+        err_console.print(f"[red]--containers wants one of {', '.join(MODES)}, got {plain(repr(containers))}[/red]")
         raise typer.Exit(2)
     if evaluation_script is not None and not evaluation_script.exists():
-        err_console.print(f"[red]no such evaluation script: {evaluation_script}[/red]")
+        err_console.print(f"[red]no such evaluation script: {plain(evaluation_script)}[/red]")
         raise typer.Exit(2)
     os.environ.pop("ASSAY_WORKER_TOKEN", None)  # evaluators inherit nothing, but leave no copy around either
     client = WorkerClient(server, token)
@@ -81,7 +82,7 @@ def worker(
         )
     except ContainerUnavailable as exc:
         client.close()
-        err_console.print(f"[red]--containers {containers}: {exc}[/red]")
+        err_console.print(f"[red]--containers {plain(containers)}: {plain(exc)}[/red]")
         raise typer.Exit(2) from None
 
     try:
