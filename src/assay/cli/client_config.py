@@ -17,7 +17,7 @@ import httpx
 import typer
 from platformdirs import user_config_dir
 
-from .output import err_console, plain, problem_line
+from .output import err_console, plain, problem_line, severity_mark
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -185,9 +185,8 @@ def fail(exc: ApiError) -> typer.Exit:
             f"[red]✗ the bundle is invalid: {_count(len(errors), 'error')}[/red] [dim]({plain(exc.code)})[/dim]"
         )
         for p in bundle_errors:
-            mark = "[red]error  [/red]" if p.get("severity", "error") == "error" else "[yellow]warning[/yellow]"
             line = problem_line(p.get("file") or "", p.get("line"), p.get("key"), p["message"], p.get("code") or "")
-            err_console.print(f"  {mark} {line}")
+            err_console.print(f"  {severity_mark(p.get('severity', 'error'))} {line}")
     else:
         err_console.print(
             f"[red]✗ {plain(exc.message)}[/red]" + (f" [dim]({plain(exc.code)})[/dim]" if exc.code else "")

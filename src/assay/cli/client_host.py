@@ -15,7 +15,7 @@ import typer
 from . import bundle_commands
 from .client_config import ApiError, client, fail
 from .client_participant import JsonOpt, ServerOpt, _action, _table
-from .output import console, emit_json, err_console, plain, print_problems, problem_line
+from .output import console, emit_json, err_console, plain, print_problems, problem_line, severity_mark
 from .phase_lookup import phase_id
 
 app = typer.Typer(help="Host challenges: bundles, local tests, submissions, worker tokens.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def _report(body: dict, as_json: bool) -> None:
         console.print(f"  • {plain(change)}")
     for w in body.get("warnings", []):
         line = problem_line(w.get("file") or "", w.get("line"), w.get("key"), w["message"], w.get("code") or "")
-        console.print(f"  [yellow]warning[/yellow] {line}")
+        console.print(f"  {severity_mark('warning')} {line}")
 
 
 def _upload_bundle(method: str, path: str, bundle: Path, server: str | None, extra: dict) -> dict:

@@ -33,8 +33,11 @@ def print_problems(problems: list[Problem], title: str) -> None:
     """One problem per line, ``file:line [key] message (code)``: readable at any width, greppable."""
     console.print(f"[bold]{escape(title)}[/bold]")
     for p in problems:
-        mark = "[red]error  [/red]" if p.severity == "error" else "[yellow]warning[/yellow]"
-        console.print(f"  {mark} {problem_line(p.file, p.line, p.key, p.message, p.code)}")
+        console.print(f"  {severity_mark(p.severity)} {problem_line(p.file, p.line, p.key, p.message, p.code)}")
+
+
+def severity_mark(severity: str) -> str:
+    return "[red]error  [/red]" if severity == "error" else "[yellow]warning[/yellow]"
 
 
 def problem_line(file: str, line: int | None, key: str | None, message: str, code: str) -> str:
