@@ -23,11 +23,12 @@ SUBMISSION_DONE = {
 }
 
 
-def submission_name(sub: Submission, *, host: bool) -> str:
+def submission_name(sub: Submission, *, host: bool, mid_sentence: bool = False) -> str:
     """How a submission is named to its reader: a team's own numbering, the host's id plus the team."""
+    word = "submission" if mid_sentence else "Submission"
     if host:
-        return f"Submission {sub.pk} ({sub.participant_team.name} #{sub.submission_number})"
-    return f"Submission #{sub.submission_number}"
+        return f"{word} {sub.pk} ({sub.participant_team.name} #{sub.submission_number})"
+    return f"{word} #{sub.submission_number}"
 
 
 def submission_done(action: str, before: Submission, after: Submission, *, host: bool) -> str:

@@ -285,7 +285,7 @@ def submission_action(request: HttpRequest, pk: int, submission_id: int, action:
     if action == "rerun":
         ask = confirmation(
             request,
-            question=f"Re-run {wording.submission_name(sub, host=True)}?",
+            question=f"Re-run {wording.submission_name(sub, host=True, mid_sentence=True)}?",
             consequence="It is evaluated again with the current evaluation script; the new result replaces "
             "the old one on the leaderboard. The team sees the new evaluation in its submissions.",
             action="Yes, re-run it",

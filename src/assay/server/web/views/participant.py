@@ -387,7 +387,7 @@ def submission_action(request: HttpRequest, submission_id: int, action: str) -> 
     if action == "rerun":
         ask = confirmation(
             request,
-            question=f"Re-run submission #{sub.submission_number}?",
+            question=f"Re-run {wording.submission_name(sub, host=False, mid_sentence=True)}?",
             consequence="It is evaluated again, and the new result replaces the old one on the leaderboard. "
             "A re-run counts against your team's submission limits.",
             action="Yes, re-run it",
