@@ -276,3 +276,25 @@ def test_invalid_bundle_never_reaches_the_database(media, host_team, demo_copy):
         do_import(demo_copy, host_team)
     assert err.value.errors[0].code == "incorrect_default_order_by"
     assert counts()["Challenge"] == 0 and stored_files(media) == set()
+
+
+def test_api_refusal_of_a_broken_yaml_names_file_and_line_in_plain_words(media, host, host_team):
+    """The /api/v1 message is the bundle reader's own summary: no `None` key, no PyYAML wording."""
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("challenge_config.yaml", 'title: "never closed\ndescription: x\n')
+    api = APIClient()
+    api.force_authenticate(host)
+    bundle = SimpleUploadedFile("broken.zip", buffer.getvalue(), content_type="application/zip")
+    response = api.post("/api/v1/challenges", {"host_team": host_team.pk, "bundle": bundle}, format="multipart")
+    assert response.status_code == 400, response.content[:500]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_bundle", error
+    assert error["message"].startswith("the bundle is invalid: challenge_config.yaml:1: "), error["message"]
+    assert "None" not in error["message"] and "never closed" in error["message"], error["message"]

@@ -208,7 +208,7 @@ def _import(request: Request, upload, team: HostTeam, challenge: Challenge | Non
             with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
                 report = import_bundle(bundle, host_team=team, user=request.user, challenge=challenge)
         except BundleError as exc:
-            raise Refusal("invalid_bundle", _summary(exc), 400, _problems(exc)) from None
+            raise Refusal("invalid_bundle", f"the bundle is invalid: {exc.summary()}", 400, _problems(exc)) from None
     return Response(
         {
             "challenge": ChallengeOut(report.challenge).data,
@@ -218,13 +218,6 @@ def _import(request: Request, upload, team: HostTeam, challenge: Challenge | Non
         },
         status=201 if report.created else 200,
     )
-
-
-def _summary(exc: BundleError) -> str:
-    errors = [p for p in exc.problems if p.severity == "error"] or exc.problems
-    first = errors[0] if errors else None
-    where = f" ({first.file}:{first.line} {first.key})" if first and first.line else ""
-    return f"the bundle is invalid: {len(errors)} error(s); first: {first.message if first else '?'}{where}"
 
 
 class ValidateBundleView(ApiView):
