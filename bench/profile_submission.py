@@ -24,6 +24,7 @@ import io
 import json
 import os
 import pstats
+import re
 import shutil
 import statistics
 import sys
@@ -144,6 +145,20 @@ def by_package(stats: pstats.Stats) -> dict[str, float]:
     return {k: round(100 * v / total, 1) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
 
 
+SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+def sql_kinds(sqls) -> dict[str, int]:
+    """Statements by verb and first table ("SELECT django_cache": 4), so a phase's count says what it pays for."""
+    kinds: dict[str, int] = {}
+    for sql in sqls:
+        verb = sql.split(None, 1)[0].upper() if sql.strip() else "?"
+        table = SQL_TABLE.search(sql)
+        key = f"{verb} {table.group(1)}" if table else verb
+        kinds[key] = kinds.get(key, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
 def auth_ms(stats: pstats.Stats, per: int) -> float:
     """Cumulative time in DRF's ``Request._authenticate`` (every authentication class, on first ``request.user``)."""
     for (path, _line, name), (_cc, _calls, _tt, ct, _callers) in stats.stats.items():
@@ -178,6 +193,7 @@ def main() -> None:
     wall: dict[str, list[float]] = {p: [] for p in PHASES}
     cpu: dict[str, list[float]] = {p: [] for p in PHASES}
     queries: dict[str, int] = {}
+    statements: dict[str, dict[str, int]] = {}
     for _ in range(args.submissions):
         for path in PATHS:
             for name in path:
@@ -190,6 +206,7 @@ def main() -> None:
             with CaptureQueriesContext(connection) as captured:
                 phases[name]()
             queries[name] = len(captured.captured_queries)
+            statements[name] = sql_kinds(q["sql"] for q in captured.captured_queries)
     profiles = {p: cProfile.Profile(time.process_time) for p in PHASES}  # CPU, not the neighbours
     calls = dict.fromkeys(PHASES, 0)
     for _ in range(args.submissions):
@@ -204,6 +221,7 @@ def main() -> None:
             "wall_p50_ms": round(1000 * statistics.median(wall[name]), 2),
             "cpu_mean_ms": round(1000 * statistics.mean(cpu[name]), 2),
             "sql_statements": queries[name],
+            "sql_by_kind": statements[name],
             "auth_ms_profiled": auth_ms(stats, per),
             "profiled_ms": round(1000 * stats.total_tt / per, 2),
             "own_time_percent_by_package": by_package(stats),
@@ -217,6 +235,7 @@ def main() -> None:
         print(f"\n== {name}: wall p50 {r['wall_p50_ms']} ms, CPU {r['cpu_mean_ms']} ms, {r['sql_statements']} SQL,"
               f" auth {r['auth_ms_profiled']} ms (profiled total {r['profiled_ms']} ms)")  # fmt: skip
         print("   " + ", ".join(f"{k} {v} %" for k, v in r["own_time_percent_by_package"].items()))
+        print("   SQL: " + ", ".join(f"{k} {v}" for k, v in r["sql_by_kind"].items()))
         for row in r["top_assay_cumulative"]:
             print(f"   cum {row['cumulative_ms']:8.3f} ms  {row['calls']:5} x  {row['function']}")
         print("   -- own time:")
