@@ -65,3 +65,23 @@ def test_a_change_elsewhere_counts_within_the_bound(demo_challenge, settings):
     assert phase_rules.phase_with_challenge(phase_id).max_submissions == limit
     time.sleep(0.6)
     assert phase_rules.phase_with_challenge(phase_id).max_submissions == limit + 1
+
+
+def test_a_pause_landing_while_the_phase_is_read_is_not_outlived(demo_challenge, host):
+    """The host pauses (emptying the cache) after a submit read the phase, before it kept it: the old
+    row must not be kept, or submissions would pass the pause here for the cache's seconds."""
+    phase = demo_challenge.phases.get(codename="dev")
+    phase_rules.forget()
+    paused = []
+
+    def pause_after_the_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not paused and sql.lstrip().upper().startswith("SELECT") and "challengephase" in sql.lower():
+            paused.append(True)
+            hosting.set_paused(host, demo_challenge, True, phase)
+        return result
+
+    with connection.execute_wrapper(pause_after_the_read):
+        assert not phase_rules.phase_with_challenge(phase.pk).is_submission_paused  # read before the pause
+    assert paused
+    assert phase_rules.phase_with_challenge(phase.pk).is_submission_paused

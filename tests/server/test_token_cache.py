@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import check_token, create_token, revoke_token
 from assay.server.submissions.models import WorkerToken
 from assay.server.submissions.services.tokens import authenticate_worker, create_worker_token, revoke_worker_token
@@ -72,4 +73,40 @@ def test_a_revocation_elsewhere_counts_within_the_bound(admin_user, settings):
     WorkerToken.objects.filter(name="w").update(revoked_at=timezone.now())  # another process's revocation
     assert authenticate_worker(token) is not None  # this process has not heard of it yet
     time.sleep(0.6)
+    assert authenticate_worker(token) is None
+
+
+def test_a_revocation_landing_while_a_lookup_reads_the_row_is_not_outlived(participant):
+    """Another thread revokes (and empties the cache) after this lookup read the row, before it kept it:
+    the old row must not be kept, or the revoked token would pass here for the cache's seconds."""
+    row, token = create_token(participant, "t")
+    revoked = []
+
+    def revoke_after_the_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not revoked and "token_hash" in sql and sql.lstrip().upper().startswith("SELECT"):
+            revoked.append(True)
+            revoke_token(participant, ApiToken.objects.get(pk=row.pk))
+        return result
+
+    with connection.execute_wrapper(revoke_after_the_read):
+        assert check_token(token).row is not None  # read before the revocation: this request still passes
+    assert revoked
+    assert check_token(token).problem == "revoked"
+
+
+def test_a_worker_token_revoked_while_a_lookup_reads_it_is_not_outlived(admin_user):
+    row, token = create_worker_token(admin_user, "w")
+    revoked = []
+
+    def revoke_after_the_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not revoked and "token_hash" in sql and sql.lstrip().upper().startswith("SELECT"):
+            revoked.append(True)
+            revoke_worker_token(admin_user, WorkerToken.objects.get(pk=row.pk))
+        return result
+
+    with connection.execute_wrapper(revoke_after_the_read):
+        assert authenticate_worker(token) is not None
+    assert revoked
     assert authenticate_worker(token) is None

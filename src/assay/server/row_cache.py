@@ -8,6 +8,10 @@ makes it (saves and deletes send signals that empty the cache; the few bulk upda
 themselves) and within that many seconds in the other processes of a multi-process server, whose
 caches cannot hear of it.
 
+A row read from the database while a change clears the cache may be the old one: callers take a
+:meth:`RowCache.stamp` before reading and :meth:`RowCache.put` keeps the row only if no clear came in
+between, so a revocation that lands mid-lookup is not outlived by the row that lookup read.
+
 Each caller gets its own copy of the row (and of its cached relations), so one request's changes to
 ``request.auth``, ``request.user`` or a phase never reach another's.
 """
@@ -35,6 +39,7 @@ class RowCache(Generic[M]):
         self.related = related
         self._rows: dict[Hashable, tuple[float, M]] = {}
         self._lock = threading.Lock()
+        self._clears = 0  # how many times the cache was emptied: see stamp()
 
     def get(self, key: Hashable) -> M | None:
         """A private copy of the row cached for ``key``, or None (never cached, or too old)."""
@@ -44,11 +49,18 @@ class RowCache(Generic[M]):
             return None
         return self._copy(hit[1])
 
-    def put(self, key: Hashable, row: M) -> None:
+    def stamp(self) -> int:
+        """Taken before reading a row from the database, and given to :meth:`put` with it."""
+        return self._clears
+
+    def put(self, key: Hashable, row: M, stamp: int) -> None:
+        """Keep ``row`` unless the cache was emptied since ``stamp`` (it may predate that change)."""
         seconds = self.seconds()
         if seconds <= 0:
             return
         with self._lock:
+            if stamp != self._clears:
+                return
             if len(self._rows) >= MAX_ENTRIES:
                 self._rows.clear()
             self._rows[key] = (time.monotonic() + seconds, self._copy(row))
@@ -71,6 +83,7 @@ class RowCache(Generic[M]):
 
     def _clear(self) -> None:
         with self._lock:
+            self._clears += 1
             self._rows.clear()
 
     def _copy(self, row: M) -> M:

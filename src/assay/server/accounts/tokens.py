@@ -139,6 +139,7 @@ def check_token(token: str) -> Check:
     digest = _hash(token)
     row = _cache.get(digest)
     if row is None or (row.expires_at is not None and row.expires_at <= now):
+        stamp = _cache.stamp()
         row = ApiToken.objects.select_related("user").filter(token_hash=digest).first()
         if row is None or not row.user.is_active:
             return Check(None, "unknown")
@@ -146,7 +147,7 @@ def check_token(token: str) -> Check:
             return Check(None, "revoked")
         if row.expires_at is not None and row.expires_at <= now:
             return Check(None, "expired")
-        _cache.put(digest, row)
+        _cache.put(digest, row, stamp)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
         _cache.touched(digest, "last_used_at", now)

@@ -54,9 +54,10 @@ def phase_with_challenge(phase_id: int) -> ChallengePhase | None:
     """The phase with its challenge and host team (a private copy), or None when there is none."""
     phase = _phases.get(phase_id)
     if phase is None:
+        stamp = _phases.stamp()
         phase = ChallengePhase.objects.select_related("challenge__host_team").filter(pk=phase_id).first()
         if phase is not None:
-            _phases.put(phase_id, phase)
+            _phases.put(phase_id, phase, stamp)
     return phase
 
 
@@ -64,7 +65,8 @@ def split_rules(phase_id: int) -> tuple[SplitRule, ...]:
     """The phase's leaderboards, in phase-split order."""
     rules = _splits.get(phase_id)
     if rules is None:
+        stamp = _splits.stamp()
         rows = ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related("dataset_split", "leaderboard")
         rules = tuple(SplitRule(ps.pk, ps.dataset_split.codename, tuple(ps.leaderboard.labels)) for ps in rows)
-        _splits.put(phase_id, rules)
+        _splits.put(phase_id, rules, stamp)
     return rules

@@ -91,10 +91,11 @@ def authenticate_worker(token: str) -> WorkerToken | None:
     digest = _hash(token)
     row = _cache.get(digest)
     if row is None:
+        stamp = _cache.stamp()
         row = WorkerToken.objects.filter(token_hash=digest, revoked_at__isnull=True).first()
         if row is None:
             return None
-        _cache.put(digest, row)
+        _cache.put(digest, row, stamp)
     now = timezone.now()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         WorkerToken.objects.filter(pk=row.pk).update(last_used_at=now)
