@@ -9,7 +9,7 @@ from assay.server import inprocess_worker
 from assay.server.submissions.models import Submission, WorkerToken
 from assay.worker import loop
 
-from .test_worker_e2e import PERFECT, TRANSPORTS, post_submission, wait_for
+from .submissions.test_worker_e2e import PERFECT, TRANSPORTS, post_submission, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

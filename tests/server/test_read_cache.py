@@ -17,7 +17,7 @@ from assay.server.challenges.services.list_cache import seconds_to_next_date
 from assay.server.submissions.services import lifecycle
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
 
-from .test_leaderboard_ranking import World
+from .leaderboards.test_leaderboard_ranking import World
 
 pytestmark = pytest.mark.django_db
 V = ChallengePhaseSplit.Visibility

@@ -12,8 +12,7 @@ from assay.server.challenges.models import Challenge, Participation
 from assay.server.challenges.services import participation as rules
 from assay.server.challenges.services.participation import ParticipationError, domain_matches
 from assay.server.teams import services as teams
-
-from .conftest import upload
+from tests.server.conftest import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 from assay.bundle import BundleError, read_bundle
 from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.leaderboards.services.exports import HOST_COLUMNS, PARTICIPANT_COLUMNS
+from tests.server.conftest import DEMO_BUNDLE
 
-from .conftest import DEMO_BUNDLE
 from .test_leaderboard_ranking import World
 
 pytestmark = pytest.mark.django_db

@@ -397,8 +397,7 @@ def test_results_written_by_the_queue_reach_the_board(world, admin_user, team, p
     from assay.server.submissions.services.queue import Completion, claim_next, complete
     from assay.server.submissions.services.submit import SubmissionFields, submit
     from assay.server.submissions.services.tokens import create_worker_token
-
-    from .conftest import upload
+    from tests.server.conftest import upload
 
     phase = world.challenge.phases.get(codename="dev")
     submit(participant, phase, upload(), "p.json", SubmissionFields())

@@ -37,8 +37,7 @@ from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.worker import Worker, WorkerClient
 from tests import corpus
-
-from .conftest import upload
+from tests.server.conftest import upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

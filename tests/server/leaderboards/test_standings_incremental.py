@@ -34,8 +34,7 @@ from assay.server.submissions.services.results import SplitResult
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
-
-from .conftest import upload
+from tests.server.conftest import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,9 @@ from assay.server.submissions.services import images, jobs, queue
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads
+from tests.server.images import fake_image_tarball
 
 from . import test_container_submissions as containers
-from .images import fake_image_tarball
 from .test_container_submissions import claim, container_bundle, dev, imported, push
 
 # The docker-based demo challenge and a worker's API client, as the container-submission tests make them.

@@ -18,8 +18,8 @@ from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.tokens import create_worker_token
+from tests.server.conftest import REPO
 
-from .conftest import REPO
 from .test_worker_e2e import post_submission, run_worker_thread, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -24,9 +24,8 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.uploads import services as uploads
-
-from .conftest import DEMO_BUNDLE, upload
-from .images import digest_of, fake_image_tarball
+from tests.server.conftest import DEMO_BUNDLE, upload
+from tests.server.images import digest_of, fake_image_tarball
 
 pytestmark = pytest.mark.django_db
 

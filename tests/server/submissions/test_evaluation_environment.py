@@ -20,8 +20,8 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import jobs
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+from tests.server.conftest import DEMO_BUNDLE
 
-from .conftest import DEMO_BUNDLE
 from .test_worker_e2e import post_submission, run_worker_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,8 +14,7 @@ from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
-
-from .conftest import stored_files, upload
+from tests.server.conftest import stored_files, upload
 
 
 def submission_files(media) -> set[str]:

@@ -35,8 +35,8 @@ from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.worker import Worker, WorkerClient
+from tests.server.conftest import DEMO_BUNDLE, upload
 
-from .conftest import DEMO_BUNDLE, upload
 from .test_worker_e2e import api_for, post_submission, run_worker_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -27,8 +27,7 @@ from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.worker import Worker, WorkerClient
-
-from .conftest import DEMO_BUNDLE, upload
+from tests.server.conftest import DEMO_BUNDLE, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

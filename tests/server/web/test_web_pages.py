@@ -13,8 +13,7 @@ from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Parti
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
-
-from .conftest import upload
+from tests.server.conftest import upload
 
 pytestmark = pytest.mark.django_db
 
@@ -245,8 +244,7 @@ def test_submit_to_a_bad_phase_is_404(demo_challenge, team, participant, phase_v
 def test_submit_to_another_challenges_phase_is_404(demo_challenge, team, participant, host_team, media):
     from assay.bundle import read_bundle
     from assay.server.challenges.services.bundle_import import import_bundle
-
-    from .conftest import DEMO_BUNDLE
+    from tests.server.conftest import DEMO_BUNDLE
 
     with read_bundle(DEMO_BUNDLE) as bundle:
         other = import_bundle(bundle, host_team=host_team).challenge
