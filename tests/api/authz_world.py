@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from .conftest import finish, make_user, token_for, upload
+from tests.factories import finish, make_user, token_for, upload
 
 #: The roles of issue 12: who asks.
 ROLES = (

@@ -9,7 +9,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from .conftest import client_for, finish, upload
+from tests.factories import client_for, finish, upload
 
 
 def worker_client(token: str) -> APIClient:
@@ -133,7 +133,7 @@ def _bundle_zip():
     import io
     import zipfile
 
-    from .conftest import DEMO_BUNDLE
+    from tests.factories import DEMO_BUNDLE
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -151,8 +151,7 @@ def _says_verify(message: str) -> None:
 
 def test_logins_give_no_token_to_an_unverified_account(users):
     from assay.server.accounts.models import ApiToken
-
-    from .conftest import make_user
+    from tests.factories import make_user
 
     carol = make_user("carol")
     _unverify(carol)
@@ -224,7 +223,7 @@ def test_web_host_dashboard_refuses_an_unverified_account(users):
 
 
 def test_without_mandatory_verification_the_rule_is_off(users, settings):
-    from .conftest import make_user
+    from tests.factories import make_user
 
     settings.ACCOUNT_EMAIL_VERIFICATION = "optional"
     _unverify(make_user("carol"))

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from rest_framework.test import APIClient
 
-from .conftest import client_for, make_user
+from tests.factories import client_for, make_user
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_native_error_shape(world, users):
 
 def test_expired_and_revoked_tokens_say_so(world, users, settings):
     """The rows change behind the server's back (as another process would): no token cache here, the
-    bound it puts on that is tested in tests/server/test_token_cache.py."""
+    bound it puts on that is tested in tests/server/accounts/test_token_cache.py."""
     import datetime as dt
 
     from django.utils import timezone
@@ -126,7 +126,7 @@ def test_resumable_upload_with_checksums(world, users):
 
 
 def test_github_endpoints(world, users, tmp_path):
-    from .conftest import DEMO_BUNDLE
+    from tests.factories import DEMO_BUNDLE
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -164,8 +164,7 @@ def test_starters_remote_loop(world, users):
     from assay.server.challenges.models import Challenge
     from assay.server.submissions.models import Submission
     from assay.server.submissions.services.submit import SubmissionFields, submit
-
-    from .conftest import upload
+    from tests.factories import upload
 
     challenge = world["challenge"]
     Challenge.objects.filter(pk=challenge.pk).update(remote_evaluation=True)

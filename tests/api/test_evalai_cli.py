@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, make_user, token_for
+from tests.factories import REPO, make_user, token_for
 
 EVALAI = os.environ.get("ASSAY_EVALAI_CLI") or str(REPO / ".venv-evalai" / "bin" / "evalai")
 OFFLINE = Path(__file__).parent / "evalai_offline"

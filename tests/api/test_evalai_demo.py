@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO_BUNDLE, REPO
+from tests.factories import DEMO_BUNDLE, REPO
+
 from .test_evalai_cli import EVALAI, SUBMISSIONS, Cli
 
 CONTAINER_BUNDLE = REPO / "examples" / "demo-container-challenge"

@@ -24,8 +24,9 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.factories import finish, upload
+
 from .authz_world import World, build_world
-from .conftest import finish, upload
 from .routes import url_routes
 
 pytestmark = pytest.mark.django_db

@@ -25,8 +25,8 @@ from assay.evaluation.containers.intake import ImageRefused, release_image
 from assay.evaluation.containers.registry import pull_image
 from assay.server.submissions.services import images as image_rules
 from tests.containers.conftest import busybox_rootfs, docker_client, images  # noqa: F401  (a real engine)
+from tests.factories import client_for, make_user, token_for, upload
 
-from .conftest import client_for, make_user, token_for, upload
 from .test_evalai_cli import EVALAI, Cli
 
 REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from .conftest import client_for, token_for
+from tests.factories import client_for, token_for
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import client_for, upload
+from tests.factories import client_for, upload
+
 from .routes import sample_path, url_routes
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from .conftest import client_for, finish, upload
+from tests.factories import client_for, finish, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -29,8 +29,9 @@ import pytest
 from django.db import transaction
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
+from tests.factories import upload
+
 from .authz_world import ROLES, UPLOAD, World, build_world
-from .conftest import upload
 from .routes import Route, sample_path, url_routes
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from .conftest import token_for, upload
+from tests.factories import token_for, upload
 
 
 def _schema():

@@ -17,8 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assay.server.clientaddr import client_address, parse_trusted_proxies
-
-from .conftest import REPO, client_for, make_user
+from tests.factories import REPO, client_for, make_user
 
 BAD = {"username": "alice", "password": "wrong"}
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assay.cli.main import app
-from tests.api.conftest import REPO
+from tests.factories import REPO
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DEMO = REPO / "examples" / "demo-challenge"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO_BUNDLE
+from tests.factories import DEMO_BUNDLE
 
 ASSAY = Path(sys.executable).with_name("assay")
 

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from assay.cli.main import app
 from assay.server.challenges.models import Challenge
-
-from .conftest import DEMO_BUNDLE, stored_files
+from tests.factories import DEMO_BUNDLE, stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 runner = CliRunner()

@@ -20,8 +20,7 @@ import pytest
 from assay.bundle.reader import read_bundle
 from assay.evaluation.containers import localimages
 from assay.evaluation.containers.intake import read_manifest
-
-from .conftest import DEMO_BUNDLE, REPO
+from tests.factories import DEMO_BUNDLE, REPO
 
 CONTAINER_BUNDLE = REPO / "examples" / "demo-container-challenge"
 INPUTS = CONTAINER_BUNDLE / "inputs" / "numbers.txt"

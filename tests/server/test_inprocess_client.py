@@ -1,7 +1,7 @@
 """The in-process transport refuses what the worker views refuse, raised as the HTTP client raises it;
 what differs between the transports is how files travel.
 
-The whole flow over both transports is in test_worker_e2e.py; here the refusals, one by one.
+The whole flow over both transports is in submissions/test_worker_e2e.py; here the refusals, one by one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
 from assay.worker.client import LeaseLostError, ProtocolError, TokenRefused
-
-from .conftest import upload
+from tests.factories import upload
 
 GOOD = {"output": {"result": [{"public": {"Accuracy": 0.75, "F1": 0.5}}]}, "stdout": "done\n"}
 

@@ -16,19 +16,10 @@ from assay.server.challenges.models import ChallengePhaseSplit, Participation
 from assay.server.challenges.services.list_cache import seconds_to_next_date
 from assay.server.submissions.services import lifecycle
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
+from tests.factories import World
 
-from .leaderboards.test_leaderboard_ranking import World
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.results(("A", 0.9, 0.5), ("B", 0.5, 0.5))]
 V = ChallengePhaseSplit.Visibility
-
-
-@pytest.fixture
-def world(demo_challenge, host) -> World:
-    w = World(demo_challenge, host)
-    w.result("A", 0.9, 0.5)
-    w.result("B", 0.5, 0.5)
-    return w
 
 
 def api(user=None) -> APIClient:

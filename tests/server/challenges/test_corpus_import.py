@@ -10,8 +10,8 @@ import yaml
 from assay.bundle import BundleError, read_bundle
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services.bundle_import import import_bundle
+from tests.factories import CORPUS
 from tests.server.bundles import complete_bundle, zip_folder
-from tests.server.conftest import CORPUS
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.apps import apps
 from assay.bundle import BundleError, read_bundle
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
-from tests.server.conftest import DEMO_BUNDLE, stored_files
+from tests.factories import DEMO_BUNDLE, stored_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bundle"))
 hostile = importlib.import_module("test_hostile")

@@ -21,8 +21,8 @@ from assay.server.challenges.services.bundle_import import ImportRefused, import
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.teams.models import ParticipantTeam
+from tests.factories import DEMO_BUNDLE, stored_files
 from tests.server.bundles import zip_folder
-from tests.server.conftest import DEMO_BUNDLE, stored_files
 
 pytestmark = pytest.mark.django_db
 
@@ -239,7 +239,7 @@ def test_other_host_teams_challenge_is_refused(media, host_team, django_user_mod
     from assay.server.teams.services import create_host_team
 
     challenge = do_import(DEMO_BUNDLE, host_team).challenge
-    from tests.server.conftest import verified
+    from tests.factories import verified
 
     other = create_host_team("Others", verified(django_user_model.objects.create_user("o", "o@example.org", "pw")))
     with pytest.raises(ImportRefused) as err:

@@ -12,18 +12,9 @@ from assay.server.challenges.models import Challenge, Participation
 from assay.server.challenges.services import participation as rules
 from assay.server.challenges.services.participation import ParticipationError, domain_matches
 from assay.server.teams import services as teams
-from tests.server.conftest import upload
+from tests.factories import make_user, upload
 
 pytestmark = pytest.mark.django_db
-
-
-def make_user(username: str, email: str, verified: bool = True):
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, email, "pw")
-    EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
-    return user
 
 
 @pytest.fixture

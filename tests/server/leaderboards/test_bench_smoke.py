@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.server.conftest import REPO
+from tests.factories import REPO
 
 
 def test_leaderboard_bench_runs_and_agrees_with_evalai(tmp_path):

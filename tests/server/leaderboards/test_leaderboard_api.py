@@ -14,16 +14,9 @@ from rest_framework.test import APIClient
 from assay.bundle import BundleError, read_bundle
 from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.leaderboards.services.exports import HOST_COLUMNS, PARTICIPANT_COLUMNS
-from tests.server.conftest import DEMO_BUNDLE
-
-from .test_leaderboard_ranking import World
+from tests.factories import DEMO_BUNDLE, World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(demo_challenge, host) -> World:
-    return World(demo_challenge, host)
 
 
 def api(user=None) -> APIClient:

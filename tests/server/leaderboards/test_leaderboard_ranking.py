@@ -6,113 +6,20 @@ transaction), so the standings under test are the ones production keeps.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
-from django.contrib.auth.models import AnonymousUser
 
-from assay.server.challenges.models import ChallengePhase, ChallengePhaseSplit, Participation
-from assay.server.leaderboards.models import LeaderboardEntry, Standing, StandingsState
+from assay.server.leaderboards.models import Standing, StandingsState
 from assay.server.leaderboards.services.errors import LeaderboardError
-from assay.server.leaderboards.services.ranking import leaderboard
 from assay.server.leaderboards.services.rules import label_ascending
-from assay.server.leaderboards.services.standings import rebuild, refresh_submission
+from assay.server.leaderboards.services.standings import rebuild
 from assay.server.submissions.models import Submission
-from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
 pytestmark = pytest.mark.django_db
-
-T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-
-
-class World:
-    """The demo challenge plus teams and results, written the way the queue writes them."""
-
-    def __init__(self, challenge, host) -> None:
-        self.challenge = challenge
-        self.host = host
-        self.users: dict[str, Any] = {}
-        self.teams: dict[str, ParticipantTeam] = {}
-        self.minutes = 0
-
-    def ps(self, phase: str = "dev", split: str = "public") -> ChallengePhaseSplit:
-        return ChallengePhaseSplit.objects.select_related("phase__challenge", "leaderboard").get(
-            phase__challenge=self.challenge, phase__codename=phase, dataset_split__codename=split
-        )
-
-    def team(self, name: str) -> ParticipantTeam:
-        if name not in self.teams:
-            from django.contrib.auth import get_user_model
-
-            user = get_user_model().objects.create_user(f"user{name}", f"{name}@team.example", "pw")
-            team = ParticipantTeam.objects.create(name=name, created_by=user)
-            ParticipantTeamMember.objects.create(team=team, user=user)
-            Participation.objects.create(challenge=self.challenge, team=team)
-            self.users[name], self.teams[name] = user, team
-        return self.teams[name]
-
-    def result(
-        self,
-        team: str,
-        acc: float | None = None,
-        f1: float | None = None,
-        *,
-        phase: str = "dev",
-        private: dict | None = None,
-        errors: dict | None = None,
-        public: bool = True,
-        status: str = "finished",
-        baseline: bool = False,
-        flagged: bool = False,
-        hidden: bool = False,
-        by_host: bool = False,
-        seconds: float = 10.0,
-    ) -> Submission:
-        """One submission of ``team`` with its entry on the public split (and ``private`` if given)."""
-        owner = self.team(team)
-        self.minutes += 1
-        at = T0 + dt.timedelta(minutes=self.minutes)
-        sub = Submission.objects.create(
-            phase=ChallengePhase.objects.get(challenge=self.challenge, codename=phase),
-            participant_team=owner,
-            created_by=self.host if by_host else self.users[team],
-            status=status,
-            is_public=public,
-            is_baseline=baseline,
-            is_flagged=flagged,
-            ignore_submission=hidden,
-            started_at=at,
-            completed_at=at + dt.timedelta(seconds=seconds),
-        )
-        Submission.objects.filter(pk=sub.pk).update(submitted_at=at)
-        sub.submitted_at = at
-        public_result = {k: v for k, v in (("Accuracy", acc), ("F1", f1)) if v is not None}
-        for split, result in (("public", public_result), ("private", private)):
-            if result is None:
-                continue
-            LeaderboardEntry.objects.create(
-                phase_split=self.ps(phase, split),
-                submission=sub,
-                participant_team=owner,
-                result=result,
-                error=(errors or {}).get(split),
-            )
-        refresh_submission(sub)
-        return sub
-
-    def board(self, user=None, phase: str = "dev", split: str = "public", **kw):
-        return leaderboard(user or AnonymousUser(), self.ps(phase, split), **kw)
 
 
 def table(board, label: str = "Accuracy") -> list[tuple]:
     """(rank, team, value of ``label``) per row, the compact form the table below expects."""
     return [(r["rank"], r["team"]["name"], r.get("scores", {}).get(label)) for r in board.rows]
-
-
-@pytest.fixture
-def world(demo_challenge, host) -> World:
-    return World(demo_challenge, host)
 
 
 def _set(obj, **fields) -> None:
@@ -217,8 +124,7 @@ def test_ranking_rules(world, settings_, results, ask, expected):
         ps.leaderboard.save()
     if "banned" in settings_:
         _set(world.challenge, banned_email_ids=settings_["banned"])
-    for team, acc, f1, *options in results:
-        world.result(team, acc, f1, **(options[0] if options else {}))
+    world.results(results)
     ask = dict(ask)
     user = world.host if ask.pop("user", None) == "host" else None
     assert table(world.board(user, **ask)) == expected
@@ -397,7 +303,7 @@ def test_results_written_by_the_queue_reach_the_board(world, admin_user, team, p
     from assay.server.submissions.services.queue import Completion, claim_next, complete
     from assay.server.submissions.services.submit import SubmissionFields, submit
     from assay.server.submissions.services.tokens import create_worker_token
-    from tests.server.conftest import upload
+    from tests.factories import upload
 
     phase = world.challenge.phases.get(codename="dev")
     submit(participant, phase, upload(), "p.json", SubmissionFields())

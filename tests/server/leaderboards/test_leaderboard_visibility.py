@@ -10,18 +10,16 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from .test_leaderboard_ranking import World
+from tests.factories import World
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(demo_challenge, host) -> World:
-    w = World(demo_challenge, host)
-    w.result("A", 0.9, 0.5)  # the owning team
-    w.result("A", 0.95, 0.5, public=False)  # its better, private submission
-    w.result("B", 0.5, 0.5)  # another team
-    return w
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.results(
+        ("A", 0.9, 0.5),  # the owning team
+        ("A", 0.95, 0.5, {"public": False}),  # its better, private submission
+        ("B", 0.5, 0.5),  # another team
+    ),
+]
 
 
 def client_for(world: World, reader: str, django_user_model) -> APIClient:

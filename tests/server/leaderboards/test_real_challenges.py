@@ -28,16 +28,14 @@ import yaml
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from assay.bundle import read_bundle
-from assay.server.challenges.models import Challenge, Participation
-from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.models import Participation
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.worker import Worker, WorkerClient
 from tests import corpus
-from tests.server.conftest import upload
+from tests.factories import import_published, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -173,9 +171,7 @@ def _compare(repository, folder, environment, host_team, participant_team, admin
     phases = _annotated_phases(folder)
     assert phases, f"{repository} has no phase with an annotation file"
 
-    with read_bundle(folder) as bundle:  # the folder as it is: evaluation_script/ not zipped
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge = import_published(host_team, folder)  # the folder as it is: evaluation_script/ not zipped
     user, team = participant_team
     Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=timezone.now())
     client = APIClient()

@@ -18,11 +18,10 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
-from django.utils import timezone
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from assay.server.challenges.models import ChallengePhaseSplit, Participation
+from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.leaderboards.models import Standing
 from assay.server.leaderboards.services.entries import record_entries
 from assay.server.leaderboards.services.ranking import load_phase_split
@@ -33,8 +32,8 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.results import SplitResult
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
-from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
-from tests.server.conftest import upload
+from assay.server.teams.models import HostTeamMember
+from tests.factories import register_team, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -76,9 +75,7 @@ class Run:
         self.splits = list(ChallengePhaseSplit.objects.filter(phase=self.phase).order_by("pk"))
         self.token, _ = create_worker_token(admin, "property test")
         bob = get_user_model().objects.create_user("bob", "bob@uni.example", "pw")
-        team = ParticipantTeam.objects.create(name="Team Bob", created_by=bob)
-        ParticipantTeamMember.objects.create(team=team, user=bob)
-        Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=timezone.now())
+        register_team(challenge, bob, "Team Bob")
         self.users = [participant, bob]
         self.subs: list[int] = []
 

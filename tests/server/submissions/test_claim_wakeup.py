@@ -21,7 +21,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import queue
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
-from tests.server.conftest import upload
+from tests.factories import upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,13 +12,11 @@ import hashlib
 
 import pytest
 
-from assay.bundle import read_bundle
-from assay.server.challenges.models import Challenge, Participation
-from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.models import Participation
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.tokens import create_worker_token
-from tests.server.conftest import REPO
+from tests.factories import REPO, import_published
 
 from .test_worker_e2e import post_submission, run_worker_thread, wait_for
 
@@ -52,9 +50,7 @@ def docker_client():
 
 @pytest.fixture
 def container_challenge(media, host_team, team):
-    with read_bundle(CONTAINER_BUNDLE) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge = import_published(host_team, CONTAINER_BUNDLE)
     Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=challenge.created_at)
     return challenge
 

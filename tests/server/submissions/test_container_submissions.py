@@ -24,7 +24,7 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.server.uploads import services as uploads
-from tests.server.conftest import DEMO_BUNDLE, upload
+from tests.factories import DEMO_BUNDLE, import_published, register_team, upload
 from tests.server.images import digest_of, fake_image_tarball
 
 pytestmark = pytest.mark.django_db
@@ -53,10 +53,7 @@ def container_bundle(tmp_path: Path, *, static: bool = True, env_tarball: bytes 
 
 
 def imported(path: Path, host_team) -> Challenge:
-    with read_bundle(path) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    challenge.refresh_from_db()
+    challenge = import_published(host_team, path)
     return challenge
 
 
@@ -245,16 +242,10 @@ def test_prediction_jobs_are_still_claimed_by_every_worker(demo_challenge, team,
 
 
 def test_environment_jobs_name_the_hosts_image(tmp_path, media, host_team, participant, admin_user):
-    from django.utils import timezone
-
-    from assay.server.challenges.models import Participation
-    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
     tarball = fake_image_tarball()
     challenge = imported(container_bundle(tmp_path, static=False, env_tarball=tarball), host_team)
-    team = ParticipantTeam.objects.create(name="Agents", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(challenge, participant, "Agents")
     sub = push(participant, dev(challenge), fake_image_tarball(user="agent"))
     token, _ = create_worker_token(admin_user, "w")
     leased = queue.claim_next(token, "w", containers=True)
@@ -281,7 +272,7 @@ def test_container_logs_are_for_hosts_only(static_challenge, participant, host, 
     from django.core.files.storage import default_storage
     from django.test import Client
 
-    from tests.api.conftest import client_for as api_client_for
+    from tests.factories import client_for as api_client_for
 
     sub = push(participant, dev(static_challenge), fake_image_tarball())
     name = default_storage.save("submission_logs/x/stdout.txt", ContentFile(b"1\n2\n3\n"))

@@ -10,17 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
-from assay.bundle import read_bundle
-from assay.server.challenges.models import Challenge, Participation
-from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.models import Challenge
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import jobs
 from assay.server.submissions.services.tokens import create_worker_token
-from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
-from tests.server.conftest import DEMO_BUNDLE
+from tests.factories import DEMO_BUNDLE, import_published, register_team
 
 from .test_worker_e2e import post_submission, run_worker_thread
 
@@ -38,10 +34,7 @@ def evaluate(test_annotation_file, user_submission_file, phase_codename, **kwarg
 def _import(folder: Path, host_team, extra_config: str) -> Challenge:
     config = folder / "challenge_config.yaml"
     config.write_text(config.read_text() + extra_config)
-    with read_bundle(folder) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    challenge.refresh_from_db()
+    challenge = import_published(host_team, folder)
     return challenge
 
 
@@ -50,9 +43,7 @@ def test_the_chosen_environment_reaches_the_script(live_server, media, host_team
     (folder / "evaluation_script" / "main.py").write_text(OLD_API_MAIN)
     challenge = _import(folder, host_team, "\nevaluation_environment: evalai-py3.8\n")
     assert challenge.evaluation_environment == "evalai-py3.7"  # the alias, stored by its canonical name
-    team = ParticipantTeam.objects.create(name="Team Old", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(challenge, participant, "Team Old")
     dev = challenge.phases.get(codename="dev")
     sid = post_submission(participant, dev, b"{}")
     assert jobs.job_payload(Submission.objects.get(pk=sid))["environment"] == "evalai-py3.7"

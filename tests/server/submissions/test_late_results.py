@@ -19,7 +19,7 @@ from assay.server.submissions.services import lifecycle, queue
 from assay.server.submissions.services.errors import LeaseLost
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
-from tests.server.conftest import upload
+from tests.factories import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, remaining, submit
-from tests.server.conftest import stored_files, upload
+from tests.factories import stored_files, upload
 
 
 def submission_files(media) -> set[str]:
@@ -243,7 +243,7 @@ def test_select_one_takes_the_replaced_entry_off_the_public_leaderboard_at_once(
 
     from assay.server.leaderboards.models import Standing
     from assay.server.leaderboards.services.ranking import leaderboard
-    from tests.api.conftest import finish
+    from tests.factories import finish
 
     phase = dev(demo_challenge)
     phase.is_restricted_to_select_one_submission = True

@@ -15,7 +15,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import queue
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
-from tests.server.conftest import upload
+from tests.factories import upload
 
 
 def _submit(participant, challenge, content: bytes = b'{"dev-a0": 1}') -> Submission:
@@ -47,7 +47,7 @@ def test_platform_workers_skip_an_unapproved_challenge_until_it_is_approved(
     from assay.bundle import read_bundle
     from assay.server.challenges.models import Participation
     from assay.server.challenges.services.bundle_import import import_bundle
-    from tests.server.conftest import DEMO_BUNDLE
+    from tests.factories import DEMO_BUNDLE
 
     with read_bundle(DEMO_BUNDLE) as bundle:
         unapproved = import_bundle(bundle, host_team=host_team).challenge  # a new challenge: not approved

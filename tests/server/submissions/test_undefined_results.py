@@ -18,24 +18,20 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 from typer.testing import CliRunner
 
-from assay.bundle import read_bundle
 from assay.cli.main import app
 from assay.evaluation.contract import check_output
-from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Participation
-from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.models import Challenge, ChallengePhaseSplit
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.leaderboards.services.ranking import evalai_rows, leaderboard
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.lifecycle import mark
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
-from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.worker import Worker, WorkerClient
-from tests.server.conftest import DEMO_BUNDLE, upload
+from tests.factories import DEMO_BUNDLE, import_published, register_team, upload
 
 from .test_worker_e2e import api_for, post_submission, run_worker_thread
 
@@ -92,26 +88,17 @@ CASES = [
 def echo_challenge(media, host_team, tmp_path):
     folder = Path(shutil.copytree(DEMO_BUNDLE, tmp_path / "echo"))
     (folder / "evaluation_script" / "main.py").write_text(ECHO_MAIN)
-    with read_bundle(folder) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge = import_published(host_team, folder)
     challenge.phases.update(max_concurrent_submissions_allowed=len(CASES))  # all queued before the worker starts
     return challenge
-
-
-def _team(user, challenge, name: str) -> ParticipantTeam:
-    team = ParticipantTeam.objects.create(name=name, created_by=user)
-    ParticipantTeamMember.objects.create(team=team, user=user)
-    Participation.objects.create(challenge=challenge, team=team, terms_accepted_at=timezone.now())
-    return team
 
 
 def test_no_result_stops_the_worker(
     live_server, echo_challenge, participant, django_user_model, admin_user, host, tmp_path, monkeypatch
 ):
-    _team(participant, echo_challenge, "Team NaN")
+    register_team(echo_challenge, participant, "Team NaN")
     rival = django_user_model.objects.create_user("bob", "bob@uni.example", "pw")
-    _team(rival, echo_challenge, "Team Finite")
+    register_team(echo_challenge, rival, "Team Finite")
     dev = echo_challenge.phases.get(codename="dev")
     ids = {}
     for name, content, _, _ in CASES:
@@ -190,7 +177,7 @@ def _scored(challenge, worker: APIClient, team_name: str, accuracy: float, f1: f
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user(team_name.lower().replace(" ", "_"), "", "pw")
-    _team(user, challenge, team_name)
+    register_team(challenge, user, team_name)
     phase = challenge.phases.get(codename="dev")
     sub = submit(user, phase, upload(b"{}"), "preds.json", SubmissionFields())
     job = worker.post("/api/v1/worker/claim", {"worker_id": "w"}, format="json").json()["job"]
@@ -250,7 +237,7 @@ def test_an_undefined_metric_alone_is_a_finished_submission_shown_as_a_dash(demo
 def test_a_job_the_worker_cannot_handle_fails_alone(live_server, echo_challenge, participant, admin_user, tmp_path):
     """Whatever breaks while a job is handled (here a payload without the key the worker reads, as a
     server of another version might send) fails that submission with the reason; the next is evaluated."""
-    _team(participant, echo_challenge, "Team Odd")
+    register_team(echo_challenge, participant, "Team Odd")
     dev = echo_challenge.phases.get(codename="dev")
     odd = post_submission(participant, dev, json.dumps(output(0.5)).encode())
     fine = post_submission(participant, dev, json.dumps(output(0.75)).encode())
@@ -300,7 +287,7 @@ def test_a_report_that_cannot_be_sent_becomes_a_reported_failure(
 ):
     """The safety net behind the contract: a report the strict JSON encoder refuses (the NaN that used to
     kill the worker, had it bypassed check_output) is replaced by a plain failure with the reason."""
-    _team(participant, echo_challenge, "Team Net")
+    register_team(echo_challenge, participant, "Team Net")
     sid = post_submission(participant, echo_challenge.phases.get(codename="dev"), json.dumps(output(0.5)).encode())
     _, token = create_worker_token(admin_user, "net")
     worker = Worker(WorkerClient(live_server.url, token), tmp_path / "w", poll_wait=1)

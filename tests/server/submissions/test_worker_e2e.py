@@ -20,14 +20,11 @@ import yaml
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from assay.bundle import read_bundle
-from assay.server.challenges.models import Challenge
-from assay.server.challenges.services.bundle_import import import_bundle
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.worker import Worker, WorkerClient
-from tests.server.conftest import DEMO_BUNDLE, upload
+from tests.factories import DEMO_BUNDLE, import_published, register_team, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,9 +133,7 @@ def test_script_error_reaches_the_participant(
 def slow_challenge(media, host_team, tmp_path):
     folder = Path(shutil.copytree(DEMO_BUNDLE, tmp_path / "slow"))
     (folder / "evaluation_script" / "main.py").write_text(SLOW_MAIN)
-    with read_bundle(folder) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
+    challenge = import_published(host_team, folder)
     return challenge
 
 
@@ -158,13 +153,9 @@ def test_killed_worker_loses_nothing(
     live_server, slow_challenge, participant, admin_user, tmp_path, settings, transport
 ):
     """SIGKILL mid-evaluation: the lease expires, another worker (either transport) finishes the job exactly once."""
-    from assay.server.challenges.models import Participation
-    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
     settings.WORKER_LEASE_SECONDS = 3
-    team = ParticipantTeam.objects.create(name="Team Slow", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(slow_challenge, participant, "Team Slow")
     dev = slow_challenge.phases.get(codename="dev")
     payload = json.loads(PERFECT.read_text())
     payload["sleep"] = 4
@@ -188,12 +179,8 @@ def test_killed_worker_loses_nothing(
 
 
 def test_sigterm_returns_the_job_at_once(live_server, slow_challenge, participant, admin_user, tmp_path):
-    from assay.server.challenges.models import Participation
-    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
-    team = ParticipantTeam.objects.create(name="Team Term", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(slow_challenge, participant, "Team Term")
     dev = slow_challenge.phases.get(codename="dev")
     payload = json.loads(PERFECT.read_text())
     payload["sleep"] = 30
@@ -225,10 +212,7 @@ def remote_challenge(media, host_team, tmp_path):
     labels.parent.mkdir()
     shutil.move(folder / "annotations" / "dev_annotations.json", labels)
     shutil.rmtree(folder / "annotations")
-    with read_bundle(folder) as bundle:
-        challenge = import_bundle(bundle, host_team=host_team).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    challenge.refresh_from_db()
+    challenge = import_published(host_team, folder)
     challenge.labels = labels  # type: ignore[attr-defined]
     return challenge
 

@@ -29,6 +29,7 @@ from assay.server.submissions.models import Submission, WorkerToken
 from assay.server.submissions.services import queue
 from assay.server.submissions.services.errors import LeaseLost
 from assay.server.submissions.services.tokens import create_worker_token
+from tests.factories import register_team
 
 from .test_worker_e2e import PERFECT, _worker_command, post_submission, slow_challenge, wait_for  # noqa: F401
 
@@ -175,12 +176,8 @@ def token(admin_user) -> tuple[WorkerToken, str]:
 @pytest.fixture
 def joined(slow_challenge, participant):  # noqa: F811 - the fixture imported above
     """The participant's team, registered in the slow challenge; returns the dev phase."""
-    from assay.server.challenges.models import Participation
-    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
-    team = ParticipantTeam.objects.create(name="Team Resilient", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=slow_challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(slow_challenge, participant, "Team Resilient")
     return slow_challenge.phases.get(codename="dev")
 
 

@@ -11,17 +11,9 @@ from assay.server.challenges.models import Participation
 from assay.server.teams import services as teams
 from assay.server.teams.models import HostTeamMember, ParticipantTeamMember, TeamInvitation
 from assay.server.teams.services import TeamError
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def make_user(username: str, email: str, verified: bool = True):
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, email, "pw")
-    EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
-    return user
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.contrib import admin
 from assay.bundle import read_bundle
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.bundle_import import import_bundle
-from tests.server.conftest import DEMO_BUNDLE
+from tests.factories import DEMO_BUNDLE
 
 pytestmark = pytest.mark.django_db
 

@@ -11,18 +11,15 @@ from django.test import Client
 from assay.server.accounts.config import CONSOLE, FILE, LOCMEM, SMTP, email_settings, oidc_providers
 from assay.server.accounts.models import ApiToken, Profile
 from assay.server.teams.models import ParticipantTeam, TeamInvitation
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-Long-Test-Passw0rd"
 
 
 def make_user(username: str, email: str):
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, email, PASSWORD)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    return user
+    """A verified user whose password is ``PASSWORD`` (these tests sign in through the forms)."""
+    return factories.make_user(username, email, password=PASSWORD)
 
 
 def client_for(user) -> Client:

@@ -14,7 +14,7 @@ from django.test import Client
 from assay.server.challenges.models import Challenge, Participation
 from assay.server.submissions.models import Submission, WorkerToken
 from assay.server.submissions.services.submit import SubmissionFields, submit
-from tests.server.conftest import DEMO_BUNDLE, upload
+from tests.factories import DEMO_BUNDLE, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def bundle_zip(name: str = "bundle.zip", replace: tuple[bytes, bytes] | None = N
 @pytest.fixture
 def other_host(django_user_model):
     from assay.server.teams.services import create_host_team
-    from tests.server.conftest import verified
+    from tests.factories import verified
 
     user = verified(django_user_model.objects.create_user("oscar", "oscar@hosts.example", "pw"))
     create_host_team("Other hosts", user)
@@ -396,7 +396,7 @@ def test_script_errors_page(demo_challenge, sub, host):
 
 
 def test_dashboard_creates_host_teams(django_user_model):
-    from tests.server.conftest import verified
+    from tests.factories import verified
 
     user = verified(django_user_model.objects.create_user("newhost", "n@h.example", "pw"))
     c = client_for(user)

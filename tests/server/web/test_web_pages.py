@@ -7,24 +7,14 @@ import json
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Participation
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
-from tests.server.conftest import upload
+from tests.factories import make_user, register_team, upload
 
 pytestmark = pytest.mark.django_db
-
-
-def make_user(username: str, email: str, **extra):
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, email, "pw", **extra)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    return user
 
 
 @pytest.fixture
@@ -35,9 +25,7 @@ def outsider():
 
 @pytest.fixture
 def other_team(outsider, demo_challenge):
-    team = ParticipantTeam.objects.create(name="Team Olga", created_by=outsider)
-    ParticipantTeamMember.objects.create(team=team, user=outsider)
-    Participation.objects.create(challenge=demo_challenge, team=team, terms_accepted_at=timezone.now())
+    team = register_team(demo_challenge, outsider, "Team Olga")
     return team
 
 
@@ -123,9 +111,7 @@ def test_host_html_is_sanitised(client, demo_challenge):
 
 
 def test_team_names_are_escaped(client, demo_challenge, participant):
-    team = ParticipantTeam.objects.create(name="<script>alert(1)</script>", created_by=participant)
-    ParticipantTeamMember.objects.create(team=team, user=participant)
-    Participation.objects.create(challenge=demo_challenge, team=team, terms_accepted_at=timezone.now())
+    register_team(demo_challenge, participant, "<script>alert(1)</script>")
     host = demo_challenge.host_team.created_by
     body = client_for(host).get(f"/challenges/{demo_challenge.pk}/host/participants").content.decode()
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
@@ -244,7 +230,7 @@ def test_submit_to_a_bad_phase_is_404(demo_challenge, team, participant, phase_v
 def test_submit_to_another_challenges_phase_is_404(demo_challenge, team, participant, host_team, media):
     from assay.bundle import read_bundle
     from assay.server.challenges.services.bundle_import import import_bundle
-    from tests.server.conftest import DEMO_BUNDLE
+    from tests.factories import DEMO_BUNDLE
 
     with read_bundle(DEMO_BUNDLE) as bundle:
         other = import_bundle(bundle, host_team=host_team).challenge
