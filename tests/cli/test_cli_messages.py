@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from assay.cli import client_participant
-from tests.api.conftest import finish
+from tests.factories import finish
 
 from .test_client import DEMO, SUBMISSIONS, run  # noqa: F401  (run is a fixture)
 

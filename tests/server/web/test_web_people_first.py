@@ -10,8 +10,7 @@ from django.test import Client
 from assay.server.challenges.models import Challenge
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.submit import SubmissionFields, submit
-
-from .conftest import upload
+from tests.factories import upload
 
 pytestmark = pytest.mark.django_db
 
