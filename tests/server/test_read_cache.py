@@ -12,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from assay.server.challenges.models import ChallengePhaseSplit, Participation
+from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, Participation
+from assay.server.challenges.services import phase_rules
 from assay.server.challenges.services.list_cache import seconds_to_next_date
+from assay.server.challenges.services.read_versions import challenge_updated
 from assay.server.submissions.services import lifecycle
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
 from tests.factories import World
@@ -216,3 +218,18 @@ def test_a_list_entry_lives_until_the_next_date(world, settings):
     assert 89 <= seconds_to_next_date(now) <= 90
     settings.READ_CACHE_SECONDS = 30
     assert seconds_to_next_date(now) == 30
+
+
+def test_a_queryset_update_announced_by_challenge_updated_makes_every_cache_fresh(world):
+    """The writes that use ``update()`` (pause, the EvalAI repository link, the demo's approval) send no
+    signal; challenge_updated must do what a save's receivers do for the list, the boards and the rules."""
+    challenge, phase = world.challenge, world.challenge.phases.get(codename="dev")
+    served_from_cache(api(), "/api/v1/challenges")
+    served_from_cache(api(), board_url(world))
+    assert not phase_rules.phase_with_challenge(phase.pk).challenge.is_submission_paused
+    Challenge.objects.filter(pk=challenge.pk).update(title="Renamed", is_submission_paused=True)
+    ChallengePhase.objects.filter(pk=phase.pk).update(is_public=False)
+    challenge_updated(challenge.pk)
+    assert titles(api().get("/api/v1/challenges")) == ["Renamed"]
+    assert api().get(board_url(world)).status_code == 404
+    assert phase_rules.phase_with_challenge(phase.pk).challenge.is_submission_paused

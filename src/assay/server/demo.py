@@ -25,8 +25,7 @@ from assay.evaluation.containers.localimages import BUSYBOX, build_image, engine
 
 from .challenges.models import Challenge, Participation
 from .challenges.services.bundle_import import import_bundle
-from .challenges.services.read_versions import LIST, board
-from .read_cache import bump
+from .challenges.services.read_versions import challenge_updated
 from .teams.models import HostTeam, ParticipantTeam, ParticipantTeamMember
 from .teams.services import create_host_team
 
@@ -133,7 +132,7 @@ def _import(path: str, team: HostTeam, host, pteam: ParticipantTeam, exclude: in
         report = import_bundle(bundle, host_team=team, user=host, challenge=existing)
     challenge = report.challenge
     Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    bump(LIST, board(challenge.pk))  # a queryset update sends no signal
+    challenge_updated(challenge.pk)  # a queryset update sends no signal
     Participation.objects.get_or_create(
         challenge=challenge, team=pteam, defaults={"status": Participation.Status.APPROVED}
     )

@@ -23,9 +23,8 @@ from assay.server.challenges.services import participation as participation_rule
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
 from assay.server.challenges.services.listing import effective_visibility, visible_challenges
 from assay.server.challenges.services.phase_rules import phase_with_challenge
-from assay.server.challenges.services.read_versions import LIST, board
+from assay.server.challenges.services.read_versions import challenge_updated
 from assay.server.challenges.services.roles import is_host, participation_of
-from assay.server.read_cache import bump
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view, can_view_logs
@@ -705,7 +704,7 @@ class GithubBundleView(EvalAIView):
                 raise fail(exc.message, 400 if exc.status == 409 else exc.status, exc.code) from None
         if repo and not report.challenge.github_repository:
             Challenge.objects.filter(pk=report.challenge.pk).update(github_repository=repo, github_branch=branch)
-            bump(LIST, board(report.challenge.pk))  # a queryset update sends no signal
+            challenge_updated(report.challenge.pk)  # a queryset update sends no signal
         verb = "created" if report.created else "updated"
         return Response(
             {"Success": f"Challenge {report.challenge.title} has been {verb} successfully",

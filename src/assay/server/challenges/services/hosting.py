@@ -23,8 +23,8 @@ from assay.server.spreadsheet import safe_text
 from assay.server.teams.models import HostTeam
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
-from . import phase_rules
 from .bundle_import import ImportReport, config_text_and_digest, import_bundle
+from .read_versions import challenge_updated
 from .roles import is_host
 
 
@@ -176,7 +176,7 @@ def set_paused(user, challenge: Challenge, paused: bool, phase: ChallengePhase |
         ChallengePhase.objects.filter(pk=phase.pk).update(is_submission_paused=paused)
     else:
         Challenge.objects.filter(pk=challenge.pk).update(is_submission_paused=paused)
-    phase_rules.forget()  # a queryset update sends no signal
+    challenge_updated(challenge.pk)  # a queryset update sends no signal
 
 
 # --- exports -----------------------------------------------------------------------------------------

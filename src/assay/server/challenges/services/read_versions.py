@@ -9,8 +9,8 @@ layer and below that replace them.
 * :data:`PEOPLE` — names and memberships of teams (host and participant) and accounts (staff flag,
   e-mail: banned teams): shown on, or deciding the audience of, every response.
 
-Receivers run for saves and deletes (cascades included); the few queryset updates of these rows call
-:func:`bump` themselves.
+Receivers run for saves and deletes (cascades included); the few queryset updates of a challenge or its
+phases call :func:`challenge_updated`, which does what those receivers would have done.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from assay.server.read_cache import bump
 from assay.server.teams.models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit, DatasetSplit, Leaderboard, Participation
+from . import phase_rules
 
 LIST = "challenges"
 PEOPLE = "people"
@@ -53,6 +54,13 @@ def challenge_of_split(phase_split_id: int) -> int | None:
             return None
         _split_challenge[phase_split_id] = found
     return _split_challenge[phase_split_id]
+
+
+def challenge_updated(challenge_id: int) -> None:
+    """After a queryset ``update()`` of a challenge or of its phases, which sends no signal: the list's and
+    the challenge's versions replaced, and the phase rules' in-process cache emptied, as a save would."""
+    phase_rules.forget()
+    bump(LIST, board(challenge_id))
 
 
 def _challenge(sender, instance, **kwargs) -> None:
