@@ -148,15 +148,19 @@ def by_package(stats: pstats.Stats) -> dict[str, float]:
 SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?(\w+)"?', re.IGNORECASE)
 
 
-def sql_kinds(sqls) -> dict[str, int]:
-    """Statements by verb and first table ("SELECT django_cache": 4), so a phase's count says what it pays for."""
-    kinds: dict[str, int] = {}
-    for sql in sqls:
-        verb = sql.split(None, 1)[0].upper() if sql.strip() else "?"
-        table = SQL_TABLE.search(sql)
-        key = f"{verb} {table.group(1)}" if table else verb
-        kinds[key] = kinds.get(key, 0) + 1
-    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+def sql_kind(sql: str) -> str:
+    """A statement as its verb and first table ("SELECT assay_cache"), so a phase's count says what it pays for."""
+    verb = sql.split(None, 1)[0].upper() if sql.strip() else "?"
+    table = SQL_TABLE.search(sql)
+    return f"{verb} {table.group(1)}" if table else verb
+
+
+def sql_kinds(kinds: list[str]) -> dict[str, int]:
+    """How many of each kind, most first."""
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def auth_ms(stats: pstats.Stats, per: int) -> float:
@@ -193,7 +197,7 @@ def main() -> None:
     wall: dict[str, list[float]] = {p: [] for p in PHASES}
     cpu: dict[str, list[float]] = {p: [] for p in PHASES}
     queries: dict[str, int] = {}
-    statements: dict[str, dict[str, int]] = {}
+    sequence: dict[str, list[str]] = {}
     for _ in range(args.submissions):
         for path in PATHS:
             for name in path:
@@ -206,7 +210,7 @@ def main() -> None:
             with CaptureQueriesContext(connection) as captured:
                 phases[name]()
             queries[name] = len(captured.captured_queries)
-            statements[name] = sql_kinds(q["sql"] for q in captured.captured_queries)
+            sequence[name] = [sql_kind(q["sql"]) for q in captured.captured_queries]
     profiles = {p: cProfile.Profile(time.process_time) for p in PHASES}  # CPU, not the neighbours
     calls = dict.fromkeys(PHASES, 0)
     for _ in range(args.submissions):
@@ -221,7 +225,8 @@ def main() -> None:
             "wall_p50_ms": round(1000 * statistics.median(wall[name]), 2),
             "cpu_mean_ms": round(1000 * statistics.mean(cpu[name]), 2),
             "sql_statements": queries[name],
-            "sql_by_kind": statements[name],
+            "sql_by_kind": sql_kinds(sequence[name]),
+            "sql_in_order": sequence[name],
             "auth_ms_profiled": auth_ms(stats, per),
             "profiled_ms": round(1000 * stats.total_tt / per, 2),
             "own_time_percent_by_package": by_package(stats),
