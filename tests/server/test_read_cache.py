@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache.backends import db as db_cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -233,3 +234,20 @@ def test_a_queryset_update_announced_by_challenge_updated_makes_every_cache_fres
     assert titles(api().get("/api/v1/challenges")) == ["Renamed"]
     assert api().get(board_url(world)).status_code == 404
     assert phase_rules.phase_with_challenge(phase.pk).challenge.is_submission_paused
+
+
+def test_an_overall_column_shows_once_a_split_it_draws_on_reveals_without_a_write(world, monkeypatch):
+    """The column needs the phase's private split, hidden until its reveal date: a page cached before that
+    date must not hide the column after it (no write announces a date passing)."""
+    world.result("A", 0.9, 0.1, phase="test", private={"Accuracy": 0.5, "F1": 0.5})
+    board = world.ps("test", "public").leaderboard
+    board.schema = {**board.schema, "rank_aggregation": {"method": "mean_rank", "splits": ["public", "private"]}}
+    board.save()
+    now = timezone.now()
+    _set(world.ps("test", "private"), reveal_at=now + dt.timedelta(seconds=60))
+    url = f"/api/v1/phase-splits/{world.ps('test', 'public').pk}/leaderboard"
+    assert served_from_cache(api(), url) and api().get(url).json()["overall"]["shown"] is False
+    later = now + dt.timedelta(seconds=61)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    monkeypatch.setattr(db_cache, "tz_now", lambda: later)  # the database cache's clock, for the entry's expiry
+    assert api().get(url).json()["overall"]["shown"] is True

@@ -17,6 +17,7 @@ off); an evicted version token only costs misses.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import uuid
@@ -62,17 +63,26 @@ def body_key(*parts: object) -> str:
     return PREFIX + "b:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def cached_body(key: str, build: Callable[[], tuple[bytes, float]]) -> bytes:
-    """The body stored under ``key``, or ``build()``'s (body, seconds to keep it), stored."""
+def cached_body(key: str, build: Callable[[], bytes], ttl: Callable[[], float] = seconds) -> bytes:
+    """The body stored under ``key``, or ``build()``'s, stored for ``ttl()`` seconds (at most :func:`seconds`).
+
+    ``ttl`` is asked before ``build`` reads anything: a date it names that passes meanwhile still ends
+    the entry's life."""
     if seconds() <= 0:
-        return build()[0]
+        return build()
     body = cache.get(key)
     if body is None:
-        body, ttl = build()
-        ttl = min(ttl, seconds())
-        if ttl >= 1:
-            cache.set(key, body, ttl)
+        keep = min(ttl(), seconds())
+        body = build()
+        if keep >= 1:
+            cache.set(key, body, keep)
     return body
+
+
+def seconds_until(now: dt.datetime, *dates: dt.datetime | None) -> float:
+    """How long an entry may live when what it shows changes by itself at ``dates`` (no write announces
+    a date passing: a challenge opening, a split's reveal): until the first, at most :func:`seconds`."""
+    return min([seconds(), *((d - now).total_seconds() for d in dates if d is not None)])
 
 
 class Memo(Generic[V]):

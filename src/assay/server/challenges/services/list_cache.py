@@ -16,7 +16,7 @@ from collections.abc import Callable
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from assay.server.read_cache import Memo, body_key, cached_body, seconds, versions
+from assay.server.read_cache import Memo, body_key, cached_body, seconds_until, versions
 from assay.server.teams.models import HostTeamMember
 
 from ..models import Challenge
@@ -30,7 +30,7 @@ def list_body(user, role: str | None, query: tuple, build: Callable[[], bytes]) 
     ``build()``'s (run only on a miss)."""
     tokens = versions(LIST, PEOPLE)  # before any row is read (read_cache says why)
     key = body_key("challenges", tokens, audience(user, role, tokens), query)
-    return cached_body(key, lambda: (build(), seconds_to_next_date()))
+    return cached_body(key, build, seconds_to_next_date)
 
 
 def audience(user, role: str | None, tokens: tuple[str, ...]) -> str:
@@ -54,7 +54,4 @@ def seconds_to_next_date(now: dt.datetime | None = None) -> float:
     found = Challenge.objects.aggregate(
         start=Min("start_date", filter=Q(start_date__gt=now)), end=Min("end_date", filter=Q(end_date__gte=now))
     )
-    upcoming = [d for d in found.values() if d is not None]
-    if not upcoming:
-        return seconds()
-    return min(seconds(), (min(upcoming) - now).total_seconds())
+    return seconds_until(now, *found.values())

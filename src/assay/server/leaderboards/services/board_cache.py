@@ -14,14 +14,17 @@ versions, so a cached page costs the version read, the body read and no query of
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
+from django.db.models import Min
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.listing import effective_visibility
 from assay.server.challenges.services.read_versions import PEOPLE, board, challenge_of_phase, challenge_of_split
-from assay.server.read_cache import Memo, body_key, bump, cached_body, seconds, versions
+from assay.server.read_cache import Memo, body_key, bump, cached_body, seconds_until, versions
 from assay.server.submissions import signals as submissions
 from assay.server.submissions.models import Submission
 
@@ -50,7 +53,16 @@ def page_body(user, phase_split_id: int, entries: str | None, query: tuple, buil
         _splits.put(phase_split_id, tokens, ps)
     access = audience(user, ps, entries, tokens)
     key = body_key("board", phase_split_id, tokens, access, query)
-    return cached_body(key, lambda: (build(), seconds()))
+    return cached_body(key, build, lambda: seconds_to_next_reveal(ps))
+
+
+def seconds_to_next_reveal(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> float:
+    """How long a page may be kept: until the next reveal date of a split of its phase. The page's own
+    visibility is in its audience, but its overall column draws on the phase's other splits and is
+    hidden from readers who cannot see one of them yet."""
+    now = now or timezone.now()
+    found = ChallengePhaseSplit.objects.filter(phase_id=ps.phase_id, reveal_at__gt=now).aggregate(at=Min("reveal_at"))
+    return seconds_until(now, found["at"])
 
 
 def audience(user, ps: ChallengePhaseSplit, entries: str | None, tokens: tuple[str, ...]) -> Access:
