@@ -17,6 +17,8 @@ from assay.server.challenges.models import Challenge, ChallengePhase, ChallengeP
 from assay.server.challenges.services import phase_rules
 from assay.server.challenges.services.list_cache import seconds_to_next_date
 from assay.server.challenges.services.read_versions import challenge_updated
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.leaderboards.services import standings
 from assay.server.submissions.services import lifecycle
 from assay.server.teams.models import HostTeamMember, ParticipantTeam, ParticipantTeamMember
 from tests.factories import World
@@ -251,3 +253,14 @@ def test_an_overall_column_shows_once_a_split_it_draws_on_reveals_without_a_writ
     monkeypatch.setattr(timezone, "now", lambda: later)
     monkeypatch.setattr(db_cache, "tz_now", lambda: later)  # the database cache's clock, for the entry's expiry
     assert api().get(url).json()["overall"]["shown"] is True
+
+
+def test_a_rebuild_of_the_standings_shows_at_once(world):
+    """The admin's rebuild (after entries were edited or loaded behind the services' back) rewrites the
+    standings without a signal: the pages cached before it must not outlive it."""
+    url = board_url(world)
+    served_from_cache(api(), url)
+    entries = LeaderboardEntry.objects.filter(phase_split=world.ps(), participant_team=world.teams["B"])
+    entries.update(result={"Accuracy": 0.95, "F1": 0.5})  # a bulk load: no signal, the standings are behind
+    standings.rebuild(world.ps())
+    assert rows(api().get(url)) == [(1, "B", 0.95, False), (2, "A", 0.9, False)]

@@ -38,7 +38,9 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.challenges.services.read_versions import board
 from assay.server.prepared import Prepared
+from assay.server.read_cache import bump
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry, Standing, StandingsState
@@ -231,7 +233,9 @@ def rebuild(ps: ChallengePhaseSplit | int) -> int:
     ps = _load(ps)
     rules = rules_for(ps)
     with transaction.atomic():
-        return _rebuild_locked(rules, _locked_state(ps), rules.signature())
+        count = _rebuild_locked(rules, _locked_state(ps), rules.signature())
+        bump(board(ps.phase.challenge_id))  # no signal: pages cached before would show the old standings
+    return count
 
 
 def ensure_current(ps: ChallengePhaseSplit) -> Rules:
