@@ -109,6 +109,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", V1 + f"challenges/{CH}/participation"): row(N_OWN, 409, participant_a=403),
     ("get", V1 + f"challenges/{CH}/submissions"): row(N_HOST),
     ("get", V1 + f"challenges/{CH}/worker-tokens"): row(N_HOST),
+    ("get", V1 + f"challenges/{CH}/workers"): row(N_HOST),
     ("post", V1 + f"challenges/{CH}/worker-tokens"): row(N_HOST, 201),
     ("delete", V1 + "worker-tokens/<int:token_id>"): row(
         N_HOST, 204, outsider=404, participant_a=404, participant_b=404

@@ -62,6 +62,7 @@ urlpatterns = [
     path(f"{phase_split}/export.json", leaderboards.PhaseSplitLeaderboardExportView.as_view(), {"fmt": "json"}),
     # remote evaluation: hosts' worker tokens, and the worker protocol
     path("challenges/<int:challenge_id>/worker-tokens", worker_tokens.ChallengeWorkerTokensView.as_view()),
+    path("challenges/<int:challenge_id>/workers", worker_tokens.ChallengeWorkersView.as_view()),
     path("worker-tokens/<int:token_id>", worker_tokens.WorkerTokenDetailView.as_view()),
     path("worker/claim", worker.ClaimView.as_view()),
     path("worker/leave", worker.LeaveView.as_view()),

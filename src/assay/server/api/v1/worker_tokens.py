@@ -1,4 +1,5 @@
-"""Worker tokens of a remote-evaluation challenge, managed by its hosts."""
+"""Worker tokens of a remote-evaluation challenge, managed by its hosts; the workers seen lately on a challenge's
+queue (:mod:`assay.server.submissions.services.workers_seen`), for its hosts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from assay.server.challenges.services.roles import is_host
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import WorkerToken
 from assay.server.submissions.services.tokens import check_token_maker, create_worker_token, revoke_worker_token
+from assay.server.submissions.services.workers_seen import workers_for
 
-from .base import ApiView, Pages, not_found
+from .base import ApiView, Pages, hosted_challenge, not_found
 
 
 @extend_schema_serializer(component_name="WorkerTokenOut")  # TokenOut is the personal API token's
@@ -61,3 +63,32 @@ class WorkerTokenDetailView(ApiView):
             raise not_found("token")
         revoke_worker_token(request.user, row)
         return Response(status=204)
+
+
+class SeenJobOut(serializers.Serializer):
+    submission_id = serializers.IntegerField()
+    phase_name = serializers.CharField()
+    worker_id = serializers.CharField(help_text="The id the worker process claimed the job with.")
+    attempt = serializers.IntegerField()
+
+
+class SeenWorkerOut(serializers.Serializer):
+    name = serializers.CharField(help_text="The worker token's name.")
+    last_seen_at = serializers.DateTimeField(help_text="Its last claim, heartbeat or result (UTC, to the minute).")
+    jobs = SeenJobOut(many=True, help_text="This challenge's submissions it is evaluating now.")
+    other_jobs = serializers.IntegerField(help_text="Jobs of other challenges it holds (platform queue).")
+
+
+class QueueWorkersOut(serializers.Serializer):
+    queue_name = serializers.CharField()
+    platform = serializers.BooleanField(help_text="The platform's shared queue (else the challenge's own).")
+    online = serializers.BooleanField(help_text="Whether any worker was seen within `minutes`.")
+    minutes = serializers.IntegerField(help_text="How far back a worker counts as seen.")
+    waiting = serializers.IntegerField(help_text="This challenge's submissions waiting for a worker.")
+    workers = SeenWorkerOut(many=True)
+
+
+class ChallengeWorkersView(ApiView):
+    @extend_schema(responses={200: QueueWorkersOut}, summary="Workers seen lately on the challenge's queue (hosts)")
+    def get(self, request: Request, challenge_id: int) -> Response:
+        return Response(QueueWorkersOut(workers_for(hosted_challenge(request.user, challenge_id))).data)

@@ -25,6 +25,7 @@ from assay.server.submissions.services import hosting as submission_hosting
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import any_in_progress
 from assay.server.submissions.services.tokens import create_worker_token, revoke_worker_token
+from assay.server.submissions.services.workers_seen import workers_for
 from assay.server.teams.services import TeamError, create_host_team, host_teams_of
 
 from .. import wording
@@ -131,6 +132,7 @@ def _settings_context(request: HttpRequest, challenge: Challenge, forms_override
     context["phases"] = phases
     context["bundle_form"] = BundleUploadForm()
     context["invitations"] = challenge.invitations.all() if challenge.invite_only else None
+    context["workers_seen"] = workers_for(challenge)
     return context
 
 
@@ -422,6 +424,7 @@ def workers(request: HttpRequest, pk: int) -> HttpResponse:
     context["tokens"] = challenge.worker_tokens.order_by("-created_at")
     context["server_url"] = request.build_absolute_uri("/").rstrip("/")
     context["phases"] = challenge.phases.all()
+    context["workers_seen"] = workers_for(challenge)
     return render(request, "web/host/workers.html", context)
 
 
