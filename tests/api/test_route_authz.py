@@ -121,6 +121,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", V1 + f"phases/{PH}/submissions"): row(N_PARTICIPANT, 201, host=201, admin=201),
     ("get", V1 + f"phases/{PH}/submissions/export.csv"): row(N_PARTICIPANT, host=200, admin=200),
     ("get", V1 + f"submissions/{SUB}"): row(N_SUBMISSION),
+    ("patch", V1 + f"submissions/{SUB}"): row(N_SUBMISSION, host=403, admin=403),  # the team's words
     ("get", V1 + f"submissions/{SUB}/stdout"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/stderr"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/result"): row(N_SUBMISSION),
@@ -348,6 +349,7 @@ BODIES: dict[tuple[str, str], Body] = {
     ("put", V1 + "uploads/<str:upload_id>/parts/<int:part>"): octets(1024),
     ("put", V1 + "signed/upload-parts/<str:token>"): octets(1024),
     ("patch", V1 + f"submissions/{SUB}/visibility"): as_json(lambda v: {"is_public": True}),
+    ("patch", V1 + f"submissions/{SUB}"): as_json(lambda v: {"method_name": "renamed"}),
     ("patch", V1 + f"submissions/{SUB}/marks"): as_json(lambda v: {"is_flagged": True}),
     **{("post", f"api/auth/login{s}"): as_json(lambda v: {"username": "alice", "password": "pw"}) for s in ("", "/")},
     ("post", EV + r"participants/participant_team/?$"): as_json(lambda v: {"team_name": "Team New"}),

@@ -14,6 +14,7 @@ SUBMISSION_DONE = {
     "public": "is now shown on the public leaderboard.",
     "private": "is now off the public leaderboard; only your team and the hosts see it.",
     "resume": "is queued again and goes on from where its evaluation stopped.",
+    "describe": "has its new method name and description; the leaderboards show them.",
     "flag": "is flagged: the leaderboard leaves it out until you unflag it.",
     "unflag": "is no longer flagged: the leaderboard counts it again.",
     "baseline": "is now a baseline: the leaderboard shows it to every reader as a reference result.",

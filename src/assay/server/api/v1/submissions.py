@@ -79,8 +79,12 @@ class DescriptionIn(serializers.Serializer):
     """What a participant says about a submission, however its file arrives (one POST, or an upload)."""
 
     is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
-    method_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
-    method_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    method_name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=lifecycle.METHOD_NAME_MAX
+    )
+    method_description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=lifecycle.METHOD_DESCRIPTION_MAX
+    )
     project_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     publication_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     submission_metadata = serializers.JSONField(
@@ -168,8 +172,16 @@ class PhaseSubmissionsView(ApiView):
         return Response(submission_data(request, sub), status=201)
 
 
+class MethodIn(serializers.Serializer):
+    """The method's new name and description (either or both); the lengths are ``lifecycle.describe``'s."""
+
+    method_name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    method_description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+
 class SubmissionDetailView(ApiView):
-    """Read one submission (with its logs where the reader may see them); change it: :class:`SubmissionView`."""
+    """Read one submission (with its logs where the reader may see them); rename its method (its team);
+    visibility and hiding: :class:`SubmissionView`."""
 
     @extend_schema(responses={200: SubmissionOut})
     def get(self, request: Request, submission_id: int) -> Response:
@@ -185,6 +197,14 @@ class SubmissionDetailView(ApiView):
             data["stdout"] = _read(sub.stdout_file)
             data["stderr"] = _read(sub.stderr_file)
         return Response(data)
+
+    @extend_schema(request=MethodIn, responses={200: SubmissionOut}, summary="Rename the method (the team)")
+    def patch(self, request: Request, submission_id: int) -> Response:
+        sub = viewable_submission(request.user, submission_id)
+        data = MethodIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = lifecycle.describe(request.user, sub, **data.validated_data)
+        return Response(submission_data(request, done))
 
 
 def _read(field) -> str | None:

@@ -1,4 +1,4 @@
-"""What happens to a submission after it is made: cancel, re-run, resume, hide, publish, host marks.
+"""What happens to a submission after it is made: cancel, re-run, resume, hide, publish, describe, host marks.
 
 Each action checks who may do it and the current state inside one transaction (the row is locked
 where the database can), so two people acting at once cannot both win.
@@ -138,6 +138,44 @@ def set_public(user, sub: Submission, is_public: bool) -> Submission:
     if is_public and phase.is_restricted_to_select_one_submission:
         unpublish_others(sub)
     signals.changed.send(sender=Submission, submission=sub)  # the team's other ones too: one team, one refresh
+    return sub
+
+
+#: The longest method name and description a team may give (the API's submit form allows the same).
+METHOD_NAME_MAX = 1000
+METHOD_DESCRIPTION_MAX = 20000
+
+
+@transaction.atomic
+def describe(user, sub: Submission, *, method_name: str | None = None,
+             method_description: str | None = None) -> Submission:  # fmt: skip
+    """The submitting team renames its method or rewrites its description after submitting (EvalAI allows
+    it). Only the team's members: hosts read the submission but may not put words in the team's mouth."""
+    sub = _locked(sub)
+    if not is_member(user, sub.participant_team):
+        if is_host(user, sub.phase.challenge):
+            raise SubmissionError("forbidden", "only the submitting team may change its method's name", 403)
+        raise SubmissionError("not_found", "no such submission", 404)
+    changed = []
+    for field, value, limit in (
+        ("method_name", method_name, METHOD_NAME_MAX),
+        ("method_description", method_description, METHOD_DESCRIPTION_MAX),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SubmissionError("invalid", f"{field} must be text", 400)
+        value = value.strip()
+        if "\x00" in value:
+            raise SubmissionError("invalid", f"{field}: null characters are not allowed", 400)
+        if len(value) > limit:
+            raise SubmissionError("invalid", f"{field} is longer than {limit} characters", 400)
+        setattr(sub, field, value)
+        changed.append(field)
+    if not changed:
+        raise SubmissionError("invalid", "give method_name or method_description to change", 400)
+    sub.save(update_fields=changed)
+    signals.changed.send(sender=Submission, submission=sub)  # the leaderboards show the method's name
     return sub
 
 

@@ -375,13 +375,14 @@ PARTICIPANT_ACTIONS = {
     "rerun": lambda user, sub: lifecycle.rerun(user, sub),
     "resume": lambda user, sub: lifecycle.resume(user, sub),
 }
+DESCRIBE = "describe"  # the one action that reads the form: the method's new name and description
 
 
 @login_required
 @require_POST
 def submission_action(request: HttpRequest, submission_id: int, action: str) -> HttpResponse:
     sub = get_object_or_404(Submission.objects.select_related("phase__challenge__host_team"), pk=submission_id)
-    if action not in PARTICIPANT_ACTIONS or not can_view(request.user, sub):
+    if (action not in PARTICIPANT_ACTIONS and action != DESCRIBE) or not can_view(request.user, sub):
         raise Http404("no such submission")
     back = safe_target(request, f"{reverse('web:my-submissions', args=[sub.phase.challenge_id])}?phase={sub.phase_id}")
     if action == "rerun":
@@ -396,7 +397,15 @@ def submission_action(request: HttpRequest, submission_id: int, action: str) -> 
         if ask is not None:
             return ask
     try:
-        result = PARTICIPANT_ACTIONS[action](request.user, sub)
+        if action == DESCRIBE:
+            result = lifecycle.describe(
+                request.user,
+                sub,
+                method_name=request.POST.get("method_name"),
+                method_description=request.POST.get("method_description"),
+            )
+        else:
+            result = PARTICIPANT_ACTIONS[action](request.user, sub)
         messages.success(request, wording.submission_done(action, sub, result, host=False))
     except SubmissionError as exc:
         too_late = wording.cancel_too_late(sub, host=False) if action == "cancel" else None
