@@ -8,6 +8,7 @@ Screenshots of the main pages are written to ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_BUNDLE = REPO / "examples" / "demo-challenge"
-DEMO_SUBMISSIONS = REPO / "examples" / "demo-submissions"
+from tests import factories
+from tests.factories import DEMO_BUNDLE, REPO, import_published
+
+DEMO_SUBMISSIONS = DEMO_BUNDLE.parent / "demo-submissions"
 SHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -99,14 +101,8 @@ def _fast_hashing_and_files(settings, tmp_path) -> None:
     settings.DEBUG_PROPAGATE_EXCEPTIONS = True
 
 
-def make_user(username: str, email: str, *, staff: bool = False):
-    """A user with a verified e-mail address, who can sign in on the login page."""
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user(username, email, PASSWORD, is_staff=staff)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    return user
+#: The shared builder with the password ``sign_in`` types: a verified user who can sign in on the login page.
+make_user = functools.partial(factories.make_user, password=PASSWORD)
 
 
 def sign_in(page, username: str) -> None:
@@ -120,18 +116,10 @@ def sign_in(page, username: str) -> None:
 @pytest.fixture
 def demo(transactional_db, settings):
     """The demo challenge, imported under the host team of user ``host``, approved and published."""
-    from assay.bundle import read_bundle
-    from assay.server.challenges.models import Challenge
-    from assay.server.challenges.services.bundle_import import import_bundle
     from assay.server.teams.services import create_host_team
 
     host = make_user("hostess", "hostess@hosts.example")
-    team = create_host_team("Browser hosts", host)
-    with read_bundle(str(DEMO_BUNDLE)) as bundle:
-        challenge = import_bundle(bundle, host_team=team, user=host).challenge
-    Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
-    challenge.refresh_from_db()
-    return challenge
+    return import_published(create_host_team("Browser hosts", host), user=host)
 
 
 @pytest.fixture
