@@ -291,6 +291,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", "account/tokens"): row(W_USER),
     ("post", "account/tokens"): row(W_USER),
     ("post", "account/tokens/<int:token_id>/revoke"): row(W_OWN, 302),
+    ("get", "me/submissions"): row(W_USER),  # the caller's own teams' submissions
 }
 
 #: Third-party URL confs, covered once each (test_third_party_pages), not route by route.

@@ -63,5 +63,6 @@ urlpatterns = [
     # account pages of our own (allauth's are under /accounts/)
     path("account/profile", account.profile, name="profile"),
     path("account/tokens", account.tokens, name="tokens"),
+    path("me/submissions", participant.all_my_submissions, name="all-my-submissions"),
     path("account/tokens/<int:token_id>/revoke", account.revoke, name="revoke-token"),
 ]

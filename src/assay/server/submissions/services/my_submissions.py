@@ -1,10 +1,12 @@
-"""A team's view of its own submissions: the list, live status, queue position and remaining quota."""
+"""A team's view of its own submissions: the list, live status, queue position and remaining quota; and a
+person's view across challenges (every team of theirs)."""
 
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
+from assay.server.teams.services import participant_teams_of
 
 from ..models import Submission
 from . import queue
@@ -22,6 +24,16 @@ def team_submissions(participation: Participation, phase: ChallengePhase | None 
     if phase is not None:
         qs = qs.filter(phase=phase)
     return qs.order_by("-submitted_at", "-id")
+
+
+def user_submissions(user) -> QuerySet[Submission]:
+    """Every submission of the user's teams (active memberships) in every challenge, newest first, without
+    the ones a team hid: what "my submissions" means once a person takes part in several challenges."""
+    return (
+        Submission.objects.filter(participant_team__in=participant_teams_of(user).values("pk"), ignore_submission=False)
+        .select_related("phase__challenge", "participant_team", "created_by")
+        .order_by("-submitted_at", "-id")
+    )
 
 
 def queue_position(sub: Submission) -> int | None:

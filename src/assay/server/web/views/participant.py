@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,6 +29,7 @@ from assay.server.submissions.services.my_submissions import (
     queue_position,
     quotas,
     team_submissions,
+    user_submissions,
 )
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, submit
@@ -350,6 +352,21 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
         context["quotas"] = quotas(challenge, participation, [phase] if phase else phases)
     context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(row[0] for row in rows))
     return context
+
+
+#: Rows per page of the cross-challenge list.
+ALL_MINE_PAGE = 25
+
+
+@login_required
+@require_GET
+def all_my_submissions(request: HttpRequest) -> HttpResponse:
+    """Every submission of the user's teams across challenges, newest first; results through the one
+    reader, so a split hidden from participants stays hidden here too."""
+    page = Paginator(user_submissions(request.user), ALL_MINE_PAGE).get_page(request.GET.get("page"))
+    reader = ResultReader(request.user)
+    rows = [(s, reader.result(s)) for s in page.object_list]
+    return render(request, "web/my_submissions.html", {"page": page, "rows": rows})
 
 
 @login_required
