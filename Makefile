@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= $(or $(ASSAY_PORT),8000)
 
-.PHONY: demo test lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
+.PHONY: demo test screenshots lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
 
 # Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox; chromium and
 # chromium-driver: the browser tests, driven by Playwright). Installed when missing and when we may
@@ -89,6 +89,12 @@ lint: install-test
 test: lint system-deps install-evalai
 	@$(call ENVIRONMENTS)
 	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest $(PYTEST_ARGS)
+
+# Full-page PNGs of the main pages at desktop and phone width, as participant, host and admin, for a reviewer:
+# a live server on a fresh SQLite test database (tests/browser/screenshots.py), written to var/screenshots/.
+screenshots: system-deps install-test
+	env -u ASSAY_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider tests/browser/screenshots.py
+	@echo "screenshots: $(CURDIR)/var/screenshots/"
 
 # Benchmarks (bench/, BENCHMARKS.md): every speed promise next to its baseline, printed as a table and
 # written as JSON under bench/results/. Never part of `make test` (only a seconds-long smoke run is).

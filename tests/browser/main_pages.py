@@ -44,7 +44,7 @@ USERNAMES = {"participant": "dora", "host": "hostess", "admin": "root"}
 @pytest.fixture
 def main_site(demo):
     """The demo challenge (host ``hostess``), participant ``dora`` in Team Dora with one scored submission,
-    and staff user ``root``: every main page has something to show."""
+    and the superuser ``root``: every main page has something to show."""
     from django.utils import timezone
 
     from assay.server.challenges.models import Participation
@@ -59,7 +59,9 @@ def main_site(demo):
         fields = SubmissionFields(method_name="even")
         sub = submit(dora, demo.phases.get(codename="dev"), fh, "dev_all_even.json", fields)
     finish(sub)
-    make_user("root", "root@assay.example", staff=True)
+    root = make_user("root", "root@assay.example", staff=True)
+    root.is_superuser = True  # as the demo's admin: Django's admin pages are open to it
+    root.save(update_fields=["is_superuser"])
     return demo
 
 
