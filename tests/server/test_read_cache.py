@@ -264,3 +264,15 @@ def test_a_rebuild_of_the_standings_shows_at_once(world):
     entries.update(result={"Accuracy": 0.95, "F1": 0.5})  # a bulk load: no signal, the standings are behind
     standings.rebuild(world.ps())
     assert rows(api().get(url)) == [(1, "B", 0.95, False), (2, "A", 0.9, False)]
+
+
+def test_a_deleted_challenge_leaves_the_list_and_its_pages_at_once(world):
+    url = board_url(world)
+    served_from_cache(api(), url)
+    served_from_cache(api(), "/api/v1/challenges")
+    for sub in world.challenge.phases.get(codename="dev").submissions.all():  # a phase keeps its submissions
+        sub.delete()
+    served_from_cache(api(), url)
+    world.challenge.delete()
+    assert api().get(url).status_code == 404
+    assert titles(api().get("/api/v1/challenges")) == []
