@@ -114,3 +114,14 @@ def test_without_a_bump_the_cache_would_serve_the_old_name(world: World, setting
     first = api().get(url).json()["results"]
     Submission.objects.filter(pk=sub_of(world).pk).update(method_name="Unseen")
     assert api().get(url).json()["results"] == first
+
+
+def test_evalai_update_submission_meta_renames_through_the_same_rule(world: World):
+    sub = sub_of(world)
+    url = f"/api/jobs/challenges/{world.challenge.pk}/submissions/{sub.pk}/update_submission_meta/"
+    got = api(world.users["A"]).patch(url, {"method_name": "Via EvalAI"}, format="json")
+    assert got.status_code == 200 and got.json()["method_name"] == "Via EvalAI"
+    assert api(world.users["A"]).patch(url, {"method_name": "x" * 1001}, format="json").status_code == 400
+    assert api(world.host).patch(url, {"method_name": "host's"}, format="json").status_code == 403
+    sub.refresh_from_db()
+    assert sub.method_name == "Via EvalAI"

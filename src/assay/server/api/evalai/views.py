@@ -392,7 +392,8 @@ class SubmissionVisibilityView(EvalAIView):
 
 
 class SubmissionMetaView(EvalAIView):
-    """``PATCH …/update_submission_meta/``: cancel, or a host's flag / baseline / verify marks."""
+    """``PATCH …/update_submission_meta/``: cancel, the team's method name and description, or a host's
+    flag / baseline / verify marks."""
 
     def patch(self, request: Request, challenge_id: int, submission_id: int) -> Response:
         sub = _viewable(request.user, submission_id)
@@ -405,6 +406,9 @@ class SubmissionMetaView(EvalAIView):
 
         if str(data.get("status", "")).lower() == "cancelled":
             sub = lifecycle.cancel(request.user, sub)
+        described = {key: data[key] for key in ("method_name", "method_description") if key in data}
+        if described:
+            sub = lifecycle.describe(request.user, sub, **described)
         marks = {
             "baseline": flag("is_baseline"),
             "flagged": flag("is_flagged"),
