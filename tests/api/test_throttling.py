@@ -279,6 +279,10 @@ def test_cache_url_picks_redis_or_refuses_what_it_cannot_use(monkeypatch):
         server_settings._caches()
     monkeypatch.setenv("ASSAY_CACHE_URL", "")
     assert server_settings._caches()["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    # room for cached pages beside the throttle counts (Django's 300 would cull them together), and a setting
+    assert server_settings._caches()["default"]["OPTIONS"] == {"MAX_ENTRIES": 50_000}
+    monkeypatch.setenv("ASSAY_CACHE_MAX_ENTRIES", "2000")
+    assert server_settings._caches()["default"]["OPTIONS"] == {"MAX_ENTRIES": 2000}
 
 
 # --- the per-account limit ---------------------------------------------------------------------------

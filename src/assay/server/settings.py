@@ -219,7 +219,16 @@ def _caches() -> dict:
         return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
     if url:
         raise ImproperlyConfigured(f"ASSAY_CACHE_URL: {url!r} is not a redis:// URL (leave it empty for the database)")
-    return {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "assay_cache"}}
+    # Django's default of 300 entries would make cached pages, version tokens and throttle counts evict each other
+    # (a full table deletes a third of it): room for a busy instance's pages, bounded so the table stays small.
+    options = {"MAX_ENTRIES": env_int("ASSAY_CACHE_MAX_ENTRIES", 50_000)}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "assay_cache",
+            "OPTIONS": options,
+        }
+    }
 
 
 CACHES = _caches()
