@@ -162,3 +162,14 @@ def test_a_claim_whose_token_is_revoked_while_it_waits_gets_no_job(token, team, 
     assert waiting.join() is None
     sub.refresh_from_db()
     assert sub.status == "submitted" and sub.lease_owner == ""
+
+
+def test_the_first_claim_of_a_process_compiles_its_locking_query_inside_the_transaction(
+    token, team, participant, demo_challenge, monkeypatch
+):
+    """The claim query is compiled once per process; compiling a SELECT … FOR UPDATE in autocommit mode is
+    refused on PostgreSQL, so a fresh server process answered its first worker's claim with an error."""
+    monkeypatch.setattr(queue, "_CLAIMS", {})  # as in a fresh process
+    sub = submit(participant, demo_challenge.phases.get(codename="dev"), upload(), "preds.json", SubmissionFields())
+    claimed = queue.claim_next(token, "w1")
+    assert claimed is not None and claimed.pk == sub.pk

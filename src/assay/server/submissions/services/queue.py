@@ -57,10 +57,11 @@ def claim_next(
     challenges an administrator approved: a host's evaluation code runs on the platform's machines
     only then (:func:`waiting_for`); a remote challenge's own queue is its hosts' machines.
     """
-    claim = _claim_query(token.queue_name == PLATFORM_QUEUE, containers, code_bundles)
     while True:
         now = timezone.now()
         with transaction.atomic():
+            # compiled in the transaction: PostgreSQL's SELECT … FOR UPDATE is refused in autocommit mode
+            claim = _claim_query(token.queue_name == PLATFORM_QUEUE, containers, code_bundles)
             found = claim.instances(queue=token.queue_name, now=connection.ops.adapt_datetimefield_value(now))
             if not found:
                 return None
