@@ -72,13 +72,21 @@ def test_the_host_sees_whether_a_worker_is_online(new_page, demo):
 
 
 def test_the_team_renames_its_method_on_my_submissions(new_page, demo, erin):
+    from assay.server.submissions.models import Submission
+
     user, sub = erin
+    # one waiting submission makes the rows poll: the open form must survive the refreshes
+    Submission.objects.create(phase=sub.phase, participant_team=sub.participant_team, created_by=user)
     page = new_page()
     sign_in(page, user.username)
     page.goto(f"/challenges/{demo.pk}/submissions")
     row = page.locator(f"#submission-{sub.pk}")
     row.get_by_text("Edit method").click()
     row.get_by_label("Method name").fill("ResNet with TTA")
+    with page.expect_response(lambda r: "/submissions/rows" in r.url):
+        pass  # a poll replaced the rows meanwhile
+    page.wait_for_timeout(200)
+    assert row.get_by_label("Method name").input_value() == "ResNet with TTA"
     row.get_by_label("Method description").fill("test-time augmentation")
     row.get_by_role("button", name="Save method").click()
     page.wait_for_selector("ul.messages li:has-text('new method name')")
