@@ -17,7 +17,7 @@ system-deps: docker-engine
 
 # A Docker engine for container submissions (the demo's container challenge, tests/containers),
 # busybox-static, whose rootfs the demo and test images are built from (nothing is pulled from the
-# internet: reference/sandbox.md), and docker-registry, the local registry the `evalai push` tests
+# internet or a registry: images are built FROM scratch), and docker-registry, the local registry the `evalai push` tests
 # push to. Best effort: without them, container phases wait for a worker that has Docker.
 docker-engine:
 	@missing=""; command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
