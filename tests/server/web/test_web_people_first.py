@@ -58,6 +58,22 @@ def test_participants_read_logs_without_server_folders_hosts_with_them(sub, part
     )
 
 
+def test_every_face_serves_participants_the_log_without_server_folders(sub, participant, host):
+    """/api/v1 and the EvalAI API (its signed URL) read the log through the same reader as the web page."""
+    from rest_framework.test import APIClient
+
+    line = b'File "/srv/assay/worker/job-1/main.py", line 3\n'
+    sub.stdout_file.save("stdout.txt", ContentFile(line))
+    for user, expected in ((participant, b'File "\xe2\x80\xa6/main.py", line 3\n'), (host, line)):
+        api = APIClient()
+        api.force_authenticate(user)
+        assert api.get(f"/api/v1/submissions/{sub.pk}/stdout").content == expected
+        signed = api.get(f"/api/jobs/submission/{sub.pk}").json()["stdout_file"]
+        download = Client().get(signed)
+        body = b"".join(download.streaming_content) if download.streaming else download.content
+        assert download.status_code == 200 and body == expected, user
+
+
 def test_a_cancel_after_the_claim_is_a_warning_that_it_had_started(sub, participant):
     Submission.objects.filter(pk=sub.pk).update(status="running")
     response = client_for(participant).post(f"/submissions/{sub.pk}/cancel", follow=True)

@@ -457,8 +457,8 @@ class SubmissionFileView(EvalAIView):
         reader = ResultReader(request.user)
         if field == "submission_metadata_file" and not reader.may_read_metadata(sub):
             raise fail("File does not exist", 404, "not_found")
-        if field == "submission_result_file":  # cut to the splits this reader may see
-            return Response({"signed_url": result_url(request, reader, sub)})
+        if field in ("submission_result_file", "stdout_file", "stderr_file"):  # cut to what this reader may see
+            return Response({"signed_url": result_url(request, reader, sub, field)})
         return Response({"signed_url": download_url(request, key)})
 
 

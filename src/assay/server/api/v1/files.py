@@ -15,11 +15,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
 from assay.server.storage import safe_file_name
+from assay.server.submissions.services.result_access import NOBODY
 
 from .base import OpenView
 
 DOWNLOAD_SALT = "assay.files.download"
-RESULT_SALT = "assay.files.result"  # a submission's result document, cut for the reader who was given the URL
+RESULT_SALT = "assay.files.result"  # a submission's result document or log, cut for the reader given the URL
 UPLOAD_SALT = "assay.files.upload-part"
 DOWNLOAD_SECONDS = 3600
 UPLOAD_SECONDS = 24 * 3600
@@ -35,19 +36,22 @@ def download_url(request: Request, name: str, filename: str | None = None) -> st
     return request.build_absolute_uri(reverse("api-signed-file", args=[token, filename]))
 
 
-def result_url(request: Request, reader, sub) -> str | None:
-    """A signed URL of ``sub``'s result document as ``reader`` (a ``ResultReader``) may read it, or None.
+def result_url(request: Request, reader, sub, field: str = "submission_result_file") -> str | None:
+    """A signed URL of ``sub``'s result document, or of a log (``field``), as ``reader`` (a ``ResultReader``)
+    may read it, or None.
 
-    Hosts get the stored file; anyone else a URL naming the submission and the reader, so the
+    Hosts get the stored file; anyone else a URL naming the submission, the file and the reader, so the
     document is cut for them when it is downloaded (their rights are checked again then).
     """
-    if not reader.may_read_result(sub):
+    stored = getattr(sub, field)
+    if not stored or reader.threshold(sub) == NOBODY:
         return None
     if reader.access(sub).is_host:
-        return download_url(request, sub.submission_result_file.name)
+        return download_url(request, stored.name)
     user_id = reader.user.pk if getattr(reader.user, "is_authenticated", False) else None
-    token = signing.dumps({"r": sub.pk, "u": user_id}, salt=RESULT_SALT, compress=True)
-    return request.build_absolute_uri(reverse("api-signed-file", args=[token, "submission_result.json"]))
+    token = signing.dumps({"r": sub.pk, "u": user_id, "f": field}, salt=RESULT_SALT, compress=True)
+    filename = "submission_result.json" if field == "submission_result_file" else stored.name.rsplit("/", 1)[-1]
+    return request.build_absolute_uri(reverse("api-signed-file", args=[token, safe_file_name(filename)]))
 
 
 def upload_part_url(request: Request, upload_id: str, part: int) -> str:
@@ -88,7 +92,7 @@ class SignedFileView(OpenView):
 
 
 def _result_document(token: str, filename: str) -> HttpResponse:
-    """A result document signed by :func:`result_url`, cut for the reader it was given to."""
+    """A result document or log signed by :func:`result_url`, cut for the reader it was given to."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import AnonymousUser
 
@@ -98,7 +102,7 @@ def _result_document(token: str, filename: str) -> HttpResponse:
 
     try:
         data = signing.loads(token, salt=RESULT_SALT, max_age=DOWNLOAD_SECONDS)
-        sub_id, user_id = int(data["r"]), data["u"]
+        sub_id, user_id, field = int(data["r"]), data["u"], str(data.get("f", "submission_result_file"))
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise Http404("this link is invalid or has expired") from None
     sub = Submission.objects.select_related("phase__challenge__host_team").filter(pk=sub_id).first()
@@ -106,7 +110,7 @@ def _result_document(token: str, filename: str) -> HttpResponse:
     if sub is None or (user_id and user is None):
         raise Http404("the file is gone")
     try:
-        body = ResultReader(user or AnonymousUser()).result_document(sub)
+        body = ResultReader(user or AnonymousUser()).document(sub, field)
     except SubmissionError:
         raise Http404("the file is gone") from None
     response = HttpResponse(body, content_type="application/octet-stream")

@@ -291,16 +291,7 @@ class SubmissionFileView(ApiView):
     )
     def get(self, request: Request, submission_id: int):
         sub = viewable_submission(request.user, submission_id)
-        if self.field == "submission_result_file":
-            body = ResultReader(request.user).result_document(sub)  # cut to what this reader may see
-            return HttpResponse(body, content_type="text/plain; charset=utf-8")
-        if not can_view_logs(request.user, sub):
-            raise Refusal("forbidden", "the host has disabled logs for this phase", 403)
-        stored = getattr(sub, self.field)
-        if not stored:
-            raise Refusal("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
-        with stored.open("rb") as fh:
-            body = fh.read()
+        body = ResultReader(request.user).document(sub, self.field)  # cut to what this reader may see
         return HttpResponse(body, content_type="text/plain; charset=utf-8")
 
 

@@ -15,7 +15,8 @@ one, the splits' numbers). EvalAI shows it to participants ("Result file", ``ref
 document cannot be cut and may quote hidden scores (one real challenge returns its test split's
 numbers there), so a reader from whom a split is hidden gets instead the document of the splits they
 see (``[{split: {label: number}}]``, as ``output.result``); the hosts read the script's own.
-The metadata file (``submission_metadata``) is for hosts only, as in EvalAI.
+The metadata file (``submission_metadata``) is for hosts only, as in EvalAI. Logs (stdout, stderr) go
+to whoever :func:`~.access.can_view_logs` allows, with the server's folders taken out for all but hosts.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from assay.server.challenges.services.listing import challenge_listed, effective
 from assay.server.challenges.services.roles import is_host
 
 from ..models import Submission
+from .access import can_view_logs
 from .errors import SubmissionError
+from .log_text import without_server_paths
 
 V = ChallengePhaseSplit.Visibility
+LOG_FIELDS = ("stdout_file", "stderr_file")
 HOST, TEAM, PUBLIC, NOBODY = 0, int(V.OWNER_AND_HOST), int(V.PUBLIC), 99  # least visibility a reader sees
 
 
@@ -125,6 +129,26 @@ class ResultReader:
             return json.dumps(self.result(sub), indent=2).encode()
         with sub.submission_result_file.open("rb") as fh:
             return fh.read()
+
+    def log_document(self, sub: Submission, field: str) -> bytes:
+        """stdout or stderr as this reader may read it: hosts the stored text, the team without the server's
+        folders (they say how the evaluation host is laid out); raises :class:`SubmissionError`."""
+        if field not in LOG_FIELDS or not can_view_logs(self.user, sub):
+            raise SubmissionError("forbidden", "the host has disabled logs for this phase", 403)
+        stored = getattr(sub, field)
+        if not stored:
+            raise SubmissionError("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
+        with stored.open("rb") as fh:
+            body = fh.read()
+        if self.threshold(sub) == HOST:
+            return body
+        return without_server_paths(body.decode("utf-8", "replace")).encode()
+
+    def document(self, sub: Submission, field: str) -> bytes:
+        """The result file or a log, cut for this reader (what a signed per-reader URL serves)."""
+        if field == "submission_result_file":
+            return self.result_document(sub)
+        return self.log_document(sub, field)
 
     def may_read_result(self, sub: Submission) -> bool:
         return bool(sub.submission_result_file) and self.threshold(sub) != NOBODY

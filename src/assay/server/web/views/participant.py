@@ -21,7 +21,7 @@ from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle
+from assay.server.submissions.services import lifecycle, log_text
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import (
@@ -36,7 +36,7 @@ from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.teams.models import ParticipantTeam
 from assay.server.teams.services import TeamError, create_participant_team, participant_teams_of
 
-from .. import log_text, wording
+from .. import wording
 from .common import challenge_context, challenge_or_404, confirmation, phase_or_404, refusal, safe_next, safe_target
 from .errors import refusal_json
 
@@ -461,11 +461,8 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
     if kind == "result":
         handle = io.BytesIO(reader.result_document(sub))  # cut to the splits this reader may see
     elif is_log:
-        with default_storage.open(name, "rb") as fh:
-            text = fh.read().decode("utf-8", "replace")
-        if not is_host(request.user, sub.phase.challenge):
-            text = log_text.without_server_paths(text)
-        handle = io.BytesIO((text or log_text.empty_log(kind)).encode())
+        text = reader.log_document(sub, field)
+        handle = io.BytesIO(text or log_text.empty_log(kind).encode())
     else:
         handle = default_storage.open(name, "rb")
     if kind == "input":
