@@ -282,3 +282,23 @@ def test_private_leaderboard_export(scored, users, reader, status):
     response = client_for(users[reader]).get(f"/api/v1/phase-splits/{ps.pk}/leaderboard/export.json")
     assert response.status_code == status
     assert (SECRET in _body(response).decode()) is (status == 200)
+
+
+def test_a_split_revealed_by_its_date_is_listed_alike_on_both_faces(world, users):
+    """/api/v1 and the EvalAI API list a reader's phase-splits by one rule (challenges.services.listing)."""
+    from assay.server.challenges.models import ChallengePhaseSplit
+
+    challenge = world["challenge"]
+    hidden = ChallengePhaseSplit.objects.get(phase__challenge=challenge, visibility=1)
+
+    def listed() -> tuple[set, set]:
+        alice = client_for(users["participant"])
+        native = {r["id"] for r in alice.get(f"/api/v1/challenges/{challenge.pk}/phase-splits").json()["results"]}
+        evalai = {r["id"] for r in alice.get(f"/api/challenges/{challenge.pk}/challenge_phase_split").json()}
+        return native, evalai
+
+    native, evalai = listed()
+    assert native == evalai and hidden.pk not in native
+    ChallengePhaseSplit.objects.filter(pk=hidden.pk).update(reveal_at=timezone.now() - dt.timedelta(minutes=1))
+    native, evalai = listed()
+    assert native == evalai and hidden.pk in native

@@ -18,10 +18,15 @@ from assay.server.accounts.login_throttle import password_login
 from assay.server.accounts.models import ApiToken
 from assay.server.accounts.tokens import create_token, evalai_cli_token
 from assay.server.api.throttling import ScopedRateThrottle
-from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
+from assay.server.challenges.models import Challenge, ChallengePhase
 from assay.server.challenges.services import participation as participation_rules
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
-from assay.server.challenges.services.listing import effective_visibility, visible_challenges
+from assay.server.challenges.services.listing import (
+    phase_seen,
+    phase_splits_seen,
+    phases_seen,
+    visible_challenges,
+)
 from assay.server.challenges.services.phase_rules import phase_with_challenge
 from assay.server.challenges.services.read_versions import challenge_updated
 from assay.server.challenges.services.roles import is_host, participation_of
@@ -140,8 +145,7 @@ class ParticipantTeamChallengesView(EvalAIView):
 
 
 def _phases(user, challenge: Challenge):
-    phases = challenge.phases.select_related("challenge").order_by("config_id")
-    return phases if is_host(user, challenge) else phases.filter(is_public=True)
+    return phases_seen(challenge, is_host(user, challenge)).select_related("challenge").order_by("config_id")
 
 
 def _phase(user, phase_id: int, challenge_id: int | None = None) -> ChallengePhase:
@@ -149,7 +153,7 @@ def _phase(user, phase_id: int, challenge_id: int | None = None) -> ChallengePha
     if phase is None or (challenge_id is not None and phase.challenge_id != challenge_id):
         raise fail("Challenge Phase does not exist", 404, "not_found")
     challenge = _challenge(user, phase.challenge_id)
-    if not phase.is_public and not is_host(user, challenge):
+    if not phase_seen(phase, is_host(user, challenge)):
         raise fail("Challenge Phase does not exist", 404, "not_found")
     return phase
 
@@ -187,11 +191,7 @@ class PhaseSplitListView(EvalAIReadView):
 
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = _challenge(request.user, challenge_id)
-        rows = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related("phase", "dataset_split")
-        if not is_host(request.user, challenge):
-            now = timezone.now()
-            public = ChallengePhaseSplit.Visibility.PUBLIC
-            rows = [ps for ps in rows.filter(phase__is_public=True) if effective_visibility(ps, now) == public]
+        rows = phase_splits_seen(challenge, is_host(request.user, challenge))
         return Response([shapes.phase_split(ps) for ps in rows])
 
 

@@ -8,7 +8,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit, DatasetSplit
+from assay.server.challenges.models import ChallengePhase, ChallengePhaseSplit, DatasetSplit
+from assay.server.challenges.services.listing import phase_seen, phase_splits_seen, phases_seen
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import remaining
@@ -52,29 +53,13 @@ class PhaseSplitOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-def _phases_for(user, challenge: Challenge):
-    """Hosts see every phase; everyone else the public ones."""
-    phases = challenge.phases.all()
-    return phases if is_host(user, challenge) else phases.filter(is_public=True)
-
-
-def phase_splits_for(user, challenge: Challenge):
-    """Phase-splits a reader may know of: hosts all; others the public ones of public phases (as EvalAI)."""
-    rows = ChallengePhaseSplit.objects.filter(phase__challenge=challenge).select_related(
-        "phase", "dataset_split", "leaderboard"
-    )
-    if is_host(user, challenge):
-        return rows
-    return rows.filter(phase__is_public=True, visibility=ChallengePhaseSplit.Visibility.PUBLIC)
-
-
 class PhaseListView(PublicReadView):
     pagination_class = Pages  # what self.paginate answers, for the schema
 
     @extend_schema(responses={200: PhaseOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return self.paginate(request, _phases_for(request.user, challenge), PhaseOut)
+        return self.paginate(request, phases_seen(challenge, is_host(request.user, challenge)), PhaseOut)
 
 
 def visible_phase(user, phase_id: int) -> ChallengePhase:
@@ -82,7 +67,7 @@ def visible_phase(user, phase_id: int) -> ChallengePhase:
     if phase is None:
         raise not_found("phase")
     challenge = visible_challenge(user, phase.challenge_id)
-    if not phase.is_public and not is_host(user, challenge):
+    if not phase_seen(phase, is_host(user, challenge)):
         raise not_found("phase")
     return phase
 
@@ -126,4 +111,4 @@ class PhaseSplitListView(PublicReadView):
     @extend_schema(responses={200: PhaseSplitOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return self.paginate(request, phase_splits_for(request.user, challenge), PhaseSplitOut)
+        return self.paginate(request, phase_splits_seen(challenge, is_host(request.user, challenge)), PhaseSplitOut)

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from assay.server import inprocess_worker
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.browse import WHEN, all_tags, browse
+from assay.server.challenges.services.listing import phases_seen
 
 from .common import challenge_context, challenge_or_404
 
@@ -69,7 +70,7 @@ def phases(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = challenge_or_404(request, pk)
     context = challenge_context(request, challenge, "phases")
     host = context["is_host"]
-    context["phases"] = [p for p in challenge.phases.all() if host or p.is_public]
+    context["phases"] = list(phases_seen(challenge, host))
     return render(request, "web/challenge/phases.html", context)
 
 

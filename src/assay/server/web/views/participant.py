@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
 from assay.server.challenges.services import participation as participation_rules
+from assay.server.challenges.services.listing import phases_seen
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
@@ -335,9 +336,7 @@ def upload_finish(request: HttpRequest, upload_id) -> JsonResponse:
 def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str, Any]:
     context = challenge_context(request, challenge, "submissions")
     participation = context["participation"]
-    phases = list(challenge.phases.all())
-    if not context["is_host"]:
-        phases = [p for p in phases if p.is_public]
+    phases = list(phases_seen(challenge, context["is_host"]))
     wanted = request.GET.get("phase", "")
     phase = next((p for p in phases if str(p.pk) == wanted), None)
     rows = []
