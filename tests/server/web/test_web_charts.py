@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from assay.server.web.charts import Point, score_history_svg, time_labels, value_axis
 from assay.server.submissions.services.log_text import empty_log, without_server_paths
+from assay.server.web.charts import Point, score_history_svg, time_labels, value_axis
 
 
 @pytest.mark.parametrize(
