@@ -7,7 +7,9 @@ own ``submission.json`` is submitted over the API, the real worker evaluates it 
 lands on the leaderboard must equal what the script's ``evaluate()`` returns when called directly, with no
 Assay code around it, by a plain interpreter with EvalAI's worker stack. Both failing counts as equal.
 Scripts that score at random (``random.randint``) are compared on what does not vary: the reference runs
-twice, and labels whose value differs between those two runs are checked for shape only.
+twice, with ``random`` seeded differently each time (so the comparison itself is deterministic: unseeded
+runs agree by chance once in a hundred per label), and labels whose value differs between those two runs
+are checked for shape only.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ _END_DATE = re.compile(r"^(?P<head>\s*end_date:\s*)(?P<date>\d{4}-\d{2}-\d{2}[ T
 
 REFERENCE = textwrap.dedent(
     """
-    import importlib, json, math, shutil, sys, tempfile
-    script, annotation, submission, codename = sys.argv[1:5]
+    import importlib, json, math, random, shutil, sys, tempfile
+    script, annotation, submission, codename, seed = sys.argv[1:6]
+    random.seed(int(seed))
     root = tempfile.mkdtemp()
     shutil.copytree(script, root + "/evaluation_script")
     sys.path.insert(0, root)
@@ -101,7 +104,7 @@ def _reference_python(environment: str | None) -> str:
     return str(ensure_stack(environment) / "bin" / "python")
 
 
-def _reference(folder: Path, phase: dict, tmp: Path, environment: str | None) -> dict:
+def _reference(folder: Path, phase: dict, tmp: Path, environment: str | None, seed: int = 1) -> dict:
     run = subprocess.run(
         [
             _reference_python(environment),
@@ -111,6 +114,7 @@ def _reference(folder: Path, phase: dict, tmp: Path, environment: str | None) ->
             str(folder / phase["test_annotation_file"]),
             str(folder / "submission.json"),
             phase["codename"],
+            str(seed),
         ],
         capture_output=True,
         text=True,
@@ -210,7 +214,7 @@ def _compare(repository, folder, environment, host_team, participant_team, admin
             continue
         assert expected_outcome == "finished", (codename, "the reference scored it", first["output"])
         assert submission.status == "finished", (codename, submission.status, submission.failure_reason)
-        second = _reference(folder, phase, tmp_path, environment)
+        second = _reference(folder, phase, tmp_path, environment, seed=2)
         expected = _expected_entries(first["output"])
         again = _expected_entries(second["output"])
         entries = {
