@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "assay.server.challenges",
     "assay.server.submissions",
     "assay.server.leaderboards",
+    "assay.server.audits",  # after leaderboards: its receivers run after the entries are written
     "assay.server.api",
     "assay.server.uploads",
     "assay.server.web",  # before allauth: its templates override allauth's

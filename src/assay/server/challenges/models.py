@@ -204,6 +204,16 @@ class ChallengePhase(models.Model):
     )
     test_inputs_sha256 = models.CharField(max_length=64, blank=True)
     test_inputs_size = models.BigIntegerField(default=0)
+    case_metadata = models.FileField(
+        upload_to="case_metadata/",
+        max_length=500,
+        blank=True,
+        help_text="Assay: hidden per-case attributes (CSV, case_id first) joined to per-case results; never sent out.",
+    )
+    case_metadata_sha256 = models.CharField(max_length=64, blank=True)
+    audit = models.JSONField(
+        null=True, blank=True, help_text="Assay: the phase's audit settings (bundle key audit); null = no audit."
+    )
     submission_artifact_retention_policy = models.CharField(
         max_length=20, choices=RETENTION_CHOICES, default="keep_forever"
     )
@@ -221,6 +231,24 @@ class ChallengePhase(models.Model):
     @property
     def is_active(self) -> bool:
         return self.start_date <= timezone.now() <= self.end_date
+
+
+class ChallengeAuditor(models.Model):
+    """A person who reviews a challenge's audits: not a participant of it, not necessarily a host."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="auditors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audited_challenges")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["challenge_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "user"], name="unique_challenge_auditor")]
+
+    def __str__(self) -> str:
+        return f"{self.user} audits {self.challenge}"
 
 
 class DatasetSplit(models.Model):

@@ -23,6 +23,9 @@ class LeaderboardEntry(models.Model):
     )
     result = models.JSONField()
     error = models.JSONField(null=True, blank=True)
+    intervals = models.JSONField(
+        default=dict, blank=True, help_text="Confidence intervals shown beside scores: {label: [low, high]}."
+    )
     is_disabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

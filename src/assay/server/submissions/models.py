@@ -122,3 +122,25 @@ class WorkerToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class SubmissionCases(models.Model):
+    """The per-case rows an evaluation returned (``output["cases"]``), kept apart from the output.
+
+    They can be large and they are private: hosts and the challenge's auditors read them, participants
+    never do (a row carries the reference label). Stored once as gzip'd JSON lines in the file storage,
+    so metrics can be recomputed and re-sliced without running the participant's model again.
+    """
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="cases")
+    file = models.FileField(upload_to="submission_cases/", max_length=500)
+    sha256 = models.CharField(max_length=64, help_text="Of the stored (gzip'd) file.")
+    count = models.PositiveIntegerField()
+    columns = models.JSONField(default=list, help_text="Every key that appears in a row, in first-seen order.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "submission cases"
+
+    def __str__(self) -> str:
+        return f"{self.count} cases of submission {self.submission_id}"

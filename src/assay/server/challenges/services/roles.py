@@ -41,3 +41,12 @@ def participation_of(user, challenge: Challenge) -> Participation | None:
 
 def team_emails(team) -> list[str]:
     return [e.lower() for e in team.members.values_list("email", flat=True) if e]
+
+
+def is_auditor(user, challenge: Challenge) -> bool:
+    """People a host named to review the challenge's audits (``ChallengeAuditor``); staff count too."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_staff:
+        return True
+    return challenge.auditors.filter(user=user).exists()
