@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("challenges", "0007_challengephase_audit_challengephase_case_metadata_and_more"),
+        ("challenges", "0007_audits"),
         ("submissions", "0004_submissioncases"),
         ("teams", "0002_invitations"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
