@@ -7,12 +7,16 @@ PORT   ?= $(or $(ASSAY_PORT),8000)
 .PHONY: demo test screenshots lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
 
 # Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox; chromium and
-# chromium-driver: the browser tests, driven by Playwright). Installed when missing and when we may
+# chromium-driver: the browser tests, driven by Playwright; Pango, HarfBuzz's subsetter and a font:
+# WeasyPrint, which renders the audit report as PDF). Installed when missing and when we may
 # (root with apt-get); otherwise the tests that need them say why they skip.
 system-deps: docker-engine
 	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q ' installed' || missing="$$missing $$pkg"; \
+	done; \
 	$(APT_INSTALL)
 
 # A Docker engine for container submissions (the demo's container challenge, tests/containers),
