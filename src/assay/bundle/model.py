@@ -195,6 +195,43 @@ class ChunkingConfig(_Model):
     min_bytes: int = Field(1024 * 1024, ge=0, le=2**62, description="Smaller submissions are evaluated whole.")
 
 
+AUDIT_TASKS = ("binary", "ordinal", "multiclass", "regression")
+Grade = Annotated[int, BeforeValidator(_no_bool)] | Text
+
+
+class AuditBootstrap(_Model):
+    """The confidence intervals' bootstrap: the same seed gives the same intervals."""
+
+    resamples: int = Field(1000, ge=0, le=10_000, description="Resamples per figure; 0: no intervals.")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="NumPy default_rng seed.")
+    level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the percentile intervals.")
+
+
+class AuditSettings(_Model):
+    """How the per-case rows of a phase's submissions are audited (``assay.audit.summary``).
+
+    Task-specific keys (threshold, grades, referable_from) are checked in :mod:`assay.bundle.rules`.
+    """
+
+    task: Literal[AUDIT_TASKS]  # type: ignore[valid-type]
+    prediction: Text | None = Field(
+        None, min_length=1, max_length=100, description='Row key of the prediction (binary: "probability").'
+    )
+    threshold: Annotated[float, BeforeValidator(_no_bool)] | None = Field(
+        None, gt=0, lt=1, description="binary: the declared operating threshold."
+    )
+    grades: list[Grade] | None = Field(
+        None, max_length=1000, description="ordinal: the grades in order; multiclass: the labels."
+    )
+    referable_from: Grade | None = Field(None, description="ordinal: referable at this grade and above.")
+    subgroups: TextList = Field(default_factory=list, max_length=64, description="Columns of case_metadata_file.")
+    min_group_size: int = Field(30, ge=1, le=INT32_MAX, description="Smaller subgroups are suppressed.")
+    bootstrap: AuditBootstrap = Field(default_factory=AuditBootstrap)
+    intervals: dict[Text, Text] = Field(
+        default_factory=dict, description="Leaderboard label -> audit figure whose interval is shown beside it."
+    )
+
+
 class Phase(_Model):
     id: ConfigId
     name: Text = Field(max_length=100)
@@ -234,6 +271,11 @@ class Phase(_Model):
         None,
         description="Assay: the test inputs (a file or a .zip, never the labels) that a static-dataset container "
         "submission reads read-only at /input.",
+    )
+    audit: AuditSettings | None = Field(
+        None,
+        description="Assay: audit the phase's per-case rows: headline figures with bootstrap intervals, subgroups, "
+        "calibration; intervals shown beside leaderboard scores.",
     )
 
     @field_validator("allowed_submission_file_types", mode="before")
