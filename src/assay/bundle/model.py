@@ -272,6 +272,11 @@ class Phase(_Model):
         description="Assay: the test inputs (a file or a .zip, never the labels) that a static-dataset container "
         "submission reads read-only at /input.",
     )
+    case_metadata_file: Text | None = Field(
+        None,
+        description="Assay: a CSV in the bundle (header row, first column case_id) of the hidden attributes of each "
+        "test case (subgroups); joined with the per-case rows on the server, never sent to workers.",
+    )
     audit: AuditSettings | None = Field(
         None,
         description="Assay: audit the phase's per-case rows: headline figures with bootstrap intervals, subgroups, "
