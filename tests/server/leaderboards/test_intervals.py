@@ -1,0 +1,98 @@
+"""Leaderboard intervals (issue 14): ``set_intervals`` refuses bad input whole, stores good input on the
+submission's current entries, and a cached leaderboard page shows the new interval at once."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from assay.server.challenges.services.read_versions import board
+from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.leaderboards.services.intervals import IntervalError, set_intervals, tied_with_leader
+from assay.server.read_cache import versions
+
+pytestmark = [pytest.mark.django_db, pytest.mark.results(("A", 0.9, 0.5), ("B", 0.85, 0.5))]
+
+
+def entry(world, team: str) -> LeaderboardEntry:
+    return LeaderboardEntry.objects.get(participant_team=world.teams[team], is_disabled=False)
+
+
+def sub(world, team: str):
+    return world.teams[team].submissions.get()
+
+
+@pytest.mark.parametrize(
+    ("by_split", "problem"),
+    [
+        ({"public": {"Accuracy": [0.9, 0.8]}}, "low above high"),
+        ({"public": {"Accuracy": [0.1, math.inf]}}, "finite"),
+        ({"public": {"Accuracy": [math.nan, 0.5]}}, "finite"),
+        ({"public": {"Accuracy": [0.1]}}, "[low, high]"),
+        ({"public": {"Accuracy": [0.1, 0.2, 0.3]}}, "[low, high]"),
+        ({"public": {"Accuracy": ["0.1", "0.2"]}}, "two numbers"),
+        ({"public": {"Accuracy": [True, 1]}}, "two numbers"),
+        ({"public": {"Accuracy": 0.5}}, "[low, high]"),
+        ({"public": {"Loss": [0.1, 0.2]}}, "unknown label 'Loss'"),
+        ({"nowhere": {"Accuracy": [0.1, 0.2]}}, "unknown split 'nowhere'"),
+        ({"public": [0.1, 0.2]}, "must map labels"),
+        ([["public", {}]], "must map split codenames"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(world, by_split, problem):
+    with pytest.raises(IntervalError) as refused:
+        set_intervals(sub(world, "A"), by_split)
+    assert problem in refused.value.message and refused.value.status == 400 and refused.value.code == "bad_intervals"
+    assert entry(world, "A").intervals == {}
+
+
+def test_one_bad_interval_refuses_all_of_them(world):
+    with pytest.raises(IntervalError):
+        set_intervals(sub(world, "A"), {"public": {"F1": [0.4, 0.6], "Accuracy": [0.9, 0.1]}})
+    assert entry(world, "A").intervals == {}
+
+
+def test_a_hostile_mapping_gets_a_short_answer(world):
+    with pytest.raises(IntervalError) as refused:
+        set_intervals(sub(world, "A"), {f"split{i}": {} for i in range(10_000)})
+    assert len(refused.value.problems) == 20
+
+
+def test_intervals_are_stored_and_merged_per_label(world):
+    assert set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.85, 0.95]}}) == 1
+    assert entry(world, "A").intervals == {"Accuracy": [0.85, 0.95]}
+    assert set_intervals(sub(world, "A"), {"public": {"F1": [0, 1]}}) == 1
+    assert entry(world, "A").intervals == {"Accuracy": [0.85, 0.95], "F1": [0.0, 1.0]}
+    assert set_intervals(sub(world, "A"), {"public": {"F1": [0, 1]}}) == 0  # unchanged: no write
+    assert set_intervals(sub(world, "A"), {}) == 0
+    assert entry(world, "B").intervals == {}
+
+
+def test_disabled_entries_keep_their_intervals(world):
+    old = entry(world, "A")
+    LeaderboardEntry.objects.filter(pk=old.pk).update(is_disabled=True)
+    assert set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.8, 0.95]}}) == 0
+    old.refresh_from_db()
+    assert old.intervals == {}
+
+
+def test_the_write_makes_cached_pages_stale(world):
+    tokens = versions(board(world.challenge.pk))
+    set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.85, 0.95]}})
+    assert versions(board(world.challenge.pk)) != tokens
+
+
+@pytest.mark.parametrize(
+    ("interval", "leader", "is_leader", "expected"),
+    [
+        ((0.80, 0.88), (0.85, 0.95), False, True),  # overlap
+        ((0.80, 0.85), (0.85, 0.95), False, True),  # touching ends count as overlap
+        ((0.70, 0.80), (0.85, 0.95), False, False),  # apart
+        (None, (0.85, 0.95), False, None),  # no interval on this entry
+        ((0.80, 0.88), None, False, None),  # the leader has none (or there is no leader)
+        ((0.85, 0.95), (0.85, 0.95), True, None),  # the leader itself
+    ],
+)
+def test_tied_with_leader(interval, leader, is_leader, expected):
+    assert tied_with_leader(interval, leader, is_leader=is_leader) is expected
