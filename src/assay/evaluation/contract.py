@@ -109,8 +109,10 @@ def check_output(output: object, *, function: str = "evaluate") -> dict[str, Any
     clean: dict[str, Any] = {"result": _entries(output["result"], "result", function, counter)}
     if output.get("error") is not None:
         clean["error"] = _entries(output["error"], "error", function, counter)
+    if output.get("intervals") is not None:
+        clean["intervals"] = _intervals(output["intervals"], clean["result"], function)
     for key, value in output.items():
-        if key not in ("result", "error"):
+        if key not in ("result", "error", "intervals"):
             clean[_text(str(key))] = json_safe(value, f"{function}() returned {key!r}")
     size = len(json.dumps(clean, allow_nan=False, separators=(",", ":")).encode())
     if size > MAX_OUTPUT_BYTES:
@@ -216,6 +218,41 @@ def _entries(items: object, key: str, function: str, counter: list[int]) -> list
                 _text(str(label)): metric_value(value, f"{function}() returned {what} {split!r} metric {str(label)!r}")
                 for label, value in metrics.items()
             }
+        out.append(clean)
+    return out
+
+
+def _intervals(items: object, result: list[dict[str, dict[str, float | None]]], function: str) -> list[dict]:
+    """Assay's ``intervals``: a list of {split: {label: [low, high]}}, each label one of that split's result
+    labels, low <= high, both finite (a confidence interval shown beside the score)."""
+    shape = "a list of {split: {label: [low, high]}}"
+    if not isinstance(items, list) or not all(isinstance(entry, dict) for entry in items):
+        raise ResultError(f"{function}() returned 'intervals' that is not {shape}")
+    if sum(len(entry) + sum(len(m) for m in entry.values() if isinstance(m, dict)) for entry in items) > MAX_METRICS:
+        raise ResultError(f"{function}() returned more than {MAX_METRICS} intervals")
+    labels = {split: set(metrics) for entry in result for split, metrics in entry.items()}
+    out = []
+    for entry in items:
+        clean: dict[str, dict[str, list[float]]] = {}
+        for split, pairs in entry.items():
+            split = _text(str(split))
+            if split not in labels:
+                raise ResultError(f"{function}() returned intervals for split {split!r}, which has no result")
+            if not isinstance(pairs, dict):
+                raise ResultError(f"{function}() returned intervals for split {split!r} that are not {shape}")
+            clean[split] = {}
+            for label, pair in pairs.items():
+                where = f"{function}() returned an interval for split {split!r} metric {str(label)!r}"
+                if label not in labels[split]:
+                    raise ResultError(f"{where}, which is not in that split's result")
+                if not isinstance(pair, list | tuple) or len(pair) != 2:
+                    raise ResultError(f"{where} that is not [low, high]")
+                low, high = (metric_value(v, where) for v in pair)
+                if low is None or high is None:
+                    raise ResultError(f"{where} with an undefined end; both ends must be finite numbers")
+                if low > high:
+                    raise ResultError(f"{where} with low {low} above high {high}")
+                clean[split][label] = [low, high]
         out.append(clean)
     return out
 
