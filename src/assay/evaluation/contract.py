@@ -8,8 +8,11 @@ participant (or host) who has to act on them.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +79,14 @@ MAX_METRICS = 1000
 MAX_OUTPUT_BYTES = 4 * 1024**2
 #: Nesting of the free-form parts; deeper documents are refused before a JSON encoder overflows its stack.
 MAX_DEPTH = 64
+#: Per-case rows (the Assay key ``cases``): rows, keys per row and characters per text value.
+MAX_CASES = 200_000
+MAX_CASE_KEYS = 64
+MAX_CASE_TEXT = 1000
+#: The rows as the worker sends them (gzip'd JSON lines): the compressed bytes the server takes, and the
+#: uncompressed bytes it reads before giving up (a gzip bomb stops there).
+MAX_CASES_GZIP_BYTES = 6 * 1024**2
+MAX_CASES_JSONL_BYTES = 256 * 1024**2
 
 
 class ResultError(ValueError):
@@ -99,10 +110,13 @@ def check_output(output: object, *, function: str = "evaluate") -> dict[str, Any
       non-finite number in them becomes null, since strict JSON (and so the worker protocol) has no
       token for it;
     * more than :data:`MAX_METRICS` values, :data:`MAX_OUTPUT_BYTES` of JSON or :data:`MAX_DEPTH`
-      levels are refused.
+      levels are refused;
+    * the per-case rows (``cases``, Assay's key) are checked by :func:`check_cases` and left out: they
+      are stored apart (:func:`split_cases`), so their size does not count here.
     """
     if not isinstance(output, dict):
         raise ResultError(f"{function}() returned {type(output).__name__}, not a dict with a 'result' key")
+    output, _ = split_cases(output, function=function)  # checked here, stored apart (never in the output)
     if "result" not in output:
         raise ResultError(f"{function}() returned no 'result' key")
     counter = [0]
@@ -121,6 +135,125 @@ def check_output(output: object, *, function: str = "evaluate") -> dict[str, Any
             "can be stored (write large per-sample details to stdout instead)"
         )
     return clean
+
+
+def split_cases(output: dict[str, Any], *, function: str = "evaluate") -> tuple[dict[str, Any], list[dict] | None]:
+    """``output`` without its ``cases`` key, and those rows checked by :func:`check_cases` (None: no key).
+
+    The per-case rows are Assay's addition to EvalAI's output: private (a row holds the reference label),
+    possibly large, so they never stay in the stored output, which participants may read. The worker
+    splits them off before it reports (and sends them as their own part); the server does the same to a
+    report's output, so one rule holds on both sides.
+    """
+    if "cases" not in output:
+        return output, None
+    rest = {key: value for key, value in output.items() if key != "cases"}
+    if output["cases"] is None:
+        return rest, None
+    return rest, check_cases(output["cases"], function=function)
+
+
+def check_cases(cases: object, *, function: str = "evaluate") -> list[dict[str, Any]]:
+    """The per-case rows as stored, or :class:`ResultError` naming the row and key at fault.
+
+    A list of at most :data:`MAX_CASES` flat objects, each with a unique non-empty ``case_id`` (text or
+    integer, kept as text) and at most :data:`MAX_CASE_KEYS` keys whose values are scalars: text (at most
+    :data:`MAX_CASE_TEXT` characters), numbers, true/false or null. NaN becomes null (an undefined
+    probability, say); ±inf is refused, as for a metric.
+    """
+    where = f"{function}() returned 'cases'"
+    if not isinstance(cases, list | tuple):
+        raise ResultError(f"{where} as {type(cases).__name__}; it must be a list of rows like "
+                          "{'case_id': 'c001', 'reference': 1, 'prediction': 0}")  # fmt: skip
+    if len(cases) > MAX_CASES:
+        raise ResultError(f"{where} with {len(cases)} rows; at most {MAX_CASES} can be stored")
+    seen: set[str] = set()
+    rows = []
+    for index, row in enumerate(cases):
+        if not isinstance(row, dict):
+            raise ResultError(f"{where}[{index}] as {type(row).__name__}, not an object of case_id and values")
+        if len(row) > MAX_CASE_KEYS:
+            raise ResultError(f"{where}[{index}] has {len(row)} keys; at most {MAX_CASE_KEYS} are allowed")
+        case_id = row.get("case_id")
+        if not isinstance(case_id, str | int | float | bool | None):
+            case_id = _case_value(case_id, f"{where}[{index}] 'case_id'")  # a numpy integer, say
+        if isinstance(case_id, bool) or not isinstance(case_id, str | int) or str(case_id).strip() == "":
+            raise ResultError(f"{where}[{index}] has no 'case_id' (a non-empty text or integer): {_short(row)}")
+        case_id = _text(str(case_id))
+        if len(case_id) > MAX_CASE_TEXT:
+            raise ResultError(f"{where}[{index}] has a case_id longer than {MAX_CASE_TEXT} characters")
+        if case_id in seen:
+            raise ResultError(f"{where}[{index}] repeats case_id {case_id!r}; each case appears once")
+        seen.add(case_id)
+        clean: dict[str, Any] = {"case_id": case_id}
+        for key, value in row.items():
+            if key == "case_id":
+                continue
+            name = _text(str(key))
+            if not name or len(name) > MAX_CASE_TEXT:
+                raise ResultError(f"{where}[{index}] (case {case_id!r}) has a key that is empty or too long")
+            clean[name] = _case_value(value, f"{where}[{index}] (case {case_id!r}) key {name!r}")
+        rows.append(clean)
+    return rows
+
+
+def _case_value(value: object, where: str) -> str | int | float | bool | None:
+    """One value of a case row: a scalar as JSON carries it (NaN → null, numpy scalars as numbers)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_CASE_TEXT:
+            raise ResultError(f"{where} is {len(value)} characters long; at most {MAX_CASE_TEXT} are kept per value")
+        return _text(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ResultError(f"{where} = {value}; a value must be finite (NaN, stored as null, means unknown)")
+        return value
+    item = getattr(value, "item", None)  # numpy scalars (np.int64, np.float32, np.bool_) as Python's
+    if callable(item) and not isinstance(value, list | dict | tuple):
+        try:
+            plain = item()
+        except (TypeError, ValueError):
+            plain = None
+        if isinstance(plain, bool | int | float | str):
+            return _case_value(plain, where)
+    raise ResultError(f"{where} = {_short(value)}; a case value must be text, a number, true/false or null")
+
+
+def encode_cases(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as the worker sends them and the server stores them: gzip'd JSON lines, one row a line."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
+        for row in rows:
+            out.write(json.dumps(row, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode())
+            out.write(b"\n")
+    return buffer.getvalue()
+
+
+def decode_cases(data: bytes, *, max_bytes: int = MAX_CASES_JSONL_BYTES) -> list[Any]:
+    """The rows of :func:`encode_cases`' bytes, unchecked (pass them to :func:`check_cases`); a
+    :class:`ResultError` for bytes that are not gzip'd JSON lines or unpack beyond ``max_bytes``."""
+    rows = []
+    read = 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as lines:
+            while line := lines.readline(max_bytes - read + 1):
+                read += len(line)
+                if read > max_bytes:
+                    raise ResultError(f"the per-case rows unpack to more than {max_bytes // 1024**2} MiB")
+                if line.strip():
+                    rows.append(json.loads(line))
+    except ResultError:
+        raise
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise ResultError(f"the per-case rows are not gzip'd JSON lines ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ResultError(f"the per-case rows hold a line that is not JSON ({exc})") from None
+    return rows
 
 
 def validate_output(output: object, *, function: str = "evaluate") -> str | None:
