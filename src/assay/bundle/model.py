@@ -413,6 +413,11 @@ class ChallengeConfig(_Model):
         "worker stack), evalai-py3.7 (alias evalai-py3.8; numpy < 1.24) or none (standard library and pip). "
         "Unset: the stack of EvalAI's worker_python_version, else evalai-py3.9.",
     )
+    questionnaire: Text | None = Field(
+        None,
+        max_length=500,
+        description="Assay: path to the audit questionnaire (YAML) that teams answer for each audited submission.",
+    )
     infrastructure: dict[str, Any] = Field(
         default_factory=dict,
         description="EvalAI's AWS knobs (worker_*, job_*, vpc_*...), kept verbatim; no effect on Assay.",
