@@ -96,3 +96,35 @@ def test_the_write_makes_cached_pages_stale(world):
 )
 def test_tied_with_leader(interval, leader, is_leader, expected):
     assert tied_with_leader(interval, leader, is_leader=is_leader) is expected
+
+
+def test_a_scripts_intervals_are_written_with_its_entries(team, participant):
+    """The worker's report carries ``intervals``; the entries written from the result hold them."""
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+    from tests.factories import finish, upload
+
+    phase = team.participations.get().challenge.phases.get(codename="dev")
+    submission = submit(participant, phase, upload(b"{}", "p.json"), "p.json", SubmissionFields(is_public=True))
+    output = {
+        "result": [{"public": {"Accuracy": 0.77, "F1": 0.6}}],
+        "intervals": [{"public": {"Accuracy": [0.71, 0.83]}}, {"public": {"F1": [0.4, 0.6]}}],
+    }
+    done = finish(submission, output)
+    assert done.status == "finished", done.failure_reason
+    stored = {e.phase_split.dataset_split.codename: e.intervals for e in submission.leaderboard_entries.all()}
+    assert stored == {"public": {"Accuracy": [0.71, 0.83], "F1": [0.4, 0.6]}}
+
+
+def test_a_script_with_a_bad_interval_fails_its_submission(team, participant):
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+    from tests.factories import finish, upload
+
+    phase = team.participations.get().challenge.phases.get(codename="dev")
+    submission = submit(participant, phase, upload(b"{}", "p.json"), "p.json", SubmissionFields())
+    output = {
+        "result": [{"public": {"Accuracy": 0.77, "F1": 0.6}}],
+        "intervals": [{"public": {"Accuracy": [0.83, 0.71]}}],
+    }
+    done = finish(submission, output)
+    assert done.status == "failed" and "low 0.83 above high 0.71" in done.failure_reason
+    assert not submission.leaderboard_entries.exists()

@@ -33,6 +33,7 @@ def record_entries(sub: Submission, splits: Mapping[str, Any]) -> None:
                 participant_team_id=sub.participant_team_id,
                 result={k: v for k, v in split.metrics.items() if k in rule.labels},
                 error=split.errors,
+                intervals={k: v for k, v in (getattr(split, "intervals", None) or {}).items() if k in rule.labels},
             )
         )
     LeaderboardEntry.objects.bulk_create(entries)

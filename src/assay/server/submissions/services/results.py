@@ -29,6 +29,7 @@ __all__ = ["ParsedResult", "ResultError", "SplitResult", "parse_output"]
 class SplitResult:
     metrics: dict[str, float | None]  # None: undefined (NaN)
     errors: dict[str, float | None] | None = None
+    intervals: dict[str, list[float]] | None = None  # Assay's: {label: [low, high]} shown beside the score
 
 
 @dataclass
@@ -82,4 +83,8 @@ def parse_output(output: Any, phase: ChallengePhase) -> ParsedResult:
             if split not in parsed.splits:
                 raise ResultError(f"'error' names split {split!r}, which has no result")
             parsed.splits[split].errors = errors
+    for item in output.get("intervals") or []:  # checked by check_output: each split has a result
+        for split, intervals in item.items():
+            if split in parsed.splits:
+                parsed.splits[split].intervals = {**(parsed.splits[split].intervals or {}), **intervals}
     return parsed
