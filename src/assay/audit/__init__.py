@@ -14,6 +14,7 @@ from assay.audit.multiclass import MulticlassTask
 from assay.audit.ordinal import OrdinalTask
 from assay.audit.regression import RegressionTask
 from assay.audit.subgroups import DEFAULT_MIN_N, SubgroupReport, subgroup_report
+from assay.audit.summary import interval, summarise
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -33,5 +34,7 @@ __all__ = [
     "Task",
     "figures",
     "from_rows",
+    "interval",
     "subgroup_report",
+    "summarise",
 ]
