@@ -49,9 +49,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Re-install when pyproject.toml changes (the stamp is older than it).
+# Re-install when pyproject.toml changes (the stamp is older than it). The audit extra: the server
+# summarises audited submissions (assay.audit) and the demo builds its audit templates (scikit-learn).
 $(VENV)/.server-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[server,containers]'
+	$(BIN)/pip install --quiet -e '.[server,containers,audit]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
