@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
+from .questionnaire import Questionnaire, load_questionnaire
 from .requirements import requirement_problems
 from .rules import Findings, check, check_partial, check_raw
 from .script import Located, ScriptArchive, differences, folder_files, locate, zip_folder
@@ -48,6 +49,7 @@ class Bundle:
     annotations: dict[int, str] = field(default_factory=dict)
     test_inputs: dict[int, str] = field(default_factory=dict)  # phase id -> file in the bundle
     environment_images: dict[int, str] = field(default_factory=dict)  # phase id -> docker save tarball in the bundle
+    questionnaire: Questionnaire | None = None  # the audit questionnaire the config names, validated
     missing_files: list[str] = field(default_factory=list)
 
     @property
@@ -268,6 +270,15 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
                 f.problems += import_warnings(bundle.evaluation_script.data, rel, config.environment())
         elif rel:
             f.add("file_not_found", f"{rel!r} is not in the bundle", ("evaluation_script",))
+    if config.questionnaire:
+        rel = ref(config.questionnaire, ("questionnaire",))
+        if rel and source.is_dir(rel):
+            f.add("not_a_file", f"{rel!r} is a folder", ("questionnaire",))
+        elif rel:
+            try:  # the file's own problems name the file and its lines
+                bundle.questionnaire = load_questionnaire(source.read(rel, limits.max_text_bytes), rel)
+            except BundleError as exc:
+                f.problems.extend(exc.problems)
     if bundle.missing_files:
         f.warn(
             "config_only",
