@@ -25,6 +25,7 @@ from assay.server.refusals import Refusal
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import HostTeam
 
+from .. import signals
 from ..models import (
     Challenge,
     ChallengePhase,
@@ -113,6 +114,8 @@ def import_bundle(
             created = challenge is None
             challenge = _write_challenge(bundle, challenge, host_team, user, writer, config_text, bundle_sha256)
             _write_children(bundle, challenge, writer, changes)
+            # what higher apps keep from a bundle (the questionnaire); their refusal undoes this import
+            signals.bundle_imported.send(Challenge, challenge=challenge, config=config, bundle=bundle, changes=changes)
     except (IntegrityError, DataError) as exc:
         writer.rollback()
         raise ImportRefused("conflict", f"the bundle conflicts with existing rows: {exc}") from None
