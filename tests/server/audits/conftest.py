@@ -10,6 +10,7 @@ import pytest
 
 from tests.factories import make_user
 
+CODED = {"stage": "development", "requirement": "technical"}
 #: A questionnaire as ``assay.bundle.questionnaire`` stores it (``audits.Questionnaire.schema``).
 SCHEMA: dict[str, Any] = {
     "id": "test-v1",
@@ -20,15 +21,16 @@ SCHEMA: dict[str, Any] = {
             "id": "purpose",
             "title": "Purpose",
             "questions": [
-                {"id": "intended_use", "text": "What is the model for?", "type": "text", "required": True},
+                {"id": "intended_use", "text": "What is the model for?", "type": "text", "required": True, **CODED},
                 {
                     "id": "risk_tier",
                     "text": "Risk tier?",
                     "type": "single_choice",
                     "options": ["low", "high"],
                     "required": True,
+                    **CODED,
                 },
-                {"id": "notes", "text": "Anything else?", "type": "text", "required": False},
+                {"id": "notes", "text": "Anything else?", "type": "text", "required": False, **CODED},
             ],
         }
     ],

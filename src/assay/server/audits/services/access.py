@@ -54,10 +54,8 @@ def is_overseer(user, submission: Submission) -> bool:
 
 
 def release_of(submission: Submission) -> Release | None:
-    try:
-        return submission.release
-    except Release.DoesNotExist:
-        return None
+    """Read afresh (not the instance's cached reverse relation: a release may change under a held object)."""
+    return Release.objects.select_related("released_by").filter(submission_id=submission.pk).first()
 
 
 def is_released(submission: Submission) -> bool:
