@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import Problem
-from .model import DEFAULT_META_NAMES, ChallengeConfig, Leaderboard
+from .model import DEFAULT_META_NAMES, ChallengeConfig, Leaderboard, Phase
 from .yamlsafe import LineMap, Path
 
 
@@ -181,6 +181,7 @@ def check(config: ChallengeConfig, f: Findings) -> None:
     _phases(config, f)
     _phase_splits(config, f)
     _prizes(config, f)
+    _audits(config, f)
 
 
 def _dates(config: ChallengeConfig, f: Findings) -> None:
@@ -365,3 +366,111 @@ def _prizes(config: ChallengeConfig, f: Findings) -> None:
     ranks = [p.rank for p in config.prizes]
     for dup in _duplicates(ranks):
         f.add("duplicate_prize_rank", f"two prizes for rank {dup}", ("prizes",))
+
+
+# The figures each audit task computes (assay.audit; tests/bundle/test_audit_rules.py keeps the two in step).
+# The bundle reader does not import assay.audit: that would make NumPy and scikit-learn a need of every CLI.
+_CALIBRATION_FIGURES = ("brier", "log_loss", "ece", "slope", "intercept")
+AUDIT_FIGURES: dict[str, tuple[str, ...]] = {
+    "binary": (
+        "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1", "mcc", "auroc", "auprc",
+        *_CALIBRATION_FIGURES,
+    ),
+    "ordinal": ("qwk", "accuracy", "referable_sensitivity", "referable_specificity", "coverage"),
+    "multiclass": ("accuracy", "balanced_accuracy", "macro_f1", "kappa"),
+    "regression": ("mae", "rmse", "bias", "r2"),
+}  # fmt: skip
+# The keys only some tasks take; each of these tasks needs them, every other task refuses them.
+AUDIT_TASK_KEYS: dict[str, tuple[str, ...]] = {
+    "binary": ("threshold",),
+    "ordinal": ("grades", "referable_from"),
+    "multiclass": ("grades",),
+    "regression": (),
+}
+
+
+def audit_figures(phase: Phase) -> tuple[str, ...]:
+    """The figure names the phase's audit summary holds (multiclass adds ``recall:<label>`` per label)."""
+    audit = phase.audit
+    if audit is None:
+        return ()
+    per_class = tuple(f"recall:{label}" for label in audit.grades or ()) if audit.task == "multiclass" else ()
+    return AUDIT_FIGURES[audit.task] + per_class
+
+
+def _audits(config: ChallengeConfig, f: Findings) -> None:
+    """The phase key ``audit``: the task's own keys, subgroups from the case metadata, known figures."""
+    boards = {b.id: b.schema_.labels for b in config.leaderboard}
+    for i, phase in enumerate(config.challenge_phases):
+        audit = phase.audit
+        if audit is None:
+            continue
+        here = ("challenge_phases", i, "audit")
+        for key in ("threshold", "grades", "referable_from"):
+            given = getattr(audit, key) is not None
+            if key in AUDIT_TASK_KEYS[audit.task] and not given:
+                f.add("audit_key_missing", f"audit.{key} is required for a {audit.task} task", (*here, "task"))
+            elif given and key not in AUDIT_TASK_KEYS[audit.task]:
+                f.add("audit_key_not_for_task", f"audit.{key} does not apply to a {audit.task} task", (*here, key))
+        grades = audit.grades or []
+        if audit.grades is not None and len(grades) < 2:
+            f.add(
+                "audit_bad_grades",
+                f"audit.grades must list at least two grades or labels, got {grades}",
+                (*here, "grades"),
+            )
+        for dup in _duplicates(grades):
+            f.add("audit_bad_grades", f"audit.grades lists {dup!r} twice", (*here, "grades"))
+        if audit.task == "ordinal" and audit.referable_from is not None and audit.referable_from not in grades[1:]:
+            f.add(
+                "audit_bad_referable_from",
+                f"audit.referable_from must be one of the grades above the lowest {grades[1:]}, "
+                f"got {audit.referable_from!r}",
+                (*here, "referable_from"),
+            )
+        if audit.subgroups and not phase.case_metadata_file:
+            f.add(
+                "audit_subgroups_without_metadata",
+                f"audit.subgroups {audit.subgroups} are columns of the phase's case_metadata_file,"
+                " which the phase does not set",
+                (*here, "subgroups"),
+            )
+        for dup in _duplicates(audit.subgroups):
+            f.add("audit_bad_subgroups", f"audit.subgroups names {dup!r} twice", (*here, "subgroups"))
+        known = audit_figures(phase)
+        labels = {
+            label
+            for ps in config.challenge_phase_splits
+            if ps.challenge_phase_id == phase.id
+            for label in boards.get(ps.leaderboard_id, [])
+        }
+        for label, figure in audit.intervals.items():
+            if figure not in known:
+                f.add(
+                    "audit_unknown_figure",
+                    f"audit.intervals: {figure!r} is not a figure of the {audit.task} task ({', '.join(known)})",
+                    (*here, "intervals", label),
+                )
+            if labels and label not in labels:
+                f.add(
+                    "audit_unknown_label",
+                    f"audit.intervals: {label!r} is not a label of the phase's leaderboards"
+                    f" ({', '.join(sorted(labels))})",
+                    (*here, "intervals", label),
+                )
+
+
+def check_audit_columns(config: ChallengeConfig, headers: dict[int, list[str]], f: Findings) -> None:
+    """``audit.subgroups`` against the header of each phase's case metadata (phase id -> its columns after
+    ``case_id``), once the reader has read them: a subgroup must be one of the columns."""
+    for i, phase in enumerate(config.challenge_phases):
+        if phase.audit is None or phase.id not in headers:
+            continue
+        columns = headers[phase.id]
+        for name in phase.audit.subgroups:
+            if name not in columns:
+                f.add(
+                    "audit_subgroup_not_a_column",
+                    f"audit.subgroups: {name!r} is not a column of {phase.case_metadata_file!r} ({', '.join(columns)})",
+                    ("challenge_phases", i, "audit", "subgroups"),
+                )
