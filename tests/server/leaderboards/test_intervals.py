@@ -128,3 +128,47 @@ def test_a_script_with_a_bad_interval_fails_its_submission(team, participant):
     done = finish(submission, output)
     assert done.status == "failed" and "low 0.83 above high 0.71" in done.failure_reason
     assert not submission.leaderboard_entries.exists()
+
+
+def ties(world, **kw) -> list[tuple]:
+    return [(r["team"]["name"], r["intervals"], r["tied_with_leader"]) for r in world.board(**kw).rows]
+
+
+def test_rows_carry_intervals_and_ties_with_the_leader(world):
+    world.result("C", 0.5, 0.5)
+    set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.85, 0.95], "F1": [0.4, 0.6]}})
+    set_intervals(sub(world, "B"), {"public": {"Accuracy": [0.8, 0.9]}})
+    set_intervals(world.teams["C"].submissions.get(), {"public": {"Accuracy": [0.4, 0.6]}})
+    assert ties(world) == [
+        ("A", {"Accuracy": [0.85, 0.95], "F1": [0.4, 0.6]}, None),  # the leader itself
+        ("B", {"Accuracy": [0.8, 0.9]}, True),  # overlaps
+        ("C", {"Accuracy": [0.4, 0.6]}, False),  # apart
+    ]
+    # sorted by F1 (all 0.5: A leads, the earliest), only A has an F1 interval: nobody else can be tied
+    assert [t[2] for t in ties(world, order_by="F1")] == [None, None, None]
+    # a later page finds the leader with its own query
+    assert [(t[0], t[2]) for t in ties(world, page=2, page_size=1)] == [("B", True)]
+
+
+def test_no_tie_without_the_leaders_interval(world):
+    set_intervals(sub(world, "B"), {"public": {"Accuracy": [0.8, 0.95]}})
+    assert ties(world) == [("A", {}, None), ("B", {"Accuracy": [0.8, 0.95]}, None)]
+
+
+@pytest.mark.results(("A", None, 0.5), ("B", None, 0.5))
+def test_no_tie_when_the_leader_has_no_value(world):
+    """Every row lacks the sort label: there is no leader to be tied with."""
+    set_intervals(sub(world, "A"), {"public": {"F1": [0.4, 0.6]}})
+    set_intervals(sub(world, "B"), {"public": {"F1": [0.4, 0.6]}})
+    assert [t[2] for t in ties(world)] == [None, None]
+    assert [t[2] for t in ties(world, order_by="F1")] == [None, True]
+
+
+def test_hidden_scores_hide_intervals_and_ties(world):
+    set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.85, 0.95]}})
+    ps = world.ps()
+    ps.show_scores_on_leaderboard = False
+    ps.save()
+    row = world.board().rows[0]
+    assert "intervals" not in row and "tied_with_leader" not in row
+    assert world.board(world.host).rows[0]["intervals"] == {"Accuracy": [0.85, 0.95]}

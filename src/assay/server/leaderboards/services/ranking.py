@@ -14,7 +14,9 @@ they agree:
 * ties share a rank (competition ranking: 1, 1, 3); rows with the sort label missing or undefined (a NaN
   the script returned, stored as null) rank last whatever the direction, together, shown as "—";
   baselines are shown in place without a rank and do not push anyone down;
-* ties are listed by smaller error bar, then earlier submission.
+* ties are listed by smaller error bar, then earlier submission;
+* a row's confidence intervals (``intervals``) are shown beside its scores, and ``tied_with_leader`` says
+  whether its interval on the sort label overlaps the leader's (:mod:`.intervals` holds the rule).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from assay.server.teams.models import ParticipantTeamMember
 from ..models import Standing
 from .aggregation import Overall, overall_column
 from .errors import LeaderboardError
+from .intervals import Interval, interval_of, tied_with_leader
 from .rules import HEAVY_FIELDS, OVERALL, Rules, with_standings_hints
 from .standings import ensure_current, is_stale, refresh_team
 from .visibility import Access, access_for
@@ -46,7 +49,7 @@ MISSING = UNDEFINED  # a missing or undefined (NaN) metric, as every face shows 
 # A row is read as plain values (no model instances: 50 rows x 4 models would cost more than the SQL).
 _ROW_VALUES = (
     "id", "sort_key", "is_baseline", "team_id", "entry_id", "submission_id",
-    "entry__result", "entry__error", "team__name", "team__team_url",
+    "entry__result", "entry__error", "entry__intervals", "team__name", "team__team_url",
     "submission__method_name", "submission__submitted_at", "submission__is_public",
     "submission__is_verified_by_host", "submission__is_baseline", "submission__started_at",
     "submission__completed_at", "submission__submission_metadata", "submission__status",
@@ -70,6 +73,7 @@ class Board:
     rows: list[dict[str, Any]]
     own: list[dict[str, Any]] = field(default_factory=list)
     overall: Overall | None = None
+    leader: tuple[int, Interval | None] | None = None  # the leading entry on the sort label, and its interval
 
     @property
     def show_scores(self) -> bool:
@@ -230,10 +234,25 @@ def leaderboard(
             rows = sorted(found, key=lambda r: position[r["entry_id"]])
         count, ranks = _ranks(qs, rows, everything)
     board = Board(ps, rules, access, order, ascending, count, page, page_size, [], overall=overall)
+    if order != OVERALL and board.show_scores:
+        board.leader = _leader(rules, label, public_only, qs, rows if page == 1 else None)
     board.rows = [_row(board, r, rank) for r, rank in zip(rows, ranks, strict=True)]
     if access.team_id is not None and not access.is_host and order != OVERALL:
         board.own = _own(board, label, banned)
     return board
+
+
+def _leader(
+    rules: Rules, label: str, public_only: bool, qs: QuerySet[Standing], first_page: list[Row] | None
+) -> tuple[int, Interval | None] | None:
+    """The entry ranked first on the sort label (its id and its interval there), read from the first page
+    when in hand, else with one query; None when the board has no ranked row with a value."""
+    ranked = [r for r in first_page or [] if not r["is_baseline"]]
+    if not ranked:
+        ranked = _live(rules, public_only, qs.filter(is_baseline=False).order_by(*ORDER)[:1])
+    if not ranked or ranked[0]["sort_key"] == float("inf"):  # a missing or undefined value leads nothing
+        return None
+    return ranked[0]["entry_id"], interval_of(ranked[0]["entry__intervals"], label)
 
 
 def _ranks(qs: QuerySet[Standing], page: list[Row], everything: bool = False) -> tuple[int, list[int | None]]:
@@ -326,6 +345,9 @@ def _row(board: Board, r: Row, rank: int | None) -> dict[str, Any]:
         row["display"] = {label: fmt(v, ps.leaderboard_decimal_precision) for label, v in scores.items()}
         # evaluated but undefined (NaN, stored as null), as opposed to missing from a partial evaluation
         row["undefined"] = [label for label in rules.labels if label in result and result[label] is None]
+        intervals = {label: interval_of(r["entry__intervals"], label) for label in rules.labels}
+        row["intervals"] = {label: list(pair) for label, pair in intervals.items() if pair is not None}
+        row["tied_with_leader"] = _tied(board, r["entry_id"], intervals)
     if ps.show_execution_time:
         started, completed = r["submission__started_at"], r["submission__completed_at"]
         row["execution_time"] = (completed - started).total_seconds() if started and completed else None
@@ -336,6 +358,14 @@ def _row(board: Board, r: Row, rank: int | None) -> dict[str, Any]:
             "value": value if board.show_scores else None,
         }
     return row
+
+
+def _tied(board: Board, entry_id: int, intervals: dict[str, Interval | None]) -> bool | None:
+    """:func:`~.intervals.tied_with_leader` on the board's sort label (None when sorted by the overall column)."""
+    if board.leader is None:
+        return None
+    leader_id, leader_interval = board.leader
+    return tied_with_leader(intervals.get(board.order_by), leader_interval, is_leader=entry_id == leader_id)
 
 
 def _number(value: Any) -> float | None:
