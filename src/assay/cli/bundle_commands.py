@@ -77,3 +77,56 @@ def schema(
         console.print(f"wrote {plain(output)}")
     else:
         emit_json(data)
+
+
+@app.command("questionnaire-template")
+def questionnaire_template(
+    name: Annotated[str, typer.Argument(help="The template's name.")] = "fg-ai4h-v1",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print an audit questionnaire template (YAML) to copy into a bundle and adapt (key `questionnaire`)."""
+    from assay.bundle.questionnaire import TEMPLATES, template_text
+
+    if name not in TEMPLATES:
+        err_console.print(f"[red]No questionnaire template {plain(name)!r}[/red]; known: {', '.join(TEMPLATES)}")
+        raise typer.Exit(2)
+    text = template_text(name)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {plain(output)}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("check-answers")
+def check_answers(
+    questionnaire: Annotated[Path, typer.Argument(help="The questionnaire YAML file.")],
+    answers: Annotated[Path, typer.Argument(help="The answers: YAML or JSON, {question id: answer}.")],
+    complete: Annotated[
+        bool, typer.Option("--complete", help="Also require every required question (as submitting does).")
+    ] = False,
+) -> None:
+    """Check an answers file against a questionnaire, as the server will. Exit 0 when fine, 1 with problems."""
+    from assay.bundle import BundleError
+    from assay.bundle.questionnaire import load_answers, load_questionnaire
+
+    for path in (questionnaire, answers):
+        if not path.is_file():
+            err_console.print(f"[red]No such file:[/red] {plain(path)}")
+            raise typer.Exit(2)
+    try:
+        schema = load_questionnaire(questionnaire.read_bytes(), questionnaire.name)
+        given = load_answers(answers.read_bytes(), answers.name)
+    except BundleError as exc:
+        print_problems(exc.problems, "invalid file")
+        raise typer.Exit(1) from None
+    problems = schema.validate_answers(given, complete=complete)
+    for problem in problems:
+        err_console.print(f"[red]✗[/red] {plain(problem)}")
+    if problems:
+        console.print(f"[red]✗ {len(problems)} problem(s)[/red] in {plain(answers)}")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]✓[/green] {len(given)} answer(s) fit {plain(schema.id)} {plain(schema.version)}"
+        + (" and every required question is answered" if complete else "")
+    )
