@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import DEMO_BUNDLE
+from tests.factories import DEMO_BUNDLE, REPO
 
 ASSAY = Path(sys.executable).with_name("assay")
 
@@ -201,21 +201,32 @@ def test_serve_migrates_a_fresh_database_and_serves(tmp_path):
 
 
 def test_demo_sets_up_and_serves_the_demo_from_nothing(tmp_path):
-    """What ``make demo`` runs, on a fresh var folder: the demo challenge is listed on EvalAI's API,
-    and the terms link the evalai CLI prints leads to its terms page."""
+    """What ``make demo`` runs, on a fresh var folder: the demo challenge and the two audit templates
+    (built into the var folder) are listed on EvalAI's API, and the terms link the evalai CLI prints
+    leads to its terms page."""
     site = Site(tmp_path)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = site.start("demo", "--port", port, "--bundle", DEMO_BUNDLE, "--container-bundle", tmp_path / "none")
+    audits = [
+        arg
+        for name in ("audit-dr-grading", "audit-breast-cancer")
+        for arg in ("--audit-template", REPO / "examples" / name)
+    ]
+    proc = site.start("demo", "--port", port, "--bundle", DEMO_BUNDLE, "--container-bundle", tmp_path / "none", *audits)
     try:
         _serving(proc, base)
         status, body, _ = _get(base + "/api/challenges/challenge/present/approved/public")
-        titles = {c["id"]: c["title"] for c in json.loads(body)["results"]}
-        assert status == 200 and list(titles.values()) == ["Assay Demo — Spot the Even Numbers"]
-        cid = next(iter(titles))
+        titles = {c["title"]: c["id"] for c in json.loads(body)["results"]}
+        assert status == 200 and set(titles) == {
+            "Assay Demo — Spot the Even Numbers",
+            "Assay Audit Template — Diabetic Retinopathy Grading",
+            "Assay Audit Template — Breast Cancer Classification",
+        }
+        cid = titles["Assay Demo — Spot the Even Numbers"]
         status, _, headers = _get(f"{base}/web/challenges/challenge-page/{cid}/evaluation")
         assert status == 302 and headers["Location"] == f"/challenges/{cid}/terms"
     finally:
         out = _stop(proc)
-    assert "Demo users: admin, host, participant" in out and f"(id {cid}) imported" in out
+    assert "Demo users: admin, host, participant, auditor" in out and f"(id {cid}) imported" in out
+    assert out.count("auditor audits it") == 2 and (tmp_path / "var" / "demo" / "audit-dr-grading").is_dir()
     assert "Traceback" not in out, out

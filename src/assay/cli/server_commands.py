@@ -18,6 +18,7 @@ admin_app = typer.Typer(
 
 DEFAULT_DEMO_BUNDLE = "examples/demo-challenge"
 DEFAULT_CONTAINER_BUNDLE = "examples/demo-container-challenge"
+DEFAULT_AUDIT_TEMPLATES = ("examples/audit-dr-grading", "examples/audit-breast-cancer")
 
 
 def _server():
@@ -63,10 +64,15 @@ def demo(
     container_bundle: Annotated[
         Path, typer.Option(help="The docker-based demo challenge bundle (skipped when missing).")
     ] = Path(DEFAULT_CONTAINER_BUNDLE),
+    audit_template: Annotated[
+        list[Path] | None,
+        typer.Option(help="An audit template folder with a build.py (repeat; default: the two in examples/)."),
+    ] = None,
 ) -> None:
-    """Set up the demo platform (users admin/host/participant, two demo challenges) and serve it."""
+    """Set up the demo platform (users admin/host/participant/auditor, the demo and audit challenges) and serve it."""
     password = os.environ.get("ASSAY_DEMO_PASSWORD", "demo")
-    _server().demo(host, _port(port), password, str(bundle), str(container_bundle))
+    audits = [str(p) for p in audit_template] if audit_template else list(DEFAULT_AUDIT_TEMPLATES)
+    _server().demo(host, _port(port), password, str(bundle), str(container_bundle), audits)
 
 
 def manage(ctx: typer.Context) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 import django
 
@@ -124,13 +125,27 @@ def import_bundle(path: str, host_team: str, challenge_id: int | None, create_te
         )
 
 
-def demo(host: str, port: int, password: str, bundle: str, container_bundle: str | None = None) -> None:
-    """Migrate, create the demo users and challenges, then serve."""
+def demo(
+    host: str,
+    port: int,
+    password: str,
+    bundle: str,
+    container_bundle: str | None = None,
+    audit_templates: Sequence[str] = (),
+) -> None:
+    """Migrate, create the demo users and challenges (audit templates built first), then serve."""
     migrate(verbosity=0)
     from assay.server.demo import seed
 
     site = f"http://{host}:{port}"
-    for line in seed(password=password, bundle_path=bundle, container_bundle_path=container_bundle, site=site):
+    lines = seed(
+        password=password,
+        bundle_path=bundle,
+        container_bundle_path=container_bundle,
+        site=site,
+        audit_bundle_paths=audit_templates,
+    )
+    for line in lines:
         print(line, flush=True)
     from assay.server import inprocess_worker
 

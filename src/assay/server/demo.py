@@ -1,8 +1,12 @@
-"""The demo platform: users admin/host/participant, a host team, a participant team, and two challenges.
+"""The demo platform: users admin/host/participant/auditor, a host team, a participant team, and its challenges.
 
 The second challenge is docker-based (static dataset). When a Docker engine answers, the demo also
 builds a participant image for it from busybox (no registry needed) and saves it as a tarball ready
 to upload, so container submissions can be tried without writing a Dockerfile first.
+
+The audit templates (``examples/audit-*``) generate their cases with a seeded ``build.py``: the demo
+builds each into ``VAR_DIR/demo/<name>/`` (sample submission and answered questionnaire included),
+imports it, and names the demo user ``auditor`` auditor of it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +29,8 @@ from assay.bundle import read_bundle
 from assay.evaluation.containers.intake import ImageRefused, read_manifest
 from assay.evaluation.containers.localimages import BUSYBOX, build_image, engine, save_image
 
-from .challenges.models import Challenge, Participation
+from .audits.services.auditors import add_auditor
+from .challenges.models import Challenge, ChallengeAuditor, Participation
 from .challenges.services.bundle_import import import_bundle
 from .challenges.services.read_versions import challenge_updated
 from .teams.models import HostTeam, ParticipantTeam, ParticipantTeamMember
@@ -36,6 +43,7 @@ PREDICTOR_PROGRAM = "participant/predict.sh"
 PREDICTOR_PATH = "/opt/predict.sh"
 PREDICTOR_REPOSITORY = "assay-demo/predictor"
 PREDICTOR_TARBALL = Path("demo") / "demo-predictor.tar"  # under VAR_DIR
+AUDIT_BUILDS = Path("demo")  # under VAR_DIR: each audit template is built into a folder of its name
 _ROOTFS_VERSION = b"1"  # bump when localimages.busybox_rootfs changes, so the demo image is rebuilt
 
 
@@ -116,19 +124,29 @@ def _predictor_line(challenge: Challenge, bundle_path: str, site: str) -> str:
     )
 
 
+def _same_kind(team: HostTeam, config) -> Any:
+    """The host team's challenges of the bundle's kind: file or container, and its audit task if it has one.
+
+    That key tells the demo bundles apart (even numbers, container, DR grading: ordinal, breast cancer:
+    binary), so re-running the demo updates each in place and never one with another's bundle.
+    """
+    found = Challenge.objects.filter(host_team=team, is_docker_based=config.is_docker_based)
+    tasks = {phase.audit.task for phase in config.challenge_phases if phase.audit is not None}
+    if not tasks:
+        return found.exclude(phases__audit__isnull=False)
+    for task in tasks:
+        found = found.filter(phases__audit__task=task)
+    return found.distinct()
+
+
 def _import(path: str, team: HostTeam, host, pteam: ParticipantTeam, exclude: int | None = None) -> Challenge:
     """Import (or update in place) a demo bundle, published and approved, with the demo team taking part.
 
-    The challenge to update is the host team's first one of the bundle's kind (file or container), so
-    the two demo challenges never overwrite each other.
+    The challenge to update is the host team's first one of the bundle's kind (:func:`_same_kind`), so
+    the demo challenges never overwrite each other.
     """
     with read_bundle(path, limits=settings.BUNDLE_LIMITS) as bundle:
-        existing = (
-            Challenge.objects.filter(host_team=team, is_docker_based=bundle.config.is_docker_based)
-            .exclude(pk=exclude)
-            .order_by("pk")
-            .first()
-        )
+        existing = _same_kind(team, bundle.config).exclude(pk=exclude).order_by("pk").first()
         report = import_bundle(bundle, host_team=team, user=host, challenge=existing)
     challenge = report.challenge
     Challenge.objects.filter(pk=challenge.pk).update(approved_by_admin=True, published=True)
@@ -139,22 +157,78 @@ def _import(path: str, team: HostTeam, host, pteam: ParticipantTeam, exclude: in
     return challenge
 
 
-def seed(password: str, bundle_path: str, container_bundle_path: str | None = None, site: str = "") -> Iterator[str]:
+def build_audit_template(source: Path, target: Path) -> Path:
+    """Run the template's seeded ``build.py`` into ``target`` (a complete bundle) and return ``target``.
+
+    Built in a fresh folder beside ``target`` and swapped in, so an interrupted build leaves no half
+    bundle; the build is deterministic, so running it at every start gives the same bytes.
+    """
+    spec = importlib.util.spec_from_file_location(
+        f"assay_demo_build_{source.name.replace('-', '_')}", source / "build.py"
+    )
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{source / 'build.py'} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        module.build(fresh)
+        if target.exists():
+            shutil.rmtree(target)
+        fresh.rename(target)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return target
+
+
+def _audit_lines(source: Path, team: HostTeam, host, pteam: ParticipantTeam, auditor, site: str) -> Iterator[str]:
+    """Build, import and staff one audit template; lines say what happened or why it was skipped."""
+    if not (source / "build.py").is_file():
+        yield f"No audit template from {source}: its build.py is missing"
+        return
+    try:
+        bundle = build_audit_template(source, Path(settings.VAR_DIR) / AUDIT_BUILDS / source.name)
+    except Exception as exc:  # the platform still starts; the line says what went wrong
+        yield f"No audit template from {source}: building it failed ({type(exc).__name__}: {exc})"
+        return
+    challenge = _import(str(bundle), team, host, pteam)
+    if not ChallengeAuditor.objects.filter(challenge=challenge, user=auditor).exists():
+        add_auditor(host, challenge, auditor.username)
+    submit = f"{site}{reverse('web:submit', args=[challenge.pk])}"
+    yield f"Demo audit challenge {challenge.title!r} (id {challenge.pk}) built from {source} into {_shown(bundle)}"
+    yield (
+        f"  auditor audits it; sample submission {_shown(bundle / 'sample' / 'submission.json')}"
+        f" (submit at {submit}), answers {_shown(bundle / 'sample' / 'answers.yaml')}"
+    )
+
+
+def seed(
+    password: str,
+    bundle_path: str,
+    container_bundle_path: str | None = None,
+    site: str = "",
+    audit_bundle_paths: Sequence[str] = (),
+) -> Iterator[str]:
     """Idempotent: run it again and it resets the demo passwords and updates the demo challenges.
 
     ``container_bundle_path`` adds the docker-based demo challenge (skipped with a line when the
-    folder is missing); ``site`` (``http://host:port``) prefixes the pages it names.
+    folder is missing); ``audit_bundle_paths`` the audit templates (``examples/audit-*``, built first),
+    each audited by the demo user ``auditor``; ``site`` (``http://host:port``) prefixes the pages it names.
     """
     with transaction.atomic():
         _user("admin", password, is_staff=True, is_superuser=True)
         host = _user("host", password)
         participant = _user("participant", password)
+        auditor = _user("auditor", password)
         team = HostTeam.objects.filter(name=DEMO_HOST_TEAM).first() or create_host_team(DEMO_HOST_TEAM, host)
         pteam, _ = ParticipantTeam.objects.get_or_create(
             name=DEMO_PARTICIPANT_TEAM, defaults={"created_by": participant}
         )
         ParticipantTeamMember.objects.get_or_create(team=pteam, user=participant)
-    yield (f"Demo users: admin, host, participant — password {password!r} (set ASSAY_DEMO_PASSWORD to change it)")
+    yield (
+        f"Demo users: admin, host, participant, auditor — password {password!r} (set ASSAY_DEMO_PASSWORD to change it)"
+    )
     challenge = _import(bundle_path, team, host, pteam)
     yield f"Demo challenge {challenge.title!r} (id {challenge.pk}) imported from {bundle_path}"
     if container_bundle_path and not Path(container_bundle_path).exists():
@@ -163,6 +237,8 @@ def seed(password: str, bundle_path: str, container_bundle_path: str | None = No
         container = _import(container_bundle_path, team, host, pteam, exclude=challenge.pk)
         yield f"Demo container challenge {container.title!r} (id {container.pk}) imported from {container_bundle_path}"
         yield _predictor_line(container, container_bundle_path, site)
+    for source in audit_bundle_paths:
+        yield from _audit_lines(Path(source), team, host, pteam, auditor, site)
     if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
         yield (
             "E-mail goes to this log (console backend): sign up at /accounts/signup/ and open the"
