@@ -3,12 +3,19 @@ submission's current entries, and a cached leaderboard page shows the new interv
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import math
 
 import pytest
+import yaml
+from django.test import Client
+from rest_framework.test import APIClient
 
 from assay.server.challenges.services.read_versions import board
 from assay.server.leaderboards.models import LeaderboardEntry
+from assay.server.leaderboards.services.exports import leaderboard_table
 from assay.server.leaderboards.services.intervals import IntervalError, set_intervals, tied_with_leader
 from assay.server.read_cache import versions
 
@@ -172,3 +179,62 @@ def test_hidden_scores_hide_intervals_and_ties(world):
     row = world.board().rows[0]
     assert "intervals" not in row and "tied_with_leader" not in row
     assert world.board(world.host).rows[0]["intervals"] == {"Accuracy": [0.85, 0.95]}
+
+
+# every face shows them: the web page, /api/v1 (and its schema), the CSV export
+def _two_intervals(world) -> None:
+    set_intervals(sub(world, "A"), {"public": {"Accuracy": [0.85, 0.95]}})
+    set_intervals(sub(world, "B"), {"public": {"Accuracy": [0.8, 0.9]}})
+
+
+def test_the_web_page_shows_intervals_and_the_tied_mark(world):
+    ps = world.ps()
+    url = f"/challenges/{world.challenge.pk}/leaderboard"
+    assert "intervals-legend" not in Client().get(url, {"split": ps.pk}).content.decode()  # none yet: no legend
+    _two_intervals(world)
+    page = Client().get(url, {"split": ps.pk}).content.decode()
+    table = page[page.index('id="leaderboard"') : page.index("</table>", page.index('id="leaderboard"'))]
+    row_a, row_b = table.split("<tr")[2:4]  # the header row, then A's and B's
+    assert '<span class="ci" title="confidence interval">[0.850–0.950]</span>' in row_a and "tied" not in row_a
+    assert "[0.800–0.900]" in row_b
+    assert 'title="Statistically tied with the leader: the confidence intervals on Accuracy overlap"' in row_b
+    assert 'id="intervals-legend"' in page and "statistically tied with the leader" in page
+
+
+def test_the_api_rows_carry_intervals_and_ties(world):
+    _two_intervals(world)
+    body = APIClient().get(f"/api/v1/phase-splits/{world.ps().pk}/leaderboard").json()
+    assert [(r["team"]["name"], r["intervals"], r["tied_with_leader"]) for r in body["results"]] == [
+        ("A", {"Accuracy": [0.85, 0.95]}, None),
+        ("B", {"Accuracy": [0.8, 0.9]}, True),
+    ]
+    evalai = APIClient().get(f"/api/v1/phase-splits/{world.ps().pk}/leaderboard?shape=evalai").json()["results"]
+    assert "intervals" not in evalai[0]  # EvalAI's shape stays EvalAI's
+
+
+def test_the_schema_documents_intervals_and_ties():
+
+    schema = yaml.safe_load(Client().get("/api/v1/schema").content)
+    operation = schema["paths"]["/api/v1/phase-splits/{phase_split_id}/leaderboard"]["get"]
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    row = schema["components"]["schemas"][page]["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[1]
+    fields = schema["components"]["schemas"][row]["properties"]
+    assert fields["tied_with_leader"]["type"] == "boolean" and fields["tied_with_leader"]["nullable"] is True
+    assert fields["intervals"]["additionalProperties"]["items"]["type"] == "number"
+
+
+def test_the_csv_export_has_low_and_high_columns(world):
+    world.result("=cmd", 0.5, 0.5)
+    _two_intervals(world)
+    response = APIClient().get(f"/api/v1/phase-splits/{world.ps().pk}/leaderboard/export.csv")
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    header = table[0]
+    assert header[8:13] == ["Accuracy low", "Accuracy high", "F1 low", "F1 high", "tied_with_leader"]
+    picked = [(r[1], r[8], r[9], r[10], r[12]) for r in table[1:]]
+    assert picked == [("A", "0.85", "0.95", "", ""), ("B", "0.8", "0.9", "", "yes"), ("'=cmd", "", "", "", "")]
+
+
+def test_csv_header_cells_from_labels_are_formula_safe(world):
+    board = world.board(everything=True)
+    board.rules = dataclasses.replace(board.rules, labels=("=HYPERLINK()",))
+    assert "'=HYPERLINK() low" in next(leaderboard_table(board))

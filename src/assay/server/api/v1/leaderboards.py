@@ -8,6 +8,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +46,57 @@ def _page_url(request: Request, page: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
+class LeaderboardRowOut(serializers.Serializer):
+    """One row (``shape=assay``). Scores, error bars, intervals and ties are absent when the hosts hide scores.
+    Fields are documented as optional: ``shape=evalai`` answers EvalAI's row fields instead."""
+
+    rank = serializers.IntegerField(allow_null=True, required=False)
+    team = serializers.DictField(required=False)
+    submission = serializers.DictField(required=False)
+    entry = serializers.IntegerField(required=False)
+    is_baseline = serializers.BooleanField(required=False)
+    is_own = serializers.BooleanField(required=False)
+    scores = serializers.DictField(child=serializers.FloatField(allow_null=True), required=False)
+    errors = serializers.DictField(child=serializers.FloatField(allow_null=True), required=False)
+    display = serializers.DictField(child=serializers.CharField(), required=False)
+    undefined = serializers.ListField(child=serializers.CharField(), required=False)
+    intervals = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        required=False,
+        help_text="Confidence intervals beside the scores: {label: [low, high]}, only the labels that have one.",
+    )
+    tied_with_leader = serializers.BooleanField(
+        allow_null=True,
+        required=False,
+        help_text="Whether this row's interval on the sort label overlaps the leader's: statistically tied with "
+        "the leader. Null when it cannot be said (either interval missing, no leader, the leader's own row, "
+        "or sorted by the overall column).",
+    )
+    execution_time = serializers.FloatField(allow_null=True, required=False)
+    overall = serializers.DictField(required=False)
+
+
+class LeaderboardPageOut(serializers.Serializer):
+    """A page of a leaderboard: the board's header, the page and its rows (and the reader's own best entry)."""
+
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = LeaderboardRowOut(many=True)
+    own = LeaderboardRowOut(many=True, required=False)
+    phase_split = serializers.DictField(required=False)
+    labels = serializers.ListField(child=serializers.CharField(), required=False)
+    sortable = serializers.ListField(child=serializers.CharField(), required=False)
+    order_by = serializers.CharField(required=False)
+    ascending = serializers.BooleanField(required=False)
+    entries = serializers.CharField(required=False)
+    viewer = serializers.DictField(required=False)
+    overall = serializers.DictField(allow_null=True, required=False)
+
+
 class _LeaderboardView(OpenView):
     """Anyone may ask; each leaderboard service decides what this reader sees."""
 
@@ -58,7 +110,7 @@ class PhaseSplitLeaderboardView(_LeaderboardView):
             OpenApiParameter("page_size", int, description="1–200, default 50."),
             OpenApiParameter("shape", str, enum=["assay", "evalai"], description="`evalai`: EvalAI's row fields."),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: LeaderboardPageOut},
     )
     def get(self, request: Request, phase_split_id: int) -> HttpResponse:
         page, page_size = _int(request, "page", 1), _int(request, "page_size", DEFAULT_PAGE_SIZE)

@@ -4,7 +4,8 @@ and a phase's submissions as CSV with EvalAI's columns (``reference/evalai.md`` 
 EvalAI's host export lists the submissions of *every* phase of the challenge although it is asked for
 one phase; Assay's lists the phase asked for. Its header keeps EvalAI's spelling ("Affiliaton"), so
 scripts written against EvalAI's file keep working. Text a participant chose (team and method names…)
-that a spreadsheet would run as a formula gets a leading apostrophe.
+that a spreadsheet would run as a formula gets a leading apostrophe (so does a header cell made from a
+host's label). Confidence intervals come as ``<label> low`` / ``<label> high`` columns, empty where there is none.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def leaderboard_table(board: Board) -> Iterator[list[Any]]:
     title = (board.rules.aggregation or {}).get("title") or "Overall"
     header = ["rank", "team", "team_id", "baseline"]
     if show:
-        header += labels + [f"error_{x}" for x in labels]
+        header += [safe_text(x) for x in labels] + [safe_text(f"error_{x}") for x in labels]
+        header += [safe_text(f"{x} {end}") for x in labels for end in ("low", "high")] + ["tied_with_leader"]
     if overall:
         header += [f"{title} rank"] + ([title] if show else [])
     if board.phase_split.show_execution_time:
@@ -79,6 +81,8 @@ def leaderboard_table(board: Board) -> Iterator[list[Any]]:
             undefined = set(row.get("undefined") or ())
             line += [UNDEFINED if x in undefined else _n(row["scores"][x]) for x in labels]
             line += [_n(row["errors"][x]) for x in labels]
+            line += [_n(row["intervals"][x][end]) if x in row["intervals"] else "" for x in labels for end in (0, 1)]
+            line.append({True: "yes", False: "no"}.get(row["tied_with_leader"], ""))
         if overall:
             o = row["overall"]
             line += ["" if o["rank"] is None else o["rank"]] + ([_n(o["value"])] if show else [])

@@ -81,6 +81,11 @@ class Board:
         return self.phase_split.show_scores_on_leaderboard or self.access.is_host
 
     @property
+    def has_intervals(self) -> bool:
+        """Whether a row shows a confidence interval (the page then explains them and the "tied" mark)."""
+        return any(row.get("intervals") for row in [*self.rows, *self.own])
+
+    @property
     def pages(self) -> int:
         return max(1, -(-self.count // self.page_size)) if self.page_size else 1
 
