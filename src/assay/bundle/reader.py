@@ -11,12 +11,13 @@ from typing import IO, BinaryIO
 
 from pydantic import ValidationError
 
+from . import case_metadata
 from .errors import BundleError, Problem
 from .keys import sort_keys
 from .model import ChallengeConfig
 from .questionnaire import Questionnaire, load_questionnaire
 from .requirements import requirement_problems
-from .rules import Findings, check, check_partial, check_raw
+from .rules import Findings, check, check_audit_columns, check_partial, check_raw
 from .script import Located, ScriptArchive, differences, folder_files, locate, zip_folder
 from .script_imports import import_warnings
 from .source import (
@@ -49,6 +50,7 @@ class Bundle:
     annotations: dict[int, str] = field(default_factory=dict)
     test_inputs: dict[int, str] = field(default_factory=dict)  # phase id -> file in the bundle
     environment_images: dict[int, str] = field(default_factory=dict)  # phase id -> docker save tarball in the bundle
+    case_metadata: dict[int, str] = field(default_factory=dict)  # phase id -> hidden per-case attributes (CSV)
     questionnaire: Questionnaire | None = None  # the audit questionnaire the config names, validated
     missing_files: list[str] = field(default_factory=list)
 
@@ -237,6 +239,7 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
         text = _html(source, ref(raw, (key,)), raw, (key,), f, limits)
         if text is not None:
             bundle.html[key] = text
+    headers: dict[int, list[str]] = {}  # phase id -> the columns of its case metadata after case_id
     for i, phase in enumerate(config.challenge_phases):
         here = ("challenge_phases", i, "description")
         text = _html(source, ref(phase.description, here), phase.description, here, f, limits)
@@ -248,6 +251,9 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
                 f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, "test_annotation_file"))
             elif rel:
                 bundle.annotations[phase.id] = rel
+        if phase.case_metadata_file:
+            path = ("challenge_phases", i, "case_metadata_file")
+            _case_metadata(source, ref(phase.case_metadata_file, path), path, phase.id, bundle, f, headers)
         for key, files in (("test_inputs", bundle.test_inputs), ("environment_image", bundle.environment_images)):
             raw = getattr(phase, key)
             if not raw or (key == "environment_image" and not is_image_tarball_name(raw)):
@@ -257,6 +263,7 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
                 f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, key))
             elif rel:
                 files[phase.id] = rel
+    check_audit_columns(config, headers, f)  # audit.subgroups must be columns of the case metadata
     if config.image:
         rel = ref(config.image, ("image",), required=False)
         if rel:
@@ -290,6 +297,28 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
     if errors:
         raise BundleError(_errors_first(f.problems))
     return bundle
+
+
+def _case_metadata(
+    source: Source, rel: str | None, path: tuple, phase_id: int, bundle: Bundle, f: Findings, headers: dict
+) -> None:
+    """A phase's hidden case attributes: a CSV whose header starts with case_id (:mod:`.case_metadata`);
+    its columns go to ``headers`` (phase id -> columns after case_id) for the audit's subgroups."""
+    if rel is None:
+        return
+    if source.is_dir(rel):
+        f.add("not_a_file", f"{rel!r} is a folder", path)
+        return
+    try:
+        data = source.read(rel, case_metadata.MAX_BYTES)
+        found = case_metadata.problems(data, rel)
+    except BundleError as exc:
+        data, found = b"", [exc.summary()]
+    for problem in found:
+        f.add("bad_case_metadata", problem, path)
+    if not found:
+        bundle.case_metadata[phase_id] = rel
+        headers[phase_id] = case_metadata.columns(data, rel)
 
 
 def _html(source: Source, rel: str | None, raw: str, path: tuple, f: Findings, limits: Limits) -> str | None:
