@@ -6,7 +6,7 @@ import typer
 
 from assay import __version__
 
-from . import bundle_commands, environment_commands, server_commands, worker_command
+from . import audit_commands, bundle_commands, environment_commands, server_commands, worker_command
 
 app = typer.Typer(
     help="Assay: host and take part in AI benchmarks, challenges and audits.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(bundle_commands.app, name="bundle")
 app.add_typer(environment_commands.app, name="environments")
+app.add_typer(audit_commands.app, name="audit")
 app.add_typer(server_commands.admin_app, name="admin")
 app.command("serve")(server_commands.serve)
 app.command("demo")(server_commands.demo)
