@@ -290,7 +290,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
     current = {
         row[0]: row[1:]
         for row in ChallengePhase.objects.filter(challenge=challenge).values_list(
-            "config_id", "test_annotation", "test_inputs", "environment_image_file"
+            "config_id", "test_annotation", "test_inputs", "environment_image_file", "case_metadata"
         )
     }
     wanted_phases = {}
@@ -306,7 +306,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             chunked_evaluation=phase.chunked_evaluation.model_dump() if phase.chunked_evaluation else None,
             submission_artifact_retention_policy=config.retention_policy(phase),
         )
-        stored = current.get(phase.id) or ("", "", "")
+        stored = current.get(phase.id) or ("", "", "", "")
         for files, folder, field_name, now in (
             (bundle.annotations, "annotations", "test_annotation", stored[0]),
             (bundle.test_inputs, "test_inputs", "test_inputs", stored[1]),
@@ -320,6 +320,15 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             )
             prefix = "environment_image" if field_name == "environment_image_file" else field_name
             values.update({field_name: name, f"{prefix}_sha256": digest, f"{prefix}_size": size})
+        # the hidden case attributes: stored for the server's joins, never part of a worker's job
+        if not phase.case_metadata_file:
+            values.update(case_metadata="", case_metadata_sha256="")
+        elif phase.id in bundle.case_metadata:  # (a config-only update keeps the stored file)
+            rel = bundle.case_metadata[phase.id]
+            name, digest, _ = writer.save(
+                "case_metadata", rel, opener=lambda rel=rel: bundle.open_file(rel), current=stored[3] or ""
+            )
+            values.update(case_metadata=name, case_metadata_sha256=digest)
         wanted_phases[phase.id] = values
     phases = _sync(ChallengePhase, challenge, wanted_phases, changes, "phase")
 
