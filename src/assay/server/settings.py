@@ -199,6 +199,9 @@ EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)
 SUBMISSION_MAX_BYTES = env_int("ASSAY_SUBMISSION_MAX_BYTES", 4 * 1024**3)
+# Audit manifests are signed with this Ed25519 private key (PEM file; `assay audit keygen` makes one);
+# unset: manifests are built unsigned ("signature": null).
+AUDIT_SIGNING_KEY = os.environ.get("ASSAY_AUDIT_SIGNING_KEY", "").strip()
 # Container submissions: the architecture workers run (images for others are refused at upload), and
 # the registries whose image references (EvalAI's {"submitted_image_uri": …}) may be submitted instead
 # of a tarball; none by default, since only a registry the operator runs can be trusted to keep them.
