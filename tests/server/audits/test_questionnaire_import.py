@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from assay.server.audits.models import Questionnaire
 from assay.server.audits.services.questionnaires import current_questionnaire
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.bundle_import import ImportRefused, import_bundle
-from tests.factories import DEMO_BUNDLE
+from tests.factories import DEMO_BUNDLE, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +123,30 @@ def test_a_bundle_without_a_questionnaire_stores_none(media, host_team):
     challenge = do_import(DEMO_BUNDLE, host_team).challenge
     assert current_questionnaire(challenge) is None
     assert not Questionnaire.objects.exists()
+
+
+def zipped(folder: Path) -> io.BytesIO:
+    """The bundle folder as the zip a host uploads."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(folder).as_posix())
+    buf.seek(0)
+    buf.name = "bundle.zip"
+    return buf
+
+
+def test_the_api_answers_409_naming_the_version_and_keeps_the_stored_one(media, host, host_team, bundle_dir):
+    client = client_for(host)
+    r = client.post("/api/v1/challenges", {"host_team": host_team.pk, "bundle": zipped(bundle_dir)}, format="multipart")
+    assert r.status_code == 201, r.content
+    challenge_id = r.json()["challenge"]["id"]
+    assert any("added questionnaire 'fg-ai4h-v1' version '1.0'" in c for c in r.json()["changes"])
+    write_questionnaire(bundle_dir, TEXT.replace("How many annotators", "How many readers"))
+    r = client.put(f"/api/v1/challenges/{challenge_id}/bundle", {"bundle": zipped(bundle_dir)}, format="multipart")
+    assert r.status_code == 409, r.content
+    error = r.json()["error"]
+    assert error["code"] == "questionnaire_version_exists"
+    assert "questionnaire version '1.0' is already published with different content" in error["message"]
+    assert Questionnaire.objects.get().sha256 == load_questionnaire(TEXT).sha256()
