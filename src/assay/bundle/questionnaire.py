@@ -160,7 +160,7 @@ class Questionnaire(_Model):
         for key, value in answers.items():
             question = by_id.get(key) if isinstance(key, str) else None
             if question is None:
-                close = difflib.get_close_matches(str(key), list(by_id), n=1, cutoff=0.8)
+                close = [] if len(problems) >= MAX_PROBLEMS else difflib.get_close_matches(str(key), by_id, 1, 0.8)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 problems.append(f"{str(key)[:80]!r} is not a question of questionnaire {self.id} {self.version}{hint}")
             elif not _unanswered(value) and (problem := _answer_problem(question, value)):
