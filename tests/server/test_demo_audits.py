@@ -31,6 +31,7 @@ def _seed(**kwargs) -> list[str]:
 @pytest.mark.django_db
 def test_seed_builds_imports_and_staffs_both_audit_templates(demo_var: Path, monkeypatch) -> None:
     from assay.server import demo
+    from assay.server.audits.models import Questionnaire
     from assay.server.challenges.models import Challenge, ChallengeAuditor, Participation
     from assay.server.challenges.services.roles import is_auditor
 
@@ -50,6 +51,8 @@ def test_seed_builds_imports_and_staffs_both_audit_templates(demo_var: Path, mon
     phase = dr.phases.get()
     assert phase.audit["task"] == "ordinal" and phase.audit["referable_from"] == 2 and phase.case_metadata
     assert bc.phases.get().audit["task"] == "binary"
+    for c in (dr, bc):  # the bundle's questionnaire is stored for the teams to answer
+        assert list(Questionnaire.objects.filter(challenge=c).values_list("version", flat=True)) == ["1.0"]
 
     built = demo_var / "demo" / "audit-dr-grading"
     assert len(json.loads((built / "sample" / "submission.json").read_text())) == 600
