@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from assay.bundle.questionnaire import load_questionnaire, template, template_text
 from assay.cli.main import app
 
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo-challenge"
 runner = CliRunner()
 
 
@@ -63,3 +68,32 @@ def test_check_answers_reports_a_broken_questionnaire_with_its_line(tmp_path):
     assert "q.yaml:" in result.output and "type" in result.output
     missing = run("bundle", "check-answers", tmp_path / "none.yaml", answers)
     assert missing.exit_code == 2
+
+
+def bundle_with_questionnaire(tmp_path: Path, text: str) -> Path:
+    """The demo bundle with ``text`` as its questionnaire."""
+    folder = Path(shutil.copytree(DEMO, tmp_path / "b"))
+    (folder / "audit").mkdir()
+    (folder / "audit" / "questionnaire.yaml").write_text(text, encoding="utf-8")
+    with open(folder / "challenge_config.yaml", "a", encoding="utf-8") as fh:
+        fh.write("questionnaire: audit/questionnaire.yaml\n")
+    return folder
+
+
+def test_validate_summarises_the_questionnaire(tmp_path):
+    folder = bundle_with_questionnaire(tmp_path, template_text("fg-ai4h-v1"))
+    result = run("bundle", "validate", folder, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)["questionnaire"]
+    assert summary == {"id": "fg-ai4h-v1", "version": "1.0", "questions": 40, "required": 23,
+                       "sha256": template().sha256()}  # fmt: skip
+    text = " ".join(run("bundle", "validate", folder).output.split())
+    assert "questionnaire fg-ai4h-v1 1.0: 40 question(s), 23 required" in text
+
+
+def test_validate_reports_the_questionnaire_file_and_line(tmp_path):
+    folder = bundle_with_questionnaire(tmp_path, template_text("fg-ai4h-v1").replace("type: number", "type: count"))
+    result = run("bundle", "validate", folder)
+    assert result.exit_code == 1
+    line = template_text("fg-ai4h-v1").splitlines().index("        type: number") + 1
+    assert f"audit/questionnaire.yaml:{line}" in result.output and "(got 'count')" in " ".join(result.output.split())

@@ -38,6 +38,7 @@ def validate(
                 "dataset_splits": [s.codename for s in bundle.config.dataset_splits],
                 "leaderboards": [b.id for b in bundle.config.leaderboard],
                 "unchecked_files": sorted(set(bundle.missing_files)),
+                "questionnaire": _questionnaire_summary(bundle.questionnaire),
                 "problems": [p.as_dict() for p in problems],
             }
     except BundleError as exc:
@@ -54,12 +55,30 @@ def validate(
                 f" {summary['phases']}, {len(summary['dataset_splits'])} split(s), "
                 f"{len(summary['leaderboards'])} leaderboard(s) [dim]({summary['mode']})[/dim]"
             )
+            if q := summary["questionnaire"]:
+                console.print(
+                    f"  questionnaire {plain(q['id'])} {plain(q['version'])}: {q['questions']} question(s),"
+                    f" {q['required']} required [dim](sha256 {q['sha256'][:12]})[/dim]"
+                )
             if summary["unchecked_files"]:
                 console.print(f"[dim]config-only: not checked: {plain(', '.join(summary['unchecked_files']))}[/dim]")
         else:
             errors = [p for p in problems if p.severity == "error"] or problems
             console.print(f"[red]✗ invalid[/red]: {len(errors)} error(s)")
     raise typer.Exit(0 if summary["valid"] else 1)
+
+
+def _questionnaire_summary(questionnaire) -> dict | None:
+    if questionnaire is None:
+        return None
+    questions = list(questionnaire.questions())
+    return {
+        "id": questionnaire.id,
+        "version": questionnaire.version,
+        "questions": len(questions),
+        "required": sum(q.required for q in questions),
+        "sha256": questionnaire.sha256(),
+    }
 
 
 @app.command("schema")

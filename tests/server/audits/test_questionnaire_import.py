@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from assay.bundle import read_bundle
+from assay.bundle.questionnaire import Questionnaire as Schema
 from assay.bundle.questionnaire import load_questionnaire, template_text
 from assay.server.audits.models import Questionnaire
 from assay.server.audits.services.questionnaires import current_questionnaire
@@ -55,6 +56,8 @@ def test_a_new_questionnaire_version_is_stored_with_its_schema_and_hash(media, h
     expected = load_questionnaire(TEXT)
     assert (row.challenge, row.version, row.sha256) == (report.challenge, "1.0", expected.sha256())
     assert row.schema == expected.as_json()
+    row.refresh_from_db()  # read back from the database (PostgreSQL's jsonb reorders keys): the same hash
+    assert Schema.model_validate(row.schema).sha256() == row.sha256
     assert current_questionnaire(report.challenge) == row
     assert f"added questionnaire 'fg-ai4h-v1' version '1.0' ({expected.sha256()[:12]})" in report.changes
 
