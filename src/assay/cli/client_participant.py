@@ -601,6 +601,9 @@ def leaderboard(
         f"/{board.get('phase_split', {}).get('split', '')}",
         *leaderboard_rows(board),
     )
+    if any(r.get("intervals") for r in [*board.get("results", []), *_own_extra(board)]):
+        console.print(Text(f"[low–high]: confidence interval; (tied): statistically tied with the leader on "
+                           f"{board.get('order_by')} (the intervals overlap)", style="dim"))  # fmt: skip
     if not board.get("results") and not board.get("own"):
         console.print("no entries yet")
     elif any(not (r.get("submission") or {}).get("is_public", True) for r in _own_extra(board)):
@@ -633,10 +636,27 @@ def leaderboard_rows(board: dict) -> tuple[list[str], list[list[Any]]]:
         elif r.get("is_baseline"):
             team += " (baseline)"
         run = r.get("execution_time")
-        rows.append([rank, team, *[shown.get(x) or display_metric(scores.get(x), ps.get("precision")) for x in labels],
+        cells = [
+            _score_cell(r, x, shown.get(x) or display_metric(scores.get(x), ps.get("precision")), board) for x in labels
+        ]
+        rows.append([rank, team, *cells,
                      sub.get("method_name") or "", *([f"{run:.2f} s" if run is not None else "—"] if timed else []),
                      _when(sub.get("submitted_at"))])  # fmt: skip
     return columns, rows
+
+
+def _score_cell(row: dict, label: str, shown: str, board: dict) -> str:
+    """A score with its confidence interval (``0.81 [0.76–0.85]``) and, on the sort label, ``(tied)`` when
+    the server says the row is statistically tied with the leader."""
+    from assay.evaluation.contract import display_metric
+
+    pair = (row.get("intervals") or {}).get(label)
+    if isinstance(pair, list) and len(pair) == 2:
+        precision = (board.get("phase_split") or {}).get("precision")
+        shown += f" [{display_metric(pair[0], precision)}–{display_metric(pair[1], precision)}]"
+    if label == board.get("order_by") and row.get("tied_with_leader") is True:
+        shown += " (tied)"
+    return shown
 
 
 def _own_extra(board: dict) -> list[dict]:

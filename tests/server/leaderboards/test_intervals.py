@@ -238,3 +238,29 @@ def test_csv_header_cells_from_labels_are_formula_safe(world):
     board = world.board(everything=True)
     board.rules = dataclasses.replace(board.rules, labels=("=HYPERLINK()",))
     assert "'=HYPERLINK() low" in next(leaderboard_table(board))
+
+
+def test_assay_leaderboard_shows_intervals_and_ties(world, monkeypatch):
+    """``assay leaderboard`` prints what /api/v1 answers: here the answer is read in-process."""
+    from typer.testing import CliRunner
+
+    from assay.cli import client_participant
+    from assay.cli.main import app
+
+    _two_intervals(world)
+    body = APIClient().get(f"/api/v1/phase-splits/{world.ps().pk}/leaderboard").json()
+
+    class Answering:
+        def get(self, path: str, **params):
+            assert path == f"/phase-splits/{world.ps().pk}/leaderboard"
+            return body
+
+    monkeypatch.setattr(client_participant, "client", lambda server, need_token=False: Answering())
+    result = CliRunner().invoke(app, ["leaderboard", str(world.ps().pk)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row_a = next(line for line in lines if " A " in line)
+    row_b = next(line for line in lines if " B " in line)
+    assert "0.900 [0.850–0.950]" in row_a and "(tied)" not in row_a
+    assert "0.850 [0.800–0.900] (tied)" in row_b
+    assert "statistically tied with the leader on Accuracy" in result.output
