@@ -16,3 +16,14 @@ class AuditsConfig(AppConfig):
         challenge_signals.bundle_imported.connect(
             questionnaires.on_bundle_imported, dispatch_uid="audits.questionnaires.on_bundle_imported"
         )
+
+        # the evidence trail of audited phases: the file's arrival and a failed evaluation
+        from django.db.models.signals import post_save
+
+        from assay.server.submissions import signals as submission_signals
+        from assay.server.submissions.models import Submission
+
+        from .services import events
+
+        post_save.connect(events.on_submission_saved, sender=Submission, dispatch_uid="audits.events.submitted")
+        submission_signals.changed.connect(events.on_changed, dispatch_uid="audits.events.failed")

@@ -1,0 +1,109 @@
+"""A submission's reproducibility manifest (``assay.evidence.manifest``), signed with the operator's key.
+
+Everything in it is read from what the platform stored when the submission was made and evaluated: the
+SHA-256s kept beside each file, the challenge's evaluation environment (its pinned packages), the phase's
+audit settings, the stored summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path
+of an Ed25519 PEM key, ``assay audit keygen``) it is signed; otherwise ``"signature": null``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+import assay
+from assay.bundle import environments
+from assay.evidence import manifest as manifests
+from assay.evidence import signing
+from assay.server.submissions.models import Submission, SubmissionCases
+
+from ..models import AuditSummary
+from . import trail
+
+
+@functools.cache
+def _key(path: str) -> Ed25519PrivateKey:
+    try:
+        return signing.load_private_key(Path(path))
+    except OSError as exc:
+        raise ImproperlyConfigured(f"ASSAY_AUDIT_SIGNING_KEY: cannot read {path}: {exc.strerror or exc}") from None
+    except signing.SigningKeyError as exc:
+        raise ImproperlyConfigured(f"ASSAY_AUDIT_SIGNING_KEY: {path}: {exc}") from None
+
+
+def signing_key() -> Ed25519PrivateKey | None:
+    """The operator's key, read once per process; None when none is configured."""
+    path = getattr(settings, "AUDIT_SIGNING_KEY", "")
+    return _key(path) if path else None
+
+
+def public_key_pem() -> str | None:
+    """The public half of the operator's key, for a page that tells verifiers what to pass --public-key."""
+    key = signing_key()
+    return signing.public_pem(key).decode() if key is not None else None
+
+
+def _environment(submission: Submission) -> dict[str, Any]:
+    phase, challenge = submission.phase, submission.phase.challenge
+    if phase.environment_image or challenge.is_docker_based:
+        return {
+            "kind": "image",
+            "image": phase.environment_image or None,
+            "image_sha256": phase.environment_image_sha256 or None,
+        }
+    try:
+        env = environments.get(challenge.evaluation_environment)
+    except (KeyError, ValueError):
+        return {"kind": "python", "name": challenge.evaluation_environment, "packages": None}
+    return {"kind": "python", "name": env.name, "packages": list(env.requirements)}
+
+
+def _summary(submission: Submission) -> dict[str, Any] | None:
+    return AuditSummary.objects.filter(submission_id=submission.pk).values_list("document", flat=True).first()
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds") if at else None
+
+
+def build_manifest(submission: Submission) -> dict[str, Any]:
+    """The manifest of ``submission`` as it stands now, signed when the operator configured a key."""
+    submission = Submission.objects.select_related("phase__challenge", "participant_team").get(pk=submission.pk)
+    phase, challenge = submission.phase, submission.phase.challenge
+    cases = SubmissionCases.objects.filter(submission_id=submission.pk).values("sha256", "count").first()
+    document = manifests.document(
+        submission={
+            "id": submission.pk,
+            "number": submission.submission_number,
+            "team": submission.participant_team.name,
+            "challenge": {"id": challenge.pk, "slug": challenge.slug, "title": challenge.title},
+            "phase": {"id": phase.pk, "codename": phase.codename, "name": phase.name},
+            "status": submission.status,
+            "image_digest": submission.image_digest or None,
+            "submitted_at": _iso(submission.submitted_at),
+            "completed_at": _iso(submission.completed_at),
+            "cases": cases["count"] if cases else None,
+        },
+        files={
+            "submission": submission.input_file_sha256 or None,
+            "evaluation_script": challenge.evaluation_script_sha256 or None,
+            "annotations": phase.test_annotation_sha256 or None,
+            "case_metadata": phase.case_metadata_sha256 or None,
+            "cases": cases["sha256"] if cases else None,
+        },
+        environment=_environment(submission),
+        audit_settings=phase.audit,
+        summary=_summary(submission),
+        trail_head=trail.head(submission),
+        assay_version=assay.__version__,
+        created_at=_iso(timezone.now()) or "",
+    )
+    key = signing_key()
+    return signing.signed(document, key) if key is not None else document
