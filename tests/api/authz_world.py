@@ -52,6 +52,7 @@ def build_world(world: dict, users: dict) -> World:
     from assay.server.api.evalai.shapes import phase_slug
     from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Participation
     from assay.server.submissions.services import queue
+    from assay.server.submissions.services.cases import store_cases
     from assay.server.submissions.services.submit import SubmissionFields, submit
     from assay.server.submissions.services.tokens import create_worker_token, remote_queue_name
     from assay.server.teams.services import invite
@@ -70,6 +71,7 @@ def build_world(world: dict, users: dict) -> World:
         "submission_metadata": {"note": "for the hosts"},
     }
     sub = finish(sub, output)
+    store_cases(sub, [{"case_id": "c1", "reference": 1, "prediction": 1}])  # per-case rows: hosts, auditors
     queue_row, queue_token = create_worker_token(users["host"], "ours", challenge)
     held = submit(alice, dev, upload(b'{"dev-a0": 0}'), "held.json", SubmissionFields())
     assert queue.claim_next(queue_row, "worker-1").pk == held.pk  # a job the queue's worker holds

@@ -125,6 +125,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", V1 + f"submissions/{SUB}/stdout"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/stderr"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/result"): row(N_SUBMISSION),
+    ("get", V1 + f"submissions/{SUB}/cases"): row("401 404 403 404 {ok} {ok} 401 401"),  # hosts; its team 403
     ("patch", V1 + f"submissions/{SUB}/visibility"): row(N_SUBMISSION),
     ("delete", V1 + f"submissions/{SUB}/visibility"): row(N_SUBMISSION, 204),
     ("post", V1 + f"submissions/{SUB}/cancel"): row(N_SUBMISSION, 409, host=403),

@@ -120,3 +120,19 @@ def test_bad_wire_bytes_are_refused() -> None:
     bomb = gzip.compress(b"[" * 0 + b'{"case_id":"a","x":"' + b"y" * 3_000_000 + b'"}\n')
     with pytest.raises(ResultError, match="unpack to more than 1 MiB"):
         decode_cases(bomb, max_bytes=1024**2)
+
+
+def test_chunked_evaluation_joins_the_chunks_cases_in_order() -> None:
+    from assay.evaluation.evaluator import CallResult
+    from assay.evaluation.pool import _merged_cases
+
+    partials = [{"hits": 1, "cases": [{"case_id": "a"}]}, {"hits": 0}, {"hits": 2, "cases": [{"case_id": "b"}]}]
+    merged = CallResult(True, output={"result": RESULT})
+    _merged_cases(merged, partials)
+    assert merged.output["cases"] == [{"case_id": "a"}, {"case_id": "b"}]
+    own = CallResult(True, output={"result": RESULT, "cases": [{"case_id": "z"}]})
+    _merged_cases(own, partials)  # merge_chunks returned its own rows: kept
+    assert own.output["cases"] == [{"case_id": "z"}]
+    plain = CallResult(True, output={"result": RESULT})
+    _merged_cases(plain, [{"hits": 1}])
+    assert "cases" not in plain.output

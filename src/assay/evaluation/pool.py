@@ -394,6 +394,7 @@ class EvaluatorPool:
                 {"op": "merge", "partials": [r.output for _, r in scored], "metadata": job.submission_metadata},
                 measure_cpu=True,
             )
+            _merged_cases(merged, [r.output for _, r in scored])
             stages["merge_s"] = time.monotonic() - merging
             stages["merge_cpu_s"] = merged.cpu_seconds
             merged.stdout = stdout + _section(n, n, merged.stdout, title="merge")
@@ -454,6 +455,23 @@ class EvaluatorPool:
             warm=warm,
             chunks=chunks,
         )
+
+
+def _merged_cases(merged: CallResult, partials: list[Any]) -> None:
+    """The chunks' per-case rows (``cases``) joined in chunk order, unless ``merge_chunks`` returned its own."""
+    output = merged.output
+    if not merged.ok or not isinstance(output, dict) or "cases" in output:
+        return
+    found = [p["cases"] for p in partials if isinstance(p, dict) and p.get("cases") is not None]
+    if not found:
+        return
+    rows: list[Any] = []
+    for part in found:
+        if not isinstance(part, list):
+            output["cases"] = part  # refused by the result contract, with its reason
+            return
+        rows.extend(part)
+    output["cases"] = rows
 
 
 def _section(index: int, total: int, text: str, title: str | None = None) -> str:

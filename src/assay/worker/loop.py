@@ -10,6 +10,7 @@ bundles (zips) need no Docker and run in the bubblewrap sandbox on any worker.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import logging
@@ -25,7 +26,7 @@ from typing import Any
 
 from assay.bundle.environments import DEFAULT_ENVIRONMENT
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
-from assay.evaluation.contract import ResultError, check_output
+from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ResultError, check_output, encode_cases, split_cases
 from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
@@ -335,10 +336,26 @@ def _report(result: EvaluationOutcome) -> dict[str, Any]:
         report["error"] = _text(result.error or "evaluation failed")
         return report
     try:
-        report["output"] = check_output(result.output)
+        output, cases = split_cases(result.output) if isinstance(result.output, dict) else (result.output, None)
+        report["output"] = check_output(output)
+        if cases is not None:
+            report["cases"] = _wire_cases(cases)
     except ResultError as exc:
-        report["error"] = str(exc)
+        report["output"], report["error"] = None, str(exc)
+        report.pop("cases", None)
     return report
+
+
+def _wire_cases(rows: list[dict[str, Any]]) -> str:
+    """The per-case rows as their own part of the report: gzip'd JSON lines in base64 (JSON carries the
+    report; the rows never join the stored output). Too many bytes fail here, before the server refuses."""
+    data = encode_cases(rows)
+    if len(data) > MAX_CASES_GZIP_BYTES:
+        raise ResultError(
+            f"evaluate() returned 'cases' of {len(data) / 1024**2:.1f} MiB compressed; at most "
+            f"{MAX_CASES_GZIP_BYTES // 1024**2} MiB can be stored (fewer or shorter values per case)"
+        )
+    return base64.b64encode(data).decode("ascii")
 
 
 def _text(value: str | None) -> str:

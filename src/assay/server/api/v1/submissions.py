@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from types import SimpleNamespace
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import parsers, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,7 +25,7 @@ from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
 from assay.server.spreadsheet import safe_text
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle, queue
+from assay.server.submissions.services import cases, lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
@@ -305,6 +307,70 @@ class StderrView(SubmissionFileView):
 
 class ResultView(SubmissionFileView):
     field = "submission_result_file"
+
+
+class _FormatIsOurs(DefaultContentNegotiation):
+    """Content negotiation that leaves ``?format=`` to the view (DRF would look for a renderer named so)."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
+class CasesView(ApiView):
+    """A submission's per-case rows joined with the phase's hidden case metadata: the challenge's hosts,
+    its auditors and staff (``cases.require_case_reader``); its own team is refused (403), others 404."""
+
+    pagination_class = Pages
+    content_negotiation_class = _FormatIsOurs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: every row as a CSV file"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,  # {count, columns, next, previous, results: [row]}
+            (200, "text/csv"): OpenApiTypes.STR,
+            403: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+        summary="Per-case rows of a submission (hosts, auditors)",
+    )
+    def get(self, request: Request, submission_id: int):
+        sub = (
+            Submission.objects.select_related("phase__challenge__host_team", "participant_team")
+            .filter(pk=submission_id)
+            .first()
+        )
+        if sub is None:
+            raise not_found("submission")
+        cases.require_case_reader(request.user, sub)
+        rows = cases.case_rows(sub)
+        if rows is None:
+            raise Refusal("not_found", "this submission's evaluation returned no per-case rows", 404)
+        columns = cases.case_columns(sub)
+        wanted = request.query_params.get("format", "json")
+        if wanted == "csv":
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+            writer.writerow({c: safe_text(c) for c in columns})
+            for row in rows:
+                writer.writerow({k: _cell(v) for k, v in row.items()})
+            response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="submission-{sub.pk}-cases.csv"'
+            return response
+        if wanted != "json":
+            raise Refusal("invalid", "format is json or csv", 400)
+        answer = self.paginate(request, rows, lambda row: row)
+        answer.data = {"count": answer.data["count"], "columns": columns, **answer.data}
+        return answer
+
+
+def _cell(value: object) -> object:
+    """A case value as a CSV cell: numbers as they are (a negative one is no formula), text made safe."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return safe_text(value)
 
 
 EXPORT_COLUMNS = [

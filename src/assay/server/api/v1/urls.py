@@ -46,6 +46,7 @@ urlpatterns = [
     path(f"{submission}/stdout", submissions.StdoutView.as_view()),
     path(f"{submission}/stderr", submissions.StderrView.as_view()),
     path(f"{submission}/result", submissions.ResultView.as_view()),
+    path(f"{submission}/cases", submissions.CasesView.as_view()),
     # resumable uploads of large files
     path("phases/<int:phase_id>/uploads", uploads.PhaseUploadsView.as_view()),
     path("uploads/<str:upload_id>", uploads.UploadView.as_view()),

@@ -49,6 +49,13 @@ class CompleteIn(AttemptIn):
     stdout = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     stderr = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     sandbox = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_SANDBOX_CHARS)
+    cases = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The per-case rows evaluate() returned ('cases'), as gzip'd JSON lines in base64; kept privately.",
+    )
 
 
 class ClaimView(WorkerView):
@@ -121,6 +128,7 @@ class CompleteView(WorkerView):
                 stdout=v.get("stdout", ""),
                 stderr=v.get("stderr", ""),
                 sandbox=v.get("sandbox", ""),
+                cases=v.get("cases") or None,
             ),
         )
         return Response({"status": sub.status, "failure_reason": sub.failure_reason})

@@ -13,11 +13,13 @@ A claim that finds nothing waits to be woken by new work (:mod:`.wakeup`), not b
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -25,13 +27,14 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, check_cases, decode_cases, split_cases
 from assay.server.challenges.services import phase_rules
 from assay.server.prepared import Prepared
 from assay.server.storage import ContentWriter
 
 from .. import signals
 from ..models import Submission, WorkerToken
-from . import images, wakeup
+from . import cases, images, wakeup
 from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
 from .tokens import PLATFORM_QUEUE
@@ -325,8 +328,11 @@ class Completion:
     stdout: str = ""
     stderr: str = ""
     sandbox: str = ""
+    cases: str | None = None  # the per-case rows: gzip'd JSON lines, base64 (the worker's own part of a report)
+    cases_gzip: bytes | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.cases_gzip = _wire_cases(self.cases)
         texts = {"error": self.error or "", "stdout": self.stdout, "stderr": self.stderr, "sandbox": self.sandbox}
         for name, value in texts.items():
             if not isinstance(value, str):
@@ -353,7 +359,29 @@ class Completion:
             stdout=report.get("stdout") or "",
             stderr=report.get("stderr") or "",
             sandbox=report.get("sandbox") or "",
+            cases=report.get("cases"),
         )
+
+
+def _wire_cases(text: object) -> bytes | None:
+    """A report's ``cases`` part as gzip bytes (unpacked and checked later, as the output is); a refusal
+    (400) for a part that is no base64 or larger than the server takes."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise SubmissionError("invalid", "cases: not a string (gzip'd JSON lines, base64)", 400)
+    cap = MAX_CASES_GZIP_BYTES
+    if len(text) > 4 * (cap // 3 + 1):
+        raise SubmissionError(
+            "too_large",
+            f"cases: the per-case rows are {len(text) * 3 // 4 / 1024**2:.1f} MiB compressed; "
+            f"the server takes at most {cap // 1024**2} MiB",
+            413,
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SubmissionError("invalid", "cases: not base64 (gzip'd JSON lines, base64)", 400) from None
 
 
 def _takes_result(sub: Submission, attempt: int) -> bool:
@@ -401,14 +429,19 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
     sub = found[0] if found else None
     if sub is None or not _takes_result(sub, report.attempt):
         raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
-    parsed, reason = None, report.error
+    parsed, reason, rows = None, report.error, None
     if reason is None:
         try:
-            parsed = parse_output(report.output, phase_rules.phase_with_challenge(sub.phase_id))
+            output, rows = split_cases(report.output) if isinstance(report.output, dict) else (report.output, None)
+            parsed = parse_output(output, phase_rules.phase_with_challenge(sub.phase_id))
+            if report.cases_gzip is not None:
+                rows = check_cases(decode_cases(report.cases_gzip))
         except ResultError as exc:
+            parsed, rows = None, None
             reason = f"the evaluation script returned an unusable result: {exc}"
     writer = ContentWriter()
     try:
+        written = cases.write_cases(writer, sub, rows) if parsed is not None and rows is not None else None
         changes: dict[str, Any] = _write_files(writer, sub, report, parsed)
         now = timezone.now()
         changes.update(completed_at=now, lease_owner="", lease_expires_at=None)
@@ -425,6 +458,10 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
                 raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
             for name, value in changes.items():
                 setattr(sub, name, value)
+            if written is not None:  # before the signals: their receivers (audits) read the rows
+                cases.record_cases(sub, written)
+            else:  # a re-run that returned none: the earlier evaluation's rows go
+                cases.drop_cases(sub)
             if parsed is None:  # its status changed: a re-run's earlier rows must leave the leaderboards
                 signals.changed.send(sender=Submission, submission=sub)
             else:
