@@ -135,3 +135,8 @@ def head(submission: Submission) -> tuple[str, int]:
     """The last record's hash (:data:`chain.GENESIS` for an empty trail) and the trail's length."""
     last = TrailRecord.objects.filter(submission_id=submission.pk).order_by("-seq").values("seq", "hash").first()
     return (last["hash"], last["seq"]) if last else (chain.GENESIS, 0)
+
+
+def document(submission: Submission) -> dict[str, Any]:
+    """The trail as a download: ``assay audit verify MANIFEST --trail FILE`` reads this object (or the bare list)."""
+    return {"schema": "assay-audit-trail/1", "submission": submission.pk, "records": export(submission)}
