@@ -9,18 +9,20 @@ class AuditsConfig(AppConfig):
 
     def ready(self) -> None:
         from assay.server.challenges import signals as challenge_signals
+        from assay.server.submissions import signals as submission_signals
 
-        from .services import questionnaires
+        from .services import questionnaires, summaries
 
         # the questionnaire a bundle brings is stored per version (a changed published version refused)
         challenge_signals.bundle_imported.connect(
             questionnaires.on_bundle_imported, dispatch_uid="audits.questionnaires.on_bundle_imported"
         )
+        # a result in an audited phase: its evaluation on the trail, then (after commit) its audit summary
+        submission_signals.scored.connect(summaries.on_scored, dispatch_uid="audits.summaries.on_scored")
 
         # the evidence trail of audited phases: the file's arrival and a failed evaluation
         from django.db.models.signals import post_save
 
-        from assay.server.submissions import signals as submission_signals
         from assay.server.submissions.models import Submission
 
         from .services import events

@@ -304,6 +304,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             default_submission_meta_attributes=_dump_list(phase.default_submission_meta_attributes),
             environment_image=phase.environment_image or "",
             chunked_evaluation=phase.chunked_evaluation.model_dump() if phase.chunked_evaluation else None,
+            audit=phase.audit.model_dump() if phase.audit else None,
             submission_artifact_retention_policy=config.retention_policy(phase),
         )
         stored = current.get(phase.id) or ("", "", "", "")
