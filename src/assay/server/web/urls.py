@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, host, leaderboard, pages, participant, teams
+from .views import account, audits, host, leaderboard, pages, participant, teams
 
 app_name = "web"
 challenge = "challenges/<int:pk>/"
@@ -26,6 +26,15 @@ urlpatterns = [
     path(challenge + "submissions", participant.my_submissions, name="my-submissions"),
     path(challenge + "submissions/rows", participant.my_submission_rows, name="my-submission-rows"),
     path("submissions/<int:submission_id>/files/<str:kind>", participant.submission_file, name="submission-file"),
+    # audits (before submissions/<id>/<action>, which would take "audit" for an action)
+    path("audits/", audits.my_audits, name="audits"),
+    path("submissions/<int:submission_id>/audit", audits.audit_page, name="audit"),
+    path("submissions/<int:submission_id>/audit/answers", audits.save_answers, name="audit-answers"),
+    path("submissions/<int:submission_id>/audit/review/<str:action>", audits.review, name="audit-review"),
+    path("submissions/<int:submission_id>/audit/release/<str:action>", audits.release_action, name="audit-release"),
+    path("submissions/<int:submission_id>/audit/report", audits.report_page, name="audit-report"),
+    path("submissions/<int:submission_id>/audit/report.pdf", audits.report_pdf, name="audit-report-pdf"),
+    path("submissions/<int:submission_id>/audit/manifest.json", audits.manifest_json, name="audit-manifest"),
     path("submissions/<int:submission_id>/<str:action>", participant.submission_action, name="submission-action"),
     # hosts
     path("host/", host.dashboard, name="host-dashboard"),
@@ -53,6 +62,9 @@ urlpatterns = [
     path(challenge + "host/export/<str:kind>.csv", host.export, name="host-export"),
     path(challenge + "host/workers", host.workers, name="host-workers"),
     path(challenge + "host/errors", host.errors, name="host-errors"),
+    path(challenge + "host/audits", audits.host_audits, name="host-audits"),
+    path(challenge + "host/auditors", audits.host_add_auditor, name="host-add-auditor"),
+    path(challenge + "host/auditors/<int:user_id>/remove", audits.host_remove_auditor, name="host-remove-auditor"),
     # teams and invitations
     path("teams/", teams.my_teams, name="teams"),
     path("teams/<int:pk>/", teams.team, name="team"),

@@ -67,3 +67,50 @@ def submission_queued(sub: Submission) -> str:
         f"Submission #{sub.submission_number} to {sub.phase.name} was received ({sub.input_file_name or 'file'}). "
         "Its status below updates by itself."
     )
+
+
+# --- audits ------------------------------------------------------------------------------------------
+
+AUDIT_DECISION_CONSEQUENCE = {
+    "approve": "Your ratings are saved with the decision and can no longer change. Unless a second review "
+    "is required, the answers are approved and the hosts may release the audit results.",
+    "reject": "Your ratings and comment are saved with the decision and can no longer change. Unless a second "
+    "review is required, the answers are rejected; the team sees your comment.",
+}
+
+
+def audit_answers_done(submitted: bool) -> str:
+    if submitted:
+        return (
+            "Your answers are submitted for review and can no longer change. "
+            "The challenge's auditors rate them; their ratings and decision show on this page."
+        )
+    return "Your answers are saved as a draft. Change them as often as you like, then submit them for review."
+
+
+def audit_review_started(round_: int) -> str:
+    which = "The review" if round_ == 1 else "The second review"
+    return f"{which} is started and yours: rate each answer below, then approve or reject."
+
+
+def audit_review_done(action: str) -> str:
+    return {
+        "save": "Your ratings are saved; the review stays open until you approve or reject.",
+        "approve": "You approved the answers. Unless a second review is required, the hosts may now release "
+        "the audit results.",
+        "reject": "You rejected the answers; the team sees your comment.",
+    }[action]
+
+
+def audit_release_done(action: str) -> str:
+    if action == "release":
+        return "The audit results are released: the team now reads the report, its PDF and the manifest."
+    return "The release is retracted: the team no longer reads the results, and is shown your reason."
+
+
+def auditor_added(username: str, challenge: str) -> str:
+    return f"{username} now audits {challenge}: they review the teams' answers from their Audits page."
+
+
+def auditor_removed(username: str) -> str:
+    return f"{username} no longer audits this challenge; the reviews they wrote stay."
