@@ -128,3 +128,25 @@ def test_a_bad_key_path_is_a_configuration_error(team, participant, audited, set
         settings.AUDIT_SIGNING_KEY = str(path)
         with pytest.raises(ImproperlyConfigured, match=message):
             manifests.build_manifest(sub)
+
+
+def test_a_resumable_upload_is_recorded_when_its_file_arrives_not_when_reserved(team, participant, audited, media):
+    from assay.server.uploads import services as uploads
+
+    content = b'{"dev-a0": 1, "dev-a1": 0}'
+    started = uploads.begin(participant, audited, "p.json", SubmissionFields(), size=len(content))
+    assert not TrailRecord.objects.filter(submission_id=started.submission_id).exists()
+    uploads.put_part(started, 1, [content])
+    sub = uploads.finish(started)
+    [record] = trail.export(sub)
+    assert record["kind"] == "submitted"
+    assert record["payload"]["file_sha256"] == sub.input_file_sha256 == file_sha256(media / sub.input_file.name)
+
+
+def test_the_trail_download_verifies_against_the_manifest(team, participant, audited, settings):
+    settings.AUDIT_SIGNING_KEY = ""
+    sub = a_submission(participant, audited)
+    built = manifests.build_manifest(sub)
+    download = json.loads(json.dumps(trail.document(sub)))
+    assert download["schema"] == "assay-audit-trail/1" and download["submission"] == sub.pk
+    assert check_manifest(built, trail=download).problems == []
