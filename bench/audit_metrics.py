@@ -4,7 +4,8 @@
 
 For synthetic binary, calibration and ordinal test sets of ``--cases`` cases, times
 ``assay.audit.figures`` (every metric with its stratified percentile interval from ``--resamples``
-resamples) as process CPU time, which a busy shared machine inflates far less than wall time. As a
+resamples) and ``assay.audit.summarise`` (a binary audit's whole document: headline, a subgroup table of
+three groups, calibration, ROC) as process CPU time, which a busy shared machine inflates far less than wall time. As a
 baseline it times scikit-learn called once per resample on the drawn cases for a few resamples and
 scales that to ``--resamples``: what the vectorised kernels save. Prints JSON with the CPU model and
 load average (bench/measure.py).
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import load_average, machine  # noqa: E402
 
-from assay.audit import BinaryTask, CalibrationTask, OrdinalTask, figures  # noqa: E402
+from assay.audit import BinaryTask, CalibrationTask, OrdinalTask, figures, summarise  # noqa: E402
 
 
 def synthetic(cases: int, seed: int) -> dict[str, object]:
@@ -52,6 +53,23 @@ def time_figures(task, resamples: int, seed: int) -> dict[str, float]:
     }
 
 
+def time_summary(task: BinaryTask, resamples: int, seed: int) -> dict[str, float]:
+    """The binary audit's summary document, with a subgroup attribute of three groups."""
+    rows = [
+        {"case_id": str(i), "reference": int(y), "probability": float(p), "site": "ABC"[i % 3]}
+        for i, (y, p) in enumerate(zip(task.reference, task.probability, strict=True))
+    ]
+    settings = {
+        "task": "binary",
+        "threshold": task.threshold,
+        "subgroups": ["site"],
+        "bootstrap": {"resamples": resamples, "seed": seed},
+    }
+    wall, cpu = time.perf_counter(), time.process_time()
+    summarise(settings, rows)
+    return {"cpu_s": round(time.process_time() - cpu, 3), "wall_s": round(time.perf_counter() - wall, 3)}
+
+
 def sklearn_per_resample_cpu_s(task: BinaryTask, resamples: int, seed: int, sample: int = 20) -> float:
     """scikit-learn's nine binary metrics on ``sample`` resamples, scaled to ``resamples``."""
     rng = np.random.default_rng(seed)
@@ -76,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"machine": machine(), "cases": args.cases, "resamples": args.resamples}
     tasks = synthetic(args.cases, args.seed)
     result["figures"] = {name: time_figures(task, args.resamples, args.seed) for name, task in tasks.items()}
+    result["binary_summary"] = time_summary(tasks["binary"], args.resamples, args.seed)
     result["sklearn_per_resample_binary_cpu_s"] = sklearn_per_resample_cpu_s(tasks["binary"], args.resamples, args.seed)
     result["machine"]["load_average_at_end"] = load_average()
     print(json.dumps(result, indent=2))
