@@ -22,8 +22,21 @@ ROLES = (
     "admin",  # staff
     "worker",  # worker token of the challenge's queue (remote evaluation: the hosts' own workers)
     "other_worker",  # worker token of another challenge's (remote) queue
+    "auditor",  # named auditor of the challenge (in no team); sees what an outsider sees, plus its audits
+    "other_auditor",  # auditor of the other challenge only: C's audits are hidden from them
 )
 WORKERS = ("worker", "other_worker")
+#: The audited dev phase's questionnaire (audits.Questionnaire.schema) and complete answers to it.
+AUDIT_QUESTION = {"id": "intended_use", "text": "What is it for?", "type": "text", "required": True}
+AUDIT_QUESTIONNAIRE = {
+    "id": "authz-v1",
+    "version": "1.0",
+    "title": "Authz",
+    "sections": [
+        {"id": "s", "title": "S", "questions": [{**AUDIT_QUESTION, "stage": "development", "requirement": "technical"}]}
+    ],
+}
+AUDIT_ANSWERS = {"intended_use": "Screening."}
 #: An upload of two 1 KiB parts to the dev phase (a valid POST /api/v1/phases/N/uploads body).
 UPLOAD = {"file_name": "big.json", "size": 2048, "sha256": "a" * 64, "chunk_size": 1024}
 
@@ -93,6 +106,8 @@ def build_world(world: dict, users: dict) -> World:
     up = Upload.objects.get(pk=begun["id"])
     signed_part = begun["part_urls"][0].rsplit("/", 1)[1]
     participation = Participation.objects.get(challenge=challenge, team=world["teams"]["participant"])
+    auditor, other_auditor = make_user("audrey"), make_user("otto")
+    _audit(challenge, other, dev, sub, held, users["host"], auditor, other_auditor)
     values = {
         "challenge_id": challenge.pk,
         "pk": challenge.pk,
@@ -115,6 +130,7 @@ def build_world(world: dict, users: dict) -> World:
         "host_team_id": world["host_team"].pk,
         "held_id": held.pk,
         "stdout_key": sub.stdout_file.name,
+        "review_round": 1,  # the auditor's open round on team A's submission
     }
     by_prefix = {
         "api/v1/host-teams/": {"team_id": world["host_team"].pk},
@@ -122,6 +138,8 @@ def build_world(world: dict, users: dict) -> World:
         "api/^challenges/challenge_host_team/": {"team_id": world["host_team"].pk},
         "api/v1/worker-tokens/": {"token_id": queue_row.pk},
         "api/v1/worker/jobs/": {"submission_id": held.pk},
+        "api/v1/challenges/<int:challenge_id>/auditors/": {"user_id": auditor.pk},
+        "api/v1/submissions/<int:submission_id>/audit/answers": {"submission_id": held.pk},  # a draft
         "api/^jobs/phases/": {"submission_id": up.submission_id},  # EvalAI's presigned upload, finished
         "api/v1/signed/files/": {"token": signed_file},
         "api/v1/signed/upload-parts/": {"token": signed_part},
@@ -139,6 +157,8 @@ def build_world(world: dict, users: dict) -> World:
         "participant_b": bob,
         "host": users["host"],
         "admin": users["admin"],
+        "auditor": auditor,
+        "other_auditor": other_auditor,
     }
     result = World(values, by_prefix, objects={"submission": sub, "challenge": challenge, "upload": up})
     for role in ROLES:
@@ -152,6 +172,29 @@ def build_world(world: dict, users: dict) -> World:
             web = Client(HTTP_AUTHORIZATION=f"Bearer {token}")  # a worker token is no session: the web ignores it
         result.api[role], result.web[role] = api, web
     return result
+
+
+def _audit(challenge, other, dev, sub, held, host, auditor, other_auditor) -> None:
+    """The dev phase audited: team A's finished submission under review (round 1 is the auditor's, open), its
+    held one with complete draft answers; the other auditor audits the other challenge only."""
+    from assay.server.audits.models import AnswerSet, Questionnaire, Review
+    from assay.server.challenges.models import ChallengeAuditor, ChallengePhase
+
+    ChallengePhase.objects.filter(pk=dev.pk).update(audit={"task": "binary"})
+    ChallengeAuditor.objects.create(challenge=challenge, user=auditor, added_by=host)
+    ChallengeAuditor.objects.create(challenge=other, user=other_auditor)
+    questionnaire = Questionnaire.objects.create(
+        challenge=challenge, version="1.0", schema=AUDIT_QUESTIONNAIRE, sha256="0" * 64
+    )
+    for owned, state in ((sub, "under_review"), (held, "draft")):
+        AnswerSet.objects.create(
+            submission=owned,
+            questionnaire=questionnaire,
+            team=owned.participant_team,
+            answers=AUDIT_ANSWERS,
+            state=state,
+        )
+    Review.objects.create(answer_set=AnswerSet.objects.get(submission=sub), reviewer=auditor, round=1)
 
 
 def _api_token(user):

@@ -31,7 +31,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from tests.factories import upload
 
-from .authz_world import ROLES, UPLOAD, World, build_world
+from .authz_world import AUDIT_ANSWERS, ROLES, UPLOAD, World, build_world
 from .routes import Route, sample_path, url_routes
 
 pytestmark = pytest.mark.django_db
@@ -41,8 +41,9 @@ TEAM_A_AND_HOSTS = ("participant_a", "host", "admin")
 
 # --- the table -------------------------------------------------------------------------------------------
 # A row is eight statuses in ROLES order: anonymous, outsider, participant_a, participant_b, host, admin,
-# worker (token of the challenge's queue), other_worker (token of another challenge's queue).
-# Families name who gets through; "{ok}" is the route's success status.
+# worker (token of the challenge's queue), other_worker (token of another challenge's queue). The two auditor
+# roles (auditor of the challenge; auditor of the other challenge only) answer as the outsider unless a row
+# says otherwise. Families name who gets through; "{ok}" is the route's success status.
 
 N_PUBLIC = "{ok} {ok} {ok} {ok} {ok} {ok} {ok} {ok}"
 N_USER = "401 {ok} {ok} {ok} {ok} {ok} 401 401"  # any signed-in user (their own things)
@@ -66,10 +67,15 @@ W_SUBMISSION = "302 404 {ok} 404 {ok} {ok} 302 302"
 W_HOST = "302 404 404 404 {ok} {ok} 302 302"
 
 
+AUDITORS = ("auditor", "other_auditor")
+
+
 def row(family: str, ok: int = 200, **overrides: int) -> dict[str, int]:
-    statuses = dict(zip(ROLES, (int(s) for s in family.format(ok=ok).split()), strict=True))
+    named = [r for r in ROLES if r not in AUDITORS]
+    statuses = dict(zip(named, (int(s) for s in family.format(ok=ok).split()), strict=True))
     assert set(overrides) <= set(ROLES), overrides
-    return {**statuses, **overrides}
+    statuses.update(overrides)
+    return {**{r: statuses["outsider"] for r in AUDITORS}, **statuses}  # auditors: as the outsider, unless told
 
 
 V1, EV = "api/v1/", "api/^"
@@ -125,13 +131,37 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", V1 + f"submissions/{SUB}/stdout"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/stderr"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/result"): row(N_SUBMISSION),
-    ("get", V1 + f"submissions/{SUB}/cases"): row("401 404 403 404 {ok} {ok} 401 401"),  # hosts; its team 403
+    ("get", V1 + f"submissions/{SUB}/cases"): row(
+        "401 404 403 404 {ok} {ok} 401 401", auditor=200
+    ),  # hosts, auditors; its team 403
     ("patch", V1 + f"submissions/{SUB}/visibility"): row(N_SUBMISSION),
     ("delete", V1 + f"submissions/{SUB}/visibility"): row(N_SUBMISSION, 204),
     ("post", V1 + f"submissions/{SUB}/cancel"): row(N_SUBMISSION, 409, host=403),
     ("post", V1 + f"submissions/{SUB}/rerun"): row(N_SUBMISSION, participant_a=403),
     ("post", V1 + f"submissions/{SUB}/resume"): row(N_SUBMISSION, 403),
     ("patch", V1 + f"submissions/{SUB}/marks"): row(N_SUBMISSION, participant_a=403),
+    # /api/v1: audits (the dev phase is audited; team A's submission is under review in the auditor's open
+    # round 1, its held one has complete draft answers); the other challenge's auditor is a stranger here
+    ("get", V1 + f"challenges/{CH}/auditors"): row(N_HOST, auditor=200),
+    ("post", V1 + f"challenges/{CH}/auditors"): row(N_HOST, 201),
+    ("delete", V1 + f"challenges/{CH}/auditors/<int:user_id>"): row(N_HOST, 204),
+    ("get", V1 + f"submissions/{SUB}/audit"): row(N_SUBMISSION, auditor=200),
+    ("get", V1 + f"submissions/{SUB}/audit/answers"): row(N_SUBMISSION, auditor=200),
+    ("put", V1 + f"submissions/{SUB}/audit/answers"): row(N_SUBMISSION, host=403, admin=403, auditor=403),
+    ("post", V1 + f"submissions/{SUB}/audit/answers/submit"): row(N_SUBMISSION, host=403, admin=403, auditor=403),
+    ("get", V1 + f"submissions/{SUB}/audit/reviews"): row(N_SUBMISSION, auditor=200),
+    # under review already (staff count as auditors); hosts and the team do not review
+    ("post", V1 + f"submissions/{SUB}/audit/reviews"): row(N_SUBMISSION, 409, participant_a=403, host=403, auditor=409),
+    # round 1 is the auditor's own: nobody else rates or decides it
+    **{
+        (method, V1 + f"submissions/{SUB}/audit/reviews/<int:review_round>{tail}"): row(N_SUBMISSION, 403, auditor=200)
+        for method, tail in (("patch", ""), ("post", "/decide"))
+    },
+    # hosts only, and only an approved audit is released (this one is under review; nothing to retract)
+    **{
+        ("post", V1 + f"submissions/{SUB}/audit/{act}"): row(N_SUBMISSION, 409, participant_a=403, auditor=403)
+        for act in ("release", "retract")
+    },
     # /api/v1: chunked uploads (alice's open upload) and signed URLs (the signature is the credential)
     ("post", V1 + f"phases/{PH}/uploads"): row(N_PARTICIPANT, 201, host=201, admin=201),
     ("get", V1 + "uploads/<str:upload_id>"): row(N_OWN),
@@ -353,6 +383,15 @@ BODIES: dict[tuple[str, str], Body] = {
     ("patch", V1 + f"submissions/{SUB}/visibility"): as_json(lambda v: {"is_public": True}),
     ("patch", V1 + f"submissions/{SUB}"): as_json(lambda v: {"method_name": "renamed"}),
     ("patch", V1 + f"submissions/{SUB}/marks"): as_json(lambda v: {"is_flagged": True}),
+    ("post", V1 + f"challenges/{CH}/auditors"): as_json(lambda v: {"user": "carol"}),
+    ("put", V1 + f"submissions/{SUB}/audit/answers"): as_json(lambda v: {"answers": AUDIT_ANSWERS}),
+    ("patch", V1 + f"submissions/{SUB}/audit/reviews/<int:review_round>"): as_json(
+        lambda v: {"ratings": {"intended_use": {"rating": 4, "comment": "clear"}}}
+    ),
+    ("post", V1 + f"submissions/{SUB}/audit/reviews/<int:review_round>/decide"): as_json(
+        lambda v: {"decision": "approve"}
+    ),
+    ("post", V1 + f"submissions/{SUB}/audit/retract"): as_json(lambda v: {"reason": "labels were wrong"}),
     **{("post", f"api/auth/login{s}"): as_json(lambda v: {"username": "alice", "password": "pw"}) for s in ("", "/")},
     ("post", EV + r"participants/participant_team/?$"): as_json(lambda v: {"team_name": "Team New"}),
     ("post", EV + r"hosts/challenge_host_team/?$"): as_json(lambda v: {"team_name": "Hosts New"}),
@@ -514,7 +553,7 @@ MISSING_IDS = {
 
 
 #: Roles to whom every private object of the world is someone else's (team A's, the hosts', the queue's).
-STRANGERS = ("outsider", "participant_b", "other_worker")
+STRANGERS = ("outsider", "participant_b", "other_worker", "other_auditor")
 
 
 def test_refusals_do_not_tell_existence(authz_world):

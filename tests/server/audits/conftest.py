@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import make_user
+from tests.factories import make_user, verified
 
 CODED = {"stage": "development", "requirement": "technical"}
 #: A questionnaire as ``assay.bundle.questionnaire`` stores it (``audits.Questionnaire.schema``).
@@ -67,6 +67,5 @@ def audit(world, host) -> Audit:
     questionnaire = Questionnaire.objects.create(
         challenge=world.challenge, version="1.0", schema=SCHEMA, sha256="0" * 64
     )
-    return Audit(
-        world.challenge, host, auditor, second, world.users["A"], world.users["B"], sub_a, sub_b, questionnaire
-    )
+    alice, bob = verified(world.users["A"]), verified(world.users["B"])  # API tokens need a verified address
+    return Audit(world.challenge, host, auditor, second, alice, bob, sub_a, sub_b, questionnaire)

@@ -3,7 +3,19 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import accounts, challenges, files, leaderboards, phases, submissions, teams, uploads, worker, worker_tokens
+from . import (
+    accounts,
+    audits,
+    challenges,
+    files,
+    leaderboards,
+    phases,
+    submissions,
+    teams,
+    uploads,
+    worker,
+    worker_tokens,
+)
 
 submission = "submissions/<int:submission_id>"
 phase_split = "phase-splits/<int:phase_split_id>/leaderboard"
@@ -47,6 +59,17 @@ urlpatterns = [
     path(f"{submission}/stderr", submissions.StderrView.as_view()),
     path(f"{submission}/result", submissions.ResultView.as_view()),
     path(f"{submission}/cases", submissions.CasesView.as_view()),
+    # audits: auditors, the team's answers, reviews, release (assay.server.audits.services)
+    path("challenges/<int:challenge_id>/auditors", audits.ChallengeAuditorsView.as_view()),
+    path("challenges/<int:challenge_id>/auditors/<int:user_id>", audits.ChallengeAuditorDetailView.as_view()),
+    path(f"{submission}/audit", audits.SubmissionAuditView.as_view()),
+    path(f"{submission}/audit/answers", audits.AnswersView.as_view()),
+    path(f"{submission}/audit/answers/submit", audits.AnswersSubmitView.as_view()),
+    path(f"{submission}/audit/reviews", audits.ReviewsView.as_view()),
+    path(f"{submission}/audit/reviews/<int:review_round>", audits.ReviewDetailView.as_view()),
+    path(f"{submission}/audit/reviews/<int:review_round>/decide", audits.ReviewDecideView.as_view()),
+    path(f"{submission}/audit/release", audits.ReleaseView.as_view()),
+    path(f"{submission}/audit/retract", audits.RetractView.as_view()),
     # resumable uploads of large files
     path("phases/<int:phase_id>/uploads", uploads.PhaseUploadsView.as_view()),
     path("uploads/<str:upload_id>", uploads.UploadView.as_view()),

@@ -82,13 +82,7 @@ def _next_round(actor, answer_set: AnswerSet, second_review_required: bool) -> R
     return Review.objects.create(answer_set=answer_set, reviewer=actor, round=2)
 
 
-def _locked_review(actor, submission: Submission, round_: int) -> Review:
-    review = (
-        Review.objects.select_for_update()
-        .select_related("answer_set__questionnaire", "reviewer")
-        .filter(answer_set__submission=submission, round=round_)
-        .first()
-    )
+def _own_open_review(actor, review: Review | None, round_: int) -> Review:
     if review is None:
         raise AuditRefusal("not_found", f"There is no review round {round_} of these answers.", 404)
     if review.reviewer_id != actor.pk:
@@ -100,6 +94,24 @@ def _locked_review(actor, submission: Submission, round_: int) -> Review:
             "decided", f"Review round {round_} was decided ({review.decision}); it can no longer change.", 409
         )
     return review
+
+
+def require_own_open_review(actor, submission: Submission, round_: int) -> Review:
+    """The actor's undecided review round ``round_`` (404 none, 403 someone else's, 409 decided): the faces ask
+    it before reading what is rated or decided."""
+    require(may_review, actor, submission, REVIEW_MESSAGE)
+    found = Review.objects.select_related("reviewer").filter(answer_set__submission=submission, round=round_).first()
+    return _own_open_review(actor, found, round_)
+
+
+def _locked_review(actor, submission: Submission, round_: int) -> Review:
+    review = (
+        Review.objects.select_for_update()
+        .select_related("answer_set__questionnaire", "reviewer")
+        .filter(answer_set__submission=submission, round=round_)
+        .first()
+    )
+    return _own_open_review(actor, review, round_)
 
 
 def _comment(value: Any, where: str) -> str:
