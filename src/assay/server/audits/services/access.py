@@ -24,6 +24,7 @@ from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_auditor, is_host
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
+from assay.server.submissions.services.cases import may_read_cases as cases_rule
 from assay.server.teams.services import is_member
 
 from ..models import Release
@@ -68,8 +69,10 @@ def is_released(submission: Submission) -> bool:
 
 
 def may_read_cases(user, submission: Submission) -> bool:
-    """Per-case rows carry the reference labels: hosts, the challenge's auditors and staff, nobody else."""
-    return is_overseer(user, submission)
+    """Per-case rows carry the reference labels: hosts, the challenge's auditors (not for their own team) and
+    staff, nobody else. The rule is the submissions app's own (it serves the rows, and sits below audits);
+    this is the same question asked here so that every audit face finds all its rules in one module."""
+    return cases_rule(user, submission)
 
 
 def may_see_audit(user, submission: Submission) -> bool:
