@@ -263,3 +263,18 @@ def test_a_submission_without_rows_answers_404_to_its_hosts(queued, host) -> Non
     response = client_for(host).get(f"/api/v1/submissions/{queued.pk}/cases")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "this submission's evaluation returned no per-case rows"
+
+
+def test_evaluated_again_the_rows_are_replaced_or_dropped(worker, queued, django_capture_on_commit_callbacks) -> None:
+    assert complete(worker, claim(worker), cases=wire(ROWS)).json()["status"] == "finished"
+    first = SubmissionCases.objects.get(submission=queued).file.name
+    Submission.objects.filter(pk=queued.pk).update(status="resuming")  # as a resume queues it again
+    with django_capture_on_commit_callbacks(execute=True):
+        assert complete(worker, claim(worker), cases=wire(ROWS[:2])).json()["status"] == "finished"
+    stored = SubmissionCases.objects.get(submission=queued)
+    assert stored.count == 2 and stored.file.name != first and not default_storage.exists(first)
+    Submission.objects.filter(pk=queued.pk).update(status="resuming")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert complete(worker, claim(worker)).json()["status"] == "finished"  # this time without rows
+    assert not SubmissionCases.objects.filter(submission=queued).exists()
+    assert not default_storage.exists(stored.file.name)

@@ -439,6 +439,7 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
         except ResultError as exc:
             parsed, rows = None, None
             reason = f"the evaluation script returned an unusable result: {exc}"
+    evaluated_before = sub.completed_at is not None  # a resumed evaluation: its earlier rows may be kept
     writer = ContentWriter()
     try:
         written = cases.write_cases(writer, sub, rows) if parsed is not None and rows is not None else None
@@ -460,7 +461,7 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
                 setattr(sub, name, value)
             if written is not None:  # before the signals: their receivers (audits) read the rows
                 cases.record_cases(sub, written)
-            else:  # a re-run that returned none: the earlier evaluation's rows go
+            elif evaluated_before:  # evaluated again without rows: the earlier evaluation's go
                 cases.drop_cases(sub)
             if parsed is None:  # its status changed: a re-run's earlier rows must leave the leaderboards
                 signals.changed.send(sender=Submission, submission=sub)
