@@ -280,6 +280,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", WC + "submissions"): row(W_USER),
     ("get", WC + "submissions/rows"): row(W_USER),
     ("get", "submissions/<int:submission_id>/files/<str:kind>"): row(W_SUBMISSION),
+    # the evidence trail of team A's audited submission (under review): hosts, auditors, staff; its team 403
+    ("get", "submissions/<int:submission_id>/audit/trail.json"): row("302 404 403 404 {ok} {ok} 302 302", auditor=200),
     ("post", "submissions/<int:submission_id>/<str:action>"): row(W_SUBMISSION, 302),
     # web: hosts
     ("get", "host/"): row(W_USER),

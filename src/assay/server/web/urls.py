@@ -35,6 +35,7 @@ urlpatterns = [
     path("submissions/<int:submission_id>/audit/report", audits.report_page, name="audit-report"),
     path("submissions/<int:submission_id>/audit/report.pdf", audits.report_pdf, name="audit-report-pdf"),
     path("submissions/<int:submission_id>/audit/manifest.json", audits.manifest_json, name="audit-manifest"),
+    path("submissions/<int:submission_id>/audit/trail.json", audits.trail_json, name="audit-trail"),
     path("submissions/<int:submission_id>/<str:action>", participant.submission_action, name="submission-action"),
     # hosts
     path("host/", host.dashboard, name="host-dashboard"),

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assay.bundle.questionnaire import Questionnaire as QuestionnaireSchema
 from assay.server.audits.models import AnswerSet
-from assay.server.audits.services import access, answers, auditors, release, report, reviews
+from assay.server.audits.services import access, answers, auditors, release, report, reviews, trail
 from assay.server.audits.services.access import AuditRefusal
 from assay.server.audits.services.overview import overview
 from assay.server.submissions.models import Submission
@@ -350,6 +350,17 @@ def manifest_json(request: HttpRequest, submission_id: int) -> HttpResponse:
     body = json.dumps(built, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="audit-manifest-submission-{sub.pk}.json"'
+    return response
+
+
+@login_required
+@require_GET
+def trail_json(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """The evidence trail, for ``assay audit verify manifest.json --trail trail.json``; read like the manifest."""
+    sub = _readable(request, submission_id)
+    body = json.dumps(trail.document(sub), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="audit-trail-submission-{sub.pk}.json"'
     return response
 
 
