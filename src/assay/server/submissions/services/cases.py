@@ -52,9 +52,13 @@ def store_cases(submission: Submission, rows: list[dict[str, Any]]) -> Submissio
         raise
 
 
-def write_cases(writer: ContentWriter, submission: Submission, rows: list[dict[str, Any]]) -> CasesFile:
-    """Check ``rows`` and write them as gzip'd JSON lines with ``writer`` (which can undo it)."""
-    rows = check_cases(rows)
+def write_cases(
+    writer: ContentWriter, submission: Submission, rows: list[dict[str, Any]], *, checked: bool = False
+) -> CasesFile:
+    """Check ``rows`` (unless the caller just did, ``checked``) and write them as gzip'd JSON lines with
+    ``writer`` (which can undo it)."""
+    if not checked:
+        rows = check_cases(rows)
     name, digest, _ = writer.save(f"submission_cases/{submission.pk}", CASES_FILE, data=encode_cases(rows))
     columns: dict[str, None] = {}
     for row in rows:

@@ -442,7 +442,9 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
     evaluated_before = sub.completed_at is not None  # a resumed evaluation: its earlier rows may be kept
     writer = ContentWriter()
     try:
-        written = cases.write_cases(writer, sub, rows) if parsed is not None and rows is not None else None
+        written = None
+        if parsed is not None and rows is not None:
+            written = cases.write_cases(writer, sub, rows, checked=True)  # checked above (wire or output)
         changes: dict[str, Any] = _write_files(writer, sub, report, parsed)
         now = timezone.now()
         changes.update(completed_at=now, lease_owner="", lease_expires_at=None)
