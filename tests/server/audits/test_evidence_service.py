@@ -154,3 +154,14 @@ def test_the_trail_download_verifies_against_the_manifest(team, participant, aud
     download = json.loads(json.dumps(trail.document(sub)))
     assert download["schema"] == "assay-audit-trail/1" and download["submission"] == sub.pk
     assert check_manifest(built, trail=download).problems == []
+
+
+def test_the_system_check_refuses_an_unusable_key_at_start_up(settings, tmp_path):
+    from django.core import checks
+
+    settings.AUDIT_SIGNING_KEY = str(tmp_path / "missing.pem")
+    [error] = [m for m in checks.run_checks() if m.id == "audits.E001"]
+    assert error.level == checks.ERROR and "cannot read" in error.msg
+    (tmp_path / "key.pem").write_bytes(signing.private_pem(signing.generate_key()))
+    settings.AUDIT_SIGNING_KEY = str(tmp_path / "key.pem")
+    assert manifests.check_signing_key() == []

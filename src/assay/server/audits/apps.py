@@ -29,3 +29,9 @@ class AuditsConfig(AppConfig):
 
         post_save.connect(events.on_submission_saved, sender=Submission, dispatch_uid="audits.events.submitted")
         submission_signals.changed.connect(events.on_changed, dispatch_uid="audits.events.failed")
+        # a configured signing key that cannot be read is refused at start-up
+        from django.core import checks
+
+        from .services import manifest
+
+        checks.register(manifest.check_signing_key, checks.Tags.security)

@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
@@ -42,6 +43,16 @@ def signing_key() -> Ed25519PrivateKey | None:
     """The operator's key, read once per process; None when none is configured."""
     path = getattr(settings, "AUDIT_SIGNING_KEY", "")
     return _key(path) if path else None
+
+
+def check_signing_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """System check (``manage.py check``, ``migrate``, ``serve``): a configured key that cannot be used is
+    an error at start-up, not a 500 on the first manifest download."""
+    try:
+        signing_key()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="assay audit keygen --out FILE makes a key", id="audits.E001")]
+    return []
 
 
 def public_key_pem() -> str | None:
