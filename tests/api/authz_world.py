@@ -147,6 +147,9 @@ def build_world(world: dict, users: dict) -> World:
         "teams/": {"pk": world["teams"]["participant"].pk, "kind": "participant"},
         "host-teams/": {"pk": world["host_team"].pk},
         "submissions/": {"kind": "stdout", "action": "private"},
+        "submissions/<int:submission_id>/audit/review/": {"action": "save"},  # the auditor's open round 1
+        "submissions/<int:submission_id>/audit/release/": {"action": "release"},
+        "challenges/<int:pk>/host/auditors/": {"user_id": auditor.pk},
         "challenges/<int:pk>/host/submissions/": {"action": "hide"},
         "challenges/<int:pk>/host/participants/": {"action": "approve"},
         "challenges/<int:pk>/host/export/": {"kind": "submissions"},

@@ -282,6 +282,23 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", "submissions/<int:submission_id>/files/<str:kind>"): row(W_SUBMISSION),
     # the evidence trail of team A's audited submission (under review): hosts, auditors, staff; its team 403
     ("get", "submissions/<int:submission_id>/audit/trail.json"): row("302 404 403 404 {ok} {ok} 302 302", auditor=200),
+    # web: audits of team A's submission (under review, round 1 the auditor's; no summary): its audit page for
+    # the team, hosts, auditors and staff; a refused form comes back with a message (302); results not released
+    ("get", "audits/"): row(W_USER),
+    ("get", "submissions/<int:submission_id>/audit"): row(W_SUBMISSION, auditor=200),
+    ("post", "submissions/<int:submission_id>/audit/answers"): row(
+        W_SUBMISSION, 302, host=403, admin=403, auditor=403
+    ),  # the team's, but under review: not changed
+    ("post", "submissions/<int:submission_id>/audit/review/<str:action>"): row(
+        W_SUBMISSION, 302, participant_a=403, host=403, auditor=302
+    ),  # auditors (staff count)
+    ("post", "submissions/<int:submission_id>/audit/release/<str:action>"): row(
+        W_SUBMISSION, 302, participant_a=403, auditor=403
+    ),  # hosts; not approved yet
+    **{
+        ("get", f"submissions/<int:submission_id>/audit/{tail}"): row(W_SUBMISSION, participant_a=403, auditor=200)
+        for tail in ("report", "report.pdf", "manifest.json")
+    },
     ("post", "submissions/<int:submission_id>/<str:action>"): row(W_SUBMISSION, 302),
     # web: hosts
     ("get", "host/"): row(W_USER),
@@ -306,8 +323,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     },  # fmt: skip
     **{
         ("get", WC + f"host/{tail}"): row(W_HOST)
-        for tail in ("submissions", "participants", "export/<str:kind>.csv", "workers", "errors")
+        for tail in ("submissions", "participants", "export/<str:kind>.csv", "workers", "errors", "audits")
     },
+    ("post", WC + "host/auditors"): row(W_HOST, 302),  # nobody named: back with why
+    ("post", WC + "host/auditors/<int:user_id>/remove"): row(W_HOST, 302),
     ("post", WC + "host/workers"): row(W_HOST),
     # web: teams, invitations, account
     ("get", "teams/"): row(W_USER),
@@ -446,6 +465,7 @@ BODIES: dict[tuple[str, str], Body] = {
             WC + "withdraw",
             WC + "host/submissions/rerun",
             "teams/<int:pk>/members/<int:user_id>/remove/<str:kind>",
+            WC + "host/auditors/<int:user_id>/remove",
         )
     },
 }
