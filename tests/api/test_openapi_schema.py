@@ -25,6 +25,8 @@ PAGED = [
     ("/api/v1/challenges/{challenge_id}/phase-splits", "get"),
     ("/api/v1/challenges/{challenge_id}/worker-tokens", "get"),
     ("/api/v1/challenges/{challenge_id}/submissions", "get"),
+    ("/api/v1/challenges/{challenge_id}/auditors", "get"),
+    ("/api/v1/submissions/{submission_id}/audit/reviews", "get"),
 ]
 # Answers once documented as free-form objects: each is a component with its fields now.
 DESCRIBED = [
