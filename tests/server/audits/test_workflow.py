@@ -368,3 +368,17 @@ def test_a_refused_step_leaves_no_trail(audit):
     refused(403, reviews.start_review, audit.alice, audit.sub_a)
     refused(409, release.release, audit.host, audit.sub_a)
     assert TrailRecord.objects.count() == before
+
+
+def test_an_auditor_may_not_take_part_in_the_challenge_they_audit(audit):
+    from assay.server.challenges.services.participation import joining_problems, registration_problems
+    from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+
+    own = ParticipantTeam.objects.create(name="Auditor's team", created_by=audit.auditor)
+    ParticipantTeamMember.objects.create(team=own, user=audit.auditor)
+    assert "auditor1 audits this challenge; an auditor may not take part in it" in registration_problems(
+        audit.challenge, own, audit.auditor
+    )
+    assert joining_problems(audit.sub_a.participant_team, audit.auditor) == [
+        f"{audit.challenge.title}: auditor1 audits this challenge; an auditor may not take part in it"
+    ]

@@ -87,6 +87,8 @@ def _member_problems(challenge: Challenge, user, invited: set[str] | None) -> li
             problems.append(f"{name} has not completed their profile (name, affiliation and address)")
     if invited is not None and not (verified & invited):
         problems.append(f"{name} has not been invited to this invite-only challenge")
+    if challenge.auditors.filter(user=user).exists():
+        problems.append(f"{name} audits this challenge; an auditor may not take part in it")
     return problems
 
 
