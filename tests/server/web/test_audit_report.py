@@ -8,7 +8,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from assay.server.audits.services import plots, report
+from assay.server.audits.services import answers, plots, report
 from assay.server.submissions.models import Submission
 
 from .audit_world import approved, client_for, released, summarise_into
@@ -69,8 +69,10 @@ def test_the_context_holds_every_part_of_the_report(audited):
         "heading": "Medical purpose",
         "answer": "Grading retinal photographs.",
         "stated": True,
+        "question": "What is the model for?",
     }
     assert context["intended_use"][3]["answer"] == "high"  # the questionnaire's risk_tier
+    assert [item["answer"] for item in context["intended_use"][1:3]] == ["not stated", "not stated"]
     (section,) = context["sections"]
     question = section["questions"][0]
     assert (question["text"], question["answer"]) == ("What is the model for?", "Grading retinal photographs.")
@@ -105,6 +107,26 @@ def test_without_a_summary_or_answers_the_report_says_so(audit):
     assert [item["answer"] for item in context["intended_use"]] == ["not stated"] * 4
     page = client_for(audit.host).get(f"/submissions/{audit.sub_a.pk}/audit/report").content.decode()
     assert "No audit figures yet" in page and "The team has not answered the questionnaire" in page
+
+
+def test_a_purpose_question_that_asks_for_patients_and_users_covers_them(audit):
+    from assay.bundle.questionnaire import template
+    from assay.server.audits.models import Questionnaire
+
+    schema = template("fg-ai4h-v1")
+    Questionnaire.objects.create(challenge=audit.challenge, version="2.0", schema=schema.as_json(), sha256="3" * 64)
+    answers.save_draft(
+        audit.alice,
+        audit.sub_a,
+        {"intended_use": "Screening adults.", "output_significance": "Drives clinical management"},
+    )
+    shown = {item["heading"]: item["answer"] for item in context_of(audit.sub_a)["intended_use"]}
+    assert shown == {
+        "Medical purpose": "Screening adults.",
+        "Target population": "see the medical purpose",
+        "Intended user": "see the medical purpose",
+        "Risk tier": "Drives clinical management",
+    }
 
 
 def test_plots_are_deterministic_svg_and_png(audited):

@@ -54,10 +54,14 @@ METRIC_NAMES = {
 #: is matched by the words.
 INTENDED_USE = (
     ("Medical purpose", ("intended_use", "medical_purpose", "purpose"), ("medical purpose", "intended use")),
-    ("Target population", ("target_population", "population"), ("population",)),
+    ("Target population", ("target_population", "population"), ("target population",)),
     ("Intended user", ("intended_user", "intended_users", "users"), ("intended user", "who will use")),
-    ("Risk tier", ("risk_tier", "risk_class", "risk_category"), ("risk tier", "risk class")),
+    # FG-AI4H's template asks the significance of the output (IMDRF's axis of the risk category)
+    ("Risk tier", ("risk_tier", "risk_class", "risk_category", "output_significance"), ("risk tier", "risk class")),
 )
+#: Words by which a purpose question also asks for the population and the users (FG-AI4H's ``intended_use``:
+#: "... for which patients, and who uses its output?"): those two then point to its answer.
+PURPOSE_COVERS = {"Target population": ("patients", "population"), "Intended user": ("who uses", "users")}
 #: Questions whose answers are the model's known limitations (ids containing it, or text mentioning it).
 LIMITATION_WORDS = ("limitation", "failure mode", "known risk")
 #: Metrics per subgroup table, so a table fits the page and the A4 PDF.
@@ -268,13 +272,25 @@ def intended_use(schema: QuestionnaireSchema | None, answers: dict[str, Any]) ->
     """Medical purpose, target population, intended user and risk tier, from the answers when the
     questionnaire asks them (by the template's ids, else by the question's words); "not stated" else."""
     questions = list(schema.questions()) if schema else []
-    out = []
+    out: list[dict[str, str]] = []
+    purpose = None
     for heading, ids, words in INTENDED_USE:
         question = next((q for q in questions if q.id in ids), None) or next(
             (q for q in questions if any(w in q.text.lower() for w in words)), None
         )
+        if heading == "Medical purpose":
+            purpose = question
         value = answer_text(answers.get(question.id)) if question else ""
-        out.append({"heading": heading, "answer": value or "not stated", "stated": bool(value)})
+        if not question and purpose is not None and any(w in purpose.text.lower() for w in PURPOSE_COVERS[heading]):
+            value = "see the medical purpose" if answers.get(purpose.id) else ""  # its question is shown there
+        out.append(
+            {
+                "heading": heading,
+                "answer": value or "not stated",
+                "stated": bool(value),
+                "question": question.text if question else "",
+            }
+        )
     return out
 
 
