@@ -1,5 +1,6 @@
 """The audit journey in a real browser (issue 14): the team answers the questionnaire and submits it, an
-auditor rates and approves, a host releases, and the team reads the report and its PDF.
+auditor rates and approves, a host releases, and the team reads the report and its PDF; the questionnaire
+form, the rating form and the report pass the accessibility checks (tests/browser/a11y.py).
 
 The audited submission is seeded (a finished submission with a summary computed by ``assay.audit`` from
 seeded per-case rows, as the server stores it after an evaluation); everything after that is clicks."""
@@ -14,6 +15,7 @@ from pypdf import PdfReader
 from tests.server.audits.conftest import SCHEMA
 from tests.server.web.audit_world import SETTINGS, case_rows
 
+from . import a11y
 from .conftest import make_user, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,6 +61,7 @@ def test_team_answers_auditor_approves_host_releases_and_the_report_shows(new_pa
     team.click("#save-answers")
     team.wait_for_selector("text=saved as a draft")
     team.check("#q_risk_tier-2")  # "high"
+    assert a11y.problems(team) == []  # the questionnaire form: labels, headings, contrast, focus
     shot(team, "audit-01-answers")
     team.click("#submit-answers")
     team.wait_for_selector("#audit-answer-state:has-text('Submitted for review')")
@@ -73,6 +76,7 @@ def test_team_answers_auditor_approves_host_releases_and_the_report_shows(new_pa
     auditor.fill("#comment-intended_use", "Clear and specific.")
     auditor.select_option("#rating-risk_tier", "3")
     auditor.fill("#review-comment", "Approved for release.")
+    assert a11y.problems(auditor) == []  # the rating form
     shot(auditor, "audit-02-review")
     auditor.click("#approve-button")
     auditor.click("#confirm-button")  # "Yes, approve"
@@ -95,8 +99,9 @@ def test_team_answers_auditor_approves_host_releases_and_the_report_shows(new_pa
     assert team.locator("table.subgroup[data-attribute='sex'] tr.suppressed").count() >= 1
     assert "4/5" in team.locator("#q-intended_use").inner_text()
     assert "Clear and specific." in team.locator("#q-intended_use").inner_text()
+    assert a11y.problems(team) == []  # the report, its tables and plots
     shot(team, "audit-03-report")
     pdf = team.request.get(f"{audit}/report.pdf")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
-    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.body())).pages)
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf.body())).pages)
     assert "AUROC" in text and "Clear and specific." in text and "Released" in text
