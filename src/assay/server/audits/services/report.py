@@ -76,6 +76,13 @@ TASK_NAMES = {
 }
 
 
+def in_order(figures: dict[str, Any]) -> list[str]:
+    """The metrics of ``figures`` in reading order (``METRIC_NAMES``'; others after, by name): the stored
+    document's key order is not kept (PostgreSQL's jsonb sorts keys by length)."""
+    known = list(METRIC_NAMES)
+    return sorted(figures, key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
 def metric_name(metric: str) -> str:
     if metric.startswith("recall:"):
         return f"Recall of {metric.split(':', 1)[1]}"
@@ -145,7 +152,7 @@ def subgroup_tables(document: dict[str, Any]) -> list[dict[str, Any]]:
     the foot names the worst shown group and the worst-group ratio."""
     report = document.get("subgroups") or {}
     overall = report.get("overall") or document.get("headline") or {}
-    metrics = list(overall)
+    metrics = in_order(overall)
     min_n = report.get("min_n")
     out = []
     for table in report.get("attributes") or []:
@@ -201,7 +208,7 @@ def subgroup_tables(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def calibration(document: dict[str, Any]) -> list[dict[str, Any]]:
     figures = ((document.get("calibration") or {}).get("figures")) or {}
-    return [_figure_row(metric, figure) for metric, figure in figures.items()]
+    return [_figure_row(metric, figures[metric]) for metric in in_order(figures)]
 
 
 # --- the questionnaire, reviews and release ----------------------------------------------------------------
@@ -303,7 +310,8 @@ def limitations(schema: QuestionnaireSchema | None, answers: dict[str, Any], doc
             text = answer_text(answers.get(q.id))
             if text:
                 out.append(text)
-    for metric, figure in (document.get("headline") or {}).items():
+    headline = document.get("headline") or {}
+    for metric, figure in ((m, headline[m]) for m in in_order(headline)):
         if figure.get("value") is None:
             out.append(
                 f"{metric_name(metric)} is undefined on this test set: {figure.get('reason') or 'no reason given'}."
@@ -403,6 +411,7 @@ def report_context(submission: Submission, *, fmt: str = "svg") -> dict[str, Any
     answers = answer_set.answers if answer_set else {}
     reviews = list(answer_set.reviews.select_related("reviewer")) if answer_set else []
     settings = document.get("settings") or submission.phase.audit or {}
+    headline = document.get("headline") or {}
     drawn = plots.plots(document, fmt) if document else {}
     if fmt == "png":
         drawn = {name: "data:image/png;base64," + base64.b64encode(data).decode() for name, data in drawn.items()}
@@ -427,7 +436,7 @@ def report_context(submission: Submission, *, fmt: str = "svg") -> dict[str, Any
             "referable_from": settings.get("referable_from"),
         },
         "bootstrap": settings.get("bootstrap") or {},
-        "headline": [_figure_row(m, f) for m, f in (document.get("headline") or {}).items()],
+        "headline": [_figure_row(m, headline[m]) for m in in_order(headline)],
         "subgroups": subgroup_tables(document),
         "calibration": calibration(document),
         "plots": drawn,
