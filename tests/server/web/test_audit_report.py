@@ -139,6 +139,16 @@ def test_plots_are_deterministic_svg_and_png(audited):
     assert png == plots.plots(document, "png") and png["roc"].startswith(b"\x89PNG")
 
 
+def test_hostile_labels_are_text_in_the_plots():
+    """Labels come from the host's bundle: markup is escaped in the inline SVG and "$" is no mathtext."""
+    labels = ["<script>alert(1)</script>", r"$\frac{$", "a&b"]
+    matrix = {"labels": labels, "matrix": [[1, 0, 0], [0, 2, 0], [0, 0, 3]]}
+    svg = plots.confusion(matrix)
+    assert "<script>" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg and "a&amp;b" in svg
+    assert r"$\frac{$" in svg
+    assert plots.confusion(matrix, "png").startswith(b"\x89PNG")
+
+
 def test_the_report_page_shows_figures_plots_subgroups_and_ratings(audited):
     approved(audited)
     page = client_for(audited.host).get(f"/submissions/{audited.sub_a.pk}/audit/report").content.decode()

@@ -29,6 +29,7 @@ INK, ACCENT, MUTED = "#1f2933", "#1d4ed8", "#6b7280"
 RC = {
     "svg.hashsalt": "assay-audit-report",  # stable element ids
     "svg.fonttype": "none",  # text stays text: selectable, searchable, smaller
+    "text.parse_math": False,  # a host's label "$x$" is text, not mathtext (a malformed one would raise)
     "font.family": "DejaVu Sans",
     "font.size": 10,
     "axes.edgecolor": INK,
