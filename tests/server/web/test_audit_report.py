@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from assay.server.audits.services import answers, plots, report
 from assay.server.submissions.models import Submission
 
-from .audit_world import approved, client_for, released, summarise_into
+from .audit_world import SCHEMA, approved, client_for, released, summarise_into
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +128,20 @@ def test_a_purpose_question_that_asks_for_patients_and_users_covers_them(audit):
         "Intended user": "see the medical purpose",
         "Risk tier": "Drives clinical management",
     }
+
+
+def test_a_questionnaire_without_those_questions_leaves_them_not_stated(audit):
+    from assay.server.audits.models import Questionnaire
+
+    purpose_only = {
+        **SCHEMA,
+        "version": "3.0",
+        "sections": [{**SCHEMA["sections"][0], "questions": [SCHEMA["sections"][0]["questions"][0]]}],
+    }
+    Questionnaire.objects.create(challenge=audit.challenge, version="3.0", schema=purpose_only, sha256="4" * 64)
+    answers.save_draft(audit.alice, audit.sub_a, {"intended_use": "Screening."})
+    shown = [item["answer"] for item in context_of(audit.sub_a)["intended_use"]]
+    assert shown == ["Screening.", "not stated", "not stated", "not stated"]
 
 
 def test_plots_are_deterministic_svg_and_png(audited):

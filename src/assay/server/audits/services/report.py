@@ -288,7 +288,11 @@ def intended_use(schema: QuestionnaireSchema | None, answers: dict[str, Any]) ->
         if heading == "Medical purpose":
             purpose = question
         value = answer_text(answers.get(question.id)) if question else ""
-        if not question and purpose is not None and any(w in purpose.text.lower() for w in PURPOSE_COVERS[heading]):
+        if (
+            not question
+            and purpose is not None
+            and any(w in purpose.text.lower() for w in PURPOSE_COVERS.get(heading, ()))
+        ):
             value = "see the medical purpose" if answers.get(purpose.id) else ""  # its question is shown there
         out.append(
             {
