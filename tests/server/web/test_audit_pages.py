@@ -118,6 +118,42 @@ def test_malformed_or_oversized_answers_are_refused_with_the_reason(audited, for
     assert not AnswerSet.objects.exists()
 
 
+def answers_file(content: bytes, name: str = "answers.yaml"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def test_the_team_loads_its_answers_from_a_file_into_the_draft(audited):
+    client = client_for(audited.alice)
+    text = b"intended_use: Grading retinal photographs.\nrisk_tier: high\n"
+    response = client.post(audit_url(audited.sub_a, "/answers"), {"action": "load", "answers_file": answers_file(text)})
+    assert response.status_code == 302
+    answer_set = AnswerSet.objects.get(submission=audited.sub_a)
+    assert (answer_set.state, answer_set.answers) == ("draft", COMPLETE)
+    assert "saved as your draft" in client.get(audit_url(audited.sub_a)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "problem"),
+    [
+        (b"[just, a, list]", 302, "an answers file must map question ids to answers"),
+        (b"intended_use: [unclosed\n", 302, "The answers file cannot be read"),
+        (b"x: " + b"y" * (1024 * 1024), 302, "An answers file is at most 1024 KiB"),
+        (b"intended_us: typo\n", 400, "did you mean &#x27;intended_use&#x27;?"),
+        (None, 302, "Choose an answers file"),
+    ],
+)
+def test_a_bad_answers_file_is_refused_with_why(audited, content, status, problem):
+    client = client_for(audited.alice)
+    form = {"action": "load"} | ({"answers_file": answers_file(content)} if content is not None else {})
+    response = client.post(audit_url(audited.sub_a, "/answers"), form)
+    assert response.status_code == status
+    page = response.content.decode() if status == 400 else client.get(audit_url(audited.sub_a)).content.decode()
+    assert problem in page
+    assert not AnswerSet.objects.exists()
+
+
 @pytest.mark.parametrize(("role", "status"), [("other_team", 404), ("stranger", 404), ("host", 403), ("auditor", 403)])
 def test_only_the_team_answers(audited, role, status):
     response = client_for(roles(audited)[role]).post(audit_url(audited.sub_a, "/answers"), {"q_notes": "x"})

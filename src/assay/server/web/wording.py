@@ -79,7 +79,9 @@ AUDIT_DECISION_CONSEQUENCE = {
 }
 
 
-def audit_answers_done(submitted: bool) -> str:
+def audit_answers_done(submitted: bool, loaded: bool = False) -> str:
+    if loaded:
+        return "The file's answers are saved as your draft: check them below, then submit them for review."
     if submitted:
         return (
             "Your answers are submitted for review and can no longer change. "

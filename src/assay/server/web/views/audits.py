@@ -21,6 +21,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from assay.bundle.errors import BundleError
+from assay.bundle.questionnaire import MAX_QUESTIONNAIRE_BYTES, load_answers
 from assay.bundle.questionnaire import Questionnaire as QuestionnaireSchema
 from assay.server.audits.models import AnswerSet
 from assay.server.audits.services import access, answers, auditors, release, report, reviews, trail
@@ -75,6 +77,23 @@ def answers_from_form(schema: QuestionnaireSchema, data) -> dict[str, Any]:
         else:
             out[q.id] = raw
     return out
+
+
+#: The largest answers file the page reads (a questionnaire's own limit).
+MAX_ANSWERS_FILE = MAX_QUESTIONNAIRE_BYTES
+
+
+def answers_from_file(upload) -> dict[str, Any]:
+    """The answers of an uploaded answers file (YAML or JSON, ``{question id: value}``, as ``assay bundle
+    check-answers`` reads it); a file that is missing, too large or unreadable is a 400 refusal naming why."""
+    if upload is None:
+        raise AuditRefusal("invalid", "Choose an answers file (YAML or JSON) to load.", 400)
+    if upload.size > MAX_ANSWERS_FILE:
+        raise AuditRefusal("invalid", f"An answers file is at most {MAX_ANSWERS_FILE // 1024} KiB.", 400)
+    try:
+        return load_answers(upload.read(), upload.name or "answers.yaml")
+    except BundleError as exc:
+        raise AuditRefusal("invalid", f"The answers file cannot be read: {exc}", 400) from None
 
 
 def _form_sections(schema: QuestionnaireSchema | None, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,8 +184,16 @@ def save_answers(request: HttpRequest, submission_id: int) -> HttpResponse:
     questionnaire = answers.current_questionnaire(sub.phase.challenge)
     if questionnaire is None:
         raise AuditRefusal("no_questionnaire", "This challenge has no questionnaire yet.", 409)
-    posted = answers_from_form(answers.schema_of(questionnaire), request.POST)
-    submitting = request.POST.get("action") == "submit"
+    action = request.POST.get("action")
+    if action == "load":
+        try:
+            posted = answers_from_file(request.FILES.get("answers_file"))
+        except AuditRefusal as exc:
+            refusal(request, exc)
+            return redirect("web:audit", submission_id=sub.pk)
+    else:
+        posted = answers_from_form(answers.schema_of(questionnaire), request.POST)
+    submitting = action == "submit"
     try:
         answers.save_draft(request.user, sub, posted)
         if submitting:
@@ -184,7 +211,7 @@ def save_answers(request: HttpRequest, submission_id: int) -> HttpResponse:
         )
         messages.error(request, f"{saved}: see the problems below.")
         return render(request, "web/audit/audit.html", context, status=400)
-    messages.success(request, wording.audit_answers_done(submitting))
+    messages.success(request, wording.audit_answers_done(submitting, loaded=action == "load"))
     return redirect("web:audit", submission_id=sub.pk)
 
 
