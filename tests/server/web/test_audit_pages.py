@@ -208,6 +208,23 @@ def test_a_rejection_needs_a_comment_and_a_comment_needs_a_rating(audited):
     assert "A rejection needs a comment" in client.get(audit_url(audited.sub_a)).content.decode()
 
 
+def test_a_second_review_is_offered_to_another_auditor_and_decides(audited):
+    submitted(audited)
+    first, second = client_for(audited.auditor), client_for(audited.second_auditor)
+    first.post(audit_url(audited.sub_a, "/review/start"), {"second_review_required": "on"})
+    first.post(audit_url(audited.sub_a, "/review/approve"), {"round": "1", "confirmed": "yes"})
+    assert AnswerSet.objects.get().state == "under_review"  # round 1 decided, not final
+    assert 'id="start-review"' not in first.get(audit_url(audited.sub_a)).content.decode()
+    page = second.get(audit_url(audited.sub_a)).content.decode()
+    assert "Start the second review" in page and "a second review is required" in page
+    assert second.post(audit_url(audited.sub_a, "/review/start")).status_code == 302
+    rejection = {"round": "2", "comment": "Risk tier unjustified.", "confirmed": "yes"}
+    second.post(audit_url(audited.sub_a, "/review/reject"), rejection)
+    assert AnswerSet.objects.get().state == "rejected"
+    assert [(r.round, r.decision) for r in Review.objects.order_by("round")] == [(1, "approve"), (2, "reject")]
+    assert "Risk tier unjustified." in client_for(audited.alice).get(audit_url(audited.sub_a)).content.decode()
+
+
 @pytest.mark.parametrize(("role", "status"), [("team", 403), ("host", 403), ("other_team", 404), ("stranger", 404)])
 def test_only_auditors_review(audited, role, status):
     submitted(audited)
