@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     Challenge,
+    ChallengeAuditor,
     ChallengeInvitation,
     ChallengePhase,
     ChallengePhaseSplit,
@@ -100,3 +101,10 @@ class ParticipationAdmin(admin.ModelAdmin):
 class ChallengeInvitationAdmin(admin.ModelAdmin):
     list_display = ("email", "challenge", "invited_by", "created_at")
     search_fields = ("email", "challenge__title")
+
+
+@admin.register(ChallengeAuditor)
+class ChallengeAuditorAdmin(admin.ModelAdmin):
+    list_display = ("user", "challenge", "added_by", "added_at")
+    search_fields = ("user__username", "challenge__title")
+    raw_id_fields = ("user", "added_by")

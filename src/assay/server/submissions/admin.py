@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Submission, WorkerToken
+from .models import Submission, SubmissionCases, WorkerToken
 
 
 @admin.register(Submission)
@@ -16,3 +16,17 @@ class WorkerTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "queue_name", "prefix", "created_by", "created_at", "revoked_at", "last_used_at")
     list_filter = ("queue_name",)
     readonly_fields = ("token_hash", "prefix", "last_used_at")
+
+
+@admin.register(SubmissionCases)
+class SubmissionCasesAdmin(admin.ModelAdmin):
+    """Per-case rows as stored: read-only (the trail and the manifest name their SHA-256)."""
+
+    list_display = ("submission", "count", "sha256", "created_at")
+    readonly_fields = ("submission", "file", "sha256", "count", "columns", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
