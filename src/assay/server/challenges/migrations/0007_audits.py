@@ -6,40 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('challenges', '0006_evaluation_environment'),
+        ("challenges", "0006_evaluation_environment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='challengephase',
-            name='audit',
-            field=models.JSONField(blank=True, help_text="Assay: the phase's audit settings (bundle key audit); null = no audit.", null=True),
+            model_name="challengephase",
+            name="audit",
+            field=models.JSONField(
+                blank=True,
+                help_text="Assay: the phase's audit settings (bundle key audit); null = no audit.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='challengephase',
-            name='case_metadata',
-            field=models.FileField(blank=True, help_text='Assay: hidden per-case attributes (CSV, case_id first) joined to per-case results; never sent out.', max_length=500, upload_to='case_metadata/'),
+            model_name="challengephase",
+            name="case_metadata",
+            field=models.FileField(
+                blank=True,
+                help_text="Assay: hidden per-case attributes (CSV, case_id first) joined to per-case results; never sent out.",
+                max_length=500,
+                upload_to="case_metadata/",
+            ),
         ),
         migrations.AddField(
-            model_name='challengephase',
-            name='case_metadata_sha256',
+            model_name="challengephase",
+            name="case_metadata_sha256",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.CreateModel(
-            name='ChallengeAuditor',
+            name="ChallengeAuditor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('challenge', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='auditors', to='challenges.challenge')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='audited_challenges', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("added_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "challenge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="auditors", to="challenges.challenge"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audited_challenges",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['challenge_id', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('challenge', 'user'), name='unique_challenge_auditor')],
+                "ordering": ["challenge_id", "id"],
+                "constraints": [models.UniqueConstraint(fields=("challenge", "user"), name="unique_challenge_auditor")],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboards', '0003_entries_plural'),
+        ("leaderboards", "0003_entries_plural"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='leaderboardentry',
-            name='intervals',
-            field=models.JSONField(blank=True, default=dict, help_text='Confidence intervals shown beside scores: {label: [low, high]}.'),
+            model_name="leaderboardentry",
+            name="intervals",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="Confidence intervals shown beside scores: {label: [low, high]}."
+            ),
         ),
     ]

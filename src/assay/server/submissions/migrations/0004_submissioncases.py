@@ -5,25 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0003_leased_by'),
+        ("submissions", "0003_leased_by"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SubmissionCases',
+            name="SubmissionCases",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=500, upload_to='submission_cases/')),
-                ('sha256', models.CharField(help_text="Of the stored (gzip'd) file.", max_length=64)),
-                ('count', models.PositiveIntegerField()),
-                ('columns', models.JSONField(default=list, help_text='Every key that appears in a row, in first-seen order.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('submission', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='cases', to='submissions.submission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.FileField(max_length=500, upload_to="submission_cases/")),
+                ("sha256", models.CharField(help_text="Of the stored (gzip'd) file.", max_length=64)),
+                ("count", models.PositiveIntegerField()),
+                (
+                    "columns",
+                    models.JSONField(default=list, help_text="Every key that appears in a row, in first-seen order."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "submission",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="cases", to="submissions.submission"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'submission cases',
+                "verbose_name_plural": "submission cases",
             },
         ),
     ]
