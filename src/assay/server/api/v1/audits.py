@@ -164,7 +164,7 @@ def auditor_data(row) -> dict[str, Any]:
 
 
 def answers_data(sub: Submission, answer_set: AnswerSet | None) -> dict[str, Any]:
-    questionnaire = answer_set.questionnaire if answer_set else answers.current_questionnaire(sub.phase.challenge)
+    questionnaire = answers.questionnaire_of(sub, answer_set)
     return {
         "submission": sub.pk,
         "state": answer_set.state if answer_set else "not_started",

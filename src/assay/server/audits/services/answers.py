@@ -16,19 +16,19 @@ from django.utils import timezone
 
 from assay.bundle.questionnaire import Questionnaire as QuestionnaireSchema
 from assay.evidence import chain
-from assay.server.challenges.models import Challenge
 from assay.server.submissions.models import Submission
 
 from ..models import AnswerSet, Questionnaire
 from . import trail
 from .access import AuditRefusal, may_answer, require
+from .questionnaires import current_questionnaire
 
 ANSWER_MESSAGE = "Only the submitting team's members answer its questionnaire."
 
 
-def current_questionnaire(challenge: Challenge) -> Questionnaire | None:
-    """The newest questionnaire version the challenge's bundle brought, or None."""
-    return Questionnaire.objects.filter(challenge=challenge).order_by("-created_at", "-id").first()
+def questionnaire_of(submission: Submission, answer_set: AnswerSet | None) -> Questionnaire | None:
+    """The version the answers were written against, or (none yet) the challenge's current one."""
+    return answer_set.questionnaire if answer_set else current_questionnaire(submission.phase.challenge)
 
 
 def schema_of(questionnaire: Questionnaire) -> QuestionnaireSchema:

@@ -17,7 +17,7 @@ from .access import (
     release_of,
     require_visible,
 )
-from .answers import answer_set_of, current_questionnaire
+from .answers import answer_set_of, questionnaire_of
 
 #: The state of an audit whose team has not saved any answer yet.
 NOT_STARTED = "not_started"
@@ -39,7 +39,7 @@ def overview(user, submission: Submission) -> dict[str, Any]:
     """What the audit of ``submission`` is at, for ``user`` (404 refusal if they may not see it)."""
     require_visible(user, submission)
     answer_set = answer_set_of(submission)
-    questionnaire = answer_set.questionnaire if answer_set else current_questionnaire(submission.phase.challenge)
+    questionnaire = questionnaire_of(submission, answer_set)
     readable = may_read_audit(user, submission)
     summary = AuditSummary.objects.filter(submission=submission).first() if readable else None
     reviews = list(answer_set.reviews.select_related("reviewer").order_by("round")) if answer_set else []

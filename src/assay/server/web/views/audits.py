@@ -25,7 +25,7 @@ from assay.bundle.errors import BundleError
 from assay.bundle.questionnaire import MAX_QUESTIONNAIRE_BYTES, load_answers
 from assay.bundle.questionnaire import Questionnaire as QuestionnaireSchema
 from assay.server.audits.models import AnswerSet
-from assay.server.audits.services import access, answers, auditors, release, report, reviews, trail
+from assay.server.audits.services import access, answers, auditors, questionnaires, release, report, reviews, trail
 from assay.server.audits.services.access import AuditRefusal
 from assay.server.audits.services.overview import overview
 from assay.server.submissions.models import Submission
@@ -124,7 +124,7 @@ def _form_sections(schema: QuestionnaireSchema | None, values: dict[str, Any]) -
 def _audit_context(request: HttpRequest, sub: Submission, posted: dict[str, Any] | None = None) -> dict[str, Any]:
     state = overview(request.user, sub)  # 404 refusal when the user may not see this audit
     answer_set = answers.answer_set_of(sub)
-    questionnaire = answer_set.questionnaire if answer_set else answers.current_questionnaire(sub.phase.challenge)
+    questionnaire = answers.questionnaire_of(sub, answer_set)
     schema = answers.schema_of(questionnaire) if questionnaire else None
     values = posted if posted is not None else (answer_set.answers if answer_set else {})
     rounds = reviews.reviews_of(request.user, sub)
@@ -181,7 +181,7 @@ def save_answers(request: HttpRequest, submission_id: int) -> HttpResponse:
     """Save the team's draft; with ``action=submit`` also submit it for review (immutable afterwards)."""
     sub = _submission(submission_id)
     access.require(access.may_answer, request.user, sub, answers.ANSWER_MESSAGE)
-    questionnaire = answers.current_questionnaire(sub.phase.challenge)
+    questionnaire = questionnaires.current_questionnaire(sub.phase.challenge)
     if questionnaire is None:
         raise AuditRefusal("no_questionnaire", "This challenge has no questionnaire yet.", 409)
     action = request.POST.get("action")
