@@ -99,3 +99,32 @@ def test_a_template_that_cannot_be_built_is_skipped_with_the_reason(demo_var: Pa
     assert f"No audit template from {tmp_path / 'nowhere'}: its build.py is missing" in lines
     assert Challenge.objects.count() == 1
     assert not (demo_var / "demo" / "audit-broken").exists()
+
+
+def test_the_demo_signs_its_audit_manifests_with_a_key_it_makes_once(demo_var: Path, settings) -> None:
+    from assay.evidence import signing
+    from assay.server import demo
+
+    settings.AUDIT_SIGNING_KEY = ""
+    line = demo.use_demo_signing_key()
+    private = demo_var / demo.AUDIT_KEY
+    public = private.with_suffix(".pub.pem")
+    assert settings.AUDIT_SIGNING_KEY == str(private)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert "assay audit verify --public-key" in line and str(public.name) in line
+    document = signing.signed({"kind": "probe"}, signing.load_private_key(private))
+    assert signing.verify(document, signing.load_public_key(public)) == []
+    # a second start keeps the key (manifests signed before stay verifiable)
+    settings.AUDIT_SIGNING_KEY = ""
+    before = private.read_bytes()
+    demo.use_demo_signing_key()
+    assert private.read_bytes() == before
+
+
+def test_an_operators_key_is_kept(demo_var: Path, tmp_path: Path, settings) -> None:
+    from assay.server import demo
+
+    settings.AUDIT_SIGNING_KEY = str(tmp_path / "operator.pem")
+    assert "ASSAY_AUDIT_SIGNING_KEY" in demo.use_demo_signing_key()
+    assert settings.AUDIT_SIGNING_KEY == str(tmp_path / "operator.pem")
+    assert not (demo_var / demo.AUDIT_KEY).exists()

@@ -135,9 +135,11 @@ def demo(
 ) -> None:
     """Migrate, create the demo users and challenges (audit templates built first), then serve."""
     migrate(verbosity=0)
-    from assay.server.demo import seed
+    from assay.server.demo import seed, use_demo_signing_key
 
     site = f"http://{host}:{port}"
+    if audit_templates:
+        print(use_demo_signing_key(), flush=True)
     lines = seed(
         password=password,
         bundle_path=bundle,

@@ -44,6 +44,7 @@ PREDICTOR_PATH = "/opt/predict.sh"
 PREDICTOR_REPOSITORY = "assay-demo/predictor"
 PREDICTOR_TARBALL = Path("demo") / "demo-predictor.tar"  # under VAR_DIR
 AUDIT_BUILDS = Path("demo")  # under VAR_DIR: each audit template is built into a folder of its name
+AUDIT_KEY = Path("demo") / "audit-signing-key.pem"  # under VAR_DIR, with its public half beside it (.pub.pem)
 _ROOTFS_VERSION = b"1"  # bump when localimages.busybox_rootfs changes, so the demo image is rebuilt
 
 
@@ -200,6 +201,31 @@ def _audit_lines(source: Path, team: HostTeam, host, pteam: ParticipantTeam, aud
     yield (
         f"  auditor audits it; sample submission {_shown(bundle / 'sample' / 'submission.json')}"
         f" (submit at {submit}), answers {_shown(bundle / 'sample' / 'answers.yaml')}"
+    )
+
+
+def use_demo_signing_key() -> str:
+    """Sign the demo's audit manifests with a key of its own, made once, unless the operator set one.
+
+    A demo whose manifests carry no signature could not show ``assay audit verify --public-key``. Sets
+    the process's setting, so only ``assay demo`` calls it (not ``seed``, which tests call too).
+    """
+    from assay.evidence import signing
+
+    if settings.AUDIT_SIGNING_KEY:
+        return f"Audit manifests are signed with ASSAY_AUDIT_SIGNING_KEY ({settings.AUDIT_SIGNING_KEY})"
+    private = Path(settings.VAR_DIR) / AUDIT_KEY
+    public = private.with_suffix(".pub.pem")
+    if not private.exists():
+        private.parent.mkdir(parents=True, exist_ok=True)
+        key = signing.generate_key()
+        private.write_bytes(signing.private_pem(key))
+        private.chmod(0o600)
+        public.write_bytes(signing.public_pem(key))
+    settings.AUDIT_SIGNING_KEY = str(private)
+    return (
+        f"Audit manifests are signed with the demo's own key {_shown(private)};"
+        f" verify with assay audit verify --public-key {_shown(public)}"
     )
 
 
