@@ -334,6 +334,7 @@ def _report(result: EvaluationOutcome) -> dict[str, Any]:
     }
     if not result.ok:
         report["error"] = _text(result.error or "evaluation failed")
+        report["error_kind"] = result.error_kind  # the server's failures metric counts by it
         return report
     try:
         output, cases = split_cases(result.output) if isinstance(result.output, dict) else (result.output, None)
@@ -341,7 +342,7 @@ def _report(result: EvaluationOutcome) -> dict[str, Any]:
         if cases is not None:
             report["cases"] = _wire_cases(cases)
     except ResultError as exc:
-        report["output"], report["error"] = None, str(exc)
+        report["output"], report["error"], report["error_kind"] = None, str(exc), "bad_output"
         report.pop("cases", None)
     return report
 

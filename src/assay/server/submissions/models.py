@@ -72,6 +72,11 @@ class Submission(models.Model):
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     job_name = models.CharField(max_length=200, blank=True)
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The id of the request that submitted it: every log line about it names it.",
+    )
 
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -16,3 +16,10 @@ from django.dispatch import Signal
 scored = Signal()
 # kwargs: submission: its status, marks or visibility changed (its team's other submissions may have too)
 changed = Signal()
+# kwargs: submission: a worker leased it for a new attempt (claim_next, or take of a waiting job); metrics and
+# the submission's log lines follow (observability)
+claimed = Signal()
+# kwargs: submission, failure: an attempt's outcome was recorded; failure is None (a result) or why it failed:
+# an evaluation error kind (assay.evaluation.contract.ErrorKind, as the worker reported it), "bad_output" (the
+# server refused the result), "lost" (every lease ran out) or "unspecified" (an error reported without a kind)
+evaluated = Signal()

@@ -56,6 +56,12 @@ class CompleteIn(AttemptIn):
         trim_whitespace=False,
         help_text="The per-case rows evaluate() returned ('cases'), as gzip'd JSON lines in base64; kept privately.",
     )
+    error_kind = serializers.ChoiceField(
+        choices=queue.ERROR_KINDS,
+        required=False,
+        allow_null=True,
+        help_text="With an error: how the evaluation failed (the failures metric's reason).",
+    )
 
 
 class ClaimView(WorkerView):
@@ -129,6 +135,7 @@ class CompleteView(WorkerView):
                 stderr=v.get("stderr", ""),
                 sandbox=v.get("sandbox", ""),
                 cases=v.get("cases") or None,
+                error_kind=v.get("error_kind"),
             ),
         )
         return Response({"status": sub.status, "failure_reason": sub.failure_reason})

@@ -20,14 +20,14 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, check_cases, decode_cases, split_cases
+from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ErrorKind, check_cases, decode_cases, split_cases
 from assay.server.challenges.services import phase_rules
 from assay.server.prepared import Prepared
 from assay.server.storage import ContentWriter
@@ -78,6 +78,7 @@ def claim_next(
                         " the host has been told",
                         now,
                     )
+                    signals.evaluated.send(sender=Submission, submission=sub, failure="lost")
                     continue
             sub.status = S.RUNNING
             sub.attempt += 1
@@ -96,6 +97,7 @@ def claim_next(
                     "expired_leases",
                 ]
             )
+            signals.claimed.send(sender=Submission, submission=sub)
             return sub
 
 
@@ -271,6 +273,7 @@ def take(
     if row is None:
         raise SubmissionError("not_found", "Submission does not exist", 404)
     lease_until = now + dt.timedelta(seconds=lease_seconds)
+    claimed = False
     if row.status == S.RUNNING and row.lease_expires_at and row.lease_expires_at >= now:
         if token.pk is not None and row.leased_by_id not in (None, token.pk):
             raise SubmissionError("held_elsewhere", f"submission {row.pk} is held by another worker", 409)
@@ -282,6 +285,7 @@ def take(
         row.leased_by_id = token.pk
         row.lease_expires_at = lease_until
         row.started_at = now
+        claimed = True
     else:
         raise SubmissionError("bad_state", f"submission {row.pk} is {row.status}; it cannot run", 409)
     if job_name:
@@ -289,6 +293,8 @@ def take(
     row.save(
         update_fields=["status", "attempt", "lease_owner", "leased_by", "lease_expires_at", "started_at", "job_name"]
     )
+    if claimed:
+        signals.claimed.send(sender=Submission, submission=row)
     return row
 
 
@@ -315,6 +321,7 @@ def release(token: WorkerToken, submission_id: int, attempt: int) -> None:
 
 MAX_ERROR_CHARS = 20000  # a worker's failure reason (stored as the submission's, up to 5000)
 MAX_SANDBOX_CHARS = 500  # the worker's one-line sandbox description
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)  # how an evaluation failed, as the worker tells (metrics' reason)
 
 
 @dataclass
@@ -329,6 +336,7 @@ class Completion:
     stderr: str = ""
     sandbox: str = ""
     cases: str | None = None  # the per-case rows: gzip'd JSON lines, base64 (the worker's own part of a report)
+    error_kind: str | None = None  # with an error: one of ERROR_KINDS
     cases_gzip: bytes | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -348,6 +356,8 @@ class Completion:
         if len(self.stderr) > cap:
             self.stderr = self.stderr[:cap] + "\n[truncated by the server]"
         self.error = self.error or None
+        if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
+            raise SubmissionError("invalid", f"error_kind: one of {', '.join(ERROR_KINDS)}", 400)
 
     @classmethod
     def from_report(cls, attempt: int, report: dict[str, Any]) -> Completion:
@@ -360,6 +370,7 @@ class Completion:
             stderr=report.get("stderr") or "",
             sandbox=report.get("sandbox") or "",
             cases=report.get("cases"),
+            error_kind=report.get("error_kind"),
         )
 
 
@@ -469,6 +480,9 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
                 signals.changed.send(sender=Submission, submission=sub)
             else:
                 signals.scored.send(sender=Submission, submission=sub, splits=parsed.splits)  # leaderboards follow
+            reported = report.error_kind or "unspecified"  # the worker's word for its error; none: the server refused
+            failure = None if parsed is not None else reported if report.error is not None else "bad_output"
+            signals.evaluated.send(sender=Submission, submission=sub, failure=failure)
     except BaseException:
         writer.rollback()
         raise
