@@ -291,6 +291,7 @@ ACCOUNT_ADAPTER = "assay.server.accounts.adapter.AccountAdapter"
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
 SIGNUP_OPEN = env_bool("ASSAY_SIGNUP_OPEN", True)
 ACCOUNT_USERNAME_BLACKLIST = ["admin", "root", "assay", "staff", "support"]
+SOCIALACCOUNT_ADAPTER = "assay.server.accounts.social_adapter.SocialAccountAdapter"  # verified e-mail, clear refusals
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never merge an OIDC login into an account by e-mail alone
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_providers(os.environ)}}
 _email = email_settings(os.environ)

@@ -9,6 +9,7 @@ urlpatterns = [
     # EvalAI-compatible API (evalai CLI, remote workers, EvalAI-Starters); listed after api/v1/ so it never shadows it
     path("api/", include("assay.server.api.evalai.urls")),
     path("web/", include("assay.server.api.evalai.web_urls")),  # EvalAI's page addresses its CLI prints
+    path("accounts/", include("assay.server.accounts.oidc")),  # OIDC sign-in checking every ID token (first)
     path("accounts/", include("allauth.urls")),  # sign-up, login, e-mail verification, OpenID Connect
     path("", include("assay.server.web.urls")),
 ]
