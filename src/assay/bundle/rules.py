@@ -185,15 +185,50 @@ def check(config: ChallengeConfig, f: Findings) -> None:
 
 
 def _dates(config: ChallengeConfig, f: Findings) -> None:
-    if config.start_date > config.end_date:
-        f.add("start_date_after_end_date", "start_date is after end_date", ("start_date",))
+    challenge_dates(config.start_date, config.end_date, f)
     for i, phase in enumerate(config.challenge_phases):
-        if phase.start_date > phase.end_date:
-            f.add(
-                "start_date_after_end_date",
-                f"phase {phase.codename!r}: start_date is after end_date",
-                ("challenge_phases", i, "start_date"),
-            )
+        phase_dates(phase, f, ("challenge_phases", i))
+
+
+def challenge_dates(start, end, f: Findings) -> None:
+    """The challenge's dates in order (the web's editor of a challenge runs this rule too)."""
+    if start > end:
+        f.add("start_date_after_end_date", "start_date is after end_date", ("start_date",))
+
+
+def phase_dates(phase: Phase, f: Findings, here: Path) -> None:
+    """A phase's dates in order (the web's editor of a phase runs this rule too)."""
+    if phase.start_date > phase.end_date:
+        f.add(
+            "start_date_after_end_date",
+            f"phase {phase.codename!r}: start_date is after end_date",
+            (*here, "start_date"),
+        )
+
+
+def phase_alone(phase: Phase, f: Findings, here: Path) -> None:
+    """The rules of one phase that need no other section: its dates, its flags, its file types."""
+    phase_dates(phase, f, here)
+    _select_one(phase, f, here)
+    _file_types(phase, f, here)
+
+
+def _select_one(phase: Phase, f: Findings, here: Path) -> None:
+    if phase.is_submission_public and phase.is_restricted_to_select_one_submission:
+        f.add(
+            "select_one_with_public_submissions",
+            "is_submission_public and is_restricted_to_select_one_submission cannot both be true",
+            (*here, "is_restricted_to_select_one_submission"),
+        )
+
+
+def _file_types(phase: Phase, f: Findings, here: Path) -> None:
+    if not phase.file_types:
+        f.add(
+            "no_file_types",
+            "allowed_submission_file_types lists no extension",
+            (*here, "allowed_submission_file_types"),
+        )
 
 
 def _ids(config: ChallengeConfig, f: Findings) -> None:
@@ -249,12 +284,7 @@ def _leaderboard(i: int, board: Leaderboard, f: Findings) -> None:
 def _phases(config: ChallengeConfig, f: Findings) -> None:
     for i, phase in enumerate(config.challenge_phases):
         here = ("challenge_phases", i)
-        if phase.is_submission_public and phase.is_restricted_to_select_one_submission:
-            f.add(
-                "select_one_with_public_submissions",
-                "is_submission_public and is_restricted_to_select_one_submission cannot both be true",
-                (*here, "is_restricted_to_select_one_submission"),
-            )
+        _select_one(phase, f, here)
         environment_kind = config.is_docker_based and not config.is_static_dataset_code_upload
         if environment_kind and not phase.environment_image:
             f.warn(
@@ -304,12 +334,7 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                     f"{attr.name!r} is not a built-in field ({', '.join(DEFAULT_META_NAMES)}); it is ignored",
                     (*here, "default_submission_meta_attributes", j, "name"),
                 )
-        if not phase.file_types:
-            f.add(
-                "no_file_types",
-                "allowed_submission_file_types lists no extension",
-                (*here, "allowed_submission_file_types"),
-            )
+        _file_types(phase, f, here)
         if not any(ps.challenge_phase_id == phase.id for ps in config.challenge_phase_splits):
             f.warn(
                 "phase_without_leaderboard",

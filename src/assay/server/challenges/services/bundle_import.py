@@ -187,12 +187,18 @@ def _check_update(challenge: Challenge, config: ChallengeConfig, changes: list[s
         "phase", "dataset_split", "leaderboard"
     ):
         key = (ps.phase.config_id, ps.leaderboard.config_id, ps.dataset_split.config_id)
-        if key not in new_pairs and ps.entries.exists():
-            raise ImportRefused(
-                "phase_split_has_results",
-                f"the leaderboard of phase {ps.phase.codename!r} on split {ps.dataset_split.codename!r} has"
-                " results and cannot be removed",
-            )
+        if key not in new_pairs:
+            refuse_removing_phase_split(ps)
+
+
+def refuse_removing_phase_split(ps: ChallengePhaseSplit) -> None:
+    """A phase's leaderboard on a split may go only while it has no results (a bundle or the web editor)."""
+    if ps.entries.exists():
+        raise ImportRefused(
+            "phase_split_has_results",
+            f"the leaderboard of phase {ps.phase.codename!r} on split {ps.dataset_split.codename!r} has"
+            " results and cannot be removed",
+        )
 
 
 # --- writing -----------------------------------------------------------------------------------------

@@ -135,10 +135,9 @@ def _apply(obj, allowed: tuple[str, ...], values: dict[str, Any]) -> list[str]:
 def update_challenge(user, challenge: Challenge, values: dict[str, Any]) -> list[str]:
     """Change host-editable settings; returns the names of those that changed."""
     require_host(user, challenge)
-    start = challenge.start_date
-    end = values.get("end_date", challenge.end_date)
-    if end is not None and end < start:
-        raise HostingError("bad_dates", "the challenge cannot end before it starts")
+    from .editing import check_challenge  # the bundle's rules for the dates, as the editor of texts runs them
+
+    values = {**values, **check_challenge(challenge, values)}
     changed = _apply(challenge, CHALLENGE_EDITABLE, values)
     if changed:
         challenge.save(update_fields=[*changed, "updated_at"])
@@ -147,10 +146,9 @@ def update_challenge(user, challenge: Challenge, values: dict[str, Any]) -> list
 
 def update_phase(user, phase: ChallengePhase, values: dict[str, Any]) -> list[str]:
     require_host(user, phase.challenge)
-    start = values.get("start_date", phase.start_date)
-    end = values.get("end_date", phase.end_date)
-    if start and end and end < start:
-        raise HostingError("bad_dates", f"phase {phase.name!r} cannot end before it starts")
+    from .editing import check_phase  # the bundle's Phase model and rules, as the phase editor runs them
+
+    values = {**values, **check_phase(phase, values)}
     changed = _apply(phase, PHASE_EDITABLE, values)
     if changed:
         phase.save(update_fields=changed)
