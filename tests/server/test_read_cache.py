@@ -276,3 +276,37 @@ def test_a_deleted_challenge_leaves_the_list_and_its_pages_at_once(world):
     world.challenge.delete()
     assert api().get(url).status_code == 404
     assert titles(api().get("/api/v1/challenges")) == []
+
+
+def test_a_version_bump_is_one_statement_and_commits_or_rolls_back_with_the_write():
+    """On the database cache the new token is written inside the writer's transaction: a rolled-back
+    write leaves the old token (nothing changed), a committed one the new; one statement either way."""
+    from django.db import transaction
+
+    from assay.server.read_cache import bump, versions
+
+    (before,) = versions("probe")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with CaptureQueriesContext(connection) as ctx:
+            bump("probe")
+        assert len(ctx.captured_queries) == 1, [q["sql"] for q in ctx.captured_queries]
+        assert versions("probe") != (before,)  # the writer's own reads see it
+        raise RuntimeError("rolled back")
+    assert versions("probe") == (before,)
+    with transaction.atomic():
+        bump("probe")
+    (after,) = versions("probe")
+    assert after != before
+
+
+def test_store_writes_what_the_cache_reads_back_with_its_timeout(settings):
+    from django.core.cache import cache
+
+    from assay.server.read_cache import store
+
+    store({"k1": [1.5, 2.5], "k2": {"a": "b"}}, 60)
+    store({"k1": [3.0]}, 60)  # an existing key is replaced
+    store({"gone": 1}, -1)  # already expired: never read
+    assert cache.get_many(["k1", "k2", "gone"]) == {"k1": [3.0], "k2": {"a": "b"}}
+    store({"forever": "x"}, None)
+    assert cache.get("forever") == "x"

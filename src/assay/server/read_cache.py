@@ -9,24 +9,30 @@ that changes what an endpoint shows replaces the version token (:func:`bump`, fr
 every older entry is never read again and ages out; nothing is deleted by pattern, which the database
 cache cannot do.
 
-The version is read before the data a response is built from, and bumped again when the writing
-transaction commits: a response built from data read before the commit is stored under a token that
-the commit has already replaced. ``ASSAY_READ_CACHE_SECONDS`` bounds an entry's life (0 turns the cache
-off); an evicted version token only costs misses.
+The version is read before the data a response is built from, and replaced no earlier than the write
+becomes visible: a response built from data read before the commit is stored under a token that the
+commit has already replaced. With the database cache (the default) the new token is written by one
+statement inside the writer's own transaction, so it commits, or rolls back, with the data it announces;
+with another cache (Redis) it is written at once and again when the transaction commits.
+``ASSAY_READ_CACHE_SECONDS`` bounds an entry's life (0 turns the cache off); an evicted version token
+only costs misses.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import pickle
 import threading
 import uuid
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connections, router, transaction
 
 PREFIX = "assay:rc:"
 V = TypeVar("V")
@@ -48,14 +54,58 @@ def versions(*names: str) -> tuple[str, ...]:
 
 
 def bump(*names: str) -> None:
-    """Replace the tokens of ``names`` now and, inside a transaction, again when it commits."""
+    """Replace the tokens of ``names``: with the database cache in one statement, inside the writer's
+    transaction when one is open (it commits with the data); with another cache now and again when the
+    transaction commits (a reader between the two may store what it read before the commit)."""
 
     def replace() -> None:
         cache.set_many({PREFIX + "v:" + n: uuid.uuid4().hex for n in names}, None)
 
+    if _database_alias() == transaction.get_connection().alias:
+        store({PREFIX + "v:" + n: uuid.uuid4().hex for n in names}, None)
+        return
     replace()
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(replace)
+
+
+def _database_alias() -> str | None:
+    """The database the shared cache lives in, or None when it is not the database cache."""
+    backend = caches["default"]  # ``cache`` is a proxy to it: no isinstance through that
+    return router.db_for_write(backend.cache_model_class) if isinstance(backend, DatabaseCache) else None
+
+
+def store(values: dict[str, object], timeout: float | None) -> None:
+    """``cache.set_many(values, timeout)``, with the database cache as one upsert statement.
+
+    Django's database cache spends four or five statements per key (a count for culling, a savepoint, a
+    read, the write); the hot paths' writes (version tokens, the submit throttle's history) are a few
+    keys per user or challenge, so they skip the cull, which the cached pages' own writes still run."""
+    alias = _database_alias()
+    if alias is None or not values:
+        cache.set_many(values, timeout)
+        return
+    db, backend = connections[alias], caches["default"]
+    if timeout is None:
+        expires = dt.datetime.max.replace(microsecond=0)  # as DatabaseCache writes "never"
+    else:
+        expires = dt.datetime.fromtimestamp(int(backend.get_backend_timeout(timeout)), tz=dt.UTC)
+        expires = expires if settings.USE_TZ else expires.replace(tzinfo=None)
+    expires = db.ops.adapt_datetimefield_value(expires)
+    rows: list[object] = []
+    for key in sorted(values):  # one order for every writer: concurrent upserts on PostgreSQL cannot deadlock
+        encoded = base64.b64encode(pickle.dumps(values[key], backend.pickle_protocol)).decode("latin1")
+        rows += [backend.make_and_validate_key(key), encoded, expires]
+    q = db.ops.quote_name
+    table, key_col, value_col, expires_col = q(backend._table), q("cache_key"), q("value"), q("expires")
+    placeholders = ", ".join(["(%s, %s, %s)"] * len(values))
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({key_col}, {value_col}, {expires_col}) VALUES {placeholders} "
+            f"ON CONFLICT ({key_col}) DO UPDATE SET {value_col} = EXCLUDED.{value_col}, "
+            f"{expires_col} = EXCLUDED.{expires_col}",
+            rows,
+        )
 
 
 def body_key(*parts: object) -> str:
