@@ -128,6 +128,20 @@ def import_bundle(
         console.print(f"  • {plain(change)}")
 
 
+@admin_app.command("run-tasks")
+def run_tasks(
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
+) -> None:
+    """Run background tasks (e-mails, webhooks) until interrupted: production's process beside the web
+    server (set ASSAY_TASKS_INPROCESS=0 there); `assay serve` runs them in a thread otherwise."""
+    server = _admin()
+    if not once:
+        console.print("Running background tasks (Ctrl-C stops).")
+    ran = server.run_tasks(once=once)
+    if once:
+        console.print(f"{ran} task(s) ran.")
+
+
 token_app = typer.Typer(help="Worker tokens: one per queue, shown once, stored hashed.", no_args_is_help=True)
 admin_app.add_typer(token_app, name="worker-token")
 

@@ -63,7 +63,30 @@ def serve(host: str, port: int) -> None:
     from django.core.management import call_command
 
     send_small_writes_at_once()
+    start_task_runner()
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
+
+
+def start_task_runner() -> None:
+    """The background-task thread (e-mails, webhooks), unless ``ASSAY_TASKS_INPROCESS=0`` says a separate
+    ``assay admin run-tasks`` process runs them."""
+    from django.conf import settings
+
+    if settings.TASKS_INPROCESS:
+        from assay.server.tasks import runner
+
+        runner.start()
+
+
+def run_tasks(once: bool = False) -> int:
+    """``assay admin run-tasks``: run background tasks until interrupted (``once``: what is due, then stop)."""
+    from assay.server.tasks.runner import Runner
+
+    runner = Runner()
+    try:
+        return runner.serve(once=once)
+    except KeyboardInterrupt:
+        return 0
 
 
 def send_small_writes_at_once() -> None:

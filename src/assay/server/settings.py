@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets as static files (no CDN: works offline)
+    "assay.server.tasks",  # background tasks (e-mails, webhooks): every app below the faces may enqueue
     "assay.server.accounts",
     "assay.server.teams",
     "assay.server.challenges",
@@ -195,6 +196,15 @@ READ_CACHE_SECONDS = float(os.environ.get("ASSAY_READ_CACHE_SECONDS", "300"))
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):
     raise ImproperlyConfigured("ASSAY_INPROCESS_WORKER_TRANSPORT is 'inprocess' or 'http'")
+# Background tasks (assay.server.tasks): a runner thread in `assay serve`/`assay demo` unless 0 (production
+# runs `assay admin run-tasks` instead); how often a runner looks for tasks other processes committed; how
+# long one run may take before another runner takes the task over; retry backoff; how long finished rows stay.
+TASKS_INPROCESS = env_bool("ASSAY_TASKS_INPROCESS", True)
+TASKS_POLL_SECONDS = float(os.environ.get("ASSAY_TASKS_POLL_SECONDS", "2"))
+TASKS_LEASE_SECONDS = env_int("ASSAY_TASKS_LEASE_SECONDS", 600)
+TASKS_RETRY_BASE_SECONDS = float(os.environ.get("ASSAY_TASKS_RETRY_BASE_SECONDS", "10"))
+TASKS_RETRY_CAP_SECONDS = float(os.environ.get("ASSAY_TASKS_RETRY_CAP_SECONDS", "3600"))
+TASKS_KEEP_DAYS = env_int("ASSAY_TASKS_KEEP_DAYS", 14)
 EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)
