@@ -191,3 +191,47 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (s
         err_console.print(f"[red]no token with id {token_id}[/red]")
         raise typer.Exit(1)
     console.print(f"revoked token {token_id}")
+
+
+def _progress(message: str) -> None:
+    err_console.print(f"[dim]{plain(message)}[/dim]")
+
+
+def _backup_error():
+    return importlib.import_module("assay.server.backup.archive").BackupError
+
+
+@admin_app.command("backup")
+def backup(path: Annotated[Path, typer.Argument(help="The archive to write (a tar; replaced once complete).")]) -> None:
+    """Back up the database (one consistent snapshot) and every stored file into one archive."""
+    server = _admin()
+    try:
+        summary = server.backup(str(path), _progress)
+    except _backup_error() as exc:
+        err_console.print(f"[red]✗ no backup[/red]: {plain(exc)}")
+        raise typer.Exit(1) from None
+    rows = sum(summary.rows.values())
+    console.print(
+        f"[green]✓ backed up[/green] {rows} rows and {summary.files} files ({summary.file_bytes} bytes)"
+        f" to {plain(path)}"
+    )
+    for name in summary.missing:
+        err_console.print(
+            f"[yellow]! a row names {plain(name)}, which is not in the storage (deleted meanwhile?)[/yellow]"
+        )
+
+
+@admin_app.command("restore")
+def restore(path: Annotated[Path, typer.Argument(help="An archive written by `assay admin backup`.")]) -> None:
+    """Restore a backup into an empty instance (new database, empty storage); checks the archive first."""
+    server = _server()
+    try:
+        summary = server.restore(str(path), _progress)
+    except _backup_error() as exc:
+        err_console.print(f"[red]✗ not restored[/red]: {plain(exc)}")
+        raise typer.Exit(1) from None
+    for warning in summary.warnings:
+        err_console.print(f"[yellow]! {plain(warning)}[/yellow]")
+    console.print(
+        f"[green]✓ restored[/green] {summary.rows} rows and {summary.files} files ({summary.file_bytes} bytes)"
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import django
 
@@ -224,3 +225,19 @@ def revoke_worker_token(token_id: int) -> bool:
         return False
     revoke(None, row)
     return True
+
+
+def backup(path: str, progress: Callable[[str], None]):
+    """``assay admin backup``: the database (one snapshot) and every stored file into one archive."""
+    setup()
+    from assay.server.backup.dump import backup as write
+
+    return write(Path(path), progress)
+
+
+def restore(path: str, progress: Callable[[str], None]):
+    """``assay admin restore``: into an empty instance only (migrated here first)."""
+    setup()
+    from assay.server.backup.load import restore as load
+
+    return load(Path(path), progress)
