@@ -8,6 +8,7 @@ import pytest
 
 from tests.factories import World, import_published, register_team, verified
 from tests.fixtures import fast_password_hashing, media, no_throttling  # noqa: F401  (this suite's fixtures)
+from tests.s3 import s3_bucket, s3_server, s3_storage  # noqa: F401  (a real S3 API server: tests/s3.py)
 
 
 def pytest_configure(config) -> None:

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from assay.bundle import Limits
 from assay.server.accounts.config import email_settings, login_account_limit, oidc_providers
 from assay.server.clientaddr import parse_trusted_proxies
+from assay.server.storage_config import default_storage_settings
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -157,8 +158,18 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("ASSAY_MEDIA_ROOT", VAR_DIR / "media")).resolve()
+
+
+def _default_storage() -> dict:
+    """Local files under MEDIA_ROOT, or an S3-compatible bucket with ASSAY_STORAGE_URL=s3://… (storage_config)."""
+    try:
+        return default_storage_settings(os.environ)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage(),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG and env_bool("ASSAY_COMPRESS_STATIC", False)

@@ -78,6 +78,16 @@ class ContentWriter:
         self.created.clear()
 
 
+def presigned_get(name: str, filename: str = "", content_type: str = "", *, attachment: bool = True) -> str | None:
+    """A short-lived URL from which the client fetches the stored file straight from the object store, or
+    None with local storage (the server then streams it). Call it only after the caller's own rule allowed
+    the read: whoever holds the URL may read the file until it expires."""
+    presign = getattr(default_storage, "presigned", None)
+    if presign is None or not name:
+        return None
+    return presign(name, filename=filename, content_type=content_type, attachment=attachment)
+
+
 def _same(current: str, digest: str) -> bool:
     """Does the stored name ``current`` (``<folder>/<sha256>/<name>``) hold these bytes, and exist?"""
     parts = current.split("/")

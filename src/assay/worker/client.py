@@ -10,6 +10,7 @@ and sent by :meth:`WorkerClient.send_kept` when the worker goes on or starts aga
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,7 +247,7 @@ class WorkerClient:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         digest = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, self.http.stream("GET", f"{self.base}/files/{sha256}") as response:
+            with os.fdopen(fd, "wb") as out, self._file_response(sha256) as response:
                 if response.status_code != 200:
                     response.read()
                     self._check(_transient(response))
@@ -263,6 +264,21 @@ class WorkerClient:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    @contextlib.contextmanager
+    def _file_response(self, sha256: str) -> Iterator[httpx.Response]:
+        """The response carrying the file's bytes: the server's own, or, when it redirects to its object
+        store's presigned URL, the store's (fetched without the worker token: the URL's signature is the
+        credential, and the token must never reach another host)."""
+        with self.http.stream("GET", f"{self.base}/files/{sha256}") as response:
+            location = response.headers.get("location", "")
+            if response.status_code not in (302, 303, 307) or not location:
+                yield response
+                return
+            response.read()
+            url = response.url.join(location)
+        with httpx.stream("GET", url, timeout=self.http.timeout, headers={"User-Agent": "assay-worker"}) as stored:
+            yield stored
 
     def _interruptible(self, call: Callable[[], T], *, on_stop: Callable[[], None] | None = None,
                        grace: float = 0.0) -> T:  # fmt: skip

@@ -6,12 +6,20 @@ class SubmissionsConfig(AppConfig):
     label = "submissions"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.core import checks
         from django.db.models.signals import post_save
 
         from assay.server.challenges.models import Challenge
+        from assay.server.storage_config import S3_BACKEND
 
         from .models import Submission
         from .services.queue import announce_approved, announce_saved
 
         post_save.connect(announce_saved, sender=Submission, dispatch_uid="assay-queue-wakeup")
         post_save.connect(announce_approved, sender=Challenge, dispatch_uid="assay-queue-approved")
+        # the files every submission needs: with ASSAY_STORAGE_URL=s3://…, the bucket must be there at start-up
+        if settings.STORAGES["default"]["BACKEND"] == S3_BACKEND:
+            from assay.server.s3_storage import check_bucket
+
+            checks.register(check_bucket, "storage")

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -118,7 +118,9 @@ def put_part(upload: Upload, number: int, chunks: Iterable[bytes], checksum: str
         name = _part_name(upload, number)
         if default_storage.exists(name):
             default_storage.delete(name)
-        default_storage.save(name, ContentFile(tmp.read()))
+        default_storage.save(
+            name, File(tmp, name=name.rsplit("/", 1)[-1])
+        )  # streamed: a part never sits whole in memory
     info = {"size": size, "sha256": sha.hexdigest(), "md5": md5.hexdigest()}
     with transaction.atomic():
         row = Upload.objects.select_for_update().get(pk=upload.pk)

@@ -1,4 +1,7 @@
-"""URLs that Assay serves itself where EvalAI hands out S3 presigned URLs (local storage).
+"""URLs that Assay serves itself where EvalAI hands out S3 presigned URLs.
+
+With an object store (ASSAY_STORAGE_URL=s3://…) a stored file's URL answers with a redirect to a fresh
+presigned URL of the store, once its signature is checked; results cut for a reader are still served here.
 
 A download URL carries a signed, expiring reference to one stored file; an upload URL carries a
 signed reference to one part of one upload. Whoever holds the URL may use it until it expires, as
@@ -9,12 +12,12 @@ from __future__ import annotations
 
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
-from assay.server.storage import safe_file_name
+from assay.server.storage import presigned_get, safe_file_name
 from assay.server.submissions.services.result_access import NOBODY
 
 from .base import OpenView
@@ -73,7 +76,11 @@ class SignedFileView(OpenView):
     authentication_classes: list = []
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiResponse(description="the file"), 404: None},
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="the file"),
+            302: OpenApiResponse(description="with an object store: to a presigned URL of the file"),
+            404: None,
+        },
         summary="A stored file, by signed URL",
     )
     def get(self, request: Request, token: str, filename: str = ""):
@@ -84,6 +91,9 @@ class SignedFileView(OpenView):
             return _result_document(token, filename)
         if not default_storage.exists(name):
             raise Http404("the file is gone")
+        url = presigned_get(name, filename, "application/octet-stream", attachment=False)
+        if url is not None:  # the object store serves it; the signature checked above allowed the read
+            return HttpResponseRedirect(url)
         response = FileResponse(default_storage.open(name, "rb"), as_attachment=False, filename=filename)
         response["Content-Length"] = str(default_storage.size(name))
         response["X-Content-Type-Options"] = "nosniff"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.server.refusals import Refusal
+from assay.server.storage import presigned_get
 from assay.server.submissions.services import jobs, queue
 
 from ..auth import IsWorker, WorkerTokenAuthentication
@@ -142,9 +143,19 @@ class CompleteView(WorkerView):
 
 
 class FileView(WorkerView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="the file")})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="the file"),
+            302: OpenApiResponse(description="with an object store: to a presigned URL of the file (no credentials)"),
+        }
+    )
     def get(self, request: Request, sha256: str):
         field = jobs.file_for_worker(request.auth, sha256.lower())
         if field is None:
             raise Refusal("not_found", "no file with this hash belongs to a job you hold", 404)
-        return FileResponse(field.open("rb"), as_attachment=True, filename=field.name.rsplit("/", 1)[-1])
+        filename = field.name.rsplit("/", 1)[-1]
+        # an object store serves the bytes itself (the worker checks their hash): none pass through here
+        url = presigned_get(field.name, filename, "application/octet-stream")
+        if url is not None:
+            return HttpResponseRedirect(url)
+        return FileResponse(field.open("rb"), as_attachment=True, filename=filename)

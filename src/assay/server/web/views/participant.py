@@ -21,6 +21,7 @@ from assay.server.challenges.services.listing import phases_seen
 from assay.server.challenges.services.participation import ParticipationError
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
+from assay.server.storage import presigned_get, safe_file_name
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, log_text
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
@@ -463,6 +464,10 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
         text = reader.log_document(sub, field)
         handle = io.BytesIO(text or log_text.empty_log(kind).encode())
     else:
+        filename = safe_file_name(sub.input_file_name or name.rsplit("/", 1)[-1]) if kind == "input" else ""
+        url = presigned_get(name, filename or f"submission-{sub.pk}-{kind}.json", "application/octet-stream")
+        if url is not None:  # an object store serves the bytes (a download, never rendered); the rule above allowed it
+            return redirect(url)
         handle = default_storage.open(name, "rb")
     if kind == "input":
         filename = sub.input_file_name or name.rsplit("/", 1)[-1]

@@ -1,0 +1,127 @@
+"""The S3 backend of ``ASSAY_STORAGE_URL=s3://…`` (django-storages), and its start-up check.
+
+Objects are private (no ACL is ever set; every read outside the server is a presigned URL that the
+server hands out only after its own rule allowed the read), never overwritten (a name in use gets a
+fresh one, as local storage does — :class:`assay.server.storage.ContentWriter`'s undo relies on it),
+and read through a temporary file that spills to disk past a few MiB, so a large file never sits in
+the server's memory. Presigned URLs are signed for ``public_endpoint_url`` when workers and browsers
+reach the store at another address than the server does (a compose network, a proxy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core import checks
+from storages.backends.s3 import S3Storage
+
+MEMORY_BYTES = 4 * 1024 * 1024  # a file read past this spills from memory to a temporary file
+
+
+class PrivateS3Storage(S3Storage):
+    """django-storages' S3 backend with Assay's rules: private, never overwriting, bounded memory."""
+
+    default_acl = None
+    file_overwrite = False
+    querystring_auth = True
+    max_memory_size = MEMORY_BYTES
+    signature_version = "s3v4"
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        # Bounded waits (a store that is down must not hang a request for minutes), and checksums only
+        # where S3 requires them: MinIO, Ceph and older S3-compatible stores refuse boto3's newer defaults.
+        self.client_config = Config(
+            s3={"addressing_style": self.addressing_style or "auto"},
+            signature_version=self.signature_version,
+            connect_timeout=10,
+            read_timeout=120,
+            retries={"max_attempts": 3, "mode": "standard"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._signer = None
+
+    def get_default_settings(self) -> dict[str, Any]:
+        return {**super().get_default_settings(), "public_endpoint_url": ""}
+
+    def _signing_client(self):
+        """The client that signs URLs: the server's own, or one aimed at the public endpoint (signing
+        needs no connection, so it works even when the server cannot reach that address)."""
+        if not self.public_endpoint_url:
+            return self.connection.meta.client
+        if self._signer is None:
+            self._signer = self._create_session().client(
+                "s3",
+                region_name=self.region_name,
+                endpoint_url=self.public_endpoint_url,
+                config=self.client_config,
+                verify=self.verify,
+            )
+        return self._signer
+
+    def presigned(
+        self,
+        name: str,
+        *,
+        method: str = "get_object",
+        expire: int | None = None,
+        filename: str = "",
+        content_type: str = "",
+        attachment: bool = True,
+    ) -> str:
+        """A URL that lets its holder GET (or, with ``method="put_object"``, PUT) this one object until it expires."""
+        params: dict[str, Any] = {"Bucket": self.bucket_name, "Key": self._normalize_name(name)}
+        if method == "get_object":
+            if filename:
+                kind = "attachment" if attachment else "inline"
+                params["ResponseContentDisposition"] = f'{kind}; filename="{filename}"'
+            if content_type:
+                params["ResponseContentType"] = content_type
+        return self._signing_client().generate_presigned_url(
+            method, Params=params, ExpiresIn=expire or self.querystring_expire
+        )
+
+    def url(self, name: str, parameters: dict | None = None, expire: int | None = None, http_method=None) -> str:
+        return self.presigned(name, expire=expire, attachment=False)
+
+
+def check_bucket(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """At start-up: the configured bucket exists and these credentials may use it (a clear error, not a 500 later)."""
+    from django.core.files.storage import storages
+
+    storage = storages["default"]
+    if not isinstance(storage, PrivateS3Storage):
+        return []
+    where = f"bucket {storage.bucket_name!r}" + (f" at {storage.endpoint_url}" if storage.endpoint_url else "")
+    try:
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404:
+            return [
+                checks.Error(
+                    f"ASSAY_STORAGE_URL: the {where} does not exist",
+                    hint="create it (e.g. `aws s3 mb` / `mc mb`), or correct ASSAY_STORAGE_URL",
+                    id="assay.storage.E001",
+                )
+            ]
+        return [
+            checks.Error(
+                f"ASSAY_STORAGE_URL: the store refused access to the {where} (HTTP {status})",
+                hint="check ASSAY_S3_ACCESS_KEY/ASSAY_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+                " and the bucket's policy",
+                id="assay.storage.E002",
+            )
+        ]
+    except BotoCoreError as exc:
+        return [
+            checks.Error(
+                f"ASSAY_STORAGE_URL: cannot reach the {where}: {exc}",
+                hint="check ASSAY_S3_ENDPOINT_URL, ASSAY_S3_REGION and the credentials",
+                id="assay.storage.E003",
+            )
+        ]
+    return []
