@@ -40,8 +40,10 @@ RUN set -- /wheels/assay-*.whl \
 
 # A numeric, non-root user: Kubernetes can verify runAsNonRoot only for a numeric USER, and the
 # manifests (runAsUser/fsGroup 10001) and the Docker engine socket's group expect this one.
+# /data belongs to it: a volume mounted there starts with that owner (the compose stack's shared workdir).
 RUN groupadd --gid 10001 assay \
-    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin assay
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin assay \
+    && mkdir /data && chown 10001:10001 /data
 USER 10001:10001
 
 # HOME=/tmp: pip (evaluation scripts' requirements) needs a writable home under a read-only root.

@@ -148,8 +148,13 @@ class InProcessClient:
             try:
                 os.link(field.path, part)
             except (OSError, NotImplementedError):  # another file system, or storage with no local path
-                with field.open("rb") as src, open(part, "wb") as out:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
+                fetch = getattr(field.storage, "download_to", None)  # an object store streams straight in
+                with open(part, "wb") as out:
+                    if fetch is not None:
+                        fetch(field.name, out)
+                    else:
+                        with field.open("rb") as src:
+                            shutil.copyfileobj(src, out, 1024 * 1024)
             os.replace(part, target)
         finally:
             part.unlink(missing_ok=True)
