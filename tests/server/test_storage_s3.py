@@ -9,6 +9,7 @@ downloaded — while the local MEDIA_ROOT stays empty.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import httpx
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 from rest_framework.test import APIClient
 
 from assay.server.storage import ContentWriter, presigned_get
@@ -150,6 +152,9 @@ def test_write_read_presign_delete(s3_storage, s3_server, media):
     assert default_storage.size(name) == len(data)
     with pytest.raises(NotImplementedError):
         default_storage.path(name)  # nothing may read media by a local path
+    out = io.BytesIO()
+    default_storage.download_to(name, out)  # the in-process worker's download: streamed, no temporary copy
+    assert out.getvalue() == data
 
     url = presigned_get(name, "evil_name.json", "application/octet-stream")
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=3600" in url
@@ -194,7 +199,7 @@ def test_url_signs_for_the_public_endpoint(settings, s3_server, s3_bucket):
     """Workers and browsers may reach the store at another address than the server does."""
     env = {**s3_settings(s3_server.endpoint, s3_bucket), "ASSAY_S3_PUBLIC_ENDPOINT_URL": "https://files.example.org"}
     settings.STORAGES = {**settings.STORAGES, "default": default_storage_settings(env)}
-    default_storage.save("x/y.txt", __import__("io").BytesIO(b"y"))
+    default_storage.save("x/y.txt", io.BytesIO(b"y"))
     assert presigned_get("x/y.txt").startswith(f"https://files.example.org/{s3_bucket}/x/y.txt?")
     assert default_storage.url("x/y.txt").startswith("https://files.example.org/")
 
@@ -283,5 +288,15 @@ def test_submission_end_to_end_with_files_only_in_the_store(
         stored.status_code == 200 and stored.url.host == "127.0.0.1" and str(stored.url).startswith(s3_server.endpoint)
     )
     assert stored.content == default_storage.open(sub.submission_result_file.name).read()
+
+    # the team's own file on the website: the same rule, then the store serves it
+    browser = Client()
+    browser.force_login(participant)
+    page = browser.get(f"/submissions/{sid}/files/input")
+    assert page.status_code == 302 and page["Location"].startswith(s3_server.endpoint)
+    assert httpx.get(page["Location"]).content == content
+    stranger = Client()
+    stranger.force_login(admin_user.__class__.objects.create_user("mallory", "m@example.org", "pw"))
+    assert stranger.get(f"/submissions/{sid}/files/input").status_code == 404
 
     assert local_files(media) == [], "nothing of the challenge or the submission was written to the local folder"

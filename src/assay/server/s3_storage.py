@@ -10,12 +10,13 @@ reach the store at another address than the server does (a compose network, a pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core import checks
 from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 MEMORY_BYTES = 4 * 1024 * 1024  # a file read past this spills from memory to a temporary file
 
@@ -83,6 +84,10 @@ class PrivateS3Storage(S3Storage):
         return self._signing_client().generate_presigned_url(
             method, Params=params, ExpiresIn=expire or self.querystring_expire
         )
+
+    def download_to(self, name: str, out: IO[bytes]) -> None:
+        """Stream the object into the open file ``out`` (the in-process worker's download: no temporary copy)."""
+        self.bucket.Object(self._normalize_name(clean_name(name))).download_fileobj(out, Config=self.transfer_config)
 
     def url(self, name: str, parameters: dict | None = None, expire: int | None = None, http_method=None) -> str:
         return self.presigned(name, expire=expire, attachment=False)

@@ -89,6 +89,7 @@ urlpatterns = [
     path("challenges/<int:challenge_id>/workers", worker_tokens.ChallengeWorkersView.as_view()),
     path("worker-tokens/<int:token_id>", worker_tokens.WorkerTokenDetailView.as_view()),
     path("worker/claim", worker.ClaimView.as_view()),
+    path("worker/complete", worker.CompleteSeveralView.as_view()),
     path("worker/leave", worker.LeaveView.as_view()),
     path("worker/jobs/<int:submission_id>/heartbeat", worker.HeartbeatView.as_view()),
     path("worker/jobs/<int:submission_id>/release", worker.ReleaseView.as_view()),
