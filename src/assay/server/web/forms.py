@@ -118,6 +118,11 @@ class PhaseSettingsForm(forms.Form):
     allowed_email_ids = ListField(label="Only these e-mail addresses may submit (empty: anyone registered)")
     disable_logs = forms.BooleanField(required=False, label="Hide stdout/stderr from participants")
     is_restricted_to_select_one_submission = forms.BooleanField(required=False, label="One public submission per team")
+    submission_artifact_retention_policy = forms.ChoiceField(
+        choices=ChallengePhase.RETENTION_CHOICES,
+        label="Keep submission files",
+        help_text="After this, a settled submission's file and logs are removed; results and rankings stay.",
+    )
 
     @classmethod
     def for_phase(cls, phase: ChallengePhase, data=None) -> PhaseSettingsForm:
@@ -212,3 +217,49 @@ class TeamForm(forms.Form):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254, label="E-mail address to invite")
+
+
+def _html_field(label: str, rows: int = 8) -> forms.CharField:
+    return forms.CharField(
+        label=label, required=False, strip=False, widget=forms.Textarea(attrs={"rows": rows, "spellcheck": "true"}),
+        help_text="HTML, as in the bundle's .html file; scripts, styles and forms are removed when shown.",
+    )  # fmt: skip
+
+
+class ChallengeTextsForm(forms.Form):
+    """The challenge's title, texts and dates (challenges.services.editing checks them as a bundle's)."""
+
+    title = forms.CharField(max_length=1000)
+    short_description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    start_date = utc_datetime_field("Start date")
+    end_date = utc_datetime_field("End date")
+    description = _html_field("Overview")
+    evaluation_details = _html_field("Evaluation")
+    terms_and_conditions = _html_field("Terms and conditions")
+    submission_guidelines = _html_field("Submission guidelines")
+
+    @classmethod
+    def for_challenge(cls, challenge: Challenge, data=None) -> ChallengeTextsForm:
+        return cls(data=data, initial=_initial(challenge, cls.base_fields), prefix="texts")
+
+
+class PhaseEditForm(forms.Form):
+    """A phase's name, description, dates, limits, visibility defaults and file types."""
+
+    name = forms.CharField(max_length=1000)
+    description = _html_field("Description", rows=4)
+    start_date = utc_datetime_field("Start date")
+    end_date = utc_datetime_field("End date")
+    max_submissions_per_day = forms.IntegerField(label="Submissions per day", min_value=0, max_value=2**31 - 1)
+    max_submissions_per_month = forms.IntegerField(label="Submissions per month", min_value=0, max_value=2**31 - 1)
+    max_submissions = forms.IntegerField(label="Submissions in total", min_value=0, max_value=2**31 - 1)
+    is_public = forms.BooleanField(required=False, label="Open to participants")
+    leaderboard_public = forms.BooleanField(required=False, label="Leaderboard public")
+    is_submission_public = forms.BooleanField(required=False, label="Submissions public by default")
+    allowed_submission_file_types = forms.CharField(
+        label="Allowed file types", max_length=1000, help_text="Extensions separated by commas, as .json, .zip."
+    )
+
+    @classmethod
+    def for_phase(cls, phase: ChallengePhase, data=None) -> PhaseEditForm:
+        return cls(data=data, initial=_initial(phase, cls.base_fields), prefix=f"edit-phase-{phase.pk}")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, audits, host, leaderboard, pages, participant, teams
+from .views import account, audits, host, host_editing, leaderboard, pages, participant, teams
 
 app_name = "web"
 challenge = "challenges/<int:pk>/"
@@ -45,6 +45,10 @@ urlpatterns = [
     path(challenge + "host/phases/<int:phase_id>", host.save_phase_settings, name="host-save-phase"),
     path(challenge + "host/splits/<int:split_id>", host.save_split_settings, name="host-save-split"),
     path(challenge + "host/pause", host.pause, name="host-pause"),
+    path(challenge + "host/edit", host_editing.edit_page, name="host-edit"),
+    path(challenge + "host/edit/texts", host_editing.save_texts, name="host-edit-texts"),
+    path(challenge + "host/edit/phases/<int:phase_id>", host_editing.save_phase, name="host-edit-phase"),
+    path(challenge + "host/edit/splits/<int:split_id>/remove", host_editing.remove_split, name="host-remove-split"),
     path(challenge + "host/bundle", host.update_bundle, name="host-update-bundle"),
     path(challenge + "host/invitations", host.invitations, name="host-invitations"),
     path(challenge + "host/submissions", host.submissions, name="host-submissions"),

@@ -19,6 +19,7 @@ from assay.server.challenges.models import (
     Participation,
 )
 from assay.server.challenges.services.bundle_import import import_bundle
+from assay.server.challenges.services.editing import edit_challenge
 from assay.server.challenges.services.list_cache import list_body
 from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import participation_of
@@ -243,12 +244,43 @@ class ValidateBundleView(ApiView):
                 return Response({"valid": False, "problems": _problems(exc)})
 
 
+class ChallengeEditIn(serializers.Serializer):
+    """What a host may change without a bundle; every key optional (challenges.services.editing checks them)."""
+
+    title = serializers.CharField(required=False, max_length=100)
+    short_description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    start_date = serializers.DateTimeField(required=False, help_text="UTC unless a zone is given.")
+    end_date = serializers.DateTimeField(required=False, help_text="UTC unless a zone is given.")
+    description = serializers.CharField(required=False, allow_blank=True, help_text="HTML (the overview).")
+    evaluation_details = serializers.CharField(required=False, allow_blank=True, help_text="HTML.")
+    terms_and_conditions = serializers.CharField(required=False, allow_blank=True, help_text="HTML.")
+    submission_guidelines = serializers.CharField(required=False, allow_blank=True, help_text="HTML.")
+
+
+def edit_values(data) -> dict:
+    """The request's object as given (the service checks every value and refuses unknown keys)."""
+    if not isinstance(data, dict):
+        raise Refusal("invalid", "send a JSON object of the values to change", 400)
+    return dict(data)
+
+
 class ChallengeDetailView(PublicReadView):
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [parsers.JSONParser]
 
     @extend_schema(responses={200: ChallengeDetailOut})
     def get(self, request: Request, challenge_id: int) -> Response:
         return Response(ChallengeDetailOut(visible_challenge(request.user, challenge_id)).data)
+
+    @extend_schema(
+        request=ChallengeEditIn,
+        responses={200: ChallengeDetailOut},
+        summary="Edit the title, texts and dates (hosts)",
+    )
+    def patch(self, request: Request, challenge_id: int) -> Response:
+        challenge = hosted_challenge(request.user, challenge_id)
+        edit_challenge(request.user, challenge, edit_values(request.data))
+        challenge.refresh_from_db()
+        return Response(ChallengeDetailOut(challenge).data)
 
 
 class ChallengeBundleView(ApiView):

@@ -9,12 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.server.challenges.models import ChallengePhase, ChallengePhaseSplit, DatasetSplit
+from assay.server.challenges.services.editing import edit_phase
 from assay.server.challenges.services.listing import phase_seen, phase_splits_seen, phases_seen
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import remaining
 
-from .base import ApiView, Pages, PublicReadView, not_found, visible_challenge
+from .base import ApiView, Pages, PublicReadView, hosted_challenge, not_found, visible_challenge
 
 
 class PhaseOut(serializers.ModelSerializer):
@@ -29,6 +30,7 @@ class PhaseOut(serializers.ModelSerializer):
             "max_concurrent_submissions_allowed", "allowed_submission_file_types",
             "is_restricted_to_select_one_submission", "is_partial_submission_evaluation_enabled",
             "submission_meta_attributes", "default_submission_meta_attributes", "disable_logs",
+            "submission_artifact_retention_policy",
         ]  # fmt: skip
 
 
@@ -72,10 +74,38 @@ def visible_phase(user, phase_id: int) -> ChallengePhase:
     return phase
 
 
+class PhaseEditIn(serializers.Serializer):
+    """What a host may change of a phase without a bundle; every key optional (checked as the bundle's Phase)."""
+
+    name = serializers.CharField(required=False, max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, help_text="HTML.")
+    start_date = serializers.DateTimeField(required=False, help_text="UTC unless a zone is given.")
+    end_date = serializers.DateTimeField(required=False, help_text="UTC unless a zone is given.")
+    max_submissions_per_day = serializers.IntegerField(required=False, min_value=0)
+    max_submissions_per_month = serializers.IntegerField(
+        required=False, min_value=0, allow_null=True, help_text="null: max_submissions, as in a bundle."
+    )
+    max_submissions = serializers.IntegerField(required=False, min_value=0)
+    is_public = serializers.BooleanField(required=False)
+    leaderboard_public = serializers.BooleanField(required=False)
+    is_submission_public = serializers.BooleanField(required=False)
+    allowed_submission_file_types = serializers.CharField(required=False, help_text="As .json, .zip")
+
+
 class PhaseDetailView(PublicReadView):
     @extend_schema(responses={200: PhaseOut})
     def get(self, request: Request, phase_id: int) -> Response:
         return Response(PhaseOut(visible_phase(request.user, phase_id)).data)
+
+    @extend_schema(request=PhaseEditIn, responses={200: PhaseOut}, summary="Edit a phase (hosts)")
+    def patch(self, request: Request, phase_id: int) -> Response:
+        phase = visible_phase(request.user, phase_id)
+        hosted_challenge(request.user, phase.challenge_id)  # 403 for those who see it, as every host route
+        if not isinstance(request.data, dict):
+            raise Refusal("invalid", "send a JSON object of the values to change", 400)
+        edit_phase(request.user, phase, dict(request.data))
+        phase.refresh_from_db()
+        return Response(PhaseOut(phase).data)
 
 
 class RemainingOut(serializers.Serializer):
