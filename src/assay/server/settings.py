@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "assay.server.submissions",
     "assay.server.leaderboards",
     "assay.server.audits",  # after leaderboards: its receivers run after the entries are written
+    "assay.server.notifications",  # e-mails and webhooks after evaluations and approvals (through tasks)
     "assay.server.api",
     "assay.server.uploads",
     "assay.server.web",  # before allauth: its templates override allauth's
@@ -216,6 +217,15 @@ TASKS_LEASE_SECONDS = env_int("ASSAY_TASKS_LEASE_SECONDS", 600)
 TASKS_RETRY_BASE_SECONDS = float(os.environ.get("ASSAY_TASKS_RETRY_BASE_SECONDS", "10"))
 TASKS_RETRY_CAP_SECONDS = float(os.environ.get("ASSAY_TASKS_RETRY_CAP_SECONDS", "3600"))
 TASKS_KEEP_DAYS = env_int("ASSAY_TASKS_KEEP_DAYS", 14)
+# Notifications (assay.server.notifications): links in e-mails and webhook payloads start with SITE_URL; the
+# hosts are told once per window when the last N evaluations of their challenge, all within it, failed;
+# webhooks: per-request timeout, tries per event, and whether a target in a private network is allowed (SSRF).
+SITE_URL = os.environ.get("ASSAY_SITE_URL", "").strip() or f"http://127.0.0.1:{os.environ.get('ASSAY_PORT', '8000')}"
+NOTIFY_FAILURE_STREAK = env_int("ASSAY_NOTIFY_FAILURE_STREAK", 5)
+NOTIFY_FAILURE_WINDOW_MINUTES = env_int("ASSAY_NOTIFY_FAILURE_WINDOW_MINUTES", 60)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("ASSAY_WEBHOOKS_TIMEOUT_SECONDS", "10"))
+WEBHOOKS_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOKS_MAX_ATTEMPTS", 8)
+WEBHOOKS_ALLOW_PRIVATE = env_bool("ASSAY_WEBHOOKS_ALLOW_PRIVATE", False)
 EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)

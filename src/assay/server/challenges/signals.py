@@ -15,3 +15,5 @@ from django.dispatch import Signal
 # assay.bundle.Bundle: its files and bundle.questionnaire, the validated questionnaire or None), changes
 # (the import report's list of sentences; a receiver appends what it changed): a bundle was imported
 bundle_imported = Signal()
+# kwargs: participation: a host approved a team that was not approved before (notifications e-mail its members)
+participation_approved = Signal()

@@ -21,6 +21,7 @@ from assay.server.refusals import Refusal
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 from assay.server.teams.services import TeamError, active_members, is_member, user_emails, verified_emails
 
+from .. import signals
 from ..models import Challenge, ChallengeInvitation, Participation
 from .listing import challenge_listed
 from .roles import is_host
@@ -263,8 +264,12 @@ def set_status(user, participation: Participation, status: str) -> Participation
     _need_host(user, participation.challenge)
     if status not in (Participation.Status.APPROVED, Participation.Status.DISAPPROVED, Participation.Status.PENDING):
         raise ParticipationError("bad_status", f"{status!r} is not a participation status")
-    participation.status = status
-    participation.save(update_fields=["status"])
+    newly_approved = status == Participation.Status.APPROVED and participation.status != status
+    with transaction.atomic():
+        participation.status = status
+        participation.save(update_fields=["status"])
+        if newly_approved:
+            signals.participation_approved.send(sender=Participation, participation=participation)
     return participation
 
 

@@ -1,0 +1,123 @@
+"""What happens after an evaluation or an approval: the team's e-mails, the challenge's webhooks, the hosts'
+alert. The signal receivers only enqueue one task (one row in the sender's transaction: the worker's
+``complete()`` stays short); the task's handler fans out, in one transaction, one task per e-mail and per
+webhook delivery, so each is retried on its own."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from assay.server import tasks
+from assay.server.challenges.models import Participation
+from assay.server.submissions.models import Submission
+from assay.server.submissions.services.result_access import ResultReader
+from assay.server.teams.models import ParticipantTeamMember
+
+from . import failure_alert, webhooks
+from .links import absolute
+from .mail import queue_email
+from .preferences import wants_submission_emails
+
+S = Submission.Status
+EVALUATED = "notifications.evaluated"
+APPROVED = "notifications.approved"
+DONE = (S.FINISHED, S.PARTIALLY_EVALUATED, S.FAILED)
+
+
+def on_evaluated(sender, submission: Submission, failure: str | None = None, **kwargs) -> None:
+    """``submissions.signals.evaluated``: an attempt's outcome was recorded."""
+    if submission.status in DONE:
+        tasks.enqueue(EVALUATED, {"submission": submission.pk, "at": timezone.now().isoformat()})
+
+
+def on_participation_approved(sender, participation: Participation, **kwargs) -> None:
+    """``challenges.signals.participation_approved``: a host approved a team."""
+    tasks.enqueue(APPROVED, {"participation": participation.pk})
+
+
+@tasks.handler(EVALUATED)
+def evaluated(payload: dict) -> None:
+    sub = (
+        Submission.objects.select_related("phase__challenge__host_team", "participant_team")
+        .filter(pk=payload["submission"])
+        .first()
+    )
+    if sub is None or sub.status not in DONE:
+        return  # deleted, or re-run since: the next outcome tells
+    with transaction.atomic():
+        for member in _members(sub.participant_team_id):
+            if wants_submission_emails(member):
+                subject, body = submission_email(sub, member)
+                queue_email(member, subject, body)
+        event = "submission.failed" if sub.status == S.FAILED else "submission.finished"
+        webhooks.queue_deliveries(sub, event, payload.get("at") or timezone.now().isoformat())
+        if sub.status == S.FAILED:
+            failure_alert.check(sub.phase.challenge)
+
+
+def _members(team_id: int) -> list:
+    rows = ParticipantTeamMember.objects.filter(
+        team_id=team_id, status=ParticipantTeamMember.Status.ACTIVE, user__is_active=True
+    ).select_related("user")
+    return [row.user for row in rows if row.user.email]
+
+
+def submission_email(sub: Submission, user) -> tuple[str, str]:
+    """The plain-text e-mail about ``sub`` for ``user``: only the scores ``user`` may read (ResultReader)."""
+    challenge = sub.phase.challenge
+    team = sub.participant_team.name
+    outcome = "failed" if sub.status == S.FAILED else "was evaluated"
+    lines = [
+        f"Hello {user.get_username()},",
+        "",
+        f"Submission {sub.pk} of team {team} to {challenge.title} (phase {sub.phase.name}) {outcome}.",
+        "",
+    ]
+    if sub.status == S.FAILED:
+        lines += ["What went wrong:", _indent(sub.failure_reason[:1000] or "(no reason was given)"), ""]
+    else:
+        reader = ResultReader(user)
+        shown = reader.result(sub)
+        if shown:
+            lines.append("Scores:")
+            for entry in shown:
+                for split, metrics in entry.items():
+                    numbers = ", ".join(f"{label} = {value}" for label, value in (metrics or {}).items())
+                    lines.append(f"  {split}: {numbers}")
+        if reader.access(sub).cut:
+            lines.append("The scores of splits the host keeps hidden are not shown.")
+        lines.append("")
+    lines += [
+        f"See it: {absolute('web:my-submissions', challenge.pk)}",
+        "",
+        "--",
+        f"You get this e-mail because you are in team {team}.",
+        f"Turn these e-mails off on your account page: {absolute('web:profile')}",
+    ]
+    subject = f"[Assay] {challenge.title}: submission {sub.pk} {outcome}"
+    return subject, "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+@tasks.handler(APPROVED)
+def approved(payload: dict) -> None:
+    row = Participation.objects.select_related("challenge", "team").filter(pk=payload["participation"]).first()
+    if row is None or row.status != Participation.Status.APPROVED:
+        return  # removed or disapproved again since
+    challenge = row.challenge
+    with transaction.atomic():
+        for member in _members(row.team_id):
+            body = "\n".join(
+                [
+                    f"Hello {member.get_username()},",
+                    "",
+                    f"The hosts of {challenge.title} approved team {row.team.name}: you may submit now.",
+                    "",
+                    f"The challenge: {absolute('web:challenge', challenge.pk)}",
+                ]
+            )
+            queue_email(member, f"[Assay] {challenge.title}: team {row.team.name} approved", body + "\n")
