@@ -18,7 +18,9 @@ from .client_participant import JsonOpt, ServerOpt, _action, _table
 from .output import console, emit_json, err_console, plain, print_problems, problem_line, severity_mark
 from .phase_lookup import phase_id
 
-app = typer.Typer(help="Host challenges: bundles, local tests, submissions, worker tokens.", no_args_is_help=True)
+app = typer.Typer(
+    help="Host challenges: bundles, local tests, submissions, workers and their tokens.", no_args_is_help=True
+)
 challenge_app = typer.Typer(help="Create or update a challenge from a bundle (zip or folder).", no_args_is_help=True)
 bundle_app = typer.Typer(help="Check a bundle before anything is uploaded.", no_args_is_help=True)
 submissions_app = typer.Typer(help="Every submission of your challenge.", no_args_is_help=True)
@@ -249,6 +251,61 @@ def submissions_list(
            [[r["id"], r["phase_codename"], r["participant_team_name"], r["status"], r["submitted_at"][:19],
              (r["failure_reason"] or "")[:60]]
             for r in rows])  # fmt: skip
+
+
+@app.command("workers")
+def workers(
+    challenge: Annotated[int, typer.Argument(help="Challenge id.")],
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The workers seen lately on your challenge's queue, and what each is evaluating; says so when none was."""
+    try:
+        body = client(server).get(f"/challenges/{challenge}/workers")
+    except ApiError as exc:
+        raise fail(exc) from None
+    if as_json:
+        emit_json(body)
+        return
+    whose = "the platform's workers" if body["platform"] else "your own workers"
+    waiting = body["waiting"]
+    console.print(
+        f"queue [bold]{plain(body['queue_name'])}[/bold] ({whose})"
+        + (f"; {waiting} submission{'s' if waiting != 1 else ''} of this challenge waiting" if waiting else "")
+    )
+    if not body["online"]:
+        then = (
+            "the platform's administrators run these workers"
+            if body["platform"]
+            else f"start one: assay host worker-token create {challenge}, then assay worker with that token"
+        )
+        console.print(
+            f"[yellow]no worker has been seen on this queue for {body['minutes']} minutes, so submissions wait"
+            f" until one connects[/yellow]; {plain(then)}"
+        )
+        return
+    _table(f"Workers seen in the last {body['minutes']} minutes", ["worker", "last seen (UTC)", "running"],
+           [[w["name"], _utc(w["last_seen_at"]), _running(w)] for w in body["workers"]])  # fmt: skip
+
+
+def _running(worker: dict) -> str:
+    jobs = [
+        f"submission {j['submission_id']} ({j['phase_name']}) on {j['worker_id']}"
+        + (f", attempt {j['attempt']}" if j["attempt"] > 1 else "")
+        for j in worker["jobs"]
+    ]
+    if worker["other_jobs"]:
+        jobs.append(f"{worker['other_jobs']} job{'s' if worker['other_jobs'] != 1 else ''} of other challenges")
+    return "; ".join(jobs) or "idle, waiting for work"
+
+
+def _utc(stamp: str) -> str:
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return stamp
 
 
 @tokens_app.command("create")

@@ -615,8 +615,9 @@ def leaderboard(
 
 def leaderboard_rows(board: dict) -> tuple[list[str], list[list[Any]]]:
     """Columns and rows of a leaderboard page as the server formatted its scores (the split's decimal precision),
-    with each entry's method, run time (when the split shows it) and submission time; the reader's own best entry
-    follows when the page does not hold it (a private one: the API answers it apart, as ``own``)."""
+    with each entry's method, run time (when the split shows it) and submission time, the reader's team's rows marked
+    "(yours)"; the reader's own best entry follows when the page does not hold it (a private one: the API answers it
+    apart, as ``own``)."""
     from assay.evaluation.contract import display_metric
 
     labels = board.get("labels", [])
@@ -635,6 +636,8 @@ def leaderboard_rows(board: dict) -> tuple[list[str], list[list[Any]]]:
             team += " (yours, private)" if not sub.get("is_public", True) else " (yours)"
         elif r.get("is_baseline"):
             team += " (baseline)"
+        elif r.get("is_own"):
+            team += " (yours)"
         run = r.get("execution_time")
         cells = [
             _score_cell(r, x, shown.get(x) or display_metric(scores.get(x), ps.get("precision")), board) for x in labels
