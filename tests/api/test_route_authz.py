@@ -164,6 +164,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         ("post", V1 + f"submissions/{SUB}/audit/{act}"): row(N_SUBMISSION, 409, participant_a=403, auditor=403)
         for act in ("release", "retract")
     },
+    # the evidence (as the web's manifest.json and trail.json): hosts, auditors, staff; the team 403 (not released)
+    **{
+        ("get", V1 + f"submissions/{SUB}/audit/{tail}"): row(N_SUBMISSION, participant_a=403, auditor=200)
+        for tail in ("manifest", "trail")
+    },
     # /api/v1: chunked uploads (alice's open upload) and signed URLs (the signature is the credential)
     ("post", V1 + f"phases/{PH}/uploads"): row(N_PARTICIPANT, 201, host=201, admin=201),
     ("get", V1 + "uploads/<str:upload_id>"): row(N_OWN),

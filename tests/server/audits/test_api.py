@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from assay.evidence.manifest import check_manifest
 from tests.factories import client_for, make_user
 
 from .conftest import COMPLETE
@@ -49,8 +50,13 @@ def test_the_journey_over_http(audit):
     assert team.get(f"{base}/reviews").json()["results"][0]["ratings"]["intended_use"]["rating"] == 4
 
     assert team.get(base).json()["may"]["read_results"] is False
+    refused = team.get(f"{base}/manifest")
+    assert refused.status_code == 403 and "until the challenge's hosts release them" in refused.json()["error"]["message"]
     released = host.post(f"{base}/release")
     assert released.status_code == 201 and released.json()["state"] == "released"
+    manifest, trail = team.get(f"{base}/manifest").json(), team.get(f"{base}/trail").json()
+    checked = check_manifest(manifest, trail=trail)
+    assert checked.ok and checked.verified, checked.problems
     seen = team.get(base).json()
     assert (seen["state"], seen["release"]["state"], seen["may"]["read_results"]) == ("approved", "released", True)
     assert host.post(f"{base}/retract", {"reason": ""}, format="json").status_code == 400
@@ -58,6 +64,8 @@ def test_the_journey_over_http(audit):
     assert retracted.status_code == 200
     seen = team.get(base).json()
     assert seen["release"]["retraction_reason"] == "Site B's labels were wrong." and seen["summary"] is None
+    gone = team.get(f"{base}/trail")
+    assert gone.status_code == 403 and "Site B's labels were wrong." in gone.json()["error"]["message"]
 
     removed = host.delete(f"/api/v1/challenges/{c}/auditors/{carol.pk}")
     assert removed.status_code == 204

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assay.server.audits.models import AnswerSet, Review
-from assay.server.audits.services import access, answers, auditors, release, reviews
+from assay.server.audits.services import access, answers, auditors, release, reviews, trail
+from assay.server.audits.services.manifest import build_manifest
 from assay.server.audits.services.overview import overview, release_document
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
@@ -302,3 +304,28 @@ class RetractView(ApiView):
         access.require(access.may_release, request.user, sub, release.RELEASE_MESSAGE)
         row = release.retract(request.user, sub, body(request, RetractIn)["reason"])
         return Response(ReleaseOut(release_document(row)).data)
+
+
+# --- the evidence ------------------------------------------------------------------------------------------
+
+
+class ManifestView(ApiView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="The audit's reproducibility manifest (signed when the operator has a key), for assay audit verify",
+    )
+    def get(self, request: Request, submission_id: int) -> Response:
+        sub = audit_submission(submission_id)
+        access.require_results(request.user, sub)
+        return Response(build_manifest(sub))
+
+
+class TrailView(ApiView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="The audit's evidence trail (hash-chained records), for assay audit verify --trail",
+    )
+    def get(self, request: Request, submission_id: int) -> Response:
+        sub = audit_submission(submission_id)
+        access.require_results(request.user, sub)
+        return Response(trail.document(sub))

@@ -70,6 +70,8 @@ urlpatterns = [
     path(f"{submission}/audit/reviews/<int:review_round>/decide", audits.ReviewDecideView.as_view()),
     path(f"{submission}/audit/release", audits.ReleaseView.as_view()),
     path(f"{submission}/audit/retract", audits.RetractView.as_view()),
+    path(f"{submission}/audit/manifest", audits.ManifestView.as_view()),
+    path(f"{submission}/audit/trail", audits.TrailView.as_view()),
     # resumable uploads of large files
     path("phases/<int:phase_id>/uploads", uploads.PhaseUploadsView.as_view()),
     path("uploads/<str:upload_id>", uploads.UploadView.as_view()),

@@ -127,6 +127,17 @@ def require(rule: Callable[[object, Submission], bool], user, submission: Submis
         raise AuditRefusal("forbidden", message, 403)
 
 
+def require_results(user, submission: Submission) -> None:
+    """The report, its PDF, the manifest and the trail: 404 when the audit is hidden from the user, 403
+    saying why when they see it but its results are not (or no longer) released to them."""
+    given = release_of(submission)
+    if given is not None and given.state == given.State.RETRACTED:
+        why = f"The hosts retracted the release of these audit results: {given.retraction_reason}"
+    else:
+        why = "The audit results are private until the challenge's hosts release them after an approved review."
+    require(may_read_audit, user, submission, why)
+
+
 # --- what a user may list --------------------------------------------------------------------------------
 
 

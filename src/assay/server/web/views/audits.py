@@ -330,15 +330,8 @@ def release_action(request: HttpRequest, submission_id: int, action: str) -> Htt
 
 
 def _readable(request: HttpRequest, submission_id: int) -> Submission:
-    """The submission whose audit results the user may read: 404 when the audit is hidden from them, 403
-    (saying why) when they see it but its results are not released to them."""
     sub = _submission(submission_id)
-    given = access.release_of(sub)
-    if given is not None and given.state == given.State.RETRACTED:
-        why = f"The hosts retracted the release of these audit results: {given.retraction_reason}"
-    else:
-        why = "The audit results are private until the challenge's hosts release them after an approved review."
-    access.require(access.may_read_audit, request.user, sub, why)
+    access.require_results(request.user, sub)
     return sub
 
 
