@@ -51,7 +51,9 @@ def test_the_journey_over_http(audit):
 
     assert team.get(base).json()["may"]["read_results"] is False
     refused = team.get(f"{base}/manifest")
-    assert refused.status_code == 403 and "until the challenge's hosts release them" in refused.json()["error"]["message"]
+    assert (
+        refused.status_code == 403 and "until the challenge's hosts release them" in refused.json()["error"]["message"]
+    )
     released = host.post(f"{base}/release")
     assert released.status_code == 201 and released.json()["state"] == "released"
     manifest, trail = team.get(f"{base}/manifest").json(), team.get(f"{base}/trail").json()
