@@ -136,3 +136,25 @@ def test_removing_a_leaderboard_with_results_is_refused(world, host):
     assert "has results and cannot be removed" in caught.value.message
     editing.remove_phase_split(host, unused)
     assert not type(unused).objects.filter(pk=unused.pk).exists()
+
+
+def test_api_patch_challenge_and_phase(demo_challenge, host, participant):
+    from tests.factories import client_for
+
+    api = client_for(host)
+    answer = api.patch(
+        f"/api/v1/challenges/{demo_challenge.pk}",
+        {"title": "By API", "end_date": "2098-03-01T10:00:05Z"},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["title"] == "By API" and answer.json()["end_date"].startswith("2098-03-01T10:00:05")
+    refused = api.patch(f"/api/v1/challenges/{demo_challenge.pk}", {"slug": "mine", "title": ""}, format="json")
+    assert refused.status_code == 400 and "slug" in refused.json()["error"]["message"]
+    phase = demo_challenge.phases.get(codename="dev")
+    answer = api.patch(f"/api/v1/phases/{phase.pk}", {"max_submissions_per_day": 9}, format="json")
+    assert answer.status_code == 200 and answer.json()["max_submissions_per_day"] == 9
+    refused = api.patch(f"/api/v1/phases/{phase.pk}", {"max_submissions_per_day": -2}, format="json")
+    assert refused.status_code == 400
+    assert api.patch(f"/api/v1/phases/{phase.pk}", [1, 2], format="json").status_code == 400
+    assert client_for(participant).patch(f"/api/v1/phases/{phase.pk}", {"name": "x"}, format="json").status_code == 403
