@@ -235,3 +235,48 @@ def restore(path: Annotated[Path, typer.Argument(help="An archive written by `as
     console.print(
         f"[green]✓ restored[/green] {summary.rows} rows and {summary.files} files ({summary.file_bytes} bytes)"
     )
+
+
+@admin_app.command("retention")
+def retention(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove the files (default: only show what would go).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Remove submission files past their phase's retention policy (submission_artifact_retention_policy).
+
+    Input files and logs of settled submissions go; results, leaderboard entries and released audits stay.
+    Without --apply nothing changes. Run it daily (cron) with --apply."""
+    items, applied = _admin().retention(apply)
+    total = sum(item.size for item in items)
+    if as_json:
+        emit_json(
+            {
+                "applied": applied,
+                "submissions": len(items),
+                "bytes": total,
+                "items": [
+                    {
+                        "submission": i.submission_id,
+                        "challenge": i.challenge_id,
+                        "phase": i.phase,
+                        "policy": i.policy,
+                        "submitted_at": i.submitted_at.isoformat(),
+                        "files": [{"field": f, "name": n, "bytes": b} for f, n, b in i.files],
+                    }
+                    for i in items
+                ],
+            }
+        )
+        return
+    for i in items:
+        what = ", ".join(f"{f.removesuffix('_file')} {b} B" for f, _, b in i.files)
+        console.print(
+            f"submission {i.submission_id} (challenge {i.challenge_id}, phase {plain(i.phase)}, {i.policy},"
+            f" submitted {i.submitted_at:%Y-%m-%d}): {what}"
+        )
+    verb = "removed" if applied else "would remove"
+    console.print(f"{verb} the files of {len(items)} submission(s) ({total} bytes)")
+    if items and not applied:
+        console.print("[dim]run again with --apply to remove them[/dim]")

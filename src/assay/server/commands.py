@@ -241,3 +241,11 @@ def restore(path: str, progress: Callable[[str], None]):
     from assay.server.backup.load import restore as load
 
     return load(Path(path), progress)
+
+
+def retention(apply: bool) -> tuple[list, bool]:
+    """``assay admin retention``: what the phases' policies remove now, removed only with ``apply``."""
+    setup()
+    from assay.server.submissions.services import retention as policy
+
+    return (policy.apply() if apply else list(policy.due())), apply

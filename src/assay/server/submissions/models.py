@@ -56,6 +56,9 @@ class Submission(models.Model):
     submission_result_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
     submission_metadata_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
     failure_reason = models.TextField(blank=True)
+    # the phase's retention policy removed the input file and logs (results and leaderboard entries stay)
+    files_removed_at = models.DateTimeField(null=True, blank=True)
+    files_removed_policy = models.CharField(max_length=20, blank=True, help_text="The policy that removed them.")
 
     # queue state
     queue_name = models.CharField(max_length=100, default="default")

@@ -74,6 +74,7 @@ class SubmissionOut(FieldsOnce, serializers.ModelSerializer):
             "method_name", "method_description", "project_url", "publication_url", "submission_metadata",
             "input_file_name", "input_file_sha256", "input_file_size", "image_digest", "output", "attempt",
             "submitted_at", "started_at", "completed_at", "execution_time", "result_url",
+            "files_removed_at", "files_removed_policy",
         ]  # fmt: skip
 
 

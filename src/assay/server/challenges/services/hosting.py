@@ -115,6 +115,7 @@ PHASE_EDITABLE = (
     "start_date", "end_date", "is_public", "leaderboard_public", "is_submission_public", "is_submission_paused",
     "max_submissions_per_day", "max_submissions_per_month", "max_submissions", "max_concurrent_submissions_allowed",
     "count_failed_submissions", "allowed_email_ids", "disable_logs", "is_restricted_to_select_one_submission",
+    "submission_artifact_retention_policy",
 )  # fmt: skip
 PHASE_SPLIT_EDITABLE = (
     "visibility", "leaderboard_decimal_precision", "is_leaderboard_order_descending",

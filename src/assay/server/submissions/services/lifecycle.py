@@ -14,6 +14,7 @@ from assay.server.teams.services import is_member
 
 from .. import signals
 from ..models import Submission
+from . import retention
 from .errors import SubmissionError
 from .submit import check_counts, next_number, unpublish_others
 
@@ -68,6 +69,7 @@ def rerun(user, sub: Submission) -> Submission:
         raise SubmissionError("bad_state", "a hidden submission cannot be re-run", 409)
     if sub.status == S.RUNNING:
         raise SubmissionError("bad_state", "cancel the running evaluation before re-running it", 409)
+    retention.require_kept(sub, "input_file")
     if not host:
         check_counts(sub.phase, sub.participant_team)
     clone = Submission.objects.get(pk=sub.pk)
@@ -101,6 +103,7 @@ def resume(user, sub: Submission) -> Submission:
         raise SubmissionError("forbidden", "this challenge does not allow resuming submissions", 403)
     if sub.status != S.FAILED:
         raise SubmissionError("bad_state", "only failed submissions can be resumed", 409)
+    retention.require_kept(sub, "input_file")
     sub.status = S.RESUMING
     sub.rerun_resumed_at = timezone.now()
     sub.failure_reason = ""

@@ -30,6 +30,7 @@ from assay.server.challenges.services.listing import challenge_listed, effective
 from assay.server.challenges.services.roles import is_host
 
 from ..models import Submission
+from . import retention
 from .access import can_view_logs
 from .errors import SubmissionError
 from .log_text import without_server_paths
@@ -136,6 +137,7 @@ class ResultReader:
         if field not in LOG_FIELDS or not can_view_logs(self.user, sub):
             raise SubmissionError("forbidden", "the host has disabled logs for this phase", 403)
         stored = getattr(sub, field)
+        retention.require_kept(sub, field)
         if not stored:
             raise SubmissionError("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
         with stored.open("rb") as fh:

@@ -24,6 +24,7 @@ TITLES = {
     404: "Page not found",
     405: "Not allowed here",
     409: "Conflict",
+    410: "Removed",
     413: "Too large",
     429: "Too many requests",
     500: "Something went wrong",

@@ -23,7 +23,7 @@ from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
 from assay.server.storage import presigned_get, safe_file_name
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import lifecycle, log_text
+from assay.server.submissions.services import lifecycle, log_text, retention
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import (
@@ -455,6 +455,7 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
         raise Http404("no such file")
     if kind == "metadata" and not reader.may_read_metadata(sub):
         raise Http404("no such file")  # the evaluation's notes to the hosts
+    retention.require_kept(sub, field)  # 410 saying when and why, not a 404
     name = getattr(sub, field).name
     if not name or not default_storage.exists(name):
         raise Http404("no such file")
