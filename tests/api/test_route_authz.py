@@ -270,6 +270,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # web: public pages
     ("get", ""): row(W_PUBLIC),
     ("get", "healthz"): row(W_PUBLIC),
+    # monitoring: every role asks from loopback (the test client's address), where /metrics is open; from elsewhere it
+    # takes ASSAY_METRICS_TOKEN (404 while none is set, 403 without the right one: tests/server/test_observability.py)
+    ("get", "metrics"): row(W_PUBLIC),
+    ("get", "readyz"): row(W_PUBLIC, 503),  # no platform worker seen lately in this world: not ready, whoever asks
     **{("get", WC + tail): row(W_PUBLIC) for tail in ("", "logo", "evaluation", "terms", "phases", "leaderboard")},
     ("get", "invitations/<str:token>"): row(W_PUBLIC),  # the link is the credential; answering needs the address
     # web: participants (alice's team is registered; refused forms redirect back with a message)

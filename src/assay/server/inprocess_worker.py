@@ -138,6 +138,12 @@ def health() -> str | None:
     return supervised.problem or "the in-process worker thread is not running"
 
 
+def serving() -> bool:
+    """Whether this process runs an in-process worker that is serving now (``/readyz`` counts it as a worker)."""
+    supervised = _current
+    return supervised is not None and supervised.alive()
+
+
 def _wait_for_server(server_url: str, timeout: float = 30.0) -> None:
     """Until the server accepts connections, so the worker's first claim is not logged as a failure."""
     parts = urlsplit(server_url)

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from assay.bundle import Limits
 from assay.server.accounts.config import email_settings, login_account_limit, oidc_providers
 from assay.server.clientaddr import parse_trusted_proxies
+from assay.server.observability.logs import logging_settings
 from assay.server.storage_config import default_storage_settings
 
 
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "assay.server.notifications",  # e-mails and webhooks after evaluations and approvals (through tasks)
     "assay.server.api",
     "assay.server.uploads",
+    "assay.server.observability",  # metrics and log lines of submissions: after leaderboards' and audits' receivers
     "assay.server.web",  # before allauth: its templates override allauth's
     "django_htmx",
     "allauth",
@@ -84,6 +86,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first, so every answer has its request id and its latency counted (assay.server.observability)
+    "assay.server.observability.middleware.RequestId",
+    "assay.server.observability.middleware.HttpMetrics",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # /api/...: hostile bodies, paths and ids refused, every error in the API's JSON shape (api/guards.py)
@@ -329,9 +334,10 @@ _email = email_settings(os.environ)
 EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")
 globals().update(_email)  # EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, … (see accounts/config.py)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("ASSAY_LOG_LEVEL", "INFO")},
-}
+# --- monitoring (assay.server.observability; README "Monitoring") -----------------------------------------------
+# Human text, or one JSON object per line with ASSAY_LOG_FORMAT=json (request id, submission, challenge, phase).
+LOGGING = logging_settings(os.environ)
+# /metrics answers callers on this machine, and anyone with "Authorization: Bearer <this>" when it is set.
+METRICS_TOKEN = os.environ.get("ASSAY_METRICS_TOKEN", "").strip()
+# /readyz wants a platform-queue worker heard from within this many minutes; 0: workers are not checked.
+READY_WORKER_MINUTES = env_int("ASSAY_READY_WORKER_MINUTES", 10)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("web/", include("assay.server.api.evalai.web_urls")),  # EvalAI's page addresses its CLI prints
     path("accounts/", include("assay.server.accounts.oidc")),  # OIDC sign-in checking every ID token (first)
     path("accounts/", include("allauth.urls")),  # sign-up, login, e-mail verification, OpenID Connect
+    path("", include("assay.server.observability.urls")),  # /metrics and /readyz (README "Monitoring")
     path("", include("assay.server.web.urls")),
 ]
 

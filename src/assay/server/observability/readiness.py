@@ -1,0 +1,89 @@
+"""What ``/readyz`` checks before a load balancer or the compose stack sends traffic: the database answers a
+trivial query, the file storage writes, reads back and deletes a tiny probe (local folder or object store
+alike, through ``default_storage``), and a worker of the platform queue was heard from lately (or this
+process runs the in-process worker of ``assay demo``). ``ASSAY_READY_WORKER_MINUTES`` sets "lately"
+(10 by default, as the hosts' workers page; 0 leaves workers out: a server must be ready before its workers
+start, where they wait for it).
+
+The reasons are short and name no host or path (the probe answers anyone); the exception goes to the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from assay.server import inprocess_worker
+from assay.server.submissions.models import WorkerToken
+from assay.server.submissions.services.tokens import PLATFORM_QUEUE
+
+log = logging.getLogger("assay.server")
+PROBE = b"assay readiness probe\n"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        log.warning("readyz: the database did not answer: %s", exc)
+        return Check("database", False, f"the database did not answer ({type(exc).__name__})")
+    return Check("database", True, connection.vendor)
+
+
+def storage() -> Check:
+    name = ""
+    try:
+        name = default_storage.save(f"readyz/{uuid.uuid4().hex}.probe", ContentFile(PROBE))
+        with default_storage.open(name, "rb") as fh:
+            back = fh.read()
+        if back != PROBE:
+            return Check("storage", False, "the file storage gave back other bytes than were written")
+    except Exception as exc:  # noqa: BLE001 - any backend's failure (OSError, an S3 client error) means not ready
+        log.warning("readyz: the file storage failed the probe: %s", exc, exc_info=True)
+        return Check("storage", False, f"the file storage failed a write and read ({type(exc).__name__})")
+    finally:
+        if name:
+            try:
+                default_storage.delete(name)
+            except Exception as exc:  # noqa: BLE001 - a probe left behind is harmless; say so
+                log.warning("readyz: the storage probe %s could not be deleted: %s", name, exc)
+    return Check("storage", True, default_storage.__class__.__name__)
+
+
+def workers(now: dt.datetime | None = None) -> Check:
+    minutes = settings.READY_WORKER_MINUTES
+    if minutes <= 0:
+        return Check("workers", True, "not checked (ASSAY_READY_WORKER_MINUTES=0)")
+    if inprocess_worker.serving():
+        return Check("workers", True, "the in-process worker runs in this process")
+    since = (now or timezone.now()) - dt.timedelta(minutes=minutes)
+    try:
+        seen = WorkerToken.objects.filter(
+            queue_name=PLATFORM_QUEUE, revoked_at__isnull=True, last_used_at__gte=since
+        ).count()
+    except DatabaseError:
+        return Check("workers", False, "unknown: the database did not answer")
+    if not seen:
+        return Check("workers", False, f"no worker of the platform queue was seen in the last {minutes} minutes")
+    return Check("workers", True, f"{seen} seen in the last {minutes} minutes")
+
+
+def checks() -> list[Check]:
+    return [database(), storage(), workers()]
