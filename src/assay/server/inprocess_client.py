@@ -104,6 +104,28 @@ class InProcessClient:
 
         return self._call("/claim", claim)
 
+    def claim_several(
+        self, worker_id: str, max_jobs: int, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
+    ) -> list[dict[str, Any]]:
+        """Up to ``max_jobs`` jobs (the batched claim: :func:`queue.claim_several_waiting`), or []."""
+        self._loop_thread = threading.current_thread()
+        if not connection.in_atomic_block:
+            close_old_connections()
+
+        def claim(token: WorkerToken) -> list[dict[str, Any]]:
+            self._claiming = (token, worker_id)
+            try:
+                if self.stopping.is_set():
+                    return []
+                subs = queue.claim_several_waiting(
+                    token, worker_id, max_jobs, wait=max(wait, 0.0), containers=containers, code_bundles=code_bundles
+                )
+            finally:
+                self._claiming = None
+            return [jobs.job_payload(sub) for sub in subs]
+
+        return self._call("/claim", claim)
+
     def _end_claim(self) -> None:
         claiming = self._claiming
         if claiming is not None:
@@ -130,6 +152,22 @@ class InProcessClient:
             return {"status": sub.status, "failure_reason": sub.failure_reason}
 
         return self._call(f"/jobs/{submission_id}/complete", complete)
+
+    def complete_several(self, reports: list[tuple[int, int, dict[str, Any]]]) -> list[dict[str, Any] | Exception]:
+        """Several results through :func:`queue.complete_several`, answered in order as the HTTP client does."""
+
+        def complete(token: WorkerToken) -> list[dict[str, Any] | Exception]:
+            checked: list[tuple[int, queue.Completion | SubmissionError]] = []
+            for sid, attempt, report in reports:
+                try:
+                    checked.append((sid, queue.Completion.from_report(attempt, report)))
+                except SubmissionError as exc:
+                    checked.append((sid, exc))
+            return [
+                _answer(sid, a) for (sid, _), a in zip(checked, queue.complete_several(token, checked), strict=True)
+            ]
+
+        return self._call("/complete", complete)
 
     def kept(self, submission_id: int, attempt: int) -> bool:
         """No outbox: a report either reaches the services or fails at once (the lease then runs out)."""
@@ -159,3 +197,12 @@ class InProcessClient:
         finally:
             part.unlink(missing_ok=True)
         return target
+
+
+def _answer(submission_id: int, answer) -> dict[str, Any] | Exception:
+    """One answer of a batch as the HTTP client gives it: the one-job answer, or the error it raises."""
+    if isinstance(answer, LeaseLost):
+        return LeaseLostError(answer.message)
+    if isinstance(answer, SubmissionError):
+        return ProtocolError(f"/jobs/{submission_id}/complete: {answer.status} {answer.message}", answer.status)
+    return {"status": answer.status, "failure_reason": answer.failure_reason}

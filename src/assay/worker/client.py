@@ -154,6 +154,23 @@ class WorkerClient:
         )
         return None if response.status_code == 204 else response.json()["job"]
 
+    def claim_several(
+        self, worker_id: str, max_jobs: int, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
+    ) -> list[dict[str, Any]]:
+        """Up to ``max_jobs`` jobs in one request (the batched protocol; as soon as there is one, never
+        waiting for more), or [] after ``wait`` seconds; stopping as :meth:`claim`."""
+        payload = {
+            "worker_id": worker_id,
+            "wait": wait,
+            "containers": containers,
+            "code_bundles": code_bundles,
+            "max_jobs": max_jobs,
+        }
+        response = self._post(
+            "/claim", payload, timeout=wait + 30, on_stop=lambda: self.leave(worker_id), grace=CLAIM_GRACE
+        )
+        return [] if response.status_code == 204 else list(response.json()["jobs"])
+
     def leave(self, worker_id: str) -> None:
         """Tell the server this worker is going: its waiting claim ends without taking a job. Best effort."""
         try:
@@ -178,6 +195,27 @@ class WorkerClient:
         except (WorkerStopped, ConnectionError):
             self._keep(submission_id, attempt, report)
             raise
+
+    def complete_several(self, reports: list[tuple[int, int, dict[str, Any]]]) -> list[dict[str, Any] | Exception]:
+        """Report several results (``(submission_id, attempt, report)``) in one request; answered in order
+        with what :meth:`complete` returns or raises for each (:class:`LeaseLostError`, :class:`ProtocolError`).
+        Retried and kept in the outbox as :meth:`complete` (all of them: none was taken)."""
+        if len(reports) == 1:  # the one-job route: any server takes it
+            sid, attempt, report = reports[0]
+            try:
+                return [self.complete(sid, attempt, report)]
+            except (LeaseLostError, ProtocolError) as exc:
+                if isinstance(exc, TokenRefused):
+                    raise
+                return [exc]
+        body = {"results": [{"submission_id": sid, "attempt": attempt, **report} for sid, attempt, report in reports]}
+        try:
+            answers = self._post("/complete", body).json()["results"]
+        except (WorkerStopped, ConnectionError):
+            for sid, attempt, report in reports:
+                self._keep(sid, attempt, report)
+            raise
+        return [_several_answer(answer) for answer in answers]
 
     def kept(self, submission_id: int, attempt: int) -> bool:
         """Whether this attempt's result waits in the outbox."""
@@ -309,6 +347,17 @@ class WorkerClient:
 
 class _BadHash(Exception):
     pass
+
+
+def _several_answer(answer: dict[str, Any]) -> dict[str, Any] | Exception:
+    """One answer of ``POST /worker/complete``: the one-job route's answer, or the error it would raise."""
+    if answer.get("accepted"):
+        return {"status": answer.get("status"), "failure_reason": answer.get("failure_reason") or ""}
+    message = (answer.get("error") or {}).get("message") or "refused"
+    status = answer.get("http_status")
+    if status == 409:
+        return LeaseLostError(message)
+    return ProtocolError(f"/complete: {status} {message}", status)
 
 
 def _transient(response: httpx.Response) -> httpx.Response:

@@ -1,6 +1,8 @@
 """The worker loop: claim → fetch files → evaluate in a sandbox (heartbeating) → complete.
 
-One program for the platform's pool, the in-process demo worker and a host's remote cluster.
+One program for the platform's pool, the in-process demo worker and a host's remote cluster. With
+``slots`` > 1 a worker runs that many jobs at once and speaks the batched protocol: one claim asks for
+as many jobs as it has free slots, and results that finish together are reported in one call.
 Stopping (SIGTERM/SIGINT or :meth:`Worker.stop`) takes seconds in every state (waiting in a claim,
 retrying an unreachable server, downloading, evaluating) and hands a job in hand back to the queue
 at once instead of letting its lease run out. Jobs with a ``container`` block (docker-based challenges) run
@@ -34,6 +36,8 @@ from .client import LeaseLostError, ProtocolError, TokenRefused, WorkerClient, W
 from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
 log = logging.getLogger("assay.worker")
+MAX_SLOTS = 16  # the server's bound on one claim (queue.MAX_JOBS_PER_CLAIM)
+BUSY_LOOK_SECONDS = 1.0  # with jobs running and a slot free, how often the queue is looked at (never waited on)
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Worker:
         poll_wait: float = 20.0,
         sandbox: str = "auto",
         containers: str | ContainerRunner = "auto",
+        slots: int = 1,
     ) -> None:
         self.client = client
         self.workdir = workdir
@@ -81,6 +86,7 @@ class Worker:
         self.local_script = self.local.script_zip(workdir / "cache")
         self.worker_id = worker_id or f"{platform.node()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.poll_wait = poll_wait
+        self.slots = max(1, min(int(slots), MAX_SLOTS))
         self._stop = threading.Event()
         self.processed = 0
         self.containers = containers if isinstance(containers, ContainerRunner) else open_runner(containers, workdir)
@@ -106,6 +112,9 @@ class Worker:
             self.client.outbox = self.workdir / "outbox"
         send_kept = getattr(self.client, "send_kept", lambda: 0)
         try:
+            if self.slots > 1 and hasattr(self.client, "claim_several"):
+                self._run_several(max_jobs, code, send_kept)
+                return
             while not self._stop.is_set() and (max_jobs is None or self.processed < max_jobs):
                 try:
                     send_kept()  # results kept while the server was away (or from before a restart)
@@ -133,6 +142,178 @@ class Worker:
         finally:
             self.pool.close()
             self._stop_runs()
+
+    def _run_several(self, max_jobs: int | None, code: bool, send_kept: Callable[[], int]) -> None:
+        """The batched loop: this thread claims, fetches, heartbeats and reports; each job is evaluated on
+        its own thread. A claim asks for the free slots' worth of jobs; it long-polls only when nothing
+        runs, and otherwise looks (without waiting) when a job ended or every :data:`BUSY_LOOK_SECONDS`."""
+        running: dict[int, _Running] = {}
+        ended = threading.Event()
+        looked_at, just_ended = 0.0, False
+        try:
+            while True:
+                if self._stop.is_set():
+                    break
+                ended.clear()  # before the scan: a job ending after it wakes the wait below
+                done = [r for r in running.values() if r.done.is_set()]
+                if done:
+                    for r in done:
+                        del running[r.sid]
+                    in_use = {_sha(r.job) for r in running.values()}  # the same file in two jobs: kept for both
+                    for r in done:
+                        if not _shared(r.job) and _sha(r.job) not in in_use:
+                            self.cache.discard(r.job.get("submission_file"))
+                    self._report_several([r for r in done if not r.dropped])
+                    self.processed += len(done)
+                    just_ended = True
+                budget = self.slots - len(running)
+                if max_jobs is not None:
+                    budget = min(budget, max_jobs - self.processed - len(running))
+                if budget <= 0 and not running:
+                    return  # max_jobs done
+                now = time.monotonic()
+                if budget > 0 and (not running or just_ended or now - looked_at >= BUSY_LOOK_SECONDS):
+                    just_ended, looked_at = False, now
+                    try:
+                        send_kept()
+                        claimed = self.client.claim_several(
+                            self.worker_id,
+                            budget,
+                            wait=0.0 if running else self.poll_wait,
+                            containers=self.containers is not None,
+                            code_bundles=code,
+                        )
+                    except ConnectionError as exc:
+                        log.error("cannot reach the server: %s", exc)
+                        self._stop.wait(1 if running else 5)
+                        claimed = []
+                    for job in claimed:
+                        if self._stop.is_set():
+                            self._release(job)
+                            continue
+                        running[job["submission_id"]] = self._start(job, ended)
+                    if claimed or not running:
+                        continue
+                ended.wait(0.1)
+                self._beat(running)
+        except WorkerStopped:
+            pass
+        finally:
+            self._stop_several(running)
+
+    def _start(self, job: dict[str, Any], ended: threading.Event) -> _Running:
+        """Fetch a job's files (here, on the protocol's thread) and start its evaluation on its own thread."""
+        sid = job["submission_id"]
+        log.info("evaluating submission %s (attempt %s, phase %s)", sid, job["attempt"], job["phase"]["codename"])
+        run = _Running(job, beat_at=time.monotonic() + max(float(job.get("lease_seconds", 60)) / 3, 1.0))
+        work: Callable[[], EvaluationOutcome] | None = None
+        if job.get("container") and is_code_bundle(job):
+            work = functools.partial(self._run_container_job, self.code_bundles, job)
+        elif job.get("container"):
+            if self.containers is None:
+                run.outcome["error"] = "this worker does not run container images; contact the host"
+            else:
+                work = functools.partial(self._run_container_job, self.containers, job)
+        else:
+            try:
+                work = functools.partial(self.pool.evaluate, self._evaluation_job(job))
+            except WorkerStopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any fetch problem fails this job, not the worker
+                log.exception("could not prepare submission %s", sid)
+                run.outcome["error"] = f"the worker could not prepare the evaluation: {exc}"
+        if work is None:
+            run.done.set()
+            ended.set()
+            return run
+
+        def evaluate() -> None:
+            try:
+                run.outcome["value"] = work()
+            except WorkerStopped:
+                pass
+            except Exception as exc:  # noqa: BLE001
+                log.exception("evaluator failure on submission %s", sid)
+                run.outcome["error"] = f"the evaluator failed: {exc}"
+            finally:
+                run.done.set()
+                ended.set()
+
+        run.thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
+        run.thread.start()
+        return run
+
+    def _beat(self, running: dict[int, _Running]) -> None:
+        """Renew the leases that are due; a job whose lease was lost is evaluated to the end and dropped."""
+        now = time.monotonic()
+        for r in running.values():
+            if r.dropped or r.done.is_set() or now < r.beat_at:
+                continue
+            r.beat_at = now + max(float(r.job.get("lease_seconds", 60)) / 3, 1.0)
+            try:
+                self.client.heartbeat(r.sid, r.job["attempt"])
+            except LeaseLostError:
+                log.warning("submission %s was taken back (cancelled or re-queued); dropping it", r.sid)
+                r.dropped = True
+            except ConnectionError as exc:
+                log.warning("heartbeat for %s failed: %s", r.sid, exc)
+
+    def _report_several(self, ended: list[_Running]) -> None:
+        """Report the jobs that ended, in one call; what a batch cannot carry is reported one by one, with
+        :meth:`_complete`'s fallbacks (a refused report becomes a plain failure)."""
+        reports: list[tuple[int, int, dict[str, Any]]] = []
+        for r in ended:
+            if "error" in r.outcome:
+                reports.append((r.sid, r.job["attempt"], {"error": r.outcome["error"]}))
+            elif "value" in r.outcome:
+                reports.append((r.sid, r.job["attempt"], _report(r.outcome["value"])))
+        if not reports:
+            return
+        try:
+            answers = self.client.complete_several(reports)
+        except (TokenRefused, WorkerStopped):
+            raise
+        except ConnectionError as exc:  # kept in the outbox (HTTP); otherwise the leases run out
+            log.error("could not report submissions %s: %s", [sid for sid, _, _ in reports], exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. a value the JSON encoder refuses: one by one instead
+            log.warning("could not report %d results together (%s); reporting each alone", len(reports), exc)
+            for sid, attempt, report in reports:
+                self._complete(sid, attempt, report)
+            return
+        for (sid, attempt, report), answer in zip(reports, answers, strict=True):
+            if isinstance(answer, TokenRefused):
+                raise answer
+            if isinstance(answer, LeaseLostError):
+                log.warning("result for submission %s not accepted: %s", sid, answer)
+            elif isinstance(answer, ProtocolError):
+                log.error("the server refused the report of submission %s: %s", sid, answer)
+                if set(report) != {"error"}:
+                    self._complete(
+                        sid, attempt, {"error": f"the worker's report was refused by the server: {answer}"[:2000]}
+                    )
+            elif isinstance(answer, dict):
+                log.info("submission %s: %s %s", sid, answer.get("status"), answer.get("failure_reason") or "")
+
+    def _stop_several(self, running: dict[int, _Running]) -> None:
+        """Stopping: jobs still evaluating go back to the queue at once and their evaluations are killed;
+        results already in hand are reported (kept in the outbox if that cannot be done now)."""
+        if not running:
+            return
+        evaluating = [r for r in running.values() if not r.done.is_set()]
+        for r in evaluating:
+            r.dropped = True
+            self._release(r.job)
+        self.pool.close()
+        self._stop_runs()
+        for r in evaluating:
+            if r.thread is not None:
+                r.thread.join(30)
+        finished = [r for r in running.values() if not r.dropped and r.done.is_set()]
+        try:
+            self._report_several(finished)
+        except WorkerStopped:
+            pass
 
     def _release(self, job: dict) -> None:
         try:
@@ -322,6 +503,22 @@ class Worker:
         return None
 
 
+@dataclass
+class _Running:
+    """A job of the batched loop: evaluated on ``thread``; ``outcome`` holds its value or error once ``done``."""
+
+    job: dict[str, Any]
+    beat_at: float
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: dict[str, Any] = field(default_factory=dict)
+    thread: threading.Thread | None = None
+    dropped: bool = False  # its lease was lost, or it went back to the queue: its outcome is not reported
+
+    @property
+    def sid(self) -> int:
+        return self.job["submission_id"]
+
+
 def _report(result: EvaluationOutcome) -> dict[str, Any]:
     """What the server is told, in strict JSON: the output as the result contract stores it (NaN as
     null), or why there is none. The server applies the same contract, so it cannot refuse this."""
@@ -368,6 +565,10 @@ def _limits(job: dict[str, Any]) -> EvaluationLimits:
     """The job's limits (unknown keys from newer servers ignored)."""
     limits = job.get("limits") or {}
     return EvaluationLimits(**{k: v for k, v in limits.items() if k in EvaluationLimits.__dataclass_fields__})
+
+
+def _sha(job: dict[str, Any]) -> str | None:
+    return (job.get("submission_file") or {}).get("sha256")
 
 
 def _shared(job: dict[str, Any]) -> bool:

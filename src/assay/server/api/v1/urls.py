@@ -10,6 +10,7 @@ from . import (
     files,
     leaderboards,
     phases,
+    statistics,
     submissions,
     teams,
     uploads,
@@ -89,6 +90,7 @@ urlpatterns = [
     # remote evaluation: hosts' worker tokens, and the worker protocol
     path("challenges/<int:challenge_id>/worker-tokens", worker_tokens.ChallengeWorkerTokensView.as_view()),
     path("challenges/<int:challenge_id>/workers", worker_tokens.ChallengeWorkersView.as_view()),
+    path("challenges/<int:challenge_id>/statistics", statistics.ChallengeStatisticsView.as_view()),
     path("worker-tokens/<int:token_id>", worker_tokens.WorkerTokenDetailView.as_view()),
     path("worker/claim", worker.ClaimView.as_view()),
     path("worker/complete", worker.CompleteSeveralView.as_view()),

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from assay.server.refusals import Refusal
 from assay.server.storage import presigned_get
 from assay.server.submissions.services import jobs, queue
+from assay.server.submissions.services.errors import SubmissionError
 
 from ..auth import IsWorker, WorkerTokenAuthentication
 from .base import ApiView
@@ -32,6 +33,13 @@ class ClaimIn(serializers.Serializer):
     )
     code_bundles = serializers.BooleanField(
         default=False, help_text="This worker can run code bundles in its bubblewrap sandbox (static-dataset phases)."
+    )
+    max_jobs = serializers.IntegerField(
+        min_value=1,
+        max_value=queue.MAX_JOBS_PER_CLAIM,
+        required=False,
+        help_text="Claim up to this many jobs at once (the worker's free evaluator slots); the answer is then "
+        "{'jobs': [...]}. Without it: one job, as {'job': {...}}.",
     )
 
 
@@ -77,16 +85,18 @@ class ClaimView(WorkerView):
         data = ClaimIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        sub = queue.claim_waiting(
+        subs = queue.claim_several_waiting(
             request.auth,
             v["worker_id"],
+            v.get("max_jobs", 1),
             wait=v["wait"],
             containers=v["containers"],
             code_bundles=v["code_bundles"],
         )
-        if sub is None:
+        if not subs:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response({"job": jobs.with_inline_file(jobs.job_payload(sub), sub)})
+        told = [jobs.with_inline_file(jobs.job_payload(sub), sub) for sub in subs]
+        return Response({"jobs": told} if "max_jobs" in v else {"job": told[0]})
 
 
 class LeaveView(WorkerView):
@@ -125,21 +135,81 @@ class CompleteView(WorkerView):
         data = CompleteIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        sub = queue.complete(
-            request.auth,
-            submission_id,
-            queue.Completion(
-                attempt=v["attempt"],
-                output=v.get("output"),
-                error=v.get("error") or None,
-                stdout=v.get("stdout", ""),
-                stderr=v.get("stderr", ""),
-                sandbox=v.get("sandbox", ""),
-                cases=v.get("cases") or None,
-                error_kind=v.get("error_kind"),
-            ),
-        )
+        sub = queue.complete(request.auth, submission_id, completion_of(v))
         return Response({"status": sub.status, "failure_reason": sub.failure_reason})
+
+
+def completion_of(v: dict) -> queue.Completion:
+    """A checked report (:class:`CompleteIn`'s validated data) as the services take it, whichever route."""
+    return queue.Completion(
+        attempt=v["attempt"],
+        output=v.get("output"),
+        error=v.get("error") or None,
+        stdout=v.get("stdout", ""),
+        stderr=v.get("stderr", ""),
+        sandbox=v.get("sandbox", ""),
+        cases=v.get("cases") or None,
+        error_kind=v.get("error_kind"),
+    )
+
+
+class CompleteSeveralIn(serializers.Serializer):
+    results = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=queue.MAX_JOBS_PER_CLAIM,
+        help_text="Reports as /jobs/{id}/complete takes them, each with its 'submission_id'.",
+    )
+
+
+class CompleteOneIn(CompleteIn):
+    submission_id = serializers.IntegerField(min_value=1)
+
+
+class CompleteSeveralView(WorkerView):
+    """Several results in one request (the batched worker protocol); each is taken or refused on its own."""
+
+    @extend_schema(
+        request=CompleteSeveralIn,
+        responses={
+            200: OpenApiResponse(
+                description="{'results': [...]} in the order sent: {'submission_id', 'accepted': true, 'status', "
+                "'failure_reason'} or {'submission_id', 'accepted': false, 'error': {'code', 'message'}, "
+                "'http_status'} (what /jobs/{id}/complete would have answered)"
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = CompleteSeveralIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        reports: list[tuple[int, queue.Completion | SubmissionError]] = []
+        for item in data.validated_data["results"]:
+            reports.append(_completion(item))
+        answers = queue.complete_several(request.auth, reports)
+        return Response({"results": [_answer(sid, answer) for (sid, _), answer in zip(reports, answers, strict=True)]})
+
+
+def _completion(item: dict) -> tuple[int, queue.Completion | SubmissionError]:
+    """One report of a batch, checked as the one-job route checks it; a bad one becomes its own refusal."""
+    sid = item.get("submission_id")
+    sid = sid if isinstance(sid, int) and not isinstance(sid, bool) else 0
+    one = CompleteOneIn(data=item)
+    if not one.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in one.errors.items())
+        return sid, SubmissionError("invalid", problems, 400)
+    v = one.validated_data
+    try:
+        return v["submission_id"], completion_of(v)
+    except SubmissionError as exc:
+        return v["submission_id"], exc
+
+
+def _answer(submission_id: int, answer) -> dict:
+    if isinstance(answer, SubmissionError):
+        error = {"code": answer.code, "message": answer.message}
+        return {"submission_id": submission_id, "accepted": False, "error": error, "http_status": answer.status}
+    taken = {"status": answer.status, "failure_reason": answer.failure_reason}
+    return {"submission_id": submission_id, "accepted": True, **taken}
 
 
 class FileView(WorkerView):

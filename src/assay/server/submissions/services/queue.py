@@ -48,6 +48,9 @@ def lease_seconds() -> int:
     return settings.WORKER_LEASE_SECONDS
 
 
+MAX_JOBS_PER_CLAIM = 16  # a batched claim's bound, whatever the worker asks: one worker must not hoard the queue
+
+
 def claim_next(
     token: WorkerToken, worker_id: str, *, containers: bool = False, code_bundles: bool = False
 ) -> Submission | None:
@@ -60,63 +63,79 @@ def claim_next(
     challenges an administrator approved: a host's evaluation code runs on the platform's machines
     only then (:func:`waiting_for`); a remote challenge's own queue is its hosts' machines.
     """
+    found = claim_several(token, worker_id, 1, containers=containers, code_bundles=code_bundles)
+    return found[0] if found else None
+
+
+def claim_several(
+    token: WorkerToken, worker_id: str, max_jobs: int, *, containers: bool = False, code_bundles: bool = False
+) -> list[Submission]:
+    """:func:`claim_next` for up to ``max_jobs`` jobs (at most :data:`MAX_JOBS_PER_CLAIM`), oldest first,
+    leased in one transaction (the batched worker protocol: a worker with that many free evaluator slots)."""
+    limit = max(1, min(int(max_jobs), MAX_JOBS_PER_CLAIM))
     while True:
         now = timezone.now()
+        leased: list[Submission] = []
+        lost_for_good = 0
         with transaction.atomic():
             # compiled in the transaction: PostgreSQL's SELECT … FOR UPDATE is refused in autocommit mode
-            claim = _claim_query(token.queue_name == PLATFORM_QUEUE, containers, code_bundles)
+            claim = _claim_query(token.queue_name == PLATFORM_QUEUE, containers, code_bundles, limit)
             found = claim.instances(queue=token.queue_name, now=connection.ops.adapt_datetimefield_value(now))
             if not found:
-                return None
-            sub = found[0]
-            if sub.status == S.RUNNING:
-                sub.expired_leases += 1
-                if sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS:
-                    _fail(
-                        sub,
-                        f"the evaluation was lost {sub.expired_leases} times (its worker stopped or crashed);"
-                        " the host has been told",
-                        now,
-                    )
-                    signals.evaluated.send(sender=Submission, submission=sub, failure="lost")
-                    continue
-            sub.status = S.RUNNING
-            sub.attempt += 1
-            sub.lease_owner = worker_id[:100]
-            sub.leased_by_id = token.pk
-            sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
-            sub.started_at = now
-            sub.save(
-                update_fields=[
-                    "status",
-                    "attempt",
-                    "lease_owner",
-                    "leased_by",
-                    "lease_expires_at",
-                    "started_at",
-                    "expired_leases",
-                ]
-            )
-            signals.claimed.send(sender=Submission, submission=sub)
-            return sub
+                return []
+            for sub in found:
+                if sub.status == S.RUNNING:
+                    sub.expired_leases += 1
+                    if sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS:
+                        _fail(
+                            sub,
+                            f"the evaluation was lost {sub.expired_leases} times (its worker stopped or crashed);"
+                            " the host has been told",
+                            now,
+                        )
+                        signals.evaluated.send(sender=Submission, submission=sub, failure="lost")
+                        lost_for_good += 1
+                        continue
+                sub.status = S.RUNNING
+                sub.attempt += 1
+                sub.lease_owner = worker_id[:100]
+                sub.leased_by_id = token.pk
+                sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
+                sub.started_at = now
+                sub.save(
+                    update_fields=[
+                        "status",
+                        "attempt",
+                        "lease_owner",
+                        "leased_by",
+                        "lease_expires_at",
+                        "started_at",
+                        "expired_leases",
+                    ]
+                )
+                signals.claimed.send(sender=Submission, submission=sub)
+                leased.append(sub)
+        if leased or not lost_for_good:
+            return leased
+        # every row found had lost its last lease (failed above): look again for jobs that can run
 
 
 # The claim query compiled once per database and kind of worker (platform queue or not, its abilities), run
 # with the queue's name and the time: building it costs the ORM several times what running it does.
-_CLAIMS: dict[tuple[str, bool, bool, bool], Prepared] = {}
+_CLAIMS: dict[tuple[str, bool, bool, bool, int], Prepared] = {}
 _QUEUE_MARK = "\x00queue"  # stand-ins for the queue's name and the time: no queue is named so, no lease is that old
 _NOW_MARK = dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
 
 
-def _claim_query(platform: bool, containers: bool, code_bundles: bool) -> Prepared:
-    key = (connection.alias, platform, containers, code_bundles)
+def _claim_query(platform: bool, containers: bool, code_bundles: bool, limit: int = 1) -> Prepared:
+    key = (connection.alias, platform, containers, code_bundles, limit)
     if key not in _CLAIMS:
         jobs = offered(PLATFORM_QUEUE if platform else _QUEUE_MARK, waiting(_QUEUE_MARK, _NOW_MARK))
         qs = (
             for_runner(jobs, containers, code_bundles)
             .select_for_update(skip_locked=True, of=("self",))  # never lock the joined rows
             .select_related(*JOB_RELATED)  # what jobs.job_payload reads, without a query each
-            .order_by("submitted_at", "id")[:1]
+            .order_by("submitted_at", "id")[:limit]
         )
         _CLAIMS[key] = Prepared(qs, queue=_QUEUE_MARK, now=connection.ops.adapt_datetimefield_value(_NOW_MARK))
     return _CLAIMS[key]
@@ -145,19 +164,34 @@ def claim_waiting(
     or for ``WORKER_CLAIM_RECHECK_SECONDS``, whichever is first; a worker that said it is leaving
     (:func:`leave`) gets None at once.
     """
+    found = claim_several_waiting(token, worker_id, 1, wait=wait, containers=containers, code_bundles=code_bundles)
+    return found[0] if found else None
+
+
+def claim_several_waiting(
+    token: WorkerToken,
+    worker_id: str,
+    max_jobs: int,
+    *,
+    wait: float,
+    containers: bool = False,
+    code_bundles: bool = False,
+) -> list[Submission]:
+    """:func:`claim_waiting` for up to ``max_jobs`` jobs (:func:`claim_several`): it returns as soon as
+    there is at least one, never waiting for a batch to fill."""
     deadline = time.monotonic() + min(wait, settings.WORKER_LONG_POLL_SECONDS)
     looked = False
     while True:
         seen = wakeup.version()  # before looking: work announced during the look still wakes us
         if wakeup.has_left(_leaver(token, worker_id)):
-            return None
+            return []
         if looked and not WorkerToken.objects.filter(pk=token.pk, revoked_at__isnull=True).exists():
-            return None  # revoked (or deleted) while its claim waited: it must not be handed a job
+            return []  # revoked (or deleted) while its claim waited: it must not be handed a job
         looked = True
-        sub = claim_next(token, worker_id, containers=containers, code_bundles=code_bundles)
+        subs = claim_several(token, worker_id, max_jobs, containers=containers, code_bundles=code_bundles)
         remaining = deadline - time.monotonic()
-        if sub is not None or remaining <= 0:
-            return sub
+        if subs or remaining <= 0:
+            return subs
         wakeup.wait(
             seen, min(remaining, _until_a_lease_expires(token.queue_name), settings.WORKER_CLAIM_RECHECK_SECONDS)
         )
@@ -487,6 +521,27 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
         writer.rollback()
         raise
     return sub
+
+
+def complete_several(
+    token: WorkerToken, reports: list[tuple[int, Completion | SubmissionError]]
+) -> list[Submission | SubmissionError]:
+    """Several results in one call (the batched worker protocol), answered in order: the submission
+    taken, or the refusal. Each is :func:`complete` on its own, with its own guard and transaction, so
+    each is accepted exactly once (twice in one batch: the second is refused) and a refused one (a
+    report that did not check out, passed in as its refusal) leaves the others as they are."""
+    if len(reports) > MAX_JOBS_PER_CLAIM:
+        raise SubmissionError("invalid", f"at most {MAX_JOBS_PER_CLAIM} results per call", 400)
+    answers: list[Submission | SubmissionError] = []
+    for submission_id, report in reports:
+        if isinstance(report, SubmissionError):
+            answers.append(report)
+            continue
+        try:
+            answers.append(complete(token, submission_id, report))
+        except SubmissionError as exc:
+            answers.append(exc)
+    return answers
 
 
 def _write_files(writer: ContentWriter, sub: Submission, report: Completion, parsed) -> dict[str, str]:
