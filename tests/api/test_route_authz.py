@@ -121,6 +121,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         N_HOST, 204, outsider=404, participant_a=404, participant_b=404
     ),  # fmt: skip
     ("get", V1 + f"phases/{PH}"): row(N_PUBLIC),
+    ("patch", V1 + f"challenges/{CH}"): row(N_HOST),  # texts and dates (challenges.services.editing)
+    ("patch", V1 + f"phases/{PH}"): row(N_HOST),
     ("get", V1 + f"phases/{PH}/remaining"): row(N_PARTICIPANT),
     # /api/v1: submissions (alice's finished one; hosts may not cancel here; resuming is not allowed)
     ("get", V1 + f"phases/{PH}/submissions"): row(N_USER),  # the caller's team's own
@@ -161,6 +163,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     **{
         ("post", V1 + f"submissions/{SUB}/audit/{act}"): row(N_SUBMISSION, 409, participant_a=403, auditor=403)
         for act in ("release", "retract")
+    },
+    # the evidence (as the web's manifest.json and trail.json): hosts, auditors, staff; the team 403 (not released)
+    **{
+        ("get", V1 + f"submissions/{SUB}/audit/{tail}"): row(N_SUBMISSION, participant_a=403, auditor=200)
+        for tail in ("manifest", "trail")
     },
     # /api/v1: chunked uploads (alice's open upload) and signed URLs (the signature is the credential)
     ("post", V1 + f"phases/{PH}/uploads"): row(N_PARTICIPANT, 201, host=201, admin=201),
@@ -264,6 +271,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # web: public pages
     ("get", ""): row(W_PUBLIC),
     ("get", "healthz"): row(W_PUBLIC),
+    # monitoring: every role asks from loopback (the test client's address), where /metrics is open; from elsewhere it
+    # takes ASSAY_METRICS_TOKEN (404 while none is set, 403 without the right one: tests/server/test_observability.py)
+    ("get", "metrics"): row(W_PUBLIC),
+    ("get", "readyz"): row(W_PUBLIC, 503),  # no platform worker seen lately in this world: not ready, whoever asks
     **{("get", WC + tail): row(W_PUBLIC) for tail in ("", "logo", "evaluation", "terms", "phases", "leaderboard")},
     ("get", "invitations/<str:token>"): row(W_PUBLIC),  # the link is the credential; answering needs the address
     # web: participants (alice's team is registered; refused forms redirect back with a message)
@@ -326,6 +337,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         ("get", WC + f"host/{tail}"): row(W_HOST)
         for tail in ("submissions", "participants", "export/<str:kind>.csv", "workers", "errors", "audits")
     },
+    ("get", WC + "host/edit"): row(W_HOST),
+    ("post", WC + "host/edit/texts"): row(W_HOST, 400),  # an empty form: the page again, with why
+    ("post", WC + "host/edit/phases/<int:phase_id>"): row(W_HOST, 400),
+    ("post", WC + "host/edit/splits/<int:split_id>/remove"): row(W_HOST),  # asks first
     ("post", WC + "host/auditors"): row(W_HOST, 302),  # nobody named: back with why
     ("post", WC + "host/auditors/<int:user_id>/remove"): row(W_HOST, 302),
     ("post", WC + "host/workers"): row(W_HOST),
@@ -407,6 +422,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("put", V1 + "signed/upload-parts/<str:token>"): octets(1024),
     ("patch", V1 + f"submissions/{SUB}/visibility"): as_json(lambda v: {"is_public": True}),
     ("patch", V1 + f"submissions/{SUB}"): as_json(lambda v: {"method_name": "renamed"}),
+    ("patch", V1 + f"challenges/{CH}"): as_json(lambda v: {"short_description": "edited"}),
+    ("patch", V1 + f"phases/{PH}"): as_json(lambda v: {"max_submissions_per_day": 50}),
     ("patch", V1 + f"submissions/{SUB}/marks"): as_json(lambda v: {"is_flagged": True}),
     ("post", V1 + f"challenges/{CH}/auditors"): as_json(lambda v: {"user": "carol"}),
     ("put", V1 + f"submissions/{SUB}/audit/answers"): as_json(lambda v: {"answers": AUDIT_ANSWERS}),
