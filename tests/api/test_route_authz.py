@@ -116,6 +116,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", V1 + f"challenges/{CH}/submissions"): row(N_HOST),
     ("get", V1 + f"challenges/{CH}/worker-tokens"): row(N_HOST),
     ("get", V1 + f"challenges/{CH}/workers"): row(N_HOST),
+    ("get", V1 + f"challenges/{CH}/statistics"): row(N_HOST),
     ("post", V1 + f"challenges/{CH}/worker-tokens"): row(N_HOST, 201),
     ("delete", V1 + "worker-tokens/<int:token_id>"): row(
         N_HOST, 204, outsider=404, participant_a=404, participant_b=404
@@ -338,6 +339,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         for tail in ("submissions", "participants", "export/<str:kind>.csv", "workers", "errors", "audits")
     },
     ("get", WC + "host/edit"): row(W_HOST),
+    ("get", WC + "host/statistics"): row(W_HOST),
     ("post", WC + "host/edit/texts"): row(W_HOST, 400),  # an empty form: the page again, with why
     ("post", WC + "host/edit/phases/<int:phase_id>"): row(W_HOST, 400),
     ("post", WC + "host/edit/splits/<int:split_id>/remove"): row(W_HOST),  # asks first

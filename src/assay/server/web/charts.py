@@ -121,3 +121,67 @@ def score_history_svg(points: list[Point], *, label: str, higher_is_better: bool
         parts.append(f"<title>{escape(tip)}</title></circle>")
     parts.append("</svg>")
     return "".join(parts)
+
+
+def daily_bars_svg(days: list[tuple[dt.date, int, int]], *, label: str = "Submissions") -> str:
+    """Bars of ``(day, count, failed)`` per day, the failed part drawn darker ('' when nothing to draw).
+
+    Days without submissions are drawn as gaps, so the time axis is true; the table beside it has the numbers."""
+    days = sorted(d for d in days if d[1] > 0)
+    if not days:
+        return ""
+    first, last = days[0][0], days[-1][0]
+    span = (last - first).days + 1
+    counts = {day: (n, failed) for day, n, failed in days}
+    _, hi, ticks = value_axis([0.0, float(max(n for _, n, _ in days))], 0)
+    hi = max(hi, 1.0)
+    ticks = [t for t in ticks if t == int(t)]
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    slot = plot_w / span
+    bar_w = max(slot * 0.8, 1.0)
+
+    def y(v: float) -> float:
+        return PAD_TOP + (hi - v) / hi * plot_h
+
+    total = sum(n for _, n, _ in days)
+    failed_total = sum(f for _, _, f in days)
+    title = f"{label} per day"
+    desc = f"{total} from {first:%Y-%m-%d} to {last:%Y-%m-%d} UTC, {failed_total} of them failed; busiest day " + (
+        f"{max(days, key=lambda d: d[1])[0]:%Y-%m-%d} with {max(n for _, n, _ in days)}."
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="daily-title daily-desc"'
+        ' xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="daily-title">{escape(title)}</title><desc id="daily-desc">{escape(desc)}</desc>',
+    ]
+    for tick in ticks:
+        ty = y(tick)
+        parts.append(
+            f'<line class="grid" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
+            f'<text class="tick" x="{PAD_LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">{int(tick)}</text>'
+        )
+    base = PAD_TOP + plot_h
+    parts.append(f'<line class="axis" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{base}" y2="{base}"/>')
+    for i in range(span):
+        day = first + dt.timedelta(days=i)
+        if day not in counts:
+            continue
+        n, failed = counts[day]
+        bx = PAD_LEFT + i * slot + (slot - bar_w) / 2
+        tip = f"{day:%Y-%m-%d}: {n} submitted, {failed} failed"
+        parts.append(f"<g><title>{escape(tip)}</title>")
+        parts.append(f'<rect class="bar" x="{bx:.1f}" y="{y(n):.1f}" width="{bar_w:.1f}" height="{base - y(n):.1f}"/>')
+        if failed:
+            parts.append(
+                f'<rect class="bar failed" x="{bx:.1f}" y="{y(failed):.1f}" width="{bar_w:.1f}"'
+                f' height="{base - y(failed):.1f}"/>'
+            )
+        parts.append("</g>")
+    end = f"{last:%Y-%m-%d} UTC" if span > 1 else "UTC"
+    parts.append(
+        f'<text class="tick" x="{PAD_LEFT}" y="{HEIGHT - 12}" text-anchor="start">{first:%Y-%m-%d}</text>'
+        f'<text class="tick" x="{PAD_LEFT + plot_w}" y="{HEIGHT - 12}" text-anchor="end">{end}</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)

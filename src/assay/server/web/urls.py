@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, audits, host, host_editing, leaderboard, pages, participant, teams
+from .views import account, audits, host, host_editing, host_statistics, leaderboard, pages, participant, teams
 
 app_name = "web"
 challenge = "challenges/<int:pk>/"
@@ -67,6 +67,7 @@ urlpatterns = [
     path(challenge + "host/export/<str:kind>.csv", host.export, name="host-export"),
     path(challenge + "host/workers", host.workers, name="host-workers"),
     path(challenge + "host/errors", host.errors, name="host-errors"),
+    path(challenge + "host/statistics", host_statistics.statistics, name="host-statistics"),
     path(challenge + "host/audits", audits.host_audits, name="host-audits"),
     path(challenge + "host/auditors", audits.host_add_auditor, name="host-add-auditor"),
     path(challenge + "host/auditors/<int:user_id>/remove", audits.host_remove_auditor, name="host-remove-auditor"),
