@@ -120,6 +120,7 @@ class PhaseSettingsForm(forms.Form):
     is_restricted_to_select_one_submission = forms.BooleanField(required=False, label="One public submission per team")
     submission_artifact_retention_policy = forms.ChoiceField(
         choices=ChallengePhase.RETENTION_CHOICES,
+        required=False,  # a form that leaves it out keeps the phase's policy
         label="Keep submission files",
         help_text="After this, a settled submission's file and logs are removed; results and rankings stay.",
     )
@@ -130,6 +131,11 @@ class PhaseSettingsForm(forms.Form):
 
     def clean_allowed_email_ids(self) -> list[str]:
         return [e.lower() for e in self.cleaned_data["allowed_email_ids"]]
+
+    def clean_submission_artifact_retention_policy(self) -> str:
+        return self.cleaned_data["submission_artifact_retention_policy"] or self.initial.get(
+            "submission_artifact_retention_policy", "keep_forever"
+        )
 
 
 class PhaseSplitSettingsForm(forms.Form):
