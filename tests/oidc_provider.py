@@ -284,14 +284,14 @@ class Provider:
         @app.route("/authorize", methods=["GET", "POST"])
         def authorize():
             person = provider.person
+            grant = server.get_consent_grant(end_user=person)  # a bad request is refused before anyone is asked
             if request.method == "GET":
-                server.get_consent_grant(end_user=person)  # a bad request is refused before anyone is asked
                 who = html.escape(person.email if person else "nobody")
                 return (
                     "<!doctype html><title>Test IdP</title><h1>Test IdP</h1>"
                     f'<form method="post"><p>Signed in as {who}.</p><button type="submit">Continue</button></form>'
                 )
-            return server.create_authorization_response(grant_user=person)
+            return server.create_authorization_response(grant=grant, grant_user=person)
 
         @app.post("/token")
         def token():

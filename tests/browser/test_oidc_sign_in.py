@@ -1,6 +1,6 @@
-"""Single sign-on through a real OpenID Connect provider (Authlib's, :mod:`.oidc_provider`) on loopback, in Chromium:
-the first sign-in creates the account with the provider's verified e-mail, the next one finds the same account,
-and an unverified e-mail or an ID token with a wrong signature, issuer, audience or nonce is refused with the
+"""Single sign-on through a real OpenID Connect provider (Authlib's, :mod:`tests.oidc_provider`) on loopback, in
+Chromium: the first sign-in creates the account with the provider's verified e-mail, the next one finds the same
+account, and an unverified e-mail or an ID token with a wrong signature, issuer, audience or nonce is refused with the
 reason on the page and no account made."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import pytest
 
 from assay.server.accounts.config import oidc_providers
 from assay.server.accounts.oidc import REASONS
-
-from .oidc_provider import TAMPERS, Person, Provider
+from tests.oidc_provider import TAMPERS, Person, Provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

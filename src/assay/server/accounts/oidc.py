@@ -37,6 +37,10 @@ REASONS = {
 }
 
 
+#: The signature algorithms an ID token may name: a provider signs with its private key and publishes the public one.
+ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+
+
 class RefusedToken(OAuth2Error):
     """An ID token Assay does not accept; ``reason`` is one of :data:`REASONS`."""
 
@@ -56,6 +60,8 @@ class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError:
             raise RefusedToken("malformed") from None
+        if header.get("alg") not in ASYMMETRIC:  # "none", or an HMAC keyed with the public key ("alg confusion")
+            raise RefusedToken("signature")
         try:
             alg, key = jwtkit.fetch_key(id_token, config["jwks_uri"], jwtkit.lookup_kid_jwk)
         except (KeyError, OAuth2Error):  # no kid, or a kid the provider does not publish
