@@ -39,6 +39,15 @@ def worker(
             "(required), kubernetes (Jobs; ASSAY_KUBERNETES_* settings) or off (never claim them)."
         ),
     ] = "auto",
+    slots: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Jobs evaluated at once: claimed in one request and reported together when they end together "
+            "(the batched protocol; the server must know it). 1: one job at a time.",
+        ),
+    ] = 1,
     once: Annotated[bool, typer.Option(help="Exit after one job.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -79,6 +88,7 @@ def worker(
             local=LocalFiles(annotations=annotations, evaluation_script=evaluation_script),
             sandbox=sandbox,
             containers=containers,
+            slots=1 if once else slots,
         )
     except ContainerUnavailable as exc:
         client.close()

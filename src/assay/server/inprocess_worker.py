@@ -56,7 +56,9 @@ class InProcessWorker:
     def _new_worker(self):
         from assay.worker import Worker
 
-        return Worker(self.client, Path(settings.VAR_DIR) / "worker", poll_wait=10)
+        return Worker(
+            self.client, Path(settings.VAR_DIR) / "worker", poll_wait=10, slots=settings.INPROCESS_WORKER_SLOTS
+        )
 
     @property
     def worker_id(self) -> str:

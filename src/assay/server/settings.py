@@ -213,6 +213,9 @@ READ_CACHE_SECONDS = float(os.environ.get("ASSAY_READ_CACHE_SECONDS", "300"))
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):
     raise ImproperlyConfigured("ASSAY_INPROCESS_WORKER_TRANSPORT is 'inprocess' or 'http'")
+# jobs the in-process worker evaluates at once: it claims that many in one call and reports those that end together
+# in one (the batched protocol); 1 is one job at a time over the one-job calls
+INPROCESS_WORKER_SLOTS = min(max(env_int("ASSAY_INPROCESS_WORKER_SLOTS", 4), 1), 16)
 # Background tasks (assay.server.tasks): a runner thread in `assay serve`/`assay demo` unless 0 (production
 # runs `assay admin run-tasks` instead); how often a runner looks for tasks other processes committed; how
 # long one run may take before another runner takes the task over; retry backoff; how long finished rows stay.
