@@ -13,6 +13,7 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from tests.factories import upload
+from tests.server.submissions.test_worker_e2e import slow_challenge  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +204,56 @@ def test_a_worker_with_slots_claims_and_reports_in_batches(
     reported = [sid for batch in client.reported for sid in batch]
     assert sorted(reported) == sorted(sids)  # each result sent once
     assert LeaderboardEntry.objects.filter(submission_id__in=sids).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("transport", ["http", "inprocess"])
+def test_a_worker_with_slots_keeps_every_lease_and_hands_every_job_back_when_stopped(
+    live_server,
+    slow_challenge,  # noqa: F811 - the fixture imported above
+    participant,
+    admin_user,
+    tmp_path,
+    settings,
+    transport,
+):
+    import json
+    import threading
+    import time
+
+    from django.db import connections
+
+    from assay.server.inprocess_client import InProcessClient
+    from assay.worker import Worker, WorkerClient
+    from tests.factories import register_team
+    from tests.server.submissions.test_worker_e2e import PERFECT, post_submission, wait_for
+
+    settings.WORKER_LEASE_SECONDS = 3
+    register_team(slow_challenge, participant, "Team Slots")
+    dev = slow_challenge.phases.get(codename="dev")
+    payload = json.loads(PERFECT.read_text())
+    payload["sleep"] = 60
+    sids = [post_submission(participant, dev, json.dumps(payload).encode()) for _ in range(2)]
+    _, token = create_worker_token(admin_user, "slots")
+    client = InProcessClient(token) if transport == "inprocess" else WorkerClient(live_server.url, token)
+    worker = Worker(client, tmp_path / "w", poll_wait=1, slots=2)
+
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    running = Submission.objects.filter(pk__in=sids, status="running")
+    wait_for(lambda: running.count() == 2, what="both claimed")
+    time.sleep(4.5)  # past the 3 s lease: only heartbeats of both jobs keep them
+    assert running.filter(attempt=1, expired_leases=0).count() == 2
+    stopped_at = time.monotonic()
+    worker.stop()
+    thread.join(30)
+    assert not thread.is_alive() and time.monotonic() - stopped_at < 15
+    assert (
+        list(Submission.objects.filter(pk__in=sids).values_list("status", "expired_leases")) == [("submitted", 0)] * 2
+    )
