@@ -64,6 +64,7 @@ def build_world(world: dict, users: dict) -> World:
     upload, her API token, an invitation, a worker token of each queue, signed URLs as alice gets them."""
     from assay.server.api.evalai.shapes import phase_slug
     from assay.server.challenges.models import Challenge, ChallengePhaseSplit, Participation
+    from assay.server.notifications.models import Webhook
     from assay.server.submissions.services import queue
     from assay.server.submissions.services.cases import store_cases
     from assay.server.submissions.services.submit import SubmissionFields, submit
@@ -96,6 +97,13 @@ def build_world(world: dict, users: dict) -> World:
     hidden = ChallengePhaseSplit.objects.get(phase=test, visibility=1)
     invitation, invitation_token = invite(alice, world["teams"]["participant"], "dave@uni.example")
     api_token = _api_token(alice)
+    hook = Webhook.objects.create(
+        challenge=challenge,
+        url="https://93.184.215.14/hook",
+        secret="whsec_x",
+        events=["submission.failed"],
+        created_by=users["host"],
+    )
 
     as_alice = APIClient()
     as_alice.force_authenticate(alice)
@@ -131,6 +139,7 @@ def build_world(world: dict, users: dict) -> World:
         "held_id": held.pk,
         "stdout_key": sub.stdout_file.name,
         "review_round": 1,  # the auditor's open round on team A's submission
+        "webhook_id": hook.pk,
     }
     by_prefix = {
         "api/v1/host-teams/": {"team_id": world["host_team"].pk},
@@ -153,6 +162,7 @@ def build_world(world: dict, users: dict) -> World:
         "challenges/<int:pk>/host/submissions/": {"action": "hide"},
         "challenges/<int:pk>/host/participants/": {"action": "approve"},
         "challenges/<int:pk>/host/export/": {"kind": "submissions"},
+        "challenges/<int:pk>/host/webhooks/": {"action": "pause"},
     }
     people = {
         "outsider": outsider,

@@ -362,6 +362,20 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", "account/tokens"): row(W_USER),
     ("post", "account/tokens/<int:token_id>/revoke"): row(W_OWN, 302),
     ("get", "me/submissions"): row(W_USER),  # the caller's own teams' submissions
+    # notifications: my e-mail choice; a challenge's webhooks (an empty form: back with why; pause a webhook)
+    ("get", "account/notifications"): row(W_USER),
+    ("post", "account/notifications"): row(W_USER, 302),
+    ("get", WC + "host/webhooks"): row(W_HOST),
+    ("post", WC + "host/webhooks"): row(W_HOST, 302),
+    ("post", WC + "host/webhooks/<int:webhook_id>/<str:action>"): row(W_HOST, 302),
+    ("get", V1 + "notification-settings"): row(N_USER),
+    ("patch", V1 + "notification-settings"): row(N_USER),
+    ("get", V1 + f"challenges/{CH}/webhooks"): row(N_HOST),
+    ("post", V1 + f"challenges/{CH}/webhooks"): row(N_HOST, 201),
+    ("get", V1 + f"challenges/{CH}/webhooks/<int:webhook_id>"): row(N_HOST),
+    ("patch", V1 + f"challenges/{CH}/webhooks/<int:webhook_id>"): row(N_HOST),
+    ("delete", V1 + f"challenges/{CH}/webhooks/<int:webhook_id>"): row(N_HOST, 204),
+    ("get", V1 + f"challenges/{CH}/webhooks/<int:webhook_id>/deliveries"): row(N_HOST),
 }
 
 #: Third-party URL confs, covered once each (test_third_party_pages), not route by route.
@@ -481,6 +495,11 @@ BODIES: dict[tuple[str, str], Body] = {
     ("post", "teams/<int:pk>/"): as_form(lambda v: {"email": "eve@uni.example"}),
     ("post", "host/"): as_form(lambda v: {"name": "Hosts New"}),
     ("post", "account/tokens"): as_form(lambda v: {"name": "cli", "days": 30}),
+    ("patch", V1 + "notification-settings"): as_json(lambda v: {"submission_emails": False}),
+    ("post", V1 + f"challenges/{CH}/webhooks"): as_json(
+        lambda v: {"url": "https://93.184.215.14/hook", "events": ["submission.finished"]}
+    ),
+    ("patch", V1 + f"challenges/{CH}/webhooks/<int:webhook_id>"): as_json(lambda v: {"active": False}),
     # destructive web actions ask first (a confirmation page); the confirmed form does the action
     **{
         ("post", pattern): as_form(lambda v: {"confirmed": "yes"})

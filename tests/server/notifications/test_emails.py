@@ -55,7 +55,7 @@ def test_a_finished_submission_emails_its_team_the_scores_they_may_read(team, pa
     assert str(PRIVATE) not in message.body and "private" not in message.body
     assert "splits the host keeps hidden are not shown" in message.body
     assert f"https://assay.example/challenges/{demo_challenge.pk}/submissions" in message.body
-    assert "https://assay.example/account/profile" in message.body
+    assert "https://assay.example/account/notifications" in message.body
 
 
 def test_a_failed_submission_says_why_and_the_opt_out_is_respected(team, participant, demo_challenge, outbox):

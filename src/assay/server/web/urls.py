@@ -1,6 +1,17 @@
 from django.urls import path
 
-from .views import account, audits, host, host_editing, host_statistics, leaderboard, pages, participant, teams
+from .views import (
+    account,
+    audits,
+    host,
+    host_editing,
+    host_statistics,
+    leaderboard,
+    notifications,
+    pages,
+    participant,
+    teams,
+)
 
 app_name = "web"
 challenge = "challenges/<int:pk>/"
@@ -69,6 +80,12 @@ urlpatterns = [
     path(challenge + "host/errors", host.errors, name="host-errors"),
     path(challenge + "host/statistics", host_statistics.statistics, name="host-statistics"),
     path(challenge + "host/audits", audits.host_audits, name="host-audits"),
+    path(challenge + "host/webhooks", notifications.webhooks_page, name="host-webhooks"),
+    path(
+        challenge + "host/webhooks/<int:webhook_id>/<str:action>",
+        notifications.webhook_action,
+        name="host-webhook-action",
+    ),
     path(challenge + "host/auditors", audits.host_add_auditor, name="host-add-auditor"),
     path(challenge + "host/auditors/<int:user_id>/remove", audits.host_remove_auditor, name="host-remove-auditor"),
     # teams and invitations
@@ -81,6 +98,7 @@ urlpatterns = [
     # account pages of our own (allauth's are under /accounts/)
     path("account/profile", account.profile, name="profile"),
     path("account/tokens", account.tokens, name="tokens"),
+    path("account/notifications", notifications.notification_settings, name="notification-settings"),
     path("me/submissions", participant.all_my_submissions, name="all-my-submissions"),
     path("account/tokens/<int:token_id>/revoke", account.revoke, name="revoke-token"),
 ]

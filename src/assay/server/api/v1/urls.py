@@ -9,6 +9,7 @@ from . import (
     challenges,
     files,
     leaderboards,
+    notifications,
     phases,
     statistics,
     submissions,
@@ -73,6 +74,14 @@ urlpatterns = [
     path(f"{submission}/audit/retract", audits.RetractView.as_view()),
     path(f"{submission}/audit/manifest", audits.ManifestView.as_view()),
     path(f"{submission}/audit/trail", audits.TrailView.as_view()),
+    # notifications: my e-mail settings; a challenge's webhooks and their delivery log (hosts)
+    path("notification-settings", notifications.NotificationSettingsView.as_view()),
+    path("challenges/<int:challenge_id>/webhooks", notifications.ChallengeWebhooksView.as_view()),
+    path("challenges/<int:challenge_id>/webhooks/<int:webhook_id>", notifications.ChallengeWebhookView.as_view()),
+    path(
+        "challenges/<int:challenge_id>/webhooks/<int:webhook_id>/deliveries",
+        notifications.WebhookDeliveriesView.as_view(),
+    ),
     # resumable uploads of large files
     path("phases/<int:phase_id>/uploads", uploads.PhaseUploadsView.as_view()),
     path("uploads/<str:upload_id>", uploads.UploadView.as_view()),

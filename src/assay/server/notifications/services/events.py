@@ -93,7 +93,7 @@ def submission_email(sub: Submission, user) -> tuple[str, str]:
         "",
         "--",
         f"You get this e-mail because you are in team {team}.",
-        f"Turn these e-mails off on your account page: {absolute('web:profile')}",
+        f"Turn these e-mails off on your account's notifications page: {absolute('web:notification-settings')}",
     ]
     subject = f"[Assay] {challenge.title}: submission {sub.pk} {outcome}"
     return subject, "\n".join(lines) + "\n"
