@@ -349,7 +349,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # web: teams, invitations, account
     ("get", "teams/"): row(W_USER),
     ("post", "teams/"): row(W_USER, 302),
-    ("get", "teams/<int:pk>/"): row(W_OWN, admin=200),
+    ("get", "teams/<int:pk>/"): row(W_PUBLIC),  # the public team page; its members also manage it there
     ("post", "teams/<int:pk>/"): row(W_OWN, 302, admin=400),  # staff see a team, only members invite
     ("get", "host-teams/<int:pk>/"): row(W_HOST),
     ("post", "host-teams/<int:pk>/"): row(W_HOST),  # no address given: the page again
