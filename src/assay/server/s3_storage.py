@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core import checks
@@ -19,6 +20,7 @@ from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
 MEMORY_BYTES = 4 * 1024 * 1024  # a file read past this spills from memory to a temporary file
+PART_BYTES = 8 * 1024 * 1024  # multipart upload and download part size
 
 
 class PrivateS3Storage(S3Storage):
@@ -42,6 +44,10 @@ class PrivateS3Storage(S3Storage):
             retries={"max_attempts": 3, "mode": "standard"},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+        )
+        # multipart transfers of 8 MiB parts, four at a time: a file in flight holds at most ~32 MiB of memory
+        self.transfer_config = TransferConfig(
+            multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES, max_concurrency=4
         )
         self._signer = None
 
@@ -101,8 +107,13 @@ def check_bucket(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if not isinstance(storage, PrivateS3Storage):
         return []
     where = f"bucket {storage.bucket_name!r}" + (f" at {storage.endpoint_url}" if storage.endpoint_url else "")
+    # one try with a short wait: a start-up check must answer in seconds, not retry for a minute
+    quick = storage.client_config.merge(Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}))
+    client = storage._create_session().client(
+        "s3", region_name=storage.region_name, endpoint_url=storage.endpoint_url, config=quick, verify=storage.verify
+    )
     try:
-        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+        client.head_bucket(Bucket=storage.bucket_name)
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 404:
