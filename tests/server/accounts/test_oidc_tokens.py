@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import RequestFactory
@@ -85,3 +86,24 @@ def test_each_broken_token_is_refused_for_its_reason(idp):
     assert _refused(idp, _token(idp, nonce=None)) == "nonce"
     assert _refused(idp, _token(idp, nonce="n-2")) == "nonce"
     assert _refused(idp, _token(idp), nonce=None) == "nonce"  # a callback no sign-in of this browser started
+
+
+def test_the_sign_in_routes_answer_a_configured_provider_only(idp, client, settings):
+    from assay.server.accounts.config import oidc_providers
+
+    env = {"ASSAY_OIDC_PROVIDERS": "testidp", "ASSAY_OIDC_TESTIDP_ISSUER": idp.issuer,
+           "ASSAY_OIDC_TESTIDP_CLIENT_ID": CLIENT, "ASSAY_OIDC_TESTIDP_CLIENT_SECRET": "secret"}  # fmt: skip
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_providers(env)}}
+    assert client.get("/accounts/oidc/nope/login/").status_code == 404
+    assert client.get("/accounts/oidc/nope/login/callback/?code=x&state=y").status_code == 404
+    assert client.get("/accounts/oidc/testidp/login/").status_code == 200  # asks before leaving the site
+    away = client.post("/accounts/oidc/testidp/login/")
+    assert away.status_code == 302 and away["Location"].startswith(f"{idp.issuer}/authorize?")
+    assert "nonce=" in away["Location"] and "code_challenge=" in away["Location"]
+    refused = client.get("/accounts/oidc/testidp/login/callback/?code=x&state=not-a-sign-in-of-this-browser")
+    assert refused.status_code == 401 and b"Sign-in with Testidp failed" in refused.content
+    assert b"belongs to no sign-in started in this browser" in refused.content
+    client.get("/accounts/oidc/testidp/login/")
+    state = parse_qs(urlsplit(client.post("/accounts/oidc/testidp/login/")["Location"]).query)["state"][0]
+    denied = client.get(f"/accounts/oidc/testidp/login/callback/?error=login_required&state={state}")
+    assert denied.status_code == 401 and b"Testidp refused the sign-in (login_required)." in denied.content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.helpers import render_authentication_error
@@ -32,7 +34,24 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             )
 
     def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None) -> None:
-        """Say why a sign-in failed when Assay knows (a refused ID token); the page adds what to do next."""
-        if extra_context is not None and "reason" not in extra_context and isinstance(exception, RefusedToken):
-            extra_context["reason"] = f"{provider.name}'s answer was refused: {exception}."
+        """Say why a sign-in failed when Assay knows (a refused ID token, a sign-in this browser did not start,
+        an error the provider reported); the page adds what to do next."""
+        if extra_context is not None and "reason" not in extra_context:
+            reason = _reason(request, provider.name, exception, extra_context)
+            if reason:
+                extra_context["reason"] = reason
         super().on_authentication_error(request, provider, error, exception, extra_context)
+
+
+def _reason(request: HttpRequest, name: str, exception, context: dict) -> str | None:
+    if isinstance(exception, RefusedToken):
+        return f"{name}'s answer was refused: {exception}."
+    if exception is None and "state_id" in context and "state" not in context:
+        return (
+            f"This answer from {name} belongs to no sign-in started in this browser, or the sign-in took too long."
+            " Start again from the sign-in page, in one browser window."
+        )
+    code = request.GET.get("error", "")
+    if exception is None and re.fullmatch(r"[a-z_]{1,40}", code):
+        return f"{name} refused the sign-in ({code})."
+    return None
