@@ -54,3 +54,16 @@ def world(request, demo_challenge, host) -> World:
     marker = request.node.get_closest_marker("results")
     world.results(marker.args if marker else ())
     return world
+
+
+@pytest.fixture
+def task_runner():
+    """The background-task thread ``assay serve`` runs (audit summaries, e-mails, webhooks), for tests whose
+    server answers over live HTTP; stopped and joined after the test."""
+    from assay.server.tasks import runner
+
+    started = runner.start()
+    yield started
+    started.stop()
+    started.thread.join(10)
+    runner._current = None  # this process runs no task thread again (its health must not read a stopped one)

@@ -41,7 +41,7 @@ def verify(*args: object) -> subprocess.CompletedProcess:
 
 
 def test_a_dr_sample_s_evidence_verifies_and_a_one_byte_change_does_not(
-    live_server, media, host_team, participant, admin_user, tmp_path, settings
+    live_server, task_runner, media, host_team, participant, admin_user, tmp_path, settings
 ):
     from assay.server.audits.models import AuditSummary
 

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 
 from assay.audit import interval, summarise
 from assay.bundle import read_bundle
+from assay.server import tasks
 from assay.server.audits.models import AuditSummary, TrailRecord
 from assay.server.audits.services import summaries
 from assay.server.audits.services.summaries import sha256_json, summarise_submission
@@ -21,6 +22,7 @@ from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.submissions.models import Submission, SubmissionCases
 from assay.server.submissions.services.cases import case_rows, store_cases
 from assay.server.submissions.services.submit import SubmissionFields, submit
+from assay.server.tasks.models import Task
 from tests.factories import DEMO_BUNDLE, finish, upload
 
 pytestmark = pytest.mark.django_db
@@ -57,11 +59,28 @@ def queued(team, participant, demo_challenge) -> Submission:
 
 
 def scored(sub, django_capture_on_commit_callbacks, output=None) -> Submission:
-    """The worker reports ``output`` (the result and the rows); the commit's callbacks run."""
+    """The worker reports ``output`` (the result and the rows); the commit's callbacks run, then the task
+    runner's due tasks (the summary)."""
     with django_capture_on_commit_callbacks(execute=True):
         finish(sub, output or {**RESULT, "cases": ROWS})
+    tasks.run_due()
     sub.refresh_from_db()
     return sub
+
+
+def test_the_summary_is_a_background_task_not_part_of_the_result(
+    queued, demo_challenge, django_capture_on_commit_callbacks
+):
+    set_audit(demo_challenge, SETTINGS)
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(queued, {**RESULT, "cases": ROWS})
+    assert not AuditSummary.objects.exists()  # the worker's complete answered without the bootstrap
+    assert Task.objects.filter(name=summaries.SUMMARISE, payload={"submission": queued.pk}).count() == 1
+    tasks.run_due()  # the summary's, and the notifications' of the same result
+    assert Task.objects.get(name=summaries.SUMMARISE).state == Task.State.DONE
+    assert AuditSummary.objects.filter(submission=queued).exists()
+    Submission.objects.filter(pk=queued.pk).delete()
+    summaries.summarise_task({"submission": queued.pk})  # gone since: nothing to do, no error
 
 
 def trail_kinds(sub) -> list[str]:

@@ -50,7 +50,7 @@ def _by_group(document: dict, attribute: str) -> dict[str, dict]:
 
 
 def test_dr_sample_is_stored_case_by_case_and_its_summary_shows_the_camera_gap(
-    live_server, media, host_team, participant, admin_user, tmp_path
+    live_server, task_runner, media, host_team, participant, admin_user, tmp_path
 ):
     from assay.server.submissions.services.cases import case_rows
 
@@ -80,7 +80,9 @@ def test_dr_sample_is_stored_case_by_case_and_its_summary_shows_the_camera_gap(
     }
 
 
-def test_bc_sample_gets_calibration_and_a_site_table(live_server, media, host_team, participant, admin_user, tmp_path):
+def test_bc_sample_gets_calibration_and_a_site_table(
+    live_server, task_runner, media, host_team, participant, admin_user, tmp_path
+):
     bundle = _built("audit-breast-cancer", tmp_path / "bc")
     challenge = import_published(host_team, bundle)
     sub, document = _scored(live_server.url, challenge, participant, admin_user, bundle, tmp_path)

@@ -17,8 +17,11 @@ class AuditsConfig(AppConfig):
         challenge_signals.bundle_imported.connect(
             questionnaires.on_bundle_imported, dispatch_uid="audits.questionnaires.on_bundle_imported"
         )
-        # a result in an audited phase: its evaluation on the trail, then (after commit) its audit summary
+        # a result in an audited phase: its evaluation on the trail, then (a background task) its audit summary
         submission_signals.scored.connect(summaries.on_scored, dispatch_uid="audits.summaries.on_scored")
+        from assay.server import tasks
+
+        tasks.handler(summaries.SUMMARISE, lease_seconds=900)(summaries.summarise_task)
 
         # the evidence trail of audited phases: the file's arrival and a failed evaluation
         from django.db.models.signals import post_save

@@ -1,9 +1,11 @@
 """A submission's audit summary: computed from its per-case rows once its results are recorded, stored as
 :class:`AuditSummary`, and its intervals set beside the leaderboard scores the phase's ``audit.intervals`` names.
 
-The results come first: the summary is computed after the transaction that records them has committed
-(a bootstrap of seconds must not hold that transaction, nor can its failure undo a result). A failure is
-logged and stored as the summary's ``error``, so hosts and auditors see why the figures are missing.
+The results come first: the summary is a background task (``audits.summarise``, on the task runner)
+enqueued in the transaction that records them, so it runs once they have committed. A bootstrap of
+seconds must neither hold that transaction nor the worker's ``complete`` answer, and its failure cannot
+undo a result. A computation that fails is stored as the summary's ``error``, so hosts and auditors see
+why the figures are missing; a database that fails under it is retried by the runner.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 
+from assay.server import tasks
 from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.phase_rules import split_rules
 from assay.server.leaderboards.models import LeaderboardEntry
@@ -30,6 +33,7 @@ from . import trail
 
 log = logging.getLogger("assay.server")
 ACTOR = "assay"  # the platform, not a person, computes and records these
+SUMMARISE = "audits.summarise"  # the task; its payload is {"submission": pk}
 
 
 def sha256_json(value: Any) -> str:
@@ -40,8 +44,8 @@ def sha256_json(value: Any) -> str:
 
 def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kwargs) -> None:
     """``submissions.signals.scored``: in an audited phase, record the evaluation (and its rows) on the trail
-    in the result's transaction, and compute the summary once it has committed. Never raises: an audit
-    problem must not undo the result."""
+    in the result's transaction, and enqueue the summary's task. Never raises: an audit problem must not
+    undo the result."""
     try:
         settings = ChallengePhase.objects.filter(pk=submission.phase_id).values_list("audit", flat=True).first()
         if not settings:
@@ -55,17 +59,14 @@ def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kw
     except Exception:
         log.exception("audit: recording the evaluation of submission %s on its trail failed", submission.pk)
         return
-    pk = submission.pk
-    transaction.on_commit(lambda: _summarise_committed(pk), robust=True)
+    tasks.enqueue(SUMMARISE, {"submission": submission.pk}, max_attempts=5)
 
 
-def _summarise_committed(pk: int) -> None:
-    try:
-        submission = Submission.objects.select_related("phase").filter(pk=pk).first()
-        if submission is not None:
-            summarise_submission(submission)
-    except Exception:
-        log.exception("audit: summarising submission %s failed", pk)
+def summarise_task(payload: dict) -> None:
+    """The ``audits.summarise`` task: a submission deleted since has nothing to summarise."""
+    submission = Submission.objects.select_related("phase").filter(pk=payload.get("submission")).first()
+    if submission is not None:
+        summarise_submission(submission)
 
 
 def summarise_submission(submission: Submission) -> AuditSummary | None:
