@@ -1,7 +1,7 @@
 #!/usr/bin/env sh
 # Start Assay's production stack (compose.yaml here): the one command of README "Running in production".
 #
-#   deploy/compose/up.sh [--workers N] [--containers] [--host NAME]
+#   deploy/compose/up.sh [--workers N] [--containers] [--host NAME] [--write-env]
 #
 # First run: writes .env beside compose.yaml with generated secrets (database, object store, Django's
 # secret key) and this host's address (--host, default: its first IP address), where browsers and
@@ -10,17 +10,20 @@
 # (`assay admin worker-token create`, kept in .env) and starts N workers (default 2).
 # Run it again after `git pull` to upgrade: it rebuilds, migrates and restarts what changed.
 # --containers adds the Docker engine (profile `containers`) for container submissions.
+# --write-env writes .env (if missing) and stops: to edit settings before the first start.
 set -eu
 cd "$(dirname "$0")"
 
 workers=2
 containers=""
 host=""
+write_env_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers="$2"; shift 2 ;;
     --containers) containers=1; shift ;;
     --host) host="$2"; shift 2 ;;
+    --write-env) write_env_only=1; shift ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "up.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -56,6 +59,8 @@ ASSAY_S3_PUBLIC_ENDPOINT_URL=http://$host:9000
 EOF
   echo "wrote $(pwd)/.env (generated secrets; public address $host)"
 fi
+
+[ -z "$write_env_only" ] || exit 0
 
 if [ -n "$containers" ] && ! grep -q '^ASSAY_DOCKER_HOST=' .env; then
   echo "ASSAY_DOCKER_HOST=tcp://docker:2375" >>.env

@@ -271,7 +271,7 @@ def test_the_worker_runs_as_the_images_non_root_user() -> None:
 
 def test_pod_security(tmp_path: Path) -> None:
     docs = base_docs()
-    labels = find(docs, "Namespace")["metadata"]["labels"]
+    labels = find(docs, "Namespace", "assay-runs")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
     pod = pod_spec(docs)
     assert restricted_violations(pod, skip=frozenset({ENGINE})) == []
@@ -306,7 +306,10 @@ def test_the_kustomize_builds(tmp_path: Path) -> None:
     external = kustomize(with_component(tmp_path))
     for doc in external:
         kubernetes_validate.validate(doc, "1.30", strict=True)
-    assert find(external, "Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert (
+        find(external, "Namespace", "assay-runs")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        == "restricted"
+    )
     pod, container = pod_spec(external), worker_container(external)
     assert restricted_violations(pod) == []  # nothing privileged left: the namespace can enforce it
     assert undefined_references(container) == []
