@@ -260,3 +260,27 @@ def test_a_report_to_a_server_that_does_not_answer_is_kept_when_stopping(serve, 
     with pytest.raises(WorkerStopped):
         client.complete(9, 1, {"error": "out of memory"})
     assert time.monotonic() - started < 2 and client.kept(9, 1)
+
+
+def test_a_redirect_to_the_object_store_is_followed_without_the_worker_token(serve, tmp_path):
+    """With S3 storage the server answers a file request with a presigned URL of the store: the worker
+    fetches it there (the token never leaves for another host), and a blip of the store starts over."""
+    tokens: list[str | None] = []
+
+    def stored(handler: BaseHTTPRequestHandler) -> None:
+        tokens.append(handler.headers.get("Authorization"))
+        ok(handler)
+
+    store = serve(status(503), stored)
+
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", f"{store.url}/bucket/key?X-Amz-Signature=abc")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server = serve(redirect)
+    target = _client(server).download(SHA, tmp_path / "file.bin")
+    assert target.read_bytes() == DATA
+    assert len(server.seen) == 2 and [path for _, _, path in store.seen] == ["/bucket/key?X-Amz-Signature=abc"] * 2
+    assert tokens == [None]
