@@ -83,7 +83,9 @@ def submission_email(sub: Submission, user) -> tuple[str, str]:
             lines.append("Scores:")
             for entry in shown:
                 for split, metrics in entry.items():
-                    numbers = ", ".join(f"{label} = {value}" for label, value in (metrics or {}).items())
+                    numbers = ", ".join(
+                        f"{label} = {value}" for label, value in sorted((metrics or {}).items())
+                    )  # one order on every database
                     lines.append(f"  {split}: {numbers}")
         if reader.access(sub).cut:
             lines.append("The scores of splits the host keeps hidden are not shown.")
