@@ -36,6 +36,7 @@ from assay.server.submissions.services.submit import SubmissionFields, submit
 from assay.server.submissions.services.tokens import create_worker_token
 from assay.worker import Worker
 from tests.factories import DEMO_BUNDLE, upload
+from tests.s3 import s3_client
 
 PERFECT = Path(DEMO_BUNDLE).parent / "demo-submissions" / "dev_perfect.json"
 SUBMIT_ROUTE = "api/v1/phases/<int:phase_id>/submissions"
@@ -84,6 +85,12 @@ class JsonLines:
 
     def about(self, submission_id: int) -> dict[str, dict]:
         return {line["event"]: line for line in self.lines() if line.get("submission_id") == submission_id}
+
+
+def fresh_server(var: Path, **settings: str) -> dict[str, str]:
+    """The environment of a server process of its own: SQLite and files under ``var``, whatever this run uses."""
+    clean = {"ASSAY_DATABASE_URL": "", "ASSAY_CACHE_URL": "", "ASSAY_STORAGE_URL": "", "ASSAY_VAR_DIR": str(var)}
+    return {**os.environ, **clean, "DJANGO_SETTINGS_MODULE": "assay.server.settings", **settings}
 
 
 def run_one_job(token: str, workdir: Path) -> None:
@@ -337,12 +344,7 @@ def test_the_server_writes_json_lines_when_asked(tmp_path):
         from django.test import Client
         Client().get("/metrics", HTTP_X_REQUEST_ID="from-outside", REMOTE_ADDR="10.9.9.9")
     """
-    env = {
-        **os.environ,
-        "ASSAY_LOG_FORMAT": "json",
-        "ASSAY_VAR_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "assay.server.settings",
-    }
+    env = fresh_server(tmp_path, ASSAY_LOG_FORMAT="json")
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -380,12 +382,7 @@ def test_metrics_add_up_across_processes(tmp_path):
     """PROMETHEUS_MULTIPROC_DIR (gunicorn's workers): two processes count, the second one's scrape sums both."""
     folder = tmp_path / "prom"
     folder.mkdir()
-    env = {
-        **os.environ,
-        "PROMETHEUS_MULTIPROC_DIR": str(folder),
-        "ASSAY_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "assay.server.settings",
-    }
+    env = fresh_server(tmp_path / "var", PROMETHEUS_MULTIPROC_DIR=str(folder))
     count = """
         import django, sys
         django.setup()
@@ -421,6 +418,12 @@ def test_readyz_wants_a_platform_worker_seen_lately(client, settings, admin_user
     assert answer.status_code == 503
     assert answer.json()["not_ready"] == ["workers"]
     assert answer.json()["checks"]["database"]["ok"] and answer.json()["checks"]["storage"]["ok"]
+    skipped = client.get("/readyz?skip=workers")  # what a probe that the workers wait on asks
+    assert skipped.status_code == 200 and set(skipped.json()["checks"]) == {"database", "storage"}
+    refused = client.get("/readyz?skip=workers,<b>" + "x" * 500)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid"
+    assert "is no check; the checks are database, storage, workers" in refused.json()["message"]
+    assert len(refused.json()["message"]) < 200
 
     row, _ = create_worker_token(admin_user, "platform worker")
     WorkerToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now() - dt.timedelta(minutes=11))
@@ -478,13 +481,7 @@ def test_readyz_says_when_the_database_is_down(tmp_path):
         answer = Client().get("/readyz")
         sys.stdout.write(json.dumps([answer.status_code, answer.json()]))
     """
-    env = {
-        **os.environ,
-        "ASSAY_DATABASE_URL": "postgres://nobody@127.0.0.1:9/assay",
-        "ASSAY_CACHE_URL": "",
-        "ASSAY_VAR_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "assay.server.settings",
-    }
+    env = fresh_server(tmp_path, ASSAY_DATABASE_URL="postgres://nobody@127.0.0.1:9/assay")
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -495,3 +492,17 @@ def test_readyz_says_when_the_database_is_down(tmp_path):
     assert body["checks"]["database"]["detail"] == "the database did not answer (OperationalError)"
     assert body["checks"]["workers"]["detail"] == "unknown: the database did not answer"
     assert "127.0.0.1" not in done.stdout  # the address stays in the log
+
+
+@pytest.mark.django_db
+def test_readyz_probes_the_object_store(client, settings, s3_storage, s3_server, media):
+    """With the files in an S3 bucket (a real S3 API server), the probe writes, reads and deletes there."""
+    settings.READY_WORKER_MINUTES = 0
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["checks"]["storage"]["ok"] is True
+    assert s3_server.keys(s3_storage) == [] and not list(media.iterdir())  # gone, and never local
+
+    s3_client(s3_server.endpoint).delete_bucket(Bucket=s3_storage)  # the store answers, the bucket is gone
+    broken = client.get("/readyz")
+    assert broken.status_code == 503 and broken.json()["not_ready"] == ["storage"]

@@ -2,8 +2,9 @@
 trivial query, the file storage writes, reads back and deletes a tiny probe (local folder or object store
 alike, through ``default_storage``), and a worker of the platform queue was heard from lately (or this
 process runs the in-process worker of ``assay demo``). ``ASSAY_READY_WORKER_MINUTES`` sets "lately"
-(10 by default, as the hosts' workers page; 0 leaves workers out: a server must be ready before its workers
-start, where they wait for it).
+(10 by default, as the hosts' workers page; 0 leaves workers out). A probe that workers themselves wait on
+(compose's ``depends_on``, a Kubernetes Service the workers reach the server through) asks
+``/readyz?skip=workers``: otherwise a new stack waits for workers that wait for it.
 
 The reasons are short and name no host or path (the probe answers anyone); the exception goes to the log.
 """
@@ -85,5 +86,9 @@ def workers(now: dt.datetime | None = None) -> Check:
     return Check("workers", True, f"{seen} seen in the last {minutes} minutes")
 
 
-def checks() -> list[Check]:
-    return [database(), storage(), workers()]
+CHECKS = {"database": database, "storage": storage, "workers": workers}
+
+
+def checks(skip: frozenset[str] = frozenset()) -> list[Check]:
+    """Every check but those in ``skip`` (names of :data:`CHECKS`)."""
+    return [check() for name, check in CHECKS.items() if name not in skip]

@@ -24,8 +24,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when every check passes, else 503 naming the ones that did not (``not_ready``)."""
-    checks = readiness.checks()
+    """200 when every check passes, else 503 naming the ones that did not (``not_ready``); ``?skip=workers``
+    (names, comma-separated) leaves checks out."""
+    skip = frozenset(name.strip() for name in request.GET.get("skip", "").split(",") if name.strip())
+    unknown = sorted(skip - set(readiness.CHECKS))
+    if unknown:
+        message = f"skip: {', '.join(unknown)[:100]} is no check; the checks are {', '.join(readiness.CHECKS)}"
+        return JsonResponse({"error": "invalid", "message": message}, status=400)
+    checks = readiness.checks(skip)
     failed = [c.name for c in checks if not c.ok]
     body = {
         "status": "not ready" if failed else "ready",
