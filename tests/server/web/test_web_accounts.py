@@ -208,13 +208,16 @@ def test_create_team_invite_and_accept_through_the_pages(mailoutbox):
     assert "accepted" in b.get(path).content.decode()
 
 
-def test_team_pages_are_for_members(client):
+def test_team_pages_are_managed_by_members(client):
+    """Anyone reads a team's public page; only its members see its management and invite (issue 17)."""
     ann, ben = make_user("ann", "ann@uni.example"), make_user("ben", "ben@uni.example")
     client_for(ann).post("/teams/", {"name": "Team Ann"})
     team = ParticipantTeam.objects.get()
-    assert client_for(ben).get(f"/teams/{team.pk}/").status_code == 404
+    public = client_for(ben).get(f"/teams/{team.pk}/")
+    assert public.status_code == 200 and b"Invite someone" not in public.content and b"ann@uni" not in public.content
     assert client_for(ben).post(f"/teams/{team.pk}/", {"email": "x@y.example"}).status_code == 404
-    assert client.get(f"/teams/{team.pk}/").status_code == 302
+    assert client.get(f"/teams/{team.pk}/").status_code == 200
+    assert client.post(f"/teams/{team.pk}/", {"email": "x@y.example"}).status_code == 302  # to sign in
     assert not TeamInvitation.objects.exists()
 
 

@@ -1,4 +1,5 @@
-"""Team pages: my teams, one team (members, invitations), answering an invitation."""
+"""Team pages: my teams, one team (public to everyone; members, invitations for its members), answering an
+invitation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from assay.server.leaderboards.services.team_page import TeamPage, team_page
 from assay.server.teams import services as teams
 from assay.server.teams.models import HostTeam, ParticipantTeam, TeamInvitation
 from assay.server.teams.services import TeamError
@@ -51,7 +53,7 @@ def _team_or_404(request: HttpRequest, pk: int, host: bool):
     return team
 
 
-def _team_page(request: HttpRequest, pk: int, host: bool) -> HttpResponse:
+def _team_page(request: HttpRequest, pk: int, host: bool, public: TeamPage | None = None) -> HttpResponse:
     team = _team_or_404(request, pk, host)
     form = InviteForm(request.POST or None)
     if request.method == "POST":
@@ -72,14 +74,24 @@ def _team_page(request: HttpRequest, pk: int, host: bool) -> HttpResponse:
         "participations": [] if host else team.participations.select_related("challenge"),
         "challenges": team.challenges.all() if host else [],
         "form": form,
+        "page": public,
     }
     return render(request, "web/teams/team.html", context, status=400 if form.errors else 200)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def team(request: HttpRequest, pk: int) -> HttpResponse:
-    return _team_page(request, pk, host=False)
+    """A team's page: public to everyone (members by display name, challenges, public leaderboard rows —
+    leaderboards.services.team_page); its members (and staff) also manage it here."""
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return _team_page(request, pk, host=False)
+    found = get_object_or_404(ParticipantTeam, pk=pk)
+    public = team_page(request.user, found)
+    if request.user.is_authenticated and (request.user.is_staff or teams.is_member(request.user, found)):
+        return _team_page(request, pk, host=False, public=public)
+    return render(request, "web/teams/public.html", {"team": found, "page": public})
 
 
 @login_required
