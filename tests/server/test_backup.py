@@ -156,3 +156,60 @@ def test_an_archive_from_a_newer_assay_is_refused(world, media, tmp_path):
         dst.addfile(info, io.BytesIO(manifest))
     with pytest.raises(BackupError, match="newer Assay .*submissions.9999_from_the_future"):
         restore(rebuilt)
+
+
+def _rows_and_files(archive: Path) -> tuple[list[str], dict[str, str]]:
+    """An archive's rows (sorted lines) and its files' sha256, from its own manifest."""
+    with tarfile.open(archive) as tar:
+        rows = sorted(tar.extractfile("assay-backup/rows.jsonl").read().decode().splitlines())
+        manifest = [json.loads(line) for line in tar.extractfile(MANIFEST_MEMBER).read().splitlines()]
+    files = {m["member"]: m["sha256"] for m in manifest if m["member"].startswith("assay-backup/files/")}
+    return rows, files
+
+
+@pytest.mark.slow
+def test_an_archive_restores_into_the_other_database_through_the_cli(world, participant, team, media, tmp_path):
+    """SQLite → PostgreSQL in the first CI pass, PostgreSQL → SQLite in the second: ``assay admin restore``
+    into a fresh instance of the other kind, then ``assay admin backup`` there gives the same rows and files."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from django.db import connection
+
+    from tests.server.test_native_stack import PG, postgres_admin
+
+    assay = Path(sys.executable).with_name("assay")
+    fill(world, participant, team)
+    source = tmp_path / "source.tar"
+    backup(source)
+    dropped = None
+    if connection.vendor == "sqlite":
+        name = f"assay_restore_{uuid.uuid4().hex[:10]}"
+        with postgres_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        dropped = name
+        url = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    else:
+        url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_"))}
+    env.update(ASSAY_VAR_DIR=str(tmp_path / "other"), ASSAY_DATABASE_URL=url)
+    try:
+        restored = subprocess.run(
+            [assay, "admin", "restore", source], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert "✓ restored" in restored.stdout and "checking" in restored.stderr  # progress on stderr
+        again = tmp_path / "again.tar"
+        made = subprocess.run([assay, "admin", "backup", again], capture_output=True, text=True, env=env, timeout=300)
+        assert made.returncode == 0, made.stdout + made.stderr
+        refused = subprocess.run(
+            [assay, "admin", "restore", source], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert refused.returncode == 1 and "restore needs an empty instance" in refused.stderr
+    finally:
+        if dropped:
+            with postgres_admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+    assert _rows_and_files(again) == _rows_and_files(source)
