@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= $(or $(ASSAY_PORT),8000)
 
-.PHONY: demo test screenshots lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
+.PHONY: demo test stack screenshots lint docker-engine install-server install-test install-evalai system-deps clean bench bench-quick bench-deps
 
 # Debian packages the test suite uses for real (bubblewrap: the evaluation sandbox; chromium and
 # chromium-driver: the browser tests, driven by Playwright; Pango, HarfBuzz's subsetter and a font:
@@ -22,11 +22,13 @@ system-deps: docker-engine
 # A Docker engine for container submissions (the demo's container challenge, tests/containers),
 # busybox-static, whose rootfs the demo and test images are built from (nothing is pulled from the
 # internet or a registry: images are built FROM scratch), and docker-registry, the local registry the `evalai push` tests
-# push to. Best effort: without them, container phases wait for a worker that has Docker.
+# push to, and docker-compose, which checks the production stack's file offline (tests/deploy). Best effort:
+# without them, container phases wait for a worker that has Docker, and the compose check says why it skips.
 docker-engine:
 	@missing=""; command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
 	dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q ' installed' || missing="$$missing busybox-static"; \
 	command -v docker-registry >/dev/null 2>&1 || missing="$$missing docker-registry"; \
+	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || missing="$$missing docker-compose"; \
 	$(APT_INSTALL)
 	@if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  echo "starting dockerd for container submissions (log: /var/log/dockerd.log)"; \
@@ -94,6 +96,11 @@ lint: install-test
 test: lint system-deps install-evalai
 	@$(call ENVIRONMENTS)
 	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest $(PYTEST_ARGS)
+
+# The production stack (deploy/compose: gunicorn, workers, PostgreSQL, MinIO) on this machine's Docker engine;
+# README "Running in production". WORKERS=4 for more workers.
+stack:
+	deploy/compose/up.sh --workers $(or $(WORKERS),2)
 
 # Full-page PNGs of the main pages at desktop and phone width, as participant, host and admin, for a reviewer:
 # a live server on a fresh SQLite test database (tests/browser/screenshots.py), written to var/screenshots/.
