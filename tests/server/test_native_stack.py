@@ -201,7 +201,7 @@ def test_the_stack_runs_a_submission_to_the_leaderboard(database: str, s3_server
         stack.check_alive()
         keys = s3_server.keys(bucket)
         assert [k for k in keys if k.endswith("preds.json")], keys
-        assert not stored_files(var / "media") if (var / "media").exists() else True
+        assert not (var / "media").exists() or not stored_files(var / "media")
     finally:
         codes = stack.stop()
     # Every process stops on SIGTERM by itself (a worker hands its job back; gunicorn finishes requests).
