@@ -57,16 +57,49 @@ def test_host_cancel_needs_the_challenge_option(sub, host):
     assert lifecycle.cancel(host, sub).status == "cancelled"
 
 
-def test_rerun_clones_and_cancels_the_original(sub, host, participant):
+def test_a_copy_on_request_or_by_participants_cancels_the_original(sub, host, participant):
     assert code_of(lifecycle.rerun, participant, sub) == "forbidden"
-    clone = lifecycle.rerun(host, sub)
+    clone = lifecycle.rerun(host, sub, as_new=True)
     sub.refresh_from_db()
     assert sub.status == "cancelled" and clone.status == "submitted" and clone.pk != sub.pk
     assert clone.submission_number == sub.submission_number + 1 and clone.rerun_resumed_at
     assert clone.input_file_sha256 == sub.input_file_sha256 and clone.attempt == 0
     sub.phase.challenge.allow_participants_resubmissions = True
     sub.phase.challenge.save()
-    assert lifecycle.rerun(participant, clone).status == "submitted"
+    again = lifecycle.rerun(participant, clone)  # a participant's re-run is always a copy (limits apply)
+    assert again.pk != clone.pk and again.status == "submitted"
+
+
+def _board_scores(sub) -> list:
+    from django.contrib.auth.models import AnonymousUser
+
+    from assay.server.leaderboards.services.ranking import leaderboard
+
+    ps = sub.phase.phase_splits.get(dataset_split__codename="public")
+    return [row["scores"]["Accuracy"] for row in leaderboard(AnonymousUser(), ps).rows]
+
+
+def test_a_hosts_rerun_evaluates_the_same_submission_again(sub, host):
+    from tests.factories import finish
+
+    done = finish(sub)
+    assert done.status == "finished" and done.output and _board_scores(sub) == [0.9]
+    first_claim = done.attempt
+    again = lifecycle.rerun(host, done)
+    assert again.pk == sub.pk and again.status == "submitted" and again.output is None
+    assert again.submission_number == sub.submission_number and again.attempt == first_claim
+    assert not again.stdout_file and again.completed_at is None and again.rerun_resumed_at
+    assert Submission.objects.count() == 1  # no copy in the team's list
+    (earlier,) = again.attempts.all()
+    assert (earlier.number, earlier.status, earlier.rerun_by) == (1, "finished", host)
+    assert earlier.output == done.output and earlier.completed_at == done.completed_at
+    assert code_of(lifecycle.rerun, host, again) == "bad_state"  # waiting already: nothing to re-run yet
+    assert _board_scores(sub) == []  # the earlier result left the leaderboard while it is evaluated again
+    finished = finish(again, {"result": [{"public": {"Accuracy": 0.5, "F1": 0.5}}]})
+    assert finished.status == "finished" and finished.attempt == first_claim + 1
+    assert _board_scores(sub) == [0.5]  # the new result, not the earlier 0.9
+    lifecycle.rerun(host, finished)
+    assert [a.number for a in finished.attempts.all()] == [1, 2]
 
 
 def test_resume_only_failed_remote_submissions(sub, host):

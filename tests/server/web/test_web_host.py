@@ -298,6 +298,11 @@ def test_host_rerun_and_bulk_rerun(demo_challenge, sub, host):
     assert page.status_code == 200 and "Yes, re-run it" in page.content.decode()  # asked first, nothing done
     assert Submission.objects.get(pk=sub.pk).status == "finished" and Submission.objects.count() == 1
     c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun", {"confirmed": "yes"})
+    assert Submission.objects.get(pk=sub.pk).status == "submitted" and Submission.objects.count() == 1  # in place
+    Submission.objects.filter(pk=sub.pk).update(status="finished")
+    page = c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun_copy")
+    assert "Yes, re-run it as a new submission" in page.content.decode()
+    c.post(f"/challenges/{demo_challenge.pk}/host/submissions/{sub.pk}/rerun_copy", {"confirmed": "yes"})
     assert Submission.objects.get(pk=sub.pk).status == "cancelled"
     clone = Submission.objects.exclude(pk=sub.pk).get()
     Submission.objects.filter(pk=clone.pk).update(status="failed")
@@ -305,8 +310,8 @@ def test_host_rerun_and_bulk_rerun(demo_challenge, sub, host):
     assert page.status_code == 200 and f'name="phase" value="{clone.phase_id}"' in page.content.decode()
     assert Submission.objects.get(pk=clone.pk).status == "failed"
     c.post(f"/challenges/{demo_challenge.pk}/host/submissions/rerun", {"phase": clone.phase_id, "confirmed": "yes"})
-    assert Submission.objects.filter(status="submitted").count() == 1
-    assert Submission.objects.get(pk=clone.pk).status == "cancelled"
+    assert Submission.objects.get(pk=clone.pk).status == "submitted" and Submission.objects.count() == 2
+    assert Submission.objects.get(pk=clone.pk).attempts.get().status == "failed"
 
 
 def test_unknown_host_action(demo_challenge, sub, host):

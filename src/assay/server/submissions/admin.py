@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Submission, SubmissionCases, WorkerToken
+from .models import Submission, SubmissionAttempt, SubmissionCases, WorkerToken
 
 
 @admin.register(Submission)
@@ -24,6 +24,23 @@ class SubmissionCasesAdmin(admin.ModelAdmin):
 
     list_display = ("submission", "count", "sha256", "created_at")
     readonly_fields = ("submission", "file", "sha256", "count", "columns", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SubmissionAttempt)
+class SubmissionAttemptAdmin(admin.ModelAdmin):
+    """Earlier evaluations kept by a host's re-run: read-only history."""
+
+    list_display = ("submission", "number", "status", "completed_at", "rerun_by", "rerun_at")
+    readonly_fields = (
+        "submission", "number", "status", "started_at", "completed_at", "output", "failure_reason", "rerun_by",
+        "rerun_at",
+    )  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
         return False

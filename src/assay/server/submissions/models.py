@@ -103,6 +103,36 @@ class Submission(models.Model):
         return None
 
 
+class SubmissionAttempt(models.Model):
+    """An earlier evaluation of a submission, kept when a host re-evaluates it (issue 17, as EvalAI does):
+    the submission row holds the current evaluation; these rows hold the ones it replaced, oldest first."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField(help_text="1 is the first evaluation.")
+    status = models.CharField(max_length=20, choices=Submission.Status.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True, help_text="The result as the submission held it.")
+    failure_reason = models.TextField(blank=True)
+    rerun_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rerun_at = models.DateTimeField(help_text="When the next evaluation was asked for.")
+
+    class Meta:
+        ordering = ["submission_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["submission", "number"], name="unique_submission_attempt")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of submission {self.submission_id} ({self.status})"
+
+    @property
+    def execution_time(self) -> float | None:
+        if self.started_at and self.completed_at:
+            return (self.completed_at - self.started_at).total_seconds()
+        return None
+
+
 class WorkerToken(models.Model):
     """A credential for one queue. Only its SHA-256 is stored; the token is shown once, at creation.
 

@@ -34,7 +34,7 @@ def submission_name(sub: Submission, *, host: bool, mid_sentence: bool = False) 
 
 def submission_done(action: str, before: Submission, after: Submission, *, host: bool) -> str:
     name = submission_name(before, host=host)
-    if action == "rerun":
+    if action in ("rerun", "rerun_copy"):
         if after.pk != before.pk:
             return (
                 f"{name} is evaluated again as {submission_name(after, host=host)}; "

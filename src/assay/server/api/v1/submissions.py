@@ -259,8 +259,27 @@ class CancelView(SubmissionActionView):
     action_name = "cancel"
 
 
-class RerunView(SubmissionActionView):
-    action_name = "rerun"
+class RerunIn(serializers.Serializer):
+    as_new_submission = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Hosts: queue a copy as the team's next submission (the old one cancelled) instead of evaluating "
+        "the same submission again. A participant's re-run is always a copy.",
+    )
+
+
+class RerunView(ApiView):
+    @extend_schema(
+        request=RerunIn,
+        responses={200: SubmissionOut},
+        summary="Evaluate again: a host's re-run keeps the submission (a new attempt), unless as_new_submission",
+    )
+    def post(self, request: Request, submission_id: int) -> Response:
+        sub = viewable_submission(request.user, submission_id)
+        data = RerunIn(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        done = lifecycle.rerun(request.user, sub, as_new=data.validated_data["as_new_submission"])
+        return Response(submission_data(request, done))
 
 
 class ResumeView(SubmissionActionView):

@@ -74,7 +74,8 @@ def bulk_rerun(user, challenge: Challenge, phase: ChallengePhase | None = None) 
 
 
 def host_action(user, sub: Submission, action: str) -> Submission:
-    """One host action on one submission: rerun, cancel, flag/unflag, baseline/unbaseline, verify/unverify, hide."""
+    """One host action on one submission: rerun (rerun_copy), cancel, flag/unflag, baseline/unbaseline,
+    verify/unverify, hide."""
     require_host(user, sub.phase.challenge)
     marks = {
         "flag": {"flagged": True},
@@ -86,8 +87,10 @@ def host_action(user, sub: Submission, action: str) -> Submission:
     }
     if action in marks:
         return lifecycle.mark(user, sub, **marks[action])
-    if action == "rerun":
+    if action == "rerun":  # the same submission evaluated again, its earlier evaluation kept as an attempt
         return lifecycle.rerun(user, sub)
+    if action == "rerun_copy":  # the host asked for a copy: a new submission of the team, the old one cancelled
+        return lifecycle.rerun(user, sub, as_new=True)
     if action == "cancel":
         return lifecycle.cancel(user, sub)
     if action == "hide":

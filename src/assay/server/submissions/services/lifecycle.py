@@ -13,8 +13,8 @@ from assay.server.challenges.services.roles import is_host
 from assay.server.teams.services import is_member
 
 from .. import signals
-from ..models import Submission
-from . import retention
+from ..models import Submission, SubmissionAttempt
+from . import cases, retention
 from .errors import SubmissionError
 from .submit import check_counts, next_number, unpublish_others
 
@@ -60,9 +60,16 @@ def _may_reevaluate(user, sub: Submission) -> bool:
     return host
 
 
+#: What a host may evaluate again in place: an evaluation that ended (or was cancelled before it ended).
+REEVALUABLE = (S.FINISHED, S.FAILED, S.PARTIALLY_EVALUATED, S.CANCELLED)
+
+
 @transaction.atomic
-def rerun(user, sub: Submission) -> Submission:
-    """EvalAI's re-run: the old row is cancelled and a clone is queued (limits apply to participants)."""
+def rerun(user, sub: Submission, *, as_new: bool = False) -> Submission:
+    """Evaluate a submission again. A host's re-run evaluates the same submission again (a new attempt; the
+    earlier evaluation kept as a :class:`SubmissionAttempt`), as EvalAI's hosts do; ``as_new`` (a host asking
+    for a copy) and a participant's re-run queue a copy instead and cancel the old row (limits apply to
+    participants)."""
     sub = _locked(sub)
     host = _may_reevaluate(user, sub)
     if sub.ignore_submission:
@@ -70,6 +77,8 @@ def rerun(user, sub: Submission) -> Submission:
     if sub.status == S.RUNNING:
         raise SubmissionError("bad_state", "cancel the running evaluation before re-running it", 409)
     retention.require_kept(sub, "input_file")
+    if host and not as_new:
+        return _reevaluate(user, sub)
     if not host:
         check_counts(sub.phase, sub.participant_team)
     clone = Submission.objects.get(pk=sub.pk)
@@ -92,6 +101,37 @@ def rerun(user, sub: Submission) -> Submission:
     signals.changed.send(sender=Submission, submission=sub)
     clone.refresh_from_db()
     return clone
+
+
+def _reevaluate(user, sub: Submission) -> Submission:
+    """The same row queued again: its evaluation so far becomes an attempt, its result and logs are cleared,
+    and its entries leave the standings until the new result arrives (the standings read the status)."""
+    if sub.status not in REEVALUABLE:
+        raise SubmissionError(
+            "bad_state",
+            f"a {sub.get_status_display().lower()} submission is waiting for its evaluation already; "
+            "re-run it once that has ended",
+            409,
+        )
+    now = timezone.now()
+    number = sub.attempts.count() + 1
+    SubmissionAttempt.objects.create(
+        submission=sub, number=number, status=sub.status, started_at=sub.started_at, completed_at=sub.completed_at,
+        output=sub.output, failure_reason=sub.failure_reason, rerun_by=user, rerun_at=now,
+    )  # fmt: skip
+    cases.drop_cases(sub)  # the earlier evaluation's per-case rows go with it; the new one writes its own
+    sub.status = S.SUBMITTED
+    sub.output = None
+    sub.failure_reason = ""
+    for name in ("stdout_file", "stderr_file", "submission_result_file", "submission_metadata_file"):
+        setattr(sub, name, "")
+    sub.started_at = sub.completed_at = sub.lease_expires_at = None
+    sub.lease_owner = ""
+    sub.expired_leases = 0  # ``attempt`` (claims so far) goes on counting: a late result of a lost claim is refused
+    sub.rerun_resumed_at = now
+    sub.save()  # post_save wakes the claims of its queue (queue.announce_saved)
+    signals.changed.send(sender=Submission, submission=sub)  # its entries leave the standings until re-scored
+    return sub
 
 
 @transaction.atomic

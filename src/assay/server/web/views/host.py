@@ -284,13 +284,21 @@ def submission_action(request: HttpRequest, pk: int, submission_id: int, action:
     sub = get_object_or_404(Submission.objects.select_related("phase__challenge", "participant_team"),
                             pk=submission_id, phase__challenge=challenge)  # fmt: skip
     back = safe_target(request, reverse("web:host-submissions", args=[challenge.pk]))
-    if action == "rerun":
+    if action in ("rerun", "rerun_copy"):
+        copy = action == "rerun_copy"
         ask = confirmation(
             request,
-            question=f"Re-run {wording.submission_name(sub, host=True, mid_sentence=True)}?",
-            consequence="It is evaluated again with the current evaluation script; the new result replaces "
-            "the old one on the leaderboard. The team sees the new evaluation in its submissions.",
-            action="Yes, re-run it",
+            question=f"Re-run {wording.submission_name(sub, host=True, mid_sentence=True)}"
+            + (" as a new submission?" if copy else "?"),
+            consequence=(
+                "A copy is queued as the team's next submission and this one is cancelled; the copy's result "
+                "replaces this one's on the leaderboard."
+                if copy
+                else "The same submission is evaluated again with the current evaluation script: its result, logs "
+                "and leaderboard entry are replaced when the new evaluation ends, and the earlier evaluation is "
+                "kept in its history. The team is told on its submissions page that you re-ran it."
+            ),
+            action="Yes, re-run it as a new submission" if copy else "Yes, re-run it",
             back=back,
         )
         if ask is not None:
