@@ -178,6 +178,31 @@ def test_a_submission_is_followed_from_submit_to_leaderboard_by_one_request_id(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_worker_request_about_a_submission_logs_the_submitters_id_and_its_own(team, participant, demo_challenge):
+    """Over HTTP the claim runs in the worker's request: the line names both (request_id, via_request_id)."""
+    sub = submit(participant, demo_challenge.phases.get(codename="dev"), upload(b"{}"), "p.json", SubmissionFields())
+    _, token = create_worker_token(None, "http worker")
+    worker = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with JsonLines() as logs:
+        answer = worker.post(
+            "/api/v1/worker/claim", {"worker_id": "w-http"}, format="json", HTTP_X_REQUEST_ID="claim-1"
+        )
+        assert answer.status_code == 200, answer.content
+        done = worker.post(
+            f"/api/v1/worker/jobs/{sub.pk}/complete",
+            {"attempt": 1, "error": "the script took too long", "error_kind": "timeout"},
+            format="json",
+            HTTP_X_REQUEST_ID="complete-1",
+        )
+        assert done.status_code == 200 and done.json()["status"] == "failed"
+    lines = logs.about(sub.pk)
+    claimed, evaluated = lines["submission.claimed"], lines["submission.evaluated"]
+    assert claimed["request_id"] == evaluated["request_id"] == sub.request_id
+    assert (claimed["via_request_id"], evaluated["via_request_id"]) == ("claim-1", "complete-1")
+    assert "failed (timeout)" in evaluated["message"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_evaluation_is_counted_by_the_workers_error_kind(
     team, participant, demo_challenge, admin_user, tmp_path
 ):
