@@ -232,6 +232,64 @@ def test_resumable_upload_into_the_store(s3_storage, s3_server, media, team, par
     assert local_files(media) == []
 
 
+def test_evalai_large_upload_goes_straight_to_the_store(
+    s3_storage, s3_server, media, team, participant, demo_challenge
+):
+    """EvalAI's --large flow as its CLI runs it: presigned part URLs of the store, PUT there with no
+    credentials, the ETags sent back to finish; the server checks what the store holds and joins it there."""
+    from assay.server.submissions.models import Submission
+    from assay.server.uploads.models import Upload
+    from tests.factories import token_for
+
+    dev = demo_challenge.phases.get(codename="dev")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(participant)}")
+    body = json.dumps({f"dev-a{i}": 1 for i in range(10)}).encode()
+
+    def presign(chunks: int) -> dict:
+        got = api.post(
+            f"/api/jobs/phases/{dev.pk}/get_submission_file_presigned_url/",
+            {"file_name": "preds.json", "num_file_chunks": chunks},
+            format="json",
+        )
+        assert got.status_code == 201, got.content
+        return got.json()
+
+    def finish(answer: dict, parts: list) -> object:
+        return api.post(
+            f"/api/jobs/phases/{dev.pk}/finish_submission_file_upload/{answer['submission_pk']}/",
+            {"parts": parts, "upload_id": answer["upload_id"]},
+            format="json",
+        )
+
+    answer = presign(1)
+    [url] = [u["url"] for u in answer["presigned_urls"]]
+    assert url.startswith(s3_server.endpoint) and "uploadId=" in url and "X-Amz-Signature=" in url
+    put = httpx.put(url, content=body)  # as evalai's requests.put(url, data=chunk): no credentials
+    assert put.status_code == 200
+    done = finish(answer, [{"ETag": put.headers["ETag"], "PartNumber": 1}])
+    assert done.status_code == 200, done.content
+    sub = Submission.objects.get(pk=answer["submission_pk"])
+    assert sub.status == "submitted" and sub.input_file_sha256 == hashlib.sha256(body).hexdigest()
+    assert sub.input_file.name == f"submissions/{sub.input_file_sha256}/preds.json"
+    assert default_storage.open(sub.input_file.name).read() == body
+    assert not [k for k in s3_server.keys(s3_storage) if k.startswith("media/uploads/")], "the joined copy is gone"
+
+    # a part that never arrived: refused with which one, then the submission fails with the reason
+    answer = presign(2)
+    first = httpx.put(answer["presigned_urls"][0]["url"], content=b"x" * 10)
+    refused = finish(answer, [{"ETag": first.headers["ETag"], "PartNumber": 1}])
+    assert refused.status_code == 409 and "parts [2] have not arrived" in refused.content.decode()
+    message = api.post(
+        f"/api/jobs/phases/{dev.pk}/send_submission_message/{answer['submission_pk']}/", {}, format="json"
+    )
+    assert message.status_code == 400
+    assert Upload.objects.get(pk=answer["upload_id"]).status == "aborted"
+    assert Submission.objects.get(pk=answer["submission_pk"]).status == "failed"
+    assert not [k for k in s3_server.keys(s3_storage) if k.startswith("media/uploads/")], "the parts are freed"
+    assert local_files(media) == []
+
+
 # --- one submission end to end, its files only in the store -----------------------------------------------
 
 

@@ -10,6 +10,7 @@ reach the store at another address than the server does (a compose network, a pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
@@ -94,6 +95,68 @@ class PrivateS3Storage(S3Storage):
     def download_to(self, name: str, out: IO[bytes]) -> None:
         """Stream the object into the open file ``out`` (the in-process worker's download: no temporary copy)."""
         self.bucket.Object(self._normalize_name(clean_name(name))).download_fileobj(out, Config=self.transfer_config)
+
+    # --- multipart uploads whose parts a client PUTs straight to the store (uploads.direct) -----------------
+
+    def _key(self, name: str) -> str:
+        return self._normalize_name(clean_name(name))
+
+    def start_multipart(self, name: str) -> str:
+        """Open a multipart upload of ``name``; its id."""
+        client = self.connection.meta.client
+        return client.create_multipart_upload(
+            Bucket=self.bucket_name, Key=self._key(name), ContentType="application/octet-stream"
+        )["UploadId"]
+
+    def part_url(self, name: str, upload_id: str, number: int, expire: int) -> str:
+        """A presigned URL to which a client PUTs part ``number`` (1-based) of that upload."""
+        params = {"Bucket": self.bucket_name, "Key": self._key(name), "UploadId": upload_id, "PartNumber": number}
+        return self._signing_client().generate_presigned_url("upload_part", Params=params, ExpiresIn=expire)
+
+    def multipart_parts(self, name: str, upload_id: str) -> list[dict[str, Any]]:
+        """What the store received: ``[{"PartNumber", "Size", "ETag"}, …]`` in part order."""
+        pages = self.connection.meta.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket_name, Key=self._key(name), UploadId=upload_id
+        )
+        try:
+            parts = [p for page in pages for p in page.get("Parts", ())]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                raise FileNotFoundError(f"no multipart upload {upload_id} of {name}") from None
+            raise
+        return sorted(({k: p[k] for k in ("PartNumber", "Size", "ETag")} for p in parts), key=lambda p: p["PartNumber"])
+
+    def complete_multipart(self, name: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        self.connection.meta.client.complete_multipart_upload(
+            Bucket=self.bucket_name,
+            Key=self._key(name),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]},
+        )
+
+    def abort_multipart(self, name: str, upload_id: str) -> None:
+        try:
+            self.connection.meta.client.abort_multipart_upload(
+                Bucket=self.bucket_name, Key=self._key(name), UploadId=upload_id
+            )
+        except ClientError:
+            pass  # already completed or aborted: nothing is left to free
+
+    def chunks(self, name: str, size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The object's bytes in chunks of ``size``, streamed (never whole in memory)."""
+        body = self.bucket.Object(self._key(name)).get()["Body"]
+        try:
+            yield from body.iter_chunks(size)
+        finally:
+            body.close()
+
+    def copy_new(self, source: str, name: str) -> str:
+        """Copy the object ``source`` to ``name`` (or a fresh name beside it, as save() picks) inside the store."""
+        name = self.get_available_name(name)
+        self.bucket.Object(self._key(name)).copy(
+            {"Bucket": self.bucket_name, "Key": self._key(source)}, Config=self.transfer_config
+        )
+        return name
 
     def url(self, name: str, parameters: dict | None = None, expire: int | None = None, http_method=None) -> str:
         return self.presigned(name, expire=expire, attachment=False)

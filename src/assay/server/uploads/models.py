@@ -26,6 +26,11 @@ class Upload(models.Model):
     chunk_size = models.PositiveIntegerField()
     part_count = models.PositiveIntegerField()
     parts = models.JSONField(default=dict, help_text="{part number: {size, sha256, md5}}")
+    store_upload_id = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="The object store's multipart upload, when the client puts the parts straight into it.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     failure_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

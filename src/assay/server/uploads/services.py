@@ -21,13 +21,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
-from assay.server.storage import ContentWriter
+from assay.server.storage import ContentWriter, safe_file_name
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import images
 from assay.server.submissions.services import submit as submit_rules
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.meta import normalise_meta
 
+from . import direct
 from .models import Upload
 
 S = Submission.Status
@@ -82,6 +83,14 @@ def begin(
             part_count=part_count,
             expires_at=timezone.now() + LIFETIME,
         )
+
+
+def direct_part_urls(upload: Upload) -> list[str] | None:
+    """With an object store, the store's presigned URL of each part (the client PUTs them there, not through
+    the server: :mod:`.direct`); None with local storage, whose parts come through the server."""
+    if not direct.available():
+        return None
+    return direct.start(upload, int(LIFETIME.total_seconds()))
 
 
 def _part_name(upload: Upload, number: int) -> str:
@@ -143,6 +152,8 @@ def finish(upload: Upload) -> Submission:
     if upload.status == Upload.Status.COMPLETE and upload.submission is not None:
         return upload.submission
     _open(upload)
+    if upload.store_upload_id:
+        return _finish_direct(upload)
     received = sorted(int(n) for n in upload.parts)
     if not received or received != list(range(1, len(received) + 1)):
         gaps = missing_parts(upload)[:10]
@@ -173,22 +184,53 @@ def finish(upload: Upload) -> Submission:
             stored, sha, size = writer.save_seekable(
                 "submissions", upload.file_name, joined, known=(digest.hexdigest(), joined_size)
             )
-            with transaction.atomic():
-                sub = Submission.objects.select_for_update().get(pk=upload.submission_id)
-                if sub.status != S.SUBMITTING:
-                    raise _refuse("bad_state", f"the submission is {sub.status}, no longer waiting for its file", 409)
-                sub.input_file = stored
-                sub.input_file_sha256 = sha
-                sub.input_file_size = size
-                sub.image_digest = image_digest
-                sub.status = S.SUBMITTED
-                sub.save(update_fields=["input_file", "input_file_sha256", "input_file_size", "image_digest", "status"])
-                Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETE)
+            sub = _queue(upload, stored, sha, size, image_digest)
         except BaseException:
             writer.rollback()
             raise
     upload.status = Upload.Status.COMPLETE
     _delete_parts(upload)
+    return sub
+
+
+def _finish_direct(upload: Upload) -> Submission:
+    """finish() of an upload whose parts went straight to the object store: the same checks, made there."""
+    parts = direct.received(upload)
+    sha, size, copy = direct.join(upload, parts, keep=upload.submission.phase.challenge.is_docker_based)
+    writer = ContentWriter()
+    try:
+        if upload.sha256 and sha != upload.sha256:
+            abort(upload, "the file's SHA-256 differs from the one declared at the start")
+            raise _refuse("checksum_mismatch", "the joined file's SHA-256 differs from the declared one; upload again")
+        image_digest = _image_digest(upload, copy) if copy is not None else ""
+        try:
+            stored = direct.store(upload, f"submissions/{sha}", safe_file_name(upload.file_name))
+            writer.created.append(stored)
+            sub = _queue(upload, stored, sha, size, image_digest)
+        except BaseException:
+            writer.rollback()
+            raise
+    finally:
+        if copy is not None:
+            copy.close()
+    upload.status = Upload.Status.COMPLETE
+    _delete_parts(upload)
+    return sub
+
+
+def _queue(upload: Upload, stored: str, sha: str, size: int, image_digest: str) -> Submission:
+    """The reserved submission gets its file and joins the queue; the upload is complete."""
+    with transaction.atomic():
+        sub = Submission.objects.select_for_update().get(pk=upload.submission_id)
+        if sub.status != S.SUBMITTING:
+            raise _refuse("bad_state", f"the submission is {sub.status}, no longer waiting for its file", 409)
+        sub.input_file = stored
+        sub.input_file_sha256 = sha
+        sub.input_file_size = size
+        sub.image_digest = image_digest
+        sub.status = S.SUBMITTED
+        sub.save(update_fields=["input_file", "input_file_sha256", "input_file_size", "image_digest", "status"])
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETE)
     return sub
 
 
@@ -218,6 +260,7 @@ def abort(upload: Upload, reason: str = "the upload was abandoned") -> None:
 
 
 def _delete_parts(upload: Upload) -> None:
+    direct.discard(upload)  # what the object store holds of a direct upload
     for n in upload.parts:
         try:
             default_storage.delete(_part_name(upload, int(n)))

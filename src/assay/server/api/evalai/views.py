@@ -462,7 +462,7 @@ class SubmissionFileView(EvalAIView):
         return Response({"signed_url": download_url(request, key)})
 
 
-# --- the --large flow: Assay serves the "presigned" part URLs itself -----------------------------------
+# --- the --large flow: the object store's presigned part URLs, or (local files) Assay's own ----------------
 
 
 class PresignedSubmissionView(EvalAIView):
@@ -485,7 +485,10 @@ class PresignedSubmissionView(EvalAIView):
             part_count=chunks,
             participation=participation,
         )
-        urls = [{"partNumber": n, "url": upload_part_url(request, str(upload.pk), n)} for n in range(1, chunks + 1)]
+        # with an object store the parts go straight to it, as on EvalAI's S3; else to Assay's own part URLs
+        direct = uploads.direct_part_urls(upload)
+        part_urls = direct or [upload_part_url(request, str(upload.pk), n) for n in range(1, chunks + 1)]
+        urls = [{"partNumber": n, "url": url} for n, url in enumerate(part_urls, 1)]
         return Response(
             {"presigned_urls": urls, "upload_id": str(upload.pk), "submission_pk": upload.submission_id}, 201
         )
