@@ -201,3 +201,13 @@ def test_the_runner_thread_is_woken_by_a_commit(settings):
     assert not started.thread.is_alive()
     assert runner.health() == "the task runner thread is not running"
     runner._current = None
+
+
+@pytest.mark.django_db(transaction=True)  # the runner refreshes its connection, as outside a request
+def test_assay_admin_run_tasks_once_runs_what_is_due():
+    from assay.server.commands import run_tasks
+
+    tasks.enqueue("test.record", {"n": 5})
+    tasks.enqueue("test.record", {"n": 6}, delay=3600)
+    assert run_tasks(once=True) == 1
+    assert calls == [{"n": 5}]

@@ -20,6 +20,7 @@ import threading
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Task
@@ -76,6 +77,9 @@ def claim(now: dt.datetime | None = None) -> Task | None:
     """Take one due task (the oldest queued one whose time has come, else one whose runner's lease ran
     out) and mark it running under a lease; None when nothing is due."""
     now = now or timezone.now()
+    due = Q(state=S.QUEUED, run_after__lte=now) | Q(state=S.RUNNING, lease_expires_at__lte=now)
+    if not Task.objects.filter(due).exists():
+        return None  # a plain read first: an idle runner never takes SQLite's write lock (BEGIN IMMEDIATE)
     while True:
         with transaction.atomic():
             row = (
