@@ -9,12 +9,20 @@ Tuned from the environment:
                        thread for up to ASSAY_LONG_POLL_SECONDS (20 s), so keep processes × threads well
                        above the number of `assay worker` processes plus the users you expect at once.
   PROMETHEUS_MULTIPROC_DIR  the folder where each process keeps its metrics (/metrics sums them); emptied
-                       here before the processes start, as prometheus_client requires.
+                       here before the processes start, as prometheus_client requires. Unset: a folder
+                       of this server's own under the temporary folder, removed when it stops.
 """
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+# Set here, in the arbiter, so that every process imports prometheus_client in multi-process mode; only
+# the server's processes get it (`assay admin run-tasks` and `migrate` count alone, as they should).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(tempfile.gettempdir()) / f"assay-prometheus-{os.getpid()}")
+    _made_metrics_dir = True
 
 bind = os.environ.get("ASSAY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("ASSAY_WEB_PROCESSES", "2"))
@@ -49,3 +57,9 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """The folder made above for this server goes with it (one set by the operator stays)."""
+    if globals().get("_made_metrics_dir"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

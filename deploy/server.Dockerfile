@@ -51,8 +51,7 @@ ENV HOME=/tmp \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=assay.server.settings \
     ASSAY_VAR_DIR=/var/lib/assay \
-    ASSAY_COMPRESS_STATIC=1 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+    ASSAY_COMPRESS_STATIC=1
 
 # Static files collected and compressed once, at build time: WhiteNoise serves them from here.
 USER 10001:10001

@@ -132,7 +132,7 @@ def test_the_compose_file_holds_together() -> None:
     assert services["docker"]["profiles"] == ["containers"]
     # Scalable: no fixed container name or host port on the workers.
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
-    assert "/healthz" in " ".join(services["server"]["healthcheck"]["test"])
+    assert "/readyz?skip=workers" in " ".join(services["server"]["healthcheck"]["test"])
 
 
 def test_the_server_image_runs_gunicorn_with_the_repositorys_config() -> None:

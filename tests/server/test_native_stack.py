@@ -142,6 +142,7 @@ def test_the_stack_runs_a_submission_to_the_leaderboard(database: str, s3_server
     url = f"http://127.0.0.1:{port}"
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_") or k == "ASSAY_ENVIRONMENTS_DIR"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py makes the server's own, as in the image
     env.update(s3_settings(s3_server.endpoint, bucket))
     env.update(
         DJANGO_SETTINGS_MODULE="assay.server.settings",
@@ -153,7 +154,6 @@ def test_the_stack_runs_a_submission_to_the_leaderboard(database: str, s3_server
         ASSAY_BIND=f"127.0.0.1:{port}",
         ASSAY_WEB_PROCESSES="2",
         ASSAY_WEB_THREADS="8",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         # gunicorn's graceful stop waits for open requests, a worker's claim among them: keep it short here.
         ASSAY_LONG_POLL_SECONDS="3",
     )
@@ -197,6 +197,12 @@ def test_the_stack_runs_a_submission_to_the_leaderboard(database: str, s3_server
         css = next(part.split('"')[0] for part in page.text.split('href="')[1:] if part.split('"')[0].endswith(".css"))
         static = httpx.get(f"{url}{css}" if css.startswith("/") else f"{url}/{css}", timeout=10)
         assert static.status_code == 200 and "text/css" in static.headers["content-type"], css
+        # /metrics sums gunicorn's processes (the multi-process folder gunicorn.conf.py set up): the two
+        # evaluations were reported to whichever process took each request.
+        metrics = httpx.get(f"{url}/metrics", timeout=10)
+        assert metrics.status_code == 200, metrics.text
+        evaluated = [line for line in metrics.text.splitlines() if line.startswith("assay_evaluation_seconds_count")]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in evaluated) == 2, evaluated
         # Both gunicorn processes and every worker are up to the end; the files are only in the bucket.
         stack.check_alive()
         keys = s3_server.keys(bucket)
