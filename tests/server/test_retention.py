@@ -170,3 +170,20 @@ def test_assay_admin_retention_shows_first_and_applies_on_request(participant, p
     assert report["items"][0]["submission"] == sub.pk
     assert Submission.objects.get(pk=sub.pk).files_removed_at is not None
     assert not default_storage.exists(report["items"][0]["files"][0]["name"])
+
+
+def test_the_task_runner_applies_it_daily_once_scheduled(participant, phase, media, django_capture_on_commit_callbacks):
+    from assay.server import tasks
+    from assay.server.tasks.models import Task
+
+    sub = settled(participant, phase, days_old=31)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retention.schedule() is True
+        assert retention.schedule() is False  # one chain, however often it is asked
+        assert tasks.run_due() == 1
+    sub.refresh_from_db()
+    assert sub.files_removed_at is not None
+    (following,) = Task.objects.filter(name=retention.SCHEDULED, state=Task.State.QUEUED)
+    assert following.run_after > timezone.now() + dt.timedelta(hours=23)
+    assert tasks.run_due() == 0  # tomorrow's run waits for tomorrow
+    assert retention.unschedule() == 1

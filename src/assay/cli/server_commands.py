@@ -243,12 +243,29 @@ def retention(
         bool, typer.Option("--apply", help="Remove the files (default: only show what would go).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    schedule: Annotated[
+        bool, typer.Option("--schedule", help="Let the task runner apply it now and then daily (run-tasks).")
+    ] = False,
+    unschedule: Annotated[bool, typer.Option("--unschedule", help="Stop the task runner's daily runs.")] = False,
 ) -> None:
     """Remove submission files past their phase's retention policy (submission_artifact_retention_policy).
 
     Input files and logs of settled submissions go; results, leaderboard entries and released audits stay.
-    Without --apply nothing changes. Run it daily (cron) with --apply."""
-    items, applied = _admin().retention(apply)
+    Without --apply nothing changes. Run it daily with --apply (cron), or --schedule it on the task runner."""
+    server = _admin()
+    if schedule or unschedule:
+        if schedule and unschedule:
+            err_console.print("[red]--schedule or --unschedule, not both[/red]")
+            raise typer.Exit(2)
+        done = server.schedule_retention(schedule)
+        if schedule:
+            console.print(
+                "scheduled: the task runner applies retention now, then daily" if done else "already scheduled"
+            )
+        else:
+            console.print(f"unscheduled ({done} queued run(s) dropped)")
+        return
+    items, applied = server.retention(apply)
     total = sum(item.size for item in items)
     if as_json:
         emit_json(

@@ -249,3 +249,11 @@ def retention(apply: bool) -> tuple[list, bool]:
     from assay.server.submissions.services import retention as policy
 
     return (policy.apply() if apply else list(policy.due())), apply
+
+
+def schedule_retention(on: bool) -> bool | int:
+    """Put retention on the task runner (a run now, then daily), or take it off (how many runs dropped)."""
+    setup()
+    from assay.server.submissions.services import retention as policy
+
+    return policy.schedule() if on else policy.unschedule()

@@ -14,6 +14,7 @@ class SubmissionsConfig(AppConfig):
         from assay.server.storage_config import S3_BACKEND
 
         from .models import Submission
+        from .services import retention  # noqa: F401  (registers its task handler)
         from .services.queue import announce_approved, announce_saved
 
         post_save.connect(announce_saved, sender=Submission, dispatch_uid="assay-queue-wakeup")

@@ -6,11 +6,15 @@ results stay: the output, the result and metadata files, per-case rows and leade
 never change. A submission whose audit was released (or released and retracted) keeps everything: its
 files are evidence the published report and trail point to. The row records when and under which policy
 its files went, and every face says so (410) instead of a missing file.
+
+``assay admin retention --schedule`` puts it on the task runner: one queued task a day, each run queueing
+the next before it works, so a failed run never ends the chain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,10 +23,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from assay.server import tasks
+
 from ..models import Submission
 from .errors import SubmissionError
 
+log = logging.getLogger("assay.retention")
 S = Submission.Status
+SCHEDULED = "submissions.retention"
+DAY = 24 * 3600
 POLICY_DAYS = {"days_14": 14, "days_30": 30, "months_3": 90, "months_6": 180, "months_12": 365}
 REMOVED_FIELDS = ("input_file", "stdout_file", "stderr_file")
 SETTLED = (S.FINISHED, S.FAILED, S.CANCELLED, S.ARCHIVED)  # nothing will read the input again
@@ -140,3 +149,29 @@ def require_kept(sub: Submission, field_name: str) -> None:
     """Refuse (410 Gone) a file the policy removed, saying when and why, before anyone looks for it."""
     if sub.files_removed_at is not None and field_name in REMOVED_FIELDS and not getattr(sub, field_name):
         raise SubmissionError("removed_by_retention", removed_note(sub), 410)
+
+
+@tasks.handler(SCHEDULED, lease_seconds=3600)
+def run_scheduled(payload: dict) -> None:
+    """The task runner's daily run: queue tomorrow's first, then remove what is due."""
+    schedule(delay=DAY)
+    removed = apply()
+    log.info("retention removed the files of %d submissions (%d bytes)", len(removed), sum(r.size for r in removed))
+
+
+def schedule(delay: float = 0) -> bool:
+    """Queue a run on the task runner ``delay`` seconds from now, unless one is queued; whether it queued one."""
+    from assay.server.tasks.models import Task
+
+    with transaction.atomic():
+        if Task.objects.select_for_update().filter(name=SCHEDULED, state=Task.State.QUEUED).exists():
+            return False
+        tasks.enqueue(SCHEDULED, {}, delay=delay, max_attempts=3)
+    return True
+
+
+def unschedule() -> int:
+    """Drop the queued runs; how many there were."""
+    from assay.server.tasks.models import Task
+
+    return Task.objects.filter(name=SCHEDULED, state=Task.State.QUEUED).delete()[0]
