@@ -64,6 +64,10 @@ def serve(host: str, port: int) -> None:
     from django.core.management import call_command
 
     send_small_writes_at_once()
+    if not os.environ.get("ASSAY_SITE_URL", "").strip():  # links in e-mails name the address served here
+        from django.conf import settings
+
+        settings.SITE_URL = f"http://{host}:{port}"
     start_task_runner()
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
 
