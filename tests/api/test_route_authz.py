@@ -340,6 +340,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     },
     ("get", WC + "host/edit"): row(W_HOST),
     ("get", WC + "host/statistics"): row(W_HOST),
+    ("get", WC + "host/submissions/<int:submission_id>"): row(W_HOST),  # its evaluations
     ("post", WC + "host/edit/texts"): row(W_HOST, 400),  # an empty form: the page again, with why
     ("post", WC + "host/edit/phases/<int:phase_id>"): row(W_HOST, 400),
     ("post", WC + "host/edit/splits/<int:split_id>/remove"): row(W_HOST),  # asks first

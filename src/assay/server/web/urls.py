@@ -6,6 +6,7 @@ from .views import (
     host,
     host_editing,
     host_statistics,
+    host_submission,
     leaderboard,
     notifications,
     pages,
@@ -64,6 +65,7 @@ urlpatterns = [
     path(challenge + "host/invitations", host.invitations, name="host-invitations"),
     path(challenge + "host/submissions", host.submissions, name="host-submissions"),
     path(challenge + "host/submissions/rerun", host.bulk_rerun, name="host-bulk-rerun"),
+    path(challenge + "host/submissions/<int:submission_id>", host_submission.submission_page, name="host-submission"),
     path(
         challenge + "host/submissions/<int:submission_id>/<str:action>",
         host.submission_action,

@@ -25,6 +25,7 @@ from assay.server.storage import presigned_get, safe_file_name
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, log_text, retention
 from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
+from assay.server.submissions.services.attempts import note_reruns
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import (
     any_in_progress,
@@ -343,6 +344,7 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
     rows = []
     if participation is not None:
         subs = list(team_submissions(participation, phase)[:200])
+        note_reruns(subs)  # "re-run by the hosts on …"
         host = context["is_host"]
         reader = ResultReader(request.user)  # hidden splits are cut here, never in the template
         rows = [
@@ -364,6 +366,7 @@ def all_my_submissions(request: HttpRequest) -> HttpResponse:
     """Every submission of the user's teams across challenges, newest first; results through the one
     reader, so a split hidden from participants stays hidden here too."""
     page = Paginator(user_submissions(request.user), ALL_MINE_PAGE).get_page(request.GET.get("page"))
+    note_reruns(page.object_list)
     reader = ResultReader(request.user)
     rows = [(s, reader.result(s)) for s in page.object_list]
     return render(request, "web/my_submissions.html", {"page": page, "rows": rows})
