@@ -475,13 +475,23 @@ def test_readyz_wants_a_platform_worker_seen_lately(client, settings, admin_user
     }
 
 
-@pytest.mark.django_db
-def test_readyz_counts_the_in_process_worker(client, settings, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_readyz_counts_the_in_process_worker(client, settings, media):
+    """``assay demo``'s worker thread counts from its start, before its token was first used."""
     from assay.server import inprocess_worker
 
     settings.READY_WORKER_MINUTES = 10
-    monkeypatch.setattr(inprocess_worker, "serving", lambda: True)
-    assert client.get("/readyz").json()["checks"]["workers"]["ok"] is True
+    settings.VAR_DIR = media
+    settings.INPROCESS_WORKER_TRANSPORT = "inprocess"
+    assert client.get("/readyz").status_code == 503
+    supervised = inprocess_worker.start("http://127.0.0.1:1")  # the in-process transport needs no address
+    try:
+        answer = client.get("/readyz")
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["checks"]["workers"]["detail"] == "the in-process worker runs in this process"
+    finally:
+        supervised.stop()
+        supervised.thread.join(30)
 
 
 @pytest.mark.django_db
