@@ -213,3 +213,25 @@ def test_an_archive_restores_into_the_other_database_through_the_cli(world, part
             with postgres_admin() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
     assert _rows_and_files(again) == _rows_and_files(source)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_round_trip_with_files_in_an_s3_bucket(s3_storage, s3_server, world, participant, team, media, tmp_path):
+    """The files are read and written through the default storage: an instance on S3 backs up and restores
+    without a local path (the bucket is a real S3 API server, tests/s3.py)."""
+    fill(world, participant, team)
+    rows_before, files_before = canonical()
+    assert files_before and len(s3_server.keys(s3_storage)) == len(files_before)
+    archive = tmp_path / "site.tar"
+    backup(archive)
+
+    call_command("flush", interactive=False, verbosity=0)
+    for name in files_before:
+        default_storage.delete(name)
+    cache.clear()
+    assert s3_server.keys(s3_storage) == []
+
+    restore(archive)
+    assert canonical() == (rows_before, files_before)
+    assert sorted(s3_server.keys(s3_storage)) == sorted(f"media/{name}" for name in files_before)
+    assert not any(media.rglob("*.*"))  # nothing went to the local folder

@@ -191,8 +191,14 @@ def backup(path: Path, progress: Progress = quiet) -> BackupSummary:
             writer.add_bytes(FORMAT_MEMBER, json.dumps(document, indent=1, sort_keys=True).encode())
             writer.add_path(ROWS_MEMBER, rows_path)
             for number, name in enumerate(names, 1):
-                size = default_storage.size(name)
-                with default_storage.open(name, "rb") as fh:
+                try:
+                    size = default_storage.size(name)
+                    fh = default_storage.open(name, "rb")
+                except FileNotFoundError:  # deleted since it was listed (retention, an undone write): not needed
+                    if name in referenced:
+                        summary.missing.append(name)
+                    continue
+                with fh:
                     writer.add_stream(file_member(name), fh, size)
                 summary.files += 1
                 summary.file_bytes += size
