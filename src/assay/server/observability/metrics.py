@@ -1,5 +1,5 @@
-"""The Prometheus metrics: what happens is counted where it happens (:mod:`.receivers`, :mod:`.http`), what
-*is* (queue depth, workers last seen) is read from the database when scraped (:class:`QueueCollector`).
+"""The Prometheus metrics: what happens is counted where it happens (:mod:`.receivers`, :mod:`.middleware`),
+what *is* (queue depth, workers last seen) is read from the database when scraped (:class:`QueueCollector`).
 
 Under a multi-process server (gunicorn) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder writable by
 every process, before they start: prometheus_client then keeps each process's counters and histograms
