@@ -38,7 +38,8 @@ else
   echo "up.sh: needs docker compose (the Docker Compose plugin) or docker-compose" >&2; exit 1
 fi
 
-secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+# 32 random bytes as hex: safe in URLs (the database password is part of ASSAY_DATABASE_URL) and in .env.
+secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 if [ ! -f .env ]; then
   [ -n "$host" ] || host=$(hostname -I 2>/dev/null | awk '{print $1}')
@@ -73,7 +74,8 @@ compose build
 compose up -d server tasks
 if ! grep -q '^ASSAY_WORKER_TOKEN=.' .env; then
   token=$(compose exec -T server assay admin worker-token create --name compose-workers --json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+    sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] || { echo "up.sh: could not create the workers' token (see: compose logs server)" >&2; exit 1; }
   echo "ASSAY_WORKER_TOKEN=$token" >>.env
   echo "created the workers' token (in .env; revoke with: assay admin worker-token revoke ID)"
 fi
