@@ -56,6 +56,7 @@ ASSAY_SECRET_KEY=$(secret)
 # Where people and workers reach this machine (put your DNS name here, behind TLS for production).
 ASSAY_ALLOWED_HOSTS=$host,localhost,127.0.0.1
 ASSAY_CSRF_TRUSTED_ORIGINS=http://$host:8000
+ASSAY_SITE_URL=http://$host:8000
 ASSAY_S3_PUBLIC_ENDPOINT_URL=http://$host:9000
 EOF
   echo "wrote $(pwd)/.env (generated secrets; public address $host)"

@@ -81,6 +81,7 @@ def test_up_sh_writes_private_generated_secrets(stack_dir: Path) -> None:
     secrets = [env[k] for k in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "ASSAY_SECRET_KEY")]
     assert all(len(s) >= 40 for s in secrets) and len(set(secrets)) == 3
     assert env["ASSAY_S3_PUBLIC_ENDPOINT_URL"] == "http://assay.example.org:9000"
+    assert env["ASSAY_SITE_URL"] == "http://assay.example.org:8000"
     assert env["ASSAY_ALLOWED_HOSTS"].split(",")[0] == "assay.example.org"
     assert unknown({k for k in env if k.startswith("ASSAY_")}) == set()
     # A second run keeps them: secrets are made once.
