@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.files.storage import default_storage
@@ -35,6 +35,9 @@ DAY = 24 * 3600
 POLICY_DAYS = {"days_14": 14, "days_30": 30, "months_3": 90, "months_6": 180, "months_12": 365}
 REMOVED_FIELDS = ("input_file", "stdout_file", "stderr_file")
 SETTLED = (S.FINISHED, S.FAILED, S.CANCELLED, S.ARCHIVED)  # nothing will read the input again
+#: Higher apps' say on whether a stored name is still theirs (a model version's file is shared with the
+#: submissions made from it); each answers True to keep the file. Filled in by their AppConfig.ready.
+KEEPERS: list[Callable[[str], bool]] = []
 
 
 @dataclass
@@ -128,7 +131,7 @@ def _delete_unshared(names: list[str]) -> None:
         shared = Q()
         for field_name in REMOVED_FIELDS:
             shared |= Q(**{field_name: name})
-        if Submission.objects.filter(shared).exists():
+        if Submission.objects.filter(shared).exists() or any(keep(name) for keep in KEEPERS):
             continue
         try:
             default_storage.delete(name)

@@ -77,11 +77,14 @@ def submit(
     fields: SubmissionFields,
     *,
     participation: Participation | None = None,
+    stored: tuple[str, str, int] | None = None,
 ) -> Submission:
     """Create a submitted (queued) submission for ``user``'s team, or raise :class:`SubmissionError`.
 
     ``participation``: what :func:`gate` answered, when the caller asked it already (a view asks who may
-    submit before it reads the body, so a refused role gets its 403 whatever it sent)."""
+    submit before it reads the body, so a refused role gets its 403 whatever it sent). ``stored``: (name,
+    sha256, size) of a file already in storage that ``file`` reads (a registered model's version): it is
+    checked like an upload and named by the submission, never copied."""
     participation = participation or gate(user, phase)
     if file is None:
         raise SubmissionError("file_required", "a submission file is required", 400)
@@ -97,7 +100,7 @@ def submit(
     )
     writer = ContentWriter()
     try:
-        stored, digest, size = writer.save_seekable("submissions", file_name, file)
+        name, digest, size = stored or writer.save_seekable("submissions", file_name, file)
         return create(
             user,
             phase,
@@ -106,7 +109,7 @@ def submit(
             meta,
             file_name=file_name,
             status=S.SUBMITTED,
-            input_file=stored,
+            input_file=name,
             input_file_sha256=digest,
             input_file_size=size,
             image_digest=image_digest,
