@@ -1,10 +1,11 @@
 """A real S3 API server for the tests: moto's server mode (``moto[server]``, the test extra) in a subprocess.
 
 ``s3_server`` (session) starts it on a free loopback port and gives its endpoint URL; ``s3_bucket`` makes
-a fresh bucket per test; ``s3_storage`` points the server's default storage at that bucket (and checks
-that nothing lands in the local MEDIA_ROOT meanwhile is up to the test). ``s3_settings(endpoint, bucket)``
-is the environment a server process needs to use it — for suites that start real server processes.
-A suite uses these by importing them into its conftest (``from tests.s3 import s3_server, …``).
+a fresh bucket per test; ``s3_storage`` points the server's default storage at that bucket for one test
+(the local MEDIA_ROOT is then the ``media`` fixture's empty folder, so a test can assert nothing landed
+there). ``s3_settings(endpoint, bucket)`` is the environment a server process needs to use it — for suites
+that start real server processes. A suite gets the fixtures by importing them into its conftest
+(``from tests.s3 import s3_server, …``; tests/server's does). Needs only the test extra: no Docker, no MinIO.
 """
 
 from __future__ import annotations
