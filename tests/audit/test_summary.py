@@ -240,13 +240,14 @@ def test_rows_without_the_settings_prediction_key_are_refused():
 
 
 def test_the_95_percent_interval_of_sensitivity_covers_the_true_value_in_about_95_percent_of_datasets():
-    # 200 simulated test sets (fixed seeds) of 100 positives and 100 negatives from a model whose true
-    # sensitivity is 0.8: the stratified percentile interval should hold 0.8 in about 190 of them. The
-    # band is wide on purpose (binomial sd of the count ~3); the seeds make the count itself fixed.
+    # 50 simulated test sets (fixed seeds) of 100 positives and 100 negatives from a model whose true
+    # sensitivity is 0.8: the summary's stratified percentile interval should hold 0.8 in about 47 of them
+    # (binomial sd ~1.5; the seeds make the count itself fixed). The kernel's own coverage is checked on 200
+    # sets in test_bootstrap.py; this checks that the summary hands its intervals on unchanged.
     rng = np.random.default_rng(20261202)
     reference = np.r_[np.ones(100, int), np.zeros(100, int)]
     covered = 0
-    for k in range(200):
+    for k in range(50):
         called = np.r_[rng.random(100) < 0.8, rng.random(100) < 0.1]
         rows = [
             {"case_id": str(i), "reference": int(r), "probability": 0.75 if c else 0.25}
@@ -255,4 +256,4 @@ def test_the_95_percent_interval_of_sensitivity_covers_the_true_value_in_about_9
         doc = summarise(binary_settings(bootstrap={"resamples": 200, "seed": k}), rows)
         low, high = interval(doc, "sensitivity")
         covered += low <= 0.8 <= high
-    assert 180 <= covered <= 198
+    assert 43 <= covered <= 50
