@@ -20,7 +20,7 @@ VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 class MainPage:
     name: str
     role: str | None  # who is signed in: "participant", "host", "admin", or None (anonymous)
-    path: str  # formatted with the challenge's ``pk``
+    path: str  # formatted with the challenge's ``pk``, its first ``team`` and that team's first ``submission``
     status: int = 200
 
 
@@ -33,6 +33,10 @@ PAGES = [
     MainPage("tokens", "participant", "/account/tokens"),
     MainPage("host-dashboard", "host", "/host/"),
     MainPage("host-submissions", "host", "/challenges/{pk}/host/submissions"),
+    MainPage("host-submission", "host", "/challenges/{pk}/host/submissions/{submission}"),
+    MainPage("host-edit", "host", "/challenges/{pk}/host/edit"),
+    MainPage("host-statistics", "host", "/challenges/{pk}/host/statistics"),
+    MainPage("team-page", None, "/teams/{team}/"),
     MainPage("admin-challenge-list", "admin", "/"),
     MainPage("login", None, "/accounts/login/"),
     MainPage("sign-up", None, "/accounts/signup/"),
@@ -70,7 +74,10 @@ def open_page(new_page, challenge, page: MainPage, viewport: dict):
     browser_page = new_page(viewport)
     if page.role is not None:
         sign_in(browser_page, USERNAMES[page.role])
-    response = browser_page.goto(page.path.format(pk=challenge.pk))
+    participation = challenge.participations.order_by("id").first()
+    team = participation.team_id if participation else 0
+    first = participation.team.submissions.order_by("id").first() if participation else None
+    response = browser_page.goto(page.path.format(pk=challenge.pk, team=team, submission=first.pk if first else 0))
     assert response is not None and response.status == page.status, f"{page.name}: {response and response.status}"
     browser_page.wait_for_load_state("networkidle")
     return browser_page

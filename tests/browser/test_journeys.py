@@ -143,7 +143,7 @@ def test_host_fixes_a_broken_bundle_approves_a_team_and_reruns_a_submission(new_
     participation.refresh_from_db()
     assert participation.status == Participation.Status.APPROVED
 
-    # the host re-runs Dave's evaluated submission; the clone is evaluated again
+    # the host re-runs Dave's evaluated submission: the same submission is evaluated again (issue 17)
     phase = demo.phases.get(codename="dev")
     with open(DEMO_SUBMISSIONS / "dev_all_even.json", "rb") as fh:
         first = submit(dave, phase, fh, "dev_all_even.json", SubmissionFields())
@@ -152,12 +152,12 @@ def test_host_fixes_a_broken_bundle_approves_a_team_and_reruns_a_submission(new_
     _wait_until_finished(page, first.pk)
     page.click(f"#host-submission-{first.pk} >> button:has-text('Re-run')")
     page.click("#confirm-button")  # destructive actions ask first
-    page.wait_for_selector(f"#host-submission-{first.pk}[data-status=cancelled]")
-    clone = Submission.objects.filter(participant_team=team).exclude(pk=first.pk).get()
-    page.wait_for_selector(f"#host-submission-{clone.pk}")
+    page.wait_for_selector(".messages .success")
     shot(page, "12-host-submissions")
-    _wait_until_finished(page, clone.pk)
-    assert page.get_attribute(f"#host-submission-{clone.pk}", "data-status") == "finished"
+    _wait_until_finished(page, first.pk)
+    assert page.get_attribute(f"#host-submission-{first.pk}", "data-status") == "finished"
+    assert not Submission.objects.filter(participant_team=team).exclude(pk=first.pk).exists()  # no copy
+    assert first.attempts.get().status == "finished"  # the earlier evaluation, kept
 
 
 def test_a_private_split_is_invisible_to_a_participant(new_page, demo):
