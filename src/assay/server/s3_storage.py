@@ -46,10 +46,13 @@ class PrivateS3Storage(S3Storage):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        # multipart transfers of 8 MiB parts, four at a time: a file in flight holds at most ~32 MiB of memory
+        # Multipart transfers of 8 MiB parts, four requests at a time, at most two parts read ahead into
+        # memory (boto3's default of ten held ~90 MiB of a 96 MiB upload; this holds ~28 MiB, whatever the
+        # file's size: tests/server/test_storage_s3.py measures it).
         self.transfer_config = TransferConfig(
             multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES, max_concurrency=4
         )
+        self.transfer_config.max_in_memory_upload_chunks = 2  # s3transfer's knob, not a TransferConfig argument
         self._signer = None
 
     def get_default_settings(self) -> dict[str, Any]:
