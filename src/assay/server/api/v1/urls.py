@@ -9,6 +9,7 @@ from . import (
     challenges,
     files,
     leaderboards,
+    model_zoo,
     notifications,
     phases,
     statistics,
@@ -61,6 +62,14 @@ urlpatterns = [
     path(f"{submission}/stderr", submissions.StderrView.as_view()),
     path(f"{submission}/result", submissions.ResultView.as_view()),
     path(f"{submission}/cases", submissions.CasesView.as_view()),
+    # models: registered once, versioned, submitted to many phases (assay.server.models_zoo)
+    path("models", model_zoo.ModelListView.as_view()),
+    path("models/<int:model_id>", model_zoo.ModelDetailView.as_view()),
+    path("models/<int:model_id>/publish", model_zoo.PublishView.as_view()),
+    path("models/<int:model_id>/versions", model_zoo.VersionListView.as_view()),
+    path("models/<int:model_id>/versions/<int:number>/submit", model_zoo.SubmitView.as_view()),
+    path("models/<int:model_id>/results", model_zoo.ResultsView.as_view()),
+    path("models/<int:model_id>/phases", model_zoo.PhasesView.as_view()),
     # audits: auditors, the team's answers, reviews, release (assay.server.audits.services)
     path("challenges/<int:challenge_id>/auditors", audits.ChallengeAuditorsView.as_view()),
     path("challenges/<int:challenge_id>/auditors/<int:user_id>", audits.ChallengeAuditorDetailView.as_view()),

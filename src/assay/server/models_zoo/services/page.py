@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.urls import reverse
+
 from assay.server.audits.services.access import may_read_audit, may_see_audit
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.result_access import NOBODY, ResultReader
@@ -27,12 +29,26 @@ class ModelResult:
     output: dict | None
     audit: str  # "report": the reader may read its audit report; "audit": may see its audit; "": neither
 
+    @property
+    def leaderboard_url(self) -> str:
+        """The challenge's leaderboard at the phase's first split (the page decides what the reader sees)."""
+        phase = self.submission.phase
+        url = reverse("web:leaderboard", args=[phase.challenge_id])
+        first = min((ps.pk for ps in phase.phase_splits.all()), default=None)
+        return f"{url}?split={first}" if first else url
+
+    @property
+    def audit_url(self) -> str:
+        name = {"report": "web:audit-report", "audit": "web:audit"}.get(self.audit)
+        return reverse(name, args=[self.submission.pk]) if name else ""
+
 
 def results(user, model: Model) -> list[ModelResult]:
     reader = ResultReader(user)
     rows = (
         Submission.objects.filter(model_source__version__model=model, ignore_submission=False)
         .select_related("phase__challenge", "participant_team", "model_source__version")
+        .prefetch_related("phase__phase_splits")
         .order_by("-submitted_at", "-id")
     )
     out = []
