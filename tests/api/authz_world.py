@@ -57,6 +57,25 @@ class World:
         return values
 
 
+def code_bundle_zip(text: str = "echo 1") -> Any:
+    """A code bundle (a .zip with run.sh at its root), as an upload."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("run.sh", text)
+    return upload(buf.getvalue(), "model.zip")
+
+
+def _model(alice, team):
+    """Team A's model, private (issue 16): only its team (and staff) may read it."""
+    from assay.server.models_zoo.services import registry
+
+    file = code_bundle_zip()
+    return registry.register(alice, team=team, name="authz", kind="code_bundle", file=file, file_name=file.name)
+
+
 def build_world(world: dict, users: dict) -> World:
     """tests.api.conftest's world (challenge C with dev and test phases, teams A and B, the host team; a second
     challenge of another host team), both challenges evaluated remotely, plus what every route names: team
@@ -116,6 +135,7 @@ def build_world(world: dict, users: dict) -> World:
     participation = Participation.objects.get(challenge=challenge, team=world["teams"]["participant"])
     auditor, other_auditor = make_user("audrey"), make_user("otto")
     _audit(challenge, other, dev, sub, held, users["host"], auditor, other_auditor)
+    model = _model(alice, world["teams"]["participant"])
     values = {
         "challenge_id": challenge.pk,
         "pk": challenge.pk,
@@ -140,6 +160,7 @@ def build_world(world: dict, users: dict) -> World:
         "stdout_key": sub.stdout_file.name,
         "review_round": 1,  # the auditor's open round on team A's submission
         "webhook_id": hook.pk,
+        "model_id": model.pk,  # team A's private code-bundle model (its version 1: "number")
     }
     by_prefix = {
         "api/v1/host-teams/": {"team_id": world["host_team"].pk},

@@ -31,7 +31,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from tests.factories import upload
 
-from .authz_world import AUDIT_ANSWERS, ROLES, UPLOAD, World, build_world
+from .authz_world import AUDIT_ANSWERS, ROLES, UPLOAD, World, build_world, code_bundle_zip
 from .routes import Route, sample_path, url_routes
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +143,18 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", V1 + f"submissions/{SUB}/rerun"): row(N_SUBMISSION, participant_a=403),
     ("post", V1 + f"submissions/{SUB}/resume"): row(N_SUBMISSION, 403),
     ("patch", V1 + f"submissions/{SUB}/marks"): row(N_SUBMISSION, participant_a=403),
+    # /api/v1: models (team A's private code-bundle model: its team; staff read it; the challenge takes no
+    # code bundles, so submitting is refused past the rule). Registering needs exactly one participant team.
+    ("get", V1 + "models"): row(N_USER),
+    ("post", V1 + "models"): row(N_USER, 201, outsider=400, host=400, admin=400, auditor=400, other_auditor=400),
+    ("get", V1 + "models/<int:model_id>"): row(N_OWN, admin=200),
+    ("patch", V1 + "models/<int:model_id>"): row(N_OWN, admin=403),
+    ("post", V1 + "models/<int:model_id>/publish"): row(N_OWN, admin=403),
+    ("get", V1 + "models/<int:model_id>/versions"): row(N_OWN, admin=200),
+    ("post", V1 + "models/<int:model_id>/versions"): row(N_OWN, 201, admin=403),
+    ("post", V1 + "models/<int:model_id>/versions/<int:number>/submit"): row(N_OWN, 400, admin=403),
+    ("get", V1 + "models/<int:model_id>/results"): row(N_OWN, admin=200),
+    ("get", V1 + "models/<int:model_id>/phases"): row(N_OWN, admin=403),
     # /api/v1: audits (the dev phase is audited; team A's submission is under review in the auditor's open
     # round 1, its held one has complete draft answers); the other challenge's auditor is a stranger here
     ("get", V1 + f"challenges/{CH}/auditors"): row(N_HOST, auditor=200),
@@ -414,6 +426,11 @@ def _not_a_zip() -> Any:
 _RESULT = {"result": [{"public": {"Accuracy": 0.5, "F1": 0.5}}]}
 
 BODIES: dict[tuple[str, str], Body] = {
+    ("post", V1 + "models"): as_multipart(lambda v: {"name": "m2", "kind": "code_bundle", "file": code_bundle_zip()}),
+    ("patch", V1 + "models/<int:model_id>"): as_json(lambda v: {"summary": "Counts."}),
+    ("post", V1 + "models/<int:model_id>/publish"): as_json(lambda v: {"published": True}),
+    ("post", V1 + "models/<int:model_id>/versions"): as_multipart(lambda v: {"file": code_bundle_zip("echo 2")}),
+    ("post", V1 + "models/<int:model_id>/versions/<int:number>/submit"): as_json(lambda v: {"phase": v["phase_id"]}),
     ("post", V1 + f"phases/{PH}/submissions"): as_multipart(lambda v: {"input_file": _entry()}),
     ("post", V1 + f"challenges/{CH}/worker-tokens"): as_json(lambda v: {"name": "w2"}),
     ("post", V1 + "worker/claim"): as_json(lambda v: {"worker_id": "w1"}),
