@@ -92,6 +92,7 @@ def restore(path: Path, progress: Progress = quiet) -> RestoreSummary:
     call_command("migrate", interactive=False, verbosity=0)
     summary = RestoreSummary()
     summary.warnings += _newer_here(checked.format)
+    total = checked.files  # counted once: it walks every member
     with open_archive(path) as tar:
         for member in tar:
             fh = tar.extractfile(member)
@@ -102,8 +103,8 @@ def restore(path: Path, progress: Progress = quiet) -> RestoreSummary:
                 _expect(checked, member.name, _write_file(storage_name(member.name), fh, member.size))
                 summary.files += 1
                 summary.file_bytes += member.size
-                if summary.files % 200 == 0 or summary.files == checked.files:
-                    progress(f"files: {summary.files}/{checked.files}")
+                if summary.files % 200 == 0 or summary.files == total:
+                    progress(f"files: {summary.files}/{total}")
     return summary
 
 
