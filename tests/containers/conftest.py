@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from assay.evaluation.containers.docker_backend import LABEL, DockerBackend, docker
+from assay.evaluation.containers.docker_backend import OWNER_LABEL, DockerBackend, docker
 from assay.evaluation.containers.localimages import BUSYBOX, build_image, busybox_rootfs, engine
 from assay.evaluation.containers.localimages import save_image as save_image  # tests import it from here
 
@@ -90,9 +90,15 @@ def images(docker_client: Any) -> dict[str, str]:
     return tags
 
 
+def owned_by(backend: DockerBackend) -> dict[str, str]:
+    """A filter for the containers ``backend`` started. The engine is shared (the other pytest-xdist
+    worker, other people's runs, a local stack): a check for every Assay container would see theirs."""
+    return {"label": f"{OWNER_LABEL}={backend.owner}"}
+
+
 @pytest.fixture
 def backend(docker_client: Any) -> Iterator[DockerBackend]:
     backend = DockerBackend(docker_client)
     yield backend
-    leftovers = docker_client.containers.list(all=True, filters={"label": LABEL})
+    leftovers = docker_client.containers.list(all=True, filters=owned_by(backend))
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"

@@ -16,7 +16,8 @@ import pytest
 
 from assay.evaluation import EvaluationJob, EvaluationLimits, EvaluatorPool
 from assay.evaluation.containers import ContainerRun, ContainerUnavailable, run_environment, run_static_dataset
-from assay.evaluation.containers.docker_backend import LABEL, DockerBackend
+from assay.evaluation.containers.docker_backend import DockerBackend
+from tests.containers.conftest import owned_by
 
 LABELS_SECRET = "LABEL-7f3a91"
 FAST = EvaluationLimits(wall_seconds=20, memory_bytes=64 * 1024**2, max_processes=32, tmp_bytes=8 * 1024**2)
@@ -334,7 +335,7 @@ def test_stop_all_ends_running_containers_at_once(backend: DockerBackend, images
     )
     thread.start()
     for _ in range(50):
-        if backend.client.containers.list(filters={"label": LABEL}):
+        if backend.client.containers.list(filters=owned_by(backend)):
             break
         time.sleep(0.1)
     backend.stop_all()
@@ -343,13 +344,12 @@ def test_stop_all_ends_running_containers_at_once(backend: DockerBackend, images
 
 
 def test_an_unknown_runtime_is_a_clear_error(docker_client: Any, images: dict[str, str]) -> None:
-    outcome = DockerBackend(docker_client, runtime="no-such-runtime").run(
-        ContainerRun(image=images["busybox"], limits=FAST)
-    )
+    unknown = DockerBackend(docker_client, runtime="no-such-runtime")
+    outcome = unknown.run(ContainerRun(image=images["busybox"], limits=FAST))
     assert not outcome.ok
     assert outcome.error is not None and outcome.error.startswith("could not start the container")
     assert "no-such-runtime" in outcome.error
-    assert not docker_client.containers.list(all=True, filters={"label": LABEL})
+    assert not docker_client.containers.list(all=True, filters=owned_by(unknown))
 
 
 def test_gvisor_runs_the_same_way_where_installed(docker_client: Any, images: dict[str, str], tmp_path: Path) -> None:

@@ -36,6 +36,33 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path):
     assert first.splitlines()[1] == "django.db.backends.sqlite3"
 
 
+def test_processes_starting_together_read_one_whole_secret_key(tmp_path, monkeypatch):
+    """gunicorn's workers and pytest-xdist's start at once on a fresh var folder: none may read the key
+    file before it is written (an empty key) or keep a key of its own."""
+    import threading
+
+    from assay.server import settings as module
+
+    monkeypatch.delenv("ASSAY_SECRET_KEY", raising=False)
+    for round_ in range(20):
+        folder = tmp_path / str(round_)
+        folder.mkdir()
+        monkeypatch.setattr(module, "VAR_DIR", folder)
+        start, keys = threading.Barrier(8), []
+
+        def read(start: threading.Barrier, keys: list[str]) -> None:
+            start.wait()
+            keys.append(module._secret_key())
+
+        threads = [threading.Thread(target=read, args=(start, keys)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(keys)) == 1 and len(keys[0]) > 40, keys
+        assert [p.name for p in folder.iterdir()] == ["secret_key"]  # no draft left behind
+
+
 def test_database_url_selects_postgresql(tmp_path):
     out = _settings_in(tmp_path, ASSAY_DATABASE_URL="postgres://u@db.example:5432/x", ASSAY_SECRET_KEY="k")
     assert out.splitlines() == ["k", "django.db.backends.postgresql"]

@@ -24,10 +24,10 @@ import pytest
 
 from assay.evaluation import EvaluatorPool
 from assay.evaluation.containers import AcceptedImage, ContainerUnavailable
-from assay.evaluation.containers.docker_backend import LABEL, DockerBackend, docker
+from assay.evaluation.containers.docker_backend import DockerBackend, docker
 from assay.worker import Worker, WorkerClient
 from assay.worker.containers import ContainerRunner, open_runner
-from tests.containers.conftest import save_image
+from tests.containers.conftest import owned_by, save_image
 
 LIMITS = {"wall_seconds": 30, "memory_bytes": 512 * 1024**2, "tmp_bytes": 16 * 1024**2}
 SCRIPT = """import json
@@ -185,7 +185,7 @@ def server() -> FakeServer:
 def worker(docker_client: Any, pool: EvaluatorPool, tmp_path: Path, server: FakeServer):
     runner = ContainerRunner(DockerBackend(docker_client), tmp_path / "w" / "containers", images=docker_client)
     yield Worker(server, tmp_path / "w", pool=pool, containers=runner)
-    leftovers = docker_client.containers.list(all=True, filters={"label": LABEL})
+    leftovers = docker_client.containers.list(all=True, filters=owned_by(runner.backend))
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 
 
@@ -338,7 +338,7 @@ def test_stopping_hands_the_job_back_and_ends_the_container(
     thread = threading.Thread(target=worker.run_job, args=(job,))
     thread.start()
     for _ in range(100):
-        if docker_client.containers.list(filters={"label": LABEL}):
+        if docker_client.containers.list(filters=owned_by(worker.containers.backend)):
             break
         time.sleep(0.1)
     time.sleep(1.5)
@@ -370,7 +370,7 @@ def test_a_cancelled_job_ends_its_container_at_once(
     started = time.monotonic()
     worker.run_job(job)
     assert time.monotonic() - started < 30 and server.completed == []
-    assert not docker_client.containers.list(filters={"label": LABEL})
+    assert not docker_client.containers.list(filters=owned_by(worker.containers.backend))
 
 
 # -- agent ↔ environment ------------------------------------------------------------------------------

@@ -38,14 +38,21 @@ def _secret_key() -> str:
     if os.environ.get("ASSAY_SECRET_KEY"):
         return os.environ["ASSAY_SECRET_KEY"]
     path = VAR_DIR / "secret_key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(50)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    if not path.exists():
+        # Written whole under a private name, then linked into place: processes starting together
+        # (gunicorn's, pytest-xdist's) never read a half-written key, and the first link wins.
+        key = secrets.token_urlsafe(50)
+        draft = VAR_DIR / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()

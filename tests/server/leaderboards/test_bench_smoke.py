@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 from tests.factories import REPO
 
@@ -17,8 +18,9 @@ def test_leaderboard_bench_runs_and_agrees_with_evalai(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("ASSAY_DATABASE_URL", "ASSAY_VAR_DIR")}
     url = os.environ.get("ASSAY_DATABASE_URL", "")
     database = "postgres" if url.startswith("postgres") else "sqlite"
-    if database == "postgres":  # the suite's server, a database of the bench's own
-        cmd += ["--database", "postgres", "--database-url", url.rsplit("/", 1)[0] + "/assay_bench_smoke"]
+    if database == "postgres":  # the suite's server, a database of the bench's own (named per run: runs overlap)
+        own = f"/assay_bench_smoke_{uuid.uuid4().hex[:10]}"
+        cmd += ["--database", "postgres", "--database-url", url.rsplit("/", 1)[0] + own]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())[database]
