@@ -160,3 +160,18 @@ def test_concurrent_claims_never_share_a_job(team, participant, demo_challenge, 
         claimed = [pk for batch in pool.map(drain, range(6)) for pk in batch]
     assert len(claimed) == 30 and len(set(claimed)) == 30
     assert set(Submission.objects.values_list("status", flat=True)) == {"running"}
+
+
+def test_api_rerun_in_place_or_as_a_new_submission(sub, host):
+    from tests.factories import client_for, finish
+
+    finish(sub)
+    api = client_for(host)
+    again = api.post(f"/api/v1/submissions/{sub.pk}/rerun", format="json")
+    assert again.status_code == 200 and again.json()["id"] == sub.pk and again.json()["status"] == "submitted"
+    finish(Submission.objects.get(pk=sub.pk))
+    copy = api.post(f"/api/v1/submissions/{sub.pk}/rerun", {"as_new_submission": True}, format="json")
+    assert copy.status_code == 200 and copy.json()["id"] != sub.pk
+    assert Submission.objects.get(pk=sub.pk).status == "cancelled"
+    bad = api.post(f"/api/v1/submissions/{copy.json()['id']}/rerun", {"as_new_submission": "maybe"}, format="json")
+    assert bad.status_code == 400
