@@ -359,6 +359,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", WC + "host/auditors"): row(W_HOST, 302),  # nobody named: back with why
     ("post", WC + "host/auditors/<int:user_id>/remove"): row(W_HOST, 302),
     ("post", WC + "host/workers"): row(W_HOST),
+    # web: models (team A's private model; a refused form comes back to the page with why: 302)
+    ("get", "models/"): row(W_USER),
+    ("post", "models/"): row(W_USER, 400),  # an empty form: the list again, saying what is missing
+    ("get", "models/<int:model_id>/"): row(W_OWN, admin=200),
+    **{
+        ("post", f"models/<int:model_id>/{tail}"): row(W_OWN, 302, admin=403)
+        for tail in ("publish", "versions", "submit")
+    },
     # web: teams, invitations, account
     ("get", "teams/"): row(W_USER),
     ("post", "teams/"): row(W_USER, 302),

@@ -8,6 +8,7 @@ from .views import (
     host_statistics,
     host_submission,
     leaderboard,
+    model_zoo,
     notifications,
     pages,
     participant,
@@ -91,6 +92,12 @@ urlpatterns = [
     path(challenge + "host/auditors", audits.host_add_auditor, name="host-add-auditor"),
     path(challenge + "host/auditors/<int:user_id>/remove", audits.host_remove_auditor, name="host-remove-auditor"),
     # teams and invitations
+    # models: registered once, submitted to many phases
+    path("models/", model_zoo.model_list, name="models"),
+    path("models/<int:model_id>/", model_zoo.model_page, name="model"),
+    path("models/<int:model_id>/publish", model_zoo.model_publish, name="model-publish"),
+    path("models/<int:model_id>/versions", model_zoo.model_add_version, name="model-versions"),
+    path("models/<int:model_id>/submit", model_zoo.model_submit, name="model-submit"),
     path("teams/", teams.my_teams, name="teams"),
     path("teams/<int:pk>/", teams.team, name="team"),
     path("host-teams/<int:pk>/", teams.host_team, name="host-team"),
