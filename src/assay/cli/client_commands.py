@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from . import client_host as host
+from . import client_models, client_push
 from . import client_participant as p
-from . import client_push
 from .client_config import config_path
 
 
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("participate", rich_help_panel="Participate")(p.participate)
     app.command("submit", rich_help_panel="Participate")(p.submit)
     app.command("push", rich_help_panel="Participate")(client_push.push)
+    app.add_typer(client_models.app, name="models", rich_help_panel="Participate")
     app.command("submissions", rich_help_panel="Participate")(p.submissions)
     app.command("submission", rich_help_panel="Participate")(p.submission)
     for kind in ("result", "stdout", "stderr"):
