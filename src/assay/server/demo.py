@@ -95,33 +95,70 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _predictor_line(challenge: Challenge, bundle_path: str, site: str) -> str:
-    """One line: where the ready-made participant image is, or why container submissions need Docker."""
+def _predictor_line(challenge: Challenge, bundle_path: str, site: str) -> tuple[str, Path | None]:
+    """One line: where the ready-made participant image is (and the image), or why container submissions need Docker."""
     title = repr(challenge.title)
     if importlib.util.find_spec("docker") is None:
         return (
             f"Container submissions need Docker: the Docker SDK is not installed (pip install 'assay[containers]'),"
             f" so {title} takes uploads that no worker here can evaluate"
-        )
+        ), None
     client = engine(timeout=10)
     if client is None:
         return (
             f"Container submissions need Docker: no Docker engine answers, so {title} takes uploads that no worker"
             " here can evaluate (start Docker and run make demo again for a ready-made image)"
-        )
+        ), None
     program = Path(bundle_path) / PREDICTOR_PROGRAM
     if not program.is_file() or not BUSYBOX.is_file():
         missing = program if not program.is_file() else f"{BUSYBOX} (apt-get install busybox-static)"
-        return f"No demo participant image for {title}: {missing} is missing"
+        return f"No demo participant image for {title}: {missing} is missing", None
     try:
         tag, tarball = build_predictor_tarball(client, program, Path(settings.VAR_DIR) / PREDICTOR_TARBALL)
     except Exception as exc:  # the platform still starts; the line says what went wrong
-        return f"No demo participant image for {title}: building it failed ({exc})"
+        return f"No demo participant image for {title}: building it failed ({exc})", None
     phase = challenge.phases.order_by("pk").first()
     submit = f"{site}{reverse('web:submit', args=[challenge.pk])}"
     return (
         f"Demo participant image for {title}: upload {_shown(tarball)} at {submit}"
         f" or run: assay push {tag} --phase {phase.pk if phase else '?'}"
+    ), tarball
+
+
+DEMO_MODEL = "demo-predictor"
+DEMO_MODEL_CARD = {
+    "summary": "The demo container challenge's participant program (busybox), as a registered model.",
+    "intended_use": "None: a demonstration of registering a model once and submitting it to many phases.",
+    "output_significance": "Not used for patient care (research only)",
+    "data_sources": "No training data: the program computes its answer.",
+    "licence": "Apache-2.0",
+}
+
+
+def _model_line(challenge: Challenge, pteam: ParticipantTeam, participant, tarball: Path, site: str) -> str:
+    """The demo image registered once as the demo team's model; a rebuilt image becomes its next version."""
+    from .models_zoo.models import Model
+    from .models_zoo.services import registry
+    from .models_zoo.services.access import ModelRefusal
+
+    model = Model.objects.filter(team=pteam, name=DEMO_MODEL).first()
+    try:
+        with tarball.open("rb") as fh:
+            if model is None:
+                model = registry.register(
+                    participant, team=pteam, name=DEMO_MODEL, kind="image", file=fh, file_name=tarball.name,
+                    card=DEMO_MODEL_CARD, label="demo",
+                )  # fmt: skip
+            else:
+                registry.add_version(participant, model, file=fh, file_name=tarball.name, label="demo")
+    except ModelRefusal as exc:
+        if model is None or exc.code != "conflict":  # conflict: this image is a version already
+            return f"No demo model: registering the demo image was refused ({exc.message})"
+    phase = challenge.phases.order_by("pk").first()
+    page = f"{site}{reverse('web:model', args=[model.pk])}"
+    return (
+        f"Demo model {DEMO_MODEL!r} (id {model.pk}, the demo image registered once): {page} — submit it there"
+        f" or run: assay models submit {model.pk} --phase {phase.pk if phase else '?'}"
     )
 
 
@@ -262,7 +299,10 @@ def seed(
     elif container_bundle_path:
         container = _import(container_bundle_path, team, host, pteam, exclude=challenge.pk)
         yield f"Demo container challenge {container.title!r} (id {container.pk}) imported from {container_bundle_path}"
-        yield _predictor_line(container, container_bundle_path, site)
+        line, tarball = _predictor_line(container, container_bundle_path, site)
+        yield line
+        if tarball is not None:
+            yield _model_line(container, pteam, participant, tarball, site)
     for source in audit_bundle_paths:
         yield from _audit_lines(Path(source), team, host, pteam, auditor, site)
     if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
