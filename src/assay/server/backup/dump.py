@@ -123,7 +123,8 @@ def write_rows(out: IO[str], progress: Progress = quiet) -> tuple[dict[str, int]
     referenced: set[str] = set()
     for model in dumped_models():
         serializer = LineSerializer(out, referenced)
-        rows = model._base_manager.order_by("pk")
+        links = [f.name for f in model._meta.many_to_many if f.remote_field.through._meta.auto_created]
+        rows = model._base_manager.order_by("pk").prefetch_related(*links)  # per chunk, not a query per row
         counter = _Counted(rows.iterator(chunk_size=2000))
         serializer.serialize(counter)
         counts[model._meta.label_lower] = counter.count

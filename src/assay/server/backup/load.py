@@ -151,6 +151,8 @@ def _load_rows(fh: IO[bytes], size: int, summary: RestoreSummary, progress: Prog
     try:
         with transaction.atomic():
             for number, item in enumerate(serializers.deserialize("python", lines, ignorenonexistent=True), 1):
+                # an empty instance has no links yet: setting an empty many-to-many would only read
+                item.m2m_data = {name: ids for name, ids in (item.m2m_data or {}).items() if ids}
                 item.save()
                 models.add(type(item.object))
                 if number % 10000 == 0:
