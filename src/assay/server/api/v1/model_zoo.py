@@ -19,7 +19,7 @@ from assay.server.models_zoo.services.card import FIELDS
 from assay.server.submissions.services.result_access import ResultReader
 
 from .base import ApiView, Pages, not_found
-from .submissions import DescriptionIn, submission_data
+from .submissions import DescriptionIn, SubmissionOut, submission_data
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -206,7 +206,9 @@ class SubmitView(ApiView):
     throttle_scope = "submit"
     throttle_classes = [ScopedRateThrottle]
 
-    @extend_schema(request=SubmitModelIn, summary="Submit a version to a phase (no upload: its stored file)")
+    @extend_schema(
+        request=SubmitModelIn, responses={201: SubmissionOut}, summary="Submit a version to a phase (no upload)"
+    )
     def post(self, request: Request, model_id: int, number: int) -> Response:
         model = access.managed_model(request.user, model_id)
         version = model.versions.filter(number=number).first()
