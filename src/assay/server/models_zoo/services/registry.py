@@ -74,12 +74,14 @@ def register(
     fields = clean_card(card)
     if Model.objects.filter(team=team, name=name).exists():
         raise ModelRefusal("conflict", f"your team already has a model named {name!r}", 409)
+    label, notes = clean_text("label", label, LABEL_MAX), clean_text("notes", notes, NOTES_MAX)
     checked = _check_file(kind, file, file_name)
     writer = ContentWriter()
     try:
+        stored = _store(writer, file, checked)  # before the transaction: a large copy holds no lock
         with transaction.atomic():
             model = Model.objects.create(team=team, name=name, kind=kind, created_by=user, **fields)
-            _create_version(user, model, file, checked, writer, label=label, notes=notes, number=1)
+            _create_version(user, model, stored, checked, label=label, notes=notes, number=1)
     except IntegrityError:
         writer.rollback()
         raise ModelRefusal("conflict", f"your team already has a model named {name!r}", 409) from None
@@ -95,16 +97,18 @@ def add_version(
     """A new version after the existing ones (which stay as they are)."""
     if not is_member(user, model):
         raise ModelRefusal("forbidden", "only the model's team may add versions", 403)
+    label, notes = clean_text("label", label, LABEL_MAX), clean_text("notes", notes, NOTES_MAX)
     checked = _check_file(model.kind, file, file_name)
     same = model.versions.filter(file_sha256=checked[1]).first()
     if same is not None:
         raise ModelRefusal("conflict", f"this file is already version {same.number} of the model", 409)
     writer = ContentWriter()
     try:
+        stored = _store(writer, file, checked)  # before the transaction: a large copy holds no lock
         with transaction.atomic():
             Model.objects.select_for_update().filter(pk=model.pk).first()  # numbers in order, one at a time
             number = (model.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-            return _create_version(user, model, file, checked, writer, label=label, notes=notes, number=number)
+            return _create_version(user, model, stored, checked, label=label, notes=notes, number=number)
     except BaseException:
         writer.rollback()
         raise
@@ -162,13 +166,13 @@ def _check_file(kind: str, file: IO[bytes] | None, file_name: str) -> tuple[str,
     return clean, sha256, size, digest
 
 
-def _create_version(
-    user, model: Model, file: IO[bytes], checked: tuple[str, str, int, str], writer: ContentWriter, **fields
-) -> ModelVersion:
+def _store(writer: ContentWriter, file: IO[bytes], checked: tuple[str, str, int, str]) -> str:
+    clean, sha256, size, _ = checked
+    return writer.save_seekable("models", clean, file, known=(sha256, size))[0]
+
+
+def _create_version(user, model: Model, stored: str, checked: tuple[str, str, int, str], **fields) -> ModelVersion:
     clean, sha256, size, digest = checked
-    label = clean_text("label", fields.pop("label"), LABEL_MAX)
-    notes = clean_text("notes", fields.pop("notes"), NOTES_MAX)
-    stored, _, _ = writer.save_seekable("models", clean, file, known=(sha256, size))
     return ModelVersion.objects.create(
         model=model,
         file=stored,
@@ -177,7 +181,5 @@ def _create_version(
         file_size=size,
         image_digest=digest,
         created_by=user,
-        label=label,
-        notes=notes,
         **fields,
     )
