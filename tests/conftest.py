@@ -5,17 +5,26 @@ Only this hook lives here: the Django suites' fixtures stay in their own conftes
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``, a test module is one unit of work, as ``--dist loadfile`` would make it
-    (its module-scoped fixtures and live servers are set up once, in one process), and a test marked
-    ``@pytest.mark.xdist_group("name")`` joins every other test of that name in one process instead, so
-    tests that share a singular resource never run at the same time."""
-    if not config.getoption("loadgroup", False):  # xdist sets it in its workers for --dist loadgroup
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``, with a test module as the unit of work unless its tests say otherwise.
+
+    As with ``--dist loadfile``, a module runs in one process, so its module-scoped fixtures and live
+    servers are set up once; a test marked ``@pytest.mark.xdist_group("name")`` joins every other test of
+    that name (from any module) in one process instead, so those tests never run at the same time. Only
+    marked tests carry xdist's ``@name`` suffix in their ids; the rest keep ids that ``pytest`` takes back.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleOrGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = super()._split_scope(nodeid)
+            return group if group != nodeid else nodeid.split("::", 1)[0]
+
+    return ModuleOrGroupScheduling(config, log)

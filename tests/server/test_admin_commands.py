@@ -41,6 +41,7 @@ class Site:
             ASSAY_VAR_DIR=str(root / "var"),
             ASSAY_DATABASE_URL=f"sqlite:///{self.db}",
             DJANGO_SUPERUSER_PASSWORD="pw-for-tests",
+            COLUMNS="400",  # no wrapping of long paths (tmp_path is longer under pytest-xdist) in what tests read
         )
 
     def __call__(self, *args: object, code: int = 0) -> str:
