@@ -34,12 +34,13 @@ def run(tmp_path, monkeypatch):
     return call
 
 
-def _worker(url: str, jobs: int) -> threading.Thread:
+def _worker(url: str, jobs: int, workdir: Path) -> threading.Thread:
+    """A real worker in a thread, with a folder of the test's own (tests run in parallel)."""
     from assay.server.submissions.services.tokens import create_worker_token
     from assay.worker import Worker, WorkerClient
 
     token = create_worker_token(None, "cli test")[1]
-    worker = Worker(WorkerClient(url, token, retry_for=10), Path("/tmp") / "assay-cli-test-worker", poll_wait=1)
+    worker = Worker(WorkerClient(url, token, retry_for=10), workdir, poll_wait=1)
     thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
     thread.start()
     return thread
@@ -73,7 +74,7 @@ def test_participant_day(live_server, world, users, run, tmp_path):
     assert "Terms and conditions" in out and "takes part" in out
     assert Participation.objects.get(challenge=challenge, team=world["teams"]["participant"]).terms_accepted_at
 
-    thread = _worker(url, jobs=1)
+    thread = _worker(url, jobs=1, workdir=tmp_path / "worker")
     out = run("submit", str(SUBMISSIONS / "dev_perfect.json"), "--phase", str(dev.pk), "--method-name", "cli",
               "--meta", "uses_modulo=true", "--wait")  # fmt: skip
     thread.join(timeout=120)

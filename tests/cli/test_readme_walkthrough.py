@@ -34,7 +34,7 @@ def wide(monkeypatch):
         monkeypatch.setattr(console, "_width", 160)
 
 
-def test_the_readme_walkthrough_runs_as_written(live_server, world, run, monkeypatch):  # noqa: F811
+def test_the_readme_walkthrough_runs_as_written(live_server, world, run, monkeypatch, tmp_path):  # noqa: F811
     monkeypatch.chdir(REPO)  # the walkthrough names the demo's submission file from the checkout's root
     make_user("carol", password="a-carol-password")  # new here: no team yet
     challenge = world["challenge"]
@@ -42,7 +42,7 @@ def test_the_readme_walkthrough_runs_as_written(live_server, world, run, monkeyp
     lines = walkthrough()
     assert lines[0].startswith("pip install .") and all(line.startswith("assay ") for line in lines[1:])
     ids: dict[str, str] = {"CHALLENGE": str(challenge.pk), "LEADERBOARD": str(board.pk)}
-    thread = _worker(live_server.url, jobs=1)
+    thread = _worker(live_server.url, jobs=1, workdir=tmp_path / "worker")
     outputs: dict[str, str] = {}
     for line in lines[1:]:
         args = shlex.split(line.replace(DEMO_URL, live_server.url), comments=True)[1:]

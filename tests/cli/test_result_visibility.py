@@ -14,11 +14,11 @@ from .test_client import SUBMISSIONS, _worker, run  # noqa: F401  (run is a fixt
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_participant_cli_never_prints_the_private_split(live_server, world, users, run):  # noqa: F811
+def test_participant_cli_never_prints_the_private_split(live_server, world, users, run, tmp_path):  # noqa: F811
     url = live_server.url
     test = world["challenge"].phases.get(codename="test")
     run("login", "--server", url, "-u", "alice", "--password", "pw")
-    thread = _worker(url, jobs=1)
+    thread = _worker(url, jobs=1, workdir=tmp_path / "worker")
     out = run("submit", str(SUBMISSIONS / "test_all_even.json"), "--phase", str(test.pk), "--wait")
     thread.join(timeout=120)
     # PostgreSQL's jsonb keeps labels in its own order (F1 before Accuracy): look for the label on the split's line

@@ -242,6 +242,7 @@ def test_csv_header_cells_from_labels_are_formula_safe(world):
 
 def test_assay_leaderboard_shows_intervals_and_ties(world, monkeypatch):
     """``assay leaderboard`` prints what /api/v1 answers: here the answer is read in-process."""
+    from rich.console import Console
     from typer.testing import CliRunner
 
     from assay.cli import client_participant
@@ -256,7 +257,9 @@ def test_assay_leaderboard_shows_intervals_and_ties(world, monkeypatch):
             return body
 
     monkeypatch.setattr(client_participant, "client", lambda server, need_token=False: Answering())
-    result = CliRunner().invoke(app, ["leaderboard", str(world.ps().pk)], env={"COLUMNS": "200"})
+    # A wide table, whatever COLUMNS was when the CLI's console was made (it may be set in xdist's workers)
+    monkeypatch.setattr(client_participant, "console", Console(width=200, highlight=False))
+    result = CliRunner().invoke(app, ["leaderboard", str(world.ps().pk)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     row_a = next(line for line in lines if " A " in line)
