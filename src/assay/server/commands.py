@@ -15,8 +15,13 @@ import django
 
 
 def setup() -> None:
+    """Django, set up once per process: ``django.setup()`` again would attach the log handler anew to
+    whatever ``sys.stderr`` is then (under click's CliRunner, a stream closed when the command returns)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assay.server.settings")
-    django.setup()
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
 
 
 class NotReady(Exception):
