@@ -93,9 +93,13 @@ lint: install-test
 	$(BIN)/ruff format --check src tests
 	$(BIN)/lint-imports
 
+# The suite runs in one process per core, at most 4 (pytest-xdist; tests/README.md "Running in parallel"),
+# a test module per unit of work; TEST_PROCESSES=0 runs it in this process (e.g. for --pdb).
+TEST_PROCESSES ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : n )))
+
 test: lint system-deps install-evalai
 	@$(call ENVIRONMENTS)
-	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest $(PYTEST_ARGS)
+	ASSAY_EVALAI_CLI=$(CURDIR)/$(EVALAI_VENV)/bin/evalai $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 # The production stack (deploy/compose: gunicorn, workers, PostgreSQL, MinIO) on this machine's Docker engine;
 # README "Running in production". WORKERS=4 for more workers.
