@@ -18,6 +18,7 @@ import io
 import re
 import shlex
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from . import environments
 from .errors import Problem
 
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
+# CPython 3.11's ast.parse is not safe in two threads at once ("AST constructor recursion depth mismatch",
+# seen with the worker's evaluation slots): one parse at a time.
+_PARSING = threading.Lock()
 # pip options whose value is the next token (so the value is no requirement).
 _OPTIONS_WITH_VALUE = frozenset(
     {
@@ -85,7 +89,8 @@ def scan_sources(sources: Iterable[tuple[str, str]], names: Iterable[str] = ()) 
     scan = ScriptScan()
     for path, text in sources:
         try:
-            tree = ast.parse(text, filename=path)
+            with _PARSING:
+                tree = ast.parse(text, filename=path)
         except (SyntaxError, ValueError):
             continue  # the import will report it, with the real traceback
         _Visitor(path, own, scan).run(tree)
