@@ -119,7 +119,22 @@ def test_a_leaving_worker_s_claim_ends_and_takes_nothing(token, team, participan
     assert queue.claim_waiting(token, "w-staying", wait=5).pk == sub.pk
 
 
-def test_a_change_from_another_connection_wakes_a_waiting_claim(token, team, participant, demo_challenge, settings):
+@pytest.fixture(params=["fresh", "after_another_database"])
+def watcher_history(request, monkeypatch):
+    """``after_another_database``: this process's watcher was started for another database (an earlier test's,
+    or before a settings change) and is still alive; the claim must get a watcher of its own database."""
+    if request.param == "after_another_database":
+        from assay.server.submissions.services import wakeup
+
+        stale = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+        stale.start()
+        monkeypatch.setattr(wakeup._hub, "watcher", stale)
+        monkeypatch.setattr(wakeup._hub, "watched", ("sqlite", "/elsewhere/other.sqlite3", "", ""), raising=False)
+
+
+def test_a_change_from_another_connection_wakes_a_waiting_claim(
+    token, team, participant, demo_challenge, settings, watcher_history
+):
     """What another server process does: commit on its own connection (and NOTIFY on PostgreSQL)."""
     settings.WORKER_CLAIM_RECHECK_SECONDS = 60
     sub = new_submission(participant, demo_challenge)

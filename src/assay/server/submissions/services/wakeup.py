@@ -44,6 +44,7 @@ class _Hub:
         self.waiters = 0
         self.left: dict[str, float] = {}
         self.watcher: threading.Thread | None = None
+        self.watched: tuple = ()  # the database the watcher watches; a watcher of another one ends
 
     def bump(self) -> None:
         with self.cond:
@@ -76,20 +77,24 @@ class _Hub:
 
     def _watch(self) -> None:
         """Start this process's cross-process watcher once (called with the condition held)."""
-        if self.watcher is not None and self.watcher.is_alive():
-            return
         settings = connections["default"].settings_dict
         vendor = connections["default"].vendor
+        watched = (vendor, settings.get("NAME"), settings.get("HOST"), settings.get("PORT"))
+        if self.watcher is not None and self.watcher.is_alive() and self.watched == watched:
+            return
+        self.watched = watched  # a running watcher of another database sees this and ends
         if vendor == "postgresql":
             target = self._listen_postgres
         elif vendor == "sqlite" and not connections["default"].is_in_memory_db() and _watch_every() > 0:
             target = self._watch_sqlite
         else:
             return  # one process only: announce() and the re-checks are all there is
-        self.watcher = threading.Thread(target=target, args=(settings,), name="assay-queue-watcher", daemon=True)
+        self.watcher = threading.Thread(
+            target=target, args=(settings, watched), name="assay-queue-watcher", daemon=True
+        )
         self.watcher.start()
 
-    def _watch_sqlite(self, settings: dict) -> None:
+    def _watch_sqlite(self, settings: dict, watched: tuple) -> None:
         """Bump when another connection (this process's or another's) commits, while claims wait."""
         db = sqlite3.connect(settings["NAME"], timeout=30, check_same_thread=False)
         try:
@@ -97,6 +102,8 @@ class _Hub:
             while True:
                 with self.cond:
                     self.busy.wait_for(lambda: self.waiters > 0)  # asleep, at no cost, while nobody waits
+                    if self.watched != watched:
+                        return  # the process now uses another database (tests switch it); its watcher took over
                 time.sleep(_watch_every())
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != seen:
@@ -107,7 +114,7 @@ class _Hub:
         finally:
             db.close()
 
-    def _listen_postgres(self, settings: dict) -> None:
+    def _listen_postgres(self, settings: dict, watched: tuple) -> None:
         """Pass on every process's NOTIFYs while claims wait; no connection is held while none does."""
         import psycopg
 
@@ -117,6 +124,8 @@ class _Hub:
         while True:
             with self.cond:
                 self.busy.wait_for(lambda: self.waiters > 0)
+                if self.watched != watched:
+                    return  # another database's listener took over
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
