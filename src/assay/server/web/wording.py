@@ -116,3 +116,11 @@ def auditor_added(username: str, challenge: str) -> str:
 
 def auditor_removed(username: str) -> str:
     return f"{username} no longer audits this challenge; the reviews they wrote stay."
+
+
+def saved_changes(what: str, form, changed: list[str]) -> str:
+    """What a settings save changed, in the form's own labels (not field names)."""
+    if not changed:
+        return f"{what}: nothing changed (every value was already as submitted)."
+    labels = [str(form.fields[n].label or n.replace("_", " ").capitalize()) if n in form.fields else n for n in changed]
+    return f"{what} saved; changed: {', '.join(labels)}."

@@ -136,14 +136,6 @@ def _settings_context(request: HttpRequest, challenge: Challenge, forms_override
     return context
 
 
-def _saved(what: str, form, changed: list[str]) -> str:
-    """What a settings save changed, in the form's own labels (not field names)."""
-    if not changed:
-        return f"{what}: nothing changed (every value was already as submitted)."
-    labels = [str(form.fields[n].label or n.replace("_", " ").capitalize()) if n in form.fields else n for n in changed]
-    return f"{what} saved; changed: {', '.join(labels)}."
-
-
 @login_required
 @require_GET
 def challenge_settings(request: HttpRequest, pk: int) -> HttpResponse:
@@ -159,7 +151,7 @@ def save_challenge_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             changed = hosting.update_challenge(request.user, challenge, form.cleaned_data)
-            messages.success(request, _saved(f"The settings of {challenge.title}", form, changed))
+            messages.success(request, wording.saved_changes(f"The settings of {challenge.title}", form, changed))
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:
             form.add_error(None, exc.message)
@@ -177,7 +169,7 @@ def save_phase_settings(request: HttpRequest, pk: int, phase_id: int) -> HttpRes
     if form.is_valid():
         try:
             changed = hosting.update_phase(request.user, phase, form.cleaned_data)
-            messages.success(request, _saved(f"Phase {phase.name}", form, changed))
+            messages.success(request, wording.saved_changes(f"Phase {phase.name}", form, changed))
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:
             form.add_error(None, exc.message)
@@ -197,7 +189,8 @@ def save_split_settings(request: HttpRequest, pk: int, split_id: int) -> HttpRes
         try:
             changed = hosting.update_phase_split(request.user, ps, form.cleaned_data)
             messages.success(
-                request, _saved(f"The leaderboard {ps.phase.name} · {ps.dataset_split.name}", form, changed)
+                request,
+                wording.saved_changes(f"The leaderboard {ps.phase.name} · {ps.dataset_split.name}", form, changed),
             )
             return redirect("web:host-challenge", pk=challenge.pk)
         except HostingError as exc:

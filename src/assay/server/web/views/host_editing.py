@@ -16,6 +16,7 @@ from assay.server.challenges.models import Challenge, ChallengePhaseSplit
 from assay.server.challenges.services import editing
 from assay.server.refusals import Refusal
 
+from .. import wording
 from ..forms import ChallengeTextsForm, PhaseEditForm
 from .common import challenge_context, confirmation, hosted_or_404, phase_or_404, refusal
 
@@ -46,13 +47,6 @@ def _refused_on_form(form: forms.Form, exc: Refusal) -> None:
             form.add_error(None, str(problem))
 
 
-def _saved(what: str, form: forms.Form, changed: list[str]) -> str:
-    if not changed:
-        return f"{what}: nothing changed (every value was already as submitted)."
-    labels = [str(form.fields[name].label or name.replace("_", " ").capitalize()) for name in changed]
-    return f"{what} saved; changed: {', '.join(labels)}."
-
-
 @login_required
 @require_GET
 def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -68,7 +62,7 @@ def save_texts(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             changed = editing.edit_challenge(request.user, challenge, form.cleaned_data)
-            messages.success(request, _saved(f"The texts and dates of {challenge.title}", form, changed))
+            messages.success(request, wording.saved_changes(f"The texts and dates of {challenge.title}", form, changed))
             return redirect("web:host-edit", pk=challenge.pk)
         except editing.EditRefused as exc:
             _refused_on_form(form, exc)
@@ -86,7 +80,7 @@ def save_phase(request: HttpRequest, pk: int, phase_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             changed = editing.edit_phase(request.user, phase, form.cleaned_data)
-            messages.success(request, _saved(f"Phase {form.cleaned_data['name']}", form, changed))
+            messages.success(request, wording.saved_changes(f"Phase {form.cleaned_data['name']}", form, changed))
             return redirect(reverse("web:host-edit", args=[challenge.pk]) + f"#phase-{phase.pk}")
         except editing.EditRefused as exc:
             _refused_on_form(form, exc)
