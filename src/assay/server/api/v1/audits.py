@@ -21,7 +21,7 @@ from assay.server.audits.services.overview import overview, release_document
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 
-from .base import ApiView, Pages, not_found, visible_challenge
+from .base import ApiView, Pages, checked_body, not_found, visible_challenge
 
 # --- serializers (what the views answer and take, for the OpenAPI schema) ---------------------------------
 
@@ -147,15 +147,6 @@ def audit_submission(submission_id: int) -> Submission:
     return sub
 
 
-def body(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict):
-        raise Refusal("invalid", "the body is a JSON object", 400)
-    checked = serializer_class(data=data)
-    checked.is_valid(raise_exception=True)
-    return checked.validated_data
-
-
 def auditor_data(row) -> dict[str, Any]:
     return {
         "user_id": row.user_id,
@@ -212,7 +203,7 @@ class ChallengeAuditorsView(ApiView):
         challenge = visible_challenge(request.user, challenge_id)
         if not access.may_manage_auditors(request.user, challenge):
             raise Refusal("forbidden", "Only the challenge's hosts name and remove its auditors.", 403)
-        row = auditors.add_auditor(request.user, challenge, body(request, AuditorIn)["user"])
+        row = auditors.add_auditor(request.user, challenge, checked_body(request, AuditorIn)["user"])
         return Response(auditor_data(row), status=201)
 
 
@@ -243,7 +234,7 @@ class AnswersView(ApiView):
     def put(self, request: Request, submission_id: int) -> Response:
         sub = audit_submission(submission_id)
         access.require(access.may_answer, request.user, sub, answers.ANSWER_MESSAGE)
-        saved = answers.save_draft(request.user, sub, body(request, AnswersIn)["answers"])
+        saved = answers.save_draft(request.user, sub, checked_body(request, AnswersIn)["answers"])
         return Response(AnswersOut(answers_data(sub, saved)).data)
 
 
@@ -266,7 +257,7 @@ class ReviewsView(ApiView):
     def post(self, request: Request, submission_id: int) -> Response:
         sub = audit_submission(submission_id)
         access.require(access.may_review, request.user, sub, reviews.REVIEW_MESSAGE)
-        wanted = body(request, ReviewStartIn)["second_review_required"]
+        wanted = checked_body(request, ReviewStartIn)["second_review_required"]
         return Response(review_data(reviews.start_review(request.user, sub, second_review_required=wanted)), 201)
 
 
@@ -275,7 +266,7 @@ class ReviewDetailView(ApiView):
     def patch(self, request: Request, submission_id: int, review_round: int) -> Response:
         sub = audit_submission(submission_id)
         reviews.require_own_open_review(request.user, sub, review_round)
-        given = body(request, RatingsIn)
+        given = checked_body(request, RatingsIn)
         review = reviews.rate(request.user, sub, review_round, given["ratings"], given.get("comment"))
         return Response(review_data(review))
 
@@ -285,7 +276,7 @@ class ReviewDecideView(ApiView):
     def post(self, request: Request, submission_id: int, review_round: int) -> Response:
         sub = audit_submission(submission_id)
         reviews.require_own_open_review(request.user, sub, review_round)
-        given = body(request, DecisionIn)
+        given = checked_body(request, DecisionIn)
         review = reviews.decide(request.user, sub, review_round, given["decision"], given.get("comment"))
         return Response(review_data(review))
 
@@ -302,7 +293,7 @@ class RetractView(ApiView):
     def post(self, request: Request, submission_id: int) -> Response:
         sub = audit_submission(submission_id)
         access.require(access.may_release, request.user, sub, release.RELEASE_MESSAGE)
-        row = release.retract(request.user, sub, body(request, RetractIn)["reason"])
+        row = release.retract(request.user, sub, checked_body(request, RetractIn)["reason"])
         return Response(ReleaseOut(release_document(row)).data)
 
 

@@ -82,6 +82,15 @@ class OpenView(ApiView):
     permission_classes = [permissions.AllowAny]
 
 
+def checked_body(request: Request, serializer_class: type[serializers.Serializer]) -> dict:
+    """The JSON object body, validated by ``serializer_class`` (400 with DRF's field errors otherwise)."""
+    if not isinstance(request.data, dict):
+        raise Refusal("invalid", "the body is a JSON object", 400)
+    checked = serializer_class(data=request.data)
+    checked.is_valid(raise_exception=True)
+    return checked.validated_data
+
+
 def not_found(what: str) -> Refusal:
     return Refusal("not_found", f"no such {what}", 404)
 

@@ -12,9 +12,8 @@ from rest_framework.response import Response
 
 from assay.server.notifications.models import Webhook, WebhookDelivery
 from assay.server.notifications.services import preferences, webhooks
-from assay.server.refusals import Refusal
 
-from .base import ApiView, Pages, visible_challenge
+from .base import ApiView, Pages, checked_body, visible_challenge
 
 
 class NotificationSettingsOut(serializers.Serializer):
@@ -56,14 +55,6 @@ class DeliveryOut(serializers.ModelSerializer):
         fields = ["id", "delivery_id", "event", "attempt", "status_code", "duration_ms", "error", "created_at"]
 
 
-def _body(request: Request, serializer_class: type[serializers.Serializer]) -> dict:
-    if not isinstance(request.data, dict):
-        raise Refusal("invalid", "the body is a JSON object", 400)
-    checked = serializer_class(data=request.data)
-    checked.is_valid(raise_exception=True)
-    return checked.validated_data
-
-
 class NotificationSettingsView(ApiView):
     @extend_schema(responses={200: NotificationSettingsOut}, summary="My notification settings")
     def get(self, request: Request) -> Response:
@@ -75,7 +66,7 @@ class NotificationSettingsView(ApiView):
         summary="Change my notification settings",
     )
     def patch(self, request: Request) -> Response:
-        on = _body(request, NotificationSettingsIn)["submission_emails"]
+        on = checked_body(request, NotificationSettingsIn)["submission_emails"]
         return Response(NotificationSettingsOut(preferences.set_submission_emails(request.user, on)).data)
 
 
@@ -91,7 +82,7 @@ class ChallengeWebhooksView(ApiView):
     def post(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
         webhooks.require_host(request.user, challenge)  # before reading the body: outsiders learn nothing more
-        data = _body(request, WebhookIn)
+        data = checked_body(request, WebhookIn)
         return Response(WebhookOut(webhooks.create(request.user, challenge, data["url"], data["events"])).data, 201)
 
 
@@ -108,7 +99,7 @@ class ChallengeWebhookView(ApiView):
     )
     def patch(self, request: Request, challenge_id: int, webhook_id: int) -> Response:
         hook = self._hook(request, challenge_id, webhook_id)
-        data = _body(request, WebhookPatch)
+        data = checked_body(request, WebhookPatch)
         return Response(WebhookOut(webhooks.update(request.user, hook, **data)).data)
 
     @extend_schema(request=None, responses={204: None}, summary="Remove a webhook (its pending deliveries stop)")
