@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "assay.server.submissions",
     "assay.server.leaderboards",
     "assay.server.audits",  # after leaderboards: its receivers run after the entries are written
+    "assay.server.data_packages",  # datasets as versioned, hashed, access-controlled packages
     "assay.server.models_zoo",  # models registered once, submitted to many phases
     "assay.server.notifications",  # e-mails and webhooks after evaluations and approvals (through tasks)
     "assay.server.api",
