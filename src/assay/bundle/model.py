@@ -232,6 +232,75 @@ class AuditSettings(_Model):
     )
 
 
+#: A data package's name as the server stores it (a slug).
+PACKAGE_SLUG = re.compile(r"^[A-Za-z0-9_-]+$")
+#: The role each key of ``data_package`` asks of the file it names, and the phase key it replaces.
+PACKAGE_KEYS: dict[str, tuple[str, str]] = {
+    "annotations": ("labels", "test_annotation_file"),
+    "test_inputs": ("inputs", "test_inputs"),
+    "case_metadata": ("metadata", "case_metadata_file"),
+}
+
+
+def _package_path(value: Any) -> Any:
+    """A file's path inside the package: relative, no ``..``, no NUL; written as ``a/b/c``."""
+    if value is None or not isinstance(value, str):
+        return value
+    text = value.strip().replace("\\", "/")
+    if not text:
+        raise ValueError("empty file path")
+    if "\x00" in text:
+        raise ValueError("the file path contains a NUL byte")
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        raise ValueError(f"{value!r} is an absolute path; name the file as the package does, e.g. labels/test.json")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"{value!r} points outside the package ('..')")
+    if not parts:
+        raise ValueError(f"{value!r} names no file")
+    return "/".join(parts)
+
+
+PackagePath = Annotated[Text, BeforeValidator(_package_path), Field(max_length=300)]
+
+
+class DataPackageRef(_Model):
+    """Assay: a phase's annotations, test inputs and case metadata taken from a published data package version."""
+
+    name: Text = Field(
+        min_length=1,
+        max_length=100,
+        description="The package's name (its slug: letters, digits, - and _).",
+        json_schema_extra={"pattern": PACKAGE_SLUG.pattern},
+    )
+    version: Annotated[int, BeforeValidator(_no_bool)] = Field(
+        ge=1,
+        le=INT32_MAX,
+        description="The published version the phase pins (required: a new version never "
+        "changes the phase until the bundle names it).",
+    )
+    annotations: PackagePath | None = Field(
+        None, description="A file of role labels in that version; replaces the phase's test_annotation_file."
+    )
+    test_inputs: PackagePath | None = Field(
+        None, description="A file of role inputs in that version; replaces the phase's test_inputs."
+    )
+    case_metadata: PackagePath | None = Field(
+        None, description="A CSV of role metadata in that version; replaces the phase's case_metadata_file."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not PACKAGE_SLUG.match(value):
+            raise ValueError(f"{value!r} is not a package name: letters, digits, - and _ only")
+        return value
+
+    def files(self) -> dict[str, str]:
+        """Key (annotations, test_inputs, case_metadata) -> the path it names, for the keys set."""
+        return {key: getattr(self, key) for key in PACKAGE_KEYS if getattr(self, key)}
+
+
 class Phase(_Model):
     id: ConfigId
     name: Text = Field(max_length=100)
@@ -277,6 +346,11 @@ class Phase(_Model):
         description="Assay: a CSV in the bundle (header row, first column case_id) of the hidden attributes of each "
         "test case (subgroups); joined with the per-case rows on the server, never sent to workers.",
     )
+    data_package: DataPackageRef | None = Field(
+        None,
+        description="Assay: take the annotations (and test inputs, case metadata) from a published data package "
+        "version on the server instead of files in the bundle; checked against the package when imported.",
+    )
     audit: AuditSettings | None = Field(
         None,
         description="Assay: audit the phase's per-case rows: headline figures with bootstrap intervals, subgroups, "
@@ -298,6 +372,14 @@ class Phase(_Model):
             if part:
                 out.append(("." + part.lstrip(".")).lower())
         return out
+
+    @property
+    def annotations_from_package(self) -> bool:
+        return self.data_package is not None and self.data_package.annotations is not None
+
+    @property
+    def case_metadata_from_package(self) -> bool:
+        return self.data_package is not None and self.data_package.case_metadata is not None
 
     @property
     def effective_max_per_month(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import Problem
-from .model import DEFAULT_META_NAMES, ChallengeConfig, Leaderboard, Phase
+from .model import DEFAULT_META_NAMES, PACKAGE_KEYS, ChallengeConfig, Leaderboard, Phase
 from .yamlsafe import LineMap, Path
 
 
@@ -294,17 +294,27 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                 " fail until one is set",
                 (*here, "environment_image"),
             )
-        if phase.test_inputs and not (config.is_docker_based and config.is_static_dataset_code_upload):
+        _data_package(phase, f, here)
+        package_inputs = phase.data_package is not None and phase.data_package.test_inputs
+        if (phase.test_inputs or package_inputs) and not (
+            config.is_docker_based and config.is_static_dataset_code_upload
+        ):
             f.warn(
                 "test_inputs_unused",
                 "test_inputs is only given to static-dataset container submissions (is_docker_based and"
                 " is_static_dataset_code_upload); it is ignored here",
-                (*here, "test_inputs"),
+                (*here, "test_inputs") if phase.test_inputs else (*here, "data_package", "test_inputs"),
             )
-        if not phase.test_annotation_file and not config.remote_evaluation and not environment_kind:
+        if (
+            not phase.test_annotation_file
+            and not phase.annotations_from_package
+            and not config.remote_evaluation
+            and not environment_kind
+        ):
             f.add(
                 "missing_test_annotation_file",
-                f"phase {phase.codename!r} needs test_annotation_file (only remote-evaluation challenges may omit it)",
+                f"phase {phase.codename!r} needs test_annotation_file or data_package.annotations (only"
+                " remote-evaluation challenges may omit both)",
                 (*here, "test_annotation_file"),
             )
         for j, attr in enumerate(phase.submission_meta_attributes or []):
@@ -340,6 +350,29 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
                 "phase_without_leaderboard",
                 f"phase {phase.codename!r} has no challenge_phase_splits entry, so it has no leaderboard",
                 (*here, "id"),
+            )
+
+
+def _data_package(phase: Phase, f: Findings, here: Path) -> None:
+    """The phase key ``data_package``: it names at least one file, and each file comes from one place only
+    (the package or the bundle). Whether the package, the version and the files exist is the server's to
+    say, when the bundle is imported."""
+    ref = phase.data_package
+    if ref is None:
+        return
+    if not ref.files():
+        f.add(
+            "data_package_names_no_file",
+            f"data_package {ref.name!r} names no file: set annotations, test_inputs or case_metadata",
+            (*here, "data_package"),
+        )
+    for key, (_, bundle_key) in PACKAGE_KEYS.items():
+        if getattr(ref, key) and getattr(phase, bundle_key):
+            f.add(
+                "data_package_conflict",
+                f"phase {phase.codename!r} names both {bundle_key} and data_package.{key}: the file comes from"
+                f" the bundle or from the package, not both; remove one",
+                (*here, "data_package", key),
             )
 
 
@@ -453,11 +486,12 @@ def _audits(config: ChallengeConfig, f: Findings) -> None:
                 f"got {audit.referable_from!r}",
                 (*here, "referable_from"),
             )
-        if audit.subgroups and not phase.case_metadata_file:
+        if audit.subgroups and not phase.case_metadata_file and not phase.case_metadata_from_package:
+            # from a package, the columns are checked when the bundle is imported (the file is on the server)
             f.add(
                 "audit_subgroups_without_metadata",
-                f"audit.subgroups {audit.subgroups} are columns of the phase's case_metadata_file,"
-                " which the phase does not set",
+                f"audit.subgroups {audit.subgroups} are columns of the phase's case_metadata_file (or"
+                " data_package.case_metadata), which the phase does not set",
                 (*here, "subgroups"),
             )
         for dup in _duplicates(audit.subgroups):
@@ -491,11 +525,17 @@ def check_audit_columns(config: ChallengeConfig, headers: dict[int, list[str]], 
     for i, phase in enumerate(config.challenge_phases):
         if phase.audit is None or phase.id not in headers:
             continue
-        columns = headers[phase.id]
-        for name in phase.audit.subgroups:
-            if name not in columns:
-                f.add(
-                    "audit_subgroup_not_a_column",
-                    f"audit.subgroups: {name!r} is not a column of {phase.case_metadata_file!r} ({', '.join(columns)})",
-                    ("challenge_phases", i, "audit", "subgroups"),
-                )
+        for message in subgroup_problems(phase, headers[phase.id], phase.case_metadata_file or ""):
+            f.add("audit_subgroup_not_a_column", message, ("challenge_phases", i, "audit", "subgroups"))
+
+
+def subgroup_problems(phase: Phase, columns: list[str], rel: str) -> list[str]:
+    """Each ``audit.subgroups`` name that is not one of ``columns`` (the case metadata's, after case_id):
+    read from the bundle, or from a data package when the bundle is imported."""
+    if phase.audit is None:
+        return []
+    return [
+        f"audit.subgroups: {name!r} is not a column of {rel!r} ({', '.join(columns)})"
+        for name in phase.audit.subgroups
+        if name not in columns
+    ]
