@@ -25,6 +25,9 @@ from tests.factories import DEMO_BUNDLE, REPO
 CONTAINER_BUNDLE = REPO / "examples" / "demo-container-challenge"
 INPUTS = CONTAINER_BUNDLE / "inputs" / "numbers.txt"
 LABELS = CONTAINER_BUNDLE / "annotations" / "digit_sums.json"
+#: the second phase's (``heldout``): other numbers at the same /input/numbers.txt, so one image serves both
+HELDOUT_INPUTS = CONTAINER_BUNDLE / "inputs" / "heldout" / "numbers.txt"
+HELDOUT_LABELS = CONTAINER_BUNDLE / "annotations" / "heldout_digit_sums.json"
 PROGRAM = CONTAINER_BUNDLE / "participant" / "predict.sh"
 
 
@@ -44,14 +47,14 @@ def _evaluation_script() -> ModuleType:
     return module
 
 
-def _score(tmp_path: Path, submission: Any) -> dict:
+def _score(tmp_path: Path, submission: Any, labels: Path = LABELS) -> dict:
     path = tmp_path / "submission.json"
     path.write_text(json.dumps(submission))
-    return _evaluation_script().evaluate(str(LABELS), str(path), "container")["submission_result"]["public"]
+    return _evaluation_script().evaluate(str(labels), str(path), "container")["submission_result"]["public"]
 
 
-def _labels() -> list[int]:
-    return json.loads(LABELS.read_text())["digit_sums"]
+def _labels(path: Path = LABELS) -> list[int]:
+    return json.loads(path.read_text())["digit_sums"]
 
 
 def test_bundle_is_a_valid_static_dataset_container_challenge() -> None:
@@ -60,12 +63,17 @@ def test_bundle_is_a_valid_static_dataset_container_challenge() -> None:
         assert not bundle.warnings, [p.message for p in bundle.warnings]
         assert config.is_docker_based and config.is_static_dataset_code_upload
         assert config.max_docker_image_size <= 50 * 1024**2
-        (phase,) = config.challenge_phases
-        assert bundle.test_inputs == {phase.id: "inputs/numbers.txt"}  # Assay's test_inputs key is known
-        assert bundle.annotations == {phase.id: "annotations/digit_sums.json"}  # labels apart from inputs
-    numbers = INPUTS.read_text().split()
-    assert len(numbers) == 20 and len(_labels()) == 20
-    assert _labels() == [sum(map(int, n)) for n in numbers]
+        first, second = config.challenge_phases
+        assert [first.codename, second.codename] == ["container", "heldout"]
+        # Assay's test_inputs key is known; labels apart from inputs
+        assert bundle.test_inputs == {first.id: "inputs/numbers.txt", second.id: "inputs/heldout/numbers.txt"}
+        assert bundle.annotations == {
+            first.id: "annotations/digit_sums.json",
+            second.id: "annotations/heldout_digit_sums.json",
+        }
+    for inputs, labels, count in ((INPUTS, LABELS, 20), (HELDOUT_INPUTS, HELDOUT_LABELS, 30)):
+        numbers = inputs.read_text().split()
+        assert len(numbers) == count and _labels(labels) == [sum(map(int, n)) for n in numbers]
 
 
 def test_evaluation_script_scores_right_perfectly_and_wrong_worse(tmp_path: Path) -> None:
@@ -81,10 +89,11 @@ def test_evaluation_script_scores_right_perfectly_and_wrong_worse(tmp_path: Path
 @pytest.mark.skipif(not localimages.BUSYBOX.is_file(), reason="busybox-static is not installed")
 def test_participant_program_runs_in_busybox_sh(tmp_path: Path) -> None:
     """The demo program is plain busybox sh (the image has no Python) and its output scores perfectly."""
-    env = {"PATH": "/usr/bin:/bin", "INPUT_PATH": str(INPUTS.parent), "SUBMISSION_PATH": str(tmp_path)}
-    subprocess.run([str(localimages.BUSYBOX), "sh", str(PROGRAM)], env=env, check=True, timeout=30)
-    predictions = json.loads((tmp_path / "submission.json").read_text())
-    assert _score(tmp_path, predictions) == {"Accuracy": 1.0, "MAE": 0.0}
+    for inputs, labels in ((INPUTS, LABELS), (HELDOUT_INPUTS, HELDOUT_LABELS)):
+        env = {"PATH": "/usr/bin:/bin", "INPUT_PATH": str(inputs.parent), "SUBMISSION_PATH": str(tmp_path)}
+        subprocess.run([str(localimages.BUSYBOX), "sh", str(PROGRAM)], env=env, check=True, timeout=30)
+        predictions = json.loads((tmp_path / "submission.json").read_text())
+        assert _score(tmp_path, predictions, labels) == {"Accuracy": 1.0, "MAE": 0.0}
 
 
 @pytest.fixture
@@ -107,7 +116,7 @@ def test_seed_imports_both_challenges_and_says_docker_is_needed(demo_var: Path, 
         assert Participation.objects.filter(challenge=c, team__name=demo.DEMO_PARTICIPANT_TEAM).exists()
     container = challenges[1]
     assert container.is_static_dataset_code_upload and container.max_docker_image_size == 50 * 1024**2
-    phase = container.phases.get()
+    phase = container.phases.get(codename="container")
     assert phase.test_inputs and phase.test_inputs_sha256 == hashlib.sha256(INPUTS.read_bytes()).hexdigest()
     assert any("Container submissions need Docker" in line for line in lines), lines
     assert not (demo_var / demo.PREDICTOR_TARBALL).exists()

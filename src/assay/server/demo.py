@@ -154,11 +154,12 @@ def _model_line(challenge: Challenge, pteam: ParticipantTeam, participant, tarba
     except ModelRefusal as exc:
         if model is None or exc.code != "conflict":  # conflict: this image is a version already
             return f"No demo model: registering the demo image was refused ({exc.message})"
-    phase = challenge.phases.order_by("pk").first()
+    phases = list(challenge.phases.order_by("pk"))  # two: the same model goes to both without a new upload
     page = f"{site}{reverse('web:model', args=[model.pk])}"
+    runs = " and ".join(f"assay models submit {model.pk} --phase {p.pk}" for p in phases)
     return (
         f"Demo model {DEMO_MODEL!r} (id {model.pk}, the demo image registered once): {page} — submit it there"
-        f" or run: assay models submit {model.pk} --phase {phase.pk if phase else '?'}"
+        f" to each of the challenge's {len(phases)} phases, or run: {runs or f'assay models submit {model.pk}'}"
     )
 
 

@@ -27,5 +27,5 @@ def test_the_demo_registers_its_image_as_a_model_once(engine, demo_var) -> None:
     participation.terms_accepted_at = participation.created_at  # the demo team accepts the terms on the page
     participation.save()
     container = participation.challenge
-    sub = submit_model(model.created_by, version, container.phases.get(), SubmissionFields())
+    sub = submit_model(model.created_by, version, container.phases.get(codename="container"), SubmissionFields())
     assert sub.input_file.name == version.file.name and sub.image_digest == version.image_digest

@@ -63,7 +63,7 @@ def test_a_demo_image_is_scored_on_the_leaderboard(
     tag, tarball = build_predictor_tarball(
         docker_client, CONTAINER_BUNDLE / "participant" / "predict.sh", tmp_path / "predictor.tar"
     )
-    phase = container_challenge.phases.get()
+    phase = container_challenge.phases.get(codename="container")
     sid = post_submission(participant, phase, tarball.read_bytes(), "predictor.tar")
     _, token = create_worker_token(admin_user, "docker worker")
     worker = run_worker_thread(live_server.url, token, tmp_path / "w", containers="docker")
@@ -85,7 +85,7 @@ def test_a_snooping_image_finds_neither_labels_nor_network(
         docker_client, tag, ["USER 1000", 'CMD ["/bin/sh", "/opt/snoop.sh"]'], files={"/opt/snoop.sh": SNOOP.encode()}
     )
     tarball = save_image(docker_client, tag, tmp_path / "snoop.tar")
-    phase = container_challenge.phases.get()
+    phase = container_challenge.phases.get(codename="container")
     sid = post_submission(participant, phase, tarball.read_bytes(), "snoop.tar")
     _, token = create_worker_token(admin_user, "docker worker")
     run_worker_thread(live_server.url, token, tmp_path / "w", containers="docker").thread.join(180)
