@@ -194,7 +194,12 @@ def test_only_members_of_the_host_team_create_its_packages(people, host_team):
     with pytest.raises(DataPackageRefusal) as refused:
         publishing.create_package(people["owner"], 999_999, "retina", "Retina", "public", {})
     assert refused.value.status == 403
+    for role, status in [("user", 400), ("anonymous", 401)]:
+        with pytest.raises(DataPackageRefusal) as refused:
+            publishing.create_package(people[role], None, "retina", "Retina", "public", {})
+        assert refused.value.status == status, role
     assert not DataPackage.objects.exists()
+    assert publishing.create_package(people["owner"], None, "retina", "Retina", "public", {}).host_team == host_team
 
 
 def test_update_package_changes_card_title_and_policy_for_owners_only(people, host, host_team):
@@ -318,8 +323,12 @@ def test_hostile_archives_are_refused_and_nothing_is_stored(people, host, host_t
 def test_the_total_and_entry_limits_are_settings(people, host, host_team, media, settings):
     package = make_package(host, host_team)
     settings.DATA_PACKAGE_MAX_BYTES = 20
-    with pytest.raises(DataPackageRefusal, match="more than the limit of 20") as refused:
-        publish(host, package)
+    with pytest.raises(DataPackageRefusal, match="the limit is 20") as refused:
+        publish(host, package)  # the archive itself
+    assert refused.value.status == 413
+    settings.DATA_PACKAGE_MAX_BYTES = len(package_zip())
+    with pytest.raises(DataPackageRefusal, match=f"more than the limit of {len(package_zip())}") as refused:
+        publish(host, package, {"inputs/big.bin": bytes(len(package_zip()) + 1)})  # what it unpacks to
     assert refused.value.status == 413
     settings.DATA_PACKAGE_MAX_BYTES = 10_000
     settings.DATA_PACKAGE_MAX_ENTRIES = 3
@@ -378,10 +387,12 @@ def test_request_approve_revoke_and_ask_again(people, host, host_team, media):
     assert approved.status == "approved" and access.has_access(reader, package)
     with pytest.raises(DataPackageRefusal, match="approved already"):
         access_requests.decide(host, package, req.pk, True)
-    with pytest.raises(DataPackageRefusal, match="revoke the approval instead"):
-        access_requests.decide(host, package, req.pk, False)
     revoked = access_requests.revoke(host, package, req.pk, "study ended")
     assert revoked.status == "revoked" and not access.has_access(reader, package)
+    with pytest.raises(DataPackageRefusal, match="revoked already"):
+        access_requests.decide(host, package, req.pk, False)
+    assert access_requests.decide(host, package, req.pk, True).status == "approved"
+    assert access_requests.decide(host, package, req.pk, False, "refused after all").status == "revoked"
     with pytest.raises(DataPackageRefusal, match="only an approved request can be revoked") as refused:
         access_requests.revoke(host, package, req.pk)
     assert refused.value.status == 409

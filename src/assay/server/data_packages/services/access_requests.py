@@ -1,6 +1,7 @@
 """Access requests to an on-request package: asked by a user, decided (and revoked) by the data owner.
 
-One request per user and package, whose status moves: pending → approved | denied; approved → revoked;
+One request per user and package, whose status moves: pending → approved | denied; approved → revoked
+(:func:`revoke`, or :func:`decide` refusing it);
 denied or revoked → pending again when the user asks again (with a new reason). An approval opens the
 package's inputs, every version's; never its labels or metadata.
 """
@@ -51,18 +52,19 @@ def request_access(user, package: DataPackage, reason: str) -> AccessRequest:
 
 
 def decide(user, package: DataPackage, request_id: int, approve: bool, note: str = "") -> AccessRequest:
-    """Approve or deny a request (the owners). Approving works from pending, denied or revoked; denying
-    from pending only (an approval is withdrawn with :func:`revoke`)."""
+    """Approve or refuse a request (the owners): approving works from pending, denied or revoked; refusing a
+    pending request denies it, refusing an approved one revokes it (as :func:`revoke`)."""
     require_owner(user, package, "decide access requests")
     note = clean_text("note", note, NOTE_MAX)
     with transaction.atomic():
         req = _request(package, request_id)
         if approve and req.status == S.APPROVED:
             raise DataPackageRefusal("conflict", "this request is approved already", 409)
-        if not approve and req.status != S.PENDING:
-            hint = "; revoke the approval instead" if req.status == S.APPROVED else ""
-            raise DataPackageRefusal("conflict", f"this request is {req.status}, not pending{hint}", 409)
-        return _set(req, user, S.APPROVED if approve else S.DENIED, note)
+        if not approve and req.status not in (S.PENDING, S.APPROVED):
+            raise DataPackageRefusal("conflict", f"this request is {req.status} already", 409)
+        if approve:
+            return _set(req, user, S.APPROVED, note)
+        return _set(req, user, S.DENIED if req.status == S.PENDING else S.REVOKED, note)
 
 
 def revoke(user, package: DataPackage, request_id: int, note: str = "") -> AccessRequest:

@@ -57,12 +57,21 @@ def max_entries() -> int:
 
 
 def create_package(
-    user, host_team_id: int, slug: str, title: str, access: str, card: dict | None = None
+    user, host_team_id: int | None, slug: str, title: str, access: str, card: dict | None = None
 ) -> DataPackage:
-    """A new, empty package of the host team ``host_team_id`` (``user`` must be one of its members)."""
+    """A new, empty package of the host team ``host_team_id`` (``user`` must be one of its members; None:
+    the user's only host team)."""
     if not signed_in(user):
         raise DataPackageRefusal("not_authenticated", "sign in to create a data package", 401)
-    team = HostTeam.objects.filter(pk=host_team_id, memberships__user=user).first()
+    teams = HostTeam.objects.filter(memberships__user=user).distinct()
+    if host_team_id is None:
+        found = list(teams[:2])
+        if len(found) != 1:
+            why = "name the host team that owns the package (you are in none or several)"
+            raise DataPackageRefusal("team_required", why, 400)
+        team = found[0]
+    else:
+        team = teams.filter(pk=host_team_id).first()
     if team is None:  # a team one is not in answers the same as a missing one
         raise DataPackageRefusal("forbidden", "you are not a member of that host team", 403)
     slug = clean_text("slug", slug, 100)
@@ -143,6 +152,8 @@ def check_archive(archive: IO[bytes]) -> list[Entry]:
     """
     size = archive.seek(0, 2)
     archive.seek(0)
+    if size > max_bytes():
+        raise _refused(f"the archive is {size} bytes; the limit is {max_bytes()}", 413)
     if size == 0:
         raise _refused("the archive is empty (a version is a .zip with inputs/, labels/ or metadata/ folders)")
     try:
