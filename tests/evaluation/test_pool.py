@@ -238,10 +238,8 @@ def test_forked_child_returning_from_evaluate_cannot_answer(pool: EvaluatorPool,
 def test_infinite_loop_times_out_and_pool_recovers(pool: EvaluatorPool, tmp_path: Path) -> None:
     files = {"__init__.py": "def evaluate(*a, **k):\n    while True:\n        pass\n"}
     limits = EvaluationLimits(wall_seconds=2, cpu_seconds=60, memory_bytes=1024**3)
-    started = time.monotonic()
     outcome = pool.evaluate(job_for(tmp_path / "loop", files, limits=limits))
-    assert time.monotonic() - started < 10
-    assert outcome.error_kind == "timeout"
+    assert outcome.error_kind == "timeout"  # raised by the pool's wall clock: the loop never returns
     assert outcome.error == "evaluation exceeded the 2 s time limit"
     assert pool.evaluate(job_for(tmp_path / "good", ACCURACY_SCRIPT)).ok
 
@@ -285,11 +283,9 @@ def test_cpu_limit_holds_when_the_script_lifts_its_rlimit(pool: EvaluatorPool, t
         """
     }
     limits = EvaluationLimits(wall_seconds=20, cpu_seconds=1, memory_bytes=1024**3)
-    started = time.monotonic()
     outcome = pool.evaluate(job_for(tmp_path, files, limits=limits))
     assert outcome.error_kind == "timeout"
-    assert outcome.error == "evaluation exceeded the 1 s CPU time limit"
-    assert time.monotonic() - started < 15  # CPU time, not wall time: generous for busy machines
+    assert outcome.error == "evaluation exceeded the 1 s CPU time limit"  # the CPU guard, not the 20 s wall clock
 
 
 def test_lru_eviction_keeps_at_most_max_warm(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evaluation import EvaluatorPool
+from assay.evaluation import EvaluatorPool, venvs
 from assay.evaluation.venvs import environments_dir, pip_environment
 
 from .conftest import job_for
@@ -70,7 +70,7 @@ def _index_unreachable() -> str | None:
     return None
 
 
-def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path) -> None:
+def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reason = _index_unreachable()
     if reason:
         pytest.skip(reason)
@@ -91,10 +91,17 @@ def test_requirements_are_installed_into_a_cached_venv(tmp_path: Path) -> None:
         "sys.exit(1 if v == sys.argv[1] else 0)"
     )
     assert subprocess.run([sys.executable, "-c", check, SIX], capture_output=True).returncode == 0
-    # A second pool on the same workdir reuses the venv (no pip run): fast.
-    with EvaluatorPool(workdir=tmp_path / "work") as pool:
+
+    # A second pool (another workdir: nothing memoized) reuses the machine-wide layer: no pip run, no new venv.
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the layer was built again")
+
+    monkeypatch.setattr(venvs, "_build_layer", no_build)
+    monkeypatch.setattr(venvs, "_run", no_build)
+    with EvaluatorPool(workdir=tmp_path / "other-work") as pool:
         again = pool.evaluate(job_for(tmp_path / "again", SIX_SCRIPT))
-        assert again.ok and again.duration < 5
+        assert again.ok, (again.error, again.stderr)
+        assert again.output["submission_result"]["prefix"] == info["prefix"]
 
 
 def test_broken_requirements_are_a_setup_error(tmp_path: Path) -> None:

@@ -61,6 +61,40 @@ def stall(handler: BaseHTTPRequestHandler) -> None:
     time.sleep(30)
 
 
+class Held:
+    """A step that stalls until released (or 300 s: far past any test), then answers ``code``; ``ended``
+    says whether a stall ran to its end. A call that returns while ``ended`` is still False was ended by
+    the client itself, not by the server's answer (no clock needed to tell)."""
+
+    def __init__(self, code: int = 204, partial: bool = False) -> None:
+        self.code = code
+        self.partial = partial
+        self.gate = threading.Event()
+        self.ended = False
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.partial:  # headers and a little of the body, then nothing
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(DATA)))
+            handler.end_headers()
+            handler.wfile.write(DATA[:1000])
+            handler.wfile.flush()
+        self.gate.wait(300)
+        self.ended = True
+        if not self.partial:
+            _send(handler, self.code, b"")
+
+
+@pytest.fixture
+def slow_timeouts(monkeypatch):
+    """The client's short per-request timeouts made longer than a held step: only stopping ends the wait."""
+    import httpx
+
+    from assay.worker import client as client_module
+
+    monkeypatch.setattr(client_module, "SHORT", httpx.Timeout(600.0, connect=5.0))
+
+
 def _send(handler: BaseHTTPRequestHandler, code: int, body: bytes, retry_after: str | None = None) -> None:
     handler.send_response(code)
     handler.send_header("Content-Length", str(len(body)))
@@ -169,15 +203,24 @@ def test_the_cache_fetches_through_the_retries(serve, tmp_path):
     assert cache.fetch(_client(server), {"sha256": SHA, "name": "data.bin"}) == path and len(server.seen) == 2
 
 
-@pytest.mark.parametrize("step", [stall, status(503)], ids=["stalled-download", "backoff"])
-def test_stopping_ends_a_download_at_once(serve, tmp_path, step):
-    server = serve(step)
-    client = _client(server, retry_for=120)
+def test_stopping_ends_a_stalled_download_at_once(serve, tmp_path):
+    held = Held(partial=True)
+    client = WorkerClient(serve(held).url, "aw_test", timeout=600, retry_for=120)
     threading.Timer(1.0, client.stopping.set).start()
-    started = time.monotonic()
     with pytest.raises(WorkerStopped):
         client.download(SHA, tmp_path / "file.bin")
-    assert time.monotonic() - started < 3
+    assert not held.ended  # the client gave up the read; the server was still holding it
+    held.gate.set()
+    assert not (tmp_path / "file.bin").exists()
+
+
+def test_stopping_ends_a_download_backoff_at_once(serve, tmp_path):
+    server = serve(status(503, "60"))  # the server asks for a 60 s pause before the next try
+    client = _client(server, retry_for=120)
+    threading.Timer(1.0, client.stopping.set).start()
+    with pytest.raises(WorkerStopped):
+        client.download(SHA, tmp_path / "file.bin")
+    assert len(server.seen) == 1  # the stop ended the first pause: no second try was made
     assert not (tmp_path / "file.bin").exists()
 
 
@@ -189,24 +232,25 @@ def test_complete_retries_through_an_outage_then_lands(serve):
 
 def test_a_stopping_claim_asks_the_server_to_end_it(serve):
     """The long-poll is not waited out: the client says it is leaving and gives the claim a moment."""
-    server = serve(lambda h: (time.sleep(20), _send(h, 204, b"")), lambda h: _send(h, 200, b'{"left": true}'))
+    held = Held(204)
+    server = serve(held, lambda h: _send(h, 200, b'{"left": true}'))
     client = _client(server)
     threading.Timer(0.5, client.stopping.set).start()
-    started = time.monotonic()
     with pytest.raises(WorkerStopped):
-        client.claim("w-1", wait=20)
-    assert time.monotonic() - started < 5
+        client.claim("w-1", wait=600)
+    assert not held.ended  # not waited out
+    held.gate.set()
     assert [p for _, _, p in server.seen] == ["/api/v1/worker/claim", "/api/v1/worker/leave"]
 
 
-def test_a_heartbeat_to_a_server_that_does_not_answer_is_given_up_when_stopping(serve):
-    server = serve(lambda h: time.sleep(20))
-    client = _client(server)
+def test_a_heartbeat_to_a_server_that_does_not_answer_is_given_up_when_stopping(serve, slow_timeouts):
+    held = Held(200)
+    client = _client(serve(held))
     threading.Timer(0.5, client.stopping.set).start()
-    started = time.monotonic()
     with pytest.raises(WorkerStopped):
         client.heartbeat(7, 1)
-    assert time.monotonic() - started < 2
+    assert not held.ended
+    held.gate.set()
 
 
 def test_a_result_that_cannot_be_sent_is_kept_and_sent_later(serve, tmp_path):
@@ -252,14 +296,15 @@ def test_a_damaged_kept_result_is_dropped_without_stopping_the_worker(serve, tmp
     assert client.send_kept() == 1 and not list(client.outbox.iterdir())
 
 
-def test_a_report_to_a_server_that_does_not_answer_is_kept_when_stopping(serve, tmp_path):
-    client = _client(serve(lambda h: time.sleep(20)))
+def test_a_report_to_a_server_that_does_not_answer_is_kept_when_stopping(serve, tmp_path, slow_timeouts):
+    held = Held(200)
+    client = _client(serve(held))
     client.outbox = tmp_path / "outbox"
     threading.Timer(0.5, client.stopping.set).start()
-    started = time.monotonic()
     with pytest.raises(WorkerStopped):
         client.complete(9, 1, {"error": "out of memory"})
-    assert time.monotonic() - started < 2 and client.kept(9, 1)
+    assert not held.ended and client.kept(9, 1)
+    held.gate.set()
 
 
 def test_a_redirect_to_the_object_store_is_followed_without_the_worker_token(serve, tmp_path):

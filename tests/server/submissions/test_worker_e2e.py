@@ -278,13 +278,21 @@ def test_the_in_process_worker_waits_for_its_server_instead_of_logging_failures(
     port = probe.getsockname()[1]
     probe.close()
 
+    listening = threading.Event()
+    accepted = threading.Event()
+
     def listen_later() -> None:
         time.sleep(0.5)
         server = socket.create_server(("127.0.0.1", port))
-        time.sleep(2)
-        server.close()
+        listening.set()
+        server.settimeout(60)
+        try:
+            server.accept()[0].close()
+            accepted.set()
+        finally:
+            server.close()
 
     threading.Thread(target=listen_later, daemon=True).start()
-    started = time.monotonic()
-    _wait_for_server(f"http://127.0.0.1:{port}", timeout=10)
-    assert 0.4 < time.monotonic() - started < 5
+    _wait_for_server(f"http://127.0.0.1:{port}", timeout=60)
+    assert listening.is_set()  # it did not return before the server listened
+    assert accepted.wait(5)  # it returned because it reached the server (not because its 60 s ran out)
