@@ -31,11 +31,12 @@ class ModelResult:
 
     @property
     def leaderboard_url(self) -> str:
-        """The challenge's leaderboard at the phase's first split (the page decides what the reader sees)."""
+        """The submission's entry on the challenge's leaderboard at the phase's first split (the row's anchor
+        ``entry-<submission id>``; the page decides what the reader sees)."""
         phase = self.submission.phase
         url = reverse("web:leaderboard", args=[phase.challenge_id])
         first = min((ps.pk for ps in phase.phase_splits.all()), default=None)
-        return f"{url}?split={first}" if first else url
+        return (f"{url}?split={first}" if first else url) + f"#entry-{self.submission.pk}"
 
     @property
     def audit_url(self) -> str:
