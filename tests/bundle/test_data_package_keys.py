@@ -70,6 +70,9 @@ def test_embedding_bundles_keep_working(tmp_path: Path) -> None:
         (dict(PACKAGE, name="dr screening/../x"), "challenge_phases.0.data_package.name", "not a package name"),
         (dict(PACKAGE, name=""), "challenge_phases.0.data_package.name", "at least 1 character"),
         (dict(PACKAGE, name="x" * 101), "challenge_phases.0.data_package.name", "at most 100 characters"),
+        (dict(PACKAGE, name="DR-Screening"), "challenge_phases.0.data_package.name", "not a package name"),
+        (dict(PACKAGE, name="dr_screening"), "challenge_phases.0.data_package.name", "not a package name"),
+        (dict(PACKAGE, name="-dr"), "challenge_phases.0.data_package.name", "not a package name"),
         ({"name": "p", "annotations": "labels/a.json"}, "challenge_phases.0.data_package.version", "is missing"),
         (dict(PACKAGE, version=0), "challenge_phases.0.data_package.version", "greater than or equal to 1"),
         (dict(PACKAGE, version=-3), "challenge_phases.0.data_package.version", "greater than or equal to 1"),
@@ -167,7 +170,7 @@ def test_the_schema_describes_the_key() -> None:
     found = list(validator.iter_errors(bad))
     assert [list(e.path) for e in found] == [["challenge_phases", 0, "data_package"]]
     assert "minimum" in {sub.validator for sub in found[0].context}
-    assert ref["properties"]["name"]["pattern"] == "^[A-Za-z0-9_-]+$"
+    assert ref["properties"]["name"]["pattern"] == "^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
 
 
 def test_assay_bundle_validate_checks_it_offline(tmp_path: Path) -> None:

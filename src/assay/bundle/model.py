@@ -232,8 +232,8 @@ class AuditSettings(_Model):
     )
 
 
-#: A data package's name as the server stores it (a slug).
-PACKAGE_SLUG = re.compile(r"^[A-Za-z0-9_-]+$")
+#: A data package's name as the server gives it (lower-case letters, digits and inner hyphens, at most 100).
+PACKAGE_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 #: The role each key of ``data_package`` asks of the file it names, and the phase key it replaces.
 PACKAGE_KEYS: dict[str, tuple[str, str]] = {
     "annotations": ("labels", "test_annotation_file"),
@@ -270,7 +270,7 @@ class DataPackageRef(_Model):
     name: Text = Field(
         min_length=1,
         max_length=100,
-        description="The package's name (its slug: letters, digits, - and _).",
+        description="The package's name (its slug: lower-case letters, digits and inner hyphens).",
         json_schema_extra={"pattern": PACKAGE_SLUG.pattern},
     )
     version: Annotated[int, BeforeValidator(_no_bool)] = Field(
@@ -293,7 +293,7 @@ class DataPackageRef(_Model):
     @classmethod
     def _slug(cls, value: str) -> str:
         if not PACKAGE_SLUG.match(value):
-            raise ValueError(f"{value!r} is not a package name: letters, digits, - and _ only")
+            raise ValueError(f"{value!r} is not a package name: lower-case letters, digits and inner hyphens")
         return value
 
     def files(self) -> dict[str, str]:

@@ -214,6 +214,15 @@ class ChallengePhase(models.Model):
     audit = models.JSONField(
         null=True, blank=True, help_text="Assay: the phase's audit settings (bundle key audit); null = no audit."
     )
+    data_package_version = models.ForeignKey(
+        "data_packages.DataPackageVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="phases",
+        help_text="Assay: the data package version the phase's annotations, test inputs and case metadata come "
+        "from (bundle key data_package); the file fields name that version's stored files, never a copy.",
+    )
     submission_artifact_retention_policy = models.CharField(
         max_length=20, choices=RETENTION_CHOICES, default="keep_forever"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.request import Request
 
 from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
+from assay.server.challenges.services.package_pins import labels_stay_with_owner
 from assay.server.challenges.services.roles import is_host
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.access import can_view_logs
@@ -113,7 +114,7 @@ def phase(request: Request, p: ChallengePhase) -> dict:
     }
     if host:
         data["allowed_email_ids"] = p.allowed_email_ids
-        if p.test_annotation:
+        if p.test_annotation and not labels_stay_with_owner(p):  # another team's package labels: never
             data["test_annotation"] = download_url(request, p.test_annotation.name)
     return data
 

@@ -3,7 +3,7 @@ team may still submit to a phase."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from assay.server.challenges.models import ChallengePhase, ChallengePhaseSplit, DatasetSplit
 from assay.server.challenges.services.editing import edit_phase
 from assay.server.challenges.services.listing import phase_seen, phase_splits_seen, phases_seen
+from assay.server.challenges.services.package_pins import pinned_package
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import remaining
@@ -18,8 +19,22 @@ from assay.server.submissions.services.submit import remaining
 from .base import ApiView, Pages, PublicReadView, hosted_challenge, not_found, visible_challenge
 
 
+class PinnedPackageOut(serializers.Serializer):
+    name = serializers.CharField(help_text="The package's name (slug).")
+    version = serializers.IntegerField(help_text="The pinned version's number.")
+
+
 class PhaseOut(serializers.ModelSerializer):
     is_active = serializers.BooleanField(read_only=True)
+    data_package = serializers.SerializerMethodField(
+        help_text="The data package version the phase's annotations (and inputs, case metadata) come from, when"
+        " the reader may see the package: {name, version}; null otherwise."
+    )
+
+    @extend_schema_field(PinnedPackageOut(allow_null=True))
+    def get_data_package(self, phase: ChallengePhase) -> dict | None:
+        request = self.context.get("request")
+        return pinned_package(getattr(request, "user", None), phase)
 
     class Meta:
         model = ChallengePhase
@@ -30,7 +45,7 @@ class PhaseOut(serializers.ModelSerializer):
             "max_concurrent_submissions_allowed", "allowed_submission_file_types",
             "is_restricted_to_select_one_submission", "is_partial_submission_evaluation_enabled",
             "submission_meta_attributes", "default_submission_meta_attributes", "disable_logs",
-            "submission_artifact_retention_policy",
+            "submission_artifact_retention_policy", "data_package",
         ]  # fmt: skip
 
 
@@ -61,7 +76,8 @@ class PhaseListView(PublicReadView):
     @extend_schema(responses={200: PhaseOut(many=True)})
     def get(self, request: Request, challenge_id: int) -> Response:
         challenge = visible_challenge(request.user, challenge_id)
-        return self.paginate(request, phases_seen(challenge, is_host(request.user, challenge)), PhaseOut)
+        phases = phases_seen(challenge, is_host(request.user, challenge))
+        return self.paginate(request, phases, PhaseOut, {"request": request})
 
 
 def visible_phase(user, phase_id: int) -> ChallengePhase:
@@ -95,7 +111,7 @@ class PhaseEditIn(serializers.Serializer):
 class PhaseDetailView(PublicReadView):
     @extend_schema(responses={200: PhaseOut})
     def get(self, request: Request, phase_id: int) -> Response:
-        return Response(PhaseOut(visible_phase(request.user, phase_id)).data)
+        return Response(PhaseOut(visible_phase(request.user, phase_id), context={"request": request}).data)
 
     @extend_schema(request=PhaseEditIn, responses={200: PhaseOut}, summary="Edit a phase (hosts)")
     def patch(self, request: Request, phase_id: int) -> Response:
@@ -105,7 +121,7 @@ class PhaseDetailView(PublicReadView):
             raise Refusal("invalid", "send a JSON object of the values to change", 400)
         edit_phase(request.user, phase, dict(request.data))
         phase.refresh_from_db()
-        return Response(PhaseOut(phase).data)
+        return Response(PhaseOut(phase, context={"request": request}).data)
 
 
 class RemainingOut(serializers.Serializer):

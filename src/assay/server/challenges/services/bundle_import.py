@@ -21,7 +21,6 @@ from assay.bundle import Bundle, Problem
 from assay.bundle.model import ChallengeConfig, PhaseSplit
 from assay.bundle.source import CONFIG_NAMES
 from assay.server.accounts.services import unverified_email_refusal
-from assay.server.refusals import Refusal
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import HostTeam
 
@@ -35,12 +34,8 @@ from ..models import (
     DatasetSplit,
     Leaderboard,
 )
-
-
-class ImportRefused(Refusal):
-    """The bundle is valid but cannot be applied (to this challenge, now): a conflict unless said otherwise."""
-
-    status_default = 409
+from .import_refusal import ImportRefused  # callers import it from here
+from .package_pins import PHASE_FIELDS, Pin, package_file_of, resolve_pins
 
 
 @dataclass
@@ -107,13 +102,14 @@ def import_bundle(
     changes: list[str] = []
     if challenge is not None:
         _check_update(challenge, config, changes)
+    pins = resolve_pins(config, host_team)  # data_package keys: the versions and files exist, may be pinned
 
     writer = ContentWriter()
     try:
         with transaction.atomic():
             created = challenge is None
             challenge = _write_challenge(bundle, challenge, host_team, user, writer, config_text, bundle_sha256)
-            _write_children(bundle, challenge, writer, changes)
+            _write_children(bundle, challenge, writer, changes, pins)
             # what higher apps keep from a bundle (the questionnaire); their refusal undoes this import
             signals.bundle_imported.send(Challenge, challenge=challenge, config=config, bundle=bundle, changes=changes)
     except (IntegrityError, DataError) as exc:
@@ -268,7 +264,9 @@ def _sync(model, challenge: Challenge, wanted: dict[int, dict], changes: list[st
     return out
 
 
-def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter, changes: list[str]) -> None:
+def _write_children(
+    bundle: Bundle, challenge: Challenge, writer: ContentWriter, changes: list[str], pins: dict[int, Pin]
+) -> None:
     config = bundle.config
     challenge.prizes.all().delete()
     ChallengePrize.objects.bulk_create(
@@ -296,7 +294,12 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
     current = {
         row[0]: row[1:]
         for row in ChallengePhase.objects.filter(challenge=challenge).values_list(
-            "config_id", "test_annotation", "test_inputs", "environment_image_file", "case_metadata"
+            "config_id",
+            "test_annotation",
+            "test_inputs",
+            "environment_image_file",
+            "case_metadata",
+            "data_package_version",
         )
     }
     wanted_phases = {}
@@ -313,7 +316,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
             audit=phase.audit.model_dump() if phase.audit else None,
             submission_artifact_retention_policy=config.retention_policy(phase),
         )
-        stored = current.get(phase.id) or ("", "", "", "")
+        stored = current.get(phase.id) or ("", "", "", "", None)
         for files, folder, field_name, now in (
             (bundle.annotations, "annotations", "test_annotation", stored[0]),
             (bundle.test_inputs, "test_inputs", "test_inputs", stored[1]),
@@ -336,6 +339,7 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
                 "case_metadata", rel, opener=lambda rel=rel: bundle.open_file(rel), current=stored[3] or ""
             )
             values.update(case_metadata=name, case_metadata_sha256=digest)
+        _pinned_files(phase.id, values, pins.get(phase.id), stored, changes)
         wanted_phases[phase.id] = values
     phases = _sync(ChallengePhase, challenge, wanted_phases, changes, "phase")
 
@@ -370,6 +374,26 @@ def _write_children(bundle: Bundle, challenge: Challenge, writer: ContentWriter,
                 setattr(row, k, values[k])
             row.save()
             changes.append(f"updated {_split_name(key)}: {', '.join(changed)}")
+
+
+def _pinned_files(config_id: int, values: dict, pin: Pin | None, stored: tuple, changes: list[str]) -> None:
+    """The phase's files from its data package version (the stored files themselves), and the pin. A file
+    the phase took from the version it pinned before, which neither the new pin nor the bundle gives now,
+    is forgotten (``stored``: the phase's current annotation, inputs, image, metadata names and pin)."""
+    pinned_before = stored[4]
+    if pin is not None:
+        values.update(pin.phase_values())
+        if pin.version.pk != pinned_before:
+            changes.append(f"phase {config_id} pins data package {pin.version.package.slug} v{pin.version.number}")
+    else:
+        values["data_package_version_id"] = None
+    if pinned_before is None:
+        return
+    before = dict(zip(PHASE_FIELDS, (stored[0], stored[1], stored[3]), strict=True))
+    for key, (name, digest, size) in PHASE_FIELDS.items():
+        if name in values or not before[key] or not package_file_of(pinned_before, before[key]):
+            continue  # given now, or never taken from the package
+        values.update({name: "", digest: ""} | ({size: 0} if size else {}))
 
 
 def _split_name(key: tuple[int, int, int]) -> str:
