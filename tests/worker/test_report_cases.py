@@ -49,3 +49,38 @@ def test_too_many_bytes_fail_before_the_server_refuses(monkeypatch: pytest.Monke
     report = loop._report(outcome({"result": RESULT, "cases": rows}))
     assert report["output"] is None and "cases" not in report
     assert report["error"].startswith("evaluate() returned 'cases' of ")
+
+
+HOSTILE_OUTPUTS = [
+    {"result": RESULT},
+    {"result": [{"test": {"Accuracy": float("nan")}}], "submission_result": {"x": float("inf")}},
+    {"result": [{"test": {"Accuracy": float("inf")}}]},
+    {"result": RESULT, "cases": [{"case_id": "a"}, {"case_id": "a"}]},
+    {"result": RESULT, "cases": "rows"},
+    {"cases": [{"case_id": "a"}]},
+    [RESULT],
+    None,
+]
+
+
+@pytest.mark.parametrize("output", HOSTILE_OUTPUTS, ids=range(len(HOSTILE_OUTPUTS)))
+def test_the_pool_and_the_report_apply_one_check(output: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool's verdict (validate_output) and the report's come from one function, checked_result."""
+    from assay.evaluation import contract
+
+    verdict = contract.validate_output(output)
+    report = loop._report(outcome(output))
+    assert report["error"] == verdict
+    assert (report["error_kind"] if verdict else None) == ("bad_output" if verdict else None)
+    calls: list[object] = []
+    real = contract.checked_result
+
+    def spy(value: object, **kwargs: object):  # noqa: ANN202
+        calls.append(value)
+        return real(value, **kwargs)
+
+    monkeypatch.setattr(contract, "checked_result", spy)
+    monkeypatch.setattr(loop, "checked_result", spy)
+    contract.validate_output(output)
+    loop._report(outcome(output))
+    assert calls == [output, output]

@@ -254,10 +254,20 @@ def decode_cases(data: bytes, *, max_bytes: int = MAX_CASES_JSONL_BYTES) -> list
     return rows
 
 
+def checked_result(output: object, *, function: str = "evaluate") -> tuple[dict[str, Any], list[dict] | None]:
+    """``output`` as stored (:func:`check_output`) and its per-case rows (:func:`split_cases`; None: none),
+    or :class:`ResultError`. The one check of a worker's result: the pool runs it on each outcome
+    (:func:`validate_output`) and the worker's report sends what it returns."""
+    if not isinstance(output, dict):
+        raise ResultError(f"{function}() returned {type(output).__name__}, not a dict with a 'result' key")
+    rest, cases = split_cases(output, function=function)
+    return check_output(rest, function=function), cases
+
+
 def validate_output(output: object, *, function: str = "evaluate") -> str | None:
-    """Why ``output`` is not a usable result (:func:`check_output`'s message), or None when it is."""
+    """Why ``output`` is not a usable result (:func:`checked_result`'s message), or None when it is."""
     try:
-        check_output(output, function=function)
+        checked_result(output, function=function)
     except ResultError as exc:
         return str(exc)
     return None

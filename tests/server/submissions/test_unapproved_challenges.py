@@ -113,3 +113,20 @@ def test_approving_wakes_a_waiting_claim(admin_user, demo_challenge, team, parti
     demo_challenge.save(update_fields=["approved_by_admin"])
     claimed = waiting.join(60)
     assert claimed is not None and claimed.pk == sub.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("approved", [True, False])
+@pytest.mark.parametrize("remote", [True, False], ids=["remote-queue", "platform-queue"])
+def test_the_queue_filter_and_the_waiting_reason_are_one_rule(demo_challenge, team, participant, approved, remote):
+    """What the claim is offered (``offered``) and what a submission says it waits for (``waiting_for``)
+    come from one approval rule (``held_for_approval``), for either queue and either state."""
+    sub = _submit(participant, demo_challenge)
+    queue_name = "host-queue-x" if remote else queue.PLATFORM_QUEUE
+    Submission.objects.filter(pk=sub.pk).update(queue_name=queue_name)
+    Challenge.objects.filter(pk=demo_challenge.pk).update(approved_by_admin=approved)
+    sub = Submission.objects.select_related("phase__challenge").get(pk=sub.pk)
+    is_offered = queue.offered(queue_name, Submission.objects.filter(pk=sub.pk)).exists()
+    reason = queue.waiting_for(sub)
+    assert is_offered == (reason is None) == (remote or approved)
+    assert queue.held_for_approval(queue_name, approved) == (reason is not None)

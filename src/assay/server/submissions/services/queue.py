@@ -245,15 +245,25 @@ WAITING_FOR_APPROVAL = (
 )
 
 
+def held_for_approval(queue_name: str, approved: bool) -> bool:
+    """The approval rule: the platform's queue holds a challenge's jobs back until an administrator
+    approved it (a host's evaluation code runs on the platform's machines only then); a remote
+    challenge's own queue is its hosts' machines. :func:`offered` applies it to a query,
+    :func:`waiting_for` to one submission."""
+    return queue_name == PLATFORM_QUEUE and not approved
+
+
 def offered(queue_name: str, jobs):
-    """The part of ``jobs`` (of queue ``queue_name``) its workers may be handed: on the platform's queue,
-    only approved challenges' jobs. The one filter of :func:`claim_next` and of queue positions."""
-    return jobs.filter(phase__challenge__approved_by_admin=True) if queue_name == PLATFORM_QUEUE else jobs
+    """The part of ``jobs`` (of queue ``queue_name``) its workers may be handed (:func:`held_for_approval`).
+    The one filter of :func:`claim_next` and of queue positions."""
+    if held_for_approval(queue_name, approved=False):  # this queue holds unapproved challenges' jobs
+        return jobs.filter(phase__challenge__approved_by_admin=True)
+    return jobs
 
 
 def waiting_for(sub: Submission) -> str | None:
     """Why a waiting submission is not handed to any worker yet (:func:`claim_next`'s rule), or None."""
-    if sub.status in WAITING and sub.queue_name == PLATFORM_QUEUE and not sub.phase.challenge.approved_by_admin:
+    if sub.status in WAITING and held_for_approval(sub.queue_name, sub.phase.challenge.approved_by_admin):
         return WAITING_FOR_APPROVAL
     return None
 
