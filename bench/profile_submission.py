@@ -5,7 +5,8 @@
 A fresh SQLite platform (``bench/_serve.py``'s seed: the benchmark challenge, a participant with an
 API token, a worker token) is driven through Django's test client exactly along a submission's path:
 the participant's submit request, the worker's claim, its download of the submission file, its
-``complete`` with the trivial evaluator's output, and one anonymous leaderboard read; then the same
+``complete`` with the trivial evaluator's output, the background tasks that result queued (what the
+server's task thread runs: the team's e-mail, webhooks), and one anonymous leaderboard read; then the same
 claim, download and complete as the embedded default's in-process worker makes them (the services
 called directly through ``InProcessClient``, no HTTP). The evaluation
 itself is left out (the ``warm`` and ``overhead`` rows time it: a few ms). Each phase is timed
@@ -40,8 +41,9 @@ from platform_harness import base_env  # noqa: E402
 
 # a submission's path twice: an external worker's requests over HTTP, and the embedded default's
 # in-process worker calling the same services directly (assay.server.inprocess_client)
-PATHS = (("submit", "claim", "download", "complete", "leaderboard"),
-         ("submit", "claim (in-process)", "download (in-process)", "complete (in-process)"))  # fmt: skip
+PATHS = (("submit", "claim", "download", "complete", "notifications", "leaderboard"),
+         ("submit", "claim (in-process)", "download (in-process)", "complete (in-process)",
+          "notifications"))  # fmt: skip
 PHASES = tuple(dict.fromkeys(p for path in PATHS for p in path))
 
 
@@ -79,6 +81,11 @@ def drive(info: dict, workdir: Path):
                   "error": None, "stdout": "", "stderr": "", "sandbox": "bwrap"}  # fmt: skip
         check(worker.post(f"/api/v1/worker/jobs/{job['submission_id']}/complete", report, "application/json"), 200)
 
+    def notifications() -> None:
+        from assay.server import tasks
+
+        tasks.run_due()  # what the server's task thread does after a result: the e-mail, webhooks, alerts
+
     def leaderboard() -> None:
         check(anonymous.get(f"/api/v1/phase-splits/{info['phase_split']}/leaderboard"), 200)
 
@@ -102,6 +109,7 @@ def drive(info: dict, workdir: Path):
         inprocess.complete(job["submission_id"], job["attempt"], report)
 
     return {"submit": submit, "claim": claim, "download": download, "complete": complete, "leaderboard": leaderboard,
+            "notifications": notifications,
             "claim (in-process)": claim_inprocess, "download (in-process)": download_inprocess,
             "complete (in-process)": complete_inprocess}  # fmt: skip
 

@@ -118,3 +118,60 @@ def test_approving_a_team_emails_its_members(team, participant, demo_challenge, 
     tasks.run_due()
     assert len(outbox) == 1 and outbox[0].to == [participant.email]
     assert "approved" in outbox[0].subject and "you may submit now" in outbox[0].body
+
+
+def task_names() -> list[str]:
+    from assay.server.tasks.models import Task
+
+    return sorted(Task.objects.values_list("name", flat=True))
+
+
+def test_a_team_of_one_gets_its_email_from_the_evaluations_task_whose_retry_resends_it(
+    team, participant, demo_challenge, outbox, monkeypatch
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from assay.server.notifications.services import mail as mail_service
+
+    real, down = mail_service.send_mail, {"left": 1}
+
+    def flaky_send(*args, **kwargs):
+        if down["left"]:
+            down["left"] -= 1
+            raise ConnectionError("mail server down")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mail_service, "send_mail", flaky_send)
+    evaluate(submit_to(participant, demo_challenge))
+    assert tasks.run_due() == 1 and outbox == []  # the only delivery, sent by the task itself: it failed
+    assert task_names() == ["notifications.evaluated"]  # no e-mail task row: the task's retry is the e-mail's
+    tasks.run_due(now=timezone.now() + dt.timedelta(hours=2))
+    assert len(outbox) == 1 and outbox[0].to == [participant.email]
+    assert task_names() == ["notifications.evaluated"]
+
+
+def test_more_deliveries_than_one_email_each_go_as_their_own_task(team, participant, demo_challenge, outbox, host):
+    from django.contrib.auth import get_user_model
+
+    from assay.server.notifications.models import Webhook
+    from assay.server.tasks import queue as task_queue
+    from assay.server.teams.models import ParticipantTeamMember
+
+    bob = get_user_model().objects.create_user("bob", "bob@uni.example", "pw")
+    ParticipantTeamMember.objects.create(team=team, user=bob)
+    evaluate(submit_to(participant, demo_challenge))
+    tasks.run_due()
+    assert sorted(m.to[0] for m in outbox) == [participant.email, bob.email]
+    assert task_names() == ["notifications.email", "notifications.email", "notifications.evaluated"]
+    # a team of one with a webhook: the e-mail is not the only delivery, so it is a task of its own too
+    ParticipantTeamMember.objects.filter(user=bob).delete()
+    Webhook.objects.create(
+        challenge=demo_challenge, url="https://hooks.example/x", secret="s", events=["submission.finished"]
+    )
+    evaluate(submit_to(participant, demo_challenge))
+    outbox.clear()
+    task_queue.run(task_queue.claim())  # only the evaluation's fan-out, not the deliveries (no network here)
+    assert outbox == []
+    assert task_names().count("notifications.email") == 3 and "notifications.webhook" in task_names()

@@ -148,6 +148,28 @@ def test_a_task_whose_runner_died_is_taken_over_after_its_lease():
 
 
 @pytest.mark.django_db
+def test_a_task_whose_last_allowed_runner_died_gives_up_instead_of_running_again():
+    tasks.enqueue("test.record", {"n": 6}, max_attempts=1)
+    assert queue.claim() is not None  # its only attempt's runner died
+    assert tasks.run_due(now=timezone.now() + dt.timedelta(seconds=601)) == 0
+    row = Task.objects.get()
+    assert row.state == S.FAILED and row.attempts == 1 and "the lease ran out" in row.last_error
+    assert calls == []
+
+
+@pytest.mark.django_db
+def test_a_claim_is_a_read_and_one_conditional_update(django_assert_num_queries):
+    tasks.enqueue("test.record", {"n": 7})
+    with django_assert_num_queries(2):  # no transaction of its own: the task runner's cost per task
+        claimed = queue.claim()
+    assert claimed is not None and claimed.state == S.RUNNING and claimed.attempts == 1
+    row = Task.objects.get()
+    assert (row.state, row.attempts, row.lease_expires_at) == (S.RUNNING, 1, claimed.lease_expires_at)
+    with django_assert_num_queries(1):  # nothing due: one read, no write lock taken
+        assert queue.claim() is None
+
+
+@pytest.mark.django_db
 def test_an_unknown_handler_fails_the_task_and_old_rows_are_pruned():
     Task.objects.create(name="gone.handler", payload={}, run_after=timezone.now())
     assert tasks.run_due() == 1

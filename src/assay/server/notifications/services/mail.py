@@ -21,4 +21,9 @@ def send_queued(payload: dict) -> None:
     user = get_user_model().objects.filter(pk=payload["user"], is_active=True).first()
     if user is None or not user.email:
         return  # gone, deactivated or without an address since: nothing to send
-    send_mail(payload["subject"], payload["body"], None, [user.email])
+    send_now(user, payload["subject"], payload["body"])
+
+
+def send_now(user, subject: str, body: str) -> None:
+    """Send at once, from a task (its retry resends): a task whose only delivery is this e-mail sends it itself."""
+    send_mail(subject[:200], body, None, [user.email])
