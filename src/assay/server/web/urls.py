@@ -3,6 +3,7 @@ from django.urls import path
 from .views import (
     account,
     audits,
+    data_packages,
     host,
     host_editing,
     host_statistics,
@@ -98,6 +99,22 @@ urlpatterns = [
     path("models/<int:model_id>/publish", model_zoo.model_publish, name="model-publish"),
     path("models/<int:model_id>/versions", model_zoo.model_add_version, name="model-versions"),
     path("models/<int:model_id>/submit", model_zoo.model_submit, name="model-submit"),
+    # data packages: versioned, hashed, access-controlled datasets of host teams
+    path("data/", data_packages.package_list, name="data-packages"),
+    path("data/<slug:slug>/", data_packages.package_page, name="data-package"),
+    path("data/<slug:slug>/edit", data_packages.package_edit, name="data-package-edit"),
+    path("data/<slug:slug>/versions", data_packages.package_publish, name="data-package-versions"),
+    path(
+        "data/<slug:slug>/versions/<int:number>/files/<path:path>",
+        data_packages.download_file,
+        name="data-package-file",
+    ),
+    path("data/<slug:slug>/access", data_packages.request_access, name="data-package-request"),
+    path(
+        "data/<slug:slug>/access/<int:request_id>/<str:action>",
+        data_packages.decide_request,
+        name="data-package-decide",
+    ),
     path("teams/", teams.my_teams, name="teams"),
     path("teams/<int:pk>/", teams.team, name="team"),
     path("host-teams/<int:pk>/", teams.host_team, name="host-team"),
