@@ -76,6 +76,30 @@ def _model(alice, team):
     return registry.register(alice, team=team, name="authz", kind="code_bundle", file=file, file_name=file.name)
 
 
+#: The host team's on-request data package (issue 16): alice approved, bob's request pending.
+DATA_PACKAGE = "authz-data"
+DATA_INPUTS, DATA_LABELS = "inputs/case-1.json", "labels/test.json"
+
+
+def _data_package(host_team, host, alice, bob):
+    """The challenge's host team's on-request package, version 1 with an inputs and a labels file; alice's
+    request approved, bob's pending (the decision route decides it)."""
+    import io
+    import zipfile
+
+    from assay.server.data_packages.services import access_requests, publishing
+
+    package = publishing.create_package(host, host_team.pk, DATA_PACKAGE, "Authz data", "on_request", {})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(DATA_INPUTS, b'{"case-1": [1, 2]}')
+        zf.writestr(DATA_LABELS, b'{"case-1": "secret-label"}')
+    publishing.publish_version(host, package, buf)
+    approved = access_requests.request_access(alice, package, "benchmarking")
+    access_requests.decide(host, package, approved.pk, True)
+    return access_requests.request_access(bob, package, "benchmarking too")
+
+
 def build_world(world: dict, users: dict) -> World:
     """tests.api.conftest's world (challenge C with dev and test phases, teams A and B, the host team; a second
     challenge of another host team), both challenges evaluated remotely, plus what every route names: team
@@ -136,6 +160,7 @@ def build_world(world: dict, users: dict) -> World:
     auditor, other_auditor = make_user("audrey"), make_user("otto")
     _audit(challenge, other, dev, sub, held, users["host"], auditor, other_auditor)
     model = _model(alice, world["teams"]["participant"])
+    pending = _data_package(world["host_team"], users["host"], alice, bob)
     values = {
         "challenge_id": challenge.pk,
         "pk": challenge.pk,
@@ -184,6 +209,7 @@ def build_world(world: dict, users: dict) -> World:
         "challenges/<int:pk>/host/participants/": {"action": "approve"},
         "challenges/<int:pk>/host/export/": {"kind": "submissions"},
         "challenges/<int:pk>/host/webhooks/": {"action": "pause"},
+        "api/v1/data-packages/": {"slug": DATA_PACKAGE, "path": DATA_INPUTS, "request_id": pending.pk},
     }
     people = {
         "outsider": outsider,

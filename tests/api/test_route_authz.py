@@ -65,6 +65,7 @@ W_USER = "302 {ok} {ok} {ok} {ok} {ok} 302 302"
 W_OWN = "302 404 {ok} 404 404 404 302 302"
 W_SUBMISSION = "302 404 {ok} 404 {ok} {ok} 302 302"
 W_HOST = "302 404 404 404 {ok} {ok} 302 302"
+DP_READ = "404 {ok} {ok} {ok} {ok} {ok} 404 404"  # an on-request data package: every signed-in user
 
 
 AUDITORS = ("auditor", "other_auditor")
@@ -155,6 +156,24 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("post", V1 + "models/<int:model_id>/versions/<int:number>/submit"): row(N_OWN, 400, admin=403),
     ("get", V1 + "models/<int:model_id>/results"): row(N_OWN, admin=200),
     ("get", V1 + "models/<int:model_id>/phases"): row(N_OWN, admin=403),
+    # /api/v1: data packages (the host team's on-request package: every signed-in user reads its card, workers
+    # and anonymous visitors do not (404, as a missing slug); staff are not owners; alice is approved for the
+    # inputs, bob's request is pending; the labels file is 404 to all but the host: test_labels_never_leave_...)
+    ("get", V1 + "data-packages"): row(N_PUBLIC),
+    ("post", V1 + "data-packages"): row(N_HOST, 201, admin=403),
+    **{
+        ("get", V1 + f"data-packages/<slug:slug>{tail}"): row(DP_READ)
+        for tail in ("", "/versions", "/versions/<int:number>", "/access-requests")
+    },
+    ("patch", V1 + "data-packages/<slug:slug>"): row(N_HOST, admin=403),
+    ("post", V1 + "data-packages/<slug:slug>/versions"): row(N_HOST, 201, admin=403),
+    ("get", V1 + "data-packages/<slug:slug>/versions/<int:number>/files/<path:path>"): row(
+        "404 403 {ok} 403 {ok} 403 404 404"
+    ),  # fmt: skip
+    # a request: the outsider and staff ask (201); alice is approved, bob pending (409); the owner needs none (400)
+    ("post", V1 + "data-packages/<slug:slug>/access-requests"): row("401 201 409 409 400 201 401 401"),
+    ("post", V1 + "data-packages/<slug:slug>/access-requests/<int:request_id>"): row(N_HOST, admin=403),
+    ("get", V1 + "data-packages/<slug:slug>/downloads"): row(N_HOST, admin=403),
     # /api/v1: audits (the dev phase is audited; team A's submission is under review in the auditor's open
     # round 1, its held one has complete draft answers); the other challenge's auditor is a stranger here
     ("get", V1 + f"challenges/{CH}/auditors"): row(N_HOST, auditor=200),
@@ -431,9 +450,26 @@ def _not_a_zip() -> Any:
     return upload(b"not a zip", "bundle.zip")
 
 
+def _data_zip() -> Any:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("inputs/case-2.json", b"{}")
+    return upload(buf.getvalue(), "v2.zip")
+
+
 _RESULT = {"result": [{"public": {"Accuracy": 0.5, "F1": 0.5}}]}
 
 BODIES: dict[tuple[str, str], Body] = {
+    ("post", V1 + "data-packages"): as_json(
+        lambda v: {"slug": "new-data", "title": "New", "host_team": v["host_team_id"]}
+    ),
+    ("patch", V1 + "data-packages/<slug:slug>"): as_json(lambda v: {"title": "Edited", "card": {"licence": "CC0"}}),
+    ("post", V1 + "data-packages/<slug:slug>/versions"): as_multipart(lambda v: {"archive": _data_zip()}),
+    ("post", V1 + "data-packages/<slug:slug>/access-requests"): as_json(lambda v: {"reason": "research"}),
+    ("post", V1 + "data-packages/<slug:slug>/access-requests/<int:request_id>"): as_json(lambda v: {"approve": True}),
     ("post", V1 + "models"): as_multipart(lambda v: {"name": "m2", "kind": "code_bundle", "file": code_bundle_zip()}),
     ("patch", V1 + "models/<int:model_id>"): as_json(lambda v: {"summary": "Counts."}),
     ("post", V1 + "models/<int:model_id>/publish"): as_json(lambda v: {"published": True}),
@@ -629,6 +665,27 @@ def test_lists_leave_out_what_a_role_may_not_see(authz_world):
         for path in (f"/api/v1/challenges/{c}/phases", f"/api/challenges/challenge/{c}/challenge_phase"):
             response = client.get(path)
             assert response.status_code == 200 and b"annotations/" not in response.content, (role, path)
+
+
+def test_labels_never_leave_the_host_team(authz_world):
+    """The data package's labels file: the host downloads it; every other role, alice (approved for the inputs)
+    included, gets 404 as for a missing file, and it is listed to nobody else; only downloads made are logged."""
+    from assay.server.data_packages.models import DownloadRecord
+
+    from .authz_world import DATA_LABELS, DATA_PACKAGE
+
+    base = f"/api/v1/data-packages/{DATA_PACKAGE}/versions/1"
+    for role in ROLES:
+        client = authz_world.api[role]
+        response = client.get(f"{base}/files/{DATA_LABELS}")
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert response.status_code == (200 if role == "host" else 404), role
+        assert (b"secret-label" in body) == (role == "host"), role
+        listed = client.get(base)
+        paths = [f["path"] for f in listed.json()["files"]] if listed.status_code == 200 else []
+        assert (DATA_LABELS in paths) == (role == "host"), role
+    log = DownloadRecord.objects.filter(file__path=DATA_LABELS)
+    assert [r.user.username for r in log] == ["host1"]
 
 
 #: Path parameters naming private objects, and an id of that kind that does not exist.

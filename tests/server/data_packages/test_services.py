@@ -194,7 +194,7 @@ def test_only_members_of_the_host_team_create_its_packages(people, host_team):
     with pytest.raises(DataPackageRefusal) as refused:
         publishing.create_package(people["owner"], 999_999, "retina", "Retina", "public", {})
     assert refused.value.status == 403
-    for role, status in [("user", 400), ("anonymous", 401)]:
+    for role, status in [("user", 403), ("anonymous", 401)]:
         with pytest.raises(DataPackageRefusal) as refused:
             publishing.create_package(people[role], None, "retina", "Retina", "public", {})
         assert refused.value.status == status, role

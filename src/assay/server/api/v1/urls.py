@@ -7,6 +7,7 @@ from . import (
     accounts,
     audits,
     challenges,
+    data_packages,
     files,
     leaderboards,
     model_zoo,
@@ -70,6 +71,17 @@ urlpatterns = [
     path("models/<int:model_id>/versions/<int:number>/submit", model_zoo.SubmitView.as_view()),
     path("models/<int:model_id>/results", model_zoo.ResultsView.as_view()),
     path("models/<int:model_id>/phases", model_zoo.PhasesView.as_view()),
+    # data packages: versioned, hashed, access-controlled datasets (assay.server.data_packages)
+    path("data-packages", data_packages.PackageListView.as_view()),
+    path("data-packages/<slug:slug>", data_packages.PackageDetailView.as_view()),
+    path("data-packages/<slug:slug>/versions", data_packages.VersionListView.as_view()),
+    path("data-packages/<slug:slug>/versions/<int:number>", data_packages.VersionDetailView.as_view()),
+    path("data-packages/<slug:slug>/versions/<int:number>/files/<path:path>", data_packages.FileView.as_view()),
+    path("data-packages/<slug:slug>/access-requests", data_packages.AccessRequestListView.as_view()),
+    path(
+        "data-packages/<slug:slug>/access-requests/<int:request_id>", data_packages.AccessRequestDecisionView.as_view()
+    ),
+    path("data-packages/<slug:slug>/downloads", data_packages.DownloadLogView.as_view()),
     # audits: auditors, the team's answers, reviews, release (assay.server.audits.services)
     path("challenges/<int:challenge_id>/auditors", audits.ChallengeAuditorsView.as_view()),
     path("challenges/<int:challenge_id>/auditors/<int:user_id>", audits.ChallengeAuditorDetailView.as_view()),

@@ -43,6 +43,14 @@ def is_owner(user, package: DataPackage) -> bool:
     return package.host_team.memberships.filter(user=user).exists()
 
 
+def require_host(user) -> None:
+    """Only members of a host team create packages (asked before a body is read: a stranger learns nothing)."""
+    if not signed_in(user):
+        raise DataPackageRefusal("not_authenticated", "sign in to create a data package", 401)
+    if not user.host_memberships.exists():
+        raise DataPackageRefusal("forbidden", "only members of a host team create data packages", 403)
+
+
 def visible_packages(user) -> QuerySet[DataPackage]:
     """Every package whose card ``user`` may read (see the module's table)."""
     qs = DataPackage.objects.select_related("host_team")

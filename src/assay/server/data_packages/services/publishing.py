@@ -29,7 +29,7 @@ from assay.server.storage import ContentWriter
 from assay.server.teams.models import HostTeam
 
 from ..models import DataPackage, DataPackageFile, DataPackageVersion
-from .access import DataPackageRefusal, is_owner, require_owner, signed_in
+from .access import DataPackageRefusal, is_owner, require_host, require_owner
 from .card import TITLE_MAX, clean_card, clean_text
 
 A = DataPackage.Access
@@ -61,8 +61,7 @@ def create_package(
 ) -> DataPackage:
     """A new, empty package of the host team ``host_team_id`` (``user`` must be one of its members; None:
     the user's only host team)."""
-    if not signed_in(user):
-        raise DataPackageRefusal("not_authenticated", "sign in to create a data package", 401)
+    require_host(user)
     teams = HostTeam.objects.filter(memberships__user=user).distinct()
     if host_team_id is None:
         found = list(teams[:2])
