@@ -332,3 +332,12 @@ def test_a_worker_scores_against_the_pinned_version_and_a_new_one_changes_no_res
     run_worker_thread(live_server.url, token, tmp_path / "w3").thread.join(120)
     assert LeaderboardEntry.objects.get(submission_id=third).result["Accuracy"] == 0.0  # scored against v2
     assert LeaderboardEntry.objects.get(submission=sub).result == {"Accuracy": 1.0, "F1": 1.0}  # untouched
+
+
+def test_an_oversized_package_metadata_file_is_refused(tmp_path, media, host, host_team, monkeypatch) -> None:
+    from assay.bundle import case_metadata
+
+    labels_version(host, package(host, host_team))
+    monkeypatch.setattr(case_metadata, "MAX_BYTES", len(CASES) - 1)
+    found = refused(tmp_path, host_team, ref(1, case_metadata="metadata/cases.csv"))
+    assert found.code == "bad_case_metadata" and f"larger than {len(CASES) - 1} bytes" in found.message
