@@ -139,6 +139,14 @@ def test_host_day(live_server, world, users, run, tmp_path):
     assert "wrote" in run("host", "submissions", "export", str(world["challenge"].pk), "-o", str(export))
     assert export.read_text().startswith("id,phase,team")
     assert "remote" in run("host", "worker-token", "create", str(new_id), code=1)
+    # a host's re-run evaluates the same submission again, and says so (not as if it were a new one)
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+    from tests.factories import finish, upload
+
+    phase = world["challenge"].phases.get(codename="dev")
+    done = finish(submit(users["participant"], phase, upload(), "p.json", SubmissionFields()))
+    out = run("host", "rerun", str(done.pk))
+    assert f"submission {done.pk} re-run in place: evaluation 2 is queued" in out and "queued again as" not in out
     out = run("host", "challenge", "create", str(tmp_path), "--host-team", str(team.pk), code=1)
     assert "invalid" in out or "bundle" in out
 

@@ -235,3 +235,17 @@ def test_round_trip_with_files_in_an_s3_bucket(s3_storage, s3_server, world, par
     assert canonical() == (rows_before, files_before)
     assert sorted(s3_server.keys(s3_storage)) == sorted(f"media/{name}" for name in files_before)
     assert not any(media.rglob("*.*"))  # nothing went to the local folder
+
+
+@pytest.mark.django_db
+def test_an_in_place_reruns_earlier_files_are_referenced_rows_of_the_backup(world, participant, team, media):
+    """The attempt a host's re-run keeps names the earlier logs and result: the backup knows them as
+    referenced files (a missing one is reported), not as leftovers no row points to."""
+    from assay.server.submissions.services import lifecycle
+    from tests.factories import finish
+
+    done = finish(fill(world, participant, team))
+    earlier = {done.stdout_file.name, done.stderr_file.name, done.submission_result_file.name}
+    lifecycle.rerun(world.host, done)
+    _, referenced = write_rows(io.StringIO())
+    assert earlier <= referenced

@@ -187,3 +187,51 @@ def test_the_task_runner_applies_it_daily_once_scheduled(participant, phase, med
     assert following.run_after > timezone.now() + dt.timedelta(hours=23)
     assert tasks.run_due() == 0  # tomorrow's run waits for tomorrow
     assert retention.unschedule() == 1
+
+
+def test_an_in_place_reruns_earlier_logs_go_with_the_submissions_and_its_results_stay(
+    participant, phase, host, media, django_capture_on_commit_callbacks
+):
+    """The attempt a host's re-run keeps names the earlier logs and result: retention removes those logs
+    when it removes the submission's own, and keeps the result document (results always stay)."""
+    sub = settled(participant, phase, days_old=31)
+    writer = ContentWriter()
+    sub.submission_result_file = writer.save(f"submission_results/{sub.pk}", "result.json", data=b"[]")[0]
+    sub.save()
+    earlier_logs = [sub.stdout_file.name, sub.stderr_file.name]
+    earlier_result = sub.submission_result_file.name
+    lifecycle.rerun(host, sub)
+    sub.refresh_from_db()
+    sub.stdout_file = writer.save(f"submission_logs/{sub.pk}", "stdout.txt", data=b"second run")[0]
+    sub.status = "finished"
+    sub.save()
+
+    (item,) = retention.due(NOW)
+    assert {f for f, _, _ in item.files} == {
+        "input_file",
+        "stdout_file",
+        "attempt 1 stdout_file",
+        "attempt 1 stderr_file",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        retention.apply(NOW)
+    (attempt,) = sub.attempts.all()
+    assert not attempt.stdout_file and not attempt.stderr_file
+    assert attempt.submission_result_file.name == earlier_result and default_storage.exists(earlier_result)
+    assert not any(default_storage.exists(n) for n in earlier_logs)
+    assert list(retention.due(NOW)) == []
+
+
+def test_a_log_a_kept_evaluation_still_names_is_not_deleted(
+    participant, phase, media, django_capture_on_commit_callbacks
+):
+    from assay.server.submissions.models import SubmissionAttempt
+
+    sub = settled(participant, phase, days_old=31)
+    fresh = settled(participant, phase, days_old=1, content=b'{"fresh": 1}')
+    SubmissionAttempt.objects.create(
+        submission=fresh, number=1, status="finished", rerun_at=NOW, stdout_file=sub.stdout_file.name
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        retention.apply(NOW)
+    assert default_storage.exists(SubmissionAttempt.objects.get(submission=fresh).stdout_file.name)

@@ -571,12 +571,24 @@ def _action(kind: str):
             raise fail(exc) from None
         if as_json:
             emit_json(sub)
+        elif kind == "cancel":
+            console.print(f"[green]✓ submission {submission_id} cancelled[/green]")
+        elif sub.get("rerun_in_place"):
+            console.print(
+                f"[green]✓ submission {submission_id} re-run in place: evaluation {plain(sub.get('evaluation'))} "
+                "is queued (the earlier evaluation, its result and logs are kept)[/green]"
+            )
         else:
-            what = "cancelled" if kind == "cancel" else f"queued again as submission {plain(sub['id'])}"
-            console.print(f"[green]✓ submission {submission_id} {what}[/green]")
+            console.print(
+                f"[green]✓ submission {submission_id} queued again as submission {plain(sub['id'])} "
+                "(a new copy; the old one is cancelled)[/green]"
+            )
 
-    command.__doc__ = {"cancel": "Cancel a submission that has not finished.",
-                       "rerun": "Evaluate a submission again (a new copy is queued)."}[kind]  # fmt: skip
+    command.__doc__ = {
+        "cancel": "Cancel a submission that has not finished.",
+        "rerun": "Evaluate a submission again: a host's re-run evaluates the same submission again (a new "
+        "evaluation, the earlier one kept); a participant's queues a new copy.",
+    }[kind]
     return command
 
 

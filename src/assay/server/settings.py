@@ -316,6 +316,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # one name for a submission's status wherever a submission is answered (other models have a status too)
+    "ENUM_NAME_OVERRIDES": {"SubmissionStatusEnum": "assay.server.submissions.models.Submission.Status"},
 }
 
 # --- accounts (django-allauth): sign-up with e-mail verification, OpenID Connect from the environment ---

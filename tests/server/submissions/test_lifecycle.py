@@ -102,6 +102,26 @@ def test_a_hosts_rerun_evaluates_the_same_submission_again(sub, host):
     assert [a.number for a in finished.attempts.all()] == [1, 2]
 
 
+def test_an_in_place_rerun_keeps_the_earlier_evaluations_files_on_its_attempt(sub, host, media):
+    """A host auditing a re-run still has the earlier logs and result documents: the attempt names them."""
+    from django.core.files.storage import default_storage
+
+    from tests.factories import finish
+
+    done = finish(sub)
+    names = {field: getattr(done, field).name for field in lifecycle.EVALUATION_FILES if getattr(done, field).name}
+    assert {"stdout_file", "stderr_file", "submission_result_file"} <= set(names)
+    again = lifecycle.rerun(host, done)
+    (earlier,) = again.attempts.all()
+    assert {field: getattr(earlier, field).name for field in names} == names
+    assert all(default_storage.exists(name) for name in names.values())
+    finished = finish(again, {"result": [{"public": {"Accuracy": 0.5, "F1": 0.5}}]})
+    earlier.refresh_from_db()
+    assert {field: getattr(earlier, field).name for field in names} == names  # the new evaluation wrote its own
+    assert all(default_storage.exists(name) for name in names.values())
+    assert finished.stdout_file.name and finished.stdout_file.name not in names.values()
+
+
 def test_resume_only_failed_remote_submissions(sub, host):
     Submission.objects.filter(pk=sub.pk).update(status="failed")
     assert code_of(lifecycle.resume, host, sub) == "forbidden"
@@ -170,8 +190,10 @@ def test_api_rerun_in_place_or_as_a_new_submission(sub, host):
     again = api.post(f"/api/v1/submissions/{sub.pk}/rerun", format="json")
     assert again.status_code == 200 and again.json()["id"] == sub.pk and again.json()["status"] == "submitted"
     finish(Submission.objects.get(pk=sub.pk))
+    assert again.json()["rerun_in_place"] is True and again.json()["evaluation"] == 2
     copy = api.post(f"/api/v1/submissions/{sub.pk}/rerun", {"as_new_submission": True}, format="json")
     assert copy.status_code == 200 and copy.json()["id"] != sub.pk
+    assert copy.json()["rerun_in_place"] is False and copy.json()["evaluation"] == 1
     assert Submission.objects.get(pk=sub.pk).status == "cancelled"
     bad = api.post(f"/api/v1/submissions/{copy.json()['id']}/rerun", {"as_new_submission": "maybe"}, format="json")
     assert bad.status_code == 400

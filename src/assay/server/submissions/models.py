@@ -105,7 +105,11 @@ class Submission(models.Model):
 
 class SubmissionAttempt(models.Model):
     """An earlier evaluation of a submission, kept when a host re-evaluates it (issue 17, as EvalAI does):
-    the submission row holds the current evaluation; these rows hold the ones it replaced, oldest first."""
+    the submission row holds the current evaluation; these rows hold the ones it replaced, oldest first.
+
+    Its files (logs, result and metadata documents) stay referenced here, so a host auditing a re-run
+    still has the earlier evidence, a backup counts them, and retention removes its logs with the
+    submission's own (``submissions.services.retention``)."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField(help_text="1 is the first evaluation.")
@@ -114,6 +118,10 @@ class SubmissionAttempt(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True, help_text="The result as the submission held it.")
     failure_reason = models.TextField(blank=True)
+    stdout_file = models.FileField(upload_to="submission_logs/", max_length=500, blank=True)
+    stderr_file = models.FileField(upload_to="submission_logs/", max_length=500, blank=True)
+    submission_result_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
+    submission_metadata_file = models.FileField(upload_to="submission_results/", max_length=500, blank=True)
     rerun_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

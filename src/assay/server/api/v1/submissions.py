@@ -27,6 +27,7 @@ from assay.server.spreadsheet import safe_text
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import cases, lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.attempts import evaluation_number
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
 
@@ -268,10 +269,26 @@ class RerunIn(serializers.Serializer):
     )
 
 
+class RerunOut(SubmissionOut):
+    """The re-run submission, and how it was re-run."""
+
+    rerun_in_place = serializers.BooleanField(
+        read_only=True,
+        help_text="True: the same submission is evaluated again (a host's re-run; the earlier evaluation, its "
+        "result and logs are kept). False: a copy was queued as the new submission `id`, the old one cancelled.",
+    )
+    evaluation = serializers.IntegerField(
+        read_only=True, help_text="Which evaluation of this submission is queued (1: its first)."
+    )
+
+    class Meta(SubmissionOut.Meta):
+        fields = [*SubmissionOut.Meta.fields, "rerun_in_place", "evaluation"]
+
+
 class RerunView(ApiView):
     @extend_schema(
         request=RerunIn,
-        responses={200: SubmissionOut},
+        responses={200: RerunOut},
         summary="Evaluate again: a host's re-run keeps the submission (a new attempt), unless as_new_submission",
     )
     def post(self, request: Request, submission_id: int) -> Response:
@@ -279,7 +296,10 @@ class RerunView(ApiView):
         data = RerunIn(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         done = lifecycle.rerun(request.user, sub, as_new=data.validated_data["as_new_submission"])
-        return Response(submission_data(request, done))
+        done.rerun_in_place = done.pk == sub.pk
+        done.evaluation = evaluation_number(done)
+        context = {"reader": ResultReader(request.user), "request": request}
+        return Response(RerunOut(done, context=context).data)
 
 
 class ResumeView(SubmissionActionView):

@@ -66,6 +66,11 @@ def evaluations(user, sub: Submission) -> list[Evaluation]:
     return rows
 
 
+def evaluation_number(sub: Submission) -> int:
+    """Which evaluation of ``sub`` its current one is (1: the first; each host's re-run in place adds one)."""
+    return sub.attempts.count() + 1
+
+
 def note_reruns(subs: Iterable[Submission]) -> None:
     """Set ``host_reruns`` (how many times the hosts re-ran it) on each submission, in one query: the team's
     pages say that the hosts re-ran it, and when (``rerun_resumed_at``)."""

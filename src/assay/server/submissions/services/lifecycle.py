@@ -62,6 +62,8 @@ def _may_reevaluate(user, sub: Submission) -> bool:
 
 #: What a host may evaluate again in place: an evaluation that ended (or was cancelled before it ended).
 REEVALUABLE = (S.FINISHED, S.FAILED, S.PARTIALLY_EVALUATED, S.CANCELLED)
+#: An evaluation's files: an in-place re-run moves them to the attempt it keeps (the evidence stays).
+EVALUATION_FILES = ("stdout_file", "stderr_file", "submission_result_file", "submission_metadata_file")
 
 
 @transaction.atomic
@@ -87,7 +89,7 @@ def rerun(user, sub: Submission, *, as_new: bool = False) -> Submission:
     clone.status = S.SUBMITTED
     clone.submission_number = next_number(sub.phase, sub.participant_team)
     clone.rerun_resumed_at = timezone.now()
-    for name in ("stdout_file", "stderr_file", "submission_result_file", "submission_metadata_file"):
+    for name in EVALUATION_FILES:
         setattr(clone, name, "")
     clone.output = None
     clone.failure_reason = ""
@@ -118,12 +120,13 @@ def _reevaluate(user, sub: Submission) -> Submission:
     SubmissionAttempt.objects.create(
         submission=sub, number=number, status=sub.status, started_at=sub.started_at, completed_at=sub.completed_at,
         output=sub.output, failure_reason=sub.failure_reason, rerun_by=user, rerun_at=now,
+        **{name: getattr(sub, name).name for name in EVALUATION_FILES},
     )  # fmt: skip
     cases.drop_cases(sub)  # the earlier evaluation's per-case rows go with it; the new one writes its own
     sub.status = S.SUBMITTED
     sub.output = None
     sub.failure_reason = ""
-    for name in ("stdout_file", "stderr_file", "submission_result_file", "submission_metadata_file"):
+    for name in EVALUATION_FILES:
         setattr(sub, name, "")
     sub.started_at = sub.completed_at = sub.lease_expires_at = None
     sub.lease_owner = ""

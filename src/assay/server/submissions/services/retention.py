@@ -1,11 +1,12 @@
 """Per-phase retention of submission files: EvalAI's ``submission_artifact_retention_policy``.
 
 After the phase's period, counted from when the submission was made, a finished (failed, cancelled,
-archived) submission loses its input file and its stdout/stderr logs — the large, personal parts. Its
-results stay: the output, the result and metadata files, per-case rows and leaderboard entries, so rankings
-never change. A submission whose audit was released (or released and retracted) keeps everything: its
-files are evidence the published report and trail point to. The row records when and under which policy
-its files went, and every face says so (410) instead of a missing file.
+archived) submission loses its input file and its stdout/stderr logs — the large, personal parts — and so
+do the earlier evaluations a host's re-run kept (their logs; :class:`SubmissionAttempt`). Its results
+stay: the output, the result and metadata files (an earlier evaluation's too), per-case rows and
+leaderboard entries, so rankings never change. A submission whose audit was released (or released and
+retracted) keeps everything: its files are evidence the published report and trail point to. The row
+records when and under which policy its files went, and every face says so (410) instead of a missing file.
 
 ``assay admin retention --schedule`` puts it on the task runner: one queued task a day, each run queueing
 the next before it works, so a failed run never ends the chain.
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from assay.server import tasks
 
-from ..models import Submission
+from ..models import Submission, SubmissionAttempt
 from .errors import SubmissionError
 
 log = logging.getLogger("assay.retention")
@@ -34,6 +35,7 @@ SCHEDULED = "submissions.retention"
 DAY = 24 * 3600
 POLICY_DAYS = {"days_14": 14, "days_30": 30, "months_3": 90, "months_6": 180, "months_12": 365}
 REMOVED_FIELDS = ("input_file", "stdout_file", "stderr_file")
+ATTEMPT_REMOVED_FIELDS = ("stdout_file", "stderr_file")  # an earlier evaluation's logs; its results stay
 SETTLED = (S.FINISHED, S.FAILED, S.CANCELLED, S.ARCHIVED)  # nothing will read the input again
 #: Higher apps' say on whether a stored name is still theirs (a model version's file is shared with the
 #: submissions made from it); each answers True to keep the file. Filled in by their AppConfig.ready.
@@ -66,7 +68,7 @@ def _expired(now: dt.datetime):
     older = Q(pk__in=[])
     for policy, days in POLICY_DAYS.items():
         older |= Q(phase__submission_artifact_retention_policy=policy, submitted_at__lt=now - dt.timedelta(days=days))
-    has_file = Q()
+    has_file = Q(Exists(_attempt_logs().filter(submission=OuterRef("pk"))))
     for name in REMOVED_FIELDS:
         has_file |= ~Q(**{name: ""})
     return (
@@ -74,6 +76,14 @@ def _expired(now: dt.datetime):
         .filter(release__isnull=True)  # audits' Release (reverse name): evidence of a released audit stays
         .order_by("pk")
     )
+
+
+def _attempt_logs():
+    """The kept earlier evaluations that still hold a log file."""
+    held = Q()
+    for name in ATTEMPT_REMOVED_FIELDS:
+        held |= ~Q(**{name: ""})
+    return SubmissionAttempt.objects.filter(held)
 
 
 def _size(name: str, known: int | None = None) -> int:
@@ -101,6 +111,11 @@ def due(now: dt.datetime | None = None) -> Iterator[Due]:
             stored = getattr(sub, name).name
             if stored:
                 item.files.append((name, stored, _size(stored, sub.input_file_size if name == "input_file" else None)))
+        for attempt in _attempt_logs().filter(submission=sub).order_by("number"):
+            for name in ATTEMPT_REMOVED_FIELDS:
+                stored = getattr(attempt, name).name
+                if stored:
+                    item.files.append((f"attempt {attempt.number} {name}", stored, _size(stored)))
         yield item
 
 
@@ -115,6 +130,11 @@ def apply(now: dt.datetime | None = None) -> list[Due]:
             if sub is None:  # re-run, released or removed meanwhile
                 continue
             names = [getattr(sub, name).name for name in REMOVED_FIELDS if getattr(sub, name).name]
+            for attempt in _attempt_logs().filter(submission=sub):
+                names += [getattr(attempt, name).name for name in ATTEMPT_REMOVED_FIELDS if getattr(attempt, name).name]
+                for name in ATTEMPT_REMOVED_FIELDS:
+                    setattr(attempt, name, "")
+                attempt.save(update_fields=list(ATTEMPT_REMOVED_FIELDS))
             for name in REMOVED_FIELDS:
                 setattr(sub, name, "")
             sub.files_removed_at = now
@@ -126,12 +146,20 @@ def apply(now: dt.datetime | None = None) -> list[Due]:
 
 
 def _delete_unshared(names: list[str]) -> None:
-    """Delete each file unless another submission still names it (a re-run's clone shares its input)."""
+    """Delete each file unless a submission or a kept evaluation still names it (a re-run's clone shares
+    its input; the same log bytes of two evaluations share one name)."""
     for name in names:
         shared = Q()
         for field_name in REMOVED_FIELDS:
             shared |= Q(**{field_name: name})
-        if Submission.objects.filter(shared).exists() or any(keep(name) for keep in KEEPERS):
+        in_attempt = Q()
+        for field_name in ATTEMPT_REMOVED_FIELDS:
+            in_attempt |= Q(**{field_name: name})
+        if (
+            Submission.objects.filter(shared).exists()
+            or SubmissionAttempt.objects.filter(in_attempt).exists()
+            or any(keep(name) for keep in KEEPERS)
+        ):
             continue
         try:
             default_storage.delete(name)
