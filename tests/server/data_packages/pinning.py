@@ -45,9 +45,12 @@ def labels_version(user, pkg: DataPackage, labels: bytes = DEV_LABELS, **more: b
     return publish(user, pkg, files)
 
 
-def bundle_folder(tmp_path: Path, ref: dict[str, Any] | None, name: str = "bundle", **dev: Any) -> Path:
+def bundle_folder(
+    tmp_path: Path, ref: dict[str, Any] | None, name: str = "bundle", top: dict[str, Any] | None = None, **dev: Any
+) -> Path:
     """The demo bundle whose dev phase takes ``ref`` as its ``data_package`` (and drops its own annotation
-    file) — or keeps embedding it when ``ref`` is None; ``dev`` sets more keys of the dev phase."""
+    file) — or keeps embedding it when ``ref`` is None; ``dev`` sets more keys of the dev phase, ``top`` of
+    the challenge."""
     folder = tmp_path / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -59,6 +62,7 @@ def bundle_folder(tmp_path: Path, ref: dict[str, Any] | None, name: str = "bundl
         phase.pop("test_annotation_file")
         phase["data_package"] = ref
     phase.update(dev)
+    config.update(top or {})
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
 

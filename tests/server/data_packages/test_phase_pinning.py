@@ -301,8 +301,9 @@ def test_a_participant_never_reaches_the_labels(tmp_path, media, host, host_team
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("transport", ["http", "inprocess"])  # a remote worker's, and the in-process worker's
 def test_a_worker_scores_against_the_pinned_version_and_a_new_one_changes_no_result(
-    live_server, tmp_path, media, host, host_team, admin_user
+    live_server, tmp_path, media, host, host_team, admin_user, transport
 ) -> None:
     from tests.server.submissions.test_worker_e2e import post_submission, run_worker_thread
 
@@ -315,7 +316,7 @@ def test_a_worker_scores_against_the_pinned_version_and_a_new_one_changes_no_res
     _, token = create_worker_token(admin_user, "pinned")
 
     first = post_submission(participant, dev, PERFECT)
-    run_worker_thread(live_server.url, token, tmp_path / "w1").thread.join(120)
+    run_worker_thread(live_server.url, token, tmp_path / "w1", transport=transport).thread.join(120)
     sub = Submission.objects.get(pk=first)
     assert sub.status == "finished", (sub.status, sub.failure_reason)
     assert LeaderboardEntry.objects.get(submission=sub).result == {"Accuracy": 1.0, "F1": 1.0}
@@ -324,12 +325,12 @@ def test_a_worker_scores_against_the_pinned_version_and_a_new_one_changes_no_res
     dev.refresh_from_db()
     assert dev.data_package_version.number == 1  # publishing changes no phase
     again = post_submission(participant, dev, PERFECT)
-    run_worker_thread(live_server.url, token, tmp_path / "w2").thread.join(120)
+    run_worker_thread(live_server.url, token, tmp_path / "w2", transport=transport).thread.join(120)
     assert LeaderboardEntry.objects.get(submission_id=again).result == {"Accuracy": 1.0, "F1": 1.0}  # still v1
 
     import_folder(bundle_folder(tmp_path, ref(2)), host_team, challenge)  # the host pins v2
     third = post_submission(participant, dev, PERFECT)
-    run_worker_thread(live_server.url, token, tmp_path / "w3").thread.join(120)
+    run_worker_thread(live_server.url, token, tmp_path / "w3", transport=transport).thread.join(120)
     assert LeaderboardEntry.objects.get(submission_id=third).result["Accuracy"] == 0.0  # scored against v2
     assert LeaderboardEntry.objects.get(submission=sub).result == {"Accuracy": 1.0, "F1": 1.0}  # untouched
 
@@ -341,3 +342,29 @@ def test_an_oversized_package_metadata_file_is_refused(tmp_path, media, host, ho
     monkeypatch.setattr(case_metadata, "MAX_BYTES", len(CASES) - 1)
     found = refused(tmp_path, host_team, ref(1, case_metadata="metadata/cases.csv"))
     assert found.code == "bad_case_metadata" and f"larger than {len(CASES) - 1} bytes" in found.message
+
+
+def test_a_static_dataset_container_reads_the_packages_inputs(tmp_path, media, host, host_team) -> None:
+    from tests.server.images import fake_image_tarball
+
+    v1 = labels_version(host, package(host, host_team))
+    top = {"is_docker_based": True, "is_static_dataset_code_upload": True, "max_docker_image_size": 10 * 1024**2}
+    folder = bundle_folder(tmp_path, ref(1, test_inputs="inputs/numbers.txt"), top=top)
+    challenge = published(import_folder(folder, host_team).challenge)
+    dev = challenge.phases.get(codename="dev")
+    participant = make_user("alice")
+    register_team(challenge, participant, "Team Alice")
+    sub = submit(participant, dev, upload(fake_image_tarball(), "image.tar"), "image.tar", SubmissionFields())
+    token, secret = create_worker_token(None, "containers")
+    worker = APIClient()
+    worker.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    inputs = v1.files.get(path="inputs/numbers.txt")
+    assert worker.get(f"/api/v1/worker/files/{inputs.sha256}").status_code == 404  # no job held yet
+    job = worker.post("/api/v1/worker/claim", {"worker_id": "w", "containers": True}, format="json").json()["job"]
+    assert job["submission_id"] == sub.pk
+    assert job["container"]["test_inputs"]["sha256"] == inputs.sha256
+    assert job["annotation"]["sha256"] == labels_of(v1).sha256
+    for info, data in ((job["container"]["test_inputs"], b"1\n2\n3\n"), (job["annotation"], DEV_LABELS)):
+        response = worker.get(f"/api/v1/worker/files/{info['sha256']}")
+        assert response.status_code == 200 and b"".join(response.streaming_content) == data
+    assert "labels/" not in json.dumps(job) and "metadata/" not in json.dumps(job)
