@@ -21,7 +21,7 @@ from django.db import transaction
 
 from assay.server import tasks
 from assay.server.challenges.models import ChallengePhase
-from assay.server.challenges.services.phase_rules import split_rules
+from assay.server.challenges.services.phase_rules import phase_with_challenge, split_rules
 from assay.server.leaderboards.models import LeaderboardEntry
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.intervals import set_intervals
@@ -47,8 +47,8 @@ def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kw
     in the result's transaction, and enqueue the summary's task. Never raises: an audit problem must not
     undo the result."""
     try:
-        settings = ChallengePhase.objects.filter(pk=submission.phase_id).values_list("audit", flat=True).first()
-        if not settings:
+        phase = phase_with_challenge(submission.phase_id)  # cached per process: no query per result
+        if phase is None or not phase.audit:
             return
         completed_at = submission.completed_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
         payload = {"status": submission.status, "splits": sorted(splits), "completed_at": completed_at}
