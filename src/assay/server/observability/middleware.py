@@ -49,6 +49,19 @@ class HttpMetrics:
         match = getattr(request, "resolver_match", None)
         route = (match.route or UNROUTED) if match is not None else UNROUTED
         method = request.method if request.method in METHODS else "other"
-        status = f"{response.status_code // 100}xx"
-        HTTP_LATENCY.labels(route=route, method=method, status=status).observe(time.perf_counter() - started)
+        series = _series.get((route, method, response.status_code // 100))
+        if series is None:
+            series = _series_of(route, method, response.status_code // 100)
+        series.observe(time.perf_counter() - started)
         return response
+
+
+#: The histogram's series by (route, method, status class): the label lookup once per series, not per request.
+#: Bounded as the label set is (routes are patterns, methods a fixed set, statuses 1xx-5xx).
+_series: dict[tuple[str, str, int], object] = {}
+
+
+def _series_of(route: str, method: str, status_class: int):
+    series = HTTP_LATENCY.labels(route=route, method=method, status=f"{status_class}xx")
+    _series[(route, method, status_class)] = series
+    return series

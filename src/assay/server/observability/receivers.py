@@ -63,7 +63,7 @@ def _at_commit(write: Callable[[], None]) -> None:
 
 
 def on_saved(sender, instance: Submission, created: bool = False, **kwargs) -> None:
-    if created:
+    if created and log.isEnabledFor(logging.INFO):  # a line only: nothing to prepare when none is written
         extra = fields(instance, "submission.submitted")
         message = "submission %s submitted by team %s (%s)"
         args = (instance.pk, instance.participant_team_id, instance.status)
@@ -72,7 +72,8 @@ def on_saved(sender, instance: Submission, created: bool = False, **kwargs) -> N
 
 def on_claimed(sender, *, submission: Submission, **kwargs) -> None:
     sub = submission
-    extra = fields(sub, "submission.claimed")
+    logged = log.isEnabledFor(logging.INFO)  # the metric is counted either way; the line's fields only if written
+    extra = fields(sub, "submission.claimed") if logged else None
     args = (sub.pk, sub.attempt, sub.lease_owner, sub.queue_name)
     wait = None
     if sub.attempt == 1 and sub.started_at is not None:  # a job's first claim (a re-run's clone starts again)
@@ -83,13 +84,16 @@ def on_claimed(sender, *, submission: Submission, **kwargs) -> None:
     def write() -> None:
         if wait is not None:
             CLAIM_WAIT.labels(queue=queue).observe(wait)
-        log.info("submission %s claimed (attempt %s) by worker %s of queue %s", *args, extra=extra)
+        if logged:
+            log.info("submission %s claimed (attempt %s) by worker %s of queue %s", *args, extra=extra)
 
     _at_commit(write)
 
 
 def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kwargs) -> None:
     """Connected after the leaderboards' receiver: the entries are written when this runs."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     extra = fields(submission, "submission.leaderboard")
     names = ", ".join(sorted(splits)) or "none"
     _at_commit(
@@ -99,7 +103,9 @@ def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kw
 
 def on_evaluated(sender, *, submission: Submission, failure: str | None, **kwargs) -> None:
     sub = submission
-    extra = fields(sub, "submission.evaluated")
+    level = logging.WARNING if failure == "lost" else logging.INFO
+    logged = log.isEnabledFor(level)
+    extra = fields(sub, "submission.evaluated") if logged else None
     pk, queue, outcome, reason = sub.pk, sub.queue_name, str(sub.status), sub.failure_reason[:500]
     seconds = None
     if failure != "lost" and sub.started_at is not None and sub.completed_at is not None:
@@ -110,11 +116,12 @@ def on_evaluated(sender, *, submission: Submission, failure: str | None, **kwarg
             FAILURES.labels(queue=queue, reason=failure).inc()
         if seconds is not None:
             EVALUATION.labels(queue=queue, outcome=outcome).observe(seconds)
+        if not logged:
+            return
         took = f" after {seconds:.1f} s" if seconds is not None else ""
         if failure is None:
             log.info("submission %s %s%s", pk, outcome, took, extra=extra)
         else:
-            level = logging.WARNING if failure == "lost" else logging.INFO
             log.log(level, "submission %s failed (%s)%s: %s", pk, failure, took, reason, extra=extra)
 
     _at_commit(write)
