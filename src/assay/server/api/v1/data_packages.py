@@ -31,6 +31,16 @@ from assay.server.data_packages.services.card import FIELDS
 
 from .base import ApiView, Pages, PublicReadView, checked_body, not_found
 
+
+class Text(serializers.CharField):
+    """A string as sent: a number or a boolean is refused, not turned into text (DRF's CharField would)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 ACCESS_CHOICES = [(value, label) for value, label in DataPackage.Access.choices]
 
 
@@ -73,7 +83,7 @@ class PackageIn(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Your only host team if left out."
     )
     card = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        child=Text(allow_blank=True, trim_whitespace=False),
         required=False,
         default=dict,
         help_text=f"The data card's fields: {', '.join(FIELDS)}.",
@@ -85,7 +95,7 @@ class PackagePatch(serializers.Serializer):
 
     title = serializers.CharField(required=False, max_length=publishing.TITLE_MAX)
     access = serializers.ChoiceField(ACCESS_CHOICES, required=False)
-    card = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    card = serializers.DictField(child=Text(allow_blank=True, trim_whitespace=False), required=False)
 
 
 class PackageVersionOut(serializers.ModelSerializer):
@@ -137,7 +147,7 @@ class AccessRequestOut(serializers.ModelSerializer):
 
 
 class AccessRequestIn(serializers.Serializer):
-    reason = serializers.CharField(trim_whitespace=False, help_text="What you will use the data for.")
+    reason = Text(trim_whitespace=False, help_text="What you will use the data for.")
 
 
 class AccessDecisionIn(serializers.Serializer):
