@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from . import client_data, client_models, client_push
 from . import client_host as host
-from . import client_models, client_push
 from . import client_participant as p
 from .client_config import config_path
 
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("submit", rich_help_panel="Participate")(p.submit)
     app.command("push", rich_help_panel="Participate")(client_push.push)
     app.add_typer(client_models.app, name="models", rich_help_panel="Participate")
+    app.add_typer(client_data.app, name="data", rich_help_panel="Participate")
     app.command("submissions", rich_help_panel="Participate")(p.submissions)
     app.command("submission", rich_help_panel="Participate")(p.submission)
     for kind in ("result", "stdout", "stderr"):

@@ -118,6 +118,23 @@ def hint_for(exc: ApiError) -> str | None:
     return HINTS.get(exc.status) if exc.code in GENERIC_CODES else None
 
 
+def error_from(response: httpx.Response) -> ApiError:
+    """The refusal a 4xx/5xx answer carries (a streamed response must be read first)."""
+    code, message, problems = "error", response.text[:300] or response.reason_phrase, []
+    try:
+        body = response.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            code, message = err.get("code") or code, err.get("message") or message
+        elif isinstance(err, str):
+            message = err
+        if isinstance(body, dict) and isinstance(body.get("problems"), list):
+            problems = body["problems"]
+    except ValueError:
+        pass
+    return ApiError(response.status_code, code, message, problems)
+
+
 class Client:
     """JSON over HTTP to one server; every failure becomes an :class:`ApiError` with a readable message."""
 
@@ -134,19 +151,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.server.url}: {exc}; check --server") from None
         if response.status_code >= 400:
-            code, message, problems = "error", response.text[:300] or response.reason_phrase, []
-            try:
-                body = response.json()
-                err = body.get("error") if isinstance(body, dict) else None
-                if isinstance(err, dict):
-                    code, message = err.get("code") or code, err.get("message") or message
-                elif isinstance(err, str):
-                    message = err
-                if isinstance(body, dict) and isinstance(body.get("problems"), list):
-                    problems = body["problems"]
-            except ValueError:
-                pass
-            raise ApiError(response.status_code, code, message, problems)
+            raise error_from(response)
         return response
 
     def ping(self) -> None:
@@ -176,8 +181,9 @@ class Client:
             page += 1
 
 
-def fail(exc: ApiError) -> typer.Exit:
-    """Print a refusal for people (every problem when there are several, a hint when one fits); the exit to raise."""
+def fail(exc: ApiError, hint: str | None = None) -> typer.Exit:
+    """Print a refusal for people (every problem when there are several, a hint when one fits: ``hint`` when the
+    command knows a better one than the status's); the exit to raise."""
     bundle_errors = [p for p in exc.problems if isinstance(p, dict) and "message" in p]
     if bundle_errors:  # the server's one-line summary names only the first; say how many, then each
         errors = [p for p in bundle_errors if p.get("severity", "error") == "error"]
@@ -193,7 +199,7 @@ def fail(exc: ApiError) -> typer.Exit:
         )
         for p in exc.problems:
             err_console.print(f"  • {plain(p)}")
-    hint = hint_for(exc)
+    hint = hint or hint_for(exc)
     if hint:
         err_console.print(f"  [dim]→ {plain(hint)}[/dim]")
     return typer.Exit(1)
