@@ -117,13 +117,31 @@ def test_the_line_of_the_key_is_named(tmp_path: Path) -> None:
 def test_a_file_comes_from_the_bundle_or_the_package_not_both(
     tmp_path: Path, package_key: str, bundle_key: str, value: str
 ) -> None:
-    package = {"name": "p", "version": 1, package_key: "x/y.bin"}
+    role = {"annotations": "labels", "test_inputs": "inputs", "case_metadata": "metadata"}[package_key]
+    package = {"name": "p", "version": 1, package_key: f"{role}/y.bin"}
     config = config_with(package, drop=(), **{bundle_key: value})
     found = [f for f in errors(tmp_path, config) if f[0] == "data_package_conflict"]
     assert [(code, key) for code, key, _ in found] == [
         ("data_package_conflict", f"challenge_phases.0.data_package.{package_key}")
     ]
     assert bundle_key in found[0][2] and f"data_package.{package_key}" in found[0][2]
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "folder"),
+    [
+        ("annotations", "inputs/test.json", "labels/"),
+        ("annotations", "test.json", "labels/"),
+        ("test_inputs", "labels/images.zip", "inputs/"),
+        ("case_metadata", "Metadata/cases.csv", "metadata/"),
+    ],
+)
+def test_each_key_names_a_file_of_its_role(tmp_path: Path, key: str, path: str, folder: str) -> None:
+    found = errors(tmp_path, config_with(dict(PACKAGE, **{key: path})))
+    assert [(code, k) for code, k, _ in found] == [
+        ("data_package_wrong_folder", f"challenge_phases.0.data_package.{key}")
+    ]
+    assert f"under {folder}" in found[0][2]
 
 
 def test_a_package_that_names_no_file_is_refused(tmp_path: Path) -> None:

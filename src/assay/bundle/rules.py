@@ -354,8 +354,9 @@ def _phases(config: ChallengeConfig, f: Findings) -> None:
 
 
 def _data_package(phase: Phase, f: Findings, here: Path) -> None:
-    """The phase key ``data_package``: it names at least one file, and each file comes from one place only
-    (the package or the bundle). Whether the package, the version and the files exist is the server's to
+    """The phase key ``data_package``: it names at least one file, each under the folder of the role its key
+    needs (a package's top-level folders are its files' roles), and each from one place only (the package or
+    the bundle). Whether the package, the version and the files exist is the server's to
     say, when the bundle is imported."""
     ref = phase.data_package
     if ref is None:
@@ -366,8 +367,15 @@ def _data_package(phase: Phase, f: Findings, here: Path) -> None:
             f"data_package {ref.name!r} names no file: set annotations, test_inputs or case_metadata",
             (*here, "data_package"),
         )
-    for key, (_, bundle_key) in PACKAGE_KEYS.items():
-        if getattr(ref, key) and getattr(phase, bundle_key):
+    for key, (role, bundle_key) in PACKAGE_KEYS.items():
+        path = getattr(ref, key)
+        if path and path.split("/", 1)[0] != role:  # a package's top-level folder is its files' role
+            f.add(
+                "data_package_wrong_folder",
+                f"data_package.{key} must name a file under {role}/ (a package's {role} files), not {path!r}",
+                (*here, "data_package", key),
+            )
+        if path and getattr(phase, bundle_key):
             f.add(
                 "data_package_conflict",
                 f"phase {phase.codename!r} names both {bundle_key} and data_package.{key}: the file comes from"

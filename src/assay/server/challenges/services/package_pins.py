@@ -114,8 +114,8 @@ def _resolve(phase: Phase, config: ChallengeConfig, host_team: HostTeam) -> Pin:
         if found.role != role:
             raise ImportRefused(
                 "data_package_wrong_role",
-                f"{where} version {ref.version}: {path!r} is a {found.role} file; data_package.{key} needs a"
-                f" {role} file",
+                f"{where} version {ref.version}: {path!r} has the role {found.role}; data_package.{key} needs"
+                f" a file of the role {role}",
                 400,
             )
         pin.files[key] = found
