@@ -18,6 +18,7 @@ from assay.server.audits.models import AnswerSet, Review
 from assay.server.audits.services import access, answers, auditors, release, reviews, trail
 from assay.server.audits.services.manifest import build_manifest
 from assay.server.audits.services.overview import overview, release_document
+from assay.server.audits.services.prefill import Start
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 
@@ -52,7 +53,11 @@ class AnswersOut(serializers.Serializer):
     submission = serializers.IntegerField()
     state = serializers.CharField(help_text="not_started | draft | submitted | under_review | approved | rejected")
     questionnaire = QuestionnaireOut(allow_null=True, help_text="What the answers answer (null: none yet).")
-    answers = serializers.JSONField(help_text="{question id: value}")
+    answers = serializers.JSONField(help_text="{question id: value}; before the team saved any, its prefilled draft")
+    prefilled_from = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Where the prefilled draft comes from (the team only, until it saves: e.g. the model card).",
+    )
     updated_by = serializers.CharField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)
     submitted_at = serializers.DateTimeField(allow_null=True)
@@ -156,8 +161,10 @@ def auditor_data(row) -> dict[str, Any]:
     }
 
 
-def answers_data(sub: Submission, answer_set: AnswerSet | None) -> dict[str, Any]:
+def answers_data(sub: Submission, answer_set: AnswerSet | None, start: Start | None = None) -> dict[str, Any]:
+    """``start``: the reader's prefilled draft (``answers.prefill_for``) while nothing is saved."""
     questionnaire = answers.questionnaire_of(sub, answer_set)
+    start = start or Start()
     return {
         "submission": sub.pk,
         "state": answer_set.state if answer_set else "not_started",
@@ -168,7 +175,8 @@ def answers_data(sub: Submission, answer_set: AnswerSet | None) -> dict[str, Any
         }
         if questionnaire
         else None,
-        "answers": answer_set.answers if answer_set else {},
+        "answers": answer_set.answers if answer_set else start.answers,
+        "prefilled_from": [] if answer_set else start.sources,
         "updated_by": answer_set.updated_by.get_username() if answer_set and answer_set.updated_by_id else None,
         "updated_at": answer_set.updated_at if answer_set else None,
         "submitted_at": answer_set.submitted_at if answer_set else None,
@@ -228,7 +236,9 @@ class AnswersView(ApiView):
     def get(self, request: Request, submission_id: int) -> Response:
         sub = audit_submission(submission_id)
         access.require_visible(request.user, sub)
-        return Response(AnswersOut(answers_data(sub, answers.answer_set_of(sub))).data)
+        answer_set = answers.answer_set_of(sub)
+        start = answers.prefill_for(request.user, sub, answer_set)
+        return Response(AnswersOut(answers_data(sub, answer_set, start)).data)
 
     @extend_schema(request=AnswersIn, responses={200: AnswersOut}, summary="Save the draft answers (the team)")
     def put(self, request: Request, submission_id: int) -> Response:

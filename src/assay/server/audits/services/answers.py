@@ -4,6 +4,10 @@ Answers are written against the challenge's current questionnaire (the newest ``
 saved as a draft as often as the team likes (each answer checked, required ones may wait), then
 submitted for review once every required question is answered. From then on they are immutable: the
 auditors review exactly what was submitted. Every save and the submission append to the evidence trail.
+
+Before the team saved anything, its draft is the prefill (``prefill.py``: for a submission made from a
+registered model, the model card and the model's latest submitted answers to the same questionnaire):
+shown to the team only, saved as it is edited, and submitted as it stands when the team submits first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from assay.server.submissions.models import Submission
 from ..models import AnswerSet, Questionnaire
 from . import trail
 from .access import AuditRefusal, may_answer, require
+from .prefill import Start, starting_answers
 from .questionnaires import current_questionnaire
 
 ANSWER_MESSAGE = "Only the submitting team's members answer its questionnaire."
@@ -37,6 +42,14 @@ def schema_of(questionnaire: Questionnaire) -> QuestionnaireSchema:
 
 def answer_set_of(submission: Submission) -> AnswerSet | None:
     return AnswerSet.objects.select_related("questionnaire").filter(submission=submission).first()
+
+
+def prefill_for(actor, submission: Submission, answer_set: AnswerSet | None) -> Start:
+    """The draft ``actor`` starts from: the prefill while nothing is saved, for the team only (others: empty)."""
+    if answer_set is not None or not may_answer(actor, submission):
+        return Start()
+    questionnaire = current_questionnaire(submission.phase.challenge)
+    return starting_answers(submission, questionnaire) if questionnaire is not None else Start()
 
 
 def answers_sha256(answers: dict[str, Any]) -> str:
@@ -71,8 +84,9 @@ def _locked(submission: Submission) -> AnswerSet | None:
     return AnswerSet.objects.select_for_update().select_related("questionnaire").filter(submission=submission).first()
 
 
-def save_draft(actor, submission: Submission, answers: Any) -> AnswerSet:
-    """Replace the team's draft answers with ``answers`` ({question id: value}); unanswered ones may wait."""
+def save_draft(actor, submission: Submission, answers: Any, prefilled_from: list[str] | None = None) -> AnswerSet:
+    """Replace the team's draft answers with ``answers`` ({question id: value}); unanswered ones may wait.
+    ``prefilled_from`` names the prefill's kinds (``Prefill.kind``) when the answers are the prefill as it stands."""
     require(may_answer, actor, submission, ANSWER_MESSAGE)
     questionnaire = _questionnaire_or_refuse(submission)
     problems = _problems(questionnaire, answers, complete=False)
@@ -83,21 +97,24 @@ def save_draft(actor, submission: Submission, answers: Any) -> AnswerSet:
             answer_set = _locked(submission)
             if answer_set is None:
                 answer_set = AnswerSet(submission=submission, team=submission.participant_team)
+            elif prefilled_from:  # saved meanwhile: the team's own answers win over the prefill
+                return answer_set
             else:
                 _refuse_unless_draft(answer_set)
             answer_set.questionnaire = questionnaire
             answer_set.answers = answers
             answer_set.updated_by = actor
             answer_set.save()
+            record = {
+                "questionnaire": questionnaire.version,
+                "answered": _answered(answers),
+                "answers_sha256": answers_sha256(answers),
+            }
             trail.append(
                 submission,
                 "answered",
                 actor.username,
-                {
-                    "questionnaire": questionnaire.version,
-                    "answered": _answered(answers),
-                    "answers_sha256": answers_sha256(answers),
-                },
+                {**record, "prefilled_from": prefilled_from} if prefilled_from else record,
             )
     except IntegrityError:  # two first saves at once: the other one won; the team saves again
         raise AuditRefusal("conflict", "The answers were saved at the same moment elsewhere; try again.", 409) from None
@@ -112,6 +129,9 @@ def submit_answers(actor, submission: Submission) -> AnswerSet:
     """Submit the draft for review: every required question answered; immutable afterwards."""
     require(may_answer, actor, submission, ANSWER_MESSAGE)
     questionnaire = _questionnaire_or_refuse(submission)
+    start = prefill_for(actor, submission, answer_set_of(submission))
+    if start.answers:  # nothing saved yet: the prefilled draft is what the team submits
+        save_draft(actor, submission, start.answers, prefilled_from=start.kinds)
     with transaction.atomic():
         answer_set = _locked(submission)
         if answer_set is None:

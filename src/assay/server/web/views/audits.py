@@ -28,6 +28,7 @@ from assay.server.audits.models import AnswerSet
 from assay.server.audits.services import access, answers, auditors, questionnaires, release, report, reviews, trail
 from assay.server.audits.services.access import AuditRefusal
 from assay.server.audits.services.overview import overview
+from assay.server.audits.services.prefill import Start
 from assay.server.submissions.models import Submission
 
 from .. import wording
@@ -126,7 +127,9 @@ def _audit_context(request: HttpRequest, sub: Submission, posted: dict[str, Any]
     answer_set = answers.answer_set_of(sub)
     questionnaire = answers.questionnaire_of(sub, answer_set)
     schema = answers.schema_of(questionnaire) if questionnaire else None
-    values = posted if posted is not None else (answer_set.answers if answer_set else {})
+    # before the team saved any answers, its form starts from the prefill (for a model's submission)
+    prefilled = answers.prefill_for(request.user, sub, answer_set) if posted is None else Start()
+    values = posted if posted is not None else (answer_set.answers if answer_set else prefilled.answers)
     rounds = reviews.reviews_of(request.user, sub)
     own_open = next((r for r in rounds if r.reviewer_id == request.user.pk and not r.decision), None)
     may = state["may"]
@@ -135,6 +138,7 @@ def _audit_context(request: HttpRequest, sub: Submission, posted: dict[str, Any]
         submission=sub,
         audit=state,
         answer_set=answer_set,
+        prefilled_from=prefilled.sources,
         schema=schema,
         sections=_form_sections(schema, values),
         editable=may["answer"] and (answer_set.state if answer_set else None) in EDITABLE and schema is not None,
