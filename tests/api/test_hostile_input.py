@@ -258,7 +258,8 @@ def test_sweep_write_endpoints_with_hostile_bodies(ids, users):
         for raw in HOSTILE:
             r = clients[n % 3].generic(method.upper(), path, raw, content_type="application/json")
             assert r.status_code < 500, (method, path, raw[:80], r.status_code, r.content[:300])
-            assert r["Content-Type"].startswith("application/json"), (method, path, r.status_code, r.content[:200])
+            if r.status_code != 204:  # a client deleting its own token (which one depends on the route's index)
+                assert r["Content-Type"].startswith("application/json"), (method, path, r.status_code, r.content[:200])
             seen.add(r.status_code)
     assert 400 in seen
 
