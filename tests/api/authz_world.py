@@ -210,6 +210,7 @@ def build_world(world: dict, users: dict) -> World:
         "challenges/<int:pk>/host/export/": {"kind": "submissions"},
         "challenges/<int:pk>/host/webhooks/": {"action": "pause"},
         "api/v1/data-packages/": {"slug": DATA_PACKAGE, "path": DATA_INPUTS, "request_id": pending.pk},
+        "data/": {"slug": DATA_PACKAGE, "path": DATA_INPUTS, "request_id": pending.pk, "action": "approve"},
     }
     people = {
         "outsider": outsider,

@@ -65,6 +65,7 @@ W_USER = "302 {ok} {ok} {ok} {ok} {ok} 302 302"
 W_OWN = "302 404 {ok} 404 404 404 302 302"
 W_SUBMISSION = "302 404 {ok} 404 {ok} {ok} 302 302"
 W_HOST = "302 404 404 404 {ok} {ok} 302 302"
+W_DATA_OWNER = "302 403 403 403 {ok} 403 302 302"  # the data package's host team (staff are not owners)
 DP_READ = "404 {ok} {ok} {ok} {ok} {ok} 404 404"  # an on-request data package: every signed-in user
 
 
@@ -386,6 +387,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         ("post", f"models/<int:model_id>/{tail}"): row(W_OWN, 302, admin=403)
         for tail in ("publish", "versions", "submit")
     },
+    # web: data packages (the host team's on-request package; a refused form comes back to the page with why: 302;
+    # anonymous visitors are sent to sign in; alice is approved for the inputs, bob's request is pending)
+    ("get", "data/"): row(W_PUBLIC),
+    ("post", "data/"): row(W_DATA_OWNER, 302),  # a non-member names the host team: the form again, 403
+    ("get", "data/<slug:slug>/"): row(W_USER),
+    ("post", "data/<slug:slug>/edit"): row(W_DATA_OWNER, 302),
+    ("post", "data/<slug:slug>/versions"): row(W_DATA_OWNER, 302),
+    ("get", "data/<slug:slug>/versions/<int:number>/files/<path:path>"): row("302 403 {ok} 403 {ok} 403 302 302"),
+    ("post", "data/<slug:slug>/access"): row(W_USER, 302),  # asked, or back with why (asked already, the owner)
+    ("post", "data/<slug:slug>/access/<int:request_id>/<str:action>"): row(W_DATA_OWNER, 302),
     # web: teams, invitations, account
     ("get", "teams/"): row(W_USER),
     ("post", "teams/"): row(W_USER, 302),
@@ -553,6 +564,13 @@ BODIES: dict[tuple[str, str], Body] = {
     ("post", WC + "uploads"): as_form(lambda v: {"phase": v["phase_id"], "file_name": "big.json", "size": 2048}),
     ("post", "uploads/<uuid:upload_id>/parts/<int:number>"): octets(1024),
     ("put", "uploads/<uuid:upload_id>/parts/<int:number>"): octets(1024),
+    ("post", "data/"): as_form(
+        lambda v: {"slug": "web-data", "title": "Web", "host_team": v["host_team_id"], "access": "on_request"}
+    ),
+    ("post", "data/<slug:slug>/edit"): as_form(lambda v: {"title": "Edited", "access": "on_request"}),
+    ("post", "data/<slug:slug>/versions"): as_multipart(lambda v: {"archive": _data_zip()}),
+    ("post", "data/<slug:slug>/access"): as_form(lambda v: {"reason": "research"}),
+    ("post", "data/<slug:slug>/access/<int:request_id>/<str:action>"): as_form(lambda v: {"note": "ok"}),
     ("post", "teams/"): as_form(lambda v: {"name": "Team New"}),
     ("post", "teams/<int:pk>/"): as_form(lambda v: {"email": "eve@uni.example"}),
     ("post", "host/"): as_form(lambda v: {"name": "Hosts New"}),
@@ -725,6 +743,7 @@ def test_refusals_do_not_tell_existence(authz_world):
 
 #: Writes whose body names the object the rule is about (the host team, the team, the phase): read first.
 BODY_NAMES_THE_OBJECT = {
+    ("post", "data/"),  # the host team that will own the package
     ("post", V1 + "challenges"),
     ("post", V1 + f"challenges/{CH}/participation"),
     ("post", WC + "uploads"),
