@@ -272,6 +272,9 @@ def test_evalais_phase_gives_hosts_another_teams_labels_never(tmp_path, media, h
     mine = published(import_folder(bundle_folder(tmp_path, ref(1, slug="own-set"), name="own"), host_team).challenge)
     shapes = {p.codename: evalai_phase(request, p) for p in mine.phases.all()}
     assert shapes["dev"]["test_annotation"]  # the owners' own labels: as any annotation file
+    request.user = make_user("alice")
+    register_team(mine, request.user, "Team Alice")
+    assert [evalai_phase(request, p)["test_annotation"] for p in mine.phases.all()] == [None, None]  # participants
 
 
 def test_a_participant_never_reaches_the_labels(tmp_path, media, host, host_team) -> None:
