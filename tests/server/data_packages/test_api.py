@@ -64,7 +64,8 @@ def test_the_on_request_flow_over_http(people, media):
     assert [r["user"] for r in host.get(f"{BASE}/retina/access-requests").json()["results"]] == ["alice"]
     decided = host.post(f"{BASE}/retina/access-requests/{asked.json()['id']}", {"approve": True}, format="json")
     assert decided.status_code == 200 and decided.json()["status"] == "approved"
-    assert alice.get(f"{BASE}/retina").json()["request_status"] == "approved"
+    card = alice.get(f"{BASE}/retina").json()
+    assert (card["request_status"], card["has_access"], card["is_owner"]) == ("approved", True, False)
 
     got = alice.get(url, HTTP_USER_AGENT="assay-cli/1.0")
     assert got.status_code == 200 and got.streaming

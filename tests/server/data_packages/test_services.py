@@ -95,6 +95,8 @@ def test_who_sees_a_package_and_reads_its_inputs_for_every_policy(people, host, 
         owner = role in ("owner", "co_owner")
         assert access.is_owner(user, package) is owner, role
         assert access.has_access(user, package) is (role in READS_INPUTS[policy]), role
+        facts = access.reader(user)  # what lists show: the same rule, fetched once
+        assert (facts.is_owner(package), facts.has_access(package)) == (owner, role in READS_INPUTS[policy]), role
         assert access.may_download(user, inputs) is (role in READS_INPUTS[policy]), role
         assert access.may_download(user, labels) is owner and access.may_download(user, metadata) is owner, role
         if sees:

@@ -58,21 +58,14 @@ class PackageOut(serializers.ModelSerializer):
         fields = ["slug", "title", "access", "host_team", "host_team_name", "created_at", *FIELDS,
                   "latest_version", "is_owner", "has_access", "request_status"]  # fmt: skip
 
-    def _reader(self) -> dict:
-        return self.context["reader"]
-
     def get_is_owner(self, package: DataPackage) -> bool:
-        return package.host_team_id in self._reader()["teams"]
+        return self.context["reader"].is_owner(package)
 
     def get_has_access(self, package: DataPackage) -> bool:
-        if package.access == DataPackage.Access.PUBLIC or self.get_is_owner(package):
-            return True
-        return package.access == DataPackage.Access.ON_REQUEST and self._reader()["requests"].get(package.pk) == (
-            AccessRequest.Status.APPROVED
-        )
+        return self.context["reader"].has_access(package)
 
     def get_request_status(self, package: DataPackage) -> str | None:
-        return self._reader()["requests"].get(package.pk)
+        return self.context["reader"].request_status(package)
 
 
 class PackageIn(serializers.Serializer):
@@ -166,22 +159,13 @@ class PackageDownloadOut(serializers.ModelSerializer):
         fields = ["id", "at", "user", "version", "path", "role", "via", "client_address"]
 
 
-def _reader(user) -> dict:
-    """What ``PackageOut`` needs of the reader, fetched once per page: their host teams and their requests."""
-    if not access.signed_in(user):
-        return {"teams": set(), "requests": {}}
-    teams = set(user.host_memberships.values_list("team_id", flat=True))
-    requests = dict(AccessRequest.objects.filter(user=user).values_list("package_id", "status"))
-    return {"teams": teams, "requests": requests}
-
-
 def _with_latest(qs):
     return qs.annotate(latest_version=Max("versions__number"))
 
 
 def _package_data(user, package: DataPackage) -> dict:
     package = _with_latest(DataPackage.objects.select_related("host_team")).get(pk=package.pk)
-    return PackageOut(package, context={"reader": _reader(user)}).data
+    return PackageOut(package, context={"reader": access.reader(user)}).data
 
 
 class PackageListView(PublicReadView):
@@ -192,7 +176,7 @@ class PackageListView(PublicReadView):
     @extend_schema(responses={200: PackageOut(many=True)}, summary="Data packages you may read")
     def get(self, request: Request) -> Response:
         qs = _with_latest(access.visible_packages(request.user)).order_by("slug")
-        return self.paginate(request, qs, PackageOut, context={"reader": _reader(request.user)})
+        return self.paginate(request, qs, PackageOut, context={"reader": access.reader(request.user)})
 
     @extend_schema(request=PackageIn, responses={201: PackageOut}, summary="Create a data package (no version yet)")
     def post(self, request: Request) -> Response:

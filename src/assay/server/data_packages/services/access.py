@@ -18,6 +18,8 @@ Staff are not owners. Workers get labels through the phase that pins a version, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
 
 from assay.server.refusals import Refusal
@@ -90,17 +92,45 @@ def require_owner(user, package: DataPackage, doing: str) -> None:
         raise DataPackageRefusal("forbidden", f"only the package's host team may {doing}", 403)
 
 
+def _admits(package: DataPackage, *, owner: bool, approved) -> bool:
+    """The inputs rule itself; ``approved`` is asked only when it matters (a callable, or a known answer)."""
+    if package.access == A.PUBLIC or owner:
+        return True
+    return package.access == A.ON_REQUEST and bool(approved() if callable(approved) else approved)
+
+
 def has_access(user, package: DataPackage) -> bool:
     """Whether ``user`` may read the package's inputs (every version's)."""
-    if package.access == A.PUBLIC:
-        return True
     if not signed_in(user):
-        return False
-    if is_owner(user, package):
-        return True
-    if package.access == A.ON_REQUEST:
-        return AccessRequest.objects.filter(package=package, user=user, status=AccessRequest.Status.APPROVED).exists()
-    return False
+        return package.access == A.PUBLIC
+    approved = AccessRequest.objects.filter(package=package, user=user, status=AccessRequest.Status.APPROVED).exists
+    return _admits(package, owner=is_owner(user, package), approved=approved)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a list of packages shows its reader, fetched once (two queries) rather than per package."""
+
+    host_team_ids: frozenset[int]
+    requests: dict[int, str]  # package id → the reader's request status
+
+    def is_owner(self, package: DataPackage) -> bool:
+        return package.host_team_id in self.host_team_ids
+
+    def has_access(self, package: DataPackage) -> bool:
+        approved = self.requests.get(package.pk) == AccessRequest.Status.APPROVED
+        return _admits(package, owner=self.is_owner(package), approved=approved)
+
+    def request_status(self, package: DataPackage) -> str | None:
+        return self.requests.get(package.pk)
+
+
+def reader(user) -> Reader:
+    """The reader's host teams and requests, for :class:`Reader` (a list's per-package flags)."""
+    if not signed_in(user):
+        return Reader(frozenset(), {})
+    teams = frozenset(user.host_memberships.values_list("team_id", flat=True))
+    return Reader(teams, dict(AccessRequest.objects.filter(user=user).values_list("package_id", "status")))
 
 
 def may_download(user, file: DataPackageFile) -> bool:
