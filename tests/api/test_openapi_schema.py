@@ -33,6 +33,7 @@ DESCRIBED = [
     ("/api/v1/auth/login", "post", "201", "LoginOut", {"token", "expires_at", "user"}),
     ("/api/v1/auth/whoami", "get", "200", "WhoamiOut", {"username", "host_teams", "participant_teams"}),
     ("/api/v1/tokens", "post", "201", "NewTokenOut", {"token", "prefix", "expires_at"}),
+    ("/api/v1/worker/heartbeat", "post", "200", "HeartbeatSeveralOut", {"jobs"}),
 ]
 
 

@@ -220,6 +220,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # /api/v1: the worker protocol (the held job is the queue worker's; another queue's worker holds none)
     ("post", V1 + "worker/claim"): row(N_WORKER, 204),  # nothing waiting in either queue
     ("post", V1 + "worker/complete"): row(N_WORKER),  # another queue's worker: its one result refused inside
+    ("post", V1 + "worker/heartbeat"): row(N_WORKER),  # another queue's worker: its one job answered "ended"
     ("post", V1 + "worker/leave"): row(N_WORKER),
     **{
         ("post", V1 + f"worker/jobs/{SUB}/{step}"): row(N_WORKER, other_worker=409)
@@ -492,6 +493,7 @@ BODIES: dict[tuple[str, str], Body] = {
     ("post", V1 + "worker/complete"): as_json(
         lambda v: {"results": [{"submission_id": v["held_id"], "attempt": 1, "output": _RESULT}]}
     ),
+    ("post", V1 + "worker/heartbeat"): as_json(lambda v: {"jobs": [{"submission_id": v["held_id"], "attempt": 1}]}),
     ("post", V1 + "worker/leave"): as_json(lambda v: {"worker_id": "w1"}),
     ("post", V1 + f"worker/jobs/{SUB}/heartbeat"): as_json(lambda v: {"attempt": 1}),
     ("post", V1 + f"worker/jobs/{SUB}/release"): as_json(lambda v: {"attempt": 1}),

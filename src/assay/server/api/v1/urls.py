@@ -124,6 +124,7 @@ urlpatterns = [
     path("worker-tokens/<int:token_id>", worker_tokens.WorkerTokenDetailView.as_view()),
     path("worker/claim", worker.ClaimView.as_view()),
     path("worker/complete", worker.CompleteSeveralView.as_view()),
+    path("worker/heartbeat", worker.HeartbeatSeveralView.as_view()),
     path("worker/leave", worker.LeaveView.as_view()),
     path("worker/jobs/<int:submission_id>/heartbeat", worker.HeartbeatView.as_view()),
     path("worker/jobs/<int:submission_id>/release", worker.ReleaseView.as_view()),

@@ -1,4 +1,7 @@
-"""The worker protocol: claim (long-poll) → heartbeat → complete | release, leave, and files by hash."""
+"""The worker protocol: claim (long-poll) → heartbeat → complete | release, leave, and files by hash.
+
+A worker holding several jobs heartbeats and reports them in one request each (``worker/heartbeat``,
+``worker/complete``); the one-job routes under ``worker/jobs/{id}/`` stay for older workers."""
 
 from __future__ import annotations
 
@@ -118,6 +121,48 @@ class HeartbeatView(WorkerView):
         data.is_valid(raise_exception=True)
         expires = queue.heartbeat(request.auth, submission_id, data.validated_data["attempt"])
         return Response({"lease_expires_at": expires.isoformat()})
+
+
+class HeldJobIn(serializers.Serializer):
+    submission_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    attempt = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+class HeartbeatSeveralIn(serializers.Serializer):
+    jobs = HeldJobIn(
+        many=True,
+        allow_empty=False,
+        max_length=queue.MAX_HEARTBEAT_JOBS,
+        help_text="Every job the worker holds, as {'submission_id', 'attempt'}.",
+    )
+
+
+class BeatOut(serializers.Serializer):
+    submission_id = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=[queue.EXTENDED, queue.LOST, queue.ENDED],
+        help_text="extended: the lease runs on; lost: the job was offered again, a result is still taken if "
+        "it comes first (finish and report it); ended: cancelled, completed or not yours (stop it).",
+    )
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class HeartbeatSeveralOut(serializers.Serializer):
+    jobs = BeatOut(many=True)
+
+
+class HeartbeatSeveralView(WorkerView):
+    """One heartbeat for every job a worker holds (the batched protocol): one request per interval,
+    not one per job; the one-job route stays for older workers."""
+
+    @extend_schema(request=HeartbeatSeveralIn, responses={200: HeartbeatSeveralOut})
+    def post(self, request: Request) -> Response:
+        data = HeartbeatSeveralIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        pairs = [(job["submission_id"], job["attempt"]) for job in data.validated_data["jobs"]]
+        beats = queue.heartbeat_several(request.auth, pairs)
+        return Response(HeartbeatSeveralOut({"jobs": beats}).data)
 
 
 class ReleaseView(WorkerView):

@@ -346,12 +346,70 @@ def _held(token: WorkerToken, submission_id: int, attempt: int):
     return Submission.objects.filter(pk=submission_id, queue_name=token.queue_name, status=S.RUNNING, attempt=attempt)
 
 
+def _leases(token: WorkerToken, pairs: list[tuple[int, int]]):
+    """The leases a heartbeat renews: each ``(submission_id, attempt)`` still running on the token's queue
+    under a lease this token took. One rule for the one-job heartbeat and the batched one."""
+    match = Q()
+    for submission_id, attempt in pairs:
+        match |= Q(pk=submission_id, attempt=attempt)
+    rows = Submission.objects.filter(match, queue_name=token.queue_name, status=S.RUNNING)
+    return rows.filter(leased_by_id=token.pk) if token.pk is not None else rows
+
+
 def heartbeat(token: WorkerToken, submission_id: int, attempt: int) -> dt.datetime:
     """Renew the lease; raises :class:`LeaseLost` when the job was cancelled, re-claimed or finished."""
     expires = timezone.now() + dt.timedelta(seconds=lease_seconds())
-    if not _held(token, submission_id, attempt).update(lease_expires_at=expires):
+    if not _leases(token, [(submission_id, attempt)]).update(lease_expires_at=expires):
         raise LeaseLost(f"submission {submission_id} attempt {attempt} is no longer leased to you")
     return expires
+
+
+MAX_HEARTBEAT_JOBS = 4 * MAX_JOBS_PER_CLAIM  # jobs one heartbeat renews: a full worker's, with room to spare
+EXTENDED, LOST, ENDED = "extended", "lost", "ended"  # a batched heartbeat's answer per job
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A batched heartbeat's answer for one job. ``extended``: the lease runs to ``lease_expires_at``.
+    ``lost``: the job was offered again (its lease ran out) but no attempt has completed, so this
+    attempt's result is still taken if it comes first: finish and report it. ``ended``: cancelled,
+    completed or not this token's: stop, a result would be refused (:func:`_takes_result`)."""
+
+    submission_id: int
+    attempt: int
+    state: str
+    lease_expires_at: dt.datetime | None = None
+
+
+def heartbeat_several(token: WorkerToken, jobs: list[tuple[int, int]]) -> list[Beat]:
+    """Renew the leases of every job a worker holds in one call (``(submission_id, attempt)`` pairs),
+    answered in order. Two statements whatever the number: one UPDATE of the leases this token holds
+    (:func:`_leases`, the one-job heartbeat's rule), one read of the rest to tell lost from ended. A
+    job of another queue or token, or none at all, is ``ended`` (as the one-job route's 409 says)."""
+    if len(jobs) > MAX_HEARTBEAT_JOBS:
+        raise SubmissionError("invalid", f"at most {MAX_HEARTBEAT_JOBS} jobs per heartbeat", 400)
+    pairs = list(dict.fromkeys((int(sid), int(attempt)) for sid, attempt in jobs))
+    if not pairs:
+        return []
+    expires = timezone.now() + dt.timedelta(seconds=lease_seconds())
+    _leases(token, pairs).update(lease_expires_at=expires)
+    found = Submission.objects.filter(pk__in={sid for sid, _ in pairs}, queue_name=token.queue_name).only(
+        "status", "attempt", "expired_leases", "leased_by", "lease_expires_at"
+    )
+    rows = {sub.pk: sub for sub in found}
+    beats: dict[tuple[int, int], Beat] = {}
+    for sid, attempt in pairs:
+        sub = rows.get(sid)
+        if sub is None:
+            beats[sid, attempt] = Beat(sid, attempt, ENDED)
+        elif sub.status == S.RUNNING and sub.attempt == attempt:  # renewed above if this token holds it
+            held = token.pk is None or sub.leased_by_id == token.pk
+            beats[sid, attempt] = (
+                Beat(sid, attempt, EXTENDED, sub.lease_expires_at) if held else Beat(sid, attempt, ENDED)
+            )
+        else:
+            beats[sid, attempt] = Beat(sid, attempt, LOST if _takes_result(sub, attempt) else ENDED)
+    return [beats[int(sid), int(attempt)] for sid, attempt in jobs]
 
 
 def release(token: WorkerToken, submission_id: int, attempt: int) -> None:
