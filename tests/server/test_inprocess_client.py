@@ -136,3 +136,16 @@ def test_over_http_a_small_submission_file_rides_with_the_claim(client, queued, 
     Submission.objects.filter(pk=queued.pk).update(input_file_size=jobs.INLINE_BYTES + 1)
     sub = Submission.objects.get(pk=queued.pk)
     assert "content" not in jobs.with_inline_file(jobs.job_payload(sub), sub)["submission_file"]
+
+
+@pytest.mark.django_db
+def test_a_held_jobs_submission_file_is_found_in_one_statement(client, queued, django_assert_num_queries):
+    from assay.server.submissions.models import WorkerToken
+    from assay.server.submissions.services import jobs
+
+    job = client.claim("w1", wait=0)
+    token = WorkerToken.objects.get(name="in-process test")
+    with django_assert_num_queries(1):  # every download of a job's file: one compiled query, no ORM build
+        found = jobs.file_for_worker(token, job["submission_file"]["sha256"])
+    assert found is not None and found.name == Submission.objects.get(pk=queued.pk).input_file.name
+    assert jobs.file_for_worker(token, "0" * 64) is None  # a hash no held job has: nothing
