@@ -16,6 +16,7 @@ PAGED = [
     ("/api/v1/tokens", "get"),
     ("/api/v1/challenges", "get"),
     ("/api/v1/phases/{phase_id}/submissions", "get"),
+    ("/api/v1/me/submissions", "get"),
     ("/api/v1/teams", "get"),
     ("/api/v1/host-teams", "get"),
     ("/api/v1/teams/{team_id}/invitations", "get"),
@@ -120,3 +121,11 @@ def test_the_docs_page_references_only_our_own_assets_and_each_is_served():
         response = client.get(url)
         assert response.status_code == 200, url
         assert b"".join(response.streaming_content if response.streaming else [response.content]), url
+
+
+def test_my_submissions_documents_its_filters(schema):
+    operation = schema["paths"]["/api/v1/me/submissions"]["get"]
+    params = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+    assert {"challenge", "phase", "status", "page", "page_size"} <= set(params)
+    assert params["challenge"]["schema"]["type"] == params["phase"]["schema"]["type"] == "integer"
+    assert "failed" in params["status"]["schema"]["enum"] and "finished" in params["status"]["schema"]["enum"]

@@ -90,6 +90,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # /api/v1: accounts and teams
     ("post", V1 + "auth/login"): row(N_PUBLIC, 201),  # alice's password, whoever sends it
     ("get", V1 + "auth/whoami"): row(N_USER),
+    ("get", V1 + "me/submissions"): row(N_USER),  # the caller's own teams' (none: an empty page)
     ("get", V1 + "tokens"): row(N_USER),
     ("post", V1 + "tokens"): row(N_USER, 201),
     ("delete", V1 + "tokens/<int:token_id>"): row(N_OWN, 204),

@@ -79,3 +79,75 @@ def test_pages(two):
 def test_signed_out_goes_to_sign_in():
     response = Client().get("/me/submissions")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def _mine(two) -> dict[str, Submission]:
+    """Alice's three submissions: two challenges, two phases of the first, three statuses; and Bob's one."""
+    return {
+        "dev": make_sub(two["first"], two["team1"], two["alice"], "dev", 1, status="finished", method_name="m-dev"),
+        "test": make_sub(two["first"], two["team1"], two["alice"], "test", 2, status="failed", method_name="m-test"),
+        "other": make_sub(two["second"], two["team2"], two["alice"], "dev", 3, method_name="m-other"),
+        "bobs": make_sub(two["first"], two["bobs"], two["bob"], "dev", 4, status="finished", method_name="m-bob"),
+    }
+
+
+def _shown(html: str, subs: dict[str, Submission]) -> set[str]:
+    return {key for key, sub in subs.items() if f'id="mine-{sub.pk}"' in html}
+
+
+def test_filters_by_challenge_phase_and_status_keep_them_on_the_pages(two):
+    subs = _mine(two)
+    first, dev = two["first"], subs["dev"].phase
+    assert _shown(page_of(two["alice"], f"?challenge={first.pk}"), subs) == {"dev", "test"}
+    assert _shown(page_of(two["alice"], f"?phase={dev.pk}"), subs) == {"dev"}
+    assert _shown(page_of(two["alice"], "?status=failed"), subs) == {"test"}
+    assert _shown(page_of(two["alice"], f"?challenge={first.pk}&status=submitted"), subs) == set()
+    assert _shown(page_of(two["alice"], "?challenge=&phase=&status="), subs) == {"dev", "test", "other"}
+    html = page_of(two["alice"], f"?challenge={two['second'].pk}")
+    assert f'<option value="{two["second"].pk}" selected>' in html  # the form shows what is applied
+    for i in range(ALL_MINE_PAGE):
+        make_sub(first, two["team1"], two["alice"], "dev", 10 + i, status="failed")
+    assert "?status=failed&page=2" in page_of(two["alice"], "?status=failed")
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("?challenge=abc", "challenge must be a challenge id"),
+        ("?phase=-3", "phase must be a phase id"),
+        ("?phase=1e3", "phase must be a phase id"),
+        ("?challenge=99999999999999999999999", "challenge must be a challenge id"),
+        ("?status=done", "status must be one of submitting, submitted"),
+        ("?status=" + "x" * 5000, "status must be one of"),
+    ],
+)
+def test_a_bad_filter_is_a_400_saying_which_on_the_page_and_the_api(two, query, named):
+    _mine(two)
+    web = Client()
+    web.force_login(two["alice"])
+    page = web.get(f"/me/submissions{query}")
+    assert page.status_code == 400 and named in page.content.decode() and 'id="mine-' not in page.content.decode()
+    api = Client()
+    api.force_login(two["alice"])
+    answer = api.get(f"/api/v1/me/submissions{query}")
+    if len(query) > 20 and query[1:].startswith("challenge"):  # the API's guard: an id no column holds names nothing
+        assert answer.status_code == 404 and "challenge does not exist" in answer.content.decode()
+    else:
+        assert answer.status_code == 400 and named in answer.content.decode()
+
+
+def test_the_api_lists_the_same_with_the_same_filters(two):
+    subs = _mine(two)
+    api = Client()
+    api.force_login(two["alice"])
+
+    def ids(query: str = "") -> list[int]:
+        answer = api.get(f"/api/v1/me/submissions{query}")
+        assert answer.status_code == 200
+        return [row["id"] for row in answer.json()["results"]]
+
+    assert ids() == [subs["other"].pk, subs["test"].pk, subs["dev"].pk]  # newest first, never Bob's
+    assert ids(f"?challenge={two['first'].pk}") == [subs["test"].pk, subs["dev"].pk]
+    assert ids(f"?phase={subs['test'].phase_id}&status=failed") == [subs["test"].pk]
+    assert ids(f"?challenge={two['second'].pk}&phase={subs['dev'].phase_id}") == []
+    assert ids("?challenge=123456789") == []  # an id that is not theirs matches nothing, as a missing one

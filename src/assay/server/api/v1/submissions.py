@@ -28,6 +28,7 @@ from assay.server.submissions.models import Submission
 from assay.server.submissions.services import cases, lifecycle, queue
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.attempts import evaluation_number
+from assay.server.submissions.services.my_submissions import mine_filter, user_submissions
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
 
@@ -174,6 +175,27 @@ class PhaseSubmissionsView(ApiView):
         upload = data.validated_data["input_file"]
         sub = submit(request.user, phase, upload, upload.name, data.submission_fields(), participation=participation)
         return Response(submission_data(request, sub), status=201)
+
+
+class MySubmissionsView(ApiView):
+    """``GET`` every submission of your teams, in every challenge (the web's "My submissions")."""
+
+    pagination_class = Pages
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("challenge", int, description="Only this challenge's submissions (its id)."),
+            OpenApiParameter("phase", int, description="Only this phase's submissions (its id)."),
+            OpenApiParameter(
+                "status", str, enum=list(Submission.Status.values), description="Only submissions in this status."
+            ),
+        ],
+        responses={200: SubmissionOut(many=True)},
+        summary="Your teams' submissions in every challenge, newest first; a malformed filter is a 400 naming it",
+    )
+    def get(self, request: Request) -> Response:
+        qs = user_submissions(request.user, mine_filter(request.query_params))
+        return self.paginate(request, qs, SubmissionOut, {"reader": ResultReader(request.user), "request": request})
 
 
 class MethodIn(serializers.Serializer):

@@ -51,6 +51,7 @@ urlpatterns = [
     path("phases/<int:phase_id>/remaining", phases.RemainingView.as_view()),
     # submissions
     path("phases/<int:phase_id>/submissions", submissions.PhaseSubmissionsView.as_view()),
+    path("me/submissions", submissions.MySubmissionsView.as_view()),
     path("phases/<int:phase_id>/submissions/export.csv", leaderboards.PhaseSubmissionsExportView.as_view()),
     path("challenges/<int:challenge_id>/submissions", submissions.ChallengeSubmissionsView.as_view()),
     path(submission, submissions.SubmissionDetailView.as_view()),

@@ -3,6 +3,9 @@ person's view across challenges (every team of theirs)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
@@ -10,6 +13,7 @@ from assay.server.teams.services import participant_teams_of
 
 from ..models import Submission
 from . import queue
+from .errors import SubmissionError
 from .queue import WAITING
 from .submit import remaining
 
@@ -26,14 +30,73 @@ def team_submissions(participation: Participation, phase: ChallengePhase | None 
     return qs.order_by("-submitted_at", "-id")
 
 
-def user_submissions(user) -> QuerySet[Submission]:
+@dataclass(frozen=True)
+class MineFilter:
+    """What "my submissions" is narrowed to (None: any): a challenge id, a phase id, a status."""
+
+    challenge: int | None = None
+    phase: int | None = None
+    status: str | None = None
+
+
+#: The query parameters :func:`mine_filter` reads (the web page's form and ``GET /api/v1/me/submissions``).
+FILTER_PARAMETERS = ("challenge", "phase", "status")
+
+
+def mine_filter(params: Mapping[str, str]) -> MineFilter:
+    """The filters in ``params`` (query parameters; empty means any), or SubmissionError (400) naming the bad
+    one and what it takes. An id nobody may see is no error: it matches nothing, as a missing one would."""
+    found: dict[str, int | str | None] = {}
+    for name in ("challenge", "phase"):
+        text = (params.get(name) or "").strip()
+        if not text:
+            found[name] = None
+        elif text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+            found[name] = int(text)
+        else:
+            raise SubmissionError(
+                "invalid", f"{name} must be a {name} id (a positive whole number), not {text[:40]!r}", 400
+            )
+    status = (params.get("status") or "").strip()
+    if status and status not in Submission.Status.values:
+        raise SubmissionError(
+            "invalid", f"status must be one of {', '.join(Submission.Status.values)}, not {status[:40]!r}", 400
+        )
+    return MineFilter(challenge=found["challenge"], phase=found["phase"], status=status or None)  # type: ignore[arg-type]
+
+
+def user_submissions(user, filters: MineFilter | None = None) -> QuerySet[Submission]:
     """Every submission of the user's teams (active memberships) in every challenge, newest first, without
-    the ones a team hid: what "my submissions" means once a person takes part in several challenges."""
-    return (
-        Submission.objects.filter(participant_team__in=participant_teams_of(user).values("pk"), ignore_submission=False)
-        .select_related("phase__challenge", "participant_team", "created_by")
-        .order_by("-submitted_at", "-id")
+    the ones a team hid: what "my submissions" means once a person takes part in several challenges;
+    ``filters`` (:func:`mine_filter`) narrow it."""
+    qs = Submission.objects.filter(
+        participant_team__in=participant_teams_of(user).values("pk"), ignore_submission=False
     )
+    if filters is not None:
+        if filters.challenge is not None:
+            qs = qs.filter(phase__challenge_id=filters.challenge)
+        if filters.phase is not None:
+            qs = qs.filter(phase_id=filters.phase)
+        if filters.status is not None:
+            qs = qs.filter(status=filters.status)
+    return qs.select_related("phase__challenge", "participant_team", "created_by").order_by("-submitted_at", "-id")
+
+
+def mine_choices(user) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The challenges and the phases (``challenge: phase``) the user's teams submitted to: what the "my
+    submissions" filters offer. One query."""
+    rows = (
+        user_submissions(user)
+        .order_by()
+        .values_list("phase__challenge_id", "phase__challenge__title", "phase_id", "phase__name")
+        .distinct()
+    )
+    challenges: dict[int, str] = {}
+    phases: dict[int, str] = {}
+    for challenge_id, title, phase_id, name in rows:
+        challenges[challenge_id] = title
+        phases[phase_id] = f"{title}: {name}"
+    return sorted(challenges.items(), key=lambda c: c[1].lower()), sorted(phases.items(), key=lambda p: p[1].lower())
 
 
 def queue_position(sub: Submission) -> int | None:

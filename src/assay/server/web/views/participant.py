@@ -28,7 +28,11 @@ from assay.server.submissions.services.access import can_view, can_view_logs, pa
 from assay.server.submissions.services.attempts import note_reruns
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import (
+    FILTER_PARAMETERS,
+    MineFilter,
     any_in_progress,
+    mine_choices,
+    mine_filter,
     queue_position,
     quotas,
     team_submissions,
@@ -363,13 +367,31 @@ ALL_MINE_PAGE = 25
 @login_required
 @require_GET
 def all_my_submissions(request: HttpRequest) -> HttpResponse:
-    """Every submission of the user's teams across challenges, newest first; results through the one
-    reader, so a split hidden from participants stays hidden here too."""
-    page = Paginator(user_submissions(request.user), ALL_MINE_PAGE).get_page(request.GET.get("page"))
+    """Every submission of the user's teams across challenges, newest first, narrowed by challenge, phase
+    and status (a bad filter: 400, saying which); results through the one reader, so a split hidden from
+    participants stays hidden here too."""
+    try:
+        filters, problem = mine_filter(request.GET), ""
+    except SubmissionError as exc:
+        filters, problem = MineFilter(), exc.message
+    subs = user_submissions(request.user, filters) if not problem else Submission.objects.none()
+    page = Paginator(subs, ALL_MINE_PAGE).get_page(request.GET.get("page"))
     note_reruns(page.object_list)
     reader = ResultReader(request.user)
     rows = [(s, reader.result(s)) for s in page.object_list]
-    return render(request, "web/my_submissions.html", {"page": page, "rows": rows})
+    challenges, phases = mine_choices(request.user)
+    context = {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "problem": problem,
+        "challenges": challenges,
+        "phases": phases,
+        "statuses": Submission.Status.choices,
+        "filtered": any(request.GET.get(name) for name in FILTER_PARAMETERS),
+        "query": "&".join(f"{n}={v}" for n in FILTER_PARAMETERS if (v := getattr(filters, n)) is not None),
+    }
+    return render(request, "web/my_submissions.html", context, status=400 if problem else 200)
 
 
 @login_required
