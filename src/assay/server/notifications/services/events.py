@@ -73,13 +73,29 @@ def _submission_query() -> Prepared:
 
 
 def _members(team_id: int, *, emails: bool = False) -> list:
-    """The team's active members with an address (``emails``: only those who want submission e-mails)."""
-    rows = ParticipantTeamMember.objects.filter(
+    """The team's active members with an address (``emails``: only those who want submission e-mails, by
+    a query compiled once: every result asks it)."""
+    if emails:
+        rows = _subscribers_query().instances(team=team_id)
+    else:
+        rows = _members_of(team_id)
+    return [row.user for row in rows if row.user.email]
+
+
+def _members_of(team_id: int):
+    return ParticipantTeamMember.objects.filter(
         team_id=team_id, status=ParticipantTeamMember.Status.ACTIVE, user__is_active=True
     ).select_related("user")
-    if emails:
-        rows = rows.filter(wanting_submission_emails("user"))
-    return [row.user for row in rows if row.user.email]
+
+
+_SUBSCRIBERS: dict[str, Prepared] = {}
+
+
+def _subscribers_query() -> Prepared:
+    if connection.alias not in _SUBSCRIBERS:
+        qs = _members_of(_ID_MARK).filter(wanting_submission_emails("user")).order_by("pk")
+        _SUBSCRIBERS[connection.alias] = Prepared(qs, team=_ID_MARK)
+    return _SUBSCRIBERS[connection.alias]
 
 
 def submission_email(sub: Submission, user) -> tuple[str, str]:

@@ -14,11 +14,13 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from assay.server import tasks
 from assay.server.challenges.models import Challenge
 from assay.server.challenges.services.roles import is_host
+from assay.server.prepared import Prepared
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 
@@ -140,9 +142,22 @@ def refuse_private_target(host: str, port: int) -> None:
             )
 
 
+# A challenge's active webhooks, asked after every result: compiled once per database, run with the challenge's id
+# (no challenge has a negative one).
+_ACTIVE_HOOKS: dict[str, Prepared] = {}
+_CHALLENGE_MARK = -101
+
+
+def _active_hooks_query() -> Prepared:
+    if connection.alias not in _ACTIVE_HOOKS:
+        qs = Webhook.objects.filter(challenge_id=_CHALLENGE_MARK, active=True).order_by("id")
+        _ACTIVE_HOOKS[connection.alias] = Prepared(qs, challenge=_CHALLENGE_MARK)
+    return _ACTIVE_HOOKS[connection.alias]
+
+
 def queue_deliveries(sub: Submission, event: str, occurred_at: str) -> int:
     """One delivery task per active webhook of the submission's challenge that wants ``event``; how many."""
-    hooks = Webhook.objects.filter(challenge_id=sub.phase.challenge_id, active=True)
+    hooks = _active_hooks_query().instances(challenge=sub.phase.challenge_id)
     count = 0
     for hook in hooks:
         if event in hook.events:
