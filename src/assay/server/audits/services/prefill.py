@@ -6,7 +6,7 @@ submission and the questionnaire it will be answered against, a prefiller return
 answers with the source the team reads (later ones win a question both answer). Only answers the
 questionnaire accepts are kept, one by one, so a prefiller never makes a draft unsaveable.
 
-The prefill is the team's own starting point: :func:`~.answers.draft_for` shows it only to those who may
+The prefill is the team's own starting point: :func:`~.answers.prefill_for` shows it only to those who may
 answer (the hosts and auditors of this challenge must not read, through it, what the team wrote elsewhere),
 and it becomes answers only when the team saves or submits them.
 """
