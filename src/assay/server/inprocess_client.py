@@ -77,10 +77,14 @@ class InProcessClient:
             connection.close()  # a broken connection is opened afresh by the next call
             raise ConnectionError(f"{what}: {type(exc).__name__}: {exc}") from None
         finally:
-            if threading.current_thread() is not self._loop_thread and not connection.in_atomic_block:
+            if (
+                threading.current_thread() not in (self._loop_thread, self._beat_thread)
+                and not connection.in_atomic_block
+            ):
                 connection.close()  # a job's own thread (container downloads) ends soon: keep no connection
 
     _loop_thread: threading.Thread | None = None
+    _beat_thread: threading.Thread | None = None
 
     def claim(
         self, worker_id: str, wait: float = 20.0, containers: bool = False, code_bundles: bool = False
@@ -139,6 +143,16 @@ class InProcessClient:
 
     def heartbeat(self, submission_id: int, attempt: int) -> None:
         self._call(f"/jobs/{submission_id}/heartbeat", lambda token: queue.heartbeat(token, submission_id, attempt))
+
+    def heartbeat_several(self, jobs: list[tuple[int, int]]) -> list[str]:
+        """Every held job's lease in one call (:func:`queue.heartbeat_several`): the states, in order."""
+        self._beat_thread = threading.current_thread()  # a worker's heartbeat thread: keeps its connection
+        return self._call("/heartbeat", lambda token: [beat.state for beat in queue.heartbeat_several(token, jobs)])
+
+    def thread_finished(self) -> None:
+        """A thread of the worker that used this client ends: its database connection goes with it."""
+        if not connection.in_atomic_block:
+            connection.close()
 
     def release(self, submission_id: int, attempt: int) -> None:
         self._call(f"/jobs/{submission_id}/release", lambda token: queue.release(token, submission_id, attempt))

@@ -182,6 +182,32 @@ class WorkerClient:
         """One try (the next one comes soon); given up at once (WorkerStopped) when stopping."""
         self._post(f"/jobs/{submission_id}/heartbeat", {"attempt": attempt}, timeout=SHORT, retry=False)
 
+    def heartbeat_several(self, jobs: list[tuple[int, int]]) -> list[str]:
+        """One heartbeat for every job held (``(submission_id, attempt)``), one try as :meth:`heartbeat`:
+        the server's word for each, in order: "extended", "lost" (offered again; a result is still taken
+        if it comes first) or "ended" (cancelled or completed: stop it). A server without the batched
+        route (404) is asked job by job, as it was before, and a job it refuses is "ended"."""
+        if self._batched_heartbeats:
+            body = {"jobs": [{"submission_id": sid, "attempt": attempt} for sid, attempt in jobs]}
+            try:
+                answer = self._post("/heartbeat", body, timeout=SHORT, retry=False).json()
+                return [str(beat["state"]) for beat in answer["jobs"]]
+            except ProtocolError as exc:
+                if exc.status != 404 or isinstance(exc, TokenRefused):
+                    raise
+                log.info("the server has no batched heartbeat; heartbeating job by job")
+                self._batched_heartbeats = False
+        states = []
+        for sid, attempt in jobs:
+            try:
+                self.heartbeat(sid, attempt)
+                states.append("extended")
+            except LeaseLostError:
+                states.append("ended")
+        return states
+
+    _batched_heartbeats = True  # until a server answers 404 to it (one older than the route)
+
     def release(self, submission_id: int, attempt: int) -> None:
         path = f"/jobs/{submission_id}/release"
         self._post(path, {"attempt": attempt}, timeout=PARTING, retry=False, interruptible=False)

@@ -144,26 +144,32 @@ class Worker:
             self._stop_runs()
 
     def _run_several(self, max_jobs: int | None, code: bool, send_kept: Callable[[], int]) -> None:
-        """The batched loop: this thread claims, fetches, heartbeats and reports; each job is evaluated on
-        its own thread. A claim asks for the free slots' worth of jobs; it long-polls only when nothing
-        runs, and otherwise looks (without waiting) when a job ended or every :data:`BUSY_LOOK_SECONDS`."""
-        running: dict[int, _Running] = {}
+        """The batched loop: this thread claims and reports; each job is fetched and evaluated on its own
+        thread, and :class:`_Heartbeats` keeps every lease on another, in one request per interval. A
+        claim asks for the free slots' worth of jobs; it long-polls only when nothing runs, and otherwise
+        looks (without waiting) when a job ended or every :data:`BUSY_LOOK_SECONDS`."""
+        running: dict[tuple[int, int], _Running] = {}  # by (submission, attempt): a job offered again may come back
         ended = threading.Event()
         looked_at, just_ended = 0.0, False
+        heartbeats = _Heartbeats(self.client)
+        heartbeats.start()
         try:
             while True:
                 if self._stop.is_set():
                     break
+                if heartbeats.refused is not None:
+                    raise heartbeats.refused  # the token was revoked: this worker must stop
                 ended.clear()  # before the scan: a job ending after it wakes the wait below
                 done = [r for r in running.values() if r.done.is_set()]
                 if done:
                     for r in done:
-                        del running[r.sid]
+                        del running[r.key]
+                        heartbeats.forget(r)
                     in_use = {_sha(r.job) for r in running.values()}  # the same file in two jobs: kept for both
                     for r in done:
                         if not _shared(r.job) and _sha(r.job) not in in_use:
                             self.cache.discard(r.job.get("submission_file"))
-                    self._report_several([r for r in done if not r.dropped])
+                    self._report_several([r for r in done if _reportable(r)])
                     self.processed += len(done)
                     just_ended = True
                 budget = self.slots - len(running)
@@ -191,21 +197,23 @@ class Worker:
                         if self._stop.is_set():
                             self._release(job)
                             continue
-                        running[job["submission_id"]] = self._start(job, ended)
+                        run = _Running(job, beat_at=time.monotonic() + _beat_interval(job))
+                        running[run.key] = run
+                        heartbeats.hold(run)  # before its files are fetched: a slow download keeps its lease
+                        self._start(run, ended)
                     if claimed or not running:
                         continue
                 ended.wait(0.1)
-                self._beat(running)
         except WorkerStopped:
             pass
         finally:
+            heartbeats.close()
             self._stop_several(running)
 
-    def _start(self, job: dict[str, Any], ended: threading.Event) -> _Running:
-        """Fetch a job's files (here, on the protocol's thread) and start its evaluation on its own thread."""
-        sid = job["submission_id"]
+    def _start(self, run: _Running, ended: threading.Event) -> None:
+        """Fetch a job's files and evaluate it, on a thread of its own (nothing here waits on the network)."""
+        job, sid = run.job, run.sid
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, job["attempt"], job["phase"]["codename"])
-        run = _Running(job, beat_at=time.monotonic() + max(float(job.get("lease_seconds", 60)) / 3, 1.0))
         work: Callable[[], EvaluationOutcome] | None = None
         if job.get("container") and is_code_bundle(job):
             work = functools.partial(self._run_container_job, self.code_bundles, job)
@@ -215,23 +223,19 @@ class Worker:
             else:
                 work = functools.partial(self._run_container_job, self.containers, job)
         else:
-            try:
-                work = functools.partial(self.pool.evaluate, self._evaluation_job(job))
-            except WorkerStopped:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any fetch problem fails this job, not the worker
-                log.exception("could not prepare submission %s", sid)
-                run.outcome["error"] = f"the worker could not prepare the evaluation: {exc}"
+            work = functools.partial(self._fetch_and_evaluate, job)
         if work is None:
             run.done.set()
             ended.set()
-            return run
+            return
 
         def evaluate() -> None:
             try:
                 run.outcome["value"] = work()
             except WorkerStopped:
                 pass
+            except _NotPrepared as exc:
+                run.outcome["error"] = f"the worker could not prepare the evaluation: {exc.__cause__}"
             except Exception as exc:  # noqa: BLE001
                 log.exception("evaluator failure on submission %s", sid)
                 run.outcome["error"] = f"the evaluator failed: {exc}"
@@ -241,22 +245,17 @@ class Worker:
 
         run.thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
         run.thread.start()
-        return run
 
-    def _beat(self, running: dict[int, _Running]) -> None:
-        """Renew the leases that are due; a job whose lease was lost is evaluated to the end and dropped."""
-        now = time.monotonic()
-        for r in running.values():
-            if r.dropped or r.done.is_set() or now < r.beat_at:
-                continue
-            r.beat_at = now + max(float(r.job.get("lease_seconds", 60)) / 3, 1.0)
-            try:
-                self.client.heartbeat(r.sid, r.job["attempt"])
-            except LeaseLostError:
-                log.warning("submission %s was taken back (cancelled or re-queued); dropping it", r.sid)
-                r.dropped = True
-            except ConnectionError as exc:
-                log.warning("heartbeat for %s failed: %s", r.sid, exc)
+    def _fetch_and_evaluate(self, job: dict[str, Any]) -> EvaluationOutcome:
+        """A file job on its evaluation thread: its files (any fetch problem fails this job, not the worker)."""
+        try:
+            evaluation = self._evaluation_job(job)
+        except WorkerStopped:
+            raise
+        except Exception as exc:
+            log.exception("could not prepare submission %s", job["submission_id"])
+            raise _NotPrepared() from exc
+        return self.pool.evaluate(evaluation)
 
     def _report_several(self, ended: list[_Running]) -> None:
         """Report the jobs that ended, in one call; what a batch cannot carry is reported one by one, with
@@ -281,11 +280,24 @@ class Worker:
             for sid, attempt, report in reports:
                 self._complete(sid, attempt, report)
             return
+        lost = {r.key for r in ended if r.lost}
         for (sid, attempt, report), answer in zip(reports, answers, strict=True):
             if isinstance(answer, TokenRefused):
                 raise answer
-            if isinstance(answer, LeaseLostError):
+            if isinstance(answer, LeaseLostError) and (sid, attempt) in lost:
+                log.warning(
+                    "result for submission %s (attempt %s) not accepted: its lease had run out and the job was "
+                    "offered again, and another attempt completed first or it was cancelled (%s)",
+                    sid,
+                    attempt,
+                    answer,
+                )
+            elif isinstance(answer, LeaseLostError):
                 log.warning("result for submission %s not accepted: %s", sid, answer)
+            elif isinstance(answer, dict) and (sid, attempt) in lost:
+                log.info(
+                    "submission %s: the late result of attempt %s was taken: %s", sid, attempt, answer.get("status")
+                )
             elif isinstance(answer, ProtocolError):
                 log.error("the server refused the report of submission %s: %s", sid, answer)
                 if set(report) != {"error"}:
@@ -362,6 +374,9 @@ class Worker:
         outcome = self._with_heartbeats(job, work)
         if outcome is None:
             return
+        if outcome.get("lost") and "error" in outcome:
+            log.warning(_NOT_OURS, sid, attempt, outcome["error"])
+            return
         if not _shared(job):
             self.cache.discard(job.get("submission_file"))
         if "error" in outcome:
@@ -400,21 +415,27 @@ class Worker:
                 self._stop_runs()
                 done.wait(30)
                 return None
-            if time.monotonic() < beat_at:
+            if outcome.get("lost") or time.monotonic() < beat_at:
                 continue
             beat_at = time.monotonic() + interval
             try:
-                self.client.heartbeat(sid, attempt)
+                (state,) = _lease_states(self.client, [(sid, attempt)])
             except WorkerStopped:
                 continue  # the next turn hands the job back
-            except LeaseLostError:
-                log.warning("submission %s was taken back (cancelled or re-queued); dropping it", sid)
+            except (ConnectionError, ProtocolError) as exc:
+                if isinstance(exc, TokenRefused):
+                    raise
+                log.warning("heartbeat for %s failed: %s", sid, exc)
+                continue
+            if state == "lost":  # offered again: finished and reported all the same (taken if it comes first)
+                log.warning(_LOST, sid, attempt)
+                outcome["lost"] = True
+            elif state != "extended":
+                log.warning("submission %s was cancelled or completed elsewhere; dropping it", sid)
                 if job.get("container"):  # a participant's run may last hours: end it now (one job at a time)
                     self._stop_runs()
                 done.wait()
                 return None
-            except ConnectionError as exc:
-                log.warning("heartbeat for %s failed: %s", sid, exc)
         return outcome
 
     def _stop_runs(self) -> None:
@@ -512,11 +533,136 @@ class _Running:
     done: threading.Event = field(default_factory=threading.Event)
     outcome: dict[str, Any] = field(default_factory=dict)
     thread: threading.Thread | None = None
-    dropped: bool = False  # its lease was lost, or it went back to the queue: its outcome is not reported
+    dropped: bool = False  # cancelled, completed elsewhere or handed back: its outcome is not reported
+    lost: bool = False  # its lease ran out and the job was offered again: reported anyway (taken if first)
 
     @property
     def sid(self) -> int:
         return self.job["submission_id"]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.job["submission_id"], self.job["attempt"]
+
+
+def _reportable(run: _Running) -> bool:
+    """Whether an ended job's outcome goes to the server: not when it was dropped; for a job offered again
+    (``lost``), only an evaluation's outcome: the worker's own failure (files no longer served to it, an
+    evaluator that crashed) is not the submission's, and the attempt running elsewhere will answer."""
+    if run.dropped:
+        return False
+    if run.lost and "value" not in run.outcome:
+        log.warning(_NOT_OURS, run.sid, run.job["attempt"], run.outcome.get("error"))
+        return False
+    return True
+
+
+class _NotPrepared(Exception):
+    """A job's files could not be fetched or read (its cause says why): the job fails, not the worker."""
+
+
+def _beat_interval(job: dict[str, Any]) -> float:
+    """A third of the job's lease: two heartbeats may fail before it runs out."""
+    return max(float(job.get("lease_seconds", 60)) / 3, 1.0)
+
+
+class _Heartbeats:
+    """The leases of the jobs a batched worker holds, kept on a thread of their own, so nothing the loop
+    does (a large download, a report retried through an outage, a slow claim) delays them: issue 13's
+    container job lost its lease while the loop fetched other jobs' files. When one job is due, every
+    job held is renewed in one request (``heartbeat_several``; one request per job with a client or
+    server that has no batched route). ``lost``: the job was offered again, but its result is still taken
+    if it comes first, so it runs on and is reported; ``ended``: cancelled or completed, it is dropped."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.refused: TokenRefused | None = None  # the server refused the token: the loop stops
+        self._held: dict[tuple[int, int], _Running] = {}
+        self._lock = threading.Lock()
+        self._quit = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="assay-worker-heartbeats", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._quit.set()
+        self._thread.join(15)
+
+    def hold(self, run: _Running) -> None:
+        with self._lock:
+            self._held[run.key] = run
+
+    def forget(self, run: _Running) -> None:
+        with self._lock:
+            self._held.pop(run.key, None)
+
+    def _serve(self) -> None:
+        try:
+            while not self._quit.is_set():
+                with self._lock:
+                    beating = [r for r in self._held.values() if not (r.done.is_set() or r.dropped or r.lost)]
+                now = time.monotonic()
+                if not beating or min(r.beat_at for r in beating) > now:
+                    soonest = min((r.beat_at for r in beating), default=now + 1.0)
+                    self._quit.wait(min(max(soonest - now, 0.05), 1.0))  # a job held meanwhile is seen within 1 s
+                    continue
+                self._beat(beating)
+        except WorkerStopped:
+            pass
+        finally:
+            finished = getattr(self.client, "thread_finished", None)  # the in-process client's connection
+            if finished is not None:
+                finished()
+
+    def _beat(self, beating: list[_Running]) -> None:
+        now = time.monotonic()
+        try:
+            states = self._states([r.key for r in beating])
+        except TokenRefused as exc:
+            log.error("heartbeat refused: %s", exc)
+            self.refused = exc
+            self._quit.set()
+            return
+        except (ConnectionError, ProtocolError) as exc:
+            log.warning("heartbeat for submissions %s failed: %s", [r.sid for r in beating], exc)
+            for r in beating:  # tried again soon, well before the lease runs out
+                r.beat_at = now + min(_beat_interval(r.job) / 2, 5.0)
+            return
+        for r, state in zip(beating, states, strict=True):
+            r.beat_at = now + _beat_interval(r.job)
+            if state == "lost":
+                log.warning(_LOST, r.sid, r.job["attempt"])
+                r.lost = True
+            elif state != "extended":
+                log.warning("submission %s was cancelled or completed elsewhere; dropping it", r.sid)
+                r.dropped = True
+
+    def _states(self, keys: list[tuple[int, int]]) -> list[str]:
+        return _lease_states(self.client, keys)
+
+
+_LOST = (
+    "submission %s attempt %s: its lease ran out and the job was offered again; finishing it anyway "
+    "(the server takes this result if no other attempt completes first)"
+)
+_NOT_OURS = "submission %s attempt %s: not reporting the worker's own failure (%s); the job runs elsewhere"
+
+
+def _lease_states(client: Any, keys: list[tuple[int, int]]) -> list[str]:
+    """Renew these leases: the server's word for each ("extended", "lost", "ended"), in one request
+    (``heartbeat_several``); a client without it (test doubles) job by job, a refused lease "ended"."""
+    several = getattr(client, "heartbeat_several", None)
+    if several is not None:
+        return list(several(keys))
+    states = []
+    for sid, attempt in keys:
+        try:
+            client.heartbeat(sid, attempt)
+            states.append("extended")
+        except LeaseLostError:
+            states.append("ended")
+    return states
 
 
 def _report(result: EvaluationOutcome) -> dict[str, Any]:
