@@ -210,3 +210,29 @@ def test_a_submission_not_from_a_model_starts_empty(setup):
     with pytest.raises(AuditRefusal) as refused:
         answers.submit_answers(alice, plain)
     assert refused.value.code == "incomplete"
+
+
+def test_the_models_results_link_its_audit_then_the_report_once_released(setup, host, client):
+    from assay.server.audits.services import answers, release, reviews
+    from assay.server.challenges.models import ChallengeAuditor
+    from tests.factories import make_user
+
+    alice, sub, model = setup["alice"], setup["dev"], setup["version"].model
+    auditor = make_user("auditor9")
+    ChallengeAuditor.objects.create(challenge=setup["world"].challenge, user=auditor, added_by=host)
+
+    def links() -> dict[int, str]:
+        rows = client_for(alice).get(f"/api/v1/models/{model.pk}/results").json()["results"]
+        return {r["submission"]: r["audit_url"] for r in rows}
+
+    assert links() == {s.pk: f"/submissions/{s.pk}/audit" for s in (setup["dev"], setup["test"])}  # not released
+    answers.save_draft(alice, sub, {"intended_use": "x", "risk_tier": "high", "model_version": "y"})
+    answers.submit_answers(alice, sub)
+    reviews.start_review(auditor, sub)
+    reviews.decide(auditor, sub, 1, "approve", "Complete.")
+    release.release(host, sub)
+    assert links()[sub.pk] == f"/submissions/{sub.pk}/audit/report"
+    client.force_login(alice)
+    html = client.get(f"/models/{model.pk}/").content.decode()
+    assert f'href="/submissions/{sub.pk}/audit/report">Audit report</a>' in html
+    assert f'href="/submissions/{setup["test"].pk}/audit">Audit</a>' in html
