@@ -194,6 +194,10 @@ def test_the_server_manifests_hold_together() -> None:
     (port,) = service["spec"]["ports"]
     assert port["targetPort"] in {p["name"] for p in web["ports"]}
     assert web["readinessProbe"]["httpGet"]["port"] == port["targetPort"]
+    # Liveness asks only that the process answers; readiness holds the checks (workers left out: they
+    # reach the server through this Service, so they would wait for each other).
+    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz?skip=workers"
 
     # The workers poll that Service, and the server accepts its name as a host.
     config = find(all_docs, "ConfigMap", "assay-server")["data"]

@@ -1,5 +1,6 @@
-"""The in-process worker of ``assay demo`` is restarted when it dies, and ``/healthz`` says 503 (with the
-reason) while none is alive; a server that runs no in-process worker is unaffected."""
+"""The in-process worker of ``assay demo`` is restarted when it dies, and ``/readyz`` says 503 (its
+``workers`` check, with the reason) while none is alive; ``/healthz``, the liveness probe, stays 200: the
+process still serves requests. A server that runs no in-process worker is unaffected."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def test_healthz_is_ok_without_an_in_process_worker(client):
     assert inprocess_worker.health() is None
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def _workers_check(client) -> tuple[int, dict]:
+    response = client.get("/readyz?skip=database,storage")
+    return response.status_code, response.json()["checks"]["workers"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -40,15 +46,13 @@ def test_a_dead_in_process_worker_is_restarted_and_healthz_says_so_meanwhile(
     supervised = inprocess_worker.start(live_server.url)
     try:
         wait_for(lambda: supervised.problem, 30, "the first worker to die")
-        response = client.get("/healthz")
-        assert response.status_code == 503
-        assert response.json() == {
-            "status": "unhealthy",
-            "reason": "the in-process worker died (RuntimeError: disk on fire); restarting it",
-            "database": response.json()["database"],
-        }
+        assert client.get("/healthz").status_code == 200  # alive: the process serves requests
+        assert _workers_check(client) == (
+            503,
+            {"ok": False, "detail": "the in-process worker is not running; it is being restarted"},
+        )
         wait_for(lambda: supervised.restarts == 1 and supervised.problem is None, 30, "the restart")
-        assert client.get("/healthz").status_code == 200
+        assert _workers_check(client) == (200, {"ok": True, "detail": "the in-process worker runs in this process"})
         sid = post_submission(participant, demo_challenge.phases.get(codename="dev"), PERFECT.read_bytes())
         done = wait_for(lambda: Submission.objects.filter(pk=sid, completed_at__isnull=False).first(), 300, "a job")
         assert done.status in ("finished", "failed") and not done.lease_owner  # the restarted worker took it
@@ -57,7 +61,8 @@ def test_a_dead_in_process_worker_is_restarted_and_healthz_says_so_meanwhile(
         supervised.stop()
         supervised.thread.join(30)
     assert not supervised.thread.is_alive()
-    assert client.get("/healthz").status_code == 200  # stopped on purpose: no longer this server's worker
+    assert client.get("/healthz").status_code == 200
+    assert _workers_check(client)[1]["detail"] != "the in-process worker runs in this process"  # stopped on purpose
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -69,10 +74,11 @@ def test_a_revoked_token_stops_the_in_process_worker_for_good(live_server, clien
         WorkerToken.objects.filter(name=inprocess_worker.NAME).update(revoked_at="2030-01-01T00:00:00Z")
         supervised.thread.join(60)  # the next claim is refused: the worker stops and is not restarted
         assert not supervised.thread.is_alive() and supervised.restarts == 0
-        response = client.get("/healthz")
-        assert response.status_code == 503
-        assert response.json()["reason"].startswith(
-            "the in-process worker stopped: the server refused the worker token"
+        assert supervised.problem.startswith("the in-process worker stopped: the server refused the worker token")
+        assert client.get("/healthz").status_code == 200
+        assert _workers_check(client) == (
+            503,
+            {"ok": False, "detail": "the in-process worker stopped (its token was refused) and is not restarted"},
         )
     finally:
         supervised.stop()

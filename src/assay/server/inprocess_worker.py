@@ -8,8 +8,8 @@ platform token at each start (the previous demo token is revoked), and every cal
 
 A worker that dies (an exception escaping its loop) is started again after a short pause, so one
 bad moment does not leave a demo with nobody evaluating; a refused token is the exception (an admin
-revoked it: the worker stays stopped). ``/healthz`` asks :func:`health` and answers 503 while no
-worker thread is alive, so a load balancer or ``make demo`` sees it.
+revoked it: the worker stays stopped). ``/readyz`` asks :func:`health`: its ``workers`` check fails
+while no worker thread is alive (``/healthz``, liveness, does not: the process still serves requests).
 """
 
 from __future__ import annotations

@@ -54,3 +54,20 @@ def test_every_assay_model_has_an_admin_page(admin_client, demo):
 
 def test_challenge_change_page_renders(admin_client, demo):
     assert admin_client.get(f"/admin/challenges/challenge/{demo.pk}/change/").status_code == 200
+
+
+def test_healthz_is_liveness_only(client, monkeypatch):
+    """Whether the process answers: a dead in-process worker (or a database that does not answer) is
+    /readyz's to report, never a reason to restart a server that serves requests."""
+    from django.db.backends.utils import CursorWrapper
+
+    from assay.server import inprocess_worker
+
+    monkeypatch.setattr(inprocess_worker, "health", lambda: "the in-process worker died (RuntimeError: x)")
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("/healthz asked the database")
+
+    monkeypatch.setattr(CursorWrapper, "execute", no_database)
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}

@@ -1,7 +1,8 @@
 """What ``/readyz`` checks before a load balancer or the compose stack sends traffic: the database answers a
 trivial query, the file storage writes, reads back and deletes a tiny probe (local folder or object store
-alike, through ``default_storage``), and a worker of the platform queue was heard from lately (or this
-process runs the in-process worker of ``assay demo``). ``ASSAY_READY_WORKER_MINUTES`` sets "lately"
+alike, through ``default_storage``), and a worker of the platform queue was heard from lately (or, when this
+process runs the in-process worker of ``assay demo``, that worker is alive: a dead one fails this check,
+while ``/healthz``, the liveness probe, stays 200). ``ASSAY_READY_WORKER_MINUTES`` sets "lately"
 (10 by default, as the hosts' workers page; 0 leaves workers out). A probe that workers themselves wait on
 (compose's ``depends_on``, a Kubernetes Service the workers reach the server through) asks
 ``/readyz?skip=workers``: otherwise a new stack waits for workers that wait for it.
@@ -72,6 +73,17 @@ def workers(now: dt.datetime | None = None) -> Check:
     minutes = settings.READY_WORKER_MINUTES
     if minutes <= 0:
         return Check("workers", True, "not checked (ASSAY_READY_WORKER_MINUTES=0)")
+    problem = inprocess_worker.health()
+    if problem is not None:  # this process runs its own worker and it is down: no other worker stands in for it
+        log.warning("readyz: %s", problem)
+        stopped = problem.startswith("the in-process worker stopped")
+        return Check(
+            "workers",
+            False,
+            "the in-process worker stopped (its token was refused) and is not restarted"
+            if stopped
+            else "the in-process worker is not running; it is being restarted",
+        )
     if inprocess_worker.serving():
         return Check("workers", True, "the in-process worker runs in this process")
     since = (now or timezone.now()) - dt.timedelta(minutes=minutes)
