@@ -40,15 +40,18 @@ from platform_harness import PY, ROOT, Platform, deps_env  # noqa: E402
 SIZES = {
     "full": dict(overhead=100, throughput=1000, warm_mb=100, warm_subs=50, warm_cold=3, chunk_items=1_000_000,
                  lb_entries=1_000_000, lb_requests=50, lb_baseline_runs=1, api_seconds=10, api_teams=60,
-                 api_challenges=20, api_servers=("runserver", "gunicorn"), upload_mb=2048, idle_seconds=20),
+                 api_challenges=20, api_servers=("runserver", "gunicorn"), upload_mb=2048, idle_seconds=20,
+                 heartbeat_rounds=200),
     "quick": dict(overhead=20, throughput=50, warm_mb=10, warm_subs=10, warm_cold=1, chunk_items=20_000,
                   lb_entries=10_000, lb_requests=20, lb_baseline_runs=1, api_seconds=2, api_teams=5,
-                  api_challenges=5, api_servers=("runserver",), upload_mb=100, idle_seconds=10),
+                  api_challenges=5, api_servers=("runserver",), upload_mb=100, idle_seconds=10,
+                  heartbeat_rounds=50),
     "smoke": dict(overhead=3, throughput=5, warm_mb=1, warm_subs=3, warm_cold=1, chunk_items=2_000,
                   lb_entries=300, lb_requests=3, lb_baseline_runs=1, api_seconds=1, api_teams=2,
-                  api_challenges=1, api_servers=("runserver",), upload_mb=10, idle_seconds=2),
+                  api_challenges=1, api_servers=("runserver",), upload_mb=10, idle_seconds=2,
+                  heartbeat_rounds=5),
 }  # fmt: skip
-ROWS = ["overhead", "throughput", "idle", "warm", "chunked", "api", "upload", "leaderboard"]
+ROWS = ["overhead", "throughput", "idle", "heartbeat", "warm", "chunked", "api", "upload", "leaderboard"]
 EMBEDDED_CPU_NOTE = (
     "server: the server process's other threads (requests); embedded_worker: the in-process worker's thread"
     " (with the default in-process transport it runs the claim and complete services itself);"
@@ -258,6 +261,32 @@ def idle(size: dict) -> dict:
         "target": "an idle worker <= 1 % of a core",
         "meets_target": cpu.get("workers", 0) + cpu.get("server", 0) <= 1.0,
     }
+
+
+# --- heartbeat: what renewing a 16-job worker's leases costs the server per interval (bench/heartbeats.py) ---
+
+
+def heartbeat(size: dict) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="assay-bench-hbout-")) / "heartbeats.json"
+    cmd = [
+        PY,
+        str(HERE / "heartbeats.py"),
+        "--jobs",
+        "16",
+        "--rounds",
+        str(size["heartbeat_rounds"]),
+        "--output",
+        str(out),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        return {"error": run.stderr[-1500:]}
+    result = json.loads(out.read_text())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    result["target"] = "16 leases in one request per interval, a constant few statements"
+    batched = result["ways"]["one batched request (HTTP)"]
+    result["meets_target"] = batched["sql_statements_per_interval"] <= 2
+    return result
 
 
 # --- leaderboard: bench/leaderboard.py (SQLite, PostgreSQL) ---------------------------------------------
@@ -521,6 +550,17 @@ def table(results: dict) -> list[tuple[str, str, str, str, str, str]]:
         c = r["cpu_percent_of_a_core"]
         rows.append(("idle worker", f"worker {fmt(c.get('workers'), ' %')}, server {fmt(c.get('server'), ' %')}"
                      " of a core", "—", "—", r["target"], ok(r["meets_target"])))  # fmt: skip
+    r = results.get("heartbeat")
+    if isinstance(r, dict) and "ways" in r:
+        w = r["ways"]
+        after, before = w["one batched request (HTTP)"], w["one request per job (HTTP)"]
+        local = w["one batched call (in-process)"]
+        after_sql, before_sql = after["sql_statements_per_interval"], before["sql_statements_per_interval"]
+        rows.append(("heartbeat", f"{r['jobs']} jobs, one request: CPU {fmt(after['cpu_ms_per_interval'], ' ms')},"
+                     f" {after_sql} SQL; in-process {fmt(local['cpu_ms_per_interval'], ' ms')}",
+                     f"one per job: CPU {fmt(before['cpu_ms_per_interval'], ' ms')}, {before_sql} SQL",
+                     f"{r['cpu_ratio_http']}x HTTP, {r['cpu_ratio_inprocess']}x in-process", r["target"],
+                     ok(r["meets_target"])))  # fmt: skip
     r = results.get("warm")
     if isinstance(r, dict) and "warm_p50_ms" in r:
         rows.append(("warm", f"{r['annotation_mb']} MB annotations: warm p50 {fmt(r['warm_p50_ms'], ' ms')}",
@@ -624,6 +664,7 @@ def main(argv: list[str] | None = None) -> dict:
         "overhead": lambda: overhead(size),
         "throughput": lambda: throughput(size),
         "idle": lambda: idle(size),
+        "heartbeat": lambda: heartbeat(size),
         "warm": lambda: engine.warm(size["warm_mb"], size["warm_subs"], size["warm_cold"]),
         "chunked": lambda: engine.chunked(size["chunk_items"], dask=name != "smoke"),
         "leaderboard": lambda: leaderboard(size),
