@@ -73,6 +73,7 @@ def test_push_request_approve_download_and_log(live_server, world, users, run, t
     assert "inputs/cases.csv" in shown and "labels/" not in shown and "assay data request dr-test" in shown
     refused = run("data", "download", "dr-test", "--to", str(tmp_path / "early"), code=1)
     assert "request access" in refused and not (tmp_path / "early" / "inputs" / "cases.csv").exists()
+    assert "assay data show dr-test" in refused  # the next step, not the generic hint about teams
     out = run("data", "request", "dr-test", "--reason", "Validating a grader.")
     assert "requested" in out and "pending" in out
 
@@ -87,6 +88,9 @@ def test_push_request_approve_download_and_log(live_server, world, users, run, t
     for path, content in INPUTS.items():
         assert (tmp_path / "got" / path).read_bytes() == content
     assert not (tmp_path / "got" / "labels").exists()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "got" / "inputs" / "cases.csv").stat().st_mode & 0o777 == 0o666 & ~mask  # not private
     refused = run("data", "download", "dr-test", "labels/test.json", "--to", str(tmp_path / "got"), code=2)
     assert "not yours to read" in refused
     one = run("data", "download", "dr-test", "inputs/cases.csv", "--version", "1", "--to", str(tmp_path / "v1"))

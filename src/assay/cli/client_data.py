@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress
 
 from . import client_participant as participant
-from .client_config import ApiError, Client, client, error_from, fail
+from .client_config import GENERIC_CODES, ApiError, Client, client, error_from, fail
 from .output import RateColumn, console, emit_json, err_console, plain
 
 app = typer.Typer(
@@ -46,12 +46,17 @@ def _package_path(slug: str) -> str:
     return f"/data-packages/{quote(slug, safe='')}"
 
 
-def _call(action):
-    """Run ``action()``; a refusal or an unreachable server is printed for people and exits 1."""
+def _call(action, slug: str = "NAME"):
+    """Run ``action()``; a refusal or an unreachable server is printed for people and exits 1, with the next
+    step for a data package (the generic hints speak of teams and challenge ids)."""
     try:
         return action()
     except ApiError as exc:
-        raise fail(exc, hint="check the package's name: assay data list" if exc.status == 404 else None) from None
+        hints = {
+            404: "check the package's name: assay data list",
+            403: f"your access and how to ask: assay data show {slug}",
+        }
+        raise fail(exc, hint=hints.get(exc.status) if exc.code in GENERIC_CODES else None) from None
 
 
 # --- reading ------------------------------------------------------------------------------------------------
@@ -104,7 +109,7 @@ def show(
         package = api.get(_package_path(slug))
         return package, api.all_pages(f"{_package_path(slug)}/versions"), _version(api, slug, version)
 
-    package, versions, shown = _call(read)
+    package, versions, shown = _call(read, slug)
     if as_json:
         emit_json({**package, "versions": versions, "version": shown})
         return
@@ -253,7 +258,7 @@ def push(
                 )
             return {**package, "pushed": version}
 
-        result = _call(send)
+        result = _call(send, slug)
     if as_json:
         emit_json(result)
         return
@@ -277,7 +282,7 @@ def request(
 ) -> None:
     """Ask the data owner for an on-request package's inputs."""
     api = client(server)
-    req = _call(lambda: api.post(f"{_package_path(slug)}/access-requests", json={"reason": reason}))
+    req = _call(lambda: api.post(f"{_package_path(slug)}/access-requests", json={"reason": reason}), slug)
     if as_json:
         emit_json(req)
         return
@@ -288,7 +293,7 @@ def request(
 def requests(slug: SlugArg, server: participant.ServerOpt = None, as_json: participant.JsonOpt = False) -> None:
     """The package's access requests: every one for its host team, your own for anyone else."""
     api = client(server)
-    rows = _call(lambda: api.all_pages(f"{_package_path(slug)}/access-requests"))
+    rows = _call(lambda: api.all_pages(f"{_package_path(slug)}/access-requests"), slug)
     if as_json:
         emit_json(rows)
         return
@@ -323,7 +328,7 @@ def _decision(approve: bool):
             number = _request_id(api, slug, who)
             return api.post(f"{_package_path(slug)}/access-requests/{number}", json={"approve": approve, "note": note})
 
-        req = _call(decide)
+        req = _call(decide, slug)
         if as_json:
             emit_json(req)
             return
@@ -370,6 +375,12 @@ def _stream(api: Client, url: str) -> Iterator[httpx.Response]:
         yield stored
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def fetch(api: Client, slug: str, number: int, file: dict, folder: Path, bar: Progress) -> Path:
     """Download one file to ``folder``/its path, checking its size and SHA-256 before it takes that name."""
     target = _target(folder, file["path"])
@@ -390,6 +401,7 @@ def fetch(api: Client, slug: str, number: int, file: dict, folder: Path, bar: Pr
             raise ApiError(0, "hash_mismatch", f"{file['path']}: the bytes received ({size} bytes, sha256"
                            f" {digest.hexdigest()}) are not the file the server lists ({file['size']} bytes,"
                            f" sha256 {file['sha256']}); nothing was written")  # fmt: skip
+        os.chmod(tmp, 0o666 & ~_umask())  # as a file the user creates (mkstemp's is private)
         os.replace(tmp, target)
         return target
     finally:
@@ -411,7 +423,7 @@ def download(
 ) -> None:
     """Download a version's files you may read (inputs, for participants), each checked against its SHA-256."""
     api = client(server)
-    listed = _call(lambda: _version(api, slug, version))
+    listed = _call(lambda: _version(api, slug, version), slug)
     if listed is None:
         raise _refuse(f"{slug} has no published version yet")
     files = listed["files"]
@@ -427,7 +439,7 @@ def download(
     written = []
     with Progress(*columns, console=err_console, disable=as_json) as bar:
         for file in files:
-            target = _call(lambda file=file: fetch(api, slug, listed["number"], file, to, bar))
+            target = _call(lambda file=file: fetch(api, slug, listed["number"], file, to, bar), slug)
             written.append({"path": file["path"], "file": str(target), "sha256": file["sha256"], "size": file["size"]})
     if as_json:
         emit_json({"package": slug, "version": listed["number"], "files": written})
@@ -439,7 +451,7 @@ def download(
 def log(slug: SlugArg, server: participant.ServerOpt = None, as_json: participant.JsonOpt = False) -> None:
     """The package's access log: every download, who made it and when (its host team only)."""
     api = client(server)
-    rows = _call(lambda: api.all_pages(f"{_package_path(slug)}/downloads"))
+    rows = _call(lambda: api.all_pages(f"{_package_path(slug)}/downloads"), slug)
     if as_json:
         emit_json(rows)
         return
