@@ -143,7 +143,7 @@ def test_no_engine_and_no_sdk_say_what_to_do(docker_phase, run, monkeypatch) -> 
     assert "no Docker engine" in out and "start Docker" in out
     monkeypatch.setitem(sys.modules, "docker", None)  # as if the optional extra were not installed
     out = run("push", "assay-test/busybox:1", "--phase", str(docker_phase.pk), code=2)
-    assert "Docker SDK is not installed" in out and "assay[containers]" in out
+    assert "Docker SDK is not installed" in out and "pip install '.[containers]'" in out
 
 
 def test_a_phase_without_containers_is_refused_before_the_export(live_server, world, run) -> None:  # noqa: F811

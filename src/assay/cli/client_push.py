@@ -59,7 +59,9 @@ def _engine() -> Any:
         import docker
         import docker.errors
     except ImportError:
-        err_console.print("[red]✗ the Docker SDK is not installed[/red]: pip install 'assay\\[containers]'")
+        err_console.print(
+            "[red]✗ the Docker SDK is not installed[/red]: pip install '.\\[containers]' in Assay's checkout"
+        )
         raise typer.Exit(2) from None
     try:
         engine = docker.from_env(timeout=120)

@@ -1,7 +1,7 @@
 """Server-side commands behind ``assay serve``, ``assay demo``, ``assay manage`` and ``assay admin``.
 
-The ``assay`` CLI imports this module lazily (by name), so a host can ``pip install assay`` and
-validate bundles or run a remote worker without Django.
+The ``assay`` CLI imports this module lazily (by name), so a host can install Assay without extras
+(``pip install .``) and validate bundles or run a remote worker without Django.
 """
 
 from __future__ import annotations

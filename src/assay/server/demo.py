@@ -102,7 +102,7 @@ def _predictor_line(challenge: Challenge, bundle_path: str, site: str) -> tuple[
     title = repr(challenge.title)
     if importlib.util.find_spec("docker") is None:
         return (
-            f"Container submissions need Docker: the Docker SDK is not installed (pip install 'assay[containers]'),"
+            f"Container submissions need Docker: the Docker SDK is not installed (pip install '.[containers]'),"
             f" so {title} takes uploads that no worker here can evaluate"
         ), None
     client = engine(timeout=10)

@@ -182,3 +182,36 @@ def test_hosts_only_and_public_packages(host, host_team, participant, media):
 
 def test_the_site_navigation_links_the_data_packages(client):
     assert 'href="/data/"' in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "said"),
+    [
+        ("/data/dr-test/access", {"reason": "nul \x00 byte"}, "control character"),
+        ("/data/dr-test/access", {"reason": "x" * 5001}, "at most 5000"),
+        ("/data/dr-test/edit", {"title": "T", "access": "everyone"}, "access must be one of"),
+        ("/data/dr-test/edit", {"title": "T", "access": "public", "source": "y" * 20001}, "at most 20000"),
+        ("/data/dr-test/edit", {"title": "", "access": "public"}, "needs a title"),
+        ("/data/dr-test/versions", {"notes": "no archive"}, "needs its archive"),
+        ("/data/", {"slug": "-bad-", "title": "T", "access": "public"}, "slug"),
+        ("/data/", {"slug": "ok", "title": "T", "access": "public", "host_team": "999999"}, "not a member"),
+    ],
+)
+def test_hostile_forms_come_back_with_why(package, host, participant, url, form, said):
+    client = signed_in(participant if url.endswith("/access") else host)
+    answer = client.post(url, form, follow=True)
+    assert answer.status_code in (200, 400, 403) and said in errors(answer), errors(answer)
+
+
+def test_hostile_paths_and_an_oversized_archive(package, host, participant, settings):
+    owner = signed_in(host)
+    for path in ("inputs/../labels/test.json", "labels/../inputs/case-1.json", "/etc/passwd", "inputs/nope.json"):
+        assert owner.get(file_url(path)).status_code == 404, path
+    assert owner.get(file_url(INPUT, number=99)).status_code == 404
+    assert owner.get("/data/..%2Fetc/").status_code == 404
+    settings.DATA_PACKAGE_MAX_BYTES = 64
+    big = package_zip({"inputs/big.bin": b"x" * 1000})
+    answer = owner.post("/data/dr-test/versions", {"archive": upload(big, "big.zip")}, follow=True)
+    assert "the limit is 64" in errors(answer) or "more than the limit of 64" in errors(answer), errors(answer)
+    assert package.versions.count() == 1
+    assert DownloadRecord.objects.count() == 0

@@ -67,7 +67,9 @@ class DockerBackend:
     def client(self) -> Any:
         if self._docker is None:
             if docker is None:
-                raise ContainerUnavailable("the Docker SDK is not installed: pip install 'assay[containers]'")
+                raise ContainerUnavailable(
+                    "the Docker SDK is not installed: pip install '.[containers]' in Assay's checkout"
+                )
             try:
                 self._docker = docker.from_env(timeout=int(self.timeout))
                 self._docker.ping()

@@ -29,7 +29,9 @@ from typing import Any
 try:
     from kubernetes import client as k8s
 except ImportError as exc:  # pragma: no cover - only without the extra
-    raise ImportError("the Kubernetes backend needs the kubernetes client: pip install 'assay[containers]'") from exc
+    raise ImportError(
+        "the Kubernetes backend needs the kubernetes client: pip install '.[containers]' in Assay's checkout"
+    ) from exc
 
 from .contract import (
     OUTPUT_PATH,
