@@ -66,3 +66,18 @@ def test_processes_starting_together_read_one_whole_secret_key(tmp_path, monkeyp
 def test_database_url_selects_postgresql(tmp_path):
     out = _settings_in(tmp_path, ASSAY_DATABASE_URL="postgres://u@db.example:5432/x", ASSAY_SECRET_KEY="k")
     assert out.splitlines() == ["k", "django.db.backends.postgresql"]
+
+
+def _limits_in(tmp_path, **env) -> list[int]:
+    code = "from django.conf import settings as s; print(s.DATA_PACKAGE_MAX_BYTES, s.DATA_PACKAGE_MAX_ENTRIES)"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    full_env.update(DJANGO_SETTINGS_MODULE="assay.server.settings", ASSAY_VAR_DIR=str(tmp_path), **env)
+    run = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=True)
+    return [int(v) for v in run.stdout.split()]
+
+
+def test_data_package_limits_are_settings_from_the_environment(tmp_path):
+    """A version's archive limits (docs/data-packages.md) are the operator's, like a bundle's."""
+    assert _limits_in(tmp_path) == [20 * 1024**3, 10_000]
+    env = {"ASSAY_DATA_PACKAGE_MAX_BYTES": "1048576", "ASSAY_DATA_PACKAGE_MAX_ENTRIES": "25"}
+    assert _limits_in(tmp_path, **env) == [1048576, 25]

@@ -247,6 +247,10 @@ EVALUATION_MEMORY_BYTES = env_int("ASSAY_EVALUATION_MEMORY_BYTES", 4 * 1024**3)
 EVALUATION_MAX_PROCESSES = env_int("ASSAY_EVALUATION_MAX_PROCESSES", 64)
 EVALUATION_MAX_OUTPUT_BYTES = env_int("ASSAY_EVALUATION_MAX_OUTPUT_BYTES", 1024**2)
 SUBMISSION_MAX_BYTES = env_int("ASSAY_SUBMISSION_MAX_BYTES", 4 * 1024**3)
+# Data packages (docs/data-packages.md): the largest archive and unpacked total of one published version,
+# and the most entries its zip may hold.
+DATA_PACKAGE_MAX_BYTES = env_int("ASSAY_DATA_PACKAGE_MAX_BYTES", 20 * 1024**3)
+DATA_PACKAGE_MAX_ENTRIES = env_int("ASSAY_DATA_PACKAGE_MAX_ENTRIES", 10_000)
 # Audit manifests are signed with this Ed25519 private key (PEM file; `assay audit keygen` makes one);
 # unset: manifests are built unsigned ("signature": null).
 AUDIT_SIGNING_KEY = os.environ.get("ASSAY_AUDIT_SIGNING_KEY", "").strip()

@@ -38,9 +38,6 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 NOTES_MAX = 20_000
 ROLES = tuple(R.values)  # the top-level folders of an archive
 PATH_MAX = 300  # DataPackageFile.path
-#: Defaults; settings ``DATA_PACKAGE_MAX_BYTES`` (the unpacked total) and ``DATA_PACKAGE_MAX_ENTRIES`` override.
-MAX_BYTES = 20 * 1024**3
-MAX_ENTRIES = 10_000
 #: An archive may unpack to at most this many times its size beyond the allowance (a zip bomb declares
 #: gigabytes in kilobytes; real data compresses well, so the allowance is generous).
 MAX_EXPANSION = 200
@@ -49,11 +46,13 @@ CHUNK = 1024 * 1024
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "DATA_PACKAGE_MAX_BYTES", MAX_BYTES))
+    """The largest archive and unpacked total of a version (``ASSAY_DATA_PACKAGE_MAX_BYTES``)."""
+    return settings.DATA_PACKAGE_MAX_BYTES
 
 
 def max_entries() -> int:
-    return int(getattr(settings, "DATA_PACKAGE_MAX_ENTRIES", MAX_ENTRIES))
+    """The most entries a version's zip may hold (``ASSAY_DATA_PACKAGE_MAX_ENTRIES``)."""
+    return settings.DATA_PACKAGE_MAX_ENTRIES
 
 
 def create_package(
