@@ -68,3 +68,21 @@ def test_the_readme_walkthrough_runs_as_written(live_server, world, run, monkeyp
     result = outputs["result " + ids["SUBMISSION"]]
     assert result.endswith("}\n") and json.loads(result)["public"]["Accuracy"] == 1.0
     assert "My team (yours)" in outputs["leaderboard " + ids["LEADERBOARD"]]
+
+
+def test_install_commands_name_the_repository_not_an_index():
+    """Assay is not on PyPI: an install command by its name (``pip install assay``, ``'assay[extra]'``) would
+    fetch something else. The docs and the messages install from the checkout (``pip install '.[extra]'``);
+    the one mention left is the README's warning."""
+    import re
+
+    by_name = re.compile(r"pip install -?-?\w* ?['\"]?assay(?:\\*\[[\w,]+\])?(?![\\\[\w])(?! @ git\+)")
+    warning = "(`pip install assay` does not install this project)"
+    files = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "src" / "assay").rglob("*.py")]
+    found = [
+        f"{path.relative_to(REPO)}: {m.group(0)}"
+        for path in files
+        for m in by_name.finditer(path.read_text(encoding="utf-8").replace(warning, ""))
+    ]
+    assert found == []
+    assert warning in (REPO / "README.md").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ import typer
 from .output import console, emit_json, err_console, plain, print_problems
 
 admin_app = typer.Typer(
-    help="Server administration (needs the server installed: pip install 'assay\\[server]').",
+    help="Server administration (needs the server installed: pip install '.\\[server]' in Assay's checkout).",
     no_args_is_help=True,
 )
 
@@ -25,7 +25,10 @@ def _server():
     try:
         return importlib.import_module("assay.server.commands")
     except ModuleNotFoundError as exc:
-        err_console.print(f"[red]The server is not installed ({exc.name} missing):[/red] pip install 'assay\\[server]'")
+        err_console.print(
+            f"[red]The server is not installed ({exc.name} missing):[/red] "
+            "pip install '.\\[server]' in Assay's checkout"
+        )
         raise typer.Exit(2) from None
 
 
