@@ -75,6 +75,7 @@ def test_the_demo_package_walk_through(demo_var: Path) -> None:
     labels_url = f"{page}versions/1/files/labels/test_annotations.json"
     alice, host = _signed_in("participant"), _signed_in("host")
     assert alice.get(inputs).status_code == 403
+    assert "Diabetic Retinopathy Grading</a> · Audit: version 1" in alice.get(page).content.decode()
     alice.post(f"{page}access", {"reason": "Trying the demo grader."})
     req = AccessRequest.objects.get(user=participant)
     assert req.status == "pending" and "Trying the demo grader." in host.get(page).content.decode()

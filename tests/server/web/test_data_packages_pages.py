@@ -215,3 +215,16 @@ def test_hostile_paths_and_an_oversized_archive(package, host, participant, sett
     assert "the limit is 64" in errors(answer) or "more than the limit of 64" in errors(answer), errors(answer)
     assert package.versions.count() == 1
     assert DownloadRecord.objects.count() == 0
+
+
+def test_the_page_names_the_phases_that_pin_it_when_the_reader_may_see_them(package, host, participant, demo_challenge):
+    from assay.server.challenges.models import Challenge, ChallengePhase
+
+    phase = demo_challenge.phases.order_by("pk").first()
+    ChallengePhase.objects.filter(pk=phase.pk).update(data_package_version=package.versions.get())
+    alice = signed_in(participant)
+    html = page(alice)
+    assert "Phases that use it" in html and f"{demo_challenge.title}</a> · {phase.name}: version 1" in html
+    Challenge.objects.filter(pk=demo_challenge.pk).update(published=False)
+    assert demo_challenge.title not in page(alice)  # an unlisted challenge is not named to others
+    assert demo_challenge.title in page(signed_in(host))  # its hosts see it

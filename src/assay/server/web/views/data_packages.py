@@ -15,6 +15,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from assay.server.challenges.models import ChallengePhase
+from assay.server.challenges.services.participation import visible_to
 from assay.server.clientaddr import client_address
 from assay.server.data_packages.models import AccessRequest, DataPackage
 from assay.server.data_packages.services import access, access_requests, downloads, publishing
@@ -43,6 +45,14 @@ def _package(request: HttpRequest, slug: str, manage: bool = False) -> DataPacka
         if exc.status == 404 and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         raise
+
+
+def _pinning_phases(user, package: DataPackage) -> list[ChallengePhase]:
+    """The phases that pin a version of ``package``, of the challenges ``user`` may see (the challenges' own rule)."""
+    phases = ChallengePhase.objects.filter(data_package_version__package=package).select_related(
+        "challenge__host_team", "data_package_version"
+    )
+    return [p for p in phases.order_by("challenge_id", "pk") if visible_to(user, p.challenge)]
 
 
 def _host_teams(user) -> list[HostTeam]:
@@ -116,6 +126,7 @@ def package_page(request: HttpRequest, slug: str) -> HttpResponse:
         "decided": [r for r in requests if r.status != S.PENDING] if owner else [],
         "log": downloads.access_log(user, package)[:LOG_ROWS] if owner else [],
         "log_rows": LOG_ROWS,
+        "phases": _pinning_phases(user, package),
         "policies": DataPackage.Access.choices,
     }
     return render(request, "web/data/package.html", context)
