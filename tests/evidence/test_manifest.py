@@ -144,3 +144,89 @@ def test_trails_that_are_not_record_lists_are_named(trail):
     assert manifest.verify_manifest(a_manifest(a_trail()), trail=trail) == [
         "trail: not a list of records (nor an object with 'records')"
     ]
+
+
+PACKAGE = {
+    "name": "dr-grading-test",
+    "version": 2,
+    "files": [
+        {"use": "annotations", "path": "labels/test.json", "role": "labels", "sha256": "ee" * 32},
+        {"use": "case_metadata", "path": "metadata/cases.csv", "role": "metadata", "sha256": "ff" * 32},
+    ],
+}
+
+
+def with_package(records, package=PACKAGE, **files):
+    head = (records[-1]["hash"], len(records))
+    return manifest.document(
+        submission={"id": 7},
+        files={"submission": "ab" * 32, **files},
+        environment={"name": "evalai-py3.9", "packages": []},
+        audit_settings=SETTINGS,
+        summary=SUMMARY,
+        trail_head=head,
+        assay_version="0.1.0",
+        created_at="2026-12-02T10:01:00.000000+00:00",
+        data_package=package,
+    )
+
+
+def test_a_pinned_data_package_is_named_with_each_file_and_its_files_verify(tmp_path):
+    labels = tmp_path / "test.json"
+    labels.write_bytes(b'{"c001": 2}')
+    digest = manifest.file_sha256(labels)
+    package = {**PACKAGE, "files": [{**PACKAGE["files"][0], "sha256": digest}, PACKAGE["files"][1]]}
+    key = signing.generate_key()
+    doc = json.loads(json.dumps(signing.signed(with_package(a_trail(), package, annotations=digest), key)))
+    assert doc["data_package"] == package
+    report = manifest.check_manifest(
+        doc, public_key=key.public_key(), files={"labels/test.json": labels, "annotations": labels}
+    )
+    assert report.problems == []
+    assert f"file labels/test.json: {labels} has the SHA-256 the manifest names" in report.verified
+    labels.write_bytes(b'{"c001": 3}')
+    assert manifest.verify_manifest(doc, files={"labels/test.json": labels}) == [
+        f"file labels/test.json: {labels} differs from the one the manifest names (SHA-256)"
+    ]
+    doc["data_package"]["version"] = 1  # the pin is signed like the rest
+    assert manifest.verify_manifest(doc, public_key=key.public_key()) == [
+        "signature: the signature does not match the document: it was changed after signing"
+    ]
+
+
+def test_a_manifest_made_before_data_packages_still_verifies():
+    """Manifests downloaded before the key existed have no ``data_package``: signature and files still hold."""
+    records = a_trail()
+    old = a_manifest(records)
+    del old["data_package"]
+    key = signing.generate_key()
+    signed = json.loads(json.dumps(signing.signed(old, key)))
+    report = manifest.check_manifest(signed, trail=records, public_key=key.public_key())
+    assert report.problems == [] and len(report.verified) == 2
+    assert manifest.package_files(signed) == {}
+
+
+@pytest.mark.parametrize(
+    ("package", "problem"),
+    [
+        ("dr", "not an object"),
+        ({"version": 1, "files": []}, "no name"),
+        ({"name": "dr", "version": 0, "files": []}, "its version is not a number from 1"),
+        ({"name": "dr", "version": True, "files": []}, "its version is not a number from 1"),
+        ({"name": "dr", "version": 1, "files": "labels/x"}, "its files are not a list"),
+        ({"name": "dr", "version": 1, "files": [{"path": "labels/x"}]}, "a file is not {use, path, role, sha256}"),
+        (
+            {"name": "dr", "version": 1, "files": [{"use": "x", "path": "p", "role": "labels", "sha256": "0"}]},
+            "a file has an unknown use or role ('x', 'labels')",
+        ),
+    ],
+)
+def test_a_malformed_data_package_is_named(package, problem):
+    doc = a_manifest(a_trail())
+    doc["data_package"] = package
+    assert manifest.verify_manifest(doc) == [f"the manifest's data_package: {problem}"]
+
+
+def test_the_builder_refuses_a_malformed_data_package():
+    with pytest.raises(ValueError, match="manifest data_package: its version is not a number from 1"):
+        with_package(a_trail(), {**PACKAGE, "version": 0})

@@ -44,7 +44,10 @@ def _files(pairs: list[str]) -> dict[str, Path]:
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
-            raise _fail(f"--file takes NAME=PATH, got {pair!r} (names: {', '.join(FILE_NAMES)})")
+            raise _fail(
+                f"--file takes NAME=PATH, got {pair!r} (names: {', '.join(FILE_NAMES)}, or a pinned data package"
+                " file's path such as labels/test.json)"
+            )
         files[name] = Path(path)
     return files
 
@@ -62,7 +65,7 @@ def verify(
         typer.Option(
             "--file",
             help="NAME=PATH: check an input's SHA-256 (submission, evaluation_script, annotations, case_metadata, "
-            "cases); repeat.",
+            "cases, or a pinned data package file by its path in the package, e.g. labels/test.json); repeat.",
         ),
     ] = None,
     summary: Annotated[Path | None, typer.Option("--summary", help="The audit summary JSON it names.")] = None,

@@ -2,8 +2,9 @@
 
 The manifest names everything a result was computed from (the submission's file or image digest, the
 evaluation script, annotations and hidden case metadata by SHA-256; the Assay version and the evaluation
-environment's packages; the audit settings with the bootstrap seed), the summary it produced (SHA-256 of
-its canonical JSON) and the evidence trail's head at the time. Signed with the operator's key
+environment's packages; the audit settings with the bootstrap seed), the data package version the
+phase's test data came from when it pins one (each pinned file's path, role and SHA-256), the summary it
+produced (SHA-256 of its canonical JSON) and the evidence trail's head at the time. Signed with the operator's key
 (:mod:`.signing`), it lets anyone holding the files, the trail and the operator's public key check that
 nothing was changed since, without a server.
 """
@@ -22,6 +23,9 @@ SCHEMA = "assay-audit-manifest/1"
 #: The inputs a manifest may name by SHA-256 (``files``), the names ``--file NAME=PATH`` takes.
 FILE_NAMES = ("submission", "evaluation_script", "annotations", "case_metadata", "cases")
 REQUIRED = ("schema", "created_at", "assay_version", "submission", "files", "environment", "audit", "summary", "trail")
+#: What a pinned package file is used as (the bundle's ``data_package`` keys) and the roles a package file has.
+PACKAGE_USES = ("annotations", "test_inputs", "case_metadata")
+PACKAGE_ROLES = ("inputs", "labels", "metadata")
 
 
 def sha256_of(value: Any) -> str:
@@ -47,12 +51,16 @@ def document(
     trail_head: tuple[str, int],
     assay_version: str,
     created_at: str,
+    data_package: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An unsigned manifest (``"signature": None``); :func:`signing.signed` adds the signature.
 
     ``submission``: ids and names (``id``, ``challenge``, ``phase``, ``team``, ``image_digest``);
     ``files``: name (:data:`FILE_NAMES`) → SHA-256, None for an input the submission does not have;
-    ``environment``: ``{"name", "packages": ["dist==version", ...]}`` or an image's name and digest.
+    ``environment``: ``{"name", "packages": ["dist==version", ...]}`` or an image's name and digest;
+    ``data_package``: ``{"name", "version", "files": [{"use", "path", "role", "sha256"}, ...]}`` when the
+    phase pins a package version, else None. Manifests made before it was added have no such key; they
+    verify as they did.
     """
     unknown = set(files) - set(FILE_NAMES)
     if unknown:
@@ -73,8 +81,48 @@ def document(
         },
         "summary": None if summary is None else {"sha256": sha256_of(summary)},
         "trail": {"head": head, "length": length},
+        "data_package": None if data_package is None else _package(data_package),
         "signature": None,
     }
+
+
+def _package(value: Mapping[str, Any]) -> dict[str, Any]:
+    package = {
+        "name": value["name"],
+        "version": value["version"],
+        "files": [{name: item[name] for name in ("use", "path", "role", "sha256")} for item in value["files"]],
+    }
+    problem = _package_problem(package)
+    if problem:
+        raise ValueError(f"manifest data_package: {problem}")
+    return package
+
+
+def _package_problem(package: Any) -> str | None:
+    """Why a manifest's ``data_package`` is not {name, version, files: [{use, path, role, sha256}]}."""
+    if not isinstance(package, Mapping):
+        return "not an object"
+    if not isinstance(package.get("name"), str) or not package["name"]:
+        return "no name"
+    if type(package.get("version")) is not int or package["version"] < 1:
+        return "its version is not a number from 1"
+    files = package.get("files")
+    if not isinstance(files, Sequence) or isinstance(files, str | bytes):
+        return "its files are not a list"
+    for item in files:
+        if not isinstance(item, Mapping) or not all(isinstance(item.get(k), str) for k in ("use", "path", "sha256")):
+            return "a file is not {use, path, role, sha256}"
+        if item["use"] not in PACKAGE_USES or item.get("role") not in PACKAGE_ROLES:
+            return f"a file has an unknown use or role ({item.get('use')!r}, {item.get('role')!r})"
+    return None
+
+
+def package_files(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """A manifest's pinned package files, path → SHA-256 (empty without a package, or for an old manifest)."""
+    package = manifest.get("data_package")
+    if not isinstance(package, Mapping) or not isinstance(package.get("files"), Sequence):
+        return {}
+    return {item["path"]: item["sha256"] for item in package["files"] if isinstance(item, Mapping)}
 
 
 @dataclass
@@ -113,6 +161,10 @@ def _check_structure(manifest: Mapping[str, Any], report: Report) -> bool:
         return False
     if not isinstance(manifest["files"], Mapping):
         report.problems.append("the manifest's files is not an object")
+        return False
+    package = manifest.get("data_package")  # absent from manifests made before it was added
+    if package is not None and (problem := _package_problem(package)):
+        report.problems.append(f"the manifest's data_package: {problem}")
         return False
     return True
 
@@ -165,7 +217,9 @@ def _check_trail(manifest: Mapping[str, Any], trail: Any, report: Report) -> Non
 
 
 def _check_files(manifest: Mapping[str, Any], files: Mapping[str, Path], report: Report) -> None:
-    named = manifest["files"]
+    """Each given file against the SHA-256 the manifest names: an input by name (:data:`FILE_NAMES`), or a
+    pinned data package file by its path in the package (``labels/test.json``)."""
+    named = {**package_files(manifest), **manifest["files"]}
     for name, path in files.items():
         expected = named.get(name)
         if name not in named:

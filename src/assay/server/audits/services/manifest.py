@@ -2,7 +2,8 @@
 
 Everything in it is read from what the platform stored when the submission was made and evaluated: the
 SHA-256s kept beside each file, the challenge's evaluation environment (its pinned packages), the phase's
-audit settings, the stored summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path
+audit settings, the data package version its test data came from when the phase pins one, the stored
+summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path
 of an Ed25519 PEM key, ``assay audit keygen``) it is signed; otherwise ``"signature": null``.
 """
 
@@ -23,6 +24,8 @@ import assay
 from assay.bundle import environments
 from assay.evidence import manifest as manifests
 from assay.evidence import signing
+from assay.server.challenges.models import ChallengePhase
+from assay.server.challenges.services.package_pins import pinned_files
 from assay.server.submissions.models import Submission, SubmissionCases
 
 from ..models import AuditSummary
@@ -80,13 +83,28 @@ def _summary(submission: Submission) -> dict[str, Any] | None:
     return AuditSummary.objects.filter(submission_id=submission.pk).values_list("document", flat=True).first()
 
 
+def _data_package(phase: ChallengePhase) -> dict[str, Any] | None:
+    """The pinned package version and each file the phase takes from it (what it is used as, its path in
+    the package, role and SHA-256); None when the phase's test data is its bundle's own."""
+    version = phase.data_package_version
+    if version is None:
+        return None
+    files = [
+        {"use": use, "path": row.path, "role": row.role, "sha256": row.sha256}
+        for use, row in sorted(pinned_files(phase).items())
+    ]
+    return {"name": version.package.slug, "version": version.number, "files": files}
+
+
 def _iso(at: dt.datetime | None) -> str | None:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds") if at else None
 
 
 def build_manifest(submission: Submission) -> dict[str, Any]:
     """The manifest of ``submission`` as it stands now, signed when the operator configured a key."""
-    submission = Submission.objects.select_related("phase__challenge", "participant_team").get(pk=submission.pk)
+    submission = Submission.objects.select_related(
+        "phase__challenge", "phase__data_package_version__package", "participant_team"
+    ).get(pk=submission.pk)
     phase, challenge = submission.phase, submission.phase.challenge
     cases = SubmissionCases.objects.filter(submission_id=submission.pk).values("sha256", "count").first()
     document = manifests.document(
@@ -115,6 +133,7 @@ def build_manifest(submission: Submission) -> dict[str, Any]:
         trail_head=trail.head(submission),
         assay_version=assay.__version__,
         created_at=_iso(timezone.now()) or "",
+        data_package=_data_package(phase),
     )
     key = signing_key()
     return signing.signed(document, key) if key is not None else document

@@ -13,7 +13,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from django.urls import reverse
+
 from assay.bundle.questionnaire import Questionnaire as QuestionnaireSchema
+from assay.server.data_packages.models import DataPackage
+from assay.server.data_packages.services.access import can_view
 from assay.server.submissions.models import Submission
 
 from ..models import AnswerSet, AuditSummary, Review
@@ -375,6 +379,18 @@ def manifest(submission: Submission) -> dict[str, Any]:
     return manifests.build_manifest(submission)
 
 
+def test_data(built: dict[str, Any], viewer) -> dict[str, Any] | None:
+    """The data package version the manifest names as the test data (``name``, ``version``), with the
+    package page's ``url`` when ``viewer`` may read its card (``data_packages.services.access``), else None."""
+    named = built.get("data_package")
+    if not isinstance(named, dict):
+        return None
+    package = DataPackage.objects.filter(slug=named["name"]).first()
+    shown = package is not None and can_view(viewer, package)
+    url = reverse("web:data-package", args=[package.slug]) if shown else None
+    return {"name": named["name"], "version": named["version"], "url": url}
+
+
 def manifest_rows(document: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
     """The manifest flattened to (dotted key, value) rows for a table; lists of scalars joined."""
     rows: list[tuple[str, str]] = []
@@ -405,9 +421,10 @@ def _summary(submission: Submission) -> AuditSummary | None:
         return None
 
 
-def report_context(submission: Submission, *, fmt: str = "svg") -> dict[str, Any]:
+def report_context(submission: Submission, *, fmt: str = "svg", viewer=None) -> dict[str, Any]:
     """Everything the report shows, as plain values. ``fmt`` picks the plots' form: ``svg`` (inline in the
-    page) or ``png`` (data URIs, for the PDF)."""
+    page) or ``png`` (data URIs, for the PDF); ``viewer`` is who reads it (the test data's link is theirs
+    to follow only when they may read the package's card)."""
     summary = _summary(submission)
     document = summary.document if summary else {}
     answer_set = _answer_set(submission)
@@ -460,6 +477,7 @@ def report_context(submission: Submission, *, fmt: str = "svg") -> dict[str, Any
         ],
         "limitations": limitations(schema, answers, document),
         "recommendations": recommendations(reviews, schema),
+        "test_data": test_data(built, viewer),
         "manifest": built,
         "manifest_rows": manifest_rows(built),
     }

@@ -157,6 +157,24 @@ def pinned_package(user, phase: ChallengePhase) -> dict | None:
     return {"name": version.package.slug, "version": version.number}
 
 
+def pinned_files(phase: ChallengePhase) -> dict[str, DataPackageFile]:
+    """Bundle key (``annotations``, ``test_inputs``, ``case_metadata``) → the pinned version's file the phase
+    takes it from; empty without a pin. The phase names the stored file itself, so its field finds the row
+    (of the role the key needs: files with the same bytes share one stored copy)."""
+    version = phase.data_package_version
+    if version is None:
+        return {}
+    named = {key: getattr(phase, PHASE_FIELDS[key][0]).name for key in PHASE_FIELDS}
+    rows = list(version.files.filter(file__in=[name for name in named.values() if name]).order_by("path"))
+    found: dict[str, DataPackageFile] = {}
+    for key, name in named.items():
+        role = PACKAGE_KEYS[key][0]
+        match = next((row for row in rows if row.file.name == name and row.role == role), None)
+        if name and match is not None:
+            found[key] = match
+    return found
+
+
 def package_file_of(version_id: int, name: str) -> bool:
     """Whether the stored file ``name`` is one of that package version's files."""
     return DataPackageFile.objects.filter(version_id=version_id, file=name).exists()

@@ -340,7 +340,9 @@ def _readable(request: HttpRequest, submission_id: int) -> Submission:
 
 
 def _report_html(request: HttpRequest, sub: Submission, *, pdf: bool) -> str:
-    context = report.report_context(sub, fmt="png" if pdf else "svg")
+    context = report.report_context(sub, fmt="png" if pdf else "svg", viewer=request.user)
+    if pdf and context["test_data"] and context["test_data"]["url"]:  # a PDF's link leaves the site
+        context["test_data"]["url"] = request.build_absolute_uri(context["test_data"]["url"])
     context["layout"] = "web/audit/print.html" if pdf else "web/base.html"
     return render_to_string("web/audit/report.html", context, request=None if pdf else request)
 
