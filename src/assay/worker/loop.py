@@ -364,13 +364,7 @@ class Worker:
                 return
             work = functools.partial(self._run_container_job, runner, job)  # fetches on the heartbeat thread too
         else:
-            try:
-                evaluation = self._evaluation_job(job)
-            except Exception as exc:  # noqa: BLE001 - any fetch problem fails this job, not the worker
-                log.exception("could not prepare submission %s", sid)
-                self._complete(sid, attempt, {"error": f"the worker could not prepare the evaluation: {exc}"})
-                return
-            work = functools.partial(self.pool.evaluate, evaluation)
+            work = functools.partial(self._fetch_and_evaluate, job)  # a large file downloads under heartbeats
         outcome = self._with_heartbeats(job, work)
         if outcome is None:
             return
@@ -397,7 +391,9 @@ class Worker:
             try:
                 outcome["value"] = work()
             except WorkerStopped:
-                pass  # a container job's download, given up because the worker is stopping
+                pass  # a download, given up because the worker is stopping
+            except _NotPrepared as exc:
+                outcome["error"] = f"the worker could not prepare the evaluation: {exc.__cause__}"
             except Exception as exc:  # noqa: BLE001
                 log.exception("evaluator failure on submission %s", sid)
                 outcome["error"] = f"the evaluator failed: {exc}"
@@ -436,6 +432,9 @@ class Worker:
                     self._stop_runs()
                 done.wait()
                 return None
+        if "value" not in outcome and "error" not in outcome:  # a download given up: the worker is stopping
+            self._release(job)
+            return None
         return outcome
 
     def _stop_runs(self) -> None:

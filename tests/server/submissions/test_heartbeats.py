@@ -240,8 +240,8 @@ def _run(worker, jobs: int) -> threading.Thread:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("transport", ["http", "inprocess"])
-def test_a_job_keeps_its_lease_while_another_jobs_file_downloads_slowly(
+@pytest.mark.parametrize(("transport", "slots"), [("http", 2), ("inprocess", 2), ("inprocess", 1)])
+def test_a_job_keeps_its_lease_while_a_file_downloads_slowly(
     live_server,
     slow_challenge,  # noqa: F811
     participant,
@@ -249,19 +249,21 @@ def test_a_job_keeps_its_lease_while_another_jobs_file_downloads_slowly(
     tmp_path,
     settings,
     transport,
+    slots,
 ):
     """Issue 13: with several slots the loop fetched a new job's files on the thread that heartbeats, so a
-    long job's lease ran out meanwhile, another worker took it and the first result was thrown away."""
+    long job's lease ran out meanwhile, another worker took it and the first result was thrown away; with
+    one slot a job's own files were fetched before its heartbeats began."""
     dev = _slow_world(slow_challenge, participant, settings, lease=4)
-    long_job = post_submission(participant, dev, _payload(sleep=10))
+    sids = [post_submission(participant, dev, _payload(sleep=10))] if slots > 1 else []
     big = _payload(sleep=0, pad=100 * 1024)
-    big_job = post_submission(participant, dev, big)
+    sids.append(post_submission(participant, dev, big))
     _, token = create_worker_token(admin_user, "slots")
     client = SlowFetch(client_for(live_server.url, token, transport), hashlib.sha256(big).hexdigest(), seconds=8)
-    worker = Worker(client, tmp_path / "w", poll_wait=1, slots=2)
-    thread = _run(worker, jobs=2)
-    ours = Submission.objects.filter(pk__in=[long_job, big_job], status="running", lease_owner=worker.worker_id)
-    wait_for(lambda: ours.count() == 2, what="both claimed")
+    worker = Worker(client, tmp_path / "w", poll_wait=1, slots=slots)
+    thread = _run(worker, jobs=len(sids))
+    ours = Submission.objects.filter(pk__in=sids, status="running", lease_owner=worker.worker_id)
+    wait_for(lambda: ours.count() == len(sids), what="every job claimed")
     thief, _ = create_worker_token(admin_user, "another worker")
     stolen = []
     while thread.is_alive():  # another worker, claiming whatever runs out
@@ -271,9 +273,9 @@ def test_a_job_keeps_its_lease_while_another_jobs_file_downloads_slowly(
         time.sleep(0.25)
     thread.join(5)
     assert stolen == []
-    rows = Submission.objects.filter(pk__in=[long_job, big_job]).values_list("status", "attempt", "expired_leases")
-    assert list(rows) == [("finished", 1, 0)] * 2
-    assert LeaderboardEntry.objects.filter(submission_id__in=[long_job, big_job]).count() == 2
+    rows = Submission.objects.filter(pk__in=sids).values_list("status", "attempt", "expired_leases")
+    assert list(rows) == [("finished", 1, 0)] * len(sids)
+    assert LeaderboardEntry.objects.filter(submission_id__in=sids).count() == len(sids)
 
 
 def _steal(thief, sid: int) -> Submission:
