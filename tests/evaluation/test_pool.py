@@ -33,20 +33,17 @@ def test_nested_top_level_folder_is_accepted(pool: EvaluatorPool, tmp_path: Path
 
 WARM_SCRIPT = {
     "__init__.py": """
-        import time
-
-        time.sleep(0.5)  # an expensive import (e.g. a big library)
-        from .main import evaluate, warm_up
+        from .main import evaluate, warm_up  # an expensive import (a big library) in real scripts
     """,
     "main.py": """
         import json
-        import time
 
-        CALLS = []
+        CALLS = []  # a new import would start these afresh
+        WARM_UPS = []
 
 
         def warm_up(test_annotation_file, phase_codename):
-            time.sleep(1.0)  # parsing a large annotation file
+            WARM_UPS.append(1)  # parsing a large annotation file, in real scripts
             with open(test_annotation_file) as fh:
                 return {"truth": json.load(fh), "phase": phase_codename}
 
@@ -57,7 +54,8 @@ WARM_SCRIPT = {
             with open(user_submission_file) as fh:
                 sub = json.load(fh)
             hits = sum(sub.get(k) == v for k, v in state["truth"].items())
-            return {"result": [{"s": {"hits": hits, "calls": len(CALLS)}}], "submission_result": state["phase"]}
+            counts = {"hits": hits, "calls": len(CALLS), "warm_ups": len(WARM_UPS)}
+            return {"result": [{"s": counts}], "submission_result": state["phase"]}
     """,
 }
 
@@ -67,12 +65,12 @@ def test_warm_up_runs_once_and_warm_evaluations_skip_import_and_parse(pool: Eval
     cold = pool.evaluate(job)
     assert cold.ok, cold
     assert cold.warm is False
-    assert cold.duration >= 1.5  # 0.5 s import + 1 s warm_up
+    assert cold.output["result"] == [{"s": {"hits": 1, "calls": 1, "warm_ups": 1}}]
     warm = pool.evaluate(dataclasses.replace(job, submission_metadata={"id": 8}))
     assert warm.ok, warm
     assert warm.warm is True
-    assert warm.duration < 0.5, f"warm evaluation took {warm.duration:.2f} s: it re-imported or re-parsed"
-    assert warm.output["result"] == [{"s": {"hits": 1, "calls": 2}}]  # module state kept across submissions
+    # the same module (its CALLS went on: no re-import) and the same warm state (warm_up ran once: no re-parse)
+    assert warm.output["result"] == [{"s": {"hits": 1, "calls": 2, "warm_ups": 1}}]
     assert warm.output["submission_result"] == "dev"
 
 
