@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from assay.server.prepared import Prepared
+from assay.server.teams.models import HostTeamMember
 
 from ..models import Challenge, Participation
 
@@ -15,8 +16,15 @@ def is_host(user, challenge: Challenge) -> bool:
         return False
     if user.is_staff:
         return True
-    return challenge.host_team.memberships.filter(user=user).exists()
+    if connection.alias not in _HOSTS:
+        qs = HostTeamMember.objects.filter(team_id=_TEAM, user_id=_USER).values_list("pk", flat=True)[:1]
+        _HOSTS[connection.alias] = Prepared(qs, team=_TEAM, user=_USER)
+    return bool(_HOSTS[connection.alias].rows(team=challenge.host_team_id, user=user.pk))
 
+
+# is_host's query, compiled once per database: every result a team member reads (pages, API, e-mails) asks it.
+_HOSTS: dict[str, Prepared] = {}
+_TEAM = -103  # a stand-in: no row has a negative id
 
 # participation_of's query, compiled once per database (see assay.server.prepared): every submit, and
 # most participant pages, ask it; the ORM took several times longer to build it than to run it.

@@ -25,9 +25,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
+
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.listing import challenge_listed, effective_visibility
 from assay.server.challenges.services.roles import is_host
+from assay.server.prepared import Prepared
+from assay.server.teams.models import ParticipantTeamMember
 
 from ..models import Submission
 from . import retention
@@ -51,6 +55,24 @@ class ResultAccess:
     @property
     def is_host(self) -> bool:
         return self.threshold == HOST
+
+
+# The reader's two questions, compiled once per database (assay.server.prepared): every submission shown to a
+# participant, on every face, asks them; the ORM took longer to build them than the database to answer.
+_QUERIES: dict[tuple[str, str], Prepared] = {}
+_MARK, _USER_MARK = -101, -102  # stand-ins: no row has a negative id
+
+
+def _query(name: str) -> Prepared:
+    key = (connection.alias, name)
+    if key not in _QUERIES:
+        if name == "member":
+            qs = ParticipantTeamMember.objects.filter(team_id=_MARK, user_id=_USER_MARK, status="active")
+            _QUERIES[key] = Prepared(qs.values_list("pk", flat=True)[:1], team=_MARK, user=_USER_MARK)
+        else:
+            qs = ChallengePhaseSplit.objects.filter(phase_id=_MARK).select_related("dataset_split")
+            _QUERIES[key] = Prepared(qs, phase=_MARK)
+    return _QUERIES[key]
 
 
 class ResultReader:
@@ -80,16 +102,12 @@ class ResultReader:
         if not getattr(self.user, "is_authenticated", False):
             return False
         if team_id not in self._teams:
-            from assay.server.teams.models import ParticipantTeamMember
-
-            self._teams[team_id] = ParticipantTeamMember.objects.filter(
-                team_id=team_id, user=self.user, status="active"
-            ).exists()
+            self._teams[team_id] = bool(_query("member").rows(team=team_id, user=self.user.pk))
         return self._teams[team_id]
 
     def _visibilities(self, phase_id: int) -> dict[str, int]:
         if phase_id not in self._splits:
-            rows = ChallengePhaseSplit.objects.filter(phase_id=phase_id).select_related("dataset_split")
+            rows = _query("splits").instances(phase=phase_id)
             self._splits[phase_id] = {ps.dataset_split.codename: effective_visibility(ps) for ps in rows}
         return self._splits[phase_id]
 
