@@ -347,13 +347,12 @@ def _held(token: WorkerToken, submission_id: int, attempt: int):
 
 
 def _leases(token: WorkerToken, pairs: list[tuple[int, int]]):
-    """The leases a heartbeat renews: each ``(submission_id, attempt)`` still running on the token's queue
-    under a lease this token took. One rule for the one-job heartbeat and the batched one."""
+    """The leases a heartbeat renews: each ``(submission_id, attempt)`` among the jobs the token holds
+    (:func:`held_by`). One rule for the one-job heartbeat and the batched one."""
     match = Q()
     for submission_id, attempt in pairs:
         match |= Q(pk=submission_id, attempt=attempt)
-    rows = Submission.objects.filter(match, queue_name=token.queue_name, status=S.RUNNING)
-    return rows.filter(leased_by_id=token.pk) if token.pk is not None else rows
+    return held_by(token).filter(match)
 
 
 def heartbeat(token: WorkerToken, submission_id: int, attempt: int) -> dt.datetime:
@@ -403,7 +402,7 @@ def heartbeat_several(token: WorkerToken, jobs: list[tuple[int, int]]) -> list[B
         if sub is None:
             beats[sid, attempt] = Beat(sid, attempt, ENDED)
         elif sub.status == S.RUNNING and sub.attempt == attempt:  # renewed above if this token holds it
-            held = token.pk is None or sub.leased_by_id == token.pk
+            held = token.pk is not None and sub.leased_by_id == token.pk  # held_by's rule
             beats[sid, attempt] = (
                 Beat(sid, attempt, EXTENDED, sub.lease_expires_at) if held else Beat(sid, attempt, ENDED)
             )
