@@ -54,7 +54,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     list_display = ("submission", "state", "released_by", "released_at", "retracted_at")
     list_filter = ("state",)
-    readonly_fields = ("released_by", "released_at", "retracted_by", "retracted_at")
+    readonly_fields = ("released_by", "released_at", "retracted_by", "retracted_at", "manifest")
     raw_id_fields = ("submission",)
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -112,6 +112,12 @@ class Release(models.Model):
     )
     retracted_at = models.DateTimeField(null=True, blank=True)
     retraction_reason = models.TextField(blank=True)
+    manifest = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The reproducibility manifest as made (and signed) at release; every download hands it out "
+        "unchanged. Null for releases made before it was kept: those are built on request.",
+    )
 
     def __str__(self) -> str:
         return f"release of submission {self.submission_id} ({self.state})"

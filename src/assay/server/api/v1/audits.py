@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from assay.server.audits.models import AnswerSet, Review
 from assay.server.audits.services import access, answers, auditors, release, reviews, trail
-from assay.server.audits.services.manifest import build_manifest
+from assay.server.audits.services.manifest import manifest_of
 from assay.server.audits.services.overview import overview, release_document
 from assay.server.audits.services.prefill import Start
 from assay.server.refusals import Refusal
@@ -318,7 +318,7 @@ class ManifestView(ApiView):
     def get(self, request: Request, submission_id: int) -> Response:
         sub = audit_submission(submission_id)
         access.require_results(request.user, sub)
-        return Response(build_manifest(sub))
+        return Response(manifest_of(sub))
 
 
 class TrailView(ApiView):

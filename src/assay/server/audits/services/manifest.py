@@ -3,8 +3,14 @@
 Everything in it is read from what the platform stored when the submission was made and evaluated: the
 SHA-256s kept beside each file, the challenge's evaluation environment (its pinned packages), the phase's
 audit settings, the data package version its test data came from when the phase pins one, the stored
-summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path
-of an Ed25519 PEM key, ``assay audit keygen``) it is signed; otherwise ``"signature": null``.
+summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path of an Ed25519 PEM key,
+``assay audit keygen``) it is signed; otherwise ``"signature": null``.
+
+A manifest depends on what is stored, never on the moment it is asked for: its ``created_at`` is the time
+of the trail record it names as head, so two downloads give the same bytes until the trail grows. A release
+keeps the manifest made at that moment (``Release.manifest``), and every download of a released (or
+retracted) audit hands out that one: what was released stays what readers verify, whatever changes later
+(a new Assay version, a re-uploaded bundle, another signing key).
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 
 import assay
 from assay.bundle import environments
@@ -28,7 +33,7 @@ from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.package_pins import pinned_files
 from assay.server.submissions.models import Submission, SubmissionCases
 
-from ..models import AuditSummary
+from ..models import AuditSummary, Release
 from . import trail
 
 
@@ -100,13 +105,23 @@ def _iso(at: dt.datetime | None) -> str | None:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds") if at else None
 
 
+def manifest_of(submission: Submission) -> dict[str, Any]:
+    """What every face hands out: the manifest kept at release, or (not released, or released before
+    manifests were kept) the one :func:`build_manifest` makes from what is stored now."""
+    kept = Release.objects.filter(submission_id=submission.pk).values_list("manifest", flat=True).first()
+    return kept if kept is not None else build_manifest(submission)
+
+
 def build_manifest(submission: Submission) -> dict[str, Any]:
-    """The manifest of ``submission`` as it stands now, signed when the operator configured a key."""
+    """The manifest of ``submission`` as it stands now, signed when the operator configured a key; made
+    as of the trail's head (``created_at`` is that record's time), so the same state gives the same bytes."""
     submission = Submission.objects.select_related(
         "phase__challenge", "phase__data_package_version__package", "participant_team"
     ).get(pk=submission.pk)
     phase, challenge = submission.phase, submission.phase.challenge
     cases = SubmissionCases.objects.filter(submission_id=submission.pk).values("sha256", "count").first()
+    head_hash, length, head_at = trail.head_at(submission)
+    as_of = head_at or submission.completed_at or submission.submitted_at  # an empty trail: the result's time
     document = manifests.document(
         submission={
             "id": submission.pk,
@@ -130,9 +145,9 @@ def build_manifest(submission: Submission) -> dict[str, Any]:
         environment=_environment(submission),
         audit_settings=phase.audit,
         summary=_summary(submission),
-        trail_head=trail.head(submission),
+        trail_head=(head_hash, length),
         assay_version=assay.__version__,
-        created_at=_iso(timezone.now()) or "",
+        created_at=_iso(as_of) or "",
         data_package=_data_package(phase),
     )
     key = signing_key()

@@ -3,7 +3,9 @@
 Audit results stay private (hosts and auditors) until the challenge's hosts — the data owner — release
 them; then the submitting team reads the summary, report, manifest and trail too. A release can be
 retracted with a reason that readers are shown; the row is kept, never deleted, and a retracted release
-stays retracted (a corrected audit is a new submission).
+stays retracted (a corrected audit is a new submission). The release keeps the manifest made (and signed)
+at that moment, its trail head the ``released`` record: every later download is that document, byte for
+byte.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.utils import timezone
 from assay.server.submissions.models import Submission
 
 from ..models import AnswerSet, Release
+from . import manifest as manifests
 from . import trail
 from .access import AuditRefusal, may_release, release_of, require
 
@@ -41,6 +44,8 @@ def release(actor, submission: Submission) -> Release:
                 raise AuditRefusal("conflict", f"The audit was already released ({existing.state}).", 409)
             row = Release.objects.create(submission=submission, released_by=actor, released_at=timezone.now())
             trail.append(submission, "released", actor.username, {})
+            row.manifest = manifests.build_manifest(submission)
+            row.save(update_fields=["manifest"])
     except IntegrityError:
         raise AuditRefusal("conflict", "The audit was released a moment ago by another host.", 409) from None
     return row

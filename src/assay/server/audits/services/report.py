@@ -375,8 +375,8 @@ def release_status(submission: Submission) -> dict[str, Any]:
 
 
 def manifest(submission: Submission) -> dict[str, Any]:
-    """The reproducibility manifest (``audits.services.manifest``), signed when the operator has a key."""
-    return manifests.build_manifest(submission)
+    """The reproducibility manifest (``audits.services.manifest``): the one kept at release, if any."""
+    return manifests.manifest_of(submission)
 
 
 def test_data(built: dict[str, Any], viewer) -> dict[str, Any] | None:

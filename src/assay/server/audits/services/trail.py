@@ -133,8 +133,14 @@ def export(submission: Submission) -> list[dict[str, Any]]:
 
 def head(submission: Submission) -> tuple[str, int]:
     """The last record's hash (:data:`chain.GENESIS` for an empty trail) and the trail's length."""
-    last = TrailRecord.objects.filter(submission_id=submission.pk).order_by("-seq").values("seq", "hash").first()
-    return (last["hash"], last["seq"]) if last else (chain.GENESIS, 0)
+    head_hash, length, _ = head_at(submission)
+    return head_hash, length
+
+
+def head_at(submission: Submission) -> tuple[str, int, dt.datetime | None]:
+    """:func:`head`, and when the last record was written (None for an empty trail), read together."""
+    last = TrailRecord.objects.filter(submission_id=submission.pk).order_by("-seq").values("seq", "hash", "at").first()
+    return (last["hash"], last["seq"], last["at"]) if last else (chain.GENESIS, 0, None)
 
 
 def document(submission: Submission) -> dict[str, Any]:
