@@ -122,3 +122,25 @@ def test_the_installed_command_exits_1_on_a_problem(tmp_path):
     )  # fmt: skip
     assert run_.returncode == 1, run_.stdout + run_.stderr
     assert "FAILED: trail: the manifest names 4 records, the trail has 3: records were removed" in run_.stdout
+
+
+def test_verify_checks_a_pinned_data_package_file_by_its_path(tmp_path):
+    key, public = keygen(tmp_path)
+    labels = tmp_path / "test.json"
+    labels.write_bytes(b'{"c001": 2}')
+    doc = a_manifest(a_trail())
+    doc["data_package"] = {
+        "name": "dr-grading-test",
+        "version": 1,
+        "files": [
+            {"use": "annotations", "path": "labels/test.json", "role": "labels", "sha256": manifest.file_sha256(labels)}
+        ],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(signing.signed(doc, key)))
+    result = run("verify", tmp_path / "manifest.json", "--public-key", public, "--file", f"labels/test.json={labels}")
+    assert result.exit_code == 0, result.output
+    assert f"verified: file labels/test.json: {labels} has the SHA-256 the manifest names" in result.output
+    labels.write_bytes(b'{"c001": 3}')
+    result = run("verify", tmp_path / "manifest.json", "--file", f"labels/test.json={labels}")
+    assert result.exit_code == 1
+    assert f"FAILED: file labels/test.json: {labels} differs from the one the manifest names (SHA-256)" in result.output
