@@ -17,6 +17,8 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -142,8 +144,24 @@ def main() -> None:
         thread = getattr(started, "thread", None)  # its CPU is reported apart from the server's (bench/measure.py)
         if getattr(thread, "native_id", None):
             (args.info.parent / "worker-thread").write_text(str(thread.native_id))
+    note_task_thread(args.info.parent / "tasks-thread")
     sys.stdout.flush()
     serve("127.0.0.1", args.port)
+
+
+def note_task_thread(path: Path) -> None:
+    """Write the id of the server's background-task thread (e-mails, webhooks) once ``serve`` has started it,
+    so its CPU is reported apart from the request threads' (bench/platform_harness.py)."""
+
+    def watch() -> None:
+        for _ in range(600):
+            for thread in threading.enumerate():
+                if thread.name == "assay-tasks" and thread.native_id:
+                    path.write_text(str(thread.native_id))
+                    return
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, name="bench-task-thread-id", daemon=True).start()
 
 
 if __name__ == "__main__":

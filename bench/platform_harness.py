@@ -96,6 +96,12 @@ class Platform:
         self.info = json.loads(info.read_text())
         thread_file = self.dir / "worker-thread"  # _serve.py writes the in-process worker thread's id there
         self.worker_thread = int(thread_file.read_text()) if thread_file.exists() else None
+        tasks_file = self.dir / "tasks-thread"  # and the background-task thread's, once the server started it
+        for _ in range(40):
+            if tasks_file.exists() or self.server_kind == "gunicorn":
+                break
+            time.sleep(0.05)
+        self.tasks_thread = int(tasks_file.read_text()) if tasks_file.exists() else None
         self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=60,
                                 headers={"Authorization": f"Bearer {self.info['token']}"})  # fmt: skip
         for n in range(self.external_workers):
@@ -158,8 +164,9 @@ class Platform:
     def cpu(self) -> dict[str, float]:
         """Cumulative CPU seconds so far, by part: ``server`` (the server process's own threads; for
         gunicorn its whole process tree), ``embedded_worker`` (the in-process worker's thread, taken out
-        of ``server``), ``evaluators`` (the server's child processes: sandboxed evaluators) and ``workers``
-        (external ``assay worker`` processes with their evaluators)."""
+        of ``server``), ``task_thread`` (its background-task thread: e-mails, webhooks; taken out too),
+        ``evaluators`` (the server's child processes: sandboxed evaluators) and ``workers`` (external
+        ``assay worker`` processes with their evaluators)."""
         pid = self.server.pid
         out: dict[str, float] = {}
         if self.server_kind == "gunicorn":
@@ -171,6 +178,9 @@ class Platform:
             if self.worker_thread:
                 out["embedded_worker"] = thread_cpu_seconds(pid, self.worker_thread)
                 out["server"] = own - out["embedded_worker"]
+            if self.tasks_thread:  # the results' e-mails and webhooks, run after them
+                out["task_thread"] = thread_cpu_seconds(pid, self.tasks_thread)
+                out["server"] -= out["task_thread"]
         if self.external_workers:
             out["workers"] = sum(cpu_seconds(p.pid) for p in self.procs[1:])
         return out

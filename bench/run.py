@@ -55,6 +55,7 @@ ROWS = ["overhead", "throughput", "idle", "heartbeat", "warm", "chunked", "api",
 EMBEDDED_CPU_NOTE = (
     "server: the server process's other threads (requests); embedded_worker: the in-process worker's thread"
     " (with the default in-process transport it runs the claim and complete services itself);"
+    " task_thread: the server's background-task thread (the results' e-mails and webhooks);"
     " evaluators: the sandboxed evaluator processes"
 )
 POLL_INTERVAL_S = 0.02  # the overhead row's leaderboard polling, from its own process (bench/poller.py)
