@@ -276,8 +276,29 @@ def test_submission_filters(demo_challenge, sub, host):
     for query in ("?status=finished", "?team=nobody", "?flag=flagged"):
         body = c.get(f"/challenges/{demo_challenge.pk}/host/submissions{query}").content.decode()
         assert f'id="host-submission-{sub.pk}"' not in body, query
-    for query in ("?status=%00", "?phase=x", "?team=%27", "?flag=drop", "?page=-3"):
+    for query in ("?team=%27", "?page=-3", "?status=&phase=&flag="):
         assert c.get(f"/challenges/{demo_challenge.pk}/host/submissions{query}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("?status=done", "status must be one of submitting, submitted"),
+        ("?status=%00", "status must be one of"),
+        ("?status=" + "x" * 5000, "status must be one of"),
+        ("?phase=x", "phase must be a phase id"),
+        ("?phase=-3", "phase must be a phase id"),
+        ("?phase=" + "9" * 30, "phase must be a phase id"),
+        ("?flag=drop", "flag must be one of flagged, baseline"),
+    ],
+)
+def test_a_bad_submission_filter_is_a_400_saying_which_as_on_my_submissions(demo_challenge, sub, host, query, named):
+    response = client_for(host).get(f"/challenges/{demo_challenge.pk}/host/submissions{query}")
+    body = response.content.decode()
+    assert response.status_code == 400 and named in body and f'id="host-submission-{sub.pk}"' not in body
+    if "flag" not in query:  # the same check, and the same words, as the participant's own list
+        mine = client_for(host).get(f"/me/submissions{query}")
+        assert mine.status_code == 400 and named in mine.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -18,38 +18,42 @@ from assay.server.challenges.services.hosting import HostingError, csv_rows, req
 from ..models import Submission
 from . import lifecycle
 from .errors import SubmissionError
+from .my_submissions import id_filter, status_filter
 from .result_access import ResultReader
 
 S = Submission.Status
 
 # --- listing and actions --------------------------------------------------------------------------------
 
-STATUS_VALUES = {s.value for s in S}
+#: The host page's "Marked" filter: its values and what each keeps.
+FLAGS = {
+    "flagged": Q(is_flagged=True),
+    "baseline": Q(is_baseline=True),
+    "verified": Q(is_verified_by_host=True),
+    "hidden": Q(ignore_submission=True),
+    "public": Q(is_public=True),
+}
 
 
 def host_submissions(challenge: Challenge, filters: dict[str, str]) -> QuerySet[Submission]:
     """The challenge's submissions, newest first, narrowed by ``phase``, ``status``, ``team`` (name
-    contains), ``flag`` (flagged|baseline|verified|hidden|public)."""
+    contains), ``flag`` (flagged|baseline|verified|hidden|public). A malformed phase, status or flag is a
+    SubmissionError (400) naming it, by the same checks as "my submissions" (:func:`mine_filter`)."""
+    phase = id_filter("phase", filters.get("phase"))
+    status = status_filter(filters.get("status"))
+    flag = (filters.get("flag") or "").strip()
+    if flag and flag not in FLAGS:
+        raise SubmissionError("invalid", f"flag must be one of {', '.join(FLAGS)}, not {flag[:40]!r}", 400)
     qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
-    phase = (filters.get("phase") or "").strip()
-    if phase.isdigit():
-        qs = qs.filter(phase_id=int(phase))
-    status = (filters.get("status") or "").strip()
-    if status in STATUS_VALUES:
+    if phase is not None:
+        qs = qs.filter(phase_id=phase)
+    if status is not None:
         qs = qs.filter(status=status)
     team = (filters.get("team") or "").strip()[:100]
     if team:
         qs = qs.filter(Q(participant_team__name__icontains=team) | Q(created_by__username__icontains=team))
-    flag = (filters.get("flag") or "").strip()
-    flags = {
-        "flagged": Q(is_flagged=True),
-        "baseline": Q(is_baseline=True),
-        "verified": Q(is_verified_by_host=True),
-        "hidden": Q(ignore_submission=True),
-        "public": Q(is_public=True),
-    }
-    if flag in flags:
-        qs = qs.filter(flags[flag])
+    if flag:
+        qs = qs.filter(FLAGS[flag])
     return qs.order_by("-submitted_at", "-id")
 
 

@@ -43,26 +43,35 @@ class MineFilter:
 FILTER_PARAMETERS = ("challenge", "phase", "status")
 
 
-def mine_filter(params: Mapping[str, str]) -> MineFilter:
-    """The filters in ``params`` (query parameters; empty means any), or SubmissionError (400) naming the bad
-    one and what it takes. An id nobody may see is no error: it matches nothing, as a missing one would."""
-    found: dict[str, int | str | None] = {}
-    for name in ("challenge", "phase"):
-        text = (params.get(name) or "").strip()
-        if not text:
-            found[name] = None
-        elif text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
-            found[name] = int(text)
-        else:
-            raise SubmissionError(
-                "invalid", f"{name} must be a {name} id (a positive whole number), not {text[:40]!r}", 400
-            )
-    status = (params.get("status") or "").strip()
+def id_filter(name: str, text: str | None) -> int | None:
+    """The id filter ``name`` given as ``text`` (empty: None, any), or SubmissionError (400) naming it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    raise SubmissionError("invalid", f"{name} must be a {name} id (a positive whole number), not {text[:40]!r}", 400)
+
+
+def status_filter(text: str | None) -> str | None:
+    """The status filter given as ``text`` (empty: None, any), or SubmissionError (400) listing the statuses:
+    the one check of a status filter, for "my submissions" and the host's submissions page alike."""
+    status = (text or "").strip()
     if status and status not in Submission.Status.values:
         raise SubmissionError(
             "invalid", f"status must be one of {', '.join(Submission.Status.values)}, not {status[:40]!r}", 400
         )
-    return MineFilter(challenge=found["challenge"], phase=found["phase"], status=status or None)  # type: ignore[arg-type]
+    return status or None
+
+
+def mine_filter(params: Mapping[str, str]) -> MineFilter:
+    """The filters in ``params`` (query parameters; empty means any), or SubmissionError (400) naming the bad
+    one and what it takes. An id nobody may see is no error: it matches nothing, as a missing one would."""
+    return MineFilter(
+        challenge=id_filter("challenge", params.get("challenge")),
+        phase=id_filter("phase", params.get("phase")),
+        status=status_filter(params.get("status")),
+    )
 
 
 def user_submissions(user, filters: MineFilter | None = None) -> QuerySet[Submission]:

@@ -257,17 +257,21 @@ def submissions(request: HttpRequest, pk: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
     context = _host_context(request, challenge, "submissions")
     filters = {k: request.GET.get(k, "")[:100] for k in ("phase", "status", "team", "flag")}
-    paginator = Paginator(submission_hosting.host_submissions(challenge, filters), 50)
-    page = paginator.get_page(request.GET.get("page"))
+    try:  # a bad filter: 400 saying which, as on "my submissions"
+        subs, problem = submission_hosting.host_submissions(challenge, filters), ""
+    except SubmissionError as exc:
+        subs, problem = Submission.objects.none(), exc.message
+    page = Paginator(subs, 50).get_page(request.GET.get("page"))
     context.update(
         filters=filters,
+        problem=problem,
         page=page,
         phases=challenge.phases.all(),
         statuses=Submission.Status.choices,
         query=request.GET.urlencode(),
         polling=any_in_progress(page),
     )
-    return render(request, "web/host/submissions.html", context)
+    return render(request, "web/host/submissions.html", context, status=400 if problem else 200)
 
 
 @login_required
