@@ -228,3 +228,20 @@ def test_the_page_names_the_phases_that_pin_it_when_the_reader_may_see_them(pack
     Challenge.objects.filter(pk=demo_challenge.pk).update(published=False)
     assert demo_challenge.title not in page(alice)  # an unlisted challenge is not named to others
     assert demo_challenge.title in page(signed_in(host))  # its hosts see it
+
+
+def _card_section(html: str) -> str:
+    found = re.search(r'<section class="panel" aria-labelledby="card-title">(.*?)</section>', html, re.S)
+    return found.group(1) if found else ""
+
+
+def test_the_card_shows_only_its_filled_fields_and_owners_of_an_empty_one_a_hint(package, host, participant):
+    card = _card_section(page(signed_in(participant)))
+    assert "<dt>Source</dt>" in card and "Two eye clinics." in card and "<dt>Licence</dt>" in card
+    assert "<dt>Summary</dt>" not in card and "<dt>Contact</dt>" not in card and "—" not in card  # no empty rows
+    assert card.count("<dt>") == len(CARD)
+    DataPackage.objects.filter(pk=package.pk).update(source="", population="", licence="")
+    reader = page(signed_in(participant))
+    assert 'id="card-title"' not in reader and "edit the card" not in reader  # nothing to show a reader
+    owner = _card_section(page(signed_in(host)))
+    assert 'id="card-empty"' in owner and 'href="#edit-card">edit the card' in owner and "<dt>" not in owner

@@ -113,7 +113,7 @@ def package_page(request: HttpRequest, slug: str) -> HttpResponse:
         "has_access": access.has_access(user, package),
         "on_request": package.access == DataPackage.Access.ON_REQUEST,
         "versions": versions,
-        "card": [(label, getattr(package, name)) for name, label in _card_labels()],
+        "card": [(label, value) for name, label in _card_labels() if (value := getattr(package, name))],  # filled
         "card_fields": [(name, label, getattr(package, name)) for name, label in _card_labels()],
         "my_request": mine,
         "may_ask": (
