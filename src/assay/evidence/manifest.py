@@ -52,6 +52,7 @@ def document(
     assay_version: str,
     created_at: str,
     data_package: Mapping[str, Any] | None = None,
+    recorded: bool | None = None,
 ) -> dict[str, Any]:
     """An unsigned manifest (``"signature": None``); :func:`signing.signed` adds the signature.
 
@@ -60,7 +61,9 @@ def document(
     ``environment``: ``{"name", "packages": ["dist==version", ...]}`` or an image's name and digest;
     ``data_package``: ``{"name", "version", "files": [{"use", "path", "role", "sha256"}, ...]}`` when the
     phase pins a package version, else None. Manifests made before it was added have no such key; they
-    verify as they did.
+    verify as they did. ``recorded`` (``scored_against.recorded``): True when the annotations and the
+    package version named are what the evaluation was handed, recorded when its worker claimed it; False
+    for a submission evaluated before Assay kept that (they are the phase's as the manifest was made).
     """
     unknown = set(files) - set(FILE_NAMES)
     if unknown:
@@ -82,6 +85,7 @@ def document(
         "summary": None if summary is None else {"sha256": sha256_of(summary)},
         "trail": {"head": head, "length": length},
         "data_package": None if data_package is None else _package(data_package),
+        "scored_against": None if recorded is None else {"recorded": bool(recorded)},
         "signature": None,
     }
 

@@ -75,6 +75,21 @@ class Submission(models.Model):
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     job_name = models.CharField(max_length=200, blank=True)
+    # what the current evaluation was handed at its claim (services.scored_against); null: not recorded
+    scored_annotation_sha256 = models.CharField(  # noqa: DJ001 null (not recorded) differs from "" (no file)
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The annotation file's SHA-256 its worker was given ('' none); null: claimed before it was kept.",
+    )
+    scored_package_version = models.ForeignKey(
+        "data_packages.DataPackageVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The data package version the phase pinned when its worker was handed the job.",
+    )
     request_id = models.CharField(
         max_length=64,
         blank=True,
@@ -126,6 +141,10 @@ class SubmissionAttempt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     rerun_at = models.DateTimeField(help_text="When the next evaluation was asked for.")
+    scored_annotation_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 as the submission's
+    scored_package_version = models.ForeignKey(
+        "data_packages.DataPackageVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["submission_id", "number"]

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import parsers, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
@@ -25,7 +25,7 @@ from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
 from assay.server.spreadsheet import safe_text
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services import cases, lifecycle, queue
+from assay.server.submissions.services import cases, lifecycle, queue, scored_against
 from assay.server.submissions.services.access import can_view, can_view_logs
 from assay.server.submissions.services.attempts import evaluation_number
 from assay.server.submissions.services.my_submissions import mine_filter, user_submissions
@@ -78,6 +78,34 @@ class SubmissionOut(FieldsOnce, serializers.ModelSerializer):
             "submitted_at", "started_at", "completed_at", "execution_time", "result_url",
             "files_removed_at", "files_removed_policy",
         ]  # fmt: skip
+
+
+class ScoredPackageOut(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class ScoredAgainstOut(serializers.Serializer):
+    recorded = serializers.BooleanField(
+        help_text="False: evaluated before Assay recorded it; the phase's current data is shown instead."
+    )
+    annotation_sha256 = serializers.CharField(allow_null=True, help_text="The annotation file its worker was given.")
+    data_package = ScoredPackageOut(
+        allow_null=True, help_text="The pinned package version; null without one, or if you may not see the package."
+    )
+
+
+class SubmissionDetailOut(SubmissionOut):
+    scored_against = serializers.SerializerMethodField(
+        help_text="What the evaluation was scored against (null before a worker was handed it)."
+    )
+
+    @extend_schema_field(ScoredAgainstOut(allow_null=True))
+    def get_scored_against(self, sub: Submission) -> dict | None:
+        return scored_against.as_told(self._reader().user, sub)
+
+    class Meta(SubmissionOut.Meta):
+        fields = [*SubmissionOut.Meta.fields, "scored_against"]
 
 
 class DescriptionIn(serializers.Serializer):
@@ -209,16 +237,22 @@ class SubmissionDetailView(ApiView):
     """Read one submission (with its logs where the reader may see them); rename its method (its team);
     visibility and hiding: :class:`SubmissionView`."""
 
-    @extend_schema(responses={200: SubmissionOut})
+    @extend_schema(responses={200: SubmissionDetailOut})
     def get(self, request: Request, submission_id: int) -> Response:
         sub = (
-            Submission.objects.select_related("phase__challenge__host_team", "participant_team")
+            Submission.objects.select_related(
+                "phase__challenge__host_team",
+                "participant_team",
+                "scored_package_version__package",
+                "phase__data_package_version__package",
+            )
             .filter(pk=submission_id)
             .first()
         )
         if sub is None or not can_view(request.user, sub):
             raise not_found("submission")
-        data = submission_data(request, sub)
+        reader = ResultReader(request.user)
+        data = SubmissionDetailOut(sub, context={"reader": reader, "request": request}).data
         if can_view_logs(request.user, sub):
             data["stdout"] = _read(sub.stdout_file)
             data["stderr"] = _read(sub.stderr_file)

@@ -3,8 +3,11 @@
 Everything in it is read from what the platform stored when the submission was made and evaluated: the
 SHA-256s kept beside each file, the challenge's evaluation environment (its pinned packages), the phase's
 audit settings, the data package version its test data came from when the phase pins one, the stored
-summary and the trail's head. With ``ASSAY_AUDIT_SIGNING_KEY`` set (the path of an Ed25519 PEM key,
-``assay audit keygen``) it is signed; otherwise ``"signature": null``.
+summary and the trail's head. The annotations and package version are those its evaluation was handed
+(recorded at the claim: ``submissions.services.scored_against``), whatever the phase pins since;
+``scored_against.recorded`` is False for a submission evaluated before that was kept. With
+``ASSAY_AUDIT_SIGNING_KEY`` set (the path of an Ed25519 PEM key, ``assay audit keygen``) it is signed;
+otherwise ``"signature": null``.
 
 A manifest depends on what is stored, never on the moment it is asked for: its ``created_at`` is the time
 of the trail record it names as head, so two downloads give the same bytes until the trail grows. A release
@@ -30,8 +33,9 @@ from assay.bundle import environments
 from assay.evidence import manifest as manifests
 from assay.evidence import signing
 from assay.server.challenges.models import ChallengePhase
-from assay.server.challenges.services.package_pins import pinned_files
+from assay.server.challenges.services.package_pins import pinned_files, version_files
 from assay.server.submissions.models import Submission, SubmissionCases
+from assay.server.submissions.services import scored_against
 
 from ..models import AuditSummary, Release
 from . import trail
@@ -88,15 +92,25 @@ def _summary(submission: Submission) -> dict[str, Any] | None:
     return AuditSummary.objects.filter(submission_id=submission.pk).values_list("document", flat=True).first()
 
 
-def _data_package(phase: ChallengePhase) -> dict[str, Any] | None:
-    """The pinned package version and each file the phase takes from it (what it is used as, its path in
-    the package, role and SHA-256); None when the phase's test data is its bundle's own."""
-    version = phase.data_package_version
+def _data_package(phase: ChallengePhase, scored: scored_against.ScoredAgainst) -> dict[str, Any] | None:
+    """The package version the evaluation was scored against (recorded at its claim; else the phase's pin) and
+    each file taken from it (what it is used as, its path in the package, role and SHA-256): the annotations
+    by the SHA-256 recorded, the test inputs and case metadata (the phase's now) where that version holds the
+    same bytes. None when the test data was its bundle's own."""
+    version = scored.version
     if version is None:
         return None
+    if scored.recorded:
+        digests = {
+            "annotations": scored.annotation_sha256,
+            "test_inputs": phase.test_inputs_sha256,
+            "case_metadata": phase.case_metadata_sha256,
+        }
+        taken = version_files(version, digests)
+    else:
+        taken = pinned_files(phase)
     files = [
-        {"use": use, "path": row.path, "role": row.role, "sha256": row.sha256}
-        for use, row in sorted(pinned_files(phase).items())
+        {"use": use, "path": row.path, "role": row.role, "sha256": row.sha256} for use, row in sorted(taken.items())
     ]
     return {"name": version.package.slug, "version": version.number, "files": files}
 
@@ -116,9 +130,13 @@ def build_manifest(submission: Submission) -> dict[str, Any]:
     """The manifest of ``submission`` as it stands now, signed when the operator configured a key; made
     as of the trail's head (``created_at`` is that record's time), so the same state gives the same bytes."""
     submission = Submission.objects.select_related(
-        "phase__challenge", "phase__data_package_version__package", "participant_team"
+        "phase__challenge",
+        "phase__data_package_version__package",
+        "scored_package_version__package",
+        "participant_team",
     ).get(pk=submission.pk)
     phase, challenge = submission.phase, submission.phase.challenge
+    scored = scored_against.of(submission)  # what its evaluation was handed, not what the phase names now
     cases = SubmissionCases.objects.filter(submission_id=submission.pk).values("sha256", "count").first()
     head_hash, length, head_at = trail.head_at(submission)
     as_of = head_at or submission.completed_at or submission.submitted_at  # an empty trail: the result's time
@@ -138,7 +156,7 @@ def build_manifest(submission: Submission) -> dict[str, Any]:
         files={
             "submission": submission.input_file_sha256 or None,
             "evaluation_script": challenge.evaluation_script_sha256 or None,
-            "annotations": phase.test_annotation_sha256 or None,
+            "annotations": scored.annotation_sha256,
             "case_metadata": phase.case_metadata_sha256 or None,
             "cases": cases["sha256"] if cases else None,
         },
@@ -148,7 +166,8 @@ def build_manifest(submission: Submission) -> dict[str, Any]:
         trail_head=(head_hash, length),
         assay_version=assay.__version__,
         created_at=_iso(as_of) or "",
-        data_package=_data_package(phase),
+        data_package=_data_package(phase, scored),
+        recorded=scored.recorded,
     )
     key = signing_key()
     return signing.signed(document, key) if key is not None else document

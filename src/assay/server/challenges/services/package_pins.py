@@ -175,6 +175,20 @@ def pinned_files(phase: ChallengePhase) -> dict[str, DataPackageFile]:
     return found
 
 
+def version_files(version: DataPackageVersion, digests: dict[str, str | None]) -> dict[str, DataPackageFile]:
+    """Bundle key → the version's file with that SHA-256 (of the role the key needs): the files a phase took
+    from a version it no longer pins (an evaluation records the version and its annotations' SHA-256)."""
+    wanted = {key: digest for key, digest in digests.items() if digest}
+    rows = list(version.files.filter(sha256__in=set(wanted.values())).order_by("path"))
+    found: dict[str, DataPackageFile] = {}
+    for key, digest in wanted.items():
+        role = PACKAGE_KEYS[key][0]
+        match = next((row for row in rows if row.sha256 == digest and row.role == role), None)
+        if match is not None:
+            found[key] = match
+    return found
+
+
 def package_file_of(version_id: int, name: str) -> bool:
     """Whether the stored file ``name`` is one of that package version's files."""
     return DataPackageFile.objects.filter(version_id=version_id, file=name).exists()

@@ -14,7 +14,7 @@ from assay.server.teams.services import is_member
 
 from .. import signals
 from ..models import Submission, SubmissionAttempt
-from . import cases, retention
+from . import cases, retention, scored_against
 from .errors import SubmissionError
 from .submit import check_counts, next_number, unpublish_others
 
@@ -96,6 +96,7 @@ def rerun(user, sub: Submission, *, as_new: bool = False) -> Submission:
     clone.attempt = clone.expired_leases = 0
     clone.lease_owner = ""
     clone.lease_expires_at = clone.started_at = clone.completed_at = None
+    scored_against.forget(clone)
     clone.save()
     Submission.objects.filter(pk=clone.pk).update(submitted_at=timezone.now())
     sub.status = S.CANCELLED
@@ -120,8 +121,9 @@ def _reevaluate(user, sub: Submission) -> Submission:
     SubmissionAttempt.objects.create(
         submission=sub, number=number, status=sub.status, started_at=sub.started_at, completed_at=sub.completed_at,
         output=sub.output, failure_reason=sub.failure_reason, rerun_by=user, rerun_at=now,
-        **{name: getattr(sub, name).name for name in EVALUATION_FILES},
+        **{name: getattr(sub, name).name for name in EVALUATION_FILES}, **scored_against.kept_on_attempt(sub),
     )  # fmt: skip
+    scored_against.forget(sub)  # the next claim records what the new evaluation is handed
     cases.drop_cases(sub)  # the earlier evaluation's per-case rows go with it; the new one writes its own
     sub.status = S.SUBMITTED
     sub.output = None

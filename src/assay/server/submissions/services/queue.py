@@ -34,7 +34,7 @@ from assay.server.storage import ContentWriter
 
 from .. import signals
 from ..models import Submission, WorkerToken
-from . import cases, images, wakeup
+from . import cases, images, scored_against, wakeup
 from .errors import LeaseLost, SubmissionError
 from .results import ResultError, parse_output
 from .tokens import PLATFORM_QUEUE
@@ -102,6 +102,7 @@ def claim_several(
                 sub.leased_by_id = token.pk
                 sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
                 sub.started_at = now
+                scored_against.record(sub)  # in this UPDATE: what the job block (jobs.job_payload) hands over
                 sub.save(
                     update_fields=[
                         "status",
@@ -111,6 +112,7 @@ def claim_several(
                         "lease_expires_at",
                         "started_at",
                         "expired_leases",
+                        *scored_against.FIELDS,
                     ]
                 )
                 signals.claimed.send(sender=Submission, submission=sub)
@@ -329,13 +331,23 @@ def take(
         row.leased_by_id = token.pk
         row.lease_expires_at = lease_until
         row.started_at = now
+        scored_against.record(row)
         claimed = True
     else:
         raise SubmissionError("bad_state", f"submission {row.pk} is {row.status}; it cannot run", 409)
     if job_name:
         row.job_name = job_name[:200]
     row.save(
-        update_fields=["status", "attempt", "lease_owner", "leased_by", "lease_expires_at", "started_at", "job_name"]
+        update_fields=[
+            "status",
+            "attempt",
+            "lease_owner",
+            "leased_by",
+            "lease_expires_at",
+            "started_at",
+            "job_name",
+            *scored_against.FIELDS,
+        ]
     )
     if claimed:
         signals.claimed.send(sender=Submission, submission=row)
