@@ -93,6 +93,16 @@ def test_a_claim_records_what_the_worker_is_handed_in_the_claims_own_statements(
     assert stored.scored_package_version_id == pinned.v1.pk
 
 
+def test_evalais_host_run_worker_taking_a_named_job_records_it_too(pinned) -> None:
+    sub = submit(pinned.audit.alice, pinned.dev, upload(PERFECT), "preds.json", SubmissionFields())
+    queue.take(pinned.token, sub.pk, worker_id="evalai", lease_seconds=60)
+    stored = Submission.objects.get(pk=sub.pk)
+    assert (stored.scored_annotation_sha256, stored.scored_package_version_id) == (
+        pinned.dev.test_annotation_sha256,
+        pinned.v1.pk,
+    )
+
+
 def test_a_repin_between_evaluation_and_release_leaves_the_manifest_naming_v1(pinned, tmp_path, host_team) -> None:
     sub = evaluated(pinned)
     summarise_into(sub)
