@@ -162,3 +162,23 @@ def test_a_cancel_between_the_check_and_the_write_refuses_the_result(
     row = Submission.objects.get(pk=queued.pk)
     assert (row.status, row.output, row.stdout_file.name) == ("cancelled", None, "")
     assert not LeaderboardEntry.objects.filter(submission=queued).exists()
+
+
+def test_the_guarded_update_takes_a_result_exactly_when_the_rule_says(token, queued, settings):
+    """complete()'s UPDATE is SQL built once, not the ORM's filter: it must match :func:`queue._takes_result`
+    (and the token's queue) on every state a row can be in, or a result could be taken twice or lost."""
+    most = settings.WORKER_MAX_ATTEMPTS
+    rows = Submission.objects.filter(pk=queued.pk)
+    for status in Submission.Status.values:
+        for attempt in (1, 2):
+            for expired in (0, most - 1, most):
+                for queue_name in (token.queue_name, "elsewhere"):
+                    rows.update(status=status, attempt=attempt, expired_leases=expired, queue_name=queue_name)
+                    for reported in (1, 2, 3):
+                        rows.update(lease_owner="")
+                        sub = rows.get()
+                        expected = queue_name == token.queue_name and queue._takes_result(sub, reported)
+                        taken = queue._record_result(token, queued.pk, reported, {"lease_owner": "probe"})
+                        case = (status, attempt, expired, queue_name, reported)
+                        assert taken is expected, case
+                        assert (rows.get().lease_owner == "probe") is expected, case

@@ -522,12 +522,31 @@ def _takes_result(sub: Submission, attempt: int) -> bool:
     return sub.status == S.FAILED and sub.expired_leases >= settings.WORKER_MAX_ATTEMPTS
 
 
-def _result_takers(token: WorkerToken, submission_id: int, attempt: int):
-    """The submission, if attempt ``attempt`` (>= 1: checked before) may still report: :func:`_takes_result`
-    as a filter, so one guarded UPDATE both checks and records a result (two reports cannot both match)."""
-    late = Q(status=S.FAILED, expired_leases__gte=settings.WORKER_MAX_ATTEMPTS)
-    rows = Submission.objects.filter(pk=submission_id, queue_name=token.queue_name, attempt__gte=attempt)
-    return rows.filter(Q(status__in=(S.RUNNING, S.SUBMITTED)) | late)
+# complete()'s guarded UPDATE as SQL built once per database and set of columns: the ORM's building of it
+# cost more than SQLite's running it, once per result.
+_RECORDS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _record_result(token: WorkerToken, submission_id: int, attempt: int, changes: dict[str, Any]) -> bool:
+    """Set ``changes`` on the submission only if attempt ``attempt`` (>= 1: checked before) may still report:
+    :func:`_takes_result` as the UPDATE's condition, so one statement both checks and records a result (two
+    reports cannot both match); whether it did."""
+    key = (connection.alias, tuple(changes))
+    sql = _RECORDS.get(key)
+    if sql is None:
+        qn, column = connection.ops.quote_name, (lambda name: qn(Submission._meta.get_field(name).column))
+        sets = ", ".join(f"{column(name)} = %s" for name in changes)
+        where = (
+            f"{qn('id')} = %s AND {column('queue_name')} = %s AND {column('attempt')} >= %s"
+            f" AND ({column('status')} IN (%s, %s) OR ({column('status')} = %s AND {column('expired_leases')} >= %s))"
+        )
+        sql = _RECORDS[key] = f"UPDATE {qn(Submission._meta.db_table)} SET {sets} WHERE {where}"
+    field = Submission._meta.get_field
+    params = [field(name).get_db_prep_save(value, connection) for name, value in changes.items()]
+    late = (S.RUNNING, S.SUBMITTED, S.FAILED, settings.WORKER_MAX_ATTEMPTS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, submission_id, token.queue_name, attempt, *late])
+        return cursor.rowcount > 0
 
 
 _REPORTED: dict[str, Prepared] = {}
@@ -581,7 +600,7 @@ def complete(token: WorkerToken, submission_id: int, report: Completion) -> Subm
                 failure_reason="",
             )
         with transaction.atomic():
-            if not _result_takers(token, submission_id, report.attempt).update(**changes):
+            if not _record_result(token, submission_id, report.attempt, changes):
                 raise LeaseLost(f"submission {submission_id} attempt {report.attempt} is no longer leased to you")
             for name, value in changes.items():
                 setattr(sub, name, value)
