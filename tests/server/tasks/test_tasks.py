@@ -233,3 +233,30 @@ def test_assay_admin_run_tasks_once_runs_what_is_due():
     tasks.enqueue("test.record", {"n": 6}, delay=3600)
     assert run_tasks(once=True) == 1
     assert calls == [{"n": 5}]
+
+
+@pytest.mark.django_db
+def test_a_keyed_task_absorbs_its_key_until_it_first_runs_and_a_retry_holds_nothing_back():
+    for n in range(5):  # a burst: one row, the first payload; other keys and unkeyed tasks are apart
+        tasks.enqueue("test.flaky", {"key": "k", "n": n}, delay=1, key="board:1")
+    tasks.enqueue("test.record", {"n": "other"}, delay=1, key="board:2")
+    tasks.enqueue("test.record", {"n": "plain"}, delay=1)
+    assert Task.objects.filter(key="board:1").count() == 1
+    assert Task.objects.count() == 3
+    with pytest.raises(ValueError, match="at most 200"):
+        tasks.enqueue("test.record", {}, key="x" * 201)
+    failures_left["k"] = 1
+    soon = timezone.now() + dt.timedelta(seconds=2)
+    assert tasks.run_due(now=soon) == 3  # board:1's run failed: queued again for a retry
+    retry = Task.objects.get(key="board:1")
+    assert (retry.state, retry.attempts) == (S.QUEUED, 1)
+    tasks.enqueue("test.flaky", {"key": "k", "n": 9}, delay=1, key="board:1")  # a new change: not absorbed
+    assert Task.objects.filter(key="board:1").count() == 2
+    assert tasks.run_due(now=timezone.now() + dt.timedelta(hours=1)) == 2  # the retry and the new one: no clash
+    assert sorted(c["n"] for c in calls if c.get("key") == "k") == [0, 9]
+    tasks.enqueue("test.flaky", {"key": "k", "n": 10}, key="board:1")  # done rows hold nothing back either
+    assert Task.objects.filter(key="board:1", state=S.QUEUED).count() == 1
+    with pytest.raises(RuntimeError), transaction.atomic():  # a rolled-back keyed task leaves no row
+        tasks.enqueue("test.record", {"n": 11}, key="board:3")
+        raise RuntimeError
+    assert not Task.objects.filter(key="board:3").exists()

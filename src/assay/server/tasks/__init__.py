@@ -16,12 +16,13 @@ from .registry import Permanent, handler
 __all__ = ["Permanent", "enqueue", "handler", "run_due"]
 
 
-def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8) -> None:
+def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8, key: str = "") -> None:
     """Run the handler ``name`` with ``payload`` after ``delay`` seconds, once the caller's transaction
-    commits (nothing when it rolls back); retried with backoff up to ``max_attempts`` runs."""
+    commits (nothing when it rolls back); retried with backoff up to ``max_attempts`` runs. With ``key``:
+    nothing more while a task of that key waits for its first run (coalescing a burst into one run)."""
     from .queue import enqueue as put
 
-    put(name, payload, delay=delay, max_attempts=max_attempts)
+    put(name, payload, delay=delay, max_attempts=max_attempts, key=key)
 
 
 def run_due(limit: int = 1000, now: dt.datetime | None = None) -> int:

@@ -17,6 +17,9 @@ class Task(models.Model):
         FAILED = "failed"
 
     name = models.CharField(max_length=100)
+    key = models.CharField(
+        max_length=200, blank=True, default="", help_text="At most one task per key waits for its first run."
+    )
     payload = models.JSONField(default=dict)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
@@ -35,6 +38,14 @@ class Task(models.Model):
             models.Index(fields=["state", "lease_expires_at"], name="task_lease"),
             # pruning finished rows
             models.Index(fields=["state", "updated_at"], name="task_finished"),
+        ]
+        constraints = [
+            # a keyed task not yet run absorbs the same key's later enqueues (tasks.enqueue(key=…))
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(state="queued", attempts=0) & ~models.Q(key=""),
+                name="task_one_waiting_per_key",
+            ),
         ]
 
     def __str__(self) -> str:

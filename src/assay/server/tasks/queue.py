@@ -32,6 +32,7 @@ log = logging.getLogger("assay.tasks")
 S = Task.State
 
 MAX_NAME = 100
+MAX_KEY = 200
 MAX_ERROR = 4000  # characters of the last error kept on the row
 
 #: Set when a task is committed in this process: the in-process runner stops waiting for its next poll.
@@ -42,10 +43,15 @@ def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
-def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8) -> None:
+def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8, key: str = "") -> None:
     """Run handler ``name`` with ``payload`` (JSON) after ``delay`` seconds, once the caller's transaction
     commits; up to ``max_attempts`` runs in all. An unknown name or a payload JSON cannot hold is refused
-    here, at the caller, not later in the runner."""
+    here, at the caller, not later in the runner.
+
+    With a ``key``, nothing is written while a task of that key waits for its first run (a unique partial
+    index decides, in the same ``INSERT``: no read first, no race): a burst of changes within ``delay``
+    gives one run, whose handler reads the state as it then is. A retry waits outside the index, so a
+    failing run never holds back the next change's task."""
     if lookup(name) is None:
         raise ValueError(f"no task handler named {name!r} is registered")
     if not isinstance(payload, dict):
@@ -56,12 +62,19 @@ def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8
         raise TypeError(f"a task's payload must be plain JSON: {exc}") from None
     if max_attempts < 1:
         raise ValueError("max_attempts is at least 1")
-    Task.objects.create(
+    if len(key) > MAX_KEY:
+        raise ValueError(f"a task's key has at most {MAX_KEY} characters")
+    row = Task(
         name=name,
+        key=key,
         payload=payload,
         max_attempts=max_attempts,
         run_after=timezone.now() + dt.timedelta(seconds=max(0.0, delay)),
     )
+    if key:
+        Task.objects.bulk_create([row], ignore_conflicts=True)  # INSERT … ON CONFLICT DO NOTHING / OR IGNORE
+    else:
+        row.save(force_insert=True)
     transaction.on_commit(wakeup.set)
 
 
