@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import connection
+
 from assay.server.challenges.services.phase_rules import split_rules
+from assay.server.prepared import insert
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry
@@ -19,8 +22,9 @@ from .standings import refresh_submission
 def record_entries(sub: Submission, splits: Mapping[str, Any]) -> None:
     """Replace ``sub``'s entries by one per phase-split it has results for (only the board's labels kept).
 
-    The phase's splits and labels come from :func:`split_rules` (cached): this runs on every result."""
-    LeaderboardEntry.objects.filter(submission=sub, is_disabled=False).update(is_disabled=True)
+    The phase's splits and labels come from :func:`split_rules` (cached), and both writes are SQL built once
+    (:func:`_disable_entries`, :func:`assay.server.prepared.insert`): this runs on every result."""
+    _disable_entries(sub.pk)
     entries = []
     for rule in split_rules(sub.phase_id):
         split = splits.get(rule.codename)
@@ -36,8 +40,23 @@ def record_entries(sub: Submission, splits: Mapping[str, Any]) -> None:
                 intervals={k: v for k, v in (getattr(split, "intervals", None) or {}).items() if k in rule.labels},
             )
         )
-    LeaderboardEntry.objects.bulk_create(entries)
+    insert(entries)
     refresh_submission(sub)  # the team's standings, in this same transaction
+
+
+_DISABLE: dict[str, str] = {}
+
+
+def _disable_entries(submission_id: int) -> None:
+    """Disable the submission's live entries (an earlier evaluation's): the ORM's ``update()`` as SQL built once."""
+    if connection.alias not in _DISABLE:
+        qn, column = connection.ops.quote_name, (lambda name: qn(LeaderboardEntry._meta.get_field(name).column))
+        _DISABLE[connection.alias] = (
+            f"UPDATE {qn(LeaderboardEntry._meta.db_table)} SET {column('is_disabled')} = %s"
+            f" WHERE {column('submission')} = %s AND {column('is_disabled')} = %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_DISABLE[connection.alias], [True, submission_id, False])
 
 
 def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kwargs) -> None:
