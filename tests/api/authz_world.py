@@ -195,6 +195,7 @@ def build_world(world: dict, users: dict) -> World:
         "api/v1/worker/jobs/": {"submission_id": held.pk},
         "api/v1/challenges/<int:challenge_id>/auditors/": {"user_id": auditor.pk},
         "api/v1/submissions/<int:submission_id>/audit/answers": {"submission_id": held.pk},  # a draft
+        "api/v1/submissions/<int:submission_id>/evaluations/": {"kind": "stdout"},  # evaluation 1: the current
         "api/^jobs/phases/": {"submission_id": up.submission_id},  # EvalAI's presigned upload, finished
         "api/v1/signed/files/": {"token": signed_file},
         "api/v1/signed/upload-parts/": {"token": signed_part},

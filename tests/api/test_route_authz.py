@@ -137,6 +137,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", V1 + f"submissions/{SUB}/stdout"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/stderr"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/result"): row(N_SUBMISSION),
+    # every evaluation (a host's re-run keeps the earlier ones) and each one's files: the current evaluation's rule
+    ("get", V1 + f"submissions/{SUB}/evaluations"): row(N_SUBMISSION),
+    ("get", V1 + f"submissions/{SUB}/evaluations/<int:number>/files/<str:kind>"): row(N_SUBMISSION),
     ("get", V1 + f"submissions/{SUB}/cases"): row(
         "401 404 403 404 {ok} {ok} 401 401", auditor=200
     ),  # hosts, auditors; its team 403
@@ -327,6 +330,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("get", WC + "submissions"): row(W_USER),
     ("get", WC + "submissions/rows"): row(W_USER),
     ("get", "submissions/<int:submission_id>/files/<str:kind>"): row(W_SUBMISSION),
+    ("get", "submissions/<int:submission_id>/evaluations/<int:number>/files/<str:kind>"): row(W_SUBMISSION),
     # the evidence trail of team A's audited submission (under review): hosts, auditors, staff; its team 403
     ("get", "submissions/<int:submission_id>/audit/trail.json"): row("302 404 403 404 {ok} {ok} 302 302", auditor=200),
     # web: audits of team A's submission (under review, round 1 the auditor's; no summary): its audit page for

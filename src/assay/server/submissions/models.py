@@ -145,6 +145,14 @@ class SubmissionAttempt(models.Model):
     scored_package_version = models.ForeignKey(
         "data_packages.DataPackageVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    worker = models.ForeignKey(
+        "WorkerToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The worker token whose worker ran it (the submission's leased_by then); null: not run or unknown.",
+    )
 
     class Meta:
         ordering = ["submission_id", "number"]

@@ -4,6 +4,7 @@ from .views import (
     account,
     audits,
     data_packages,
+    evaluation_files,
     host,
     host_editing,
     host_statistics,
@@ -40,6 +41,11 @@ urlpatterns = [
     path(challenge + "submissions", participant.my_submissions, name="my-submissions"),
     path(challenge + "submissions/rows", participant.my_submission_rows, name="my-submission-rows"),
     path("submissions/<int:submission_id>/files/<str:kind>", participant.submission_file, name="submission-file"),
+    path(
+        "submissions/<int:submission_id>/evaluations/<int:number>/files/<str:kind>",
+        evaluation_files.evaluation_file_page,
+        name="evaluation-file",
+    ),
     # audits (before submissions/<id>/<action>, which would take "audit" for an action)
     path("audits/", audits.my_audits, name="audits"),
     path("submissions/<int:submission_id>/audit", audits.audit_page, name="audit"),

@@ -8,6 +8,7 @@ from . import (
     audits,
     challenges,
     data_packages,
+    evaluations,
     files,
     leaderboards,
     model_zoo,
@@ -64,6 +65,12 @@ urlpatterns = [
     path(f"{submission}/stderr", submissions.StderrView.as_view()),
     path(f"{submission}/result", submissions.ResultView.as_view()),
     path(f"{submission}/cases", submissions.CasesView.as_view()),
+    path(f"{submission}/evaluations", evaluations.EvaluationsView.as_view()),
+    path(
+        f"{submission}/evaluations/<int:number>/files/<str:kind>",
+        evaluations.EvaluationFileView.as_view(),
+        name="api-v1-evaluation-file",
+    ),
     # models: registered once, versioned, submitted to many phases (assay.server.models_zoo)
     path("models", model_zoo.ModelListView.as_view()),
     path("models/<int:model_id>", model_zoo.ModelDetailView.as_view()),

@@ -121,6 +121,7 @@ def _reevaluate(user, sub: Submission) -> Submission:
     SubmissionAttempt.objects.create(
         submission=sub, number=number, status=sub.status, started_at=sub.started_at, completed_at=sub.completed_at,
         output=sub.output, failure_reason=sub.failure_reason, rerun_by=user, rerun_at=now,
+        worker_id=sub.leased_by_id if sub.started_at else None,  # the token whose worker ran it (kept at re-claims)
         **{name: getattr(sub, name).name for name in EVALUATION_FILES}, **scored_against.kept_on_attempt(sub),
     )  # fmt: skip
     scored_against.forget(sub)  # the next claim records what the new evaluation is handed

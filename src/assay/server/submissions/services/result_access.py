@@ -33,7 +33,7 @@ from assay.server.challenges.services.roles import is_host
 from assay.server.prepared import Prepared
 from assay.server.teams.models import ParticipantTeamMember
 
-from ..models import Submission
+from ..models import Submission, SubmissionAttempt
 from . import retention
 from .access import can_view_logs
 from .errors import SubmissionError
@@ -118,60 +118,82 @@ class ResultReader:
         return ResultAccess(threshold, seen, threshold != HOST and seen != frozenset(visibilities))
 
     # --- what they see -------------------------------------------------------------------------------
+    # ``evaluation``: an earlier evaluation of ``sub`` a host's re-run kept (its output and files); the
+    # reader's rights are still ``sub``'s (its phase, team and visibility), so one rule cuts every evaluation.
 
-    def output(self, sub: Submission) -> dict | None:
+    def output(self, sub: Submission, evaluation: Evaluated | None = None) -> dict | None:
         """``sub.output`` with only the splits this reader sees (``result`` and ``error`` lists alike)."""
-        if not isinstance(sub.output, dict):
+        held = (evaluation or sub).output
+        if not isinstance(held, dict):
             return None
         access = self.access(sub)
         if access.is_host:
-            return sub.output
+            return held
         return {key: _cut(value, access.splits) if key in ("result", "error") else value
-                for key, value in sub.output.items()}  # fmt: skip
+                for key, value in held.items()}  # fmt: skip
 
-    def result(self, sub: Submission) -> list:
+    def result(self, sub: Submission, evaluation: Evaluated | None = None) -> list:
         """The visible ``output.result`` list (``[]`` when there is none)."""
-        out = self.output(sub)
+        out = self.output(sub, evaluation)
         return list(out.get("result") or []) if isinstance(out, dict) else []
 
-    def may_read_metadata(self, sub: Submission) -> bool:
-        return bool(sub.submission_metadata_file) and self.threshold(sub) == HOST
+    def may_read_metadata(self, sub: Submission, evaluation: Evaluated | None = None) -> bool:
+        return bool((evaluation or sub).submission_metadata_file) and self.threshold(sub) == HOST
 
-    def result_document(self, sub: Submission) -> bytes:
+    def result_document(self, sub: Submission, evaluation: Evaluated | None = None) -> bytes:
         """The result file as this reader may read it; raises :class:`SubmissionError` (404)."""
+        held = evaluation or sub
         access = self.access(sub)
         if access.threshold == NOBODY:
             raise SubmissionError("not_found", "no such submission", 404)
-        if not sub.submission_result_file:
-            raise SubmissionError("not_ready", f"this submission has no result yet (it is {sub.status})", 404)
+        if not held.submission_result_file:
+            raise SubmissionError("not_ready", f"this evaluation has no result (it is {held.status})", 404)
         if access.cut:  # never the script's free-form document: it may quote the hidden splits
-            return json.dumps(self.result(sub), indent=2).encode()
-        with sub.submission_result_file.open("rb") as fh:
+            return json.dumps(self.result(sub, evaluation), indent=2).encode()
+        with held.submission_result_file.open("rb") as fh:
             return fh.read()
 
-    def log_document(self, sub: Submission, field: str) -> bytes:
+    def log_document(self, sub: Submission, field: str, evaluation: Evaluated | None = None) -> bytes:
         """stdout or stderr as this reader may read it: hosts the stored text, the team without the server's
         folders (they say how the evaluation host is laid out); raises :class:`SubmissionError`."""
-        if field not in LOG_FIELDS or not can_view_logs(self.user, sub):
+        if field not in LOG_FIELDS or not self.may_read_logs(sub):
             raise SubmissionError("forbidden", "the host has disabled logs for this phase", 403)
-        stored = getattr(sub, field)
-        retention.require_kept(sub, field)
+        held = evaluation or sub
+        stored = getattr(held, field)
+        _require_kept(sub, held, field)
         if not stored:
-            raise SubmissionError("not_ready", f"this submission has no log yet (it is {sub.status})", 404)
+            raise SubmissionError("not_ready", f"this evaluation has no log (it is {held.status})", 404)
         with stored.open("rb") as fh:
             body = fh.read()
         if self.threshold(sub) == HOST:
             return body
         return without_server_paths(body.decode("utf-8", "replace")).encode()
 
-    def document(self, sub: Submission, field: str) -> bytes:
+    def may_read_logs(self, sub: Submission) -> bool:
+        """stdout and stderr of every evaluation of ``sub``: :func:`~.access.can_view_logs`'s rule."""
+        return can_view_logs(self.user, sub)
+
+    def document(self, sub: Submission, field: str, evaluation: Evaluated | None = None) -> bytes:
         """The result file or a log, cut for this reader (what a signed per-reader URL serves)."""
         if field == "submission_result_file":
-            return self.result_document(sub)
-        return self.log_document(sub, field)
+            return self.result_document(sub, evaluation)
+        return self.log_document(sub, field, evaluation)
 
-    def may_read_result(self, sub: Submission) -> bool:
-        return bool(sub.submission_result_file) and self.threshold(sub) != NOBODY
+    def may_read_result(self, sub: Submission, evaluation: Evaluated | None = None) -> bool:
+        return bool((evaluation or sub).submission_result_file) and self.threshold(sub) != NOBODY
+
+
+#: What holds an evaluation's output and files: the submission (its current one) or a kept earlier one.
+Evaluated = Submission | SubmissionAttempt
+
+
+def _require_kept(sub: Submission, held: Evaluated, field: str) -> None:
+    """A log the retention policy removed (an earlier evaluation's go with the submission's own): 410 saying
+    when and why (``retention.require_kept``'s answer), not a 404."""
+    if held is sub:
+        retention.require_kept(sub, field)
+    elif sub.files_removed_at is not None and not getattr(held, field):
+        raise SubmissionError("removed_by_retention", retention.removed_note(sub), 410)
 
 
 def _cut(items: Any, splits: frozenset[str]) -> list:

@@ -67,14 +67,16 @@ def of(sub: Submission | SubmissionAttempt, phase=None) -> ScoredAgainst:
     return ScoredAgainst(False, phase.test_annotation_sha256 or None, version)
 
 
-def as_told(user, sub: Submission) -> dict[str, Any] | None:
+def as_told(user, sub: Submission, evaluation: SubmissionAttempt | None = None) -> dict[str, Any] | None:
     """The field a reader of the submission is given (None before any worker was handed it): the package's
     name and version to those who may see its card (``data_packages.services.access.can_view``, the rule of
     the phase's own pin); the annotation file's SHA-256 to the challenge's hosts only. A participant never
-    gets it: the digest of a small label file gives its labels away to anyone who tries the few candidates."""
-    if sub.scored_annotation_sha256 is None and sub.started_at is None and sub.completed_at is None:
-        return None  # waiting for its (next) evaluation: scored against nothing yet
-    scored = of(sub)
+    gets it: the digest of a small label file gives its labels away to anyone who tries the few candidates.
+    ``evaluation``: an earlier evaluation of ``sub`` (told by the same rule)."""
+    held = evaluation or sub
+    if held.scored_annotation_sha256 is None and held.started_at is None and held.completed_at is None:
+        return None  # waiting for its (next) evaluation, or never run: scored against nothing
+    scored = of(held, sub.phase)
     version = scored.version
     package = None
     if version is not None and can_view(user, version.package):

@@ -1,5 +1,6 @@
 """The host's page of one submission: what it is, its actions (re-run, or re-run as a new submission), and every
-evaluation it had — the current one and the earlier ones a re-run kept (submissions.services.attempts)."""
+evaluation it had — the current one and the earlier ones a re-run kept, each with its worker, what it was
+scored against and links to its files (submissions.services.attempts)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from .common import challenge_context, hosted_or_404
 @require_GET
 def submission_page(request: HttpRequest, pk: int, submission_id: int) -> HttpResponse:
     challenge = hosted_or_404(request, pk)
-    subs = Submission.objects.select_related("phase__challenge", "participant_team", "created_by")
+    subs = Submission.objects.select_related(
+        "phase__challenge",
+        "participant_team",
+        "created_by",
+        "leased_by",
+        "scored_package_version__package",
+        "phase__data_package_version__package",
+    )
     sub = get_object_or_404(subs, pk=submission_id, phase__challenge=challenge)
     context = challenge_context(request, challenge, "host")
     context.update(host_tab="submissions", s=sub, evaluations=evaluations(request.user, sub))
