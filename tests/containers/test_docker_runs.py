@@ -16,7 +16,8 @@ import pytest
 
 from assay.evaluation import EvaluationJob, EvaluationLimits, EvaluatorPool
 from assay.evaluation.containers import ContainerRun, ContainerUnavailable, run_environment, run_static_dataset
-from assay.evaluation.containers.docker_backend import DockerBackend
+from assay.evaluation.containers.docker_backend import LABEL, DockerBackend
+from assay.evaluation.handles import STOPPED, RunHandle
 from tests.containers.conftest import owned_by
 
 LABELS_SECRET = "LABEL-7f3a91"
@@ -339,6 +340,51 @@ def test_stop_all_ends_running_containers_at_once(backend: DockerBackend, images
     backend.stop_all()
     thread.join(timeout=15)
     assert results and results[0].exit_code == 137 and not results[0].timed_out
+
+
+def test_a_stopped_handle_ends_its_own_run_and_no_other(backend: DockerBackend, images: dict[str, str]) -> None:
+    """A worker with two slots is told one job ended: that container is killed and removed; the other
+    run of the same backend goes on to its own end."""
+    handles = {"long": RunHandle("long"), "short": RunHandle("short")}
+    commands = {"long": "sleep 600", "short": "sleep 8; echo done"}
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        run = ContainerRun(image=images["busybox"], command=sh(commands[name]), limits=FAST, name=name)
+        outcomes[name] = backend.run(run, handles[name])
+
+    threads = {name: threading.Thread(target=run, args=(name,)) for name in handles}
+    for thread in threads.values():
+        thread.start()
+
+    def running() -> list[str]:
+        return sorted(c.labels[LABEL] for c in backend.client.containers.list(filters=owned_by(backend)))
+
+    for _ in range(100):
+        if running() == ["long", "short"]:
+            break
+        time.sleep(0.1)
+    assert running() == ["long", "short"]
+    handles["long"].stop()
+    threads["long"].join(timeout=30)  # it sleeps 600 s: only the stop ends it
+    assert not threads["long"].is_alive()
+    assert outcomes["long"].error == STOPPED and not outcomes["long"].ok
+    assert running() == ["short"]  # the stopped one is gone; the other still runs
+    threads["short"].join(timeout=60)
+    assert outcomes["short"].ok and outcomes["short"].stdout.strip() == "done"
+
+
+def test_a_run_whose_handle_is_already_stopped_starts_no_container() -> None:
+    """The job ended while its image loaded: nothing reaches the engine (this one fails if asked anything)."""
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"the engine was asked for {name}")
+
+    handle = RunHandle()
+    handle.stop()
+    outcome = DockerBackend(Untouchable()).run(ContainerRun(image="any", command=sh("true"), limits=FAST), handle)
+    assert outcome.error == STOPPED and not outcome.ok
 
 
 def test_an_unknown_runtime_is_a_clear_error(docker_client: Any, images: dict[str, str]) -> None:

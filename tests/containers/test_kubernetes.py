@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from kubernetes import client as k8s  # noqa: E402
 from assay.evaluation import EvaluationLimits  # noqa: E402
 from assay.evaluation.containers import ContainerRun, UnsafeRun, run_environment, run_static_dataset  # noqa: E402
 from assay.evaluation.containers.kubernetes_backend import RUN_LABEL, KubernetesBackend, to_dict  # noqa: E402
+from assay.evaluation.handles import STOPPED, RunHandle  # noqa: E402
 
 LIMITS = EvaluationLimits(wall_seconds=60, memory_bytes=512 * 1024**2, tmp_bytes=64 * 1024**2)
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -256,6 +259,75 @@ def test_environment_run_as_one_pod_with_the_secret_checked(tmp_path: Path) -> N
     containers = fake.created["job"].spec.template.spec.containers
     assert [c.name for c in containers] == ["environment", "agent"]
     assert all(e.name != "ASSAY_RESULT_SECRET" for e in containers[1].env or [])
+
+
+class PerJobKube(FakeKube):
+    """Two Jobs at once: each pod's state by its Job's label (the first Job created is "a", the second "b")."""
+
+    def __init__(self) -> None:
+        super().__init__([None])
+        self.names: dict[str, str] = {}  # Job name → "a" | "b"
+        self.states: dict[str, list[k8s.V1ContainerStatus]] = {"a": [running("run")], "b": [running("run")]}
+        self.deleted: list[str] = []
+        self._lock = threading.Lock()
+
+    def create_namespaced_job(self, namespace: str, body: Any) -> Any:
+        with self._lock:
+            self.names[body.metadata.name] = "ab"[len(self.names)]
+        return super().create_namespaced_job(namespace, body)
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str) -> Any:
+        which = self.names[label_selector.split("=", 1)[1]]
+        pod = k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(name=f"pod-{which}"),
+            status=k8s.V1PodStatus(container_statuses=self.states[which]),
+        )
+        return k8s.V1PodList(items=[pod])
+
+    def delete_namespaced_job(self, name: str, namespace: str, propagation_policy: str) -> None:
+        self.deleted.append(self.names[name])
+
+
+def test_a_stopped_handle_ends_its_own_job_and_no_other(tmp_path: Path) -> None:
+    """A worker with two slots is told one job ended: that Job is deleted at its next poll; the other
+    Job of the same backend runs on to its own end."""
+    fake = PerJobKube()
+    backend = make_backend(fake, tmp_path)
+    backend.clock, backend.sleep, backend.poll_seconds = time.monotonic, time.sleep, 0.01  # type: ignore[method-assign]
+    handles = {"a": RunHandle("a"), "b": RunHandle("b")}
+    outcomes: dict[str, Any] = {}
+
+    def run(which: str) -> None:
+        outcomes[which] = backend.run(ContainerRun(image="i", limits=LIMITS), handles[which])
+
+    first = threading.Thread(target=run, args=("a",))
+    first.start()
+    for _ in range(3000):
+        if len(fake.names) >= 1:
+            break
+        time.sleep(0.01)
+    second = threading.Thread(target=run, args=("b",))
+    second.start()
+    for _ in range(3000):
+        if len(fake.names) >= 2:
+            break
+        time.sleep(0.01)
+    handles["a"].stop()
+    first.join(timeout=30)
+    assert not first.is_alive() and outcomes["a"].error == STOPPED
+    assert fake.deleted == ["a"] and second.is_alive()  # b is still polled
+    fake.states["b"] = [terminated("run", seconds=3)]
+    second.join(timeout=30)
+    assert outcomes["b"].ok and outcomes["b"].duration == 3
+    assert fake.deleted == ["a", "b"]
+
+
+def test_a_run_whose_handle_is_already_stopped_creates_no_job(tmp_path: Path) -> None:
+    fake = FakeKube([[running("run")]])
+    handle = RunHandle()
+    handle.stop()
+    outcome = make_backend(fake, tmp_path).run(ContainerRun(image="i", limits=LIMITS), handle)
+    assert outcome.error == STOPPED and not any(call[0] == "create_job" for call in fake.calls)
 
 
 def test_stop_all_ends_a_run_at_the_next_poll(tmp_path: Path) -> None:

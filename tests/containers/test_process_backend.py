@@ -10,12 +10,14 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from assay.evaluation.cgroups import detect_cgroups
 from assay.evaluation.containers import ContainerRun, ContainerUnavailable, run_static_dataset
 from assay.evaluation.containers.process_backend import ProcessBackend
+from assay.evaluation.handles import STOPPED, RunHandle
 from assay.evaluation.limits import EvaluationLimits
 from assay.evaluation.sandbox import SandboxReport, detect_sandbox
 
@@ -227,6 +229,40 @@ def test_stop_all_ends_a_run_at_once(backend: ProcessBackend, inputs: Path, tmp_
     thread.join(timeout=60)  # the run sleeps 600 s: only stop_all ends it
     assert not thread.is_alive()
     assert outcomes[0].outcome.exit_code == 137 and not outcomes[0].ok
+
+
+def test_a_stopped_handle_kills_its_own_bundle_and_no_other(
+    backend: ProcessBackend, inputs: Path, tmp_path: Path
+) -> None:
+    """A worker with two slots is told one job ended: that bundle's process tree is killed; the other
+    bundle of the same backend runs to its end."""
+    codes = {
+        "long": bundle(tmp_path, {"run.sh": "sleep 600"}, "long"),
+        "short": bundle(tmp_path, {"run.sh": "sleep 4; " + COUNT_SH}, "short"),
+    }
+    handles = {name: RunHandle(name) for name in codes}
+    results: dict[str, Any] = {}
+
+    def go(name: str) -> None:
+        results[name] = run_static_dataset(
+            backend, str(codes[name]), inputs, tmp_path / f"job-{name}", limits=LIMITS, handle=handles[name]
+        )
+
+    threads = {name: threading.Thread(target=go, args=(name,)) for name in codes}
+    for thread in threads.values():
+        thread.start()
+    for _ in range(300):
+        if len(backend._running) == 2:
+            break
+        time.sleep(0.1)
+    assert len(backend._running) == 2
+    handles["long"].stop()
+    threads["long"].join(timeout=60)  # it sleeps 600 s: only its stop ends it
+    assert not threads["long"].is_alive()
+    assert results["long"].outcome.error == STOPPED and not results["long"].ok
+    assert "short" not in results or results["short"].ok
+    threads["short"].join(timeout=60)
+    assert results["short"].ok, results["short"].error
 
 
 def test_agent_and_environment_runs_are_refused_clearly(backend: ProcessBackend, tmp_path: Path) -> None:

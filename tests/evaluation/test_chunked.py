@@ -258,11 +258,11 @@ def test_a_helper_that_cannot_start_leaves_its_chunks_to_the_others(tmp_path: Pa
         plain = pool.evaluate(_job(script, annotation, submission, None))
         acquire, calls = pool._acquire, []
 
-        def first_only(spec):  # the job's own evaluator is warm; the extra one fails to start
+        def first_only(spec, handle=None):  # the job's own evaluator is warm; the extra one fails to start
             calls.append(spec)
             if len(calls) > 1:
                 raise OSError("no room for another sandbox")
-            return acquire(spec)
+            return acquire(spec, handle)
 
         pool._acquire = first_only  # type: ignore[method-assign]
         chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))

@@ -10,11 +10,13 @@ Pure Python: never imports Django or ``assay.server`` (a host runs a remote work
 Modules: ``contract`` (job, outcome, result checks), ``limits``, ``pool`` (warm evaluators),
 ``evaluator`` (one sandboxed process, parent side), ``evaluator_child`` (the code inside the sandbox),
 ``sandbox`` (bubblewrap detection and command line), ``cgroups``, ``venvs`` (requirements.txt
-environments), ``scripts`` (script extraction), ``safezip``, ``chunking``, ``dask_backend``.
+environments), ``scripts`` (script extraction), ``handles`` (one job's runs, stoppable alone), ``safezip``,
+``chunking``, ``dask_backend``.
 """
 
 from .chunking import ChunkingSpec, split_submission
 from .contract import ErrorKind, EvaluationJob, EvaluationOutcome, validate_output
+from .handles import RunHandle
 from .limits import EvaluationLimits
 from .pool import EvaluatorPool
 from .safezip import UnsafeZipError
@@ -23,6 +25,6 @@ from .venvs import SetupError
 
 __all__ = [
     "ChunkingSpec", "ErrorKind", "EvaluationJob", "EvaluationLimits", "EvaluationOutcome", "EvaluatorPool",
-    "SandboxReport", "SandboxUnavailable", "SetupError", "UnsafeZipError", "detect_sandbox",
+    "RunHandle", "SandboxReport", "SandboxUnavailable", "SetupError", "UnsafeZipError", "detect_sandbox",
     "split_submission", "validate_output",
 ]  # fmt: skip

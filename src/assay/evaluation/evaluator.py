@@ -461,6 +461,12 @@ class WarmEvaluator:
             self.cgroup.remove()
         shutil.rmtree(self.rundir, ignore_errors=True)
 
+    def kill(self) -> None:
+        """SIGKILL its processes from another thread (a job that ended): the call in progress sees the
+        evaluator die and returns a failure, and the pool discards it as any dead evaluator."""
+        if not self.closed:
+            self._kill_tree()
+
     def _kill_tree(self) -> None:
         """SIGKILL every process of this evaluator and wait until they are gone.
 

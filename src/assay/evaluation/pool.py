@@ -28,6 +28,7 @@ from .cgroups import detect_cgroups, sweep_stale_groups
 from .chunking import SplitProcess
 from .contract import EvaluationJob, EvaluationOutcome, validate_output
 from .evaluator import CallResult, EvaluatorSpec, WarmEvaluator
+from .handles import STOPPED, RunHandle, attached
 from .sandbox import SandboxReport, resolve_sandbox
 from .scripts import prepare_script, zip_folder
 from .venvs import SetupError
@@ -96,33 +97,38 @@ class EvaluatorPool:
 
     # --- public API ------------------------------------------------------------------------------
 
-    def evaluate(self, job: EvaluationJob) -> EvaluationOutcome:
+    def evaluate(self, job: EvaluationJob, handle: RunHandle | None = None) -> EvaluationOutcome:
         """Score one submission. Never raises: every failure is an outcome with a reason.
 
         A failure of the pool itself (a full disk, a bug) is logged with its traceback and reported
-        as a 'setup' error, so the worker can fail the submission instead of dying.
+        as a 'setup' error, so the worker can fail the submission instead of dying. ``handle.stop()``
+        kills this evaluation's evaluator processes alone (they are discarded, never reused); the other
+        evaluations in progress go on. A stopped handle's evaluation is not started.
         """
         started = time.monotonic()
+        if handle is not None and handle.stopped:
+            return self._failed((STOPPED, ""), started)
         try:
-            return self._evaluate(job, started)
+            return self._evaluate(job, started, handle)
         except Exception as exc:  # noqa: BLE001
             log.exception("evaluation of %s failed inside the pool", job.key)
             return self._failed((f"the evaluation could not be run: {type(exc).__name__}: {exc}", ""), started)
 
-    def _evaluate(self, job: EvaluationJob, started: float) -> EvaluationOutcome:
+    def _evaluate(self, job: EvaluationJob, started: float, handle: RunHandle | None) -> EvaluationOutcome:
         spec, problem = self._spec(job)
         if spec is None:
             return self._failed(problem, started)
-        ev, warm, start = self._acquire(spec)
+        ev, warm, start = self._acquire(spec, handle)
         if ev is None:
             return self._outcome(start, None, False, started)
         try:
-            if job.chunking is not None:
-                chunked = self._maybe_chunked(job, spec, ev, warm, started)
-                if chunked is not None:
-                    return chunked
-            path = ev.stage_file(job.submission_file)
-            result = ev.call({"op": "evaluate", "submission": path, "metadata": job.submission_metadata})
+            with attached(handle, ev.kill):
+                if job.chunking is not None:
+                    chunked = self._maybe_chunked(job, spec, ev, warm, started, handle)
+                    if chunked is not None:
+                        return chunked
+                path = ev.stage_file(job.submission_file)
+                result = ev.call({"op": "evaluate", "submission": path, "metadata": job.submission_metadata})
         finally:
             self._release(ev)
         return self._outcome(result, ev, warm, started)
@@ -190,8 +196,11 @@ class EvaluatorPool:
         annotation = Path(job.annotation_file).resolve() if job.annotation_file is not None else None
         return EvaluatorSpec(job.key, job.phase_codename, job.limits, script, annotation), ("", "")
 
-    def _acquire(self, spec: EvaluatorSpec) -> tuple[WarmEvaluator | None, bool, CallResult]:
-        """An idle evaluator for ``spec`` (warm), or a newly started one; None with the start failure."""
+    def _acquire(
+        self, spec: EvaluatorSpec, handle: RunHandle | None = None
+    ) -> tuple[WarmEvaluator | None, bool, CallResult]:
+        """An idle evaluator for ``spec`` (warm), or a newly started one; None with the start failure.
+        A new one's start (the script's import and ``warm_up()``) is stopped by ``handle`` too."""
         dead: list[WarmEvaluator] = []
         found = None
         with self._lock:
@@ -213,7 +222,8 @@ class EvaluatorPool:
         if found is not None:
             return found, True, CallResult(True)
         ev = WarmEvaluator(spec, self.report, self.run_root, use_cgroups=self.use_cgroups)
-        start = ev.start()
+        with attached(handle, ev.kill):
+            start = ev.start()
         with self._lock:
             self.started_evaluators += 1
         if not start.ok:
@@ -244,7 +254,13 @@ class EvaluatorPool:
     # --- chunked evaluation ----------------------------------------------------------------------
 
     def _maybe_chunked(
-        self, job: EvaluationJob, spec: EvaluatorSpec, first: WarmEvaluator, warm: bool, started: float
+        self,
+        job: EvaluationJob,
+        spec: EvaluatorSpec,
+        first: WarmEvaluator,
+        warm: bool,
+        started: float,
+        handle: RunHandle | None = None,
     ) -> EvaluationOutcome | None:
         """The chunked outcome, or None when the plain evaluate() should run instead.
 
@@ -272,7 +288,7 @@ class EvaluatorPool:
             memory_bytes=job.limits.memory_bytes,
             timeout=job.limits.wall_seconds,
         )
-        helpers = _Helpers(self, spec, 0 if self.dask_scheduler else min(self.parallelism, count) - 1)
+        helpers = _Helpers(self, spec, 0 if self.dask_scheduler else min(self.parallelism, count) - 1, handle)
         try:
             parts = split.parts()
             stages["split_s"] = time.monotonic() - begun
@@ -498,16 +514,21 @@ class _Helpers:
     that is still starting when the chunks are ready simply joins the work later.
     """
 
-    def __init__(self, pool: EvaluatorPool, spec: EvaluatorSpec, count: int) -> None:
+    def __init__(self, pool: EvaluatorPool, spec: EvaluatorSpec, count: int, handle: RunHandle | None = None) -> None:
         self.pool = pool
         self.count = count
+        self.handle = handle  # the evaluation's: stopping it kills the helpers too
         self.failure: CallResult | None = None
+        self._detach: dict[int, Any] = {}
         self._ex = ThreadPoolExecutor(max_workers=count, thread_name_prefix="assay-chunk-start") if count else None
         self._futures = [self._ex.submit(self._acquire, spec) for _ in range(count)] if self._ex else []
 
     def _acquire(self, spec: EvaluatorSpec) -> tuple[WarmEvaluator | None, bool, CallResult]:
         try:
-            return self.pool._acquire(spec)
+            found = self.pool._acquire(spec, self.handle)
+            if found[0] is not None and self.handle is not None:
+                self._detach[id(found[0])] = self.handle.attach(found[0].kill)
+            return found
         except Exception as exc:  # noqa: BLE001 - a helper that cannot start only means fewer helpers
             log.exception("an extra evaluator for chunks could not be acquired")
             return None, False, _setup_failure(f"an extra evaluator could not start: {type(exc).__name__}: {exc}")
@@ -535,4 +556,5 @@ class _Helpers:
     def _give_back(self, future: Future) -> None:
         ev = future.result()[0]
         if ev is not None:
+            self._detach.pop(id(ev), lambda: None)()
             self.pool._release(ev)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from ..handles import RunHandle
 from ..limits import EvaluationLimits
 
 NetworkMode = Literal["none", "internal"]
@@ -126,14 +127,18 @@ class ContainerBackend(Protocol):
 
     name: str
 
-    def run(self, run: ContainerRun) -> ContainerOutcome:
-        """Run one container with ``network="none"`` and wait for it (at most its wall limit)."""
+    def run(self, run: ContainerRun, handle: RunHandle | None = None) -> ContainerOutcome:
+        """Run one container with ``network="none"`` and wait for it (at most its wall limit).
+
+        ``handle.stop()`` ends this run alone (its outcome's ``error`` then says so); a stopped handle's
+        run is not started."""
         ...
 
-    def run_together(self, runs: Sequence[ContainerRun]) -> list[ContainerOutcome]:
+    def run_together(self, runs: Sequence[ContainerRun], handle: RunHandle | None = None) -> list[ContainerOutcome]:
         """Run containers side by side on one private loopback network; ``runs[0]`` is the primary.
 
-        The group ends when the primary exits (the others are stopped) or at the primary's wall limit.
+        The group ends when the primary exits (the others are stopped) or at the primary's wall limit,
+        or when ``handle`` is stopped (the whole group, and nothing else the backend runs).
         """
         ...
 

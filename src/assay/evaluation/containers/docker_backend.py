@@ -11,6 +11,7 @@ gVisor's ``runsc`` is used when named (``runtime=`` or ``ASSAY_CONTAINER_RUNTIME
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..handles import STOPPED, RunHandle
 from .contract import (
     FALLBACK_USER,
     OUTPUT_PATH,
@@ -94,15 +96,19 @@ class DockerBackend:
             _kill(container)
 
     # -- running -------------------------------------------------------------------------------------
-    def run(self, run: ContainerRun) -> ContainerOutcome:
+    def run(self, run: ContainerRun, handle: RunHandle | None = None) -> ContainerOutcome:
         if run.network != "none":
             raise UnsafeRun("a single run has network 'none'; use run_together() for a private network")
-        return self.run_together([run])[0]
+        return self.run_together([run], handle)[0]
 
-    def run_together(self, runs: Sequence[ContainerRun]) -> list[ContainerOutcome]:
+    def run_together(self, runs: Sequence[ContainerRun], handle: RunHandle | None = None) -> list[ContainerOutcome]:
+        """The group's containers; ``handle.stop()`` kills these (by their own objects) and nothing else."""
         if not runs:
             return []
+        if handle is not None and handle.stopped:
+            return [_failed(STOPPED, None) for _ in runs]
         client = self.client
+        detach: list[Any] = []
         containers: list[Any | None] = []  # index-aligned with runs; None when it never started
         to_remove: list[Any] = []
         outcomes: list[ContainerOutcome | None] = [None] * len(runs)
@@ -116,6 +122,8 @@ class DockerBackend:
                     to_remove.append(container)
                     container.start()
                     containers.append(container)
+                    if handle is not None:  # a stop that came first kills it at once
+                        detach.append(handle.attach(functools.partial(_kill, container)))
                 except docker.errors.DockerException as exc:
                     outcomes[index] = _failed(f"could not start the container: {_explain(exc)}", digests[index])
                     containers.append(None)
@@ -124,6 +132,8 @@ class DockerBackend:
                         return [outcomes[0], *[skipped] * (len(runs) - 1)]
             timed_out = self._wait(containers[0], runs[0].limits.wall_seconds)
             duration = time.monotonic() - started
+            if handle is not None and handle.stopped:  # killed for the job's end: no outcome of the run's own
+                return [_failed(STOPPED, digest) for digest in digests]
             for index, container in enumerate(containers):
                 if container is None:
                     continue
@@ -138,6 +148,8 @@ class DockerBackend:
                 )
             return [o if o is not None else _failed("not run", None) for o in outcomes]
         finally:
+            for undo in detach:
+                undo()
             for container in to_remove:
                 _remove(container)
 

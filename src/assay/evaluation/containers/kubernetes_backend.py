@@ -17,6 +17,7 @@ limit (kubelet ``podPidsLimit``) and ulimits; stdout and stderr come back merged
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -33,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - only without the extra
         "the Kubernetes backend needs the kubernetes client: pip install '.[containers]' in Assay's checkout"
     ) from exc
 
+from ..handles import STOPPED, RunHandle
 from .contract import (
     OUTPUT_PATH,
     ContainerOutcome,
@@ -234,32 +236,45 @@ class KubernetesBackend:
             self._stop_generation += 1
 
     # -- running -------------------------------------------------------------------------------------
-    def run(self, run: ContainerRun) -> ContainerOutcome:
+    def run(self, run: ContainerRun, handle: RunHandle | None = None) -> ContainerOutcome:
         if run.network != "none":
             raise UnsafeRun("a single run has network 'none'; use run_together() for a private network")
-        return self.run_together([run])[0]
+        return self.run_together([run], handle)[0]
 
-    def run_together(self, runs: Sequence[ContainerRun]) -> list[ContainerOutcome]:
+    def run_together(self, runs: Sequence[ContainerRun], handle: RunHandle | None = None) -> list[ContainerOutcome]:
+        """One Job for the group; ``handle.stop()`` ends this Job alone at its next poll (it is deleted)."""
         batch, core, networking = self._api()
         job_name = f"assay-run-{uuid.uuid4().hex[:12]}"
         job, policy = self.manifests(runs, job_name)
         started = self.clock()
+        if handle is not None and handle.stopped:
+            return [self._outcome(core, None, r, None, started, error=STOPPED) for r in runs]
         generation = self._stop_generation
+        ended = threading.Event()  # this Job's own stop
         try:
-            networking.create_namespaced_network_policy(self.namespace, policy)  # before any pod exists
-            batch.create_namespaced_job(self.namespace, job)
-            return self._watch(batch, core, runs, job_name, started, generation)
+            with handle.attached(ended.set) if handle is not None else contextlib.nullcontext():
+                networking.create_namespaced_network_policy(self.namespace, policy)  # before any pod exists
+                batch.create_namespaced_job(self.namespace, job)
+                return self._watch(batch, core, runs, job_name, started, generation, ended)
         finally:
             self._cleanup(batch, networking, job_name)
 
     def _watch(
-        self, batch: Any, core: Any, runs: Sequence[ContainerRun], job_name: str, started: float, generation: int
+        self,
+        batch: Any,
+        core: Any,
+        runs: Sequence[ContainerRun],
+        job_name: str,
+        started: float,
+        generation: int,
+        ended: threading.Event,
     ) -> list[ContainerOutcome]:
         deadline = started + runs[0].limits.wall_seconds + self.startup_seconds
         primary = runs[0].name
         while True:
-            if self._stop_generation != generation:  # the Job is deleted by run_together's cleanup
-                return [self._outcome(core, None, r, None, started, error="stopped by the worker") for r in runs]
+            if self._stop_generation != generation or ended.is_set():  # run_together's cleanup deletes the Job
+                error = STOPPED if ended.is_set() else "stopped by the worker"
+                return [self._outcome(core, None, r, None, started, error=error) for r in runs]
             pod = self._pod(core, job_name)
             statuses = {s.name: s for s in (pod.status.container_statuses or [])} if pod and pod.status else {}
             for status in statuses.values():

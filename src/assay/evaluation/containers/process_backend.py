@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..cgroups import EvaluatorCgroup, detect_cgroups
 from ..evaluator import CHILD_SOURCE, _descendants, _encode, _first_line, _grow_pipe, _parse, _popen
+from ..handles import STOPPED, RunHandle
 from ..sandbox import SANDBOX_GID, SANDBOX_UID, BindPlan, SandboxReport, base_command, detect_sandbox
 from .contract import OUTPUT_PATH, ContainerOutcome, ContainerRun, ContainerUnavailable, UnsafeRun
 
@@ -127,7 +128,7 @@ class ProcessBackend:
             f"{CODE_PATH}; system python3 {self.python or 'missing'}; {limits})"
         )
 
-    def run_together(self, runs: Sequence[ContainerRun]) -> list[ContainerOutcome]:
+    def run_together(self, runs: Sequence[ContainerRun], handle: RunHandle | None = None) -> list[ContainerOutcome]:
         if not runs:
             return []
         raise ContainerUnavailable(
@@ -142,9 +143,12 @@ class ProcessBackend:
             _kill_tree(item)
 
     # -- one run -------------------------------------------------------------------------------------
-    def run(self, run: ContainerRun) -> ContainerOutcome:
+    def run(self, run: ContainerRun, handle: RunHandle | None = None) -> ContainerOutcome:
+        """Run one code bundle; ``handle.stop()`` kills its process tree alone (the others run on)."""
         if run.network != "none":
             raise UnsafeRun("a code bundle runs with network 'none'; agent ↔ environment runs need Docker")
+        if handle is not None and handle.stopped:
+            return _failed(STOPPED)
         code = Path(run.image)
         if not code.is_absolute() or not code.is_dir():
             return _failed(f"the code bundle folder {run.image} does not exist on this worker")
@@ -155,11 +159,13 @@ class ProcessBackend:
             return _failed("this worker has no system python3 (under /usr) to run main.py; use run.sh")
         rundir = Path(tempfile.mkdtemp(prefix=f"{run.name}-", dir=self.workdir))
         try:
-            return self._run(run, code, command, rundir)
+            return self._run(run, code, command, rundir, handle)
         finally:
             shutil.rmtree(rundir, ignore_errors=True)
 
-    def _run(self, run: ContainerRun, code: Path, command: list[str], rundir: Path) -> ContainerOutcome:
+    def _run(
+        self, run: ContainerRun, code: Path, command: list[str], rundir: Path, handle: RunHandle | None
+    ) -> ContainerOutcome:
         limits = run.limits
         cgroup = self._cgroup(run)
         cap_r, cap_w = os.pipe()
@@ -180,6 +186,7 @@ class ProcessBackend:
         item = _Running(proc, cgroup)
         with self._lock:
             self._running.add(item)
+        detach = handle.attach(lambda: _kill_tree(item)) if handle is not None else (lambda: None)
         out, err = _Tail(limits.max_output_bytes), _Tail(limits.max_output_bytes)
         try:
             assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -188,6 +195,8 @@ class ProcessBackend:
             deadline = started + limits.wall_seconds
             oom_base = 0
             if not self._handshake(proc, err, min(deadline, started + START_SECONDS)):
+                if handle is not None and handle.stopped:  # killed while the sandbox started
+                    return _failed(STOPPED, duration=time.monotonic() - started)
                 why = _first_line(err.text()) or "bwrap did not start the launcher"
                 return _failed(f"the sandbox could not start: {why}", duration=time.monotonic() - started)
             if cgroup is not None:
@@ -209,12 +218,15 @@ class ProcessBackend:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
             duration = time.monotonic() - started
+            if handle is not None and handle.stopped:
+                return _failed(STOPPED, duration=duration)
             oom = cgroup is not None and cgroup.oom_kills() > oom_base
             return ContainerOutcome(
                 exit_code=_exit_code(proc.returncode), oom_killed=oom, timed_out=timed_out and not oom,
                 stdout=out.text(), stderr=err.text(), duration=duration, image_digest=None,
             )  # fmt: skip
         finally:
+            detach()
             with self._lock:
                 self._running.discard(item)
             _kill_tree(item)  # whatever is left (the entry point's leftovers too; its namespace ends with it)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import ErrorKind, EvaluationOutcome, validate_output
+from ..handles import RunHandle
 from ..limits import EvaluationLimits, memory_message, timeout_message
 from .contract import OUTPUT_PATH, ContainerBackend, ContainerOutcome, ContainerRun
 
@@ -108,12 +109,13 @@ def run_static_dataset(
     env: Mapping[str, str] | None = None,
     submission_files: Sequence[str] = SUBMISSION_FILES,
     who: str = "participant container",
+    handle: RunHandle | None = None,
 ) -> StaticRun:
     """Run the participant's ``image`` over the test inputs and return its predictions file.
 
     ``test_inputs`` (a folder, or one file) is mounted read-only at ``/input`` (a file keeps its name
     inside it); ``workdir`` must be a fresh private folder, the output lands in ``workdir/output``.
-    ``who`` names what ran in failure messages (a code bundle is no container).
+    ``who`` names what ran in failure messages (a code bundle is no container); ``handle`` stops this run alone.
     """
     limits = limits or EvaluationLimits()
     test_inputs = Path(test_inputs).resolve()
@@ -123,7 +125,7 @@ def run_static_dataset(
         image=image, command=command, inputs={test_inputs: target}, output_dir=output, limits=limits,
         env={"SUBMISSION_PATH": OUTPUT_PATH, "INPUT_PATH": INPUT_PATH, **(env or {})}, cpus=cpus, name="submission",
     )  # fmt: skip
-    outcome = backend.run(run)
+    outcome = backend.run(run, handle)
     failed = container_failure(outcome, limits, who)  # "the participant container exited with code 1"
     if failed:
         return StaticRun(None, outcome, failed[0], failed[1], backend.describe())
@@ -189,13 +191,15 @@ def run_environment(
     environment_env: Mapping[str, str] | None = None,
     agent_env: Mapping[str, str] | None = None,
     cpus: float = 1.0,
+    handle: RunHandle | None = None,
 ) -> EvaluationOutcome:
     """Run the host's environment against the participant's agent; the environment's verified result.
 
     ``limits`` bound the environment and the whole run (its wall clock ends the agent too);
     ``agent_limits`` default to the same. ``environment_inputs`` (host path → container path,
     read-only) are for the environment only, e.g. hidden episodes. The returned outcome has the
-    shape of any evaluation, so the worker completes the submission with it directly.
+    shape of any evaluation, so the worker completes the submission with it directly. ``handle`` stops
+    this pair alone.
     """
     limits = limits or EvaluationLimits()
     agent_limits = agent_limits or limits
@@ -213,7 +217,7 @@ def run_environment(
         image=agent_image, command=agent_command, limits=agent_limits, network="internal", cpus=cpus, name="agent",
         env={**(agent_env or {}), "ENVIRONMENT_HOST": "127.0.0.1"},
     )  # fmt: skip
-    env_outcome, agent_outcome = backend.run_together([environment, agent])
+    env_outcome, agent_outcome = backend.run_together([environment, agent], handle)
 
     def redact(text: str) -> str:
         return text.replace(secret, "[secret]")
