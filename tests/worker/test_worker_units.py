@@ -171,7 +171,7 @@ def test_the_submission_leaves_the_cache_after_its_job_and_the_challenges_files_
     client.heartbeat = lambda sid, attempt: None
 
     class _Pool(_NoPool):
-        def evaluate(self, evaluation):
+        def evaluate(self, evaluation, handle=None):
             assert evaluation.submission_file.exists()
             return EvaluationOutcome(
                 ok=True,

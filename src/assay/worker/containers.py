@@ -31,6 +31,7 @@ from assay.evaluation import (
     EvaluationLimits,
     EvaluationOutcome,
     EvaluatorPool,
+    RunHandle,
     UnsafeZipError,
 )
 from assay.evaluation.containers import (
@@ -49,6 +50,7 @@ from assay.evaluation.containers import (
 from assay.evaluation.containers.docker_backend import _explain, docker
 from assay.evaluation.containers.process_backend import ProcessBackend
 from assay.evaluation.containers.registry import pull_image
+from assay.evaluation.handles import STOPPED
 from assay.evaluation.safezip import safe_extract
 
 log = logging.getLogger("assay.worker")
@@ -128,8 +130,11 @@ class ContainerRunner:
             log.warning("could not stop the running containers: %s", exc)
 
     # -- one job ---------------------------------------------------------------------------------------
-    def evaluate(self, job: dict[str, Any], files: ContainerFiles, pool: EvaluatorPool) -> EvaluationOutcome:
-        """Run the job's container(s) and score them; every failure is an outcome, never an exception."""
+    def evaluate(
+        self, job: dict[str, Any], files: ContainerFiles, pool: EvaluatorPool, handle: RunHandle | None = None
+    ) -> EvaluationOutcome:
+        """Run the job's container(s) and score them; every failure is an outcome, never an exception.
+        ``handle.stop()`` ends this job's containers and scoring alone (the worker's other jobs run on)."""
         spec = job.get("container") or {}
         kind = spec.get("kind")
         if kind not in ("static_dataset", "environment"):
@@ -139,10 +144,12 @@ class ContainerRunner:
         try:
             environment = self._environment_image(spec, files) if kind == "environment" else None
             image = self._participant_image(spec, files)
+            if handle is not None and handle.stopped:  # ended while its images loaded: nothing is run
+                return failed(STOPPED)
             if kind == "static_dataset":
-                return self._static(spec, files, image, workdir, pool)
+                return self._static(spec, files, image, workdir, pool, handle)
             assert environment is not None
-            return self._environment(files, environment, self._runnable(image), workdir)
+            return self._environment(files, environment, self._runnable(image), workdir, handle)
         except ImageRefused as exc:
             return failed(str(exc), sandbox=self.describe())
         except ContainerUnavailable as exc:
@@ -167,23 +174,31 @@ class ContainerRunner:
         image: AcceptedImage,
         workdir: Path,
         pool: EvaluatorPool,
+        handle: RunHandle | None = None,
     ) -> EvaluationOutcome:
         if files.evaluation is None:
             return failed("the phase has no evaluation script to score the container's predictions")
         inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
         run = run_static_dataset(
-            self.backend, self._runnable(image), inputs, workdir / "static", limits=files.evaluation.limits
+            self.backend,
+            self._runnable(image),
+            inputs,
+            workdir / "static",
+            limits=files.evaluation.limits,
+            handle=handle,
         )
-        return score_static(run, files.evaluation, pool, "participant container")
+        return score_static(run, files.evaluation, pool, "participant container", handle)
 
-    def _environment(self, files: ContainerFiles, environment: str, agent: str, workdir: Path) -> EvaluationOutcome:
+    def _environment(
+        self, files: ContainerFiles, environment: str, agent: str, workdir: Path, handle: RunHandle | None = None
+    ) -> EvaluationOutcome:
         mounts: dict[Path, str] = {}
         if files.annotation is not None:
             _readable(files.annotation)
             name = re.sub(r"[^A-Za-z0-9._-]", "_", files.annotation.name).lstrip(".") or "annotation"
             mounts[files.annotation.resolve()] = f"{DATASET_PATH}/{name}"
         outcome = run_environment(
-            self.backend, environment, agent, workdir, limits=files.limits, environment_inputs=mounts
+            self.backend, environment, agent, workdir, limits=files.limits, environment_inputs=mounts, handle=handle
         )
         outcome.sandbox = outcome.sandbox[:MAX_SANDBOX_CHARS]
         return outcome
@@ -325,8 +340,11 @@ class CodeBundleRunner:
             except Exception as exc:  # noqa: BLE001 - shutting down: say so and carry on
                 log.warning("could not stop the running code bundles: %s", exc)
 
-    def evaluate(self, job: dict[str, Any], files: ContainerFiles, pool: EvaluatorPool) -> EvaluationOutcome:
-        """Unpack, run and score one code bundle; every failure is an outcome, never an exception."""
+    def evaluate(
+        self, job: dict[str, Any], files: ContainerFiles, pool: EvaluatorPool, handle: RunHandle | None = None
+    ) -> EvaluationOutcome:
+        """Unpack, run and score one code bundle; every failure is an outcome, never an exception.
+        ``handle.stop()`` kills this bundle's process tree and scoring alone."""
         spec = job.get("container") or {}
         if spec.get("kind") != "static_dataset":
             return failed("code bundles are taken only by static-dataset phases; submit a container image")
@@ -349,9 +367,15 @@ class CodeBundleRunner:
                 return failed(f"the code bundle cannot be unpacked safely: {exc}", sandbox=backend.describe())
             inputs = prepare_inputs(spec, files.test_inputs, workdir, self.workdir / "inputs")
             run = run_static_dataset(
-                backend, str(code), inputs, workdir / "static", limits=files.evaluation.limits, who="participant's code"
+                backend,
+                str(code),
+                inputs,
+                workdir / "static",
+                limits=files.evaluation.limits,
+                who="participant's code",
+                handle=handle,
             )
-            return score_static(run, files.evaluation, pool, "participant code")
+            return score_static(run, files.evaluation, pool, "participant code", handle)
         except UnsafeRun as exc:
             return failed(f"the worker refused to run the code bundle: {exc}")
         finally:
@@ -363,13 +387,15 @@ def is_code_bundle(job: dict[str, Any]) -> bool:
     return bool(((job.get("container") or {}).get("image") or {}).get("code"))
 
 
-def score_static(run: StaticRun, evaluation: EvaluationJob, pool: EvaluatorPool, who: str) -> EvaluationOutcome:
+def score_static(
+    run: StaticRun, evaluation: EvaluationJob, pool: EvaluatorPool, who: str, handle: RunHandle | None = None
+) -> EvaluationOutcome:
     """A static-dataset run's predictions scored by the evaluator pool like an uploaded file, or its failure."""
     failure = run.failure()
     if failure is not None:
         return failure
     assert run.predictions is not None
-    scored = pool.evaluate(dataclasses.replace(evaluation, submission_file=run.predictions))
+    scored = pool.evaluate(dataclasses.replace(evaluation, submission_file=run.predictions), handle)
     stdout, stderr = scored.stdout, scored.stderr
     if run.outcome.stdout or run.outcome.stderr:  # the participant's own logs, for their debugging
         stdout = _section(who, run.outcome.stdout, stdout)

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from assay.bundle.environments import DEFAULT_ENVIRONMENT
-from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluationOutcome, EvaluatorPool
+from assay.evaluation import (
+    ChunkingSpec,
+    EvaluationJob,
+    EvaluationLimits,
+    EvaluationOutcome,
+    EvaluatorPool,
+    RunHandle,
+)
 from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ResultError, checked_result, encode_cases
 from assay.evaluation.scripts import zip_folder
 
@@ -197,7 +204,7 @@ class Worker:
                         if self._stop.is_set():
                             self._release(job)
                             continue
-                        run = _Running(job, beat_at=time.monotonic() + _beat_interval(job))
+                        run = _Running(job, beat_at=time.monotonic() + _beat_interval(job), handle=_handle(job))
                         running[run.key] = run
                         heartbeats.hold(run)  # before its files are fetched: a slow download keeps its lease
                         self._start(run, ended)
@@ -216,14 +223,14 @@ class Worker:
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, job["attempt"], job["phase"]["codename"])
         work: Callable[[], EvaluationOutcome] | None = None
         if job.get("container") and is_code_bundle(job):
-            work = functools.partial(self._run_container_job, self.code_bundles, job)
+            work = functools.partial(self._run_container_job, self.code_bundles, job, run.handle)
         elif job.get("container"):
             if self.containers is None:
                 run.outcome["error"] = "this worker does not run container images; contact the host"
             else:
-                work = functools.partial(self._run_container_job, self.containers, job)
+                work = functools.partial(self._run_container_job, self.containers, job, run.handle)
         else:
-            work = functools.partial(self._fetch_and_evaluate, job)
+            work = functools.partial(self._fetch_and_evaluate, job, run.handle)
         if work is None:
             run.done.set()
             ended.set()
@@ -246,8 +253,9 @@ class Worker:
         run.thread = threading.Thread(target=evaluate, name=f"evaluate-{sid}", daemon=True)
         run.thread.start()
 
-    def _fetch_and_evaluate(self, job: dict[str, Any]) -> EvaluationOutcome:
-        """A file job on its evaluation thread: its files (any fetch problem fails this job, not the worker)."""
+    def _fetch_and_evaluate(self, job: dict[str, Any], handle: RunHandle | None = None) -> EvaluationOutcome:
+        """A file job on its evaluation thread: its files (any fetch problem fails this job, not the worker);
+        ``handle.stop()`` kills its evaluator alone."""
         try:
             evaluation = self._evaluation_job(job)
         except WorkerStopped:
@@ -255,7 +263,7 @@ class Worker:
         except Exception as exc:
             log.exception("could not prepare submission %s", job["submission_id"])
             raise _NotPrepared() from exc
-        return self.pool.evaluate(evaluation)
+        return self.pool.evaluate(evaluation, handle)
 
     def _report_several(self, ended: list[_Running]) -> None:
         """Report the jobs that ended, in one call; what a batch cannot carry is reported one by one, with
@@ -354,18 +362,19 @@ class Worker:
     def _run_job(self, job: dict[str, Any]) -> None:
         sid, attempt = job["submission_id"], job["attempt"]
         log.info("evaluating submission %s (attempt %s, phase %s)", sid, attempt, job["phase"]["codename"])
+        handle = _handle(job)
         work: Callable[[], EvaluationOutcome]
         if job.get("container") and is_code_bundle(job):
-            work = functools.partial(self._run_container_job, self.code_bundles, job)  # no Docker needed
+            work = functools.partial(self._run_container_job, self.code_bundles, job, handle)  # no Docker needed
         elif job.get("container"):
             runner = self.containers
             if runner is None:  # a server that ignores the claim's "containers": false
                 self._complete(sid, attempt, {"error": "this worker does not run container images; contact the host"})
                 return
-            work = functools.partial(self._run_container_job, runner, job)  # fetches on the heartbeat thread too
+            work = functools.partial(self._run_container_job, runner, job, handle)  # fetches under heartbeats too
         else:
-            work = functools.partial(self._fetch_and_evaluate, job)  # a large file downloads under heartbeats
-        outcome = self._with_heartbeats(job, work)
+            work = functools.partial(self._fetch_and_evaluate, job, handle)  # a large file downloads under heartbeats
+        outcome = self._with_heartbeats(job, work, handle)
         if outcome is None:
             return
         if outcome.get("lost") and "error" in outcome:
@@ -378,10 +387,13 @@ class Worker:
             return
         self._complete(sid, attempt, _report(outcome["value"]))
 
-    def _with_heartbeats(self, job: dict[str, Any], work: Callable[[], EvaluationOutcome]) -> dict[str, Any] | None:
+    def _with_heartbeats(
+        self, job: dict[str, Any], work: Callable[[], EvaluationOutcome], handle: RunHandle
+    ) -> dict[str, Any] | None:
         """Run ``work`` on a thread while keeping the lease alive; None when the job was handed back or lost.
 
-        Stopping hands the job back at once and kills what runs it (evaluators, containers).
+        Stopping hands the job back at once and kills what runs it (evaluators, containers); a job the
+        server says ended is ended through ``handle`` (what ``work`` runs is attached to it).
         """
         sid, attempt = job["submission_id"], job["attempt"]
         done = threading.Event()
@@ -428,8 +440,7 @@ class Worker:
                 outcome["lost"] = True
             elif state != "extended":
                 log.warning("submission %s was cancelled or completed elsewhere; dropping it", sid)
-                if job.get("container"):  # a participant's run may last hours: end it now (one job at a time)
-                    self._stop_runs()
+                handle.stop()  # a participant's run may last hours: end it now
                 done.wait()
                 return None
         if "value" not in outcome and "error" not in outcome:  # a download given up: the worker is stopping
@@ -443,13 +454,15 @@ class Worker:
             self.containers.stop_all()
         self.code_bundles.stop_all()
 
-    def _run_container_job(self, runner: ContainerRunner | CodeBundleRunner, job: dict[str, Any]) -> EvaluationOutcome:
+    def _run_container_job(
+        self, runner: ContainerRunner | CodeBundleRunner, job: dict[str, Any], handle: RunHandle | None = None
+    ) -> EvaluationOutcome:
         try:
             files = self._container_files(job)
         except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
             log.exception("could not prepare submission %s", job["submission_id"])
             return failed(f"the worker could not prepare the evaluation: {exc}")
-        return runner.evaluate(job, files, self.pool)
+        return runner.evaluate(job, files, self.pool, handle)
 
     def _container_files(self, job: dict[str, Any]) -> ContainerFiles:
         """Fetch a container job's files (the participant's tarball or code zip is its ``submission_file``)."""
@@ -529,6 +542,7 @@ class _Running:
 
     job: dict[str, Any]
     beat_at: float
+    handle: RunHandle = field(default_factory=RunHandle)  # what runs it, stopped alone when the job ends
     done: threading.Event = field(default_factory=threading.Event)
     outcome: dict[str, Any] = field(default_factory=dict)
     thread: threading.Thread | None = None
@@ -560,6 +574,10 @@ class _NotPrepared(Exception):
     """A job's files could not be fetched or read (its cause says why): the job fails, not the worker."""
 
 
+def _handle(job: dict[str, Any]) -> RunHandle:
+    return RunHandle(f"submission {job['submission_id']} attempt {job['attempt']}")
+
+
 def _beat_interval(job: dict[str, Any]) -> float:
     """A third of the job's lease: two heartbeats may fail before it runs out."""
     return max(float(job.get("lease_seconds", 60)) / 3, 1.0)
@@ -571,7 +589,8 @@ class _Heartbeats:
     container job lost its lease while the loop fetched other jobs' files. When one job is due, every
     job held is renewed in one request (``heartbeat_several``; one request per job with a client or
     server that has no batched route). ``lost``: the job was offered again, but its result is still taken
-    if it comes first, so it runs on and is reported; ``ended``: cancelled or completed, it is dropped."""
+    if it comes first, so it runs on and is reported; ``ended``: cancelled or completed, it is dropped and
+    what runs it is stopped through its :class:`RunHandle` (that job's alone: the other slots run on)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -634,8 +653,9 @@ class _Heartbeats:
                 log.warning(_LOST, r.sid, r.job["attempt"])
                 r.lost = True
             elif state != "extended":
-                log.warning("submission %s was cancelled or completed elsewhere; dropping it", r.sid)
+                log.warning("submission %s was cancelled or completed elsewhere; stopping and dropping it", r.sid)
                 r.dropped = True
+                r.handle.stop()  # its container, code bundle or evaluator alone: the other slots' jobs run on
 
     def _states(self, keys: list[tuple[int, int]]) -> list[str]:
         return _lease_states(self.client, keys)
