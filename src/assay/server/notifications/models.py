@@ -1,5 +1,6 @@
-"""What notifications keep: a user's e-mail choice, a challenge's webhooks and their delivery log, and when
-a challenge's hosts were last told that its evaluations keep failing."""
+"""What notifications keep: a user's e-mail choice, a challenge's webhooks and their delivery log, when
+a challenge's hosts were last told that its evaluations keep failing, and what each public leaderboard showed
+when its last ``leaderboard.changed`` event was made."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Webhook(models.Model):
     class Event(models.TextChoices):
         SUBMISSION_FINISHED = "submission.finished", "A submission was evaluated"
         SUBMISSION_FAILED = "submission.failed", "A submission's evaluation failed"
+        LEADERBOARD_CHANGED = "leaderboard.changed", "A public leaderboard changed"
 
     challenge = models.ForeignKey("challenges.Challenge", on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=2000)
@@ -78,3 +80,17 @@ class FailureAlert(models.Model):
 
     def __str__(self) -> str:
         return f"failure alert of challenge {self.challenge_id} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class BoardSnapshot(models.Model):
+    """A phase-split's leaderboard as an anonymous reader saw it at its last ``leaderboard.changed`` event
+    (``{row key: {rank, submission, scores, …}}``): the next event names only the rows that differ from it."""
+
+    phase_split = models.OneToOneField(
+        "challenges.ChallengePhaseSplit", on_delete=models.CASCADE, related_name="notified_board"
+    )
+    rows = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"leaderboard of phase-split {self.phase_split_id} as last announced"

@@ -43,6 +43,7 @@ from assay.server.prepared import Prepared
 from assay.server.read_cache import bump
 from assay.server.submissions.models import Submission
 
+from .. import signals
 from ..models import LeaderboardEntry, Standing, StandingsState
 from .rules import HEAVY_FIELDS, IdList, Rules, rules_for, with_standings_hints
 
@@ -235,6 +236,7 @@ def rebuild(ps: ChallengePhaseSplit | int) -> int:
     with transaction.atomic():
         count = _rebuild_locked(rules, _locked_state(ps), rules.signature())
         bump(board(ps.phase.challenge_id))  # no signal: pages cached before would show the old standings
+        signals.standings_changed.send(sender=Standing, phase_id=ps.phase_id, phase_split_ids=(ps.pk,))
     return count
 
 
@@ -456,3 +458,4 @@ def refresh_submission(sub: Submission) -> None:
                 _refresh_team(split.rules, team)  # builds them (none yet) or rebuilds them (settings changed)
             elif not _place(split, sub):
                 _rebuild_team(split.rules, team)
+        signals.standings_changed.send(sender=Standing, phase_id=sub.phase_id, phase_split_ids=tuple(sorted(cached)))

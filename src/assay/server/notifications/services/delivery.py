@@ -81,20 +81,28 @@ def deliver(task: dict) -> None:
     hook = Webhook.objects.select_related("challenge", "created_by").filter(pk=task["webhook"]).first()
     if hook is None or not hook.active:
         return  # removed or paused since: nothing to deliver
-    sub = (
-        Submission.objects.select_related("phase__challenge", "participant_team").filter(pk=task["submission"]).first()
-    )
     attempt = WebhookDelivery.objects.filter(webhook=hook, delivery_id=task["delivery"]).count() + 1
     log = WebhookDelivery(webhook=hook, delivery_id=task["delivery"], event=task["event"], attempt=attempt)
-    if sub is None:
-        log.error = "the submission no longer exists"
-        log.save()
-        return
+    sub = None
+    if "data" not in task:  # a submission's event: read as the webhook's host reads it, when delivered
+        sub = (
+            Submission.objects.select_related("phase__challenge", "participant_team")
+            .filter(pk=task["submission"])
+            .first()
+        )
+        if sub is None:
+            log.error = "the submission no longer exists"
+            log.save()
+            return
     if hook.created_by is None or not is_host(hook.created_by, hook.challenge):
         log.error = "the host who last saved this webhook is no longer a host: save it again to deliver"
         log.save()
         raise tasks.Permanent(log.error)
-    body = json.dumps(payload(hook, sub, task["event"], task["delivery"], task["occurred_at"])).encode()
+    if sub is None:  # made when the event was (leaderboard.changed: what the public saw then), the same on retries
+        document = {"id": task["delivery"], "event": task["event"], "occurred_at": task["occurred_at"], **task["data"]}
+    else:
+        document = payload(hook, sub, task["event"], task["delivery"], task["occurred_at"])
+    body = json.dumps(document).encode()
     started = time.monotonic()
     try:
         log.status_code, excerpt = post(hook, task["event"], task["delivery"], body)

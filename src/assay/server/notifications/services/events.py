@@ -1,7 +1,9 @@
 """What happens after an evaluation or an approval: the team's e-mails, the challenge's webhooks, the hosts'
 alert. The signal receivers only enqueue one task (one row in the sender's transaction: the worker's
-``complete()`` stays short); the task's handler fans out, in one transaction, one task per e-mail and per
-webhook delivery, so each is retried on its own. When the fan-out would be a single e-mail (a team of one,
+``complete()`` stays short), or none for a result no one would hear of (a team whose members all turned
+e-mails off, no webhook wanting it: asked of ``listeners``' per-process cache, no query); the task's
+handler fans out, in one transaction, one task per e-mail and per webhook delivery, so each is retried on
+its own. When the fan-out would be a single e-mail (a team of one,
 no webhook: the common case), the evaluation's task sends it itself: its own retry then retries only that
 e-mail, as the e-mail's task would, for one task row and one claim fewer per result."""
 
@@ -12,12 +14,13 @@ from django.utils import timezone
 
 from assay.server import tasks
 from assay.server.challenges.models import Participation
+from assay.server.challenges.services.read_versions import challenge_of_phase
 from assay.server.prepared import Prepared
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.teams.models import ParticipantTeamMember
 
-from . import failure_alert, webhooks
+from . import failure_alert, listeners, webhooks
 from .links import absolute
 from .mail import queue_email, send_now
 from .preferences import wanting_submission_emails
@@ -29,9 +32,22 @@ DONE = (S.FINISHED, S.PARTIALLY_EVALUATED, S.FAILED)
 
 
 def on_evaluated(sender, submission: Submission, failure: str | None = None, **kwargs) -> None:
-    """``submissions.signals.evaluated``: an attempt's outcome was recorded."""
-    if submission.status in DONE:
+    """``submissions.signals.evaluated``: an attempt's outcome was recorded. No task when no one listens."""
+    if submission.status in DONE and _listened(submission):
         tasks.enqueue(EVALUATED, {"submission": submission.pk, "at": timezone.now().isoformat()})
+
+
+def _listened(sub: Submission) -> bool:
+    """Whether the evaluation's task would tell anyone: a failure always (the hosts' "keeps failing" check
+    counts it), a result when its team has a member who wants e-mails or a webhook wants the event. Asked of
+    the per-process ``listeners`` (no query), erring towards a task."""
+    if sub.status == S.FAILED:
+        return True
+    who = listeners.current()
+    if sub.participant_team_id not in who.silent_teams:
+        return True
+    challenge_id = challenge_of_phase(sub.phase_id)
+    return challenge_id is None or who.wants(challenge_id, "submission.finished")
 
 
 def on_participation_approved(sender, participation: Participation, **kwargs) -> None:
