@@ -121,6 +121,21 @@ def test_a_leaving_worker_s_claim_ends_and_takes_nothing(token, team, participan
     assert queue.claim_waiting(token, "w-staying", wait=5).pk == sub.pk
 
 
+def test_a_new_token_with_a_deleted_token_s_id_inherits_no_leave(token, team, participant, demo_challenge, admin_user):
+    """SQLite gives a deleted newest row's id to the next row: a token made then is not the one that left
+    (a process remembers a leave for ``LEFT_FOR`` seconds; CI's parallel run met this between two tests)."""
+    queue.leave(token, "w1")
+    reused = token.pk
+    token.delete()
+    again, _ = create_worker_token(admin_user, "a later worker")
+    if again.pk != reused:  # PostgreSQL never reuses an id: force the clash the way SQLite makes it
+        type(again).objects.filter(pk=again.pk).update(id=reused)
+        again.pk = again.id = reused
+    sub = new_submission(participant, demo_challenge)
+    claimed = queue.claim_waiting(again, "w1", wait=5)
+    assert claimed is not None and claimed.pk == sub.pk
+
+
 @pytest.fixture(params=["fresh", "after_another_database"])
 def watcher_history(request, monkeypatch):
     """``after_another_database``: this process's watcher was started for another database (an earlier test's,

@@ -216,8 +216,10 @@ def leave(token: WorkerToken, worker_id: str, *, everywhere: bool = True) -> Non
 
 
 def _leaver(token: WorkerToken, worker_id: str) -> str:
-    """A worker id as its own token sees it: no token can end another token's claims."""
-    return f"{token.pk}:{worker_id}"
+    """A worker id as its own token sees it: no token can end another token's claims. Named by the
+    token's hash, not its id: SQLite hands a deleted newest row's id to the next row, so a token made
+    after another was deleted would otherwise inherit that token's "left" for ``LEFT_FOR`` seconds."""
+    return f"{token.token_hash[:24]}:{worker_id}"
 
 
 def announce_saved(sender, instance: Submission, update_fields=None, **kwargs) -> None:
