@@ -192,7 +192,9 @@ def test_serve_migrates_a_fresh_database_and_serves(tmp_path):
     port = _free_port()
     proc = site.start("serve", "--port", port)
     try:
-        assert _serving(proc, f"http://127.0.0.1:{port}") == {"status": "ok", "database": "sqlite"}
+        assert _serving(proc, f"http://127.0.0.1:{port}") == {"status": "ok"}  # liveness only
+        status, body, _ = _get(f"http://127.0.0.1:{port}/readyz?skip=workers")
+        assert status == 200 and json.loads(body)["checks"]["database"]["ok"] is True, body
         status, body, _ = _get(f"http://127.0.0.1:{port}/api/challenges/challenge/all/all/all")
         assert status == 200 and json.loads(body)["count"] == 0
     finally:
