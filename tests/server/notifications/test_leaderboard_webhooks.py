@@ -214,3 +214,21 @@ def test_a_new_member_who_wants_emails_makes_a_silent_team_listened_to(team, par
 
     ParticipantTeamMember.objects.create(team=team, user=make_user("carol"))
     assert team.pk not in listeners.current().silent_teams
+
+
+def test_a_baseline_is_an_event_and_a_paused_hook_sends_nothing(team, participant, demo_challenge, host, receiver):
+    hook = hook_for(host, demo_challenge, receiver)
+    sub = submit_to(participant, demo_challenge)
+    evaluate(sub, 0.4)
+    drain()
+    assert len(receiver.received) == 1
+    lifecycle.mark(host, sub, baseline=True)  # shown as a baseline, without a rank; the team's row goes
+    drain()
+    body = events_of(receiver)[1]
+    shown = [(e["team"]["name"], e["is_baseline"], e["rank"], e["removed"]) for e in body["entries"]]
+    assert shown == [("Team Alice", True, None, False), ("Team Alice", False, None, True)]
+    webhooks.update(host, hook, active=False)
+    lifecycle.mark(host, sub, baseline=False)
+    assert not Task.objects.filter(name=board_events.ANNOUNCE, state=Task.State.QUEUED).exists()  # no one listens
+    drain()
+    assert len(receiver.received) == 2
