@@ -203,8 +203,11 @@ def test_no_listener_no_task(team, participant, demo_challenge, host, receiver, 
         events.on_evaluated(None, submission=sub)
     set_submission_emails(participant, False)
     listeners.current()
+    split_ids = (public_split(demo_challenge).pk,)
     with django_assert_num_queries(0):
         events.on_evaluated(None, submission=sub)
+        # and a standings change on a challenge without a leaderboard.changed webhook: no statement either
+        board_events.on_standings_changed(None, phase_id=sub.phase_id, phase_split_ids=split_ids)
 
 
 def test_a_new_member_who_wants_emails_makes_a_silent_team_listened_to(team, participant, demo_challenge):
