@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from tests.api.test_schemathesis import _schema, keep_connection  # noqa: F401  (a WSGI call keeps the test's db)
 from tests.factories import client_for, upload
 from tests.s3 import s3_bucket, s3_server, s3_storage  # noqa: F401  (a real S3 API server for the presign test)
 
@@ -256,3 +257,17 @@ def test_the_schema_describes_both_routes():
     kind = next(p for p in download["parameters"] if p["name"] == "kind")
     assert sorted(kind["schema"]["enum"]) == ["metadata", "result", "stderr", "stdout"]
     assert {"200", "302", "403", "404", "410"} <= set(download["responses"])
+
+
+def test_real_answers_match_the_documented_schema(rerun, users, keep_connection):  # noqa: F811
+    """The host's and the team's lists (nulls, cut outputs, file maps) as the schema documents them."""
+    import schemathesis
+
+    from tests.factories import token_for
+
+    operation = _schema()["/api/v1/submissions/{submission_id}/evaluations"]["GET"]
+    for reader in ("host", "participant"):
+        case = operation.Case(path_parameters={"submission_id": rerun.pk})
+        response = case.call(headers={"Authorization": f"Bearer {token_for(users[reader])}"})
+        assert response.status_code == 200, response.text
+        case.validate_response(response, checks=(schemathesis.checks.response_schema_conformance,))

@@ -80,7 +80,10 @@ def _submission(submission_id: int) -> Submission:
 
 class EvaluationsView(ApiView):
     @extend_schema(
-        responses={200: inline_serializer("EvaluationsOut", {"results": EvaluationOut(many=True)}), 404: None},
+        responses={
+            200: inline_serializer("EvaluationsOut", {"results": EvaluationOut(many=True)}),
+            404: OpenApiTypes.OBJECT,
+        },
         summary="Every evaluation of a submission, the first first (its team and the hosts)",
     )
     def get(self, request: Request, submission_id: int) -> Response:
