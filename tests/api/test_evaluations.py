@@ -271,3 +271,43 @@ def test_real_answers_match_the_documented_schema(rerun, users, keep_connection)
         response = case.call(headers={"Authorization": f"Bearer {token_for(users[reader])}"})
         assert response.status_code == 200, response.text
         case.validate_response(response, checks=(schemathesis.checks.response_schema_conformance,))
+
+
+def _zip(labels: bytes):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("labels/test.json", labels)
+    buf.seek(0)
+    return buf
+
+
+def test_each_evaluation_names_the_package_version_it_was_scored_against(world, users):
+    """The phase pinned v1 for the first evaluation and v2 (re-pinned) for the re-run: each names its own, on the
+    host's page and in the list (the team too: an on-request package's card is every signed-in user's)."""
+    from assay.server.challenges.models import ChallengePhase
+    from assay.server.data_packages.services import publishing
+    from assay.server.submissions.services import lifecycle
+    from assay.server.submissions.services.submit import SubmissionFields, submit
+
+    package = publishing.create_package(users["host"], world["host_team"].pk, "ev-data", "Ev", "on_request", {})
+    v1 = publishing.publish_version(users["host"], package, _zip(b'{"a": 1}'))
+    v2 = publishing.publish_version(users["host"], package, _zip(b'{"a": 2}'))
+    phase = world["challenge"].phases.get(codename="test")
+    ChallengePhase.objects.filter(pk=phase.pk).update(data_package_version=v1)
+    sub = submit(users["participant"], phase, upload(b'{"test-a0": 1}'), "preds.json", SubmissionFields())
+    sub = _evaluate(sub, "first-box", FIRST, "first-run")
+    lifecycle.rerun(users["host"], sub)
+    ChallengePhase.objects.filter(pk=phase.pk).update(data_package_version=v2)
+    sub = _evaluate(sub, "second-box", SECOND, "second-run")
+
+    first, second = _list(users["host"], sub).json()["results"]
+    assert first["scored_against"]["data_package"] == {"name": "ev-data", "version": v1.number}
+    assert second["scored_against"]["data_package"] == {"name": "ev-data", "version": v2.number}
+    team = _list(users["participant"], sub).json()["results"]  # an on-request package's card: any signed-in user
+    assert [ev["scored_against"]["data_package"]["version"] for ev in team] == [v1.number, v2.number]
+    assert [ev["scored_against"]["annotation_sha256"] for ev in team] == [None, None]  # the digest: hosts only
+    html = _web(users["host"]).get(f"/challenges/{world['challenge'].pk}/host/submissions/{sub.pk}").content.decode()
+    assert f"ev-data v{v1.number}" in html and f"ev-data v{v2.number}" in html
