@@ -393,22 +393,23 @@ def _precedes(rules: Rules, key: tuple, row: dict) -> bool:
     return (sk, tk, at, entry) < (row["sort_key"], row["tie_key"], row["submitted_at"], row["entry_id"])
 
 
-def _place(split: _Split, sub: Submission) -> bool:
+def _place(split: _Split, sub: Submission) -> bool | None:
     """Write ``sub``'s rows on the phase-split, when only ``sub`` changed since the team's rows were
-    written: its entry (if it may appear) against the team's row per label and audience. False, having
-    written nothing, when that cannot be exact and the team must be recomputed."""
+    written: its entry (if it may appear) against the team's row per label and audience; whether a row of
+    the public audience was written. None, having written nothing, when that cannot be exact and the team
+    must be recomputed."""
     rules, team = split.rules, sub.participant_team_id
     rows = [dict(zip(_ROW, r, strict=True)) for r in _query("rows").rows(split=rules.phase_split.pk, team=team)]
     if any(is_stale(rules, r["audience"] == Standing.Audience.PUBLIC, r) for r in rows):
-        return False
+        return None
     if split.entries is None:
         split.entries = _entries_query(rules)
     found = split.entries.rows(submission=sub.pk)
     if len(found) > 1:  # several live entries of one submission: only a rebuild's window picks right
-        return False
+        return None
     mine = [r for r in rows if r["submission_id"] == sub.pk]
     if not found:  # it may not appear: it must hold no row (else its team's next entry takes over)
-        return not mine
+        return None if mine else False
     entry, at, pub, baseline, *keys = found[0]
     audiences = (Standing.Audience.ALL, Standing.Audience.PUBLIC) if pub or baseline else (Standing.Audience.ALL,)
     wanted = {
@@ -419,12 +420,12 @@ def _place(split: _Split, sub: Submission) -> bool:
         for audience in audiences
     }
     if any(r["entry_id"] != entry or (r["label"], r["audience"]) not in wanted for r in mine):
-        return False  # a row it no longer earns (made private, new result): the slot's next entry is unknown
+        return None  # a row it no longer earns (made private, new result): the slot's next entry is unknown
     if baseline:  # its own rows, beside the teams'
         if mine:
-            return len(mine) == len(wanted)
+            return False if len(mine) == len(wanted) else None
         Standing.objects.bulk_create(wanted.values())
-        return True
+        return True  # a baseline's rows are in both audiences
     slots = {(r["label"], r["audience"]): r for r in rows if not r["is_baseline"]}
     new, better = [], {}
     for slot, standing in wanted.items():
@@ -441,7 +442,10 @@ def _place(split: _Split, sub: Submission) -> bool:
         Standing.objects.filter(pk__in=ids).update(
             entry_id=entry, submission_id=sub.pk, sort_key=standing.sort_key, tie_key=standing.tie_key, submitted_at=at
         )
-    return True
+    public = Standing.Audience.PUBLIC
+    return any(s.audience == public for s in new) or any(
+        slots[(label, public)]["id"] in ids for label, (_, ids) in better.items() if (label, public) in slots
+    )
 
 
 def refresh_submission(sub: Submission) -> None:
@@ -450,12 +454,17 @@ def refresh_submission(sub: Submission) -> None:
     team = sub.participant_team_id
     with transaction.atomic(savepoint=False):  # the callers' transaction; no savepoint to pay for
         signatures = _lock_phase(sub.phase_id)
+        shown: list[int] = []  # phase-splits whose public rows may have changed
         cached = _RULES.get(sub.phase_id)
         if cached is None or {k: v.signature for k, v in cached.items()} != signatures:
             cached = _phase_rules(sub.phase_id)  # another process changed them, or new standings
         for ps_id, split in sorted(cached.items()):
             if signatures.get(ps_id) != split.signature:
                 _refresh_team(split.rules, team)  # builds them (none yet) or rebuilds them (settings changed)
-            elif not _place(split, sub):
+            elif (placed := _place(split, sub)) is None:
                 _rebuild_team(split.rules, team)
-        signals.standings_changed.send(sender=Standing, phase_id=sub.phase_id, phase_split_ids=tuple(sorted(cached)))
+            elif not placed:
+                continue  # no public row written: what the public sees is as it was
+            shown.append(ps_id)
+        if shown:
+            signals.standings_changed.send(sender=Standing, phase_id=sub.phase_id, phase_split_ids=tuple(shown))
