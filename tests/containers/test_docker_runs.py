@@ -346,7 +346,7 @@ def test_a_stopped_handle_ends_its_own_run_and_no_other(backend: DockerBackend, 
     """A worker with two slots is told one job ended: that container is killed and removed; the other
     run of the same backend goes on to its own end."""
     handles = {"long": RunHandle("long"), "short": RunHandle("short")}
-    commands = {"long": "sleep 600", "short": "sleep 8; echo done"}
+    commands = {"long": "sleep 600", "short": "sleep 12; echo done"}
     outcomes: dict[str, Any] = {}
 
     def run(name: str) -> None:

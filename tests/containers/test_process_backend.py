@@ -238,7 +238,7 @@ def test_a_stopped_handle_kills_its_own_bundle_and_no_other(
     bundle of the same backend runs to its end."""
     codes = {
         "long": bundle(tmp_path, {"run.sh": "sleep 600"}, "long"),
-        "short": bundle(tmp_path, {"run.sh": "sleep 4; " + COUNT_SH}, "short"),
+        "short": bundle(tmp_path, {"run.sh": "sleep 8; " + COUNT_SH}, "short"),
     }
     handles = {name: RunHandle(name) for name in codes}
     results: dict[str, Any] = {}

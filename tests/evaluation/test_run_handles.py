@@ -31,7 +31,7 @@ SLEEPER = {
 
 def test_stopping_one_handle_kills_its_evaluator_alone(pool: EvaluatorPool, tmp_path: Path) -> None:
     long_job = job_for(tmp_path / "a", SLEEPER, submission={"sleep": 600}, key="sleeper")
-    short_job = job_for(tmp_path / "b", SLEEPER, submission={"sleep": 3}, key="sleeper")
+    short_job = job_for(tmp_path / "b", SLEEPER, submission={"sleep": 8}, key="sleeper")
     handles = {"long": RunHandle("long"), "short": RunHandle("short")}
     outcomes: dict[str, EvaluationOutcome] = {}
 
@@ -57,7 +57,7 @@ def test_stopping_one_handle_kills_its_evaluator_alone(pool: EvaluatorPool, tmp_
     assert "short" not in outcomes or outcomes["short"].ok  # untouched by the other's stop
     threads["short"].join(timeout=60)
     assert outcomes["short"].ok, outcomes["short"].error
-    assert outcomes["short"].output["result"] == [{"test_split": {"slept": 3}}]
+    assert outcomes["short"].output["result"] == [{"test_split": {"slept": 8}}]
     assert sum(p is not None and p.poll() is None for p in processes) == 1  # the short one's, kept warm
     assert pool.warm_count("sleeper") == 1
 

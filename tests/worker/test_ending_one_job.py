@@ -77,7 +77,7 @@ def serve(worker: Worker, jobs: int) -> threading.Thread:
     return thread
 
 
-def file_job(server: BatchedServer, sid: int, seconds: float, script: bytes) -> dict[str, Any]:
+def file_job(server: FakeServer, sid: int, seconds: float, script: bytes) -> dict[str, Any]:
     return {
         "submission_id": sid, "attempt": 1, "phase": {"codename": "test"}, "lease_seconds": 3,
         "submission_file": server.add(json.dumps({"sleep": seconds, "sid": sid}).encode(), "submission.json"),
@@ -91,14 +91,14 @@ def test_a_cancelled_file_job_is_stopped_alone_and_the_other_is_reported(tmp_pat
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("__init__.py", SLEEPER)
     server = BatchedServer()
-    server.jobs = [file_job(server, 21, 600, buf.getvalue()), file_job(server, 22, 4, buf.getvalue())]
+    server.jobs = [file_job(server, 21, 600, buf.getvalue()), file_job(server, 22, 15, buf.getvalue())]
     with EvaluatorPool(workdir=tmp_path / "evaluators", max_warm=0) as pool:
         busy: list[Any] = []
 
-        def ends(sid: int) -> bool:  # 21 is cancelled once both evaluations run
-            if sid == 21 and len(pool._busy) == 2 and not busy:
+        def ends(sid: int) -> bool:  # 21 is cancelled once both evaluations run (or, failing that, after 22)
+            if sid == 21 and len(pool._busy) == 2 and not busy and 22 not in server.reported:
                 busy.extend(ev.proc for ev in pool._busy.values())
-            return sid == 21 and bool(busy)
+            return sid == 21 and (bool(busy) or 22 in server.reported)
 
         server.ends = ends
         worker = Worker(server, tmp_path / "w", pool=pool, containers="off", slots=2)
@@ -108,7 +108,7 @@ def test_a_cancelled_file_job_is_stopped_alone_and_the_other_is_reported(tmp_pat
         assert 21 in server.ended and len(busy) == 2  # it was stopped while 22 ran
         assert list(server.reported) == [22]  # nothing for the cancelled job
         assert server.reported[22]["error"] is None, server.reported[22]
-        assert server.reported[22]["output"] == {"result": [{"test_split": {"slept": 4}}]}
+        assert server.reported[22]["output"] == {"result": [{"test_split": {"slept": 15}}]}
         assert server.released == []  # ended by the host, not handed back
         assert all(p.poll() is not None for p in busy)  # both evaluators are gone (max_warm=0)
 
@@ -126,7 +126,7 @@ def test_a_cancelled_container_job_is_stopped_alone_and_the_other_is_reported(
 ) -> None:
     server = BatchedServer()
     sleeper = made("sleeper", sh("sleep 600"))
-    predictor = made("slow-predictor", sh("sleep 8; " + PREDICT))
+    predictor = made("slow-predictor", sh("sleep 15; " + PREDICT))
     server.jobs = [
         dict(static_job(server, sleeper, script_zip, inputs=None), submission_id=31, lease_seconds=3),
         dict(static_job(server, predictor, script_zip, inputs=b"a\nb\n", inputs_name="inputs.txt"), submission_id=32),
@@ -136,7 +136,14 @@ def test_a_cancelled_container_job_is_stopped_alone_and_the_other_is_reported(
     def images_running() -> list[str]:
         return [c.attrs["Config"]["Image"] for c in docker_client.containers.list(filters=owned_by(runner.backend))]
 
-    server.ends = lambda sid: sid == 31 and len(images_running()) == 2  # cancelled once both containers run
+    both: list[bool] = []
+
+    def ends(sid: int) -> bool:  # 31 is cancelled once both containers run (or, failing that, after 32)
+        if sid == 31 and not both and 32 not in server.reported and len(images_running()) == 2:
+            both.append(True)
+        return sid == 31 and (bool(both) or 32 in server.reported)
+
+    server.ends = ends
     with EvaluatorPool(workdir=tmp_path / "evaluators", max_warm=0) as pool:
         worker = Worker(server, tmp_path / "w", pool=pool, containers=runner, slots=2)
         thread = serve(worker, 2)
@@ -144,7 +151,7 @@ def test_a_cancelled_container_job_is_stopped_alone_and_the_other_is_reported(
             if server.ended:
                 break
             time.sleep(0.1)
-        assert server.ended and server.ended[0] == 31
+        assert server.ended and server.ended[0] == 31 and both  # while 32 ran
         for _ in range(100):  # the cancelled container is killed and removed; the other one runs on
             if len(images_running()) < 2:
                 break
@@ -157,3 +164,28 @@ def test_a_cancelled_container_job_is_stopped_alone_and_the_other_is_reported(
     assert report["error"] is None, report
     assert report["output"] == {"result": [{"test_split": {"count": 2}}]}
     assert server.released == []
+
+
+def test_with_one_slot_a_cancelled_file_job_is_stopped_too(tmp_path: Path) -> None:
+    """The one-job loop: its evaluator is killed when the lease is refused, not left to run its 600 s."""
+    from assay.worker.client import LeaseLostError
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__init__.py", SLEEPER)
+    server = FakeServer()  # job by job: no batched heartbeat
+    job = file_job(server, 41, 600, buf.getvalue())
+    with EvaluatorPool(workdir=tmp_path / "evaluators", max_warm=0) as pool:
+
+        def heartbeat(submission_id: int, attempt: int) -> None:
+            if pool._busy:  # cancelled once its evaluation runs
+                raise LeaseLostError(f"submission {submission_id} was cancelled")
+
+        server.heartbeat = heartbeat  # type: ignore[method-assign]
+        worker = Worker(server, tmp_path / "w", pool=pool, containers="off")
+        thread = threading.Thread(target=worker.run_job, args=(job,), daemon=True)
+        thread.start()
+        thread.join(timeout=120)  # it sleeps 600 s: only its stop ends it
+        assert not thread.is_alive()
+        assert server.completed == [] and server.released == []
+        assert pool.started_evaluators == 1 and not pool._busy
