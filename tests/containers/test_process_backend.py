@@ -185,7 +185,10 @@ open("/output/submission.json", "w").write(str(n))
     assert int(result.predictions.read_text()) < LIMITS.max_processes  # type: ignore[union-attr]
     limits = EvaluationLimits(wall_seconds=5, cpu_seconds=60, memory_bytes=256 * 1024**2, max_processes=16)
     bomb = run(backend, bundle(tmp_path, {"run.sh": "b() { b | b & }; b; sleep 600"}, "bomb"), inputs, tmp_path, limits)
-    assert not bomb.ok and bomb.outcome.timed_out  # ended by the 5 s wall clock, not by the sleep
+    # ended by the 5 s wall clock, or earlier when the process limit left the shell no fork for its own
+    # `sleep` ("Cannot fork", exit 2: seen under load) — never by the sleep's 600 s
+    assert not bomb.ok
+    assert bomb.outcome.timed_out or (bomb.outcome.exit_code and "fork" in bomb.outcome.stderr.lower()), bomb.outcome
     assert not _leftovers()  # the sleeping children and the bomb's processes died with the run
 
 
