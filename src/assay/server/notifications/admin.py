@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import FailureAlert, NotificationSettings, Webhook, WebhookDelivery
+from .models import BoardSnapshot, FailureAlert, NotificationSettings, Webhook, WebhookDelivery
 
 
 @admin.register(NotificationSettings)
@@ -26,3 +26,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 @admin.register(FailureAlert)
 class FailureAlertAdmin(admin.ModelAdmin):
     list_display = ("challenge", "sent_at")
+
+
+@admin.register(BoardSnapshot)
+class BoardSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: what the last ``leaderboard.changed`` event said; editing it would change the next event's rows."""
+
+    list_display = ("phase_split", "updated_at")
+    readonly_fields = [f.name for f in BoardSnapshot._meta.fields]
+    raw_id_fields = ("phase_split",)
