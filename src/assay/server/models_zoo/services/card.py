@@ -17,8 +17,9 @@ version ``label`` + digest        ``engineering.model_version``
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from assay.server import cards
 
 from ..models import ModelVersion
 from .access import ModelRefusal
@@ -46,35 +47,16 @@ QUESTIONNAIRE = {
     "output_significance": "output_significance",
     "data_sources": "data_sources",
 }
-# control characters other than tab, newline and carriage return (NUL among them) are refused
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_text(field: str, value: Any, limit: int) -> str:
     """A card or name value: a string within ``limit`` characters, without control characters."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ModelRefusal("invalid", f"{field} must be text", 400)
-    if len(value) > limit:
-        raise ModelRefusal("too_large", f"{field} is {len(value)} characters; at most {limit}", 400)
-    if _CONTROL.search(value):
-        raise ModelRefusal("invalid", f"{field} holds a control character (NUL or similar)", 400)
-    return value.strip()
+    return cards.clean_text(field, value, limit, ModelRefusal)
 
 
 def clean_card(card: Any, *, partial: bool = False) -> dict[str, str]:
     """The card's fields checked (unknown fields refused, so a typo is not silently lost)."""
-    if card is None:
-        card = {}
-    if not isinstance(card, dict):
-        raise ModelRefusal("invalid", "the model card must be an object of its fields", 400)
-    unknown = sorted(set(card) - set(FIELDS))
-    if unknown:
-        raise ModelRefusal("invalid", f"unknown card fields: {', '.join(map(str, unknown))[:300]}", 400)
-    out = {
-        name: clean_text(name, card.get(name), limit) for name, limit in FIELDS.items() if not partial or name in card
-    }
+    out = cards.clean_card(card, FIELDS, what="model card", refusal=ModelRefusal, partial=partial)
     if out.get("output_significance") and out["output_significance"] not in OUTPUT_SIGNIFICANCE:
         raise ModelRefusal(
             "invalid", f"output_significance must be one of: {'; '.join(OUTPUT_SIGNIFICANCE)} (or empty)", 400
