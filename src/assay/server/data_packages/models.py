@@ -12,6 +12,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from assay.server.immutable import refuse_changes
+
 
 class DataPackage(models.Model):
     class Access(models.TextChoices):
@@ -84,12 +86,7 @@ class DataPackageFile(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         """Refuse to change a stored file's identity: a new file belongs in a new version."""
-        if self.pk is not None:
-            before = type(self).objects.filter(pk=self.pk).values(*self.IMMUTABLE).first()
-            now = {name: getattr(self, name) for name in self.IMMUTABLE}
-            now["file"] = self.file.name
-            if before is not None and before != now:
-                raise ValueError(f"data package file {self.pk} is immutable: publish a new version instead")
+        refuse_changes(self, self.IMMUTABLE, f"data package file {self.pk} is immutable: publish a new version instead")
         super().save(*args, **kwargs)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from assay.server.immutable import refuse_changes
+
 
 class Model(models.Model):
     class Kind(models.TextChoices):
@@ -69,12 +71,7 @@ class ModelVersion(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         """Refuse to change what identifies a stored version: a new file is a new version."""
-        if self.pk is not None:
-            before = type(self).objects.filter(pk=self.pk).values(*self.IMMUTABLE).first()
-            now = {name: getattr(self, name) for name in self.IMMUTABLE}
-            now["file"] = self.file.name
-            if before is not None and before != now:
-                raise ValueError(f"model version {self.pk} is immutable: register a new version instead")
+        refuse_changes(self, self.IMMUTABLE, f"model version {self.pk} is immutable: register a new version instead")
         super().save(*args, **kwargs)
 
 
