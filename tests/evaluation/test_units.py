@@ -7,7 +7,7 @@ import io
 import json
 import stat
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -15,7 +15,7 @@ from assay.evaluation import ChunkingSpec, EvaluationLimits, UnsafeZipError, spl
 from assay.evaluation.chunking import cut_submission, detect_format
 from assay.evaluation.evaluator import OutputCapture
 from assay.evaluation.pool import cap_text
-from assay.evaluation.safezip import package_root, safe_extract
+from assay.evaluation.safezip import checked_entry_path, package_root, safe_extract
 
 
 def _zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
@@ -25,14 +25,44 @@ def _zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path
     return path
 
 
-@pytest.mark.parametrize(
-    "name, message",
-    [("/etc/cron.d/x", "absolute"), ("../../x.py", "outside"), ("a/../../x.py", "outside"), ("C:/x.py", "absolute")],
-)
+HOSTILE_NAMES = [
+    ("/etc/cron.d/x", "is an absolute path"),
+    ("C:/x.py", "is an absolute path"),
+    ("../../x.py", r"points outside the archive \('..'\)"),
+    ("a/../../x.py", r"points outside the archive \('..'\)"),
+    ("a\\..\\..\\x.py", r"points outside the archive \('..'\)"),
+    ("a\x01.py", "holds a control character"),
+    ("a\nb.py", "holds a control character"),
+    ("a\x7f.py", "holds a control character"),
+]
+
+
+@pytest.mark.parametrize("name, message", HOSTILE_NAMES)
 def test_safe_extract_refuses_escaping_paths(tmp_path: Path, name: str, message: str) -> None:
     archive = _zip(tmp_path / "a.zip", [("__init__.py", b""), (name, b"x")])
     with pytest.raises(UnsafeZipError, match=message):
         safe_extract(archive, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["__init__.py", "a.zip"]
+
+
+@pytest.mark.parametrize("name, message", [*HOSTILE_NAMES, ("a\x00.py", "holds a control character")])
+def test_checked_entry_path_is_the_one_name_rule(name: str, message: str) -> None:
+    """The rule the server's code bundle and data package checks apply too (a NUL never survives ``zipfile``)."""
+    with pytest.raises(UnsafeZipError, match=message):
+        checked_entry_path(name)
+
+
+def test_checked_entry_path_cleans_and_skips() -> None:
+    assert checked_entry_path("./a//b\\c.py") == PurePosixPath("a/b/c.py")
+    assert checked_entry_path("x/./y") == PurePosixPath("x/y")
+    for skipped in ("", "./", "__MACOSX/._a.py", "__MACOSX/"):
+        assert checked_entry_path(skipped) is None, skipped
+
+
+def test_safe_extract_skips_macos_metadata_and_keeps_empty_folders(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "a.zip", [("__MACOSX/._x.py", b"junk"), ("x.py", b"1"), ("out/", b"")])
+    assert safe_extract(archive, tmp_path / "out") == ["x.py"]
+    assert not (tmp_path / "out" / "__MACOSX").exists() and (tmp_path / "out" / "out").is_dir()
 
 
 def test_safe_extract_refuses_symlinks_and_devices(tmp_path: Path) -> None:

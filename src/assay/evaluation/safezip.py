@@ -1,9 +1,12 @@
 """Extracting a host's evaluation-script zip without letting it write anywhere else.
 
 The zip comes from a challenge host, and is unpacked by the worker outside the sandbox, so it is
-treated as hostile: absolute paths, ``..`` steps, symlinks, device files and zip bombs are refused
-before anything is written. Files are created 0644 and folders 0755 (whatever the zip says) so that
-the unprivileged sandbox user can read them and nobody can execute a surprise set-uid file.
+treated as hostile: control characters, absolute paths, ``..`` steps, symlinks, device files and zip
+bombs are refused before anything is written. Files are created 0644 and folders 0755 (whatever the
+zip says) so that the unprivileged sandbox user can read them and nobody can execute a surprise
+set-uid file. The name and kind rules are public (:func:`checked_entry_path`,
+:func:`checked_entry_is_folder`): the server checks code bundles and data package versions by them
+when they arrive, so an archive is refused there for the same reasons as here.
 """
 
 from __future__ import annotations
@@ -19,19 +22,36 @@ class UnsafeZipError(ValueError):
     """The archive holds an entry that could escape the folder it is extracted to, or is too large."""
 
 
-def _clean_name(raw: str) -> PurePosixPath | None:
-    """The entry's relative path, None for an entry to skip (a folder entry or macOS metadata)."""
-    name = raw.replace("\\", "/")
-    if "\x00" in name:
-        raise UnsafeZipError(f"zip entry {raw!r} contains a NUL byte")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeZipError(f"zip entry {raw!r} is an absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
+def checked_entry_path(name: str) -> PurePosixPath | None:
+    """An archive entry's name as a clean relative path; None for a name to skip (a bare folder, macOS metadata).
+
+    The one naming rule for every zip Assay takes from someone else (evaluation scripts and test inputs
+    unpacked here, code bundles and data package versions checked when they arrive): :class:`UnsafeZipError`
+    for a control character (NUL among them), an absolute path (``/…``, ``C:…``) or a ``..`` step, with
+    backslashes read as separators. The messages name the entry and say what is wrong with the archive
+    itself, so they read the same whichever face reports them.
+    """
+    path = name.replace("\\", "/")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise UnsafeZipError(f"zip entry {name!r} holds a control character")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise UnsafeZipError(f"zip entry {name!r} is an absolute path")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeZipError(f"zip entry {raw!r} points outside the folder ('..')")
+        raise UnsafeZipError(f"zip entry {name!r} points outside the archive ('..')")
     if not parts or parts[0] == "__MACOSX":
         return None
     return PurePosixPath(*parts)
+
+
+def checked_entry_is_folder(info: zipfile.ZipInfo) -> bool:
+    """Whether the entry is a folder; :class:`UnsafeZipError` for a symbolic link or any other non-regular file."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file")
+    return info.is_dir() or kind == stat.S_IFDIR
 
 
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, max_entries: int = 20000) -> list[str]:
@@ -49,17 +69,12 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, 
             if len(infos) > max_entries:
                 raise UnsafeZipError(f"the zip holds {len(infos)} entries, more than {max_entries}")
             for info in infos:
-                rel = _clean_name(info.filename)
+                rel = checked_entry_path(info.filename)
+                folder = checked_entry_is_folder(info)
                 if rel is None:
                     continue
-                mode = info.external_attr >> 16
-                kind = stat.S_IFMT(mode)
-                if kind == stat.S_IFLNK:
-                    raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link")
-                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                    raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file")
                 target = dest.joinpath(*rel.parts)
-                if info.is_dir() or kind == stat.S_IFDIR:
+                if folder:
                     target.mkdir(parents=True, exist_ok=True)
                     target.chmod(0o755)
                     continue

@@ -26,12 +26,13 @@ def package_zip(files: dict[str, bytes] | None = None, *, folders: bool = False)
     return buffer.getvalue()
 
 
-def symlink_zip() -> bytes:
+def symlink_zip(kind: int = stat.S_IFLNK) -> bytes:
+    """A zip whose ``inputs/passwd`` is a symbolic link to /etc/passwd (or another ``kind`` of special file)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("inputs/a.json", b"{}")
         info = zipfile.ZipInfo("inputs/passwd")
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        info.external_attr = (kind | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
     return buffer.getvalue()
 

@@ -5,6 +5,7 @@ access requests and their states, and a log row per download."""
 from __future__ import annotations
 
 import io
+import stat
 
 import pytest
 from django.core.files.storage import default_storage
@@ -298,7 +299,8 @@ def test_only_owners_publish_versions(people, host, host_team, media):
         (named_zip("C:/windows/evil.json"), 400, "absolute path"),
         (named_zip("inputs/../../evil.json"), 400, r"outside the archive \('..'\)"),
         (named_zip("inputs\\..\\..\\evil.json"), 400, "outside the archive"),
-        (named_zip("inputs/a\x01.json"), 400, "control character"),
+        (named_zip("inputs/a\x01.json"), 400, "holds a control character"),
+        (named_zip("inputs/a\nb.json"), 400, "holds a control character"),
         (named_zip("readme.txt"), 400, "'readme.txt' is outside inputs/, labels/, metadata/"),
         (named_zip("inputs/a.json", "answers/key.json"), 400, "'answers/key.json' is outside"),
         (named_zip("inputs/a.json", "inputs/a.json"), 400, "appears twice"),
@@ -306,12 +308,13 @@ def test_only_owners_publish_versions(people, host, host_team, media):
         (named_zip("inputs/" + "a" * 300), 400, "at most 300"),
         (duplicate_zip(), 400, "appears twice"),
         (symlink_zip(), 400, "symbolic link"),
+        (symlink_zip(stat.S_IFIFO), 400, "'inputs/passwd' is not a regular file"),
         (bomb_zip(), 400, "zip bomb"),
     ],
     ids=[
         "empty-file", "not-a-zip", "no-entries", "only-folders", "absolute", "drive-letter", "dot-dot",
-        "backslash-dot-dot", "control-char", "root-file", "unknown-folder", "duplicate", "file-and-folder",
-        "long-name", "duplicate-after-cleaning", "symlink", "zip-bomb",
+        "backslash-dot-dot", "control-char", "newline", "root-file", "unknown-folder", "duplicate", "file-and-folder",
+        "long-name", "duplicate-after-cleaning", "symlink", "fifo", "zip-bomb",
     ],
 )  # fmt: skip
 def test_hostile_archives_are_refused_and_nothing_is_stored(people, host, host_team, media, archive, status, match):

@@ -30,7 +30,7 @@ worker_client = containers.worker_client
 pytestmark = pytest.mark.django_db
 
 
-def zipped(files: dict[str, bytes | str], *, links: dict[str, str] | None = None) -> bytes:
+def zipped(files: dict[str, bytes | str], *, links: dict[str, str] | None = None, fifo: str = "") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
@@ -39,6 +39,10 @@ def zipped(files: dict[str, bytes | str], *, links: dict[str, str] | None = None
             info = zipfile.ZipInfo(name)
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             zf.writestr(info, target)
+        if fifo:
+            info = zipfile.ZipInfo(fifo)
+            info.external_attr = (stat.S_IFIFO | 0o644) << 16
+            zf.writestr(info, b"")
     return buf.getvalue()
 
 
@@ -73,8 +77,12 @@ def test_a_code_bundle_is_accepted_and_its_job_names_the_code(static_challenge, 
         (lambda: zipped({"predict.py": "print(1)"}), "has no run.sh or main.py at its root"),
         (lambda: zipped({"model/run.sh": "true"}), "zip the folder's contents, not the folder"),
         (lambda: zipped({}), "has no run.sh or main.py"),
-        (lambda: zipped({"run.sh": "true", "../evil.sh": "x"}), "points outside the folder"),
+        (lambda: zipped({"run.sh": "true", "../evil.sh": "x"}), "points outside the archive ('..')"),
+        (lambda: zipped({"run.sh": "true", "model\\..\\..\\evil.sh": "x"}), "points outside the archive ('..')"),
         (lambda: zipped({"run.sh": "true", "/etc/cron.d/x": "x"}), "is an absolute path"),
+        (lambda: zipped({"run.sh": "true", "C:/evil.sh": "x"}), "is an absolute path"),
+        (lambda: zipped({"run.sh": "true", "model/a\x01.bin": "x"}), "holds a control character"),
+        (lambda: zipped({"run.sh": "true"}, fifo="model/pipe"), "is not a regular file"),
         (lambda: zipped({"run.sh": "true"}, links={"data": "/etc/passwd"}), "is a symbolic link"),
         (lambda: zipped({"predict.py": "1"}, links={"run.sh": "/bin/sh"}), "is a symbolic link"),
         (lambda: zeros(11 * 1024**2), "more than the phase's limit of 10485760"),
@@ -86,7 +94,11 @@ def test_a_code_bundle_is_accepted_and_its_job_names_the_code(static_challenge, 
         "nested",
         "empty",
         "traversal",
+        "backslash-traversal",
         "absolute",
+        "drive-letter",
+        "control-char",
+        "fifo",
         "symlink",
         "linked-entry",
         "bomb",

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import stat
 import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import IO, Any
 
 from django.conf import settings
@@ -25,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
+from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import HostTeam
 
@@ -189,24 +188,21 @@ def check_archive(archive: IO[bytes]) -> list[Entry]:
 
 
 def _entry_path(info: zipfile.ZipInfo) -> str | None:
-    """The entry's clean path (``inputs/a/b.png``), None for a folder or macOS metadata, else a refusal."""
+    """The entry's clean path (``inputs/a/b.png``), None for a folder or macOS metadata, else a refusal.
+
+    Names and kinds are :mod:`assay.evaluation.safezip`'s rules (the worker's); the roles and the length are this
+    module's.
+    """
     raw = info.filename
-    name = raw.replace("\\", "/")
-    if "\x00" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise _refused(f"zip entry {raw!r} holds a control character")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise _refused(f"zip entry {raw!r} is an absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise _refused(f"zip entry {raw!r} points outside the archive ('..')")
-    kind = stat.S_IFMT(info.external_attr >> 16)
-    if kind == stat.S_IFLNK:
-        raise _refused(f"zip entry {raw!r} is a symbolic link")
-    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise _refused(f"zip entry {raw!r} is not a regular file")
-    if not parts or parts[0] == "__MACOSX" or parts[-1] == ".DS_Store":
+    try:
+        rel = checked_entry_path(raw)
+        folder = checked_entry_is_folder(info)
+    except UnsafeZipError as exc:
+        raise _refused(str(exc)) from None
+    if rel is None or rel.name == ".DS_Store":
         return None
-    if info.is_dir() or kind == stat.S_IFDIR:
+    parts = rel.parts
+    if folder:
         if parts[0] not in ROLES:
             raise _refused(f"zip entry {raw!r}: the top-level folders are {', '.join(ROLES)} (nothing else)")
         return None
@@ -214,7 +210,7 @@ def _entry_path(info: zipfile.ZipInfo) -> str | None:
         raise _refused(
             f"zip entry {raw!r} is outside {', '.join(r + '/' for r in ROLES)}: a file's top-level folder is its role"
         )
-    path = str(PurePosixPath(*parts))
+    path = str(rel)
     if len(path) > PATH_MAX:
         raise _refused(f"zip entry {raw[:80]!r}… is {len(path)} characters long; at most {PATH_MAX}")
     return path

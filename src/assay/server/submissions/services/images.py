@@ -25,7 +25,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import stat
 import zipfile
 from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from django.db.models import Q
 
 from assay.evaluation.containers.intake import ImageRefused, host_architecture, read_manifest
 from assay.evaluation.containers.process_backend import ENTRY_POINTS
-from assay.evaluation.safezip import UnsafeZipError, _clean_name
+from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from .errors import SubmissionError
@@ -167,15 +166,11 @@ def check_code_bundle(file: IO[bytes], *, max_bytes: int) -> None:
     total, root = 0, set()
     for info in infos:
         try:
-            rel = _clean_name(info.filename)
+            rel = checked_entry_path(info.filename)
+            folder = checked_entry_is_folder(info)
         except UnsafeZipError as exc:
             raise refuse(str(exc)) from None
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if kind == stat.S_IFLNK:
-            raise refuse(f"zip entry {info.filename!r} is a symbolic link")
-        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise refuse(f"zip entry {info.filename!r} is not a regular file")
-        if rel is None or info.is_dir() or kind == stat.S_IFDIR:
+        if rel is None or folder:
             continue
         total += info.file_size
         if len(rel.parts) == 1:
