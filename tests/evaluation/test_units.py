@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from assay.evaluation import ChunkingSpec, EvaluationLimits, UnsafeZipError, split_submission, validate_output
-from assay.evaluation.chunking import cut_submission, detect_format
+from assay.evaluation.chunking import _DisjointKeys, cut_submission, detect_format
 from assay.evaluation.evaluator import OutputCapture
 from assay.evaluation.pool import cap_text
 from assay.evaluation.safezip import checked_entry_path, package_root, safe_extract
@@ -267,6 +267,23 @@ def test_a_cut_that_puts_a_key_in_two_chunks_is_refused_and_redone_by_parsing(tm
         assert merged.keys().isdisjoint(piece)
         merged.update(piece)
     assert merged == {"a": 5, "b": 2, "c": 3, "d": 4, "e": 6}  # what json.load of the whole file gives
+
+
+@pytest.mark.parametrize(
+    ("chunks", "disjoint"),
+    [
+        ([["a", "b"], ["c", "d"], ["e"]], True),  # rising throughout: no set needed
+        ([["a", "c"], ["c", "d"]], False),  # the next chunk starts with the last key seen
+        ([["a", "b"], ["c", "d"], ["b2", "e"]], True),  # order broken, no key repeated
+        ([["a", "b"], ["c", "d"], ["x", "b"]], False),  # unsorted chunk repeats a key of a sorted one
+        ([["a", "b"], ["c", "d"], ["b2"], ["e", "a"]], False),  # repeated after the set took over
+        ([["b", "a"], ["c"], ["a"]], False),  # unsorted from the first chunk
+        ([["b", "a"], ["c"], ["a2"]], True),
+    ],
+)
+def test_object_chunks_share_no_key(chunks: list[list[str]], disjoint: bool) -> None:
+    keys = _DisjointKeys()
+    assert all(keys.add(list(chunk)) for chunk in chunks) is disjoint
 
 
 def test_a_cut_of_malformed_json_fails_its_check(tmp_path: Path) -> None:
