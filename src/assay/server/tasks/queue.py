@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from assay.server.prepared import Prepared
+from assay.server.prepared import Prepared, insert
 
 from .models import Task
 from .registry import Permanent, lookup
@@ -74,7 +74,7 @@ def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8
     if key:
         Task.objects.bulk_create([row], ignore_conflicts=True)  # INSERT … ON CONFLICT DO NOTHING / OR IGNORE
     else:
-        row.save(force_insert=True)
+        insert([row])  # one INSERT built once (no signals, none listen): every result enqueues a task
     transaction.on_commit(wakeup.set)
 
 

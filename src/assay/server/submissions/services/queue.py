@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Q
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ErrorKind, check_cases, decode_cases, split_cases
@@ -103,23 +104,38 @@ def claim_several(
                 sub.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
                 sub.started_at = now
                 scored_against.record(sub)  # in this UPDATE: what the job block (jobs.job_payload) hands over
-                sub.save(
-                    update_fields=[
-                        "status",
-                        "attempt",
-                        "lease_owner",
-                        "leased_by",
-                        "lease_expires_at",
-                        "started_at",
-                        "expired_leases",
-                        *scored_against.FIELDS,
-                    ]
-                )
+                _save_claimed(sub)
                 signals.claimed.send(sender=Submission, submission=sub)
                 leased.append(sub)
         if leased or not lost_for_good:
             return leased
         # every row found had lost its last lease (failed above): look again for jobs that can run
+
+
+#: What a claim writes on each row it leases.
+CLAIMED = (
+    "status", "attempt", "lease_owner", "leased_by", "lease_expires_at", "started_at", "expired_leases",
+    *scored_against.FIELDS,
+)  # fmt: skip
+_CLAIM_WRITES: dict[str, str] = {}
+
+
+def _save_claimed(sub: Submission) -> None:
+    """``sub.save(update_fields=CLAIMED)`` by an ``UPDATE`` built once per database (the ORM building it was a
+    third of a claim's CPU, once per job), its ``pre_save`` and ``post_save`` sent as that save sends them."""
+    using, columns = connection.alias, [Submission._meta.get_field(name) for name in CLAIMED]
+    if using not in _CLAIM_WRITES:
+        qn = connection.ops.quote_name
+        sets = ", ".join(f"{qn(column.column)} = %s" for column in columns)
+        _CLAIM_WRITES[using] = f"UPDATE {qn(Submission._meta.db_table)} SET {sets} WHERE {qn('id')} = %s"
+    update_fields = frozenset(CLAIMED)
+    pre_save.send(sender=Submission, instance=sub, raw=False, using=using, update_fields=update_fields)
+    params = [column.get_db_prep_save(column.pre_save(sub, False), connection) for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_WRITES[using], [*params, sub.pk])
+        if cursor.rowcount == 0:  # as save() refuses it; the row is locked by the claim's read, so never
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+    post_save.send(sender=Submission, instance=sub, created=False, update_fields=update_fields, raw=False, using=using)
 
 
 # The claim query compiled once per database and kind of worker (platform queue or not, its abilities), run
