@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from assay.worker.cache import FileCache
-from assay.worker.client import ProtocolError, WorkerClient, WorkerStopped
+from assay.worker.client import ProtocolError, TokenRefused, WorkerClient, WorkerStopped
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -251,6 +251,30 @@ def test_a_heartbeat_to_a_server_that_does_not_answer_is_given_up_when_stopping(
         client.heartbeat(7, 1)
     assert not held.ended
     held.gate.set()
+
+
+def test_a_server_without_the_batched_heartbeat_is_asked_job_by_job(serve):
+    """An older server answers 404 to ``POST /heartbeat``: each lease is renewed by its own request from then
+    on (the batched route is not asked again), and a lease it refuses (409) is "ended", not an error."""
+    server = serve(status(404), status(200), status(409), status(200), status(200))
+    client = _client(server)
+    assert client.heartbeat_several([(7, 1), (8, 2)]) == ["extended", "ended"]
+    assert client.heartbeat_several([(7, 1), (9, 1)]) == ["extended", "extended"]
+    assert [p for _, _, p in server.seen] == [
+        "/api/v1/worker/heartbeat",
+        "/api/v1/worker/jobs/7/heartbeat",
+        "/api/v1/worker/jobs/8/heartbeat",
+        "/api/v1/worker/jobs/7/heartbeat",
+        "/api/v1/worker/jobs/9/heartbeat",
+    ]
+
+
+@pytest.mark.parametrize("refusals", [(403,), (404, 401)], ids=["batched", "job-by-job"])
+def test_a_refused_token_is_not_taken_for_an_older_server(serve, refusals):
+    server = serve(*(status(code) for code in refusals))
+    with pytest.raises(TokenRefused):
+        _client(server).heartbeat_several([(7, 1)])
+    assert len(server.seen) == len(refusals)
 
 
 def test_a_result_that_cannot_be_sent_is_kept_and_sent_later(serve, tmp_path):

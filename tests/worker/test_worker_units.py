@@ -159,6 +159,27 @@ def test_a_revoked_token_still_stops_the_worker(tmp_path):
         worker._complete(7, 1, {"output": None, "error": "x"})
 
 
+def test_a_client_without_batched_heartbeats_renews_job_by_job():
+    """Test doubles (and any client) with only ``heartbeat``: the loop asks per job, a refused lease "ended"."""
+    from assay.worker.client import LeaseLostError, TokenRefused
+    from assay.worker.loop import _lease_states
+
+    class _OneByOne:
+        def __init__(self, refuse: dict[int, Exception]) -> None:
+            self.refuse, self.beats = refuse, []
+
+        def heartbeat(self, sid: int, attempt: int) -> None:
+            self.beats.append((sid, attempt))
+            if sid in self.refuse:
+                raise self.refuse[sid]
+
+    client = _OneByOne({8: LeaseLostError("cancelled")})
+    assert _lease_states(client, [(7, 1), (8, 2), (9, 1)]) == ["extended", "ended", "extended"]
+    assert client.beats == [(7, 1), (8, 2), (9, 1)]
+    with pytest.raises(TokenRefused):
+        _lease_states(_OneByOne({7: TokenRefused("revoked", 403)}), [(7, 1)])
+
+
 def test_the_submission_leaves_the_cache_after_its_job_and_the_challenges_files_stay(job_and_client, tmp_path):
     from assay.evaluation import EvaluationOutcome
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -197,14 +197,7 @@ class WorkerClient:
                     raise
                 log.info("the server has no batched heartbeat; heartbeating job by job")
                 self._batched_heartbeats = False
-        states = []
-        for sid, attempt in jobs:
-            try:
-                self.heartbeat(sid, attempt)
-                states.append("extended")
-            except LeaseLostError:
-                states.append("ended")
-        return states
+        return heartbeat_each(self, jobs)
 
     _batched_heartbeats = True  # until a server answers 404 to it (one older than the route)
 
@@ -373,6 +366,27 @@ class WorkerClient:
 
 class _BadHash(Exception):
     pass
+
+
+class Heartbeating(Protocol):
+    def heartbeat(self, submission_id: int, attempt: int) -> None: ...
+
+
+def heartbeat_each(client: Heartbeating, jobs: list[tuple[int, int]]) -> list[str]:
+    """Each job's lease renewed by a request of its own: "extended", or "ended" for one the server refuses.
+
+    The per-job fallback of :meth:`WorkerClient.heartbeat_several` (a server older than the batched route),
+    and of the worker loop for a client with no ``heartbeat_several`` (test doubles). Other errors (the
+    token refused, the server away) propagate: the caller decides.
+    """
+    states = []
+    for sid, attempt in jobs:
+        try:
+            client.heartbeat(sid, attempt)
+            states.append("extended")
+        except LeaseLostError:
+            states.append("ended")
+    return states
 
 
 def _several_answer(answer: dict[str, Any]) -> dict[str, Any] | Exception:

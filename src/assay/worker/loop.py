@@ -39,7 +39,7 @@ from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ResultError, checked
 from assay.evaluation.scripts import zip_folder
 
 from .cache import FileCache
-from .client import LeaseLostError, ProtocolError, TokenRefused, WorkerClient, WorkerStopped
+from .client import LeaseLostError, ProtocolError, TokenRefused, WorkerClient, WorkerStopped, heartbeat_each
 from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
 log = logging.getLogger("assay.worker")
@@ -670,18 +670,9 @@ _NOT_OURS = "submission %s attempt %s: not reporting the worker's own failure (%
 
 def _lease_states(client: Any, keys: list[tuple[int, int]]) -> list[str]:
     """Renew these leases: the server's word for each ("extended", "lost", "ended"), in one request
-    (``heartbeat_several``); a client without it (test doubles) job by job, a refused lease "ended"."""
+    (``heartbeat_several``); a client without it (test doubles) job by job (:func:`heartbeat_each`)."""
     several = getattr(client, "heartbeat_several", None)
-    if several is not None:
-        return list(several(keys))
-    states = []
-    for sid, attempt in keys:
-        try:
-            client.heartbeat(sid, attempt)
-            states.append("extended")
-        except LeaseLostError:
-            states.append("ended")
-    return states
+    return list(several(keys)) if several is not None else heartbeat_each(client, keys)
 
 
 def _report(result: EvaluationOutcome) -> dict[str, Any]:
