@@ -79,10 +79,12 @@ def serve(host: str, port: int) -> None:
 
 def start_task_runner() -> None:
     """The background-task thread (e-mails, webhooks), unless ``ASSAY_TASKS_INPROCESS=0`` says a separate
-    ``assay admin run-tasks`` process runs them."""
+    ``assay admin run-tasks`` process runs them, or the embedded worker's process runs them."""
     from django.conf import settings
 
-    if settings.TASKS_INPROCESS:
+    from assay.server import inprocess_worker
+
+    if settings.TASKS_INPROCESS and not inprocess_worker.runs_tasks():  # the worker process runs them
         from assay.server.tasks import runner
 
         runner.start()
@@ -182,11 +184,16 @@ def demo(
     )
     for line in lines:
         print(line, flush=True)
-    from assay.server import inprocess_worker
+    from django.conf import settings
 
-    inprocess_worker.start(f"http://{host}:{port}")
+    from assay.server import worker_process
+
+    if not os.environ.get("ASSAY_SITE_URL", "").strip():  # the worker process's e-mails link here too
+        settings.SITE_URL = site
+    worker_process.start_embedded(site)
     print(f"Assay is serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)", flush=True)
-    print("An in-process worker evaluates submissions (no other command needed).", flush=True)
+    where = "a thread of this process" if settings.EMBEDDED_WORKER == "thread" else "its own process"
+    print(f"An embedded worker evaluates submissions in {where} (no other command needed).", flush=True)
     sys.stdout.flush()
     serve(host, port)
 

@@ -1,4 +1,8 @@
-"""The worker ``assay demo`` runs inside the server process.
+"""The worker ``assay demo`` runs beside the server: here as a thread of the process it runs in.
+
+``ASSAY_EMBEDDED_WORKER=process`` (the default) runs this same supervised thread in a child process of the
+server (:mod:`assay.server.worker_process`), so requests and evaluation use two cores; ``thread`` runs it
+in the server process itself. :func:`health` and :func:`serving` answer for either (:func:`register`).
 
 It is the real :class:`~assay.worker.Worker` loop; by default it reaches the server through
 :class:`~assay.server.inprocess_client.InProcessClient` (the worker services called directly, no HTTP:
@@ -32,7 +36,7 @@ NAME = "in-process worker"
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd… restart; the last repeats
 log = logging.getLogger("assay.worker")
 
-_current: InProcessWorker | None = None  # the one this process runs, for health()
+_current = None  # the one this process runs (an InProcessWorker or a WorkerProcess), for health()
 
 
 class InProcessWorker:
@@ -108,22 +112,38 @@ class InProcessWorker:
         log.exception("the in-process worker died; restarting it")
 
 
+def fresh_token() -> str:
+    """A new platform token for the embedded worker; the previous ones are revoked (one demo worker)."""
+    WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_cached_tokens()
+    _, token = create_worker_token(None, NAME)
+    return token
+
+
 def start(server_url: str, transport: str | None = None) -> InProcessWorker:
     """Start the supervised worker thread (see :class:`InProcessWorker`); ``transport`` defaults to
     ``settings.INPROCESS_WORKER_TRANSPORT``."""
     global _current
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
-    WorkerToken.objects.filter(name=NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    forget_cached_tokens()
-    _, token = create_worker_token(None, NAME)
-    supervised = InProcessWorker(server_url, token, transport or settings.INPROCESS_WORKER_TRANSPORT)
+    supervised = InProcessWorker(server_url, fresh_token(), transport or settings.INPROCESS_WORKER_TRANSPORT)
     _current = supervised
     supervised.thread.start()
     log.info("in-process worker %s started (%s transport)", supervised.worker_id, supervised.transport)
     return supervised
 
 
-def unregister(supervised: InProcessWorker) -> None:
+def register(supervised) -> None:
+    """``supervised`` is now this process's embedded worker, for :func:`health` (a thread or a process)."""
+    global _current
+    _current = supervised
+
+
+def runs_tasks() -> bool:
+    """Whether this process's embedded worker process runs the background tasks (so this one need not)."""
+    return bool(getattr(_current, "tasks", False))
+
+
+def unregister(supervised) -> None:
     """A worker stopped on purpose no longer counts for :func:`health`."""
     global _current
     if _current is supervised:
@@ -137,13 +157,19 @@ def health() -> str | None:
         return None
     if supervised.alive():
         return None
-    return supervised.problem or "the in-process worker thread is not running"
+    return supervised.problem or "the in-process worker is not running"
 
 
 def serving() -> bool:
     """Whether this process runs an in-process worker that is serving now (``/readyz`` counts it as a worker)."""
     supervised = _current
     return supervised is not None and supervised.alive()
+
+
+def where() -> str:
+    """Where the serving embedded worker runs, for ``/readyz``."""
+    pid = getattr(_current, "pid", None)
+    return f"the in-process worker runs in process {pid}" if pid else "the in-process worker runs in this process"
 
 
 def _wait_for_server(server_url: str, timeout: float = 30.0) -> None:

@@ -222,6 +222,11 @@ READ_CACHE_SECONDS = float(os.environ.get("ASSAY_READ_CACHE_SECONDS", "300"))
 INPROCESS_WORKER_TRANSPORT = os.environ.get("ASSAY_INPROCESS_WORKER_TRANSPORT", "inprocess").strip().lower()
 if INPROCESS_WORKER_TRANSPORT not in ("inprocess", "http"):
     raise ImproperlyConfigured("ASSAY_INPROCESS_WORKER_TRANSPORT is 'inprocess' or 'http'")
+# Where `assay demo`'s embedded worker runs: "process" (a child process beside the server, with the background
+# tasks: the two use another core than the requests) or "thread" (a thread of the server process).
+EMBEDDED_WORKER = os.environ.get("ASSAY_EMBEDDED_WORKER", "process").strip().lower()
+if EMBEDDED_WORKER not in ("process", "thread"):
+    raise ImproperlyConfigured("ASSAY_EMBEDDED_WORKER is 'process' or 'thread'")
 # jobs the in-process worker evaluates at once: it claims that many in one call and reports those that end together
 # in one (the batched protocol); 1 is one job at a time over the one-job calls
 INPROCESS_WORKER_SLOTS = min(max(env_int("ASSAY_INPROCESS_WORKER_SLOTS", 4), 1), 16)

@@ -85,7 +85,7 @@ def workers(now: dt.datetime | None = None) -> Check:
             else "the in-process worker is not running; it is being restarted",
         )
     if inprocess_worker.serving():
-        return Check("workers", True, "the in-process worker runs in this process")
+        return Check("workers", True, inprocess_worker.where())
     since = (now or timezone.now()) - dt.timedelta(minutes=minutes)
     try:
         seen = WorkerToken.objects.filter(

@@ -1,0 +1,108 @@
+"""The embedded worker in its own process (``ASSAY_EMBEDDED_WORKER=process``, the default of ``assay demo``):
+it evaluates what the server process accepted, a child killed with SIGKILL is started again and loses no job,
+``/readyz`` says whether the child is alive, a refused token stops it for good, and it ends with its server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from assay.server import inprocess_worker
+from assay.server import worker_process as process_mode
+from assay.server.submissions.models import Submission, WorkerToken
+
+from .submissions.test_worker_e2e import PERFECT, post_submission, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _workers_check(client) -> tuple[int, dict]:
+    response = client.get("/readyz?skip=database,storage")
+    return response.status_code, response.json()["checks"]["workers"]
+
+
+def _finished(sid: int) -> Submission | None:
+    return Submission.objects.filter(pk=sid, completed_at__isnull=False).first()
+
+
+@pytest.fixture
+def worker_process(live_server, media, settings, monkeypatch):
+    settings.VAR_DIR = settings.MEDIA_ROOT
+    settings.TASKS_INPROCESS = True
+    monkeypatch.setattr(inprocess_worker, "RESTART_DELAYS", (0.5,))
+    supervised = process_mode.start_embedded(live_server.url, mode="process")
+    yield supervised
+    supervised.stop()
+
+
+def test_the_worker_process_evaluates_and_is_restarted_after_kill_9(
+    worker_process, client, team, participant, demo_challenge
+):
+    dev = demo_challenge.phases.get(codename="dev")
+    assert worker_process.pid != os.getpid() and inprocess_worker.runs_tasks()
+    assert _workers_check(client) == (
+        200,
+        {"ok": True, "detail": f"the in-process worker runs in process {worker_process.pid}"},
+    )
+    sid = post_submission(participant, dev, PERFECT.read_bytes())
+    done = wait_for(lambda: _finished(sid), 300, "the worker process to evaluate")
+    assert done.status == "finished" and not done.lease_owner
+
+    first = worker_process.pid
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: worker_process.problem, 30, "the supervisor to see the child die")
+    assert _workers_check(client) == (
+        503,
+        {"ok": False, "detail": "the in-process worker is not running; it is being restarted"},
+    )
+    wait_for(lambda: worker_process.alive() and worker_process.pid != first, 60, "the restart")
+    assert worker_process.restarts == 1
+    second = post_submission(participant, dev, PERFECT.read_bytes())
+    assert wait_for(lambda: _finished(second), 300, "the restarted child to evaluate").status == "finished"
+    assert WorkerToken.objects.filter(name=inprocess_worker.NAME, revoked_at__isnull=True).count() == 1
+
+    child = worker_process.process
+    worker_process.stop()
+    assert child.poll() is not None and not worker_process.alive()
+    assert inprocess_worker.health() is None  # stopped on purpose: no longer this process's worker
+
+
+def test_a_revoked_token_stops_the_worker_process_for_good(worker_process, client):
+    WorkerToken.objects.filter(name=inprocess_worker.NAME).update(revoked_at="2030-01-01T00:00:00Z")
+    worker_process.thread.join(90)  # its next claim is refused: the child exits and is not started again
+    assert not worker_process.thread.is_alive() and worker_process.restarts == 0
+    assert worker_process.process.returncode == 3
+    assert _workers_check(client) == (
+        503,
+        {"ok": False, "detail": "the in-process worker stopped (its token was refused) and is not restarted"},
+    )
+
+
+def test_the_child_ends_when_its_server_is_killed(tmp_path):
+    """A server killed with SIGKILL cannot stop its child: the child sees its stdin close (and, on Linux,
+    gets SIGTERM from the kernel) and ends by itself, without Django ever set up (nothing was said)."""
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-m", "assay.server.worker_process", "http://x", "inprocess"],
+                                 stdin=subprocess.PIPE)
+        print(child.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
+        if open(f"/proc/{child}/stat").read().split()[2] == "Z":  # ended, waiting for init to reap it
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
