@@ -144,12 +144,12 @@ def test_chunked_accuracy_over_1e5_items_equals_plain_evaluate(tmp_path: Path) -
         assert chunked.output["result"] == plain.output["result"]
         assert 0.6 < plain.output["result"][0]["test"]["accuracy"] < 0.8
         info = chunked.output["submission_result"]
-        assert info["chunks"] == 12 and info["team"] == "blue"
+        assert info["chunks"] == 3 * CHUNKS_PER_EVALUATOR and info["team"] == "blue"
         stages = chunked.stages
         assert stages["evaluators_started"] == 2  # the two helpers, started while the file was cut
-        assert sum(stages["chunks_per_evaluator"]) == 12 and len(stages["chunk_cpu_s"]) == 3
+        assert sum(stages["chunks_per_evaluator"]) == 3 * CHUNKS_PER_EVALUATOR and len(stages["chunk_cpu_s"]) == 3
         assert stages["split_cpu_s"] > 0 and stages["chunk_cpu_s"][0] > 0
-        assert "----- chunk 12/12 -----\nchunk of " in chunked.stdout
+        assert f"----- chunk {chunked.chunks}/{chunked.chunks} -----\nchunk of " in chunked.stdout
         assert pool.warm_count(plain_key := f"{script}:{annotation}") == 3
         again = pool.evaluate(_job(script, annotation, submission, ChunkingSpec(chunk_count=2)))
         assert again.ok and again.warm and again.chunks == 2
@@ -268,4 +268,4 @@ def test_a_helper_that_cannot_start_leaves_its_chunks_to_the_others(tmp_path: Pa
         chunked = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
     assert chunked.ok, chunked
     assert chunked.output["result"] == plain.output["result"]
-    assert chunked.stages["chunks_per_evaluator"] == [8, 0] and len(calls) == 2
+    assert chunked.stages["chunks_per_evaluator"] == [2 * CHUNKS_PER_EVALUATOR, 0] and len(calls) == 2
