@@ -46,6 +46,35 @@ def test_chunks_on_dask_equal_plain_evaluate(tmp_path: Path, cluster) -> None:
         assert set(again.output["submission_result"]["processes"]) <= set(processes)  # still warm there
 
 
+def test_the_script_and_annotation_go_once_to_each_machine(tmp_path: Path, cluster) -> None:
+    """They were broadcast with every evaluation; a machine keeps them on disk by sha256, so only a
+    worker that lacks them (here: after its folder was emptied) is sent them again."""
+    import os
+    import shutil
+
+    script, annotation, submission = _dataset(tmp_path, 2_000, "json")
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=2, dask_scheduler=cluster.scheduler_address) as pool:
+        first = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+        assert first.ok, first
+        client, sent = pool._dask_client, []
+        run = client.run
+
+        def recording_run(function, *args, **kwargs):
+            sent.append((function.__name__, sorted(kwargs.get("workers") or [])))
+            return run(function, *args, **kwargs)
+
+        client.run = recording_run
+        again = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+        assert again.ok and again.output["result"] == first.output["result"]
+        assert [name for name, _ in sent] == ["holds_inputs"]
+        shutil.rmtree(Path(os.environ["ASSAY_DASK_WORKDIR"]) / "inputs")
+        sent.clear()
+        third = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+        assert third.ok and third.output["result"] == first.output["result"]
+        workers = sorted(cluster.scheduler.workers)
+        assert sent == [("holds_inputs", []), ("store_inputs", workers)]
+
+
 def test_dask_chunk_failures_are_reported(tmp_path: Path, cluster) -> None:
     script, annotation, _ = _dataset(tmp_path, 100, "json")
     submission = tmp_path / "poisoned.json"

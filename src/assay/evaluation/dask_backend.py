@@ -71,14 +71,40 @@ def _write_once(path: Path, data: bytes) -> Path:
     return path
 
 
-def run_chunk_task(payload: dict, script_bytes: bytes, annotation_bytes: bytes | None, chunk_bytes: bytes) -> dict:
-    """Runs on a Dask worker: one chunk through the local sandboxed pool; returns a CallResult as a dict."""
-    pool = _local_pool(payload["sandbox"])
-    inputs = pool.workdir / "inputs"
-    script = _write_once(inputs / f"{payload['script_sha']}.zip", script_bytes)
+def _input_paths(payload: dict) -> tuple[Path, Path | None]:
+    """Where this machine keeps the job's script and annotation: named by their sha256, written once."""
+    inputs = _local_pool(payload["sandbox"]).workdir / "inputs"
     annotation = None
-    if annotation_bytes is not None:
-        annotation = _write_once(inputs / payload["annotation_sha"] / payload["annotation_name"], annotation_bytes)
+    if payload["annotation_sha"]:
+        annotation = inputs / payload["annotation_sha"] / payload["annotation_name"]
+    return inputs / f"{payload['script_sha']}.zip", annotation
+
+
+def holds_inputs(payload: dict) -> bool:
+    """Runs on every Dask worker (``client.run``): whether the job's script and annotation are already here."""
+    script, annotation = _input_paths(payload)
+    return script.is_file() and (annotation is None or annotation.is_file())
+
+
+def store_inputs(payload: dict, script_bytes: bytes, annotation_bytes: bytes | None) -> bool:
+    """Runs on the Dask workers that lack them (``client.run``): write the script and annotation."""
+    script, annotation = _input_paths(payload)
+    _write_once(script, script_bytes)
+    if annotation is not None and annotation_bytes is not None:
+        _write_once(annotation, annotation_bytes)
+    return True
+
+
+def run_chunk_task(payload: dict, chunk_bytes: bytes) -> dict:
+    """Runs on a Dask worker: one chunk through the local sandboxed pool; returns a CallResult as a dict.
+
+    The script and annotation are already on this machine (``store_inputs``): the task is only sent to
+    workers that hold them.
+    """
+    pool = _local_pool(payload["sandbox"])
+    script, annotation = _input_paths(payload)
+    if not holds_inputs(payload):
+        raise FileNotFoundError(f"the script or annotation of {payload['key']} is not on this Dask worker")
     chunk_dir = pool.workdir / "chunks" / uuid.uuid4().hex
     chunk = _write_once(chunk_dir / payload["chunk_name"], chunk_bytes)
     try:
@@ -134,11 +160,7 @@ def evaluate_chunks_on_dask(
             client._assay_plugin_registered = True
         except Exception:  # noqa: BLE001 - the plugin only tidies up; chunks run without it
             pass
-    script_bytes = Path(job.script_zip).read_bytes()
     annotation = Path(job.annotation_file) if job.annotation_file is not None else None
-    annotation_bytes = annotation.read_bytes() if annotation is not None else None
-    script_f, annotation_f = client.scatter([script_bytes, annotation_bytes], broadcast=True)
-    chunk_fs = client.scatter([p.read_bytes() for p in parts])
     payload = {
         "key": job.key,
         "phase": job.phase_codename,
@@ -150,8 +172,12 @@ def evaluate_chunks_on_dask(
         "annotation_sha": file_sha256(annotation) if annotation is not None else "",
         "annotation_name": annotation.name if annotation is not None else "",
     }
+    workers = _ship_inputs(client, payload, Path(job.script_zip), annotation)
+    if not workers:
+        return [CallResult(False, error="the Dask cluster has no worker", error_kind="setup") for _ in parts]
+    chunk_fs = client.scatter([p.read_bytes() for p in parts], workers=workers)
     futures = [
-        client.submit(run_chunk_task, {**payload, "chunk_name": part.name}, script_f, annotation_f, chunk_f, pure=False)
+        client.submit(run_chunk_task, {**payload, "chunk_name": part.name}, chunk_f, workers=workers, pure=False)
         for part, chunk_f in zip(parts, chunk_fs, strict=True)
     ]
     timeout = job.limits.wall_seconds + TRANSFER_SECONDS
@@ -182,3 +208,19 @@ def evaluate_chunks_on_dask(
             )
         )
     return results
+
+
+def _ship_inputs(client: Any, payload: dict, script: Path, annotation: Path | None) -> list[str]:
+    """The workers that hold the job's script and annotation, after sending them to those that did not.
+
+    Why: they were broadcast with every evaluation (a 25 MB annotation pickled and sent to each worker
+    before the first chunk could start) although each machine keeps them on disk by sha256. A worker
+    that joins later gets no chunk of this evaluation.
+    """
+    held = client.run(holds_inputs, payload)
+    lacking = [worker for worker, ok in held.items() if not ok]
+    if lacking:
+        script_bytes = script.read_bytes()
+        annotation_bytes = annotation.read_bytes() if annotation is not None else None
+        client.run(store_inputs, payload, script_bytes, annotation_bytes, workers=lacking)
+    return sorted(held)
