@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import zipfile
 from pathlib import Path
 
@@ -211,6 +212,33 @@ def test_the_submission_leaves_the_cache_after_its_job_and_the_challenges_files_
     cached = {p.name for p in (tmp_path / "w" / "cache").iterdir()}
     assert job["submission_file"]["sha256"] not in cached
     assert {job["annotation"]["sha256"], job["evaluation_script"]["sha256"]} <= cached
+
+
+def test_every_line_about_a_job_names_its_submission_and_attempt(job_and_client, tmp_path, caplog):
+    """The worker's lines carry no request id; each line about a job starts ``submission <id> attempt <n>:``
+    and holds ``submission_id`` and ``attempt`` as fields (JSON logs), whichever thread wrote it."""
+    job, client = job_and_client
+    job["attempt"] = 3
+    client.heartbeat = lambda sid, attempt: None
+    client.complete = lambda sid, attempt, report: {"status": "failed", "failure_reason": report["error"][:20]}
+
+    class _Failing(_NoPool):
+        def evaluate(self, evaluation, handle=None):
+            raise RuntimeError("the evaluator broke")
+
+    worker = Worker(client, tmp_path / "w", pool=_Failing(), containers="off")
+    caplog.set_level(logging.INFO, logger="assay.worker")
+    caplog.clear()  # the worker's own start lines
+    worker.run_job(job)
+    lines = [r for r in caplog.records if r.name == "assay.worker"]
+    assert [r.getMessage().split(": ", 1)[1].split(" (")[0] for r in lines] == [
+        "evaluating",
+        "evaluator failure",
+        "failed the evaluator failed",
+    ]
+    assert all(r.getMessage().startswith("submission 7 attempt 3: ") for r in lines), [r.getMessage() for r in lines]
+    assert {(r.submission_id, r.attempt) for r in lines} == {(7, 3)}
+    assert lines[1].exc_info is not None  # the traceback stays with its line
 
 
 def test_a_submission_that_is_also_the_annotation_stays_cached(job_and_client, tmp_path):

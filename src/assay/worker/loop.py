@@ -220,7 +220,7 @@ class Worker:
     def _start(self, run: _Running, ended: threading.Event) -> None:
         """Fetch a job's files and evaluate it, on a thread of its own (nothing here waits on the network)."""
         job, sid = run.job, run.sid
-        log.info("evaluating submission %s (attempt %s, phase %s)", sid, job["attempt"], job["phase"]["codename"])
+        _job_log(sid, job["attempt"]).info("evaluating (phase %s)", job["phase"]["codename"])
         work: Callable[[], EvaluationOutcome] | None = None
         if job.get("container") and is_code_bundle(job):
             work = functools.partial(self._run_container_job, self.code_bundles, job, run.handle)
@@ -244,7 +244,7 @@ class Worker:
             except _NotPrepared as exc:
                 run.outcome["error"] = f"the worker could not prepare the evaluation: {exc.__cause__}"
             except Exception as exc:  # noqa: BLE001
-                log.exception("evaluator failure on submission %s", sid)
+                _job_log(sid, job["attempt"]).exception("evaluator failure")
                 run.outcome["error"] = f"the evaluator failed: {exc}"
             finally:
                 run.done.set()
@@ -261,7 +261,7 @@ class Worker:
         except WorkerStopped:
             raise
         except Exception as exc:
-            log.exception("could not prepare submission %s", job["submission_id"])
+            _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
             raise _NotPrepared() from exc
         return self.pool.evaluate(evaluation, handle)
 
@@ -292,28 +292,25 @@ class Worker:
         for (sid, attempt, report), answer in zip(reports, answers, strict=True):
             if isinstance(answer, TokenRefused):
                 raise answer
+            about = _job_log(sid, attempt)
             if isinstance(answer, LeaseLostError) and (sid, attempt) in lost:
-                log.warning(
-                    "result for submission %s (attempt %s) not accepted: its lease had run out and the job was "
-                    "offered again, and another attempt completed first or it was cancelled (%s)",
-                    sid,
-                    attempt,
+                about.warning(
+                    "result not accepted: its lease had run out and the job was offered again, and another "
+                    "attempt completed first or it was cancelled (%s)",
                     answer,
                 )
             elif isinstance(answer, LeaseLostError):
-                log.warning("result for submission %s not accepted: %s", sid, answer)
+                about.warning("result not accepted: %s", answer)
             elif isinstance(answer, dict) and (sid, attempt) in lost:
-                log.info(
-                    "submission %s: the late result of attempt %s was taken: %s", sid, attempt, answer.get("status")
-                )
+                about.info("the late result was taken: %s", answer.get("status"))
             elif isinstance(answer, ProtocolError):
-                log.error("the server refused the report of submission %s: %s", sid, answer)
+                about.error("the server refused the report: %s", answer)
                 if set(report) != {"error"}:
                     self._complete(
                         sid, attempt, {"error": f"the worker's report was refused by the server: {answer}"[:2000]}
                     )
             elif isinstance(answer, dict):
-                log.info("submission %s: %s %s", sid, answer.get("status"), answer.get("failure_reason") or "")
+                about.info("%s %s", answer.get("status"), answer.get("failure_reason") or "")
 
     def _stop_several(self, running: dict[int, _Running]) -> None:
         """Stopping: jobs still evaluating go back to the queue at once and their evaluations are killed;
@@ -336,11 +333,12 @@ class Worker:
             pass
 
     def _release(self, job: dict) -> None:
+        about = _job_log(job["submission_id"], job["attempt"])
         try:
             self.client.release(job["submission_id"], job["attempt"])
-            log.info("returned submission %s to the queue", job["submission_id"])
+            about.info("returned to the queue")
         except (LeaseLostError, ConnectionError) as exc:
-            log.warning("could not return submission %s: %s", job["submission_id"], exc)
+            about.warning("could not return it to the queue: %s", exc)
 
     def run_job(self, job: dict[str, Any]) -> None:
         """Evaluate one job and report it. Whatever goes wrong becomes that submission's reported
@@ -354,14 +352,15 @@ class Worker:
 
     def _job_failed(self, job: dict[str, Any], exc: Exception) -> None:
         sid, attempt = job.get("submission_id"), job.get("attempt")
-        log.exception("the worker failed on submission %s", sid)
+        _job_log(sid, attempt).exception("the worker failed on this submission")
         if isinstance(sid, int) and isinstance(attempt, int):
             reason = f"the worker failed on this submission: {type(exc).__name__}: {exc}"
             self._complete(sid, attempt, {"error": _text(reason[:2000])})
 
     def _run_job(self, job: dict[str, Any]) -> None:
         sid, attempt = job["submission_id"], job["attempt"]
-        log.info("evaluating submission %s (attempt %s, phase %s)", sid, attempt, job["phase"]["codename"])
+        about = _job_log(sid, attempt)
+        about.info("evaluating (phase %s)", job["phase"]["codename"])
         handle = _handle(job)
         work: Callable[[], EvaluationOutcome]
         if job.get("container") and is_code_bundle(job):
@@ -378,7 +377,7 @@ class Worker:
         if outcome is None:
             return
         if outcome.get("lost") and "error" in outcome:
-            log.warning(_NOT_OURS, sid, attempt, outcome["error"])
+            about.warning(_NOT_OURS, outcome["error"])
             return
         if not _shared(job):
             self.cache.discard(job.get("submission_file"))
@@ -407,7 +406,7 @@ class Worker:
             except _NotPrepared as exc:
                 outcome["error"] = f"the worker could not prepare the evaluation: {exc.__cause__}"
             except Exception as exc:  # noqa: BLE001
-                log.exception("evaluator failure on submission %s", sid)
+                _job_log(sid, attempt).exception("evaluator failure")
                 outcome["error"] = f"the evaluator failed: {exc}"
             finally:
                 done.set()
@@ -433,13 +432,13 @@ class Worker:
             except (ConnectionError, ProtocolError) as exc:
                 if isinstance(exc, TokenRefused):
                     raise
-                log.warning("heartbeat for %s failed: %s", sid, exc)
+                _job_log(sid, attempt).warning("heartbeat failed: %s", exc)
                 continue
             if state == "lost":  # offered again: finished and reported all the same (taken if it comes first)
-                log.warning(_LOST, sid, attempt)
+                _job_log(sid, attempt).warning(_LOST)
                 outcome["lost"] = True
             elif state != "extended":
-                log.warning("submission %s was cancelled or completed elsewhere; dropping it", sid)
+                _job_log(sid, attempt).warning("cancelled or completed elsewhere; dropping it")
                 handle.stop()  # a participant's run may last hours: end it now
                 done.wait()
                 return None
@@ -460,7 +459,7 @@ class Worker:
         try:
             files = self._container_files(job)
         except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
-            log.exception("could not prepare submission %s", job["submission_id"])
+            _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
             return failed(f"the worker could not prepare the evaluation: {exc}")
         return runner.evaluate(job, files, self.pool, handle)
 
@@ -484,21 +483,22 @@ class Worker:
     def _complete(self, sid: int, attempt: int, report: dict[str, Any]) -> None:
         """Report a result; a report that cannot be built, sent or accepted becomes a plain failure, so
         the job never hangs and the worker never stops (except for a refused token)."""
+        about = _job_log(sid, attempt)
         try:
             answer = self.client.complete(sid, attempt, report)
-            log.info("submission %s: %s %s", sid, answer.get("status"), answer.get("failure_reason") or "")
+            about.info("%s %s", answer.get("status"), answer.get("failure_reason") or "")
         except LeaseLostError as exc:
-            log.warning("result for submission %s not accepted: %s", sid, exc)
+            about.warning("result not accepted: %s", exc)
         except ConnectionError as exc:  # the lease runs out and the job is evaluated again
-            log.error("could not report submission %s: %s", sid, exc)
+            about.error("could not report the result: %s", exc)
         except TokenRefused:
             raise  # the token was revoked: this worker must stop
         except ProtocolError as exc:
-            log.error("the server refused the report of submission %s: %s", sid, exc)
+            about.error("the server refused the report: %s", exc)
             if set(report) != {"error"}:  # the plainest report left; refused too, the lease runs out
                 self._complete(sid, attempt, {"error": f"the worker's report was refused by the server: {exc}"[:2000]})
         except Exception as exc:  # noqa: BLE001 - e.g. a value the JSON encoder refuses
-            log.exception("could not send the report of submission %s", sid)
+            about.exception("could not send the report")
             if set(report) != {"error"}:
                 reason = f"the worker could not send the result: {type(exc).__name__}: {exc}"
                 self._complete(sid, attempt, {"error": _text(reason[:2000])})
@@ -565,7 +565,7 @@ def _reportable(run: _Running) -> bool:
     if run.dropped:
         return False
     if run.lost and "value" not in run.outcome:
-        log.warning(_NOT_OURS, run.sid, run.job["attempt"], run.outcome.get("error"))
+        _job_log(*run.key).warning(_NOT_OURS, run.outcome.get("error"))
         return False
     return True
 
@@ -575,7 +575,7 @@ class _NotPrepared(Exception):
 
 
 def _handle(job: dict[str, Any]) -> RunHandle:
-    return RunHandle(f"submission {job['submission_id']} attempt {job['attempt']}")
+    return RunHandle(_job_label(job["submission_id"], job["attempt"]))
 
 
 def _beat_interval(job: dict[str, Any]) -> float:
@@ -650,10 +650,10 @@ class _Heartbeats:
         for r, state in zip(beating, states, strict=True):
             r.beat_at = now + _beat_interval(r.job)
             if state == "lost":
-                log.warning(_LOST, r.sid, r.job["attempt"])
+                _job_log(*r.key).warning(_LOST)
                 r.lost = True
             elif state != "extended":
-                log.warning("submission %s was cancelled or completed elsewhere; stopping and dropping it", r.sid)
+                _job_log(*r.key).warning("cancelled or completed elsewhere; stopping and dropping it")
                 r.dropped = True
                 r.handle.stop()  # its container, code bundle or evaluator alone: the other slots' jobs run on
 
@@ -662,10 +662,29 @@ class _Heartbeats:
 
 
 _LOST = (
-    "submission %s attempt %s: its lease ran out and the job was offered again; finishing it anyway "
+    "its lease ran out and the job was offered again; finishing it anyway "
     "(the server takes this result if no other attempt completes first)"
 )
-_NOT_OURS = "submission %s attempt %s: not reporting the worker's own failure (%s); the job runs elsewhere"
+_NOT_OURS = "not reporting the worker's own failure (%s); the job runs elsewhere"
+
+
+class _JobLog(logging.LoggerAdapter):
+    """The worker's lines about one job: each begins ``submission <id> attempt <n>:`` and carries
+    ``submission_id`` and ``attempt`` as record fields (the server's JSON lines show ``submission_id``),
+    so one search finds a job's lines whichever thread wrote them: the loop, its evaluation, its heartbeats."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return f"{_job_label(extra['submission_id'], extra['attempt'])}: {msg}", kwargs
+
+
+def _job_label(sid: Any, attempt: Any) -> str:
+    return f"submission {sid} attempt {attempt}"
+
+
+def _job_log(sid: Any, attempt: Any) -> _JobLog:
+    return _JobLog(log, {"submission_id": sid, "attempt": attempt})
 
 
 def _lease_states(client: Any, keys: list[tuple[int, int]]) -> list[str]:

@@ -241,7 +241,7 @@ def test_sigterm_while_evaluating_hands_the_job_back(live_server, token, joined,
     sid = post_submission(participant, joined, sleeping(600))
     worker = running(live_server.url, token[1], tmp_path / "w")
     wait_for(lambda: status_of(sid) == "running", 60, "the claim")
-    wait_for(lambda: worker.said("evaluating submission"), 30, "the evaluation")
+    wait_for(lambda: worker.said(f"submission {sid} attempt 1: evaluating"), 30, "the evaluation")
     time.sleep(1)
     worker.terminate()
     sub = Submission.objects.get(pk=sid)
