@@ -175,3 +175,19 @@ def test_more_deliveries_than_one_email_each_go_as_their_own_task(team, particip
     task_queue.run(task_queue.claim())  # only the evaluation's fan-out, not the deliveries (no network here)
     assert outbox == []
     assert task_names().count("notifications.email") == 3 and "notifications.webhook" in task_names()
+
+
+def test_a_team_of_ones_email_alone_opens_no_transaction(team, participant, demo_challenge, outbox):
+    """Nothing to write (no webhook wants it, no failure, one letter): the evaluation's task only reads and sends."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assay.server.tasks import queue as task_queue
+
+    evaluate(submit_to(participant, demo_challenge))
+    row = task_queue.claim()
+    with CaptureQueriesContext(connection) as captured:
+        assert task_queue.run(row)
+    assert len(outbox) == 1 and outbox[0].to == [participant.email]
+    verbs = [q["sql"].split(None, 1)[0].upper() for q in captured.captured_queries]
+    assert "SAVEPOINT" not in verbs and "BEGIN" not in verbs and "INSERT" not in verbs

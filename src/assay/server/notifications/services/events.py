@@ -62,15 +62,17 @@ def evaluated(payload: dict) -> None:
     if sub is None or sub.status not in DONE:
         return  # deleted, or re-run since: the next outcome tells
     letters = [(member, *submission_email(sub, member)) for member in _members(sub.participant_team_id, emails=True)]
-    with transaction.atomic():
-        event = "submission.failed" if sub.status == S.FAILED else "submission.finished"
-        hooks = webhooks.queue_deliveries(sub, event, payload.get("at") or timezone.now().isoformat())
-        if sub.status == S.FAILED:
-            failure_alert.check(sub.phase.challenge)  # once per window: a retry of this task does not repeat it
-        alone = len(letters) == 1 and not hooks  # the only delivery: a retry of this task repeats just it
-        if not alone:
-            for member, subject, body in letters:
-                queue_email(member, subject, body)
+    event = "submission.failed" if sub.status == S.FAILED else "submission.finished"
+    hooks = webhooks.wanting(sub, event)
+    alone = len(letters) == 1 and not hooks  # the only delivery: a retry of this task repeats just it
+    if hooks or sub.status == S.FAILED or len(letters) > 1:  # something to write: all or none (else no BEGIN)
+        with transaction.atomic():
+            webhooks.queue_deliveries(sub, event, payload.get("at") or timezone.now().isoformat(), hooks)
+            if sub.status == S.FAILED:
+                failure_alert.check(sub.phase.challenge)  # once per window: a retry of this task does not repeat it
+            if not alone:
+                for member, subject, body in letters:
+                    queue_email(member, subject, body)
     if alone:
         send_now(*letters[0])
 

@@ -155,22 +155,28 @@ def _active_hooks_query() -> Prepared:
     return _ACTIVE_HOOKS[connection.alias]
 
 
-def queue_deliveries(sub: Submission, event: str, occurred_at: str) -> int:
-    """One delivery task per active webhook of the submission's challenge that wants ``event``; how many."""
-    hooks = _active_hooks_query().instances(challenge=sub.phase.challenge_id)
+def wanting(sub: Submission, event: str) -> list[Webhook]:
+    """The active webhooks of the submission's challenge that want ``event`` (a read: no transaction needed)."""
+    return [hook for hook in _active_hooks_query().instances(challenge=sub.phase.challenge_id) if event in hook.events]
+
+
+def queue_deliveries(sub: Submission, event: str, occurred_at: str, hooks: list[Webhook] | None = None) -> int:
+    """One delivery task per active webhook of the submission's challenge that wants ``event`` (``hooks``: as
+    :func:`wanting` just answered); how many."""
+    if hooks is None:
+        hooks = wanting(sub, event)
     count = 0
     for hook in hooks:
-        if event in hook.events:
-            tasks.enqueue(
-                DELIVER,
-                {
-                    "webhook": hook.pk,
-                    "event": event,
-                    "delivery": str(uuid.uuid4()),  # the Assay-Delivery header: retries keep it
-                    "submission": sub.pk,
-                    "occurred_at": occurred_at,
-                },
-                max_attempts=int(getattr(settings, "WEBHOOKS_MAX_ATTEMPTS", 8)),
-            )
-            count += 1
+        tasks.enqueue(
+            DELIVER,
+            {
+                "webhook": hook.pk,
+                "event": event,
+                "delivery": str(uuid.uuid4()),  # the Assay-Delivery header: retries keep it
+                "submission": sub.pk,
+                "occurred_at": occurred_at,
+            },
+            max_attempts=int(getattr(settings, "WEBHOOKS_MAX_ATTEMPTS", 8)),
+        )
+        count += 1
     return count
