@@ -15,8 +15,8 @@ after the deadline changes nothing.
 
 A static-dataset phase also takes a **code bundle**: a ``.zip`` with ``run.sh`` or ``main.py`` at its
 root, run by workers in the bubblewrap process sandbox where no Docker exists (docs/containers.md,
-"Code bundles"). It is checked here without unpacking it (no ``..``, absolute paths, links or special
-files, an entry point, a bounded unpacked size); its ``image_digest`` stays empty.
+"Code bundles"). It is checked here without unpacking it (no control characters, ``..``, absolute paths,
+links or special files, an entry point, a bounded unpacked size); its ``image_digest`` stays empty.
 """
 
 from __future__ import annotations
