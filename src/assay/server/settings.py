@@ -210,6 +210,9 @@ WORKER_CLAIM_RECHECK_SECONDS = env_int("ASSAY_CLAIM_RECHECK_SECONDS", 5)
 # SQLite only: how often each server process checks whether another one committed (PRAGMA data_version),
 # while claims wait; 0 turns it off (one server process). Cost and latency measured in BENCHMARKS.md.
 WORKER_QUEUE_WATCH_SECONDS = float(os.environ.get("ASSAY_QUEUE_WATCH_SECONDS", "0.1"))
+# SQLite only: a commit that queues work also pokes the other processes' waiting claims through a Unix datagram
+# socket each (under VAR_DIR/wake), at once; the watch above stays as the safety net. 0 turns the pokes off.
+WORKER_QUEUE_WAKE_SOCKETS = env_bool("ASSAY_QUEUE_WAKE_SOCKETS", True)
 # Token rows found usable are cached this many seconds per process (0: off): a revocation reaches the
 # other processes of a multi-process server within this bound (at once in the one that revokes).
 TOKEN_CACHE_SECONDS = float(os.environ.get("ASSAY_TOKEN_CACHE_SECONDS", "5"))
