@@ -13,7 +13,6 @@ answer with, and the rules stay in the services.
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,16 +33,26 @@ from assay.server.refusals import Refusal
 
 
 class FieldsOnce:
-    """A ``ModelSerializer`` mixin: the fields are built from the model once per class and each instance
-    gets shallow copies to bind (DRF rebuilds them from the model's metadata every time, and a deep copy
-    costs as much: a third of serializing one submission). For flat output serializers only: fields that
-    hold other fields (nested serializers, lists) or depend on the instance or context must not use it."""
+    """A serializer mixin: the fields are built once per class and each instance gets shallow copies to bind
+    (DRF rebuilds them every time: from the model's metadata for a ``ModelSerializer``, by a deep copy that
+    calls every field's constructor again for a plain one; a third of serializing one submission, and of
+    validating a submit's form). For flat serializers only: fields that hold other fields (nested
+    serializers, lists) or depend on the instance or context must not use it. Binding sets a copy's name
+    and parent; validating and representing keep nothing on a field, so the copies share the rest (their
+    validators among it) safely."""
 
     def get_fields(self):
         cls = type(self)
         if "_fields_once" not in cls.__dict__:
             cls._fields_once = super().get_fields()
-        return {name: copy.copy(field) for name, field in cls._fields_once.items()}
+        return {name: _shallow_copy(field) for name, field in cls._fields_once.items()}
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    """``copy.copy`` of a field without the pickling protocol it goes through (most of its cost)."""
+    mine = object.__new__(type(field))
+    mine.__dict__.update(field.__dict__)
+    return mine
 
 
 class Pages(pagination.PageNumberPagination):

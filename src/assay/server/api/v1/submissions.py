@@ -108,7 +108,7 @@ class SubmissionDetailOut(SubmissionOut):
         fields = [*SubmissionOut.Meta.fields, "scored_against"]
 
 
-class DescriptionIn(serializers.Serializer):
+class DescriptionIn(FieldsOnce, serializers.Serializer):
     """What a participant says about a submission, however its file arrives (one POST, or an upload)."""
 
     is_public = serializers.BooleanField(required=False, allow_null=True, default=None)
