@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db import connections, router, transaction
+from django.db.models import Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 
 
@@ -87,3 +87,46 @@ def insert(objs: list[Model]) -> None:
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+_SAVES: dict[tuple[str, type[Model]], tuple[str, list, Any]] = {}
+
+
+def save_new(obj: Model) -> None:
+    """``obj.save()`` of a new row, by an ``INSERT`` built once per database and model: its ``pre_save`` and
+    ``post_save`` signals sent as ``save()`` sends them, its id set from ``RETURNING`` (or the cursor's last
+    id where the database cannot return it), its state that of a saved row. For a model that keeps
+    ``Model.save`` (an override would be skipped), has no parent model and no column the database fills
+    but its id; the values are prepared as :func:`insert` prepares them."""
+    model = type(obj)
+    opts = model._meta
+    if model.save is not Model.save or opts.parents or opts.db_returning_fields != [opts.pk] or obj.pk is not None:
+        raise ValueError("save_new() takes a new instance of a plain model that keeps Model.save")
+    using = router.db_for_write(model, instance=obj)
+    connection = connections[using]
+    if (using, model) not in _SAVES:
+        qn = connection.ops.quote_name
+        fields = [f for f in opts.concrete_fields if f is not opts.pk and not getattr(f, "generated", False)]
+        sql = (
+            f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        returning = None
+        if connection.features.can_return_columns_from_insert:
+            returning_sql, returning = connection.ops.return_insert_columns([opts.pk])
+            sql += f" {returning_sql}"
+        _SAVES[using, model] = (sql, fields, returning)
+    sql, fields, returning = _SAVES[using, model]
+    obj._prepare_related_fields_for_save(operation_name="save")
+    signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
+    with transaction.mark_for_rollback_on_error(using=using):
+        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning is not None:
+                obj.pk = connection.ops.fetch_returned_insert_columns(cursor, returning)[0]
+            else:
+                obj.pk = connection.ops.last_insert_id(cursor, opts.db_table, opts.pk.column)
+    obj._state.db = using
+    obj._state.adding = False
+    signals.post_save.send(sender=model, instance=obj, created=True, update_fields=None, raw=False, using=using)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhase, Participation
 from assay.server.challenges.services.roles import is_host, participation_of, team_emails
-from assay.server.prepared import Prepared
+from assay.server.prepared import Prepared, save_new
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
 
@@ -171,7 +171,7 @@ def create(
             **file_fields,
         )
         _apply_visibility(submission, phase, fields.is_public)
-        submission.save()
+        save_new(submission)  # save()'s INSERT and signals, the statement built once: every submit runs it
         if submission.is_public and phase.is_restricted_to_select_one_submission:
             unpublish_others(submission)
             # the entry it replaces leaves the public rows now
