@@ -351,6 +351,9 @@ def test_json_lines_shape_and_the_text_default():
     assert set(doc) == {"timestamp", "level", "logger", "message", "request_id", "submission_id", "exception"}
     assert (doc["level"], doc["logger"], doc["message"], doc["request_id"]) == ("ERROR", "assay.x", "bad thing", "abc")
     assert "ValueError: two\nlines" in doc["exception"]
+    job = logging.LogRecord("assay.worker", logging.INFO, "", 1, "submission 7 attempt 2: evaluating", (), None)
+    job.submission_id, job.attempt = 7, 2  # the worker's lines about one job (assay.worker.loop._job_log)
+    assert json.loads(JsonFormatter().format(job))["attempt"] == 2
     plain = json.loads(JsonFormatter().format(logging.LogRecord("a", logging.INFO, "", 1, "m", (), None)))
     assert plain["request_id"] is None  # outside a request: present, null
 

@@ -3,7 +3,8 @@
 
 A JSON line holds ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and ``request_id``;
 ``event``, ``submission_id``, ``challenge_id`` and ``phase_id`` when the line is about a submission
-(:mod:`.receivers`), ``exception`` with a traceback. A line about a submission names the request that
+(:mod:`.receivers`), ``attempt`` on a worker's lines about one job, ``exception`` with a traceback. A line
+about a submission names the request that
 *submitted* it as ``request_id``, so one id finds the submission's whole journey; the request serving the
 line (a worker's claim, say) is then ``via_request_id``. Settings build the config before Django is set up,
 so nothing here reads settings or models.
@@ -22,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .context import current_request_id
 
 #: Fields a log call may pass in ``extra`` (strings or numbers), copied when present.
-FIELDS = ("event", "submission_id", "challenge_id", "phase_id")
+FIELDS = ("event", "submission_id", "attempt", "challenge_id", "phase_id")
 FORMATS = ("text", "json")
 
 
