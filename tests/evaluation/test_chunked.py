@@ -269,3 +269,17 @@ def test_a_helper_that_cannot_start_leaves_its_chunks_to_the_others(tmp_path: Pa
     assert chunked.ok, chunked
     assert chunked.output["result"] == plain.output["result"]
     assert chunked.stages["chunks_per_evaluator"] == [2 * CHUNKS_PER_EVALUATOR, 0] and len(calls) == 2
+
+
+def test_the_next_split_process_waits_started_and_ends_with_the_pool(tmp_path: Path) -> None:
+    script, annotation, submission = _dataset(tmp_path, 2_000, "json")
+    with EvaluatorPool(workdir=tmp_path / "work", parallelism=2) as pool:
+        first = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+        spare = pool._spare_splitter
+        assert first.ok and spare is not None and spare.poll() is None
+        second = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
+        assert second.ok and second.output["result"] == first.output["result"]
+        assert spare.poll() is not None  # it cut the second submission and was reaped
+        last = pool._spare_splitter
+        assert last is not None and last is not spare
+    assert last.poll() is not None

@@ -353,3 +353,25 @@ def test_splitting_runs_memory_capped_outside_the_worker(tmp_path: Path) -> None
     # A submission whose parse needs more memory than the job may use is not split (nor loaded here).
     (tmp_path / "big.json").write_text("[" + ",".join(["1234567"] * 2_000_000) + "]")
     assert split_in_subprocess(tmp_path / "big.json", 3, tmp_path / "no", memory_bytes=64 * 1024**2, timeout=30) == []
+
+
+def test_a_split_process_started_ahead_splits_and_a_dead_one_is_replaced(tmp_path: Path) -> None:
+    from assay.evaluation.chunking import SplitProcess, start_splitter, stop_splitter
+
+    (tmp_path / "s.json").write_text(json.dumps({f"k{i:04d}": i for i in range(1000)}))
+    spare = start_splitter()
+    assert spare is not None and spare.poll() is None  # waiting for its request
+    split = SplitProcess(tmp_path / "s.json", 3, tmp_path / "a", memory_bytes=1024**3, timeout=30, process=spare)
+    assert split.proc is spare and len(split.parts()) == 3 and split.verified()
+    assert spare.poll() is not None  # done and reaped
+    dead = start_splitter()
+    assert dead is not None
+    stop_splitter(dead)
+    split = SplitProcess(tmp_path / "s.json", 3, tmp_path / "b", memory_bytes=1024**3, timeout=30, process=dead)
+    assert split.proc is not dead and len(split.parts()) == 3 and split.verified()
+    # A spare that is told nothing (its pool closed) ends without splitting anything.
+    idle = start_splitter()
+    assert idle is not None and idle.stdin is not None
+    idle.stdin.close()
+    assert idle.wait(timeout=30) == 0
+    stop_splitter(idle)

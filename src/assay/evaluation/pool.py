@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .cgroups import detect_cgroups, sweep_stale_groups
-from .chunking import SplitProcess
+from .chunking import SplitProcess, start_splitter, stop_splitter
 from .contract import EvaluationJob, EvaluationOutcome, validate_output
 from .evaluator import CallResult, EvaluatorSpec, WarmEvaluator
 from .handles import STOPPED, RunHandle, attached
@@ -95,6 +96,7 @@ class EvaluatorPool:
         self._closed = False
         self._dask_client: Any = None
         self._dask_connect_timeout = 30.0
+        self._spare_splitter: subprocess.Popen | None = None  # see _keep_spare_splitter
         self.started_evaluators = 0
 
     # --- public API ------------------------------------------------------------------------------
@@ -168,6 +170,9 @@ class EvaluatorPool:
             self._closed = True
             evaluators = list(self._idle.values()) + list(self._busy.values())
             self._idle.clear()
+            spare, self._spare_splitter = self._spare_splitter, None
+        if spare is not None:
+            stop_splitter(spare)
         for ev in evaluators:
             ev.close(graceful=False)
         if self._dask_client is not None:
@@ -282,6 +287,8 @@ class EvaluatorPool:
         chunk_dir = self.workdir / "chunks" / uuid.uuid4().hex
         stages: dict[str, Any] = {}
         begun = time.monotonic()
+        with self._lock:
+            spare, self._spare_splitter = self._spare_splitter, None
         split = SplitProcess(
             Path(job.submission_file),
             count,
@@ -289,6 +296,7 @@ class EvaluatorPool:
             chunking.format,
             memory_bytes=job.limits.memory_bytes,
             timeout=job.limits.wall_seconds,
+            process=spare,
         )
         helpers = _Helpers(self, spec, 0 if self.dask_scheduler else min(self.parallelism, count) - 1, handle)
         try:
@@ -312,6 +320,25 @@ class EvaluatorPool:
             helpers.release()
             split.close()
             shutil.rmtree(chunk_dir, ignore_errors=True)
+            self._keep_spare_splitter()
+
+    def _keep_spare_splitter(self) -> None:
+        """Start the next chunked evaluation's split process now, after this one's chunks are scored.
+
+        Why: its interpreter start and imports were most of the split's CPU, and the split is serial.
+        One idle process waits on its stdin (no CPU); ``close()`` kills it.
+        """
+        with self._lock:
+            if self._closed or self._spare_splitter is not None:
+                return
+        spare = start_splitter()
+        if spare is None:
+            return
+        with self._lock:
+            if not self._closed and self._spare_splitter is None:
+                self._spare_splitter, spare = spare, None
+        if spare is not None:
+            stop_splitter(spare)
 
     def _call_chunk(self, ev: WarmEvaluator, chunk: Path, metadata: dict) -> CallResult:
         path = ev.stage_file(chunk)
