@@ -5,8 +5,9 @@
 Migrates a fresh database under ``$ASSAY_VAR_DIR``, creates a host, a participant (with an API token),
 their teams and a challenge from a generated bundle (trivial ``evaluate()``: the score is read from the
 submission; no submission limits), writes ids and tokens as JSON to ``--info``, starts the in-process
-worker (the embedded default, exactly as ``assay demo``) unless ``--no-worker``, and serves with
-Django's threaded server (``assay serve``). With ``--wsgi-only`` it only prepares the database and
+worker (the embedded default, exactly as ``assay demo``: in its own process unless
+``ASSAY_EMBEDDED_WORKER=thread``) unless ``--no-worker``, and serves with Django's threaded server
+(``assay serve``). With ``--wsgi-only`` it only prepares the database and
 exits (another WSGI server, e.g. gunicorn, then serves it).
 """
 
@@ -138,12 +139,14 @@ def main() -> None:
     if args.wsgi_only:
         return
     if not args.no_worker:
-        from assay.server import inprocess_worker
+        from assay.server import worker_process
 
-        started = inprocess_worker.start(f"http://127.0.0.1:{args.port}")
-        thread = getattr(started, "thread", None)  # its CPU is reported apart from the server's (bench/measure.py)
-        if getattr(thread, "native_id", None):
-            (args.info.parent / "worker-thread").write_text(str(thread.native_id))
+        started = worker_process.start_embedded(f"http://127.0.0.1:{args.port}")
+        # its CPU is reported apart from the server's (bench/platform_harness.py): the child process's, or the thread's
+        if getattr(started, "pid", None):
+            (args.info.parent / "worker-process").write_text(str(started.pid))
+        elif getattr(started.thread, "native_id", None):
+            (args.info.parent / "worker-thread").write_text(str(started.thread.native_id))
     note_task_thread(args.info.parent / "tasks-thread")
     sys.stdout.flush()
     serve("127.0.0.1", args.port)

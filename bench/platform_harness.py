@@ -1,7 +1,8 @@
 """A real Assay server (and workers) in subprocesses on loopback, for the benchmarks.
 
-``Platform`` starts ``bench/_serve.py`` (migrate, seed a benchmark challenge, in-process worker, Django's
-threaded server — what ``assay demo`` runs) against a fresh ``ASSAY_VAR_DIR``, and talks to it with
+``Platform`` starts ``bench/_serve.py`` (migrate, seed a benchmark challenge, the embedded worker — in its
+own process by default, ``embedded="thread"`` for a thread of the server —, Django's threaded server: what
+``assay demo`` runs) against a fresh ``ASSAY_VAR_DIR``, and talks to it with
 httpx exactly as a participant would.
 """
 
@@ -58,8 +59,9 @@ def base_env(var_dir: Path) -> dict:
 
 class Platform:
     def __init__(self, *, worker: bool = True, external_workers: int = 0, extra_challenges: int = 0,
-                 teams: int = 0, server: str = "runserver") -> None:  # fmt: skip
+                 teams: int = 0, server: str = "runserver", embedded: str = "process") -> None:  # fmt: skip
         self.worker = worker
+        self.embedded = embedded
         self.external_workers = external_workers
         self.extra_challenges = extra_challenges
         self.teams = teams
@@ -72,6 +74,7 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.port}"
         info = self.dir / "info.json"
         env = base_env(self.dir)
+        env["ASSAY_EMBEDDED_WORKER"] = self.embedded
         cmd = [PY, str(HERE / "_serve.py"), "--port", str(self.port), "--info", str(info),
                "--extra-challenges", str(self.extra_challenges), "--teams", str(self.teams)]  # fmt: skip
         if not self.worker:
@@ -96,9 +99,11 @@ class Platform:
         self.info = json.loads(info.read_text())
         thread_file = self.dir / "worker-thread"  # _serve.py writes the in-process worker thread's id there
         self.worker_thread = int(thread_file.read_text()) if thread_file.exists() else None
+        process_file = self.dir / "worker-process"  # or the embedded worker process's id
+        self.worker_process = int(process_file.read_text()) if process_file.exists() else None
         tasks_file = self.dir / "tasks-thread"  # and the background-task thread's, once the server started it
         for _ in range(40):
-            if tasks_file.exists() or self.server_kind == "gunicorn":
+            if tasks_file.exists() or self.server_kind == "gunicorn" or self.worker_process:
                 break
             time.sleep(0.05)
         self.tasks_thread = int(tasks_file.read_text()) if tasks_file.exists() else None
@@ -163,9 +168,10 @@ class Platform:
 
     def cpu(self) -> dict[str, float]:
         """Cumulative CPU seconds so far, by part: ``server`` (the server process's own threads; for
-        gunicorn its whole process tree), ``embedded_worker`` (the in-process worker's thread, taken out
-        of ``server``), ``task_thread`` (its background-task thread: e-mails, webhooks; taken out too),
-        ``evaluators`` (the server's child processes: sandboxed evaluators) and ``workers`` (external
+        gunicorn its whole process tree), ``embedded_worker`` (the embedded worker's process, with its
+        background-task thread; or, in thread mode, its thread, taken out of ``server``), ``task_thread``
+        (thread mode: the server's background-task thread, e-mails and webhooks; taken out too),
+        ``evaluators`` (the other descendant processes: sandboxed evaluators) and ``workers`` (external
         ``assay worker`` processes with their evaluators)."""
         pid = self.server.pid
         out: dict[str, float] = {}
@@ -175,6 +181,9 @@ class Platform:
             own = process_cpu_seconds(pid)
             out["server"] = own
             out["evaluators"] = cpu_seconds(pid) - own
+            if self.worker_process:
+                out["embedded_worker"] = process_cpu_seconds(self.worker_process)
+                out["evaluators"] -= out["embedded_worker"]
             if self.worker_thread:
                 out["embedded_worker"] = thread_cpu_seconds(pid, self.worker_thread)
                 out["server"] = own - out["embedded_worker"]

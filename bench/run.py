@@ -185,9 +185,25 @@ def overhead(size: dict) -> dict:
 # --- throughput: trivial evaluations per second through API + queue + worker --------------------------
 
 
-def throughput(size: dict, external_workers: int = 0) -> dict:
-    n = size["throughput"]
-    with Platform(worker=external_workers == 0, external_workers=external_workers) as p:
+PROCESS_CPU_NOTE = (
+    "server: the server process (requests only); embedded_worker: the embedded worker's own process (its"
+    " worker thread, the claim and complete services it calls, and its background-task thread: the results'"
+    " e-mails and webhooks); evaluators: the sandboxed evaluator processes"
+)
+
+
+def throughput(size: dict, external_workers: int = 0, embedded: str = "process") -> dict:
+    """Trivial submissions end to end on the embedded default (its worker in its own process, as ``assay demo``
+    runs it), and once more with the worker as a thread of the server for comparison (``embedded="thread"``)."""
+    result = _throughput(size["throughput"], external_workers, embedded)
+    if external_workers == 0 and embedded == "process":
+        other = _throughput(size["throughput"], 0, "thread")
+        result["compare_thread_mode"] = {k: other[k] for k in ("evaluated_per_s", "lost", "cpu_ms_per_submission")}
+    return result
+
+
+def _throughput(n: int, external_workers: int, embedded: str) -> dict:
+    with Platform(worker=external_workers == 0, external_workers=external_workers, embedded=embedded) as p:
         clients = [p.client() for _ in range(4)]
         meter = CpuMeter(p.cpu).start()
         t0 = time.perf_counter()
@@ -228,7 +244,9 @@ def throughput(size: dict, external_workers: int = 0) -> dict:
     cpu = meter.per_item_ms(n)
     return {
         "submissions": n,
-        "workers": f"{external_workers} x `assay worker` process" if external_workers else "embedded (in-process)",
+        "workers": f"{external_workers} x `assay worker` process"
+        if external_workers
+        else f"embedded, ASSAY_EMBEDDED_WORKER={embedded}",
         "submit_rate_per_s": round(n / (t_submitted - t0), 1),
         "evaluated_per_s": round(rate, 1),
         "wall_s": round(t_end - t0, 2),
@@ -236,7 +254,8 @@ def throughput(size: dict, external_workers: int = 0) -> dict:
         "lost": n - statuses.get("finished", 0),
         "background_tasks_left": tasks_left,
         "cpu_ms_per_submission": cpu,
-        "cpu_note": EMBEDDED_CPU_NOTE + "; workers: external worker processes; includes the benchmark's status checks"
+        "cpu_note": (PROCESS_CPU_NOTE if embedded == "process" and not external_workers else EMBEDDED_CPU_NOTE)
+        + "; workers: external worker processes; includes the benchmark's status checks"
         " and the background tasks the results queued (the stretch ends when none is left)",
         "baseline_raw_claim_transaction": claim,
         "ratio_raw_claims_to_evaluations": round(claim["per_s"] / rate, 1) if claim.get("per_s") else None,

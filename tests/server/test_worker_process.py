@@ -15,6 +15,7 @@ import pytest
 
 from assay.server import inprocess_worker
 from assay.server import worker_process as process_mode
+from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.submissions.models import Submission, WorkerToken
 
 from .submissions.test_worker_e2e import PERFECT, post_submission, wait_for
@@ -50,9 +51,14 @@ def test_the_worker_process_evaluates_and_is_restarted_after_kill_9(
         200,
         {"ok": True, "detail": f"the in-process worker runs in process {worker_process.pid}"},
     )
+    split = ChallengePhaseSplit.objects.filter(phase=dev).order_by("pk").first()
+    board = f"/api/v1/phase-splits/{split.pk}/leaderboard"
+    assert client.get(board).json()["results"] == []  # and that page is now in the shared read cache
     sid = post_submission(participant, dev, PERFECT.read_bytes())
     done = wait_for(lambda: _finished(sid), 300, "the worker process to evaluate")
     assert done.status == "finished" and not done.lease_owner
+    # the result written in the worker process replaced the cached page's version token: seen here at once
+    assert len(client.get(board).json()["results"]) == 1
 
     first = worker_process.pid
     os.kill(first, signal.SIGKILL)
