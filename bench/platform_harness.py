@@ -43,8 +43,9 @@ def free_port() -> int:
 
 def base_env(var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
-    if "ASSAY_INPROCESS_WORKER_SLOTS" in os.environ:  # an A/B of the batched protocol: 1 is one job per call
-        env["ASSAY_INPROCESS_WORKER_SLOTS"] = os.environ["ASSAY_INPROCESS_WORKER_SLOTS"]
+    for name in ("ASSAY_INPROCESS_WORKER_SLOTS", "ASSAY_QUEUE_WAKE_SOCKETS"):  # A/Bs: the batched protocol, the pokes
+        if name in os.environ:
+            env[name] = os.environ[name]
     env.update(
         ASSAY_VAR_DIR=str(var_dir),
         ASSAY_SUBMIT_RATE="1000000/min",
