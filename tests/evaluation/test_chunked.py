@@ -280,6 +280,8 @@ def test_the_next_split_process_waits_started_and_ends_with_the_pool(tmp_path: P
         second = pool.evaluate(_job(script, annotation, submission, ChunkingSpec()))
         assert second.ok and second.output["result"] == first.output["result"]
         assert spare.poll() is not None  # it cut the second submission and was reaped
+        assert (first.stages["split_started_ahead"], second.stages["split_started_ahead"]) == (False, True)
+        assert second.stages["split_cpu_s"] > 0  # the cut's own CPU, not the interpreter's start
         last = pool._spare_splitter
         assert last is not None and last is not spare
     assert last.poll() is not None

@@ -428,13 +428,15 @@ class SplitProcess:
     ) -> None:
         request = {"path": str(path), "count": count, "out_dir": str(out_dir), "format": fmt, "memory": memory_bytes}
         self.deadline = time.monotonic() + timeout
-        self.cut_cpu_seconds = 0.0  # the process's CPU time when the chunks were written
-        self.cpu_seconds = 0.0  # ... and when it ended (with the check)
+        self.cut_cpu_seconds = 0.0  # CPU the process spent to write the chunks (its start included if fresh)
+        self.check_cpu_seconds = 0.0  # ... and then to check them
+        self._cpu_at_cut = 0.0
         self._buffer = b""
         self._parts: list[Path] | None = None
         self._verified: bool | None = None
         line = json.dumps(request).encode() + b"\n"
         self.proc = process if process is not None and _send(process, line) else None
+        self.started_ahead = self.proc is not None  # its start was paid before this split
         if self.proc is None:
             fresh = start_splitter()
             self.proc = fresh if fresh is not None and _send(fresh, line) else None
@@ -445,7 +447,9 @@ class SplitProcess:
             message = self._message()
             self._parts = [Path(p) for p in message.get("parts", [])] if message else []
             if message is not None:
-                self.cut_cpu_seconds = self.cpu_seconds = float(message.get("cpu_seconds", 0.0))
+                self._cpu_at_cut = float(message.get("cpu_seconds", 0.0))
+                idle = float(message.get("idle_cpu_seconds", 0.0)) if self.started_ahead else 0.0
+                self.cut_cpu_seconds = self._cpu_at_cut - idle
                 if message.get("verified"):
                     self._verified = True
         return self._parts
@@ -458,7 +462,7 @@ class SplitProcess:
             message = self._message()
             self._verified = bool(message and message.get("verified"))
             if message:
-                self.cpu_seconds = float(message.get("cpu_seconds", 0.0))
+                self.check_cpu_seconds = float(message.get("cpu_seconds", 0.0)) - self._cpu_at_cut
         self.close()
         return self._verified
 
@@ -534,10 +538,12 @@ def _main() -> None:
     request = json.loads(sys.stdin.buffer.readline() or b"null")
     if not isinstance(request, dict):
         return  # the pool closed while this was its spare
+    idle = _cpu_seconds()  # the interpreter's start and imports, before the request came
     limit = int(request["memory"])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     cut = cut_submission(Path(request["path"]), int(request["count"]), Path(request["out_dir"]), request["format"])
     first = {"parts": [str(p) for p in cut.parts], "verified": cut.check is None, "cpu_seconds": _cpu_seconds()}
+    first["idle_cpu_seconds"] = idle
     print(json.dumps(first), flush=True)
     if not first["verified"]:
         print(json.dumps({"verified": cut.verify(), "cpu_seconds": _cpu_seconds()}), flush=True)

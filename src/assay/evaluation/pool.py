@@ -303,6 +303,7 @@ class EvaluatorPool:
             parts = split.parts()
             stages["split_s"] = time.monotonic() - begun
             stages["split_cpu_s"] = split.cut_cpu_seconds
+            stages["split_started_ahead"] = split.started_ahead
             if not parts:
                 return None
             if self.dask_scheduler:
@@ -314,7 +315,7 @@ class EvaluatorPool:
                 log.info("chunks of %s failed their check; evaluating the whole file", job.key)
                 return None
             stages["check_wait_s"] = time.monotonic() - waited
-            stages["check_cpu_s"] = split.cpu_seconds - split.cut_cpu_seconds
+            stages["check_cpu_s"] = split.check_cpu_seconds
             return self._merge(job, first, warm, started, results, stages)
         finally:
             helpers.release()
