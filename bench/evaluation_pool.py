@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assay.evaluation import ChunkingSpec, EvaluationJob, EvaluationLimits, EvaluatorPool
 from assay.evaluation.chunking import cut_submission
+from assay.evaluation.pool import CHUNKS_PER_EVALUATOR
 
 SCRIPT = """
 import json
@@ -89,11 +90,12 @@ def main() -> None:
                     f" chunks {stages.get('chunks_s', 0):.3f} s wall, CPU per evaluator {stages.get('chunk_cpu_s')}"
                     f" ({stages.get('chunks_per_evaluator')} chunks, {stages.get('evaluators_started')} started);"
                     f" cut checked with {stages.get('check_cpu_s', 0):.3f} s CPU meanwhile;"
-                    f" merge {stages.get('merge_s', 0):.3f} s"
+                    f" merge {stages.get('merge_s', 0):.3f} s; split process started ahead:"
+                    f" {stages.get('split_started_ahead')}"
                 )
             assert chunked.output["result"] == plain.output["result"], (chunked, plain)
             t = time.monotonic()
-            cut = cut_submission(root / "sub.json", pool.parallelism * 4, root / "split")
+            cut = cut_submission(root / "sub.json", pool.parallelism * CHUNKS_PER_EVALUATOR, root / "split")
             cutting = time.monotonic() - t
             t = time.monotonic()
             assert cut.verify()
