@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from assay.server import inprocess_worker
 from assay.server import worker_process as process_mode
@@ -112,3 +113,24 @@ def test_the_child_ends_when_its_server_is_killed(tmp_path):
             break
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+
+
+def test_a_task_committed_in_the_server_process_wakes_the_child_s_runner(live_server, media, settings, monkeypatch):
+    """The child polls for tasks only every minute here: a sign-up e-mail queued by the server process runs
+    long before that, woken through the child's stdin."""
+    from assay.server.notifications.services.mail import queue_email
+    from assay.server.tasks.models import Task
+
+    monkeypatch.setenv("ASSAY_TASKS_POLL_SECONDS", "60")
+    settings.VAR_DIR = settings.MEDIA_ROOT
+    settings.TASKS_INPROCESS = True
+    user = get_user_model().objects.create_user("bob", "bob@uni.example", "pw")
+    supervised = process_mode.start_embedded(live_server.url, mode="process")
+    try:
+        queue_email(user, "first", "body")  # the child's first round may take this one
+        wait_for(lambda: not Task.objects.exclude(state="done").exists(), 60, "the first task")
+        queue_email(user, "second", "body")
+        wait_for(lambda: not Task.objects.exclude(state="done").exists(), 30, "the second task, woken")
+        assert Task.objects.filter(state="done").count() == 2
+    finally:
+        supervised.stop()

@@ -32,6 +32,7 @@ from django.db import connections
 
 log = logging.getLogger("assay.worker")
 TOKEN_REFUSED = 3  # the child's exit status when the server refused its token: not restarted
+TASKS_DUE = b"t"  # sent on the child's stdin: the server committed a task
 
 
 class WorkerProcess:
@@ -60,7 +61,28 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self._spawn()
         self.thread.start()
+        if self.tasks:
+            threading.Thread(target=self._forward_tasks, name="assay-tasks-forward", daemon=True).start()
         return self
+
+    def _forward_tasks(self) -> None:
+        """A task committed in this process (a sign-up e-mail) wakes the child's runner at once, through
+        the child's stdin, instead of waiting for its next poll; asleep while none is committed."""
+        from .tasks import queue as task_queue
+
+        while True:
+            task_queue.wakeup.wait()
+            if self._stopping.is_set():
+                return  # the set that woke us stays set, for whoever runs tasks here next
+            task_queue.wakeup.clear()
+            with self._lock:
+                process = self.process
+            try:
+                if process is not None and process.stdin is not None and process.poll() is None:
+                    process.stdin.write(TASKS_DUE)
+                    process.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the child is gone or going; its successor's first round runs what is due
 
     def stop(self, timeout: float = 30.0) -> None:
         """End the child (SIGTERM: it stops its worker and task runner) and do not start another."""
@@ -68,6 +90,10 @@ class WorkerProcess:
 
         self._stopping.set()
         inprocess_worker.unregister(self)
+        if self.tasks:
+            from .tasks import queue as task_queue
+
+            task_queue.wakeup.set()  # the forwarding thread ends
         with self._lock:
             process = self.process
         if process is None or process.poll() is not None:
@@ -87,9 +113,9 @@ class WorkerProcess:
             if self._stopping.is_set():
                 return
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, env=child_environment())
-        assert self.process.stdin is not None
-        self.process.stdin.write((self._token + "\n").encode())
-        self.process.stdin.flush()  # and kept open: its end tells the child that the server has gone
+            assert self.process.stdin is not None
+            self.process.stdin.write((self._token + "\n").encode())  # first: before any TASKS_DUE
+            self.process.stdin.flush()  # and kept open: its end tells the child that the server has gone
         log.info("embedded worker process %d started", self.process.pid)
 
     def _supervise(self) -> None:
@@ -184,7 +210,10 @@ def main(argv: list[str]) -> int:
     """``python -m assay.server.worker_process URL TRANSPORT [--tasks]``, the token on stdin."""
     _die_with_parent()
     parent = os.getppid()
-    token = sys.stdin.readline().strip()
+    line = b""
+    while not line.endswith(b"\n") and (byte := os.read(0, 1)):  # unbuffered: what follows is watch_parent's
+        line += byte
+    token = line.decode().strip()
     if not token or os.getppid() != parent or parent == 1:
         return 0  # the server went before it said anything
     server_url, transport = argv[0], argv[1]
@@ -207,8 +236,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
 
     def watch_parent() -> None:
-        while os.read(0, 4096):  # not sys.stdin: its buffer's lock would trouble the interpreter's exit
-            pass
+        from .tasks import queue as task_queue
+
+        while data := os.read(0, 4096):  # not sys.stdin: its buffer's lock would trouble the interpreter's exit
+            if TASKS_DUE in data:
+                task_queue.wakeup.set()
         stop()  # end of file: the server is gone
 
     threading.Thread(target=watch_parent, name="assay-parent-watch", daemon=True).start()
