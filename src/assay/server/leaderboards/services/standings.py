@@ -412,33 +412,36 @@ def _place(split: _Split, sub: Submission) -> bool | None:
         return None if mine else False
     entry, at, pub, baseline, *keys = found[0]
     audiences = (Standing.Audience.ALL, Standing.Audience.PUBLIC) if pub or baseline else (Standing.Audience.ALL,)
+    # per label: its sort and tie key as a row holds them (_standing's rule); a Standing is built only for a row
+    # to insert (most results update a slot or two: building instances for every slot cost more than that)
+    held_keys = [
+        (INF if sk is None else sk, 0.0 if tk is None else tk) for sk, tk in zip(keys[::2], keys[1::2], strict=True)
+    ]
     wanted = {
-        (rules.sortable[i], audience): _standing(
-            rules, i, audience, baseline, (entry, team, sub.pk, *keys[2 * i : 2 * i + 2], at)
-        )
-        for i in range(len(rules.sortable))
-        for audience in audiences
+        (rules.sortable[i], audience): (i, audience) for i in range(len(rules.sortable)) for audience in audiences
     }
+
+    def standing(i: int, audience: int) -> Standing:
+        return _standing(rules, i, audience, baseline, (entry, team, sub.pk, *keys[2 * i : 2 * i + 2], at))
+
     if any(r["entry_id"] != entry or (r["label"], r["audience"]) not in wanted for r in mine):
         return None  # a row it no longer earns (made private, new result): the slot's next entry is unknown
     if baseline:  # its own rows, beside the teams'
         if mine:
             return False if len(mine) == len(wanted) else None
-        Standing.objects.bulk_create(wanted.values())
+        Standing.objects.bulk_create([standing(*slot) for slot in wanted.values()])
         return True  # a baseline's rows are in both audiences
     slots = {(r["label"], r["audience"]): r for r in rows if not r["is_baseline"]}
     new, better = [], {}
-    for slot, standing in wanted.items():
+    for slot, (i, audience) in wanted.items():
         held = slots.get(slot)
         if held is None:
-            new.append(standing)
-        elif held["submission_id"] != sub.pk and _precedes(
-            rules, (standing.sort_key, standing.tie_key, at, entry), held
-        ):
-            better.setdefault(standing.label, (standing, []))[1].append(held["id"])
+            new.append(standing(i, audience))
+        elif held["submission_id"] != sub.pk and _precedes(rules, (*held_keys[i], at, entry), held):
+            better.setdefault(slot[0], (i, []))[1].append(held["id"])
     insert(new)  # their ids are not needed: the next result reads the team's rows again
-    for standing, ids in better.values():  # one label's slots take the same values
-        _take_slots(ids, (entry, sub.pk, standing.sort_key, standing.tie_key, at))
+    for i, ids in better.values():  # one label's slots take the same values
+        _take_slots(ids, (entry, sub.pk, *held_keys[i], at))
     public = Standing.Audience.PUBLIC
     return any(s.audience == public for s in new) or any(
         slots[(label, public)]["id"] in ids for label, (_, ids) in better.items() if (label, public) in slots
