@@ -19,6 +19,7 @@ refused token stops it for good (exit status :data:`TOKEN_REFUSED`), as in the t
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -61,6 +62,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self._spawn()
         self.thread.start()
+        atexit.register(self.stop)  # Ctrl-C ends the server by sys.exit: the child is waited for, not restarted
         if self.tasks:
             threading.Thread(target=self._forward_tasks, name="assay-tasks-forward", daemon=True).start()
         return self
@@ -246,7 +248,8 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=watch_parent, name="assay-parent-watch", daemon=True).start()
     supervised.thread.start()
     log.info("embedded worker %s serving in process %d", supervised.worker_id, os.getpid())
-    supervised.thread.join()
+    while supervised.thread.is_alive():  # timed: a signal the kernel gave another thread is handled here within 0.5 s
+        supervised.thread.join(0.5)
     if tasks is not None:
         tasks.stop()
         tasks.thread.join(30)
