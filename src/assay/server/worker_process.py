@@ -208,6 +208,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _warm_up() -> None:
+    """Import now what the first results' work would import on the way (the URL conf, and with it every view
+    and service module): a profile of the overhead row found the child's task thread importing and compiling
+    modules (and reversing its first URLs) through its first dozens of results."""
+    from django.urls import get_resolver
+
+    get_resolver().reverse_dict  # noqa: B018 - populating it imports every view module
+
+
 def main(argv: list[str]) -> int:
     """``python -m assay.server.worker_process URL TRANSPORT [--tasks]``, the token on stdin."""
     _die_with_parent()
@@ -223,6 +232,7 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
+    _warm_up()
     from . import inprocess_worker
     from .tasks import runner
 
