@@ -47,17 +47,21 @@ class Prepared:
         return rows
 
     def instances(self, **values: Any) -> list[Model]:
-        """The rows as model instances, their ``select_related`` rows attached (Django's ``ModelIterable``)."""
+        """The rows as model instances, their ``select_related`` rows attached and annotations set
+        (Django's ``ModelIterable``)."""
         select, info = self.compiler.select, self.compiler.klass_info
         fields = info["select_fields"]
         start, end = fields[0], fields[-1] + 1
         names = [f[0].target.attname for f in select[start:end]]
         populators = get_related_populators(info, select, self.db)
+        annotations = self.compiler.annotation_col_map.items()
         found = []
         for row in self.rows(**values):
             obj = info["model"].from_db(self.db, names, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
+            for name, at in annotations:
+                setattr(obj, name, row[at])
             found.append(obj)
         return found
 

@@ -21,14 +21,17 @@ they agree:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 
 from assay.evaluation.contract import UNDEFINED, display_metric
 from assay.server.challenges.models import Challenge, ChallengePhaseSplit
+from assay.server.prepared import Prepared
 from assay.server.teams.models import ParticipantTeamMember
 
 from ..models import Standing
@@ -149,24 +152,102 @@ def _live(rules: Rules, public_only: bool, qs: QuerySet[Standing], **extra) -> l
     out of date and reading again. A stale row is never shown, even if the repair could not place its
     team's next entry."""
     qs = qs.annotate(**extra) if extra else qs
-    rows = list(qs.values(*_ROW_VALUES, *extra))
+    return _fresh(rules, public_only, lambda: list(qs.values(*_ROW_VALUES, *extra)))
+
+
+def _fresh(rules: Rules, public_only: bool, read: Callable[[], list[Row]]) -> list[Row]:
+    """``read()``'s rows, as :func:`_live` returns them."""
+    rows = read()
     stale = {r["team_id"] for r in rows if is_stale(rules, public_only, r)}
     if stale:
         for team_id in sorted(stale):
             refresh_team(rules.phase_split, team_id)
-        rows = list(qs.values(*_ROW_VALUES, *extra))
+        rows = read()
     return [r for r in rows if not is_stale(rules, public_only, r)]
 
 
+# The queries every page built runs, compiled once per database (and page size): the ORM compiling
+# them cost more than the database running them (assay.server.prepared). Run with these stand-ins
+# replaced: no row has a negative id, an audience but 0 and 1 (a negative one is out of the column's
+# range, which the ORM compiles to no query at all), or a label starting with a NUL.
+_SPLIT_MARK, _AUDIENCE_MARK, _LABEL_MARK, _KEY_MARK = -201, 32_001, "\x00label", -(2.0**1000)
+_QUERIES: dict[tuple[str, str, int], Prepared] = {}
+
+
+def _compiled(name: str, size: int = 0) -> Prepared:
+    """``page``: the first ``size`` rows of a board as :func:`_live` reads them; ``counts``: a board's
+    rows, and its ranked rows with a sort key below and up to a key (what :func:`_ranks` needs)."""
+    key = (connection.alias, name, size)
+    found = _QUERIES.get(key)
+    if found is None:
+        board = Standing.objects.filter(phase_split_id=_SPLIT_MARK, label=_LABEL_MARK, audience=_AUDIENCE_MARK)
+        marks: dict[str, Any] = {"split": _SPLIT_MARK, "label": _LABEL_MARK, "audience": _AUDIENCE_MARK}
+        if name == "page":
+            qs = board.order_by(*ORDER)[:size].values(*_ROW_VALUES)
+        else:
+            ranked = Q(is_baseline=False)
+            qs = (
+                board.order_by()
+                .values("phase_split")
+                .annotate(
+                    total=Count("*"),
+                    lt=Count("sort_key", filter=ranked & Q(sort_key__lt=_KEY_MARK)),
+                    le=Count("sort_key", filter=ranked & Q(sort_key__lte=_KEY_MARK)),
+                )
+                .values_list("total", "lt", "le")
+            )
+            marks["key"] = _KEY_MARK
+        found = _QUERIES[key] = Prepared(qs, **marks)
+    return found
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """Which standings a board shows: one index range (:func:`visible_standings`); ``qs`` is it as a
+    queryset, the other fields say it to the compiled queries (None when a banned team is left out,
+    which they do not do)."""
+
+    qs: QuerySet[Standing]
+    where: dict[str, Any] | None
+
+    def first(self, rules: Rules, public_only: bool, size: int) -> list[Row]:
+        if self.where is None:
+            return _live(rules, public_only, self.qs.order_by(*ORDER)[:size])
+        page = _compiled("page", size)
+        return _fresh(
+            rules, public_only, lambda: [dict(zip(_ROW_VALUES, r, strict=True)) for r in page.rows(**self.where)]
+        )
+
+    def counts(self, key: float) -> tuple[int, int, int]:
+        """The number of rows, of ranked rows with a sort key below ``key``, and up to it."""
+        if self.where is None:
+            counts = self.qs.filter(is_baseline=False, sort_key__lte=key).aggregate(
+                lt=Count("sort_key", filter=Q(sort_key__lt=key)), le=Count("sort_key")
+            )
+            return self.qs.count(), counts["lt"], counts["le"]
+        found = _compiled("counts").rows(**self.where, key=key)
+        return found[0] if found else (0, 0, 0)
+
+
 def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
+    """The phase-split with what ranking reads of it (its phase, challenge, host team, leaderboard and
+    dataset split; :func:`~.rules.with_standings_hints`): one query, compiled once per database, as every
+    page built reads it (the ORM compiling it was two thirds of a page's CPU)."""
     pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
     if not 0 < pk <= MAX_ID:  # a URL may carry any number; the database takes 64 bits
         raise LeaderboardError("not_found", "no such leaderboard", 404)
-    related = ChallengePhaseSplit.objects.select_related("phase__challenge__host_team", "leaderboard", "dataset_split")
-    found = next(iter(with_standings_hints(related.filter(pk=pk).order_by().defer(*HEAVY_FIELDS))), None)
-    if found is None:
+    key = (connection.alias, "split", 0)
+    query = _QUERIES.get(key)
+    if query is None:
+        related = ChallengePhaseSplit.objects.select_related(
+            "phase__challenge__host_team", "leaderboard", "dataset_split"
+        )
+        qs = with_standings_hints(related.filter(pk=_SPLIT_MARK).order_by().defer(*HEAVY_FIELDS))
+        query = _QUERIES[key] = Prepared(qs, pk=_SPLIT_MARK)
+    found = query.instances(pk=pk)
+    if not found:
         raise LeaderboardError("not_found", "no such leaderboard", 404)
-    return found
+    return found[0]
 
 
 def _resolve_order(rules: Rules, order_by: str | None) -> str:
@@ -205,6 +286,8 @@ def leaderboard(
     banned = banned_team_ids(ps.phase.challenge)
     public_only = access.public_only
     qs = visible_standings(rules, label, public_only, banned)
+    audience = Standing.Audience.PUBLIC if public_only else Standing.Audience.ALL
+    shown = _Shown(qs, None if banned else {"split": ps.pk, "label": label, "audience": int(audience)})
 
     if access.level == "own":
         rows = _live(rules, public_only, qs.filter(team_id=access.team_id, is_baseline=False).order_by(*ORDER))
@@ -230,14 +313,14 @@ def leaderboard(
             rows = _live(rules, public_only, ordered)
             page, page_size = 1, max(len(rows), 1)
         elif page == 1:
-            rows = _live(rules, public_only, ordered[:page_size])
+            rows = shown.first(rules, public_only, page_size)
         else:
             # skip the first rows in the index alone, then join only the page's rows
             window = list(ordered.values_list("entry_id", flat=True)[(page - 1) * page_size : page * page_size])
             position = {entry: i for i, entry in enumerate(window)}
             found = _live(rules, public_only, qs.filter(entry_id__in=window))
             rows = sorted(found, key=lambda r: position[r["entry_id"]])
-        count, ranks = _ranks(qs, rows, everything)
+        count, ranks = _ranks(shown, rows, everything)
     board = Board(ps, rules, access, order, ascending, count, page, page_size, [], overall=overall)
     if order != OVERALL and board.show_scores:
         board.leader = _leader(rules, label, public_only, qs, rows if page == 1 else None)
@@ -260,9 +343,9 @@ def _leader(
     return ranked[0]["entry_id"], interval_of(ranked[0]["entry__intervals"], label)
 
 
-def _ranks(qs: QuerySet[Standing], page: list[Row], everything: bool = False) -> tuple[int, list[int | None]]:
-    """The number of rows, and the competition ranks of a page's rows, from two index range counts
-    however deep the page is (none when the whole board is in hand).
+def _ranks(shown: _Shown, page: list[Row], everything: bool = False) -> tuple[int, list[int | None]]:
+    """The number of rows, and the competition ranks of a page's rows, from counts on the board's index
+    range however deep the page is (one statement; none when the whole board is in hand).
 
     With k0 the page's first ranked key, L rows rank strictly before it and T tie with or precede it;
     any other key k on the page ranks after all T plus the page's rows between k0 and k.
@@ -271,16 +354,12 @@ def _ranks(qs: QuerySet[Standing], page: list[Row], everything: bool = False) ->
     if everything and not ranked:
         return len(page), [None] * len(page)
     if not ranked:
-        return qs.count(), [None] * len(page)
+        return shown.counts(0.0)[0], [None] * len(page)
     k0 = ranked[0]["sort_key"]
     if everything:  # the whole board is in hand: k0 is the best key
         total, less, through = len(page), 0, sum(1 for r in ranked if r["sort_key"] == k0)
-    else:  # two index range counts: the board's size, and the ranked rows up to k0 (few on early pages)
-        total = qs.count()
-        counts = qs.filter(is_baseline=False, sort_key__lte=k0).aggregate(
-            lt=Count("sort_key", filter=Q(sort_key__lt=k0)), le=Count("sort_key")
-        )
-        less, through = counts["lt"], counts["le"]
+    else:  # the board's size, and its ranked rows before and up to k0
+        total, less, through = shown.counts(k0)
     out: list[int | None] = []
     above = 0  # ranked rows on this page with a key beyond k0, before the current one
     last_key, last_rank = None, None

@@ -1,0 +1,133 @@
+"""The queries a leaderboard page runs, compiled once (``assay.server.prepared``), must read what the ORM reads.
+
+``load_phase_split`` (the phase-split, its select_related rows and the standings hints), a board's first
+page and its counts are SQL built once per database; each is compared here with the queryset it stands
+for, on boards with ties, baselines, missing values and both audiences.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assay.server.challenges.models import ChallengePhaseSplit
+from assay.server.leaderboards.models import Standing
+from assay.server.leaderboards.services import ranking
+from assay.server.leaderboards.services.errors import LeaderboardError
+from assay.server.leaderboards.services.rules import HEAVY_FIELDS, with_standings_hints
+from assay.server.leaderboards.services.standings import ensure_current
+from assay.server.teams.models import HostTeamMember
+
+pytestmark = pytest.mark.django_db
+
+RESULTS = [
+    ("A", 0.9, 0.1),
+    ("B", 0.9, 0.3, {"errors": {"public": {"error_Accuracy": 0.01}}}),  # tied on Accuracy, larger error bar
+    ("C", 0.7, None),  # no F1: last when sorted by it
+    ("D", 0.95, 0.5, {"baseline": True}),
+    ("E", 0.4, 0.2, {"public": False}),  # private: on the hosts' audience only
+    ("F", 0.9, 0.8),
+    ("A", 0.2, 0.9),
+]
+
+
+def orm_split(pk: int) -> ChallengePhaseSplit:
+    related = ChallengePhaseSplit.objects.select_related("phase__challenge__host_team", "leaderboard", "dataset_split")
+    return with_standings_hints(related.filter(pk=pk).defer(*HEAVY_FIELDS)).get()
+
+
+def test_load_phase_split_reads_what_the_queryset_reads_in_one_query(world, host):
+    world.results(RESULTS)
+    assert HostTeamMember.objects.filter(team=world.challenge.host_team).exists()
+    ps = world.ps()
+    ensure_current(ps)
+    expected = orm_split(ps.pk)
+    with CaptureQueriesContext(connection) as queries:
+        found = ranking.load_phase_split(ps.pk)
+        # everything ranking reads of it comes with it
+        seen = (
+            found.phase.challenge.host_team.pk,
+            found.phase.challenge.title,
+            found.leaderboard.schema,
+            found.dataset_split.codename,
+            found.host_user_ids,
+            found.standings_signature,
+        )
+    assert len(queries.captured_queries) == 1
+    assert seen == (
+        expected.phase.challenge.host_team.pk,
+        expected.phase.challenge.title,
+        expected.leaderboard.schema,
+        expected.dataset_split.codename,
+        expected.host_user_ids,
+        expected.standings_signature,
+    )
+    assert found.host_user_ids and found.standings_signature  # the hints are set, not left to a query
+    for model_field in ChallengePhaseSplit._meta.concrete_fields:
+        assert getattr(found, model_field.attname) == getattr(expected, model_field.attname), model_field.name
+    assert found.get_deferred_fields() == expected.get_deferred_fields()
+    assert found.phase.get_deferred_fields() == expected.phase.get_deferred_fields()
+    assert ranking.load_phase_split(found).pk == ps.pk  # an instance is read afresh by its id
+
+
+def test_load_phase_split_with_no_standings_yet_and_no_such_split(world):
+    ps = world.ps()
+    found = ranking.load_phase_split(ps.pk)
+    assert found.standings_signature == orm_split(ps.pk).standings_signature
+    for pk in (ps.pk + 10_000, 0, -1, 2**63):
+        with pytest.raises(LeaderboardError) as refused:
+            ranking.load_phase_split(pk)
+        assert refused.value.status == 404
+
+
+def boards(world):
+    ps = world.ps()
+    rules = ensure_current(ps)
+    for label in rules.labels:
+        for public_only in (True, False):
+            qs = ranking.visible_standings(rules, label, public_only, [])
+            audience = Standing.Audience.PUBLIC if public_only else Standing.Audience.ALL
+            where = {"split": ps.pk, "label": label, "audience": int(audience)}
+            yield rules, public_only, ranking._Shown(qs, None), ranking._Shown(qs, where)
+
+
+def test_first_page_and_counts_equal_the_querysets(world):
+    world.results(RESULTS)
+    checked = 0
+    for rules, public_only, by_orm, compiled in boards(world):
+        keys = sorted({r["sort_key"] for r in by_orm.first(rules, public_only, 200)})
+        assert keys, "every board here has rows"
+        for size in (1, 2, 3, 50, 200):
+            assert compiled.first(rules, public_only, size) == by_orm.first(rules, public_only, size)
+        for key in [*keys, -1.0, 0.0, math.inf, keys[0] - 1e-9, keys[-1] + 1e-9]:
+            assert compiled.counts(key) == by_orm.counts(key), key
+        checked += 1
+    assert checked == 4  # two labels, two audiences
+
+
+def test_an_empty_board_counts_nothing(world):
+    for rules, public_only, by_orm, compiled in boards(world):
+        assert compiled.first(rules, public_only, 50) == [] == by_orm.first(rules, public_only, 50)
+        assert compiled.counts(0.5) == (0, 0, 0) == by_orm.counts(0.5)
+
+
+def test_a_page_is_three_statements_and_the_same_with_a_banned_team(world):
+    """The anonymous first page: the phase-split, the rows, the counts. With a banned team the ORM's
+    querysets run instead (the compiled ones do not leave teams out) and the board is the same but that team."""
+    world.results(RESULTS)
+    ps = world.ps()
+    ranking.leaderboard(None, ps.pk)
+    with CaptureQueriesContext(connection) as queries:
+        board = ranking.leaderboard(None, ps.pk)
+    assert len(queries.captured_queries) == 3, [q["sql"][:80] for q in queries.captured_queries]
+    shown = [(r["rank"], r["team"]["name"]) for r in board.rows]
+    assert shown == [(None, "D"), (1, "A"), (1, "F"), (1, "B"), (4, "C")]  # ties share a rank; error bars order them
+    challenge = ps.phase.challenge
+    challenge.banned_email_ids = ["F@team.example"]
+    challenge.save()
+    board = ranking.leaderboard(None, ps.pk)
+    assert [(r["rank"], r["team"]["name"]) for r in board.rows] == [(None, "D"), (1, "A"), (1, "B"), (3, "C")]
+    assert board.count == 4
