@@ -27,4 +27,9 @@ def test_leaderboard_bench_runs_and_agrees_with_evalai(tmp_path):
     assert result["entries"] == 2000 and result["teams"] == 40 and result["standings_rows"] > 0
     assert result["top50_agrees_with_evalai"] is True
     assert {"anonymous top-50", "team member top-50", "host top-50 all entries"} <= set(result["api"])
+    assert set(result["api_after_write"]) == set(result["api"]) == set(result["sql_statements"])
+    for name, counts in result["sql_statements"].items():  # a cached page reads the cache; after a write it builds
+        assert 0 < counts["cached"] < counts["after_write"], name
+        assert result["api"][name]["cpu_ms"] > 0 and result["api_after_write"][name]["cpu_ms"] > 0
+    assert result["machine"]["cpus"] and result["commit"]
     assert result["evalai_baseline"]["p50_ms"] > 0 and result["speedup_vs_evalai_p50"] > 0
