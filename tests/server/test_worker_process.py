@@ -134,3 +134,18 @@ def test_a_task_committed_in_the_server_process_wakes_the_child_s_runner(live_se
         assert Task.objects.filter(state="done").count() == 2
     finally:
         supervised.stop()
+
+
+def test_the_child_ends_cleanly_on_repeated_sigterm(worker_process):
+    """The server's SIGTERM and the kernel's (its parent died) may come together: the handler only notes them,
+    so a second one landing inside the first's work cannot deadlock the child."""
+    from django.db import connection
+
+    from assay.server.submissions.services import wakeup
+
+    child = worker_process.process
+    waiting = wakeup.wake_folder(connection.settings_dict["NAME"]) / f"{child.pid}.sock"
+    wait_for(waiting.exists, 120, "the child's claim to wait (its signal handlers are set by then)")
+    for _ in range(5):
+        os.kill(child.pid, signal.SIGTERM)
+    assert child.wait(60) == 0  # stopped on purpose (its supervisor, not stopping, starts another)

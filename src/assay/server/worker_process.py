@@ -239,13 +239,20 @@ def main(argv: list[str]) -> int:
     supervised = inprocess_worker.InProcessWorker(server_url, token, transport)
     tasks = runner.start() if "--tasks" in argv else None
 
-    def stop(*_: object) -> None:
+    def stop() -> None:
         supervised.stop()
         if tasks is not None:
             tasks.stop()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    asked: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # Only note it: a handler runs inside whatever the main thread was doing, maybe holding a lock that
+        # stop() takes (a second SIGTERM, e.g. the kernel's after the server's, deadlocked the child so).
+        asked.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
     def watch_parent() -> None:
         from .tasks import queue as task_queue
@@ -258,8 +265,12 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=watch_parent, name="assay-parent-watch", daemon=True).start()
     supervised.thread.start()
     log.info("embedded worker %s serving in process %d", supervised.worker_id, os.getpid())
-    while supervised.thread.is_alive():  # timed: a signal the kernel gave another thread is handled here within 0.5 s
+    stopped = False
+    while supervised.thread.is_alive():  # timed: a signal the kernel gave another thread is seen within 0.5 s
         supervised.thread.join(0.5)
+        if asked and not stopped:
+            stopped = True
+            stop()
     if tasks is not None:
         tasks.stop()
         tasks.thread.join(30)
