@@ -310,3 +310,30 @@ def test_store_writes_what_the_cache_reads_back_with_its_timeout(settings):
     assert cache.get_many(["k1", "k2", "gone"]) == {"k1": [3.0], "k2": {"a": "b"}}
     store({"forever": "x"}, None)
     assert cache.get("forever") == "x"
+
+
+def test_a_body_is_stored_in_one_statement_and_a_full_table_is_still_culled(monkeypatch):
+    """A page built after a result is written by one upsert; one write in CULL_EVERY goes through Django's
+    set(), which counts the table and culls it past MAX_ENTRIES, so the table stays bounded."""
+    import itertools
+
+    from django.core.cache import cache, caches
+
+    from assay.server import read_cache
+
+    backend = caches["default"]
+    monkeypatch.setattr(read_cache, "_writes", itertools.count(1))  # not the culling write
+    with CaptureQueriesContext(connection) as ctx:
+        assert read_cache.cached_body(read_cache.PREFIX + "b:probe", lambda: b"page") == b"page"
+    assert len(ctx.captured_queries) == 2, [q["sql"] for q in ctx.captured_queries]  # the read, the upsert
+    assert cache.get(read_cache.PREFIX + "b:probe") == b"page"
+    monkeypatch.setattr(backend, "_max_entries", 10)
+    monkeypatch.setattr(backend, "_cull_frequency", 2)  # a cull deletes half the rows
+    monkeypatch.setattr(read_cache, "_writes", itertools.count(0))
+    for i in range(3 * read_cache.CULL_EVERY):
+        read_cache.cached_body(read_cache.PREFIX + f"b:{i}", lambda: b"page")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {backend._table}")
+        (rows,) = cursor.fetchone()
+    # halved at every culling write past 10 rows: at most ~1.8 x CULL_EVERY left; never culled, 3 x CULL_EVERY
+    assert rows < 2 * read_cache.CULL_EVERY

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import pickle
 import threading
 import uuid
@@ -79,8 +80,8 @@ def store(values: dict[str, object], timeout: float | None) -> None:
     """``cache.set_many(values, timeout)``, with the database cache as one upsert statement.
 
     Django's database cache spends four or five statements per key (a count for culling, a savepoint, a
-    read, the write); the hot paths' writes (version tokens, the submit throttle's history) are a few
-    keys per user or challenge, so they skip the cull, which the cached pages' own writes still run."""
+    read, the write); the hot paths' writes (version tokens, the submit throttle's history, and all but
+    one in :data:`CULL_EVERY` of the cached bodies) skip the cull, which that one body write still runs."""
     alias = _database_alias()
     if alias is None or not values:
         cache.set_many(values, timeout)
@@ -125,8 +126,23 @@ def cached_body(key: str, build: Callable[[], bytes], ttl: Callable[[], float] =
         keep = min(ttl(), seconds())
         body = build()
         if keep >= 1:
-            cache.set(key, body, keep)
+            _keep(key, body, keep)
     return body
+
+
+CULL_EVERY = 64  # of the database cache's body writes, one goes through Django's set(): counts and culls
+_writes = itertools.count()
+
+
+def _keep(key: str, body: object, keep: float) -> None:
+    """Store a body. With the database cache by :func:`store` (one statement: Django's ``set`` runs five, a
+    count of the whole table among them, on every page built after a result), except every
+    :data:`CULL_EVERY`-th, which goes through ``set`` and so still culls a full table (at most that many
+    writes per process past ``MAX_ENTRIES``)."""
+    if _database_alias() is not None and next(_writes) % CULL_EVERY:
+        store({key: body}, keep)
+    else:
+        cache.set(key, body, keep)
 
 
 def seconds_until(now: dt.datetime, *dates: dt.datetime | None) -> float:

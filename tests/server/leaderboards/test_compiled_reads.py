@@ -131,3 +131,48 @@ def test_a_page_is_three_statements_and_the_same_with_a_banned_team(world):
     board = ranking.leaderboard(None, ps.pk)
     assert [(r["rank"], r["team"]["name"]) for r in board.rows] == [(None, "D"), (1, "A"), (1, "B"), (3, "C")]
     assert board.count == 4
+
+
+def test_the_page_built_after_a_write_reads_the_phase_split_and_the_reader_once(world, monkeypatch):
+    """page_body has just read the phase-split and decided the reader's access to pick the cached page; the
+    build's leaderboard() takes both (ranking.decided) instead of reading them again."""
+    import itertools
+
+    from rest_framework.test import APIClient
+
+    from assay.server import read_cache
+    from assay.server.challenges.services.read_versions import board
+
+    world.results(RESULTS)
+    ps = world.ps()
+    url = f"/api/v1/phase-splits/{ps.pk}/leaderboard"
+    monkeypatch.setattr(read_cache, "_writes", itertools.count(1))  # no culling write in the count
+    member = APIClient()
+    member.force_authenticate(world.users["A"])
+    for client, expected in ((APIClient(), 7), (member, 10)):
+        assert client.get(url).status_code == 200
+        read_cache.bump(board(ps.phase.challenge_id))
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        # versions, phase-split, [host check, participation,] cached body, next reveal, rows, counts,
+        # [own row,] the body stored
+        assert len(queries.captured_queries) == expected, [q["sql"][:70] for q in queries.captured_queries]
+
+
+def test_a_decided_access_is_used_only_for_that_reader(world, host):
+    """Inside decided(), another reader (or the same one asking for other entries) is read afresh."""
+    from django.contrib.auth.models import AnonymousUser
+
+    world.results(RESULTS)
+    ps = ranking.load_phase_split(world.ps().pk)
+    anonymous = AnonymousUser()
+    access = ranking.access_for(anonymous, ps)
+    with ranking.decided(ps, anonymous, None, access):
+        assert ranking.leaderboard(anonymous, ps.pk).access is access
+        as_host = ranking.leaderboard(host, ps.pk, entries="all")
+        assert as_host.access.is_host and not as_host.access.public_only
+        assert [r["team"]["name"] for r in as_host.rows].count("E") == 1  # the private entry, hosts only
+        with pytest.raises(LeaderboardError):
+            ranking.leaderboard(AnonymousUser(), ps.pk, entries="all")  # another anonymous object: refused
+    assert ranking._DECIDED.get() is None

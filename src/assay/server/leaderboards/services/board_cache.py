@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from django.db import connection
 from django.db.models import Min
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -24,13 +25,14 @@ from django.utils import timezone
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.listing import effective_visibility
 from assay.server.challenges.services.read_versions import PEOPLE, board, challenge_of_phase, challenge_of_split
+from assay.server.prepared import Prepared
 from assay.server.read_cache import Memo, body_key, bump, cached_body, seconds_until, versions
 from assay.server.submissions import signals as submissions
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry
 from .errors import LeaderboardError
-from .ranking import MAX_ID, load_phase_split
+from .ranking import MAX_ID, decided, load_phase_split
 from .visibility import Access, access_for
 
 _splits: Memo[ChallengePhaseSplit] = Memo()
@@ -53,16 +55,31 @@ def page_body(user, phase_split_id: int, entries: str | None, query: tuple, buil
         _splits.put(phase_split_id, tokens, ps)
     access = audience(user, ps, entries, tokens)
     key = body_key("board", phase_split_id, tokens, access, query)
-    return cached_body(key, build, lambda: seconds_to_next_reveal(ps))
+
+    def build_decided() -> bytes:
+        with decided(ps, user, entries, access):  # the build's leaderboard() reads neither again
+            return build()
+
+    return cached_body(key, build_decided, lambda: seconds_to_next_reveal(ps))
+
+
+_PHASE_MARK, _NOW_MARK = -301, dt.datetime(1901, 1, 1, tzinfo=dt.UTC)  # stand-ins the query is compiled with
+_REVEALS: dict[str, Prepared] = {}
 
 
 def seconds_to_next_reveal(ps: ChallengePhaseSplit, now: dt.datetime | None = None) -> float:
     """How long a page may be kept: until the next reveal date of a split of its phase. The page's own
     visibility is in its audience, but its overall column draws on the phase's other splits and is
-    hidden from readers who cannot see one of them yet."""
+    hidden from readers who cannot see one of them yet. Asked by every page built: compiled once."""
     now = now or timezone.now()
-    found = ChallengePhaseSplit.objects.filter(phase_id=ps.phase_id, reveal_at__gt=now).aggregate(at=Min("reveal_at"))
-    return seconds_until(now, found["at"])
+    query = _REVEALS.get(connection.alias)
+    if query is None:
+        later = ChallengePhaseSplit.objects.filter(phase_id=_PHASE_MARK, reveal_at__gt=_NOW_MARK).order_by()
+        qs = later.values("phase_id").annotate(at=Min("reveal_at")).values_list("at")
+        adapted = connection.ops.adapt_datetimefield_value(_NOW_MARK)
+        query = _REVEALS[connection.alias] = Prepared(qs, phase=_PHASE_MARK, now=adapted)
+    found = query.rows(phase=ps.phase_id, now=connection.ops.adapt_datetimefield_value(now))
+    return seconds_until(now, found[0][0] if found else None)
 
 
 def audience(user, ps: ChallengePhaseSplit, entries: str | None, tokens: tuple[str, ...]) -> Access:

@@ -21,7 +21,9 @@ they agree:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,6 +252,23 @@ def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
     return found[0]
 
 
+_DECIDED: ContextVar[tuple[tuple[int, str | None], Any, ChallengePhaseSplit, Access] | None] = ContextVar(
+    "leaderboard_decided", default=None
+)
+
+
+@contextmanager
+def decided(ps: ChallengePhaseSplit, user, entries: str | None, access: Access) -> Iterator[None]:
+    """Within this block :func:`leaderboard` for this phase-split, this same ``user`` object and ``entries``
+    takes ``ps`` (as :func:`load_phase_split` loads it) and ``access`` (``access_for``'s answer) instead of
+    reading them again: the page cache has just read both to choose the cached page it is now building."""
+    token = _DECIDED.set(((ps.pk, entries), user, ps, access))
+    try:
+        yield
+    finally:
+        _DECIDED.reset(token)
+
+
 def _resolve_order(rules: Rules, order_by: str | None) -> str:
     if not order_by:
         return rules.default_sort
@@ -275,8 +294,13 @@ def leaderboard(
     everything: bool = False,
 ) -> Board:
     """The page ``page`` of ``ps`` as ``user`` may see it (every row when ``everything``)."""
-    ps = load_phase_split(ps)
-    access = access_for(user, ps, entries)
+    known = _DECIDED.get()
+    pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
+    if known is not None and known[0] == (pk, entries) and known[1] is user:
+        ps, access = known[2], known[3]
+    else:
+        ps = load_phase_split(ps)
+        access = access_for(user, ps, entries)
     rules = ensure_current(ps)
     order = _resolve_order(rules, order_by)
     label = rules.default_order_by if order == OVERALL else order
