@@ -440,8 +440,8 @@ def _place(split: _Split, sub: Submission) -> bool | None:
         elif held["submission_id"] != sub.pk and _precedes(rules, (*held_keys[i], at, entry), held):
             better.setdefault(slot[0], (i, []))[1].append(held["id"])
     insert(new)  # their ids are not needed: the next result reads the team's rows again
-    for i, ids in better.values():  # one label's slots take the same values
-        _take_slots(ids, (entry, sub.pk, *held_keys[i], at))
+    if better:  # every slot taken gets this entry; each label's slots its own keys
+        _take_slots({row_id: held_keys[i] for i, ids in better.values() for row_id in ids}, (entry, sub.pk, at))
     public = Standing.Audience.PUBLIC
     return any(s.audience == public for s in new) or any(
         slots[(label, public)]["id"] in ids for label, (_, ids) in better.items() if (label, public) in slots
@@ -449,23 +449,27 @@ def _place(split: _Split, sub: Submission) -> bool | None:
 
 
 _TAKE: dict[tuple[str, int], str] = {}
-_TAKEN = ("entry_id", "submission_id", "sort_key", "tie_key", "submitted_at")
 
 
-def _take_slots(ids: list[int], values: tuple) -> None:
-    """Give the rows ``ids`` the ``_TAKEN`` values: the ORM's ``update()`` as SQL built once per database and
-    number of rows (the ORM compiling it cost more than the database running it, on most results)."""
-    key = (connection.alias, len(ids))
+def _take_slots(keys: dict[int, tuple[float, float]], values: tuple) -> None:
+    """Give the rows ``keys`` names (ids) the entry, submission and time in ``values`` and each its (sort key,
+    tie key): the ORM's ``update()`` per label as one ``UPDATE`` built once per database and number of rows (the
+    ORM compiling it cost more than the database running it, on most results; a result takes a slot per label)."""
+    key = (connection.alias, len(keys))
     if key not in _TAKE:
         qn, column = connection.ops.quote_name, (lambda name: qn(Standing._meta.get_field(name).column))
-        sets = ", ".join(f"{column(name)} = %s" for name in _TAKEN)
+        by_id = " ".join(["WHEN %s THEN %s"] * len(keys))
         _TAKE[key] = (
-            f"UPDATE {qn(Standing._meta.db_table)} SET {sets} WHERE {qn('id')} IN ({', '.join(['%s'] * len(ids))})"
+            f"UPDATE {qn(Standing._meta.db_table)} SET {column('entry_id')} = %s, {column('submission_id')} = %s,"
+            f" {column('submitted_at')} = %s, {column('sort_key')} = CASE {qn('id')} {by_id} END,"
+            f" {column('tie_key')} = CASE {qn('id')} {by_id} END WHERE {qn('id')} IN ({', '.join(['%s'] * len(keys))})"
         )
-    field = Standing._meta.get_field
-    params = [field(name).get_db_prep_save(value, connection) for name, value in zip(_TAKEN, values, strict=True)]
+    entry, submission, at = values
+    at = Standing._meta.get_field("submitted_at").get_db_prep_save(at, connection)
+    sort_keys = [p for row_id, (sk, _) in keys.items() for p in (row_id, float(sk))]
+    tie_keys = [p for row_id, (_, tk) in keys.items() for p in (row_id, float(tk))]
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE[key], [*params, *ids])
+        cursor.execute(_TAKE[key], [entry, submission, at, *sort_keys, *tie_keys, *keys])
 
 
 def refresh_submission(sub: Submission) -> None:
