@@ -35,7 +35,7 @@ from assay.server.teams.models import ParticipantTeamMember
 
 from ..models import Submission, SubmissionAttempt
 from . import retention
-from .access import can_view_logs
+from .access import participants_see_logs
 from .errors import SubmissionError
 from .log_text import without_server_paths
 
@@ -169,9 +169,20 @@ class ResultReader:
             return body
         return without_server_paths(body.decode("utf-8", "replace")).encode()
 
+    def hosts(self, sub: Submission) -> bool:
+        """Whether the reader hosts ``sub``'s challenge (or is staff): ``roles.is_host``, remembered."""
+        return self.threshold(sub) == HOST
+
+    def may_view(self, sub: Submission) -> bool:
+        """:func:`~.access.can_view`'s rule (its team's members, its hosts, staff), from the roles this reader
+        remembers: a submission's page asks it, then its output, logs and result URL, with one query each."""
+        return self.threshold(sub) in (HOST, TEAM)
+
     def may_read_logs(self, sub: Submission) -> bool:
-        """stdout and stderr of every evaluation of ``sub``: :func:`~.access.can_view_logs`'s rule."""
-        return can_view_logs(self.user, sub)
+        """stdout and stderr of every evaluation of ``sub``: :func:`~.access.can_view_logs`'s rule, from the
+        roles this reader remembers."""
+        threshold = self.threshold(sub)
+        return threshold == HOST or (threshold == TEAM and participants_see_logs(sub.phase))
 
     def document(self, sub: Submission, field: str, evaluation: Evaluated | None = None) -> bytes:
         """The result file or a log, cut for this reader (what a signed per-reader URL serves)."""

@@ -67,12 +67,15 @@ def of(sub: Submission | SubmissionAttempt, phase=None) -> ScoredAgainst:
     return ScoredAgainst(False, phase.test_annotation_sha256 or None, version)
 
 
-def as_told(user, sub: Submission, evaluation: SubmissionAttempt | None = None) -> dict[str, Any] | None:
+def as_told(
+    user, sub: Submission, evaluation: SubmissionAttempt | None = None, *, host: bool | None = None
+) -> dict[str, Any] | None:
     """The field a reader of the submission is given (None before any worker was handed it): the package's
     name and version to those who may see its card (``data_packages.services.access.can_view``, the rule of
     the phase's own pin); the annotation file's SHA-256 to the challenge's hosts only. A participant never
     gets it: the digest of a small label file gives its labels away to anyone who tries the few candidates.
-    ``evaluation``: an earlier evaluation of ``sub`` (told by the same rule)."""
+    ``evaluation``: an earlier evaluation of ``sub`` (told by the same rule). ``host``: whether ``user`` hosts
+    its challenge, when the caller knows it already (a ``ResultReader`` does)."""
     held = evaluation or sub
     if held.scored_annotation_sha256 is None and held.started_at is None and held.completed_at is None:
         return None  # waiting for its (next) evaluation, or never run: scored against nothing
@@ -81,5 +84,7 @@ def as_told(user, sub: Submission, evaluation: SubmissionAttempt | None = None) 
     package = None
     if version is not None and can_view(user, version.package):
         package = {"name": version.package.slug, "version": version.number}
-    digest = scored.annotation_sha256 if is_host(user, sub.phase.challenge) else None
+    if host is None:
+        host = is_host(user, sub.phase.challenge)
+    digest = scored.annotation_sha256 if host else None
     return {"recorded": scored.recorded, "annotation_sha256": digest, "data_package": package}
