@@ -84,7 +84,12 @@ class JsonLines:
         return [json.loads(line) for line in self.stream.getvalue().splitlines()]  # each line one JSON object
 
     def about(self, submission_id: int) -> dict[str, dict]:
-        return {line["event"]: line for line in self.lines() if line.get("submission_id") == submission_id}
+        """The submission's event lines by event (a worker's own job lines carry its id too, with no event)."""
+        return {
+            line["event"]: line
+            for line in self.lines()
+            if line.get("submission_id") == submission_id and "event" in line
+        }
 
 
 def fresh_server(var: Path, **settings: str) -> dict[str, str]:
