@@ -28,6 +28,9 @@ from assay.server.storage_config import LOCAL_BACKEND, S3_BACKEND, default_stora
 from tests.factories import DEMO_BUNDLE, REPO
 from tests.s3 import s3_settings
 
+#: Reads from the live server and the S3 double: a generous timeout, as a loaded CI machine can pass 5 s
+SLOW_OK = httpx.Timeout(60)
+
 
 def local_files(root) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
@@ -160,10 +163,12 @@ def test_write_read_presign_delete(s3_storage, s3_server, media):
 
     url = presigned_get(name, "evil_name.json", "application/octet-stream")
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=3600" in url
-    got = httpx.get(url)
+    got = httpx.get(url, timeout=SLOW_OK)
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-disposition"] == 'attachment; filename="evil_name.json"'
-    assert httpx.get(url.split("?")[0]).status_code == 403, "objects are private: no read without a signature"
+    assert httpx.get(url.split("?")[0], timeout=SLOW_OK).status_code == 403, (
+        "objects are private: no read without a signature"
+    )
 
     default_storage.delete(name)
     assert not default_storage.exists(name)
@@ -292,7 +297,7 @@ def test_evalai_large_upload_goes_straight_to_the_store(
     answer = presign(1)
     [url] = [u["url"] for u in answer["presigned_urls"]]
     assert url.startswith(s3_server.endpoint) and "uploadId=" in url and "X-Amz-Signature=" in url
-    put = httpx.put(url, content=body)  # as evalai's requests.put(url, data=chunk): no credentials
+    put = httpx.put(url, content=body, timeout=SLOW_OK)  # as evalai's requests.put(url, data=chunk): no credentials
     assert put.status_code == 200
     done = finish(answer, [{"ETag": put.headers["ETag"], "PartNumber": 1}])
     assert done.status_code == 200, done.content
@@ -304,7 +309,7 @@ def test_evalai_large_upload_goes_straight_to_the_store(
 
     # a part that never arrived: refused with which one, then the submission fails with the reason
     answer = presign(2)
-    first = httpx.put(answer["presigned_urls"][0]["url"], content=b"x" * 10)
+    first = httpx.put(answer["presigned_urls"][0]["url"], content=b"x" * 10, timeout=SLOW_OK)
     refused = finish(answer, [{"ETag": first.headers["ETag"], "PartNumber": 1}])
     assert refused.status_code == 409 and "parts [2] have not arrived" in refused.content.decode()
     message = api.post(
@@ -360,15 +365,19 @@ def test_submission_end_to_end_with_files_only_in_the_store(
 
     # the participant's result (cut for them, served by the server, read from the store)
     detail = httpx.get(
-        f"{live_server.url}/api/v1/submissions/{sid}", headers={"Authorization": f"Bearer {token_for(participant)}"}
+        f"{live_server.url}/api/v1/submissions/{sid}",
+        headers={"Authorization": f"Bearer {token_for(participant)}"},
+        timeout=SLOW_OK,
     )
-    result = httpx.get(detail.json()["result_url"])
+    result = httpx.get(detail.json()["result_url"], timeout=SLOW_OK)
     assert result.status_code == 200 and json.loads(result.content)
     # the host's result link: a redirect to the store, the whole stored document
     hosted = httpx.get(
-        f"{live_server.url}/api/v1/submissions/{sid}", headers={"Authorization": f"Bearer {token_for(host)}"}
+        f"{live_server.url}/api/v1/submissions/{sid}",
+        headers={"Authorization": f"Bearer {token_for(host)}"},
+        timeout=SLOW_OK,
     )
-    stored = httpx.get(hosted.json()["result_url"], follow_redirects=True)
+    stored = httpx.get(hosted.json()["result_url"], follow_redirects=True, timeout=SLOW_OK)
     assert (
         stored.status_code == 200 and stored.url.host == "127.0.0.1" and str(stored.url).startswith(s3_server.endpoint)
     )
@@ -379,7 +388,7 @@ def test_submission_end_to_end_with_files_only_in_the_store(
     browser.force_login(participant)
     page = browser.get(f"/submissions/{sid}/files/input")
     assert page.status_code == 302 and page["Location"].startswith(s3_server.endpoint)
-    assert httpx.get(page["Location"]).content == content
+    assert httpx.get(page["Location"], timeout=SLOW_OK).content == content
     stranger = Client()
     stranger.force_login(admin_user.__class__.objects.create_user("mallory", "m@example.org", "pw"))
     assert stranger.get(f"/submissions/{sid}/files/input").status_code == 404
