@@ -39,6 +39,17 @@ def orm_split(pk: int) -> ChallengePhaseSplit:
     return with_standings_hints(related.filter(pk=pk).defer(*HEAVY_FIELDS)).get()
 
 
+def _what_ranking_reads(split) -> tuple:
+    return (
+        split.phase.challenge.host_team.pk,
+        split.phase.challenge.title,
+        split.leaderboard.schema,
+        split.dataset_split.codename,
+        split.host_user_ids,
+        split.standings_signature,
+    )
+
+
 def test_load_phase_split_reads_what_the_queryset_reads_in_one_query(world, host):
     world.results(RESULTS)
     assert HostTeamMember.objects.filter(team=world.challenge.host_team).exists()
@@ -47,24 +58,9 @@ def test_load_phase_split_reads_what_the_queryset_reads_in_one_query(world, host
     expected = orm_split(ps.pk)
     with CaptureQueriesContext(connection) as queries:
         found = ranking.load_phase_split(ps.pk)
-        # everything ranking reads of it comes with it
-        seen = (
-            found.phase.challenge.host_team.pk,
-            found.phase.challenge.title,
-            found.leaderboard.schema,
-            found.dataset_split.codename,
-            found.host_user_ids,
-            found.standings_signature,
-        )
+        seen = _what_ranking_reads(found)  # everything ranking reads of it comes with it
     assert len(queries.captured_queries) == 1
-    assert seen == (
-        expected.phase.challenge.host_team.pk,
-        expected.phase.challenge.title,
-        expected.leaderboard.schema,
-        expected.dataset_split.codename,
-        expected.host_user_ids,
-        expected.standings_signature,
-    )
+    assert seen == _what_ranking_reads(expected)
     assert found.host_user_ids and found.standings_signature  # the hints are set, not left to a query
     for model_field in ChallengePhaseSplit._meta.concrete_fields:
         assert getattr(found, model_field.attname) == getattr(expected, model_field.attname), model_field.name
