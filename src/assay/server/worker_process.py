@@ -252,7 +252,9 @@ def main(argv: list[str]) -> int:
         asked.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a server started in the background ignores
+        signal.signal(signal.SIGINT, on_signal)  # Ctrl-C (and its child inherits that): so must the child,
+        # or a SIGINT to the group stops only the child, which its server then starts again
 
     def watch_parent() -> None:
         from .tasks import queue as task_queue
