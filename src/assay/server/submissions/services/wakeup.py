@@ -193,20 +193,21 @@ class _Inbox:
         self.path.unlink(missing_ok=True)
 
 
-_folders: dict[str, Path] = {}
+_folders: dict[tuple[str, str], Path] = {}  # by (VAR_DIR, database): tests change VAR_DIR
 _sender: socket.socket | None = None
 
 
 def wake_folder(database: str) -> Path:
     """Where the processes of one SQLite database keep their wake-up sockets: under ``VAR_DIR`` (or the
     temporary folder when that path would pass the ~100 bytes a socket's name may have)."""
-    folder = _folders.get(database)
+    key = (str(django_settings.VAR_DIR), str(database))
+    folder = _folders.get(key)
     if folder is None:
         digest = hashlib.sha256(str(database).encode()).hexdigest()[:12]
-        folder = Path(django_settings.VAR_DIR) / "wake" / digest
+        folder = Path(key[0]) / "wake" / digest
         if len(str(folder)) > 80:
             folder = Path(tempfile.gettempdir()) / f"assay-wake-{os.getuid()}" / digest
-        _folders[database] = folder
+        _folders[key] = folder
     return folder
 
 
