@@ -139,31 +139,31 @@ def test_a_task_committed_in_the_server_process_wakes_the_child_s_runner(live_se
 def test_the_child_ends_cleanly_on_repeated_sigterm(worker_process):
     """The server's SIGTERM and the kernel's (its parent died) may come together: the handler only notes them,
     so a second one landing inside the first's work cannot deadlock the child."""
-    from django.db import connection
-
-    from assay.server.submissions.services import wakeup
-
     child = worker_process.process
-    waiting = wakeup.wake_folder(connection.settings_dict["NAME"]) / f"{child.pid}.sock"
-    wait_for(waiting.exists, 120, "the child's claim to wait (its signal handlers are set by then)")
+    wait_for(lambda: _caught(child.pid, signal.SIGTERM), 120, "the child to set its signal handlers")
     for _ in range(5):
         os.kill(child.pid, signal.SIGTERM)
     assert child.wait(60) == 0  # stopped on purpose (its supervisor, not stopping, starts another)
 
 
-def _ignored(pid: int, signum: int) -> bool:
-    mask = next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigIgn:")).split()[1]
+def _in_mask(pid: int, field: str, signum: int) -> bool:
+    mask = next(line for line in open(f"/proc/{pid}/status") if line.startswith(field)).split()[1]
     return bool(int(mask, 16) & (1 << (signum - 1)))
+
+
+def _ignored(pid: int, signum: int) -> bool:
+    return _in_mask(pid, "SigIgn:", signum)
+
+
+def _caught(pid: int, signum: int) -> bool:
+    """A handler of the process's own is set for ``signum`` (the child sets SIGTERM's once it serves)."""
+    return _in_mask(pid, "SigCgt:", signum)
 
 
 def test_the_child_of_a_server_that_ignores_ctrl_c_ignores_it_too(live_server, media, settings, monkeypatch):
     """A server started in the background (``cmd &``) ignores SIGINT; a SIGINT to its process group must not
     stop the child alone (its server would only start another), so the child keeps the ignore it inherited.
     A server in a terminal handles Ctrl-C, and then so does its child (the other fixture's child)."""
-    from django.db import connection
-
-    from assay.server.submissions.services import wakeup
-
     settings.VAR_DIR = settings.MEDIA_ROOT
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -172,8 +172,7 @@ def test_the_child_of_a_server_that_ignores_ctrl_c_ignores_it_too(live_server, m
         signal.signal(signal.SIGINT, previous)
     try:
         child = supervised.process
-        waiting = wakeup.wake_folder(connection.settings_dict["NAME"]) / f"{child.pid}.sock"
-        wait_for(waiting.exists, 120, "the child's claim to wait (its signal handlers are set by then)")
+        wait_for(lambda: _caught(child.pid, signal.SIGTERM), 120, "the child to set its signal handlers")
         assert _ignored(child.pid, signal.SIGINT)
         assert not _ignored(child.pid, signal.SIGTERM)  # SIGTERM still stops it
     finally:
@@ -181,13 +180,8 @@ def test_the_child_of_a_server_that_ignores_ctrl_c_ignores_it_too(live_server, m
 
 
 def test_the_child_of_a_server_in_a_terminal_handles_ctrl_c(worker_process):
-    from django.db import connection
-
-    from assay.server.submissions.services import wakeup
-
     child = worker_process.process
-    waiting = wakeup.wake_folder(connection.settings_dict["NAME"]) / f"{child.pid}.sock"
-    wait_for(waiting.exists, 120, "the child's claim to wait (its signal handlers are set by then)")
+    wait_for(lambda: _caught(child.pid, signal.SIGTERM), 120, "the child to set its signal handlers")
     assert not _ignored(child.pid, signal.SIGINT)
     os.kill(child.pid, signal.SIGINT)
     assert child.wait(60) == 0  # stopped on purpose, cleanly
