@@ -25,7 +25,13 @@ def can_view_logs(user, sub: Submission) -> bool:
     """
     if not can_view(user, sub):
         return False
-    return is_host(user, sub.phase.challenge) or participants_see_logs(sub.phase)
+    return logs_for_viewer(is_host(user, sub.phase.challenge), sub.phase)
+
+
+def logs_for_viewer(host: bool, phase) -> bool:
+    """For a reader who may see the submission (:func:`can_view`): hosts see its logs, its team as the phase
+    says. The one place of the rule; :class:`~.result_access.ResultReader` calls it with the roles it remembers."""
+    return host or participants_see_logs(phase)
 
 
 def participants_see_logs(phase) -> bool:

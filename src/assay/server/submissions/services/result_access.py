@@ -35,7 +35,7 @@ from assay.server.teams.models import ParticipantTeamMember
 
 from ..models import Submission, SubmissionAttempt
 from . import retention
-from .access import participants_see_logs
+from .access import logs_for_viewer
 from .errors import SubmissionError
 from .log_text import without_server_paths
 
@@ -182,7 +182,7 @@ class ResultReader:
         """stdout and stderr of every evaluation of ``sub``: :func:`~.access.can_view_logs`'s rule, from the
         roles this reader remembers."""
         threshold = self.threshold(sub)
-        return threshold == HOST or (threshold == TEAM and participants_see_logs(sub.phase))
+        return threshold in (HOST, TEAM) and logs_for_viewer(threshold == HOST, sub.phase)
 
     def document(self, sub: Submission, field: str, evaluation: Evaluated | None = None) -> bytes:
         """The result file or a log, cut for this reader (what a signed per-reader URL serves)."""
