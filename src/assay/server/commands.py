@@ -69,12 +69,17 @@ def serve(host: str, port: int) -> None:
     from django.core.management import call_command
 
     send_small_writes_at_once()
-    if not os.environ.get("ASSAY_SITE_URL", "").strip():  # links in e-mails name the address served here
-        from django.conf import settings
-
-        settings.SITE_URL = f"http://{host}:{port}"
+    serve_site_url(f"http://{host}:{port}")
     start_task_runner()
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
+
+
+def serve_site_url(site: str) -> None:
+    """Links in e-mails name the address served here, unless ``ASSAY_SITE_URL`` says another."""
+    if not os.environ.get("ASSAY_SITE_URL", "").strip():
+        from django.conf import settings
+
+        settings.SITE_URL = site
 
 
 def start_task_runner() -> None:
@@ -188,8 +193,7 @@ def demo(
 
     from assay.server import worker_process
 
-    if not os.environ.get("ASSAY_SITE_URL", "").strip():  # the worker process's e-mails link here too
-        settings.SITE_URL = site
+    serve_site_url(site)  # before the worker process starts: its e-mails link here too
     worker_process.start_embedded(site)
     print(f"Assay is serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)", flush=True)
     where = "a thread of this process" if settings.EMBEDDED_WORKER == "thread" else "its own process"
