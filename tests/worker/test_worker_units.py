@@ -126,6 +126,38 @@ def test_a_file_carried_by_the_claim_needs_no_download_unless_it_hashes_wrong(tm
     assert not list((tmp_path / "cache").rglob(".part-*"))
 
 
+def test_making_room_tolerates_files_that_another_slot_renames_or_discards_meanwhile(tmp_path, monkeypatch):
+    """CI: with slots, one thread measured the cache while another renamed its ``.part-`` download into place,
+    and the vanished file failed the first thread's job ("could not prepare the evaluation")."""
+    import os
+
+    cache = FileCache(tmp_path / "cache", max_bytes=10)
+    root = tmp_path / "cache"
+    kept, old, discarded = root / ("a" * 64), root / ("b" * 64), root / ("c" * 64)
+    for entry, data in ((old, b"12345678"), (kept, b"1234"), (discarded, b"1")):
+        entry.mkdir()
+        (entry / "f").write_bytes(data)
+    (kept / ".part-x").write_bytes(b"1")  # another slot's download, renamed into place after the first look
+    os.utime(old, (1, 1))  # used longest ago: evicted first
+    looked: set[str] = set()
+
+    def gone_after_the_first_look(real):
+        def stat(path, *args, **kwargs):
+            name = os.fspath(path)
+            if name.endswith((".part-x", "c" * 64)):
+                if name in looked:
+                    raise FileNotFoundError(2, "No such file or directory", name)
+                looked.add(name)
+            return real(path, *args, **kwargs)
+
+        return stat
+
+    monkeypatch.setattr(os, "stat", gone_after_the_first_look(os.stat))
+    monkeypatch.setattr(os, "lstat", gone_after_the_first_look(os.lstat))
+    cache._make_room(2)
+    assert not old.exists() and (kept / "f").read_bytes() == b"1234"
+
+
 class _RefusingClient(FakeClient):
     """Refuses reports that carry output (say, a field the server finds too long); accepts plain failures."""
 

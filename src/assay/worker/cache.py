@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from .client import WorkerClient
@@ -42,6 +43,7 @@ class FileCache:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        self._room = threading.Lock()  # one eviction at a time: a worker with slots fetches on several threads
 
     def path_for(self, sha256: str, name: str) -> Path:
         safe = _SAFE.sub("_", name.rsplit("/", 1)[-1]).lstrip(".") or "file"
@@ -68,11 +70,31 @@ class FileCache:
             shutil.rmtree(self.root / sha, ignore_errors=True)
 
     def _make_room(self, incoming: int) -> None:
-        entries = [p for p in self.root.iterdir() if p.is_dir()]
-        sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in entries}
-        total = sum(sizes.values())
-        for entry in sorted(entries, key=lambda p: p.stat().st_mtime):
-            if total + incoming <= self.max_bytes:
-                break
-            shutil.rmtree(entry, ignore_errors=True)
-            total -= sizes[entry]
+        """Evict oldest-used entries until ``incoming`` bytes fit. Other slots' threads write (``.part-`` files
+        renamed into place) and discard entries meanwhile, so anything may vanish while it is measured."""
+        with self._room:
+            sizes: dict[Path, tuple[float, int]] = {}
+            for entry in self.root.iterdir():
+                try:
+                    sizes[entry] = (entry.stat().st_mtime, _tree_size(entry))
+                except FileNotFoundError:
+                    continue
+            total = sum(size for _, size in sizes.values())
+            for entry, (_, size) in sorted(sizes.items(), key=lambda item: item[1][0]):
+                if total + incoming <= self.max_bytes:
+                    break
+                shutil.rmtree(entry, ignore_errors=True)
+                total -= size
+
+
+def _tree_size(folder: Path) -> int:
+    """Bytes of the regular files under ``folder``, not following links; files gone before they are measured
+    count nothing (a download in progress was renamed, or another job discarded its entry)."""
+    total = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
