@@ -3,7 +3,8 @@
 ``Platform`` starts ``bench/_serve.py`` (migrate, seed a benchmark challenge, the embedded worker — in its
 own process by default, ``embedded="thread"`` for a thread of the server —, Django's threaded server: what
 ``assay demo`` runs) against a fresh ``ASSAY_VAR_DIR``, and talks to it with
-httpx exactly as a participant would.
+httpx exactly as a participant would (the throughput row sends the same submit request's bytes from its own
+client processes: ``bench/submit_client.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from measure import cpu_seconds, process_cpu_seconds, thread_cpu_seconds
+from submit_client import submit_request
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -157,8 +159,8 @@ class Platform:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def submit(self, content: bytes, name: str = "preds.json", api: httpx.Client | None = None) -> int:
-        response = (api or self.api).post(f"/phases/{self.info['phase']}/submissions",
-                                          files={"input_file": (name, content, "application/json")})  # fmt: skip
+        client = api or self.api
+        response = client.send(submit_request(client, self.info["phase"], content, name))
         if response.status_code != 201:
             raise RuntimeError(f"submit answered {response.status_code}: {response.text[:300]}")
         return response.json()["id"]

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -32,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import engine  # noqa: E402
+import submit_client  # noqa: E402
 from engine import pct  # noqa: E402
 from measure import CpuMeter, machine  # noqa: E402
 from platform_harness import PY, ROOT, Platform, deps_env  # noqa: E402
@@ -190,59 +190,69 @@ PROCESS_CPU_NOTE = (
     " worker thread, the claim and complete services it calls, and its background-task thread: the results'"
     " e-mails and webhooks); evaluators: the sandboxed evaluator processes"
 )
+THROUGHPUT_CONTENT = b'{"score": 0.5}'  # what each trivial submission's file holds
+DONE = ("finished", "failed")
 
 
 def throughput(size: dict, external_workers: int = 0, embedded: str = "process") -> dict:
     """Trivial submissions end to end on the embedded default (its worker in its own process, as ``assay demo``
-    runs it), and once more with the worker as a thread of the server for comparison (``embedded="thread"``)."""
-    result = _throughput(size["throughput"], external_workers, embedded)
+    runs it), and once more with the worker as a thread of the server for comparison (``embedded="thread"``);
+    then the same submit client against a server that answers at once: how fast it posts alone."""
+    result = _throughput(size["throughput"], external_workers, embedded, client_alone=True)
     if external_workers == 0 and embedded == "process":
         other = _throughput(size["throughput"], 0, "thread")
-        result["compare_thread_mode"] = {k: other[k] for k in ("evaluated_per_s", "lost", "cpu_ms_per_submission")}
+        keys = ("evaluated_per_s", "lost", "cpu_ms_per_submission", "submit_rate_per_s", "client")
+        result["compare_thread_mode"] = {k: other[k] for k in keys}
     return result
 
 
-def _throughput(n: int, external_workers: int, embedded: str) -> dict:
+def _throughput(n: int, external_workers: int, embedded: str, client_alone: bool = False) -> dict:
     with Platform(worker=external_workers == 0, external_workers=external_workers, embedded=embedded) as p:
-        clients = [p.client() for _ in range(4)]
-        meter = CpuMeter(p.cpu).start()
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(4) as ex:
-            ids = list(ex.map(lambda i: p.submit(b'{"score": 0.5}', api=clients[i % 4]), range(n)))
+        # the submit request's bytes, built once as httpx builds it, posted by client processes (submit_client.py)
+        request = submit_client.wire_bytes(submit_client.submit_request(p.api, p.info["phase"], THROUGHPUT_CONTENT))
+        with submit_client.SubmitClients(request, "127.0.0.1", p.port, n) as clients:
+            meter = CpuMeter(p.cpu).start()
+            t0 = time.perf_counter()
+            clients.go()
+            posted = clients.wait()
         t_submitted = time.perf_counter()
-        last = max(ids)
+        ids = posted["ids"]
+        checks_cpu, checks = time.process_time(), 0
         deadline = time.monotonic() + 600
-        while p.api.get(f"/submissions/{last}").json()["status"] not in ("finished", "failed"):
-            if time.monotonic() > deadline:
+        while time.monotonic() < deadline:  # the last one posted first: the queue is oldest-first
+            checks += 1
+            if p.api.get(f"/submissions/{max(ids)}").json()["status"] in DONE:
                 break
             time.sleep(0.05)
-        # everything before the last one in the queue: check every submission's status
-        while True:
-            statuses: dict[str, int] = {}
+        while True:  # then every submission's status, from the phase's paged listing
+            status_of: dict[int, str] = {}
             page = 1
             while True:
+                checks += 1
                 data = p.api.get(
                     f"/phases/{p.info['phase']}/submissions", params={"page": page, "page_size": 200}
                 ).json()
-                for s in data["results"]:
-                    statuses[s["status"]] = statuses.get(s["status"], 0) + 1
+                status_of.update((s["id"], s["status"]) for s in data["results"])
                 if not data.get("next"):
                     break
                 page += 1
-            if statuses.get("finished", 0) + statuses.get("failed", 0) >= n or time.monotonic() > deadline:
+            if all(status_of.get(i) in DONE for i in ids) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         t_end = time.perf_counter()
+        checks_cpu = time.process_time() - checks_cpu
         # what the results queued (the team's e-mail) runs on the server's task thread after them: its CPU
         # belongs to the submissions, so the CPU stretch ends when no task is left (the rate does not wait)
         tasks_left = wait_for_tasks(p.dir / "assay.sqlite3", min(deadline, time.monotonic() + 120))
         meter.stop()
-        for c in clients:
-            c.close()
         claim = raw_claim_baseline(p.dir / "assay.sqlite3", max(n, 100))
     rate = n / (t_end - t0)
     cpu = meter.per_item_ms(n)
-    return {
+    statuses: dict[str, int] = {}
+    for i in ids:
+        statuses[status_of.get(i, "missing")] = statuses.get(status_of.get(i, "missing"), 0) + 1
+    finished = statuses.get("finished", 0) if len(set(ids)) == n else 0
+    result = {
         "submissions": n,
         "workers": f"{external_workers} x `assay worker` process"
         if external_workers
@@ -251,17 +261,33 @@ def _throughput(n: int, external_workers: int, embedded: str) -> dict:
         "evaluated_per_s": round(rate, 1),
         "wall_s": round(t_end - t0, 2),
         "statuses": statuses,
-        "lost": n - statuses.get("finished", 0),
+        "lost": n - finished,
         "background_tasks_left": tasks_left,
         "cpu_ms_per_submission": cpu,
         "cpu_note": (PROCESS_CPU_NOTE if embedded == "process" and not external_workers else EMBEDDED_CPU_NOTE)
-        + "; workers: external worker processes; includes the benchmark's status checks"
+        + "; workers: external worker processes; includes answering the benchmark's status checks"
         " and the background tasks the results queued (the stretch ends when none is left)",
+        "client": {
+            "processes": submit_client.PROCESSES,
+            "cpu_ms_per_submission": round(1000 * posted["cpu_s"] / n, 3),
+            "process_cpu_ms_per_submission": round(1000 * posted["process_cpu_s"] / n, 3),
+            "status_checks": checks,
+            "status_checks_cpu_ms_per_submission": round(1000 * checks_cpu / n, 3),
+            "note": "submit_client.py processes, one keep-alive connection each, posting the request's bytes as"
+            " httpx builds them; cpu: theirs while posting, from getrusage (process: with their start-up);"
+            " status checks: the benchmark process's GETs after the last post (the last id, then the phase's"
+            " paged listing), not counted in cpu_ms_per_submission's client part",
+        },
         "baseline_raw_claim_transaction": claim,
         "ratio_raw_claims_to_evaluations": round(claim["per_s"] / rate, 1) if claim.get("per_s") else None,
         "target": ">= 100/s, nothing lost; CPU <= 20 ms per submission (server + worker)",
-        "meets_target": rate >= 100 and statuses.get("finished", 0) == n and cpu["total"] <= 20,
+        "meets_target": rate >= 100 and finished == n and cpu["total"] <= 20,
     }
+    if client_alone:  # the same client and request (same token, phase) against a server that answers at once
+        alone = submit_client.ceiling(THROUGHPUT_CONTENT, p.info["token"], p.info["phase"], max(n, 1000))
+        result["baseline_client_alone"] = alone
+        result["ratio_client_alone_to_evaluations"] = round(alone["per_s"] / rate, 1)
+    return result
 
 
 # --- idle: what one waiting `assay worker` costs (itself and the server) -----------------------------------
@@ -560,10 +586,15 @@ def table(results: dict) -> list[tuple[str, str, str, str, str, str]]:
     for key in ("throughput", "throughput_2_workers"):
         r = results.get(key)
         if isinstance(r, dict) and "evaluated_per_s" in r:
-            c = r.get("baseline_raw_claim_transaction", {})
+            c, client = r.get("baseline_raw_claim_transaction", {}), r.get("client", {})
+            alone = r.get("baseline_client_alone", {})
             rows.append((key.replace("_", " "), f"{fmt(r['evaluated_per_s'], '/s')} ({r['workers']}), lost {r['lost']};"
-                         f" CPU {cpu_text(r)}/submission", f"raw claim txn {fmt(c.get('per_s'), '/s')}",
-                         f"{fmt(r.get('ratio_raw_claims_to_evaluations'), 'x')}", r["target"],
+                         f" CPU {cpu_text(r)}/submission; client {fmt(client.get('cpu_ms_per_submission'), ' ms', 2)}"
+                         f" ({fmt(client.get('processes'))} processes)",
+                         f"raw claim txn {fmt(c.get('per_s'), '/s')}; client alone {fmt(alone.get('per_s'), '/s')}"
+                         f" ({fmt(alone.get('client_cpu_ms_per_post'), ' ms', 3)} CPU/post)",
+                         f"{fmt(r.get('ratio_raw_claims_to_evaluations'), 'x')} claims;"
+                         f" {fmt(r.get('ratio_client_alone_to_evaluations'), 'x')} client", r["target"],
                          ok(r["meets_target"])))  # fmt: skip
     r = results.get("idle")
     if isinstance(r, dict) and "cpu_percent_of_a_core" in r:
