@@ -207,6 +207,33 @@ def script_zip_with(*extra: tuple[zipfile.ZipInfo | str, bytes]) -> Builder:
     return build
 
 
+INPUTS = "inputs/images.zip"
+INPUTS_KEY = "challenge_phases.0.test_inputs"
+
+
+def inputs_zip_bundle(
+    payload: bytes | None = None, *extra: tuple[zipfile.ZipInfo | str, bytes], as_zip: bool
+) -> Builder:
+    """A valid bundle (a zip, or a folder) whose first phase's test_inputs is ``inputs/images.zip``: a zip of one
+    image plus ``extra`` entries, or the raw ``payload``. A worker unpacks it; the reader reads its central
+    directory only (from a temporary copy inside a zip bundle)."""
+
+    def build(tmp: Path) -> Path:
+        config = builders.minimal_config()
+        config["challenge_phases"][0]["test_inputs"] = INPUTS
+        if payload is None:
+            inner = _zip(tmp / "inner.zip", {"images/0001.png": b"\x89PNG"}, extra=list(extra))
+            data = inner.read_bytes()
+            inner.unlink()
+        else:
+            data = payload
+        if as_zip:
+            return builders.write_zip(tmp / ZIP, config, extra={INPUTS: data})
+        return builders.write_folder(tmp / "bundle", config, extra={INPUTS: data})
+
+    return build
+
+
 def folder_plus(add: Callable[[Path], Any]) -> Builder:
     def build(tmp: Path) -> Path:
         root = builders.write_folder(tmp / "bundle")
@@ -394,6 +421,34 @@ CASES = [
         "evaluation_script.zip",
         key="evaluation_script",
     ),
+    Case(  # the worker refuses a control character in a name; the reader once let all but NUL through
+        "script-control-character",
+        script_zip_with(("a\x01b.py", b"x = 1")),
+        "bad_path",
+        "evaluation_script.zip: a\x01b.py",
+        key="evaluation_script",
+    ),
+    Case(  # macOS metadata is no file of the script, but the worker checks every entry it unpacks
+        "script-symlink-under-macosx",
+        script_zip_with((_entry("__MACOSX/._data", 0o120777), b"/etc")),
+        "symlink",
+        "evaluation_script.zip: __MACOSX/._data",
+        key="evaluation_script",
+    ),
+    Case(
+        "script-control-character-under-macosx",
+        script_zip_with(("__MACOSX/\x1b[2J.py", b"")),
+        "bad_path",
+        "evaluation_script.zip: __MACOSX/\x1b[2J.py",
+        key="evaluation_script",
+    ),
+    Case(
+        "script-fifo",
+        script_zip_with((_entry("pipe", 0o010644), b"")),
+        "special_file",
+        "evaluation_script.zip: pipe",
+        key="evaluation_script",
+    ),
     Case(
         "script-not-zip-name",
         folder(set_in("evaluation_script", "main.py"), extra={"main.py": "x = 1"}),
@@ -406,6 +461,27 @@ CASES = [
         "missing_key",
         key="evaluation_script",
         line=(),
+    ),
+    # a phase's test inputs zip, unpacked by the worker, is checked by the worker's rule at import ----
+    *(
+        Case(
+            f"test-inputs-{what}-in-{'zip' if as_zip else 'folder'}",
+            inputs_zip_bundle(payload, *extra, as_zip=as_zip),
+            code,
+            file,
+            key=INPUTS_KEY,
+        )
+        for as_zip in (True, False)
+        for what, payload, extra, code, file in (
+            ("dotdot", None, [(f"../{ESCAPE}", b"x")], "path_traversal", f"{INPUTS}: ../{ESCAPE}"),
+            ("absolute", None, [("/etc/passwd", b"x")], "absolute_path", f"{INPUTS}: /etc/passwd"),
+            ("symlink", None, [(_entry("images/link", 0o120777), b"/etc")], "symlink", f"{INPUTS}: images/link"),
+            ("macosx-symlink", None, [(_entry("__MACOSX/l", 0o120777), b"/")], "symlink", f"{INPUTS}: __MACOSX/l"),
+            ("device", None, [(_entry("dev", 0o020644), b"")], "special_file", f"{INPUTS}: dev"),
+            ("control-character", None, [("a\tb.png", b"x")], "bad_path", f"{INPUTS}: a\tb.png"),
+            ("not-a-zip", b"GIF89a not a zip at all", [], "bad_zip", INPUTS),
+            ("truncated", builders.zip_bytes({"images/1.png": os.urandom(4000)})[:2000], [], "bad_zip", INPUTS),
+        )
     ),
     # YAML itself ----------------------------------------------------------------------------------
     Case("yaml-billion-laughs", config_file(BILLION_LAUGHS), "yaml_too_large", line=1),

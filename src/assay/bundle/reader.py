@@ -28,6 +28,7 @@ from .source import (
     Limits,
     Source,
     ZipSource,
+    check_unpackable,
     clean_relpath,
 )  # fmt: skip
 from .yamlsafe import LineMap, decode_text, load_yaml
@@ -261,6 +262,9 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
             rel = ref(raw, ("challenge_phases", i, key))
             if rel and source.is_dir(rel):
                 f.add("not_a_file", f"{rel!r} is a folder", ("challenge_phases", i, key))
+            elif rel and key == "test_inputs" and rel.lower().endswith(".zip"):
+                if _unpackable(source, rel, ("challenge_phases", i, key), f):  # the worker unpacks it
+                    files[phase.id] = rel
             elif rel:
                 files[phase.id] = rel
     check_audit_columns(config, headers, f)  # audit.subgroups must be columns of the case metadata
@@ -297,6 +301,22 @@ def _load(source: Source, data: bytes, cfg_name: str, limits: Limits) -> Bundle:
     if errors:
         raise BundleError(_errors_first(f.problems))
     return bundle
+
+
+def _unpackable(source: Source, rel: str, path: tuple, f: Findings) -> bool:
+    """Whether the zip ``rel`` passes the worker's unpacking rule; its problems are filed under the key ``path``."""
+    try:
+        check_unpackable(source, rel)
+    except BundleError as exc:
+        f.problems.extend(_under_key(exc.problems, f, path))
+        return False
+    return True
+
+
+def _under_key(problems: list[Problem], f: Findings, path: tuple) -> list[Problem]:
+    """Problems found inside a file the config names, located at the key that names it."""
+    key = ".".join(map(str, path))
+    return [Problem(p.code, p.message, file=p.file, line=f.lines.line_for(path), key=key) for p in problems]
 
 
 def _case_metadata(
@@ -407,10 +427,7 @@ def _script(source: Source, found: Located, key_rel: str, f: Findings, limits: L
         finally:
             inner.close()
     except BundleError as exc:
-        f.problems.extend(
-            Problem(p.code, p.message, file=p.file, line=f.lines.line_for(here), key="evaluation_script")
-            for p in exc.problems
-        )
+        f.problems.extend(_under_key(exc.problems, f, here))
         return None
     if "__init__.py" not in names:
         tops = {n.split("/", 1)[0] for n in names if "/" in n}

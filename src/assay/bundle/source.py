@@ -3,18 +3,24 @@
 Bundles come from strangers. Every path is checked before anything is opened: no absolute paths,
 no ``..``, no symlinks, no device files; zips are bounded in entry count, total size and
 compression ratio before a byte is inflated (and :mod:`zipfile` stops at the declared size, so a
-lying header cannot inflate more).
+lying header cannot inflate more). A zip's entry names and kinds are judged by
+:mod:`assay.evaluation.safezip`'s rule, the one the worker unpacks by, on every entry (macOS and git
+metadata too), so a zip that imports is one the worker will unpack.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
+
+from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
 
 from .errors import BundleError
 
@@ -32,6 +38,7 @@ ZIP_ERRORS = (
     ValueError, zlib.error, LZMAError,
 )  # fmt: skip
 _SKIPPED_DIRS = {"__MACOSX", ".git"}
+_SPOOL_BYTES = 8 * 1024**2  # an inner zip copied for seeking stays in memory up to this size
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,10 @@ class Source:
 
     def open(self, rel: str) -> BinaryIO:
         raise KeyError(rel)
+
+    def open_seekable(self, rel: str) -> BinaryIO:
+        """``rel`` as a seekable file, for reading an inner zip's central directory alone (a folder's file is)."""
+        return self.open(rel)
 
     def files_under(self, rel: str) -> list[str]:
         """Files below folder ``rel``, relative to it."""
@@ -205,6 +216,28 @@ class ZipSource(Source):
     def names(self) -> list[str]:
         return list(self._entries)
 
+    def open_seekable(self, rel: str) -> BinaryIO:
+        """The entry inflated once into a temporary file (in memory when small).
+
+        :mod:`zipfile` finds an inner zip's central directory by seeking from its end, and a compressed
+        entry can only seek back by inflating again from its start: opened in place, a large inner zip
+        would be inflated several times over. The entry's size is already within the bundle's limits.
+        """
+        out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+        try:
+            with self.open(rel) as entry:
+                shutil.copyfileobj(entry, out, 1024 * 1024)
+        except ZIP_ERRORS as exc:
+            out.close()
+            raise BundleError.single(
+                "bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}"
+            ) from None
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out  # type: ignore[return-value]
+
     def read(self, rel: str, limit: int) -> bytes:
         try:
             return super().read(rel, limit)
@@ -229,18 +262,12 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
     total = 0
     for info in infos:
         name = info.filename
-        if name.split("/", 1)[0] in _SKIPPED_DIRS or "/__MACOSX/" in name:
-            continue
-        rel = clean_relpath(name, file=f"{label}: {name}")
-        # Unix mode bits; many writers (Python's writestr, Windows tools) leave the file-type bits at 0.
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if kind == stat.S_IFLNK:
-            raise BundleError.single("symlink", "symbolic links are not allowed in a bundle", file=f"{label}: {name}")
-        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-            raise BundleError.single("special_file", "only regular files are allowed", file=f"{label}: {name}")
-        if info.flag_bits & 0x1:
-            raise BundleError.single("encrypted_zip", "encrypted entries are not supported", file=f"{label}: {name}")
-        if info.is_dir():
+        path, folder = checked_entry(info, label)
+        if path is None or path.parts[0] in _SKIPPED_DIRS or "__MACOSX" in path.parts:
+            continue  # checked like any entry (the worker unpacks a script zip whole), but not a bundle file
+        rel = path.as_posix()
+        _refuse_encrypted(info, label)
+        if folder:
             _add_dirs(dirs, rel + "/x")
             continue
         if rel in entries:
@@ -272,6 +299,40 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
             "duplicate_entry", "a file and a folder share this path", file=f"{label}: {sorted(clash)[0]}"
         )
     return entries, dirs
+
+
+def checked_entry(info: zipfile.ZipInfo, label: str) -> tuple[PurePosixPath | None, bool]:
+    """The entry's clean path (None: to skip) and whether it is a folder, by the worker's rule
+    (:func:`~assay.evaluation.safezip.checked_entry_path`, :func:`~assay.evaluation.safezip.checked_entry_is_folder`);
+    its refusal is a :class:`BundleError` with the rule's code, naming ``label: entry``."""
+    try:
+        return checked_entry_path(info.filename), checked_entry_is_folder(info)
+    except UnsafeZipError as exc:
+        raise BundleError.single(exc.code, str(exc), file=f"{label}: {info.filename}") from None
+
+
+def _refuse_encrypted(info: zipfile.ZipInfo, label: str) -> None:
+    """An encrypted entry cannot be read without a password nobody gives (zipfile raises RuntimeError)."""
+    if info.flag_bits & 0x1:
+        raise BundleError.single(
+            "encrypted_zip", "encrypted entries are not supported", file=f"{label}: {info.filename}"
+        )
+
+
+def check_unpackable(source: Source, rel: str) -> None:
+    """Refuse a zip in the bundle that a worker will unpack (a phase's test inputs) for what the worker would
+    refuse: damage to its central directory, an entry's name or kind, encryption. Only the central directory is
+    read, so large inputs cost one pass at most (a zip bundle's entry is inflated to a temporary file)."""
+    with source.open_seekable(rel) as fh:
+        try:
+            with zipfile.ZipFile(fh) as zf:
+                infos = zf.infolist()
+        except ZIP_ERRORS as exc:
+            raise BundleError.single("bad_zip", f"not a readable zip file ({exc})", file=rel) from None
+    for info in infos:
+        path, _ = checked_entry(info, rel)
+        if path is not None:
+            _refuse_encrypted(info, rel)
 
 
 def _add_dirs(dirs: set[str], rel: str) -> None:

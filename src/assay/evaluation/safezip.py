@@ -19,7 +19,20 @@ from pathlib import Path, PurePosixPath
 
 
 class UnsafeZipError(ValueError):
-    """The archive holds an entry that could escape the folder it is extracted to, or is too large."""
+    """The archive holds an entry that could escape the folder it is extracted to, or is too large.
+
+    ``code`` says which rule refused it, in the bundle reader's problem codes (``bad_path`` for a control
+    character, ``absolute_path``, ``path_traversal``, ``symlink``, ``special_file``; ``too_many_files``,
+    ``too_large``, ``bad_zip`` from :func:`safe_extract`), so each face that reports it can map it without
+    parsing the message.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self) -> tuple:  # the code survives a trip between processes
+        return type(self), (str(self), self.code)
 
 
 def checked_entry_path(name: str) -> PurePosixPath | None:
@@ -33,12 +46,12 @@ def checked_entry_path(name: str) -> PurePosixPath | None:
     """
     path = name.replace("\\", "/")
     if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise UnsafeZipError(f"zip entry {name!r} holds a control character")
+        raise UnsafeZipError(f"zip entry {name!r} holds a control character", "bad_path")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise UnsafeZipError(f"zip entry {name!r} is an absolute path")
+        raise UnsafeZipError(f"zip entry {name!r} is an absolute path", "absolute_path")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeZipError(f"zip entry {name!r} points outside the archive ('..')")
+        raise UnsafeZipError(f"zip entry {name!r} points outside the archive ('..')", "path_traversal")
     if not parts or parts[0] == "__MACOSX":
         return None
     return PurePosixPath(*parts)
@@ -48,9 +61,9 @@ def checked_entry_is_folder(info: zipfile.ZipInfo) -> bool:
     """Whether the entry is a folder; :class:`UnsafeZipError` for a symbolic link or any other non-regular file."""
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
-        raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link")
+        raise UnsafeZipError(f"zip entry {info.filename!r} is a symbolic link", "symlink")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file")
+        raise UnsafeZipError(f"zip entry {info.filename!r} is not a regular file", "special_file")
     return info.is_dir() or kind == stat.S_IFDIR
 
 
@@ -67,7 +80,7 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, 
         with zipfile.ZipFile(zip_path) as zf:
             infos = zf.infolist()
             if len(infos) > max_entries:
-                raise UnsafeZipError(f"the zip holds {len(infos)} entries, more than {max_entries}")
+                raise UnsafeZipError(f"the zip holds {len(infos)} entries, more than {max_entries}", "too_many_files")
             for info in infos:
                 rel = checked_entry_path(info.filename)
                 folder = checked_entry_is_folder(info)
@@ -83,12 +96,12 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, 
                     while block := src.read(1024 * 1024):
                         total += len(block)
                         if total > max_total_bytes:
-                            raise UnsafeZipError(f"the zip unpacks to more than {max_total_bytes} bytes")
+                            raise UnsafeZipError(f"the zip unpacks to more than {max_total_bytes} bytes", "too_large")
                         out.write(block)
                 target.chmod(0o644)
                 written.append(str(rel))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
-        raise UnsafeZipError(f"not a readable zip (damaged or truncated): {exc}") from exc
+        raise UnsafeZipError(f"not a readable zip (damaged or truncated): {exc}", "bad_zip") from exc
     for folder in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
     return written
