@@ -78,14 +78,15 @@ def evaluated(payload: dict) -> None:
 
 
 # The submission with what the e-mail names, compiled once per database (the ORM's building of this join costs
-# more than the database's running it, on every result): run with the id; no row has a negative one.
+# more than the database's running it, on every result): run with the id; no row has a negative one. Not the
+# host team's row: what reads the hosts (``is_host``, the failure alert) reads the challenge's host_team_id.
 _SUBMISSION: dict[str, Prepared] = {}
 _ID_MARK = -101
 
 
 def _submission_query() -> Prepared:
     if connection.alias not in _SUBMISSION:
-        qs = Submission.objects.select_related("phase__challenge__host_team", "participant_team").filter(pk=_ID_MARK)
+        qs = Submission.objects.select_related("phase__challenge", "participant_team").filter(pk=_ID_MARK)
         _SUBMISSION[connection.alias] = Prepared(qs[:1], id=_ID_MARK)
     return _SUBMISSION[connection.alias]
 
