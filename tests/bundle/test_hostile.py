@@ -479,6 +479,13 @@ CASES = [
             ("macosx-symlink", None, [(_entry("__MACOSX/l", 0o120777), b"/")], "symlink", f"{INPUTS}: __MACOSX/l"),
             ("device", None, [(_entry("dev", 0o020644), b"")], "special_file", f"{INPUTS}: dev"),
             ("control-character", None, [("a\tb.png", b"x")], "bad_path", f"{INPUTS}: a\tb.png"),
+            (
+                "encrypted",
+                set_encrypted_flag(builders.zip_bytes({"a.png": b"x"}), "a.png"),
+                [],
+                "encrypted_zip",
+                f"{INPUTS}: a.png",
+            ),
             ("not-a-zip", b"GIF89a not a zip at all", [], "bad_zip", INPUTS),
             ("truncated", builders.zip_bytes({"images/1.png": os.urandom(4000)})[:2000], [], "bad_zip", INPUTS),
         )

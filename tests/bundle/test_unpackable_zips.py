@@ -32,6 +32,22 @@ def _inner_zip(path: Path, entries: list[tuple[zipfile.ZipInfo, bytes]]) -> byte
     return path.read_bytes()
 
 
+def _patched(data: bytes, name: str, *, flag: int = 0, method: int | None = None) -> bytes:
+    """``data`` with ``name``'s general-purpose flags or'ed with ``flag`` and its compression method set to
+    ``method``, in its local and central headers alike (what another zip writer would have written)."""
+    buf = bytearray(data)
+    encoded = name.encode()
+    for signature, flag_at, method_at, name_at in ((b"PK\x03\x04", 6, 8, 30), (b"PK\x01\x02", 8, 10, 46)):
+        at = buf.find(signature)
+        while at != -1:
+            if buf[at + name_at : at + name_at + len(encoded)] == encoded:
+                buf[at + flag_at] |= flag
+                if method is not None:
+                    buf[at + method_at : at + method_at + 2] = method.to_bytes(2, "little")
+            at = buf.find(signature, at + 1)
+    return bytes(buf)
+
+
 def _bundle(tmp: Path, inputs: bytes, *, as_zip: bool, name: str = INPUTS) -> Path:
     config = builders.minimal_config()
     config["challenge_phases"][0]["test_inputs"] = name
@@ -90,7 +106,13 @@ ENTRIES = {
     "macosx-symlink": _entry("__MACOSX/a", 0o120777),
     "fifo": _entry("a.png", 0o010644),
     "socket": _entry("a.png", 0o140644),
+    "encrypted": _entry("a.png"),
+    "deflate64": _entry("a.png"),
+    "aes-encrypted": _entry("a.png"),
+    "encrypted-macosx": _entry("__MACOSX/._a.png"),
 }
+PATCHES = {"encrypted": {"flag": 1}, "deflate64": {"method": 9}, "aes-encrypted": {"flag": 1, "method": 99}}
+PATCHES["encrypted-macosx"] = PATCHES["encrypted"]  # skipped by the worker, never opened: no refusal
 
 
 @pytest.mark.parametrize("entry", list(ENTRIES))
@@ -98,6 +120,9 @@ def test_import_refuses_a_test_inputs_entry_exactly_when_the_worker_would(entry:
     """One rule: the worker's refusal and the import's carry the same words, and the import names the entry."""
     info = ENTRIES[entry]
     data = _inner_zip(tmp_path / "inner.zip", [(info, b"" if info.filename.endswith("/") else b"x")])
+    if entry in PATCHES:
+        data = _patched(data, info.filename, **PATCHES[entry])
+        (tmp_path / "inner.zip").write_bytes(data)
     try:
         safe_extract(tmp_path / "inner.zip", tmp_path / "unpacked")
         worker = None

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
-from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
+from assay.evaluation.safezip import (
+    UnsafeZipError,
+    checked_entry_is_folder,
+    checked_entry_path,
+    checked_entry_readable,
+)
 
 from .errors import BundleError
 
@@ -266,7 +271,7 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits, label: str) -> tuple[dict[str
         if path is None or path.parts[0] in _SKIPPED_DIRS or "__MACOSX" in path.parts:
             continue  # checked like any entry (the worker unpacks a script zip whole), but not a bundle file
         rel = path.as_posix()
-        _refuse_encrypted(info, label)
+        _readable(info, label)
         if folder:
             _add_dirs(dirs, rel + "/x")
             continue
@@ -308,21 +313,26 @@ def checked_entry(info: zipfile.ZipInfo, label: str) -> tuple[PurePosixPath | No
     try:
         return checked_entry_path(info.filename), checked_entry_is_folder(info)
     except UnsafeZipError as exc:
-        raise BundleError.single(exc.code, str(exc), file=f"{label}: {info.filename}") from None
+        raise _refusal(exc, info, label) from None
 
 
-def _refuse_encrypted(info: zipfile.ZipInfo, label: str) -> None:
-    """An encrypted entry cannot be read without a password nobody gives (zipfile raises RuntimeError)."""
-    if info.flag_bits & 0x1:
-        raise BundleError.single(
-            "encrypted_zip", "encrypted entries are not supported", file=f"{label}: {info.filename}"
-        )
+def _readable(info: zipfile.ZipInfo, label: str) -> None:
+    """:func:`~assay.evaluation.safezip.checked_entry_readable` as a :class:`BundleError` naming ``label: entry``."""
+    try:
+        checked_entry_readable(info)
+    except UnsafeZipError as exc:
+        raise _refusal(exc, info, label) from None
+
+
+def _refusal(exc: UnsafeZipError, info: zipfile.ZipInfo, label: str) -> BundleError:
+    return BundleError.single(exc.code, str(exc), file=f"{label}: {info.filename}")
 
 
 def check_unpackable(source: Source, rel: str) -> None:
     """Refuse a zip in the bundle that a worker will unpack (a phase's test inputs) for what the worker would
-    refuse: damage to its central directory, an entry's name or kind, encryption. Only the central directory is
-    read, so large inputs cost one pass at most (a zip bundle's entry is inflated to a temporary file)."""
+    refuse: damage to its central directory, an entry's name or kind, an entry it cannot inflate. Only the
+    central directory is read, so large inputs cost one pass at most (a zip bundle's entry is inflated to a
+    temporary file; a folder's file is read in place)."""
     with source.open_seekable(rel) as fh:
         try:
             with zipfile.ZipFile(fh) as zf:
@@ -330,9 +340,9 @@ def check_unpackable(source: Source, rel: str) -> None:
         except ZIP_ERRORS as exc:
             raise BundleError.single("bad_zip", f"not a readable zip file ({exc})", file=rel) from None
     for info in infos:
-        path, _ = checked_entry(info, rel)
-        if path is not None:
-            _refuse_encrypted(info, rel)
+        path, folder = checked_entry(info, rel)
+        if path is not None and not folder:  # what the worker opens
+            _readable(info, rel)
 
 
 def _add_dirs(dirs: set[str], rel: str) -> None:

@@ -5,8 +5,10 @@ treated as hostile: control characters, absolute paths, ``..`` steps, symlinks, 
 bombs are refused before anything is written. Files are created 0644 and folders 0755 (whatever the
 zip says) so that the unprivileged sandbox user can read them and nobody can execute a surprise
 set-uid file. The name and kind rules are public (:func:`checked_entry_path`,
-:func:`checked_entry_is_folder`): the server checks code bundles and data package versions by them
-when they arrive, so an archive is refused there for the same reasons as here.
+:func:`checked_entry_is_folder`, and :func:`checked_entry_readable` for what :mod:`zipfile` cannot
+inflate): the server checks code bundles and data package versions by them when they arrive, and the
+bundle reader the evaluation script and test inputs zips at import, so an archive is refused there for
+the same reasons as here.
 """
 
 from __future__ import annotations
@@ -67,6 +69,22 @@ def checked_entry_is_folder(info: zipfile.ZipInfo) -> bool:
     return info.is_dir() or kind == stat.S_IFDIR
 
 
+_INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def checked_entry_readable(info: zipfile.ZipInfo) -> None:
+    """:class:`UnsafeZipError` for a file entry :mod:`zipfile` cannot inflate, told by the central directory alone:
+    an encrypted one (nobody gives a password) or one compressed by a method it lacks (Deflate64, WinZip AES)."""
+    if info.flag_bits & 0x1:
+        raise UnsafeZipError(f"zip entry {info.filename!r} is encrypted, which is not supported", "encrypted_zip")
+    if info.compress_type not in _INFLATABLE:
+        raise UnsafeZipError(
+            f"zip entry {info.filename!r} uses compression method {info.compress_type}, which cannot be read"
+            " (store or deflate it)",
+            "bad_zip",
+        )
+
+
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, max_entries: int = 20000) -> list[str]:
     """Extract ``zip_path`` into ``dest`` (created); returns the extracted file names.
 
@@ -91,6 +109,7 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, 
                     target.mkdir(parents=True, exist_ok=True)
                     target.chmod(0o755)
                     continue
+                checked_entry_readable(info)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, target.open("wb") as out:
                     while block := src.read(1024 * 1024):
@@ -100,7 +119,7 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int = 1024**3, 
                         out.write(block)
                 target.chmod(0o644)
                 written.append(str(rel))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise UnsafeZipError(f"not a readable zip (damaged or truncated): {exc}", "bad_zip") from exc
     for folder in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
