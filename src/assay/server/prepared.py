@@ -35,10 +35,16 @@ class Prepared:
         self.converters = self.compiler.get_converters([s[0] for s in self.compiler.select[: self.compiler.col_count]])
 
     def rows(self, **values: Any) -> list[tuple]:
+        return self._run(self._params(values))
+
+    def _params(self, values: dict[str, Any]) -> list[Any]:
         params = list(self.params)
         for name, value in values.items():
             for i in self.slots[name]:
                 params[i] = value
+        return params
+
+    def _run(self, params: list[Any]) -> list[tuple]:
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
@@ -64,6 +70,27 @@ class Prepared:
                 setattr(obj, name, row[at])
             found.append(obj)
         return found
+
+
+class PreparedSlice(Prepared):
+    """``qs[:n]`` compiled once and run from any offset (a deep page of a list). Django writes a slice's
+    bounds into the SQL, not as parameters, so a query compiled with its offset would serve one page only:
+    here the offset is the last parameter (``LIMIT n OFFSET %s``, which PostgreSQL and SQLite both take)."""
+
+    def __init__(self, qs: QuerySet, **marks: Any) -> None:
+        high = qs.query.high_mark
+        if qs.query.low_mark or high is None:
+            raise ValueError("PreparedSlice takes a queryset sliced as qs[:n]")
+        super().__init__(qs, **marks)
+        if not self.sql.endswith(f"LIMIT {high}"):
+            raise ValueError("the query must end with its LIMIT")
+        self.sql += " OFFSET %s"
+
+    def rows(self, offset: int, /, **values: Any) -> list[tuple]:  # type: ignore[override]
+        """The rows from ``offset`` on (at most ``n``), the marks replaced by ``values``."""
+        if offset < 0:
+            raise ValueError("an offset is not negative")
+        return self._run([*self._params(values), int(offset)])
 
 
 _INSERTS: dict[tuple[str, type[Model], int], tuple[str, list]] = {}

@@ -172,3 +172,73 @@ def test_a_decided_access_is_used_only_for_that_reader(world, host):
         with pytest.raises(LeaderboardError):
             ranking.leaderboard(AnonymousUser(), ps.pk, entries="all")  # another anonymous object: refused
     assert ranking._DECIDED.get() is None
+
+
+def test_deeper_pages_and_the_leader_equal_the_querysets(world):
+    """A page past the first: the entry ids of the window from an offset (``PreparedSlice``), then those
+    rows; the leader read alone when the first page is not in hand. Pages past the end are empty."""
+    world.results(RESULTS)
+    checked = 0
+    for rules, public_only, by_orm, compiled in boards(world):
+        everything = by_orm.first(rules, public_only, 200)
+        for size in (1, 2, 3, 4):
+            for page in range(2, len(everything) // size + 3):
+                expected = by_orm.deeper(rules, public_only, page, size)
+                assert expected == everything[(page - 1) * size : page * size]
+                assert compiled.deeper(rules, public_only, page, size) == expected, (size, page)
+        leader = by_orm.leader(rules, public_only)
+        assert leader == [r for r in everything if not r["is_baseline"]][:1]
+        assert compiled.leader(rules, public_only) == leader
+        checked += 1
+    assert checked == 4
+
+
+def test_the_own_row_equals_the_queryset(world):
+    """The reader's team's row among all its entries and the public rows ahead of it: compiled once, the
+    same rows as the queryset for every team (a baseline's team, a team with a private entry, a tie)."""
+    world.results(RESULTS)
+    ps = world.ps()
+    rules = ensure_current(ps)
+    names = (*ranking._ROW_VALUES, "ahead")
+    own = ranking._compiled("own")
+    checked = 0
+    for label in rules.labels:
+        for team in world.teams.values():
+            expected = list(ranking._own_query(ps.pk, label, team.pk, []).values(*names))
+            found = [dict(zip(names, r, strict=True)) for r in own.rows(split=ps.pk, label=label, team=team.pk)]
+            assert found == expected, (label, team.name)
+            checked += bool(expected)
+    assert checked >= 8
+
+
+def test_deep_pages_and_own_rows_are_the_same_with_a_banned_team_left_out(world):
+    """With a banned team the querysets run (the compiled queries leave no team out): the same boards,
+    but that team, on every page, for a member's own block too."""
+    world.results(RESULTS)
+    ps = world.ps()
+    member = world.users["C"]
+    pages = [ranking.leaderboard(member, ps.pk, page=p, page_size=2) for p in (1, 2, 3)]
+    assert [[r["team"]["name"] for r in b.rows] for b in pages] == [["D", "A"], ["F", "B"], ["C"]]
+    assert [r["rank"] for r in pages[1].rows] == [1, 1] and pages[2].rows[0]["rank"] == 4
+    assert pages[1].own[0]["rank"] == 4 and pages[1].own[0]["team"]["name"] == "C"
+    assert pages[1].leader == pages[0].leader  # read alone on page 2, from the first page on page 1
+    challenge = ps.phase.challenge
+    challenge.banned_email_ids = ["F@team.example"]
+    challenge.save()
+    pages = [ranking.leaderboard(member, ps.pk, page=p, page_size=2) for p in (1, 2)]
+    assert [[(r["rank"], r["team"]["name"]) for r in b.rows] for b in pages] == [
+        [(None, "D"), (1, "A")],
+        [(1, "B"), (3, "C")],
+    ]
+    assert pages[1].own[0]["rank"] == 3
+
+
+def test_a_deep_page_is_four_statements(world):
+    """The phase-split, the window's entry ids, its rows, the counts; the leader is a fifth where scores show."""
+    world.results(RESULTS)
+    ps = world.ps()
+    ranking.leaderboard(None, ps.pk, page=2, page_size=2)
+    with CaptureQueriesContext(connection) as queries:
+        board = ranking.leaderboard(None, ps.pk, page=2, page_size=2)
+    assert len(queries.captured_queries) == 5, [q["sql"][:80] for q in queries.captured_queries]
+    assert [(r["rank"], r["team"]["name"]) for r in board.rows] == [(1, "F"), (1, "B")]

@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce, Lower
 
 from assay.evaluation.contract import UNDEFINED, display_metric
 from assay.server.challenges.models import Challenge, ChallengePhaseSplit
-from assay.server.prepared import Prepared
+from assay.server.prepared import Prepared, PreparedSlice
 from assay.server.teams.models import ParticipantTeamMember
 
 from ..models import Standing
@@ -142,8 +142,13 @@ def banned_team_ids(challenge: Challenge) -> list[int]:
 def visible_standings(rules: Rules, label: str, public_only: bool, banned: list[int]) -> QuerySet[Standing]:
     """Standings that may show: one index range of the standings, without a join, so counting a
     board of 10⁴ teams stays cheap. Rows are checked against their submission when read (:func:`_live`)."""
+    return _standings(rules.phase_split.pk, label, public_only, banned)
+
+
+def _standings(split_id: int, label: str, public_only: bool, banned: list[int]) -> QuerySet[Standing]:
+    """:func:`visible_standings` of a phase-split given by its id (or a mark the query is compiled with)."""
     audience = Standing.Audience.PUBLIC if public_only else Standing.Audience.ALL
-    qs = Standing.objects.filter(phase_split=rules.phase_split, label=label, audience=audience)
+    qs = Standing.objects.filter(phase_split_id=split_id, label=label, audience=audience)
     if banned:
         qs = qs.exclude(team_id__in=banned)
     return qs
@@ -173,12 +178,15 @@ def _fresh(rules: Rules, public_only: bool, read: Callable[[], list[Row]]) -> li
 # replaced: no row has a negative id, an audience but 0 and 1 (a negative one is out of the column's
 # range, which the ORM compiles to no query at all), or a label starting with a NUL.
 _SPLIT_MARK, _AUDIENCE_MARK, _LABEL_MARK, _KEY_MARK = -201, 32_001, "\x00label", -(2.0**1000)
+_TEAM_MARK, _ENTRY_MARK = -202, -1_000_000  # entry ids: _ENTRY_MARK - i for the i-th of a page
 _QUERIES: dict[tuple[str, str, int], Prepared] = {}
 
 
 def _compiled(name: str, size: int = 0) -> Prepared:
-    """``page``: the first ``size`` rows of a board as :func:`_live` reads them; ``counts``: a board's
-    rows, and its ranked rows with a sort key below and up to a key (what :func:`_ranks` needs)."""
+    """``page``: the first ``size`` rows of a board as :func:`_live` reads them; ``window``: the entry ids
+    of ``size`` rows from an offset (the index alone); ``entries``: the rows of up to ``size`` entries
+    (ids ``e0`` …); ``leader``: the first ranked row; ``own``: :func:`_own`'s row of a team; ``counts``: a
+    board's rows, and its ranked rows with a sort key below and up to a key (what :func:`_ranks` needs)."""
     key = (connection.alias, name, size)
     found = _QUERIES.get(key)
     if found is None:
@@ -186,6 +194,20 @@ def _compiled(name: str, size: int = 0) -> Prepared:
         marks: dict[str, Any] = {"split": _SPLIT_MARK, "label": _LABEL_MARK, "audience": _AUDIENCE_MARK}
         if name == "page":
             qs = board.order_by(*ORDER)[:size].values(*_ROW_VALUES)
+        elif name == "window":
+            window = board.order_by(*ORDER).values_list("entry_id", flat=True)[:size]
+            found = _QUERIES[key] = PreparedSlice(window, **marks)
+            return found
+        elif name == "entries":
+            ids = {f"e{i}": _ENTRY_MARK - i for i in range(size)}
+            qs = board.filter(entry_id__in=list(ids.values())).order_by(*ORDER).values(*_ROW_VALUES)
+            marks.update(ids)
+        elif name == "leader":
+            qs = board.filter(is_baseline=False).order_by(*ORDER)[:1].values(*_ROW_VALUES)
+        elif name == "own":
+            del marks["audience"]  # two audiences: the team's row among all, its rank among the public rows
+            qs = _own_query(_SPLIT_MARK, _LABEL_MARK, _TEAM_MARK, []).values(*_ROW_VALUES, "ahead")
+            marks["team"] = _TEAM_MARK
         else:
             ranked = Q(is_baseline=False)
             qs = (
@@ -218,6 +240,37 @@ class _Shown:
         page = _compiled("page", size)
         return _fresh(
             rules, public_only, lambda: [dict(zip(_ROW_VALUES, r, strict=True)) for r in page.rows(**self.where)]
+        )
+
+    def deeper(self, rules: Rules, public_only: bool, page: int, size: int) -> list[Row]:
+        """The rows of page ``page`` (> 1): the entry ids of the page from the index alone, skipping the
+        rows before it (an offset), then only those rows read with their joins."""
+        start = (page - 1) * size
+        if self.where is None:
+            ordered = self.qs.order_by(*ORDER)
+            window = list(ordered.values_list("entry_id", flat=True)[start : start + size])
+            position = {entry: i for i, entry in enumerate(window)}
+            found = _live(rules, public_only, self.qs.filter(entry_id__in=window))
+            return sorted(found, key=lambda r: position[r["entry_id"]])
+        window = [r[0] for r in _compiled("window", size).rows(start, **self.where)]
+        if not window:
+            return []
+        # the rows in the board's order: the window's (ORDER ends with the entry, unique in a board)
+        ids = {f"e{i}": window[i] if i < len(window) else -1 for i in range(size)}  # no entry has id -1
+        entries = _compiled("entries", size)
+        return _fresh(
+            rules,
+            public_only,
+            lambda: [dict(zip(_ROW_VALUES, r, strict=True)) for r in entries.rows(**self.where, **ids)],
+        )
+
+    def leader(self, rules: Rules, public_only: bool) -> list[Row]:
+        """The board's first ranked row (none when it has none), as :func:`_live` reads it."""
+        if self.where is None:
+            return _live(rules, public_only, self.qs.filter(is_baseline=False).order_by(*ORDER)[:1])
+        first = _compiled("leader")
+        return _fresh(
+            rules, public_only, lambda: [dict(zip(_ROW_VALUES, r, strict=True)) for r in first.rows(**self.where)]
         )
 
     def counts(self, key: float) -> tuple[int, int, int]:
@@ -339,15 +392,11 @@ def leaderboard(
         elif page == 1:
             rows = shown.first(rules, public_only, page_size)
         else:
-            # skip the first rows in the index alone, then join only the page's rows
-            window = list(ordered.values_list("entry_id", flat=True)[(page - 1) * page_size : page * page_size])
-            position = {entry: i for i, entry in enumerate(window)}
-            found = _live(rules, public_only, qs.filter(entry_id__in=window))
-            rows = sorted(found, key=lambda r: position[r["entry_id"]])
+            rows = shown.deeper(rules, public_only, page, page_size)
         count, ranks = _ranks(shown, rows, everything)
     board = Board(ps, rules, access, order, ascending, count, page, page_size, [], overall=overall)
     if order != OVERALL and board.show_scores:
-        board.leader = _leader(rules, label, public_only, qs, rows if page == 1 else None)
+        board.leader = _leader(rules, label, public_only, shown, rows if page == 1 else None)
     board.rows = [_row(board, r, rank) for r, rank in zip(rows, ranks, strict=True)]
     if access.team_id is not None and not access.is_host and order != OVERALL:
         board.own = _own(board, label, banned)
@@ -355,13 +404,13 @@ def leaderboard(
 
 
 def _leader(
-    rules: Rules, label: str, public_only: bool, qs: QuerySet[Standing], first_page: list[Row] | None
+    rules: Rules, label: str, public_only: bool, shown: _Shown, first_page: list[Row] | None
 ) -> tuple[int, Interval | None] | None:
     """The entry ranked first on the sort label (its id and its interval there), read from the first page
     when in hand, else with one query; None when the board has no ranked row with a value."""
     ranked = [r for r in first_page or [] if not r["is_baseline"]]
     if not ranked:
-        ranked = _live(rules, public_only, qs.filter(is_baseline=False).order_by(*ORDER)[:1])
+        ranked = shown.leader(rules, public_only)
     if not ranked or ranked[0]["sort_key"] == float("inf"):  # a missing or undefined value leads nothing
         return None
     return ranked[0]["entry_id"], interval_of(ranked[0]["entry__intervals"], label)
@@ -408,19 +457,35 @@ def _ranks(shown: _Shown, page: list[Row], everything: bool = False) -> tuple[in
 def _own(board: Board, label: str, banned: list[int]) -> list[dict[str, Any]]:
     """The reader's team's best entry among all its submissions, public or not, and the rank it would
     take among the public rows: a team sees where a private submission would stand."""
-    rules, team = board.rules, board.access.team_id
+    rules, team, split = board.rules, board.access.team_id, board.phase_split.pk
+    if banned:  # the compiled query leaves no team out
+        qs = _own_query(split, label, team, banned).values(*_ROW_VALUES, "ahead")
+        found = _fresh(rules, False, lambda: list(qs.all()))  # a new queryset each read: none cached
+    else:
+        own = _compiled("own")
+        names = (*_ROW_VALUES, "ahead")
+        found = _fresh(
+            rules,
+            False,
+            lambda: [dict(zip(names, r, strict=True)) for r in own.rows(split=split, label=label, team=team)],
+        )
+    return [_row(board, r, 1 + r["ahead"]) for r in found[:1]]
+
+
+def _own_query(split_id: int, label: str, team_id: int, banned: list[int]) -> QuerySet[Standing]:
+    """The team's row among all its entries, annotated ``ahead``: the public ranked rows of other teams
+    with a lower sort key (one query, the count inside)."""
     ahead = (
-        visible_standings(rules, label, True, banned)
+        _standings(split_id, label, True, banned)
         .filter(is_baseline=False, sort_key__lt=OuterRef("sort_key"))
-        .exclude(team_id=team)
+        .exclude(team_id=team_id)
         .order_by()
         .values("phase_split")
         .annotate(n=Count("*"))
         .values("n")
     )
-    mine = visible_standings(rules, label, False, banned).filter(team_id=team, is_baseline=False)
-    found = _live(rules, False, mine, ahead=Coalesce(Subquery(ahead), 0))  # one query, the count inside
-    return [_row(board, r, 1 + r["ahead"]) for r in found[:1]]
+    mine = _standings(split_id, label, False, banned).filter(team_id=team_id, is_baseline=False)
+    return mine.annotate(ahead=Coalesce(Subquery(ahead), 0))
 
 
 def fmt(value: float | None, precision: int) -> str:
