@@ -49,6 +49,7 @@ from assay.bundle.source import Limits
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BUNDLE_SRC = ROOT / "src" / "assay" / "bundle"
+SAFEZIP_SRC = ROOT / "src" / "assay" / "evaluation" / "safezip.py"  # the zip entry rule the bundle reports by
 
 # Heading text (a substring of it) → the model whose keys its table lists.
 MODEL_SECTIONS: dict[str, type[BaseModel]] = {
@@ -256,7 +257,27 @@ def source_codes() -> dict[str, set[str]]:
                 first = first or next((k.value for k in node.keywords if k.arg == "code"), None)
                 for pattern in _codes_in(first, scopes) if first is not None else []:
                     codes.setdefault(pattern, set()).add(path.name)
+    _safezip_codes(codes)
     return codes
+
+
+def _safezip_codes(codes: dict[str, set[str]]) -> None:
+    """The codes of the safezip rules the bundle imports: it reports a refused zip entry with the rule's own code
+    (``UnsafeZipError(message, code)``), so they are bundle codes too."""
+    imported = {
+        alias.name
+        for path in BUNDLE_SRC.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "assay.evaluation.safezip"
+        for alias in node.names
+    }
+    for fn in ast.parse(SAFEZIP_SRC.read_text(encoding="utf-8")).body:
+        if not (isinstance(fn, ast.FunctionDef) and fn.name in imported):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and _call_name(node.func) == ("UnsafeZipError",) and len(node.args) > 1:
+                for pattern in _codes_in(node.args[1], [_assignments([fn])]):
+                    codes.setdefault(pattern, set()).add(SAFEZIP_SRC.name)
 
 
 def _human(n: int) -> str:
