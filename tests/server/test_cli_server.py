@@ -89,3 +89,48 @@ def test_serve_turns_nagle_off_for_its_connections(monkeypatch):
         thread.join(5)
     server.server_close()
     assert seen and seen[0] != 0
+
+
+def test_serve_parses_a_multipart_requests_headers_as_headers_only(monkeypatch):
+    """The header block of a multipart request gives the same headers without a MIME parse of the body (the
+    e-mail parser compiled a regular expression per boundary, one per request); the body reaches the app whole."""
+    import http.client
+    import io
+    import threading
+
+    import httpx
+    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+
+    from assay.server.commands import RequestHeaders, parse_headers_only
+
+    block = (
+        b"Host: 127.0.0.1\r\nAuthorization: Bearer ap_x\r\nContent-Length: 120\r\n"
+        b"Content-Type: multipart/form-data; boundary=0a1b2c3d\r\nX-Two: a\r\nX-Two: b\r\n\r\n"
+    )
+    plain = http.client.parse_headers(io.BytesIO(block))
+    ours = http.client.parse_headers(io.BytesIO(block), _class=RequestHeaders)
+    assert ours.items() == plain.items() and ours.get_all("X-Two") == ["a", "b"]
+    assert ours.get_content_type() == plain.get_content_type() == "multipart/form-data"
+    assert ours.get_param("boundary") == "0a1b2c3d" and not ours.defects
+
+    monkeypatch.setattr(WSGIRequestHandler, "MessageClass", WSGIRequestHandler.MessageClass)
+    parse_headers_only()
+    seen: dict = {}
+
+    def app(environ, start_response):
+        seen["type"] = environ["CONTENT_TYPE"]
+        seen["body"] = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = WSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(app)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    host, port = server.server_address
+    response = httpx.post(f"http://{host}:{port}/x", files={"input_file": ("p.json", b'{"score": 1}')}, timeout=10)
+    thread.join(5)
+    server.server_close()
+    assert response.status_code == 200 and response.text == "ok"
+    assert seen["type"].startswith("multipart/form-data; boundary=")
+    assert b'{"score": 1}' in seen["body"] and seen["body"].endswith(b"--\r\n")

@@ -6,6 +6,7 @@ The ``assay`` CLI imports this module lazily (by name), so a host can install As
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -69,6 +70,7 @@ def serve(host: str, port: int) -> None:
     from django.core.management import call_command
 
     send_small_writes_at_once()
+    parse_headers_only()
     serve_site_url(f"http://{host}:{port}")
     start_task_runner()
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)
@@ -117,6 +119,28 @@ def send_small_writes_at_once() -> None:
     from django.core.servers.basehttp import WSGIRequestHandler
 
     WSGIRequestHandler.disable_nagle_algorithm = True
+
+
+def parse_headers_only() -> None:
+    """Have the dev server parse a request's header block as headers only (:class:`RequestHeaders`)."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    WSGIRequestHandler.MessageClass = RequestHeaders
+
+
+class RequestHeaders(http.client.HTTPMessage):
+    """The dev server's view of a request's header block: headers only, never a MIME body.
+
+    ``http.server`` parses the block with the e-mail parser, which for a ``multipart/*`` content type goes
+    on to look for MIME parts in the (empty) rest and compiles a regular expression for the boundary: a new
+    one per request, since every client picks a fresh boundary. That was 0.22 ms of each submit's server
+    CPU (0.03 ms without). Said not to be multipart (nor ``message/*``), the parser stops after the headers,
+    as ``headersonly=True`` would; the headers and ``get_content_type()`` are unchanged, and the dev server
+    reads nothing else from this object.
+    """
+
+    def get_content_maintype(self) -> str:
+        return "text"
 
 
 def import_bundle(path: str, host_team: str, challenge_id: int | None, create_team: bool, username: str | None):
