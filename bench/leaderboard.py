@@ -1,7 +1,7 @@
 """How fast a leaderboard page answers with 10⁶ entries from 10⁴ teams, against EvalAI's way of ranking.
 
 .venv/bin/python bench/leaderboard.py [--entries 1000000] [--teams N] [--database sqlite|postgres]
-                                      [--database-url URL] [--requests 200] [--output FILE] [--keep]
+                                      [--database-url URL] [--requests 200] [--output FILE] [--keep] [--reuse]
 
 Builds a fresh database (a temporary SQLite file, or a PostgreSQL database it creates and drops) and
 fills one public phase-split with ``--entries`` finished submissions from ``--teams`` teams: accounts
@@ -19,6 +19,12 @@ rows in Python took minutes). It builds the standings once (timed), then times:
 * the baseline, ranking the same data the way EvalAI does (``apps/jobs/utils.py``
   ``calculate_distinct_sorted_leaderboard_data``): the database extracts the sort value, every
   eligible row is loaded into Python, sorted, and deduplicated per team; top 50 kept.
+
+On PostgreSQL on this machine the database server's own CPU per request is reported too (``db_cpu_ms``:
+the backend's on-CPU time from ``/proc/<pid>/schedstat``, the test client keeping one connection), so
+the work of both sides can be told apart from waiting on a busy machine. ``--keep`` keeps the database and
+``--reuse`` times a kept one again without building it (A/B runs of two commits alternately: one
+database each, as a commit's migrations may differ).
 
 The two top-50s are compared (they must agree; the first difference is recorded: EvalAI lists full
 ties, equal score and error bar, later submission first, Assay earlier first), and the results, with
@@ -54,16 +60,20 @@ def configure(args: argparse.Namespace) -> str:
     os.environ["ASSAY_VAR_DIR"] = str(work)
     os.environ["ASSAY_DB_CONN_MAX_AGE"] = str(args.conn_max_age)
     if args.database == "sqlite":
+        if args.reuse:
+            raise SystemExit("--reuse is for a kept PostgreSQL database")
         os.environ["ASSAY_DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
         return str(work / "bench.sqlite3")
     import psycopg
 
     url = args.database_url or "postgres://postgres@127.0.0.1:5432/assay_bench"
     base, _, name = url.rpartition("/")
+    os.environ["ASSAY_DATABASE_URL"] = url
+    if args.reuse:
+        return url
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["ASSAY_DATABASE_URL"] = url
     return url
 
 
@@ -316,6 +326,27 @@ def generate(entries: int, teams: int, seed: int) -> dict:
     return {"phase_split": ps.pk, "host": host, "member": member}
 
 
+def kept() -> dict:
+    """What :func:`generate` returned, read back from a database it filled (``--reuse``)."""
+    from django.contrib.auth import get_user_model
+
+    from assay.server.challenges.models import ChallengePhaseSplit
+    from assay.server.leaderboards.models import LeaderboardEntry
+
+    User = get_user_model()
+    ps = ChallengePhaseSplit.objects.filter(phase__challenge__title="Bench").order_by("-pk").first()
+    if ps is None:
+        raise SystemExit("--reuse: no bench leaderboard in this database (make one with --keep)")
+    entries = LeaderboardEntry.objects.filter(phase_split=ps)
+    return {
+        "phase_split": ps.pk,
+        "host": User.objects.get(username="bench-host"),
+        "member": User.objects.get(username="bench0"),
+        "entries": entries.count(),
+        "teams": entries.values("participant_team_id").distinct().count(),
+    }
+
+
 def analyze(vacuum: bool = False) -> None:
     """Statistics for the planner; ``vacuum`` also sets PostgreSQL's visibility map, as autovacuum
     does on a live server, so counts can read the standings' index alone."""
@@ -325,27 +356,55 @@ def analyze(vacuum: bool = False) -> None:
         cursor.execute("VACUUM ANALYZE" if vacuum and connection.vendor == "postgresql" else "ANALYZE")
 
 
-def timed(fn, runs: int, warmup: int = 3, before=None) -> dict:
+def database_cpu():
+    """A function giving the database server's CPU seconds spent so far on this process's connection
+    (PostgreSQL on this machine: its backend's on-CPU time, in nanoseconds in ``/proc/<pid>/schedstat``),
+    or None where that cannot be read (SQLite runs in this process: its work is in ``cpu_ms``)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    path = Path(f"/proc/{pid}/schedstat")
+    try:
+        path.read_text()
+    except OSError:
+        return None  # another machine, or not ours to read
+
+    def seconds() -> float:
+        return int(path.read_text().split()[0]) / 1e9
+
+    return seconds
+
+
+def timed(fn, runs: int, warmup: int = 3, before=None, db_cpu=None) -> dict:
     """Wall p50/p95 and mean CPU (this process: the server's work, the test client's small share) of
-    ``fn``; ``before`` runs ahead of each call, untimed (a write, so the call reads a cache miss)."""
+    ``fn``; ``before`` runs ahead of each call, untimed (a write, so the call reads a cache miss);
+    ``db_cpu`` (:func:`database_cpu`) adds the database server's CPU per call, ``before``'s left out."""
     for _ in range(warmup):
         if before:
             before()
         fn()
-    times, cpu = [], []
+    times, cpu, db = [], [], []
     for _ in range(runs):
         if before:
             before()
+        d = db_cpu() if db_cpu else 0.0
         t, c = time.perf_counter(), time.process_time()
         fn()
         cpu.append(time.process_time() - c)
         times.append((time.perf_counter() - t) * 1000)
+        if db_cpu:
+            db.append(db_cpu() - d)
     times.sort()
     return {
         "p50_ms": round(statistics.median(times), 2),
         "p95_ms": round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 2),
         "max_ms": round(times[-1], 2),
         "cpu_ms": round(1000 * statistics.mean(cpu), 2),
+        **({"db_cpu_ms": round(1000 * statistics.mean(db), 2)} if db else {}),
         "runs": runs,
     }
 
@@ -412,9 +471,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--database-url", default=None, help="PostgreSQL only; the database is created and dropped")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--baseline-runs", type=int, default=3)
+    parser.add_argument("--baseline-runs", type=int, default=3, help="0: no EvalAI baseline")
     parser.add_argument("--output", default=str(HERE / "results" / "leaderboard.json"))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="time a database kept by --keep (not built again)")
     parser.add_argument("--label", default=None, help="key of the results in --output (default: the database)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -440,15 +500,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     try:
         call_command("migrate", verbosity=0)
-        t = time.perf_counter()
-        world = generate(args.entries, teams, args.seed)
-        generate_s = time.perf_counter() - t
-        ps_id = world["phase_split"]
-        analyze()  # bulk-loaded tables have no statistics yet; PostgreSQL would plan for a dozen rows
-        t = time.perf_counter()
-        standings = rebuild(ps_id)
-        rebuild_s = time.perf_counter() - t
-        analyze(vacuum=True)
+        if args.reuse:
+            world, generate_s, standings, rebuild_s = kept(), None, None, None
+            ps_id = world["phase_split"]
+            args.entries, teams = world["entries"], world["teams"]
+        else:
+            t = time.perf_counter()
+            world = generate(args.entries, teams, args.seed)
+            generate_s = time.perf_counter() - t
+            ps_id = world["phase_split"]
+            analyze()  # bulk-loaded tables have no statistics yet; PostgreSQL would plan for a dozen rows
+            t = time.perf_counter()
+            standings = rebuild(ps_id)
+            rebuild_s = time.perf_counter() - t
+            analyze(vacuum=True)
 
         anonymous, member, host = Client(), Client(), Client()
         member.force_login(world["member"])
@@ -478,9 +543,11 @@ def main(argv: list[str] | None = None) -> dict:
         def write() -> None:
             bump(version)
 
-        api = {name: timed(lambda c=c, q=q: get(c, q), args.requests) for name, (c, q) in views.items()}
+        db_cpu = database_cpu()
+        api = {name: timed(lambda c=c, q=q: get(c, q), args.requests, db_cpu=db_cpu) for name, (c, q) in views.items()}
         after_write = {
-            name: timed(lambda c=c, q=q: get(c, q), args.requests, before=write) for name, (c, q) in views.items()
+            name: timed(lambda c=c, q=q: get(c, q), args.requests, before=write, db_cpu=db_cpu)
+            for name, (c, q) in views.items()
         }
         sql = {}
         for name, (c, q) in views.items():
@@ -490,12 +557,12 @@ def main(argv: list[str] | None = None) -> dict:
         service = timed(lambda: leaderboard(None, ps_id), args.requests)
 
         ours = [(r["team"]["id"], r["scores"]["Accuracy"]) for r in first["results"] if not r["is_baseline"]][:PAGE]
-        baseline_runs, theirs = [], None
-        for _ in range(max(1, args.baseline_runs)):
+        baseline_runs, theirs = [], ours  # --baseline-runs 0: no baseline (A/B runs of the views only)
+        for _ in range(args.baseline_runs):
             t = time.perf_counter()
             theirs = evalai_top(ps_id)
             baseline_runs.append((time.perf_counter() - t) * 1000)
-        baseline_ms = statistics.median(baseline_runs)
+        baseline_ms = statistics.median(baseline_runs) if baseline_runs else None
         headline = api["anonymous top-50"]
         result = {
             "database": args.database,
@@ -503,8 +570,9 @@ def main(argv: list[str] | None = None) -> dict:
             "entries": args.entries,
             "teams": teams,
             "standings_rows": standings,
-            "generate_s": round(generate_s, 2),
-            "rebuild_standings_s": round(rebuild_s, 2),
+            "generate_s": None if generate_s is None else round(generate_s, 2),
+            "rebuild_standings_s": None if rebuild_s is None else round(rebuild_s, 2),
+            "reused_database": args.reuse,
             "queries_per_page": queries_per_page,
             "conn_max_age": args.conn_max_age,
             "machine": started,
@@ -514,9 +582,11 @@ def main(argv: list[str] | None = None) -> dict:
             "api_after_write": after_write,
             "sql_statements": sql,
             "service_top50": service,
-            "evalai_baseline": {"p50_ms": round(baseline_ms, 1), "runs": len(baseline_runs)},
-            "speedup_vs_evalai_p50": round(baseline_ms / headline["p50_ms"], 1) if headline["p50_ms"] else None,
-            "top50_agrees_with_evalai": ours == theirs,
+            "evalai_baseline": {"p50_ms": round(baseline_ms, 1), "runs": len(baseline_runs)} if baseline_ms else None,
+            "speedup_vs_evalai_p50": round(baseline_ms / headline["p50_ms"], 1)
+            if baseline_ms and headline["p50_ms"]
+            else None,
+            "top50_agrees_with_evalai": ours == theirs if baseline_runs else None,
             "top50_first_difference": next(
                 (
                     {"at": i, "ours": a, "evalai": b}
@@ -542,19 +612,23 @@ def main(argv: list[str] | None = None) -> dict:
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged[args.label or args.database] = result
     out.write_text(json.dumps(merged, indent=2) + "\n")
-    print(f"{args.database}: {args.entries:,} entries from {teams:,} teams (standings: {standings:,} rows)")
-    timing = f"generate {generate_s:.1f} s, rebuild standings {rebuild_s:.1f} s"
+    print(f"{args.database}: {args.entries:,} entries from {teams:,} teams (standings: {standings or 0:,} rows)")
+    timing = "a kept database" if args.reuse else f"generate {generate_s:.1f} s, rebuild standings {rebuild_s:.1f} s"
     print(f"  {timing}, {result['queries_per_page']} queries per page")
     for name, numbers in api.items():
         miss = after_write[name]
+        db = f" + db {numbers['db_cpu_ms']:5.2f}" if "db_cpu_ms" in numbers else ""
+        db_miss = f" + db {miss['db_cpu_ms']:5.2f}" if "db_cpu_ms" in miss else ""
         print(
             f"  API {name:30s} p50 {numbers['p50_ms']:6.2f} p95 {numbers['p95_ms']:6.2f} ms, "
-            f"CPU {numbers['cpu_ms']:5.2f} ms, {sql[name]['cached']} SQL | after a write: p50 {miss['p50_ms']:6.2f} "
-            f"p95 {miss['p95_ms']:6.2f} ms, CPU {miss['cpu_ms']:5.2f} ms, {sql[name]['after_write']} SQL"
+            f"CPU {numbers['cpu_ms']:5.2f}{db} ms, {sql[name]['cached']} SQL | "
+            f"after a write: p50 {miss['p50_ms']:6.2f} p95 {miss['p95_ms']:6.2f} ms, "
+            f"CPU {miss['cpu_ms']:5.2f}{db_miss} ms, {sql[name]['after_write']} SQL"
         )
     print(f"  service top-50                       p50 {service['p50_ms']:7.2f} ms  p95 {service['p95_ms']:7.2f} ms")
-    print(f"  EvalAI-style baseline (load, sort, dedupe) p50 {baseline_ms:9.1f} ms")
-    print(f"  ratio baseline / API p50: {result['speedup_vs_evalai_p50']}x; top-50 agrees: {ours == theirs}")
+    if baseline_ms:
+        print(f"  EvalAI-style baseline (load, sort, dedupe) p50 {baseline_ms:9.1f} ms")
+        print(f"  ratio baseline / API p50: {result['speedup_vs_evalai_p50']}x; top-50 agrees: {ours == theirs}")
     print(f"  written to {out}")
     return result
 

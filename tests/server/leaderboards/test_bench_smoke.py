@@ -33,3 +33,32 @@ def test_leaderboard_bench_runs_and_agrees_with_evalai(tmp_path):
         assert result["api"][name]["cpu_ms"] > 0 and result["api_after_write"][name]["cpu_ms"] > 0
     assert result["machine"]["cpus"] and result["commit"]
     assert result["evalai_baseline"]["p50_ms"] > 0 and result["speedup_vs_evalai_p50"] > 0
+    # the database server's CPU per request: on PostgreSQL when it runs on this machine, for every view or none
+    present = ["db_cpu_ms" in v for v in [*result["api"].values(), *result["api_after_write"].values()]]
+    assert all(present) or not any(present)
+    assert not any(present) or database == "postgres"
+
+
+def test_leaderboard_bench_times_a_kept_database_again(tmp_path):
+    """--keep then --reuse (A/B runs of two commits on one built database); PostgreSQL only."""
+    url = os.environ.get("ASSAY_DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        import pytest
+
+        pytest.skip("--reuse is for a kept PostgreSQL database")
+    own = url.rsplit("/", 1)[0] + f"/assay_bench_smoke_{uuid.uuid4().hex[:10]}"
+    out = tmp_path / "leaderboard.json"
+    base = [sys.executable, str(REPO / "bench" / "leaderboard.py"), "--database", "postgres", "--database-url", own]
+    base += ["--requests", "2", "--baseline-runs", "0", "--output", str(out)]
+    env = {k: v for k, v in os.environ.items() if k not in ("ASSAY_DATABASE_URL", "ASSAY_VAR_DIR")}
+    built = subprocess.run([*base, "--entries", "500", "--teams", "20", "--keep", "--label", "built"], env=env,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    # timed again and dropped (no --keep)
+    again = subprocess.run([*base, "--reuse", "--label", "again"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["again"]["reused_database"] and results["again"]["generate_s"] is None
+    assert results["again"]["entries"] == 500 and results["again"]["teams"] == 20
+    assert results["again"]["sql_statements"] == results["built"]["sql_statements"]
+    assert results["again"]["evalai_baseline"] is None
