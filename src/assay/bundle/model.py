@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from . import environments
+from .source import relative_path
 
 DEFAULT_FILE_TYPES = ".json, .zip, .txt, .tsv, .gz, .csv, .h5, .npy"
 DOMAINS = ("CV", "NLP", "RL", "MM", "AUD", "TAB")
@@ -243,22 +244,11 @@ PACKAGE_KEYS: dict[str, tuple[str, str]] = {
 
 
 def _package_path(value: Any) -> Any:
-    """A file's path inside the package: relative, no ``..``, no NUL; written as ``a/b/c``."""
+    """A file's path inside the package, by the rule for any path the config writes (:func:`.source.relative_path`)."""
     if value is None or not isinstance(value, str):
         return value
-    text = value.strip().replace("\\", "/")
-    if not text:
-        raise ValueError("empty file path")
-    if "\x00" in text:
-        raise ValueError("the file path contains a NUL byte")
-    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise ValueError(f"{value!r} is an absolute path; name the file as the package does, e.g. labels/test.json")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise ValueError(f"{value!r} points outside the package ('..')")
-    if not parts:
-        raise ValueError(f"{value!r} names no file")
-    return "/".join(parts)
+    hint = "name the file as the package does, e.g. labels/test.json"
+    return relative_path(value, inside="package", absolute_hint=hint)
 
 
 PackagePath = Annotated[Text, BeforeValidator(_package_path), Field(max_length=300)]

@@ -59,24 +59,42 @@ class Limits:
     max_script_bytes: int = 200 * 1024**2
 
 
-def clean_relpath(raw: str, *, file: str, key: str | None = None, line: int | None = None) -> str:
-    """A path inside the bundle as ``a/b/c``; refuses absolute paths and any ``..`` step."""
-    where = {"file": file, "key": key, "line": line}
-    if not isinstance(raw, str) or not raw.strip():
-        raise BundleError.single("bad_path", "empty file path", **where)
+class PathRefused(ValueError):
+    """A path written in the config that names no file inside its bundle or package; ``code`` is the problem code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def relative_path(raw: str, *, inside: str = "bundle", absolute_hint: str = "paths are relative to the bundle") -> str:
+    """A path written in the config (a different input from a zip's entries) as ``a/b/c``, inside the ``inside``;
+    :class:`PathRefused` for an empty one, a NUL byte, an absolute path or any ``..`` step."""
     text = raw.strip().replace("\\", "/")
+    if not text:
+        raise PathRefused("empty file path", "bad_path")
     if "\x00" in text:
-        raise BundleError.single("bad_path", "file path contains a NUL byte", **where)
+        raise PathRefused("the file path contains a NUL byte", "bad_path")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise BundleError.single(
-            "absolute_path", f"{raw!r} is an absolute path; paths are relative to the bundle", **where
-        )
-    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+        raise PathRefused(f"{raw!r} is an absolute path; {absolute_hint}", "absolute_path")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise BundleError.single("path_traversal", f"{raw!r} points outside the bundle ('..')", **where)
+        raise PathRefused(f"{raw!r} points outside the {inside} ('..')", "path_traversal")
     if not parts:
-        raise BundleError.single("bad_path", f"{raw!r} names no file", **where)
+        raise PathRefused(f"{raw!r} names no file", "bad_path")
     return "/".join(parts)
+
+
+def clean_relpath(raw: str, *, file: str, key: str | None = None, line: int | None = None) -> str:
+    """A path inside the bundle as ``a/b/c`` (:func:`relative_path`), its refusal a :class:`BundleError` located
+    at the config's ``file``, ``key`` and ``line``."""
+    where = {"file": file, "key": key, "line": line}
+    if not isinstance(raw, str):
+        raise BundleError.single("bad_path", "empty file path", **where)
+    try:
+        return relative_path(raw)
+    except PathRefused as exc:
+        raise BundleError.single(exc.code, str(exc), **where) from None
 
 
 class Source:
