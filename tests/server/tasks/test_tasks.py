@@ -260,3 +260,49 @@ def test_a_keyed_task_absorbs_its_key_until_it_first_runs_and_a_retry_holds_noth
         tasks.enqueue("test.record", {"n": 11}, key="board:3")
         raise RuntimeError
     assert not Task.objects.filter(key="board:3").exists()
+
+
+@tasks.handler("test.fan_out")
+def fan_out(payload: dict) -> None:
+    with transaction.atomic():  # as the evaluation's task queues its e-mails
+        for n in range(payload["n"]):
+            tasks.enqueue("test.record", {"from": "fan_out", "n": n})
+
+
+def _task_reads(captured) -> int:
+    return sum(1 for q in captured if q["sql"].startswith("SELECT") and "tasks_task" in q["sql"])
+
+
+@pytest.mark.django_db
+def test_a_backlog_is_read_a_batch_at_a_time_each_task_still_taken_alone():
+    for n in range(queue.BATCH + 4):
+        tasks.enqueue("test.record", {"n": n})
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert tasks.run_due() == queue.BATCH + 4
+    assert [c["n"] for c in calls] == list(range(queue.BATCH + 4))  # oldest first
+    assert _task_reads(captured.captured_queries) == 3  # a full batch, the rest, and the empty queue
+    updates = [q for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 2 * (queue.BATCH + 4)  # taken (a conditional UPDATE each), then done
+
+
+@pytest.mark.django_db(transaction=True)  # commits: on_commit sets the wake-up
+def test_the_runner_reads_no_empty_queue_after_a_short_batch_unless_a_commit_woke_it():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tasks.enqueue("test.record", {"n": 1})
+    queue.wakeup.clear()  # as the runner does before each round
+    with CaptureQueriesContext(connection) as captured:
+        assert queue.run_due(woken_only=True) == 1
+    assert _task_reads(captured.captured_queries) == 1
+    # a handler's own tasks (a fan-out) commit, which sets the wake-up: the same round reads again and runs them
+    tasks.enqueue("test.fan_out", {"n": 3})
+    queue.wakeup.clear()
+    calls.clear()
+    with CaptureQueriesContext(connection) as captured:
+        ran = queue.run_due(woken_only=True)
+    assert _task_reads(captured.captured_queries) == 3  # the fan-out's task; its e-mails' (woken); none left (woken)
+    assert ran == 4 and [c["n"] for c in calls] == [0, 1, 2]

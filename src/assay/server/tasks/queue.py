@@ -100,37 +100,46 @@ def claim(now: dt.datetime | None = None) -> Task | None:
     half the statements a task costs."""
     now = now or timezone.now()
     while True:
-        found = _due_query().instances(now=connection.ops.adapt_datetimefield_value(now))
+        found = _due_query(1).instances(now=connection.ops.adapt_datetimefield_value(now))
         if not found:
             return None
-        row = found[0]
-        was = (row.pk, row.state, row.attempts)
-        if row.state == S.RUNNING and row.attempts >= row.max_attempts:
-            error = f"its runner stopped during attempt {row.attempts} (the lease ran out)"
-            if _move(*was, state=S.FAILED, lease_expires_at=None, last_error=error, updated_at=now):
-                log.error("task %s gave up: %s", row, error)
-            continue
-        registered = lookup(row.name)
-        lease = registered.lease_seconds if registered and registered.lease_seconds else None
-        expires = now + dt.timedelta(seconds=lease or _setting("TASKS_LEASE_SECONDS", 600))
-        if not _move(*was, state=S.RUNNING, attempts=row.attempts + 1, lease_expires_at=expires, updated_at=now):
-            continue  # another runner took it between the read and the update
-        row.state, row.attempts, row.lease_expires_at, row.updated_at = S.RUNNING, row.attempts + 1, expires, now
-        return row
+        row = _take(found[0], now)
+        if row is not None:
+            return row
 
 
-# The due-task read, compiled once per database (building it costs the ORM more than running it), run with the
-# time: a stand-in no real row's time can be.
-_DUE: dict[str, Prepared] = {}
+def _take(row: Task, now: dt.datetime) -> Task | None:
+    """Mark ``row``, read as due, running under a lease if it is still as read; None when another runner took
+    it meanwhile, or when it had used its last attempt (it is then failed, not run)."""
+    was = (row.pk, row.state, row.attempts)
+    if row.state == S.RUNNING and row.attempts >= row.max_attempts:
+        error = f"its runner stopped during attempt {row.attempts} (the lease ran out)"
+        if _move(*was, state=S.FAILED, lease_expires_at=None, last_error=error, updated_at=now):
+            log.error("task %s gave up: %s", row, error)
+        return None
+    registered = lookup(row.name)
+    lease = registered.lease_seconds if registered and registered.lease_seconds else None
+    expires = now + dt.timedelta(seconds=lease or _setting("TASKS_LEASE_SECONDS", 600))
+    if not _move(*was, state=S.RUNNING, attempts=row.attempts + 1, lease_expires_at=expires, updated_at=now):
+        return None  # another runner took it between the read and the update
+    row.state, row.attempts, row.lease_expires_at, row.updated_at = S.RUNNING, row.attempts + 1, expires, now
+    return row
+
+
+# The due-task read, compiled once per database and row limit (building it costs the ORM more than running it),
+# run with the time: a stand-in no real row's time can be.
+_DUE: dict[tuple[str, int], Prepared] = {}
 _NOW_MARK = dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
+BATCH = 16  # due tasks one read of run_due() hands out; each is still taken by its own conditional UPDATE
 
 
-def _due_query() -> Prepared:
-    if connection.alias not in _DUE:
+def _due_query(limit: int) -> Prepared:
+    key = (connection.alias, limit)
+    if key not in _DUE:
         due = Q(state=S.QUEUED, run_after__lte=_NOW_MARK) | Q(state=S.RUNNING, lease_expires_at__lte=_NOW_MARK)
-        qs = Task.objects.filter(due).order_by("run_after", "id")[:1]
-        _DUE[connection.alias] = Prepared(qs, now=connection.ops.adapt_datetimefield_value(_NOW_MARK))
-    return _DUE[connection.alias]
+        qs = Task.objects.filter(due).order_by("run_after", "id")[:limit]
+        _DUE[key] = Prepared(qs, now=connection.ops.adapt_datetimefield_value(_NOW_MARK))
+    return _DUE[key]
 
 
 def run(row: Task, now: dt.datetime | None = None) -> bool:
@@ -186,17 +195,27 @@ def _move(pk: int, state: str, attempts: int, /, **values) -> bool:
         return cursor.rowcount > 0
 
 
-def run_due(limit: int = 1000, now: dt.datetime | None = None) -> int:
-    """Claim and run due tasks one by one until none is due (or ``limit`` ran); how many ran. Tests call it
+def run_due(limit: int = 1000, now: dt.datetime | None = None, *, woken_only: bool = False) -> int:
+    """Claim and run due tasks, oldest first, until none is due (or ``limit`` ran); how many ran. Tests call it
     to drain the queue synchronously (``now`` later than the present runs retries whose backoff has not
-    passed yet)."""
+    passed yet).
+
+    One read hands out up to :data:`BATCH` due rows, each then taken (:func:`_take`) just before it runs, so
+    a backlog costs one read per batch, not per task. With ``woken_only`` (the runner, which cleared
+    :data:`wakeup` before calling and waits on it after), a batch that came back short ends the drain unless
+    a commit of this process set :data:`wakeup` since: nothing else was due when it was read, and what was
+    committed in this process after sets :data:`wakeup` and starts the next round — so a runner keeping up
+    with a stream of results reads no empty queue after every task."""
     ran = 0
     while ran < limit:
-        row = claim(now)
-        if row is None:
+        found = _due_query(BATCH).instances(now=connection.ops.adapt_datetimefield_value(now or timezone.now()))
+        for row in found[: limit - ran]:
+            taken = _take(row, now or timezone.now())
+            if taken is not None:
+                run(taken, now)
+                ran += 1
+        if not found or (woken_only and len(found) < BATCH and not wakeup.is_set()):
             break
-        run(row, now)
-        ran += 1
     return ran
 
 

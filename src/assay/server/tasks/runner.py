@@ -43,7 +43,7 @@ class Runner:
             queue.wakeup.clear()
             try:
                 close_old_connections()  # honour CONN_MAX_AGE and health checks outside requests too
-                total += queue.run_due()
+                total += queue.run_due(woken_only=not once)
                 if time.monotonic() - self._pruned_at > PRUNE_EVERY:
                     self._pruned_at = time.monotonic()
                     queue.prune()
