@@ -234,6 +234,22 @@ def inputs_zip_bundle(
     return build
 
 
+def inputs_stream_damaged(tmp: Path) -> Path:
+    """A zip bundle whose test inputs entry is a sound zip, but whose deflate stream in the bundle is damaged."""
+    path = inputs_zip_bundle(
+        builders.zip_bytes({f"images/{i}.txt": f"case {i}\n" * 500 for i in range(50)}), as_zip=True
+    )(tmp)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"PK\x03\x04")  # the local headers, until the one naming the inputs
+    while data[start + 30 : start + 30 + len(INPUTS)] != INPUTS.encode():
+        start = data.find(b"PK\x03\x04", start + 1)
+    body = start + 30 + len(INPUTS) + int.from_bytes(data[start + 28 : start + 30], "little")
+    for i in range(body + 20, body + 200):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
 def folder_plus(add: Callable[[Path], Any]) -> Builder:
     def build(tmp: Path) -> Path:
         root = builders.write_folder(tmp / "bundle")
@@ -490,6 +506,7 @@ CASES = [
             ("truncated", builders.zip_bytes({"images/1.png": os.urandom(4000)})[:2000], [], "bad_zip", INPUTS),
         )
     ),
+    Case("test-inputs-damaged-in-the-bundle", inputs_stream_damaged, "bad_zip", f"{ZIP}: {INPUTS}", key=INPUTS_KEY),
     # YAML itself ----------------------------------------------------------------------------------
     Case("yaml-billion-laughs", config_file(BILLION_LAUGHS), "yaml_too_large", line=1),
     Case(

@@ -11,7 +11,6 @@ metadata too), so a zip that imports is one the worker will unpack.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -249,12 +248,16 @@ class ZipSource(Source):
         out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
         try:
             with self.open(rel) as entry:
-                shutil.copyfileobj(entry, out, 1024 * 1024)
-        except ZIP_ERRORS as exc:
-            out.close()
-            raise BundleError.single(
-                "bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}"
-            ) from None
+                while True:
+                    try:
+                        block = entry.read(1024 * 1024)
+                    except ZIP_ERRORS as exc:
+                        raise BundleError.single(
+                            "bad_zip", f"cannot inflate this entry ({exc})", file=f"{self.label}: {rel}"
+                        ) from None
+                    if not block:
+                        break
+                    out.write(block)  # a full disk is no fault of the bundle's: read_bundle says 'unreadable'
         except BaseException:
             out.close()
             raise
