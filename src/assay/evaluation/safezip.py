@@ -24,9 +24,9 @@ class UnsafeZipError(ValueError):
     """The archive holds an entry that could escape the folder it is extracted to, or is too large.
 
     ``code`` says which rule refused it, in the bundle reader's problem codes (``bad_path`` for a control
-    character, ``absolute_path``, ``path_traversal``, ``symlink``, ``special_file``; ``too_many_files``,
-    ``too_large``, ``bad_zip`` from :func:`safe_extract`), so each face that reports it can map it without
-    parsing the message.
+    character, ``absolute_path``, ``path_traversal``, ``symlink``, ``special_file``, ``encrypted_zip``,
+    ``bad_zip``; and ``too_many_files``, ``too_large`` from :func:`safe_extract`'s limits), so each face that
+    reports it can map it without parsing the message.
     """
 
     def __init__(self, message: str, code: str) -> None:
