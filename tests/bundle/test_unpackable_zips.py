@@ -12,6 +12,7 @@ import pytest
 
 from assay.bundle import BundleError, read_bundle
 from assay.evaluation.safezip import UnsafeZipError, safe_extract
+from tests.zips import patched_entry
 
 INPUTS = "inputs/images.zip"
 KEY = "challenge_phases.0.test_inputs"
@@ -30,22 +31,6 @@ def _inner_zip(path: Path, entries: list[tuple[zipfile.ZipInfo, bytes]]) -> byte
         for info, payload in entries:
             zf.writestr(info, payload)
     return path.read_bytes()
-
-
-def _patched(data: bytes, name: str, *, flag: int = 0, method: int | None = None) -> bytes:
-    """``data`` with ``name``'s general-purpose flags or'ed with ``flag`` and its compression method set to
-    ``method``, in its local and central headers alike (what another zip writer would have written)."""
-    buf = bytearray(data)
-    encoded = name.encode()
-    for signature, flag_at, method_at, name_at in ((b"PK\x03\x04", 6, 8, 30), (b"PK\x01\x02", 8, 10, 46)):
-        at = buf.find(signature)
-        while at != -1:
-            if buf[at + name_at : at + name_at + len(encoded)] == encoded:
-                buf[at + flag_at] |= flag
-                if method is not None:
-                    buf[at + method_at : at + method_at + 2] = method.to_bytes(2, "little")
-            at = buf.find(signature, at + 1)
-    return bytes(buf)
 
 
 def _bundle(tmp: Path, inputs: bytes, *, as_zip: bool, name: str = INPUTS) -> Path:
@@ -121,7 +106,7 @@ def test_import_refuses_a_test_inputs_entry_exactly_when_the_worker_would(entry:
     info = ENTRIES[entry]
     data = _inner_zip(tmp_path / "inner.zip", [(info, b"" if info.filename.endswith("/") else b"x")])
     if entry in PATCHES:
-        data = _patched(data, info.filename, **PATCHES[entry])
+        data = patched_entry(data, info.filename, **PATCHES[entry])
         (tmp_path / "inner.zip").write_bytes(data)
     try:
         safe_extract(tmp_path / "inner.zip", tmp_path / "unpacked")

@@ -15,6 +15,7 @@ from assay.server.data_packages.services import access, access_requests, downloa
 from assay.server.data_packages.services.access import DataPackageRefusal
 from assay.server.teams.services import create_host_team
 from tests.factories import make_user, stored_files
+from tests.zips import patched_entry
 
 from .archives import FILES, INPUTS, LABELS, bomb_zip, duplicate_zip, named_zip, package_zip, symlink_zip
 
@@ -310,11 +311,13 @@ def test_only_owners_publish_versions(people, host, host_team, media):
         (symlink_zip(), 400, "symbolic link"),
         (symlink_zip(stat.S_IFIFO), 400, "'inputs/passwd' is not a regular file"),
         (bomb_zip(), 400, "zip bomb"),
+        (patched_entry(package_zip(), next(iter(LABELS)), flag=1), 400, "is encrypted"),
+        (patched_entry(package_zip(), next(iter(INPUTS)), method=9), 400, "uses compression method 9"),
     ],
     ids=[
         "empty-file", "not-a-zip", "no-entries", "only-folders", "absolute", "drive-letter", "dot-dot",
         "backslash-dot-dot", "control-char", "newline", "root-file", "unknown-folder", "duplicate", "file-and-folder",
-        "long-name", "duplicate-after-cleaning", "symlink", "fifo", "zip-bomb",
+        "long-name", "duplicate-after-cleaning", "symlink", "fifo", "zip-bomb", "encrypted", "deflate64",
     ],
 )  # fmt: skip
 def test_hostile_archives_are_refused_and_nothing_is_stored(people, host, host_team, media, archive, status, match):

@@ -19,6 +19,7 @@ from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.submit import SubmissionFields
 from assay.server.uploads import services as uploads
 from tests.server.images import fake_image_tarball
+from tests.zips import patched_entry
 
 from . import test_container_submissions as containers
 from .test_container_submissions import claim, container_bundle, dev, imported, push
@@ -85,6 +86,8 @@ def test_a_code_bundle_is_accepted_and_its_job_names_the_code(static_challenge, 
         (lambda: zipped({"run.sh": "true"}, fifo="model/pipe"), "is not a regular file"),
         (lambda: zipped({"run.sh": "true"}, links={"data": "/etc/passwd"}), "is a symbolic link"),
         (lambda: zipped({"predict.py": "1"}, links={"run.sh": "/bin/sh"}), "is a symbolic link"),
+        (lambda: patched_entry(zipped(GOOD), "predict.py", flag=1), "'predict.py' is encrypted"),
+        (lambda: patched_entry(zipped(GOOD), "predict.py", method=9), "uses compression method 9"),
         (lambda: zeros(11 * 1024**2), "more than the phase's limit of 10485760"),
         (lambda: b"PK\x03\x04 not really a zip", "not a readable zip"),
         (lambda: b"", "not a readable zip"),
@@ -101,6 +104,8 @@ def test_a_code_bundle_is_accepted_and_its_job_names_the_code(static_challenge, 
         "fifo",
         "symlink",
         "linked-entry",
+        "encrypted",
+        "deflate64",
         "bomb",
         "garbage",
         "0b",

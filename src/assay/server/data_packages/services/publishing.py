@@ -23,7 +23,12 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
-from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
+from assay.evaluation.safezip import (
+    UnsafeZipError,
+    checked_entry_is_folder,
+    checked_entry_path,
+    checked_entry_readable,
+)
 from assay.server.storage import ContentWriter
 from assay.server.teams.models import HostTeam
 
@@ -197,6 +202,8 @@ def _entry_path(info: zipfile.ZipInfo) -> str | None:
     try:
         rel = checked_entry_path(raw)
         folder = checked_entry_is_folder(info)
+        if rel is not None and not folder:
+            checked_entry_readable(info)  # a worker could not unpack it, nor the server stream it
     except UnsafeZipError as exc:
         raise _refused(str(exc)) from None
     if rel is None or rel.name == ".DS_Store":

@@ -35,7 +35,12 @@ from django.db.models import Q
 
 from assay.evaluation.containers.intake import ImageRefused, host_architecture, read_manifest
 from assay.evaluation.containers.process_backend import ENTRY_POINTS
-from assay.evaluation.safezip import UnsafeZipError, checked_entry_is_folder, checked_entry_path
+from assay.evaluation.safezip import (
+    UnsafeZipError,
+    checked_entry_is_folder,
+    checked_entry_path,
+    checked_entry_readable,
+)
 from assay.server.challenges.models import Challenge, ChallengePhase
 
 from .errors import SubmissionError
@@ -168,6 +173,8 @@ def check_code_bundle(file: IO[bytes], *, max_bytes: int) -> None:
         try:
             rel = checked_entry_path(info.filename)
             folder = checked_entry_is_folder(info)
+            if rel is not None and not folder:
+                checked_entry_readable(info)  # the worker could not unpack it
         except UnsafeZipError as exc:
             raise refuse(str(exc)) from None
         if rel is None or folder:
