@@ -233,7 +233,7 @@ def _throughput(n: int, external_workers: int, embedded: str, client_alone: bool
         deadline = time.monotonic() + 600
         # the end is seen in the platform's SQLite file (no request: the server pays nothing for the wait) ...
         wait_for_evaluations(p.dir / "assay.sqlite3", n, deadline)
-        t_end = time.perf_counter()
+        t_end, cpu_before_listing = time.perf_counter(), p.cpu()
         while True:  # ... and every submission's status is then read through the API: the phase's paged listing
             status_of: dict[int, str] = {}
             page = 1
@@ -249,7 +249,7 @@ def _throughput(n: int, external_workers: int, embedded: str, client_alone: bool
             if all(status_of.get(i) in DONE for i in ids) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        t_checked = time.perf_counter()
+        t_checked, cpu_after_listing = time.perf_counter(), p.cpu()
         checks_cpu = time.process_time() - checks_cpu
         # what the results queued (the team's e-mail) runs on the server's task thread after them: its CPU
         # belongs to the submissions, so the CPU stretch ends when no task is left (the rate does not wait)
@@ -284,12 +284,16 @@ def _throughput(n: int, external_workers: int, embedded: str, client_alone: bool
             "status_checks": checks,
             "status_checks_cpu_ms_per_submission": round(1000 * checks_cpu / n, 3),
             "status_listing_s": round(t_checked - t_end, 3),
+            "status_listing_server_cpu_ms_per_submission": round(
+                1000 * (cpu_after_listing.get("server", 0) - cpu_before_listing.get("server", 0)) / n, 3
+            ),
             "note": "submit_client.py processes, one keep-alive connection each, posting the request's bytes as"
             " httpx builds them; cpu: theirs while posting, from getrusage (process: with their start-up);"
             " status checks: after the last post the benchmark process reads the count of finished submissions"
             " from the SQLite file every 20 ms, then every status through the API (the phase's paged listing:"
-            " status_checks requests, status_listing_s after the end); their CPU in this process is"
-            " status_checks_cpu_ms_per_submission",
+            " status_checks requests, status_listing_s after the end, the server process's CPU for it in"
+            " status_listing_server_cpu_ms_per_submission, counted in cpu_ms_per_submission); their CPU in this"
+            " process is status_checks_cpu_ms_per_submission",
         },
         "baseline_raw_claim_transaction": claim,
         "ratio_raw_claims_to_evaluations": round(claim["per_s"] / rate, 1) if claim.get("per_s") else None,
