@@ -7,18 +7,29 @@ metadata, a fixed id salt — so the same summary always gives the same bytes (c
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # before anything imports a GUI backend; the server has no display
 
-from matplotlib import rc_context  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+@functools.cache
+def _matplotlib() -> tuple[Any, Any, Any]:
+    """matplotlib's pieces, imported at the first plot rather than at the server's start: every server process and
+    embedded worker imports this module through the URL conf, and matplotlib was half a second of each start."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # before anything imports a GUI backend; the server has no display
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return rc_context, FigureCanvasAgg, Figure
+
 
 #: Figure size in inches and PNG resolution; 5.2 x 4 in at 150 dpi is 780 x 600 px, sharp on A4.
 SIZE = (5.2, 4.0)
@@ -40,6 +51,7 @@ RC = {
 
 
 def _render(draw: Callable[[Figure], None], fmt: str) -> str | bytes:
+    rc_context, FigureCanvasAgg, Figure = _matplotlib()  # noqa: N806 - the classes, by their own names
     with rc_context(RC):
         figure = Figure(figsize=SIZE, layout="constrained")
         FigureCanvasAgg(figure)
