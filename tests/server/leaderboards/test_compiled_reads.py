@@ -131,7 +131,7 @@ def test_a_page_is_three_statements_and_the_same_with_a_banned_team(world):
 
 def test_the_page_built_after_a_write_reads_the_phase_split_and_the_reader_once(world, monkeypatch):
     """page_body has just read the phase-split and decided the reader's access to pick the cached page; the
-    build's leaderboard() takes both (ranking.decided) instead of reading them again."""
+    build's leaderboard() takes both (its access=…) instead of reading them again."""
     import itertools
 
     from rest_framework.test import APIClient
@@ -156,22 +156,23 @@ def test_the_page_built_after_a_write_reads_the_phase_split_and_the_reader_once(
         assert len(queries.captured_queries) == expected, [q["sql"][:70] for q in queries.captured_queries]
 
 
-def test_a_decided_access_is_used_only_for_that_reader(world, host):
-    """Inside decided(), another reader (or the same one asking for other entries) is read afresh."""
+def test_a_decided_access_is_used_only_for_the_page_it_was_decided_for(world, host):
+    """leaderboard(access=…) takes the access page_body decided with the phase-split it loaded; a call without
+    one (another reader, other entries) decides afresh."""
     from django.contrib.auth.models import AnonymousUser
 
     world.results(RESULTS)
     ps = ranking.load_phase_split(world.ps().pk)
     anonymous = AnonymousUser()
     access = ranking.access_for(anonymous, ps)
-    with ranking.decided(ps, anonymous, None, access):
-        assert ranking.leaderboard(anonymous, ps.pk).access is access
-        as_host = ranking.leaderboard(host, ps.pk, entries="all")
-        assert as_host.access.is_host and not as_host.access.public_only
-        assert [r["team"]["name"] for r in as_host.rows].count("E") == 1  # the private entry, hosts only
-        with pytest.raises(LeaderboardError):
-            ranking.leaderboard(AnonymousUser(), ps.pk, entries="all")  # another anonymous object: refused
-    assert ranking._DECIDED.get() is None
+    assert ranking.leaderboard(anonymous, ps, access=access).access is access
+    as_host = ranking.leaderboard(host, ps.pk, entries="all")
+    assert as_host.access.is_host and not as_host.access.public_only
+    assert [r["team"]["name"] for r in as_host.rows].count("E") == 1  # the private entry, hosts only
+    with pytest.raises(LeaderboardError):
+        ranking.leaderboard(AnonymousUser(), ps.pk, entries="all")  # another anonymous reader: refused
+    with pytest.raises(TypeError):
+        ranking.leaderboard(anonymous, ps.pk, access=access)  # an access without the phase-split it was decided for
 
 
 def test_deeper_pages_and_the_leader_equal_the_querysets(world):

@@ -9,9 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.leaderboards.services.board_cache import page_body
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.ranking import evalai_rows, leaderboard
+from assay.server.leaderboards.services.visibility import Access
 
 from .base import fail
 
@@ -40,7 +42,7 @@ def leaderboard_response(view, request: Request, phase_split_id: int, *, all_ent
             phase_split_id,
             entries,
             ("evalai", request.build_absolute_uri()),
-            lambda: JSONRenderer().render(_data(request, phase_split_id, page, size, entries)),
+            lambda ps, access: JSONRenderer().render(_data(request, ps, page, size, entries, access)),
         )
     except LeaderboardError as exc:
         if exc.code == "leaderboard_not_public":  # EvalAI answers every non-host the same 400
@@ -49,9 +51,16 @@ def leaderboard_response(view, request: Request, phase_split_id: int, *, all_ent
     return HttpResponse(body, content_type="application/json")
 
 
-def _data(request: Request, phase_split_id: int, page: int, size: int, entries: str | None) -> dict:
+def _data(
+    request: Request,
+    ps: ChallengePhaseSplit | int,
+    page: int,
+    size: int,
+    entries: str | None,
+    access: Access | None = None,
+) -> dict:
     order_by = request.query_params.get("order_by") or None
-    board = leaderboard(request.user, phase_split_id, order_by=order_by, page=page, page_size=size, entries=entries)
+    board = leaderboard(request.user, ps, order_by=order_by, page=page, page_size=size, entries=entries, access=access)
     if entries == "all" and not board.access.is_host:
         raise fail("Sorry, you are not authorized to make this request", 403, "forbidden")
     if not board.access.shows_ranks or (board.access.visibility != 3 and not board.access.is_host):

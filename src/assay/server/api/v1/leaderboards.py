@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assay.server.challenges.models import Challenge, ChallengePhase
+from assay.server.challenges.models import Challenge, ChallengePhase, ChallengePhaseSplit
 from assay.server.challenges.services.listing import challenge_listed
 from assay.server.challenges.services.roles import is_host
 from assay.server.leaderboards.services import exports
@@ -21,7 +21,7 @@ from assay.server.leaderboards.services.board_cache import page_body
 from assay.server.leaderboards.services.errors import LeaderboardError
 from assay.server.leaderboards.services.history import history
 from assay.server.leaderboards.services.ranking import DEFAULT_PAGE_SIZE, MAX_ID, evalai_rows, leaderboard
-from assay.server.leaderboards.services.visibility import access_for
+from assay.server.leaderboards.services.visibility import Access, access_for
 from assay.server.refusals import Refusal
 
 from .base import ApiView, OpenView
@@ -123,15 +123,18 @@ class PhaseSplitLeaderboardView(_LeaderboardView):
             phase_split_id,
             request.query_params.get("entries") or None,
             query,
-            lambda: JSONRenderer().render(self._data(request, phase_split_id, page, page_size)),
+            lambda ps, access: JSONRenderer().render(self._data(request, ps, page, page_size, access)),
         )
         return HttpResponse(body, content_type="application/json")
 
-    def _data(self, request: Request, phase_split_id: int, page: int, page_size: int) -> dict:
+    def _data(
+        self, request: Request, ps: ChallengePhaseSplit | int, page: int, page_size: int, access: Access | None = None
+    ) -> dict:
         q = request.query_params
         board = leaderboard(
             request.user,
-            phase_split_id,
+            ps,
+            access=access,
             order_by=q.get("order_by") or None,
             page=page,
             page_size=page_size,

@@ -32,17 +32,20 @@ from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry
 from .errors import LeaderboardError
-from .ranking import MAX_ID, decided, load_phase_split
+from .ranking import MAX_ID, load_phase_split
 from .visibility import Access, access_for
 
 _splits: Memo[ChallengePhaseSplit] = Memo()
 _access: Memo[Access] = Memo()
 
 
-def page_body(user, phase_split_id: int, entries: str | None, query: tuple, build: Callable[[], bytes]) -> bytes:
+def page_body(
+    user, phase_split_id: int, entries: str | None, query: tuple, build: Callable[[ChallengePhaseSplit, Access], bytes]
+) -> bytes:
     """The body of a leaderboard response for ``user``: cached per (versions, audience, ``query``), else
-    ``build()`` (which must read the page the same way: it runs only on a miss). Refusals are raised
-    here, by the access rule, before any entry is read."""
+    ``build(ps, access)`` (which must read the page the same way: it runs only on a miss), given the
+    phase-split and the reader's access just read here, for ``ranking.leaderboard(access=…)`` not to read
+    them again. Refusals are raised here, by the access rule, before any entry is read."""
     if not 0 < phase_split_id <= MAX_ID:
         raise LeaderboardError("not_found", "no such leaderboard", 404)
     challenge_id = challenge_of_split(phase_split_id)
@@ -55,12 +58,7 @@ def page_body(user, phase_split_id: int, entries: str | None, query: tuple, buil
         _splits.put(phase_split_id, tokens, ps)
     access = audience(user, ps, entries, tokens)
     key = body_key("board", phase_split_id, tokens, access, query)
-
-    def build_decided() -> bytes:
-        with decided(ps, user, entries, access):  # the build's leaderboard() reads neither again
-            return build()
-
-    return cached_body(key, build_decided, lambda: seconds_to_next_reveal(ps))
+    return cached_body(key, lambda: build(ps, access), lambda: seconds_to_next_reveal(ps))
 
 
 _PHASE_MARK, _NOW_MARK = -301, dt.datetime(1901, 1, 1, tzinfo=dt.UTC)  # stand-ins the query is compiled with

@@ -21,9 +21,7 @@ they agree:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -305,23 +303,6 @@ def load_phase_split(ps: ChallengePhaseSplit | int) -> ChallengePhaseSplit:
     return found[0]
 
 
-_DECIDED: ContextVar[tuple[tuple[int, str | None], Any, ChallengePhaseSplit, Access] | None] = ContextVar(
-    "leaderboard_decided", default=None
-)
-
-
-@contextmanager
-def decided(ps: ChallengePhaseSplit, user, entries: str | None, access: Access) -> Iterator[None]:
-    """Within this block :func:`leaderboard` for this phase-split, this same ``user`` object and ``entries``
-    takes ``ps`` (as :func:`load_phase_split` loads it) and ``access`` (``access_for``'s answer) instead of
-    reading them again: the page cache has just read both to choose the cached page it is now building."""
-    token = _DECIDED.set(((ps.pk, entries), user, ps, access))
-    try:
-        yield
-    finally:
-        _DECIDED.reset(token)
-
-
 def _resolve_order(rules: Rules, order_by: str | None) -> str:
     if not order_by:
         return rules.default_sort
@@ -345,15 +326,16 @@ def leaderboard(
     page_size: int = DEFAULT_PAGE_SIZE,
     entries: str | None = None,
     everything: bool = False,
+    access: Access | None = None,
 ) -> Board:
-    """The page ``page`` of ``ps`` as ``user`` may see it (every row when ``everything``)."""
-    known = _DECIDED.get()
-    pk = ps.pk if isinstance(ps, ChallengePhaseSplit) else ps
-    if known is not None and known[0] == (pk, entries) and known[1] is user:
-        ps, access = known[2], known[3]
-    else:
+    """The page ``page`` of ``ps`` as ``user`` may see it (every row when ``everything``). ``access``: the
+    reader's access as :func:`access_for` decided it for ``ps`` (loaded by :func:`load_phase_split`) and
+    ``entries``, when the caller has just read both (the page cache, to choose the cached page it builds)."""
+    if access is None:
         ps = load_phase_split(ps)
         access = access_for(user, ps, entries)
+    elif not isinstance(ps, ChallengePhaseSplit):
+        raise TypeError("a decided access comes with the phase-split it was decided for")
     rules = ensure_current(ps)
     order = _resolve_order(rules, order_by)
     label = rules.default_order_by if order == OVERALL else order
