@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -179,13 +180,67 @@ def test_throttle_counts_in_redis_when_configured(users, login_rate, settings):
         assert [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(4)] == [401, 401, 401, 429]
         # a freshly opened connection (as another server process would hold) sees the same three attempts
         fresh = caches.create_connection("default")
-        assert len(fresh.get("throttle_login_127.0.0.1")) == 3
+        arrival = fresh.get("throttle_login_127.0.0.1")  # three requests of 3/min: the bucket empty for 60 s
+        assert 59 <= arrival / 1e6 - time.time() <= 60
     finally:
         import redis
 
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
+
+
+# --- the bucket: N at once, then one per period / N ------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttle's clock, moved by hand (seconds)."""
+    from assay.server.api.throttling import ScopedRateThrottle
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(ScopedRateThrottle, "timer", staticmethod(lambda: now[0]))
+    return now
+
+
+def test_a_spent_budget_refills_one_request_per_period_over_the_rate(users, login_rate, clock):
+    anon = APIClient()
+    assert [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(4)] == [401, 401, 401, 429]
+    refused = anon.post("/api/v1/auth/login", BAD)
+    assert refused.status_code == 429 and refused["Retry-After"] == "20"  # 3/min: one every 20 s
+    clock[0] += 15
+    refused = anon.post("/api/v1/auth/login", BAD)
+    assert refused.status_code == 429 and refused["Retry-After"] == "5"  # refusals spend nothing
+    clock[0] += 5
+    assert [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(2)] == [401, 429]
+    clock[0] += 60  # a whole period idle: the full budget again, no more
+    assert [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def test_the_count_is_one_number_whatever_the_rate(users, monkeypatch, clock, settings):
+    """DRF kept every request's time of the last period and re-wrote it whole per check; the bucket is
+    one number, and a rate that never refuses still refuses at its count."""
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login": "200/min", "submit": "10000/min"})
+    settings.LOGIN_ACCOUNT_LIMIT = None  # 200 failures: the per-account lock out of the way
+    cache.clear()
+    anon = APIClient()
+    codes = [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(201)]
+    assert codes == [401] * 200 + [429]
+    assert isinstance(cache.get("throttle_login_127.0.0.1"), int)
+
+
+def test_a_request_log_from_before_the_bucket_still_counts(users, login_rate, clock):
+    """Counts DRF's throttle stored (a list of request times, newest first) keep their budget spent."""
+    from django.core.cache import cache
+
+    cache.set("throttle_login_127.0.0.1", [clock[0] - 1, clock[0] - 2, clock[0] - 3, clock[0] - 90], 60)
+    anon = APIClient()
+    assert anon.post("/api/v1/auth/login", BAD).status_code == 429  # three of the last minute: spent
+    clock[0] += 20
+    assert [anon.post("/api/v1/auth/login", BAD).status_code for _ in range(2)] == [401, 429]
 
 
 # --- the cap on live tokens --------------------------------------------------------------------------
