@@ -72,6 +72,7 @@ class Platform:
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> Platform:
+        t_start = time.monotonic()
         self.dir = Path(tempfile.mkdtemp(prefix="assay-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -99,6 +100,7 @@ class Platform:
             self.api = None
             self.__exit__()  # no server left behind when it never came up
             raise
+        self.start_s = round(time.monotonic() - t_start, 2)  # process start, migrate, seed, until it answers
         self.info = json.loads(info.read_text())
         thread_file = self.dir / "worker-thread"  # _serve.py writes the in-process worker thread's id there
         self.worker_thread = int(thread_file.read_text()) if thread_file.exists() else None
@@ -196,6 +198,19 @@ class Platform:
         if self.external_workers:
             out["workers"] = sum(cpu_seconds(p.pid) for p in self.procs[1:])
         return out
+
+    def settle(self, *, window_s: float = 0.25, busy_share: float = 0.08, timeout_s: float = 15.0) -> float:
+        """Until the platform's processes are idle (under ``busy_share`` of a core, all parts together, over two
+        windows in a row) or ``timeout_s``: what a freshly started or just-drained platform still does (a child
+        finishing its imports, a last task) ends before a measured stretch starts. Returns the seconds waited."""
+        t0 = time.monotonic()
+        before, quiet = sum(self.cpu().values()), 0
+        while quiet < 2 and time.monotonic() - t0 < timeout_s:
+            time.sleep(window_s)
+            now = sum(self.cpu().values())
+            quiet = quiet + 1 if now - before <= busy_share * window_s else 0
+            before = now
+        return round(time.monotonic() - t0, 2)
 
     def rss(self) -> tuple[int, int]:
         """(current, peak) resident memory of the server process, bytes."""

@@ -101,7 +101,18 @@ def test_throughput_row_runs(bench, tmp_path):
     results = run.main(["--smoke", "--only", "throughput", "--output", str(tmp_path / "t.json")])
     row = results["throughput"]
     assert "error" not in row, row.get("error")
-    assert row["lost"] == 0 and row["statuses"] == {"finished": row["submissions"]}
+    rounds = row["rounds"]
+    assert len(rounds) == row["rounds_run"] == run.SIZES["smoke"]["throughput_rounds"] >= 2
+    assert row["lost"] == 0 and row["statuses"] == {"finished": row["submissions"] * len(rounds)}
+    low, high = row["evaluated_per_s_range"]
+    assert low <= row["evaluated_per_s"] <= high and row["cpu_model"]
+    for each in rounds:  # every round's own figures: rate, CPU with its load average, the warm-up it had
+        assert each["lost"] == 0 and each["statuses"] == {"finished": row["submissions"]}
+        assert each["evaluated_per_s"] > 0 and each["cpu_ms_per_submission"]["total"] > 0
+        assert len(each["load_average"]["before"]) == len(each["load_average"]["after"]) == 3
+        assert each["warm_up"]["submissions"] == row["warm_up_submissions"] and each["warm_up"]["seconds"] > 0
+        assert "baseline_client_alone" not in each
+    assert row["cpu_ms_per_submission_range"]["total"][0] <= row["cpu_ms_per_submission"]["total"]
     assert row["client"]["processes"] >= 2 and row["client"]["cpu_ms_per_submission"] > 0
     assert row["baseline_client_alone"]["per_s"] > 0
     assert row["compare_thread_mode"]["lost"] == 0
