@@ -11,11 +11,112 @@ applies (a SQLite date stays a datetime), so they equal what the queryset return
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, router, transaction
+from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet, signals
+from django.db.models.base import ModelState
+from django.db.models.fields.files import FileDescriptor
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import get_related_populators
+from django.db.models.query_utils import DeferredAttribute
+
+# SQL in Django's "format" style (%s) -> SQLite's "qmark" style (?), rewritten once per statement text.
+_QMARK: dict[str, str] = {}
+_QMARK_KEPT = 1024  # statements; past that the cache starts over (this module's callers build a few dozen)
+
+
+def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
+    """``cursor.execute(sql, params)``; on SQLite, when nothing records or wraps statements, without Django's
+    rewrite of every statement's ``%s`` into ``?`` (a regular expression over the whole SQL, per statement: a
+    tenth of the embedded worker's CPU went there). The rewrite is Django's own, done once per statement text;
+    the statement runs as Django runs it (a broken transaction refused, errors as Django's). Where statements
+    are recorded (``DEBUG``, ``CaptureQueriesContext``) or wrapped (``execute_wrapper``), Django runs it as ever,
+    so those see every statement."""
+    db = cursor.db
+    raw = cursor.cursor
+    if type(cursor) is not CursorWrapper or type(raw) is not SQLiteCursorWrapper or db.execute_wrappers:
+        cursor.execute(sql, params)
+        return
+    qmark = _QMARK.get(sql)
+    if qmark is None:
+        if len(_QMARK) >= _QMARK_KEPT:
+            _QMARK.clear()
+        qmark = _QMARK[sql] = raw.convert_query(sql)
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        sqlite3.Cursor.execute(raw, qmark, params)
+
+
+# Descriptors whose __set__ on a new instance only stores the value in its __dict__ (or that have none).
+_PLAIN = (DeferredAttribute, ForeignKeyDeferredAttribute, FileDescriptor)
+
+
+def _maker(model: type[Model], names: list[str]) -> Callable[[str, Sequence[Any]], Model] | None:
+    """``model.from_db(db, names, values)`` for a row of every concrete field, as a function that sets the
+    instance's ``__dict__`` at once; None where that would not be the same instance (a model with its own
+    ``__init__`` or ``from_db``, a field whose descriptor does more than store, a deferred field). Why: the
+    claim builds five instances per job and Django's generic ``__init__`` (signals, a ``setattr`` per field)
+    was most of their cost. ``pre_init``/``post_init`` receivers are looked for on every use (:meth:`instances`)."""
+    fields = model._meta.concrete_fields
+    if model.__init__ is not Model.__init__ or model.from_db.__func__ is not Model.from_db.__func__:
+        return None
+    if names != [f.attname for f in fields]:
+        return None
+    for name in names:
+        descriptor = next((k.__dict__[name] for k in model.__mro__ if name in k.__dict__), None)
+        if type(descriptor) not in _PLAIN:
+            return None
+
+    def make(db: str, values: Sequence[Any]) -> Model:
+        obj = object.__new__(model)
+        state = ModelState()
+        state.adding = False
+        state.db = db
+        attrs = obj.__dict__
+        attrs["_state"] = state
+        attrs.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
+
+def _quiet(model: type[Model]) -> bool:
+    """No receiver of ``model``'s ``pre_init`` or ``post_init`` (``Model.__init__`` would send them)."""
+    return not (signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model))
+
+
+class _Related:
+    """One ``select_related`` model of a :class:`Prepared` (Django's ``RelatedPopulator``, built once per query,
+    not once per run), its instances made by :func:`_maker` where that is the same."""
+
+    def __init__(self, populator) -> None:
+        self.populator = populator
+        self.make = None if populator.reorder_for_init else _maker(populator.model_cls, populator.init_list)
+        self.children = [_Related(p) for p in populator.related_populators]
+
+    def models(self) -> list[type[Model]]:
+        return [self.populator.model_cls, *(m for child in self.children for m in child.models())]
+
+    def populate(self, row: Sequence[Any], from_obj: Model, fast: bool) -> None:
+        """``RelatedPopulator.populate``; with ``fast`` (no model of the query has init receivers) by :func:`_maker`."""
+        p = self.populator
+        if self.make is None or not fast:
+            p.populate(row, from_obj)
+            return
+        values = row[p.cols_start : p.cols_end]
+        obj = None
+        if values[p.pk_idx] is not None:
+            obj = self.make(p.db, values)
+            for child in self.children:
+                child.populate(row, obj, fast)
+        p.local_setter(from_obj, obj)
+        if obj is not None:
+            p.remote_setter(obj, from_obj)
 
 
 class Prepared:
@@ -33,6 +134,10 @@ class Prepared:
         if unused:
             raise ValueError(f"marks {unused} are not parameters of the query")
         self.converters = self.compiler.get_converters([s[0] for s in self.compiler.select[: self.compiler.col_count]])
+        self._related: list[_Related] | None = None  # built at the first instances(), with:
+        self._make: Callable[[str, Sequence[Any]], Model] | None = None
+        self._models: list[type[Model]] = []
+        self._names: list[str] = []
 
     def rows(self, **values: Any) -> list[tuple]:
         return self._run(self._params(values))
@@ -46,7 +151,7 @@ class Prepared:
 
     def _run(self, params: list[Any]) -> list[tuple]:
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
+            execute(cursor, self.sql, params)
             rows = cursor.fetchall()
         if self.converters:
             return [tuple(r) for r in self.compiler.apply_converters(rows, self.converters)]
@@ -55,17 +160,24 @@ class Prepared:
     def instances(self, **values: Any) -> list[Model]:
         """The rows as model instances, their ``select_related`` rows attached and annotations set
         (Django's ``ModelIterable``)."""
-        select, info = self.compiler.select, self.compiler.klass_info
+        info = self.compiler.klass_info
         fields = info["select_fields"]
         start, end = fields[0], fields[-1] + 1
-        names = [f[0].target.attname for f in select[start:end]]
-        populators = get_related_populators(info, select, self.db)
+        model, names = info["model"], self._names
+        if self._related is None:
+            select = self.compiler.select
+            self._names = names = [f[0].target.attname for f in select[start:end]]
+            self._make = _maker(model, names)
+            self._related = [_Related(p) for p in get_related_populators(info, select, self.db)]
+            self._models = [model, *(m for related in self._related for m in related.models())]
+        fast = all(map(_quiet, self._models))  # receivers may be connected at any time: looked for on each run
+        make = self._make if fast else None
         annotations = self.compiler.annotation_col_map.items()
         found = []
         for row in self.rows(**values):
-            obj = info["model"].from_db(self.db, names, row[start:end])
-            for populator in populators:
-                populator.populate(row, obj)
+            obj = make(self.db, row[start:end]) if make is not None else model.from_db(self.db, names, row[start:end])
+            for related in self._related:
+                related.populate(row, obj, fast)
             for name, at in annotations:
                 setattr(obj, name, row[at])
             found.append(obj)
@@ -117,7 +229,7 @@ def insert(objs: list[Model]) -> None:
     sql, fields = _INSERTS[key]
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
 
 
 _SAVES: dict[tuple[str, type[Model]], tuple[str, list, Any]] = {}
@@ -153,7 +265,7 @@ def save_new(obj: Model) -> None:
     with transaction.mark_for_rollback_on_error(using=using):
         params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            execute(cursor, sql, params)
             if returning is not None:
                 obj.pk = connection.ops.fetch_returned_insert_columns(cursor, returning)[0]
             else:

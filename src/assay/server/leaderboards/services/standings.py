@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.read_versions import board
-from assay.server.prepared import Prepared, insert
+from assay.server.prepared import Prepared, execute, insert
 from assay.server.read_cache import bump
 from assay.server.submissions.models import Submission
 
@@ -469,7 +469,7 @@ def _take_slots(keys: dict[int, tuple[float, float]], values: tuple) -> None:
     sort_keys = [p for row_id, (sk, _) in keys.items() for p in (row_id, float(sk))]
     tie_keys = [p for row_id, (_, tk) in keys.items() for p in (row_id, float(tk))]
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE[key], [entry, submission, at, *sort_keys, *tie_keys, *keys])
+        execute(cursor, _TAKE[key], [entry, submission, at, *sort_keys, *tie_keys, *keys])
 
 
 def refresh_submission(sub: Submission) -> None:
