@@ -73,6 +73,21 @@ class ParticipantTeamMember(models.Model):
         return f"{self.user} in {self.team}"
 
 
+def active_membership(via: str = "", **same_row) -> models.Q:
+    """The one test of "an active member of a participant team": every rule that asks it (who sees a
+    submission, who acts for a team, who counts towards a team's size) builds its filter here.
+
+    ``via`` is the path from the queried model to the membership row (``""`` on ``ParticipantTeamMember``,
+    ``"memberships__"`` from ``ParticipantTeam``, ``"participant_memberships__"`` from the user,
+    ``"participant_team__memberships__"`` from a submission); ``same_row`` are further conditions on that same
+    row (``user=…``, ``team_id=…``), kept in one ``Q`` so that across a to-many relation they bind one row.
+    An account's own ``is_active`` is checked where a person signs in (every face's authentication), so a
+    reader is active; a list of people to reach adds ``user__is_active=True``.
+    """
+    row = {"status": ParticipantTeamMember.Status.ACTIVE, **same_row}
+    return models.Q(**{f"{via}{name}": value for name, value in row.items()})
+
+
 class TeamInvitation(models.Model):
     """An e-mail invitation to a participant or host team; nobody joins until the invitee accepts.
 

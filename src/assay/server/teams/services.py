@@ -25,7 +25,7 @@ from assay.server.accounts.services import unverified_email_refusal
 from assay.server.refusals import Refusal
 
 from . import signals
-from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation
+from .models import HostTeam, HostTeamMember, ParticipantTeam, ParticipantTeamMember, TeamInvitation, active_membership
 
 INVITATION_DAYS = 14
 MAX_PENDING_INVITATIONS = 50
@@ -59,7 +59,7 @@ def verified_emails(user) -> set[str]:
 def is_member(user, team: ParticipantTeam) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    return team.memberships.filter(user=user, status=ParticipantTeamMember.Status.ACTIVE).exists()
+    return team.memberships.filter(active_membership(user=user)).exists()
 
 
 def is_host(user, team: HostTeam) -> bool:
@@ -69,15 +69,11 @@ def is_host(user, team: HostTeam) -> bool:
 def active_members(team: ParticipantTeam):
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.filter(
-        participant_memberships__team=team, participant_memberships__status=ParticipantTeamMember.Status.ACTIVE
-    )
+    return get_user_model().objects.filter(active_membership("participant_memberships__", team=team))
 
 
 def participant_teams_of(user) -> QuerySet[ParticipantTeam]:
-    return ParticipantTeam.objects.filter(
-        memberships__user=user, memberships__status=ParticipantTeamMember.Status.ACTIVE
-    ).order_by("name")
+    return ParticipantTeam.objects.filter(active_membership("memberships__", user=user)).order_by("name")
 
 
 def host_teams_of(user) -> QuerySet[HostTeam]:
@@ -288,7 +284,7 @@ def remove_member(actor, team: ParticipantTeam, member) -> None:
     if actor.pk != member.pk and actor.pk != team.created_by_id:
         raise TeamError("forbidden", "only the team's creator removes other members", 403)
     with transaction.atomic():
-        memberships = team.memberships.select_for_update().filter(status=ParticipantTeamMember.Status.ACTIVE)
+        memberships = team.memberships.select_for_update().filter(active_membership())
         ids = list(memberships.values_list("user_id", flat=True))
         if member.pk not in ids:
             raise TeamError("not_member", "that person is not in this team", 404)

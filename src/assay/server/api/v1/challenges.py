@@ -24,7 +24,7 @@ from assay.server.challenges.services.list_cache import list_body
 from assay.server.challenges.services.participation import take_part
 from assay.server.challenges.services.roles import participation_of
 from assay.server.refusals import Refusal
-from assay.server.teams.models import HostTeam, ParticipantTeam
+from assay.server.teams.models import HostTeam, ParticipantTeam, active_membership
 
 from .base import (
     ApiView,
@@ -177,7 +177,7 @@ class ChallengeListView(PublicReadView):
             qs = qs.filter(host_team__members=request.user) if request.user.is_authenticated else qs.none()
         elif role == "participant":
             qs = (
-                qs.filter(participations__team__memberships__user=request.user)
+                qs.filter(active_membership("participations__team__memberships__", user=request.user))
                 if request.user.is_authenticated
                 else qs.none()
             )

@@ -25,6 +25,7 @@ from assay.server.challenges.services.roles import is_auditor, is_host
 from assay.server.refusals import Refusal
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.cases import may_read_cases as cases_rule
+from assay.server.teams.models import active_membership
 from assay.server.teams.services import is_member
 
 from ..models import Release
@@ -159,7 +160,7 @@ def visible_audits(user) -> QuerySet[Submission]:
         return audited.none()
     if user.is_staff:
         return audited
-    own = Q(participant_team__memberships__user=user, participant_team__memberships__status="active")
+    own = active_membership("participant_team__memberships__", user=user)
     hosted = Q(phase__challenge__host_team__memberships__user=user)
     audits = Q(phase__challenge__auditors__user=user)
     return audited.filter(own | hosted | audits).distinct()
@@ -171,9 +172,7 @@ def reviewable_audits(user) -> QuerySet[Submission]:
     audited = Submission.objects.filter(phase__audit__isnull=False)
     if not getattr(user, "is_authenticated", False):
         return audited.none()
-    own_teams = Submission.objects.filter(
-        participant_team__memberships__user=user, participant_team__memberships__status="active"
-    ).values("pk")
+    own_teams = Submission.objects.filter(active_membership("participant_team__memberships__", user=user)).values("pk")
     if not user.is_staff:
         audited = audited.filter(phase__challenge__auditors__user=user)
     return audited.exclude(pk__in=own_teams).distinct()

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from assay.server.refusals import Refusal
-from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember
+from assay.server.teams.models import ParticipantTeam, ParticipantTeamMember, active_membership
 from assay.server.teams.services import TeamError, active_members, is_member, user_emails, verified_emails
 
 from .. import signals
@@ -103,9 +103,7 @@ def _others_in_challenge(challenge: Challenge, users, team: ParticipantTeam) -> 
     """Members who already take part through another team (one team per user per challenge)."""
     clash = (
         ParticipantTeamMember.objects.filter(
-            user__in=users,
-            status=ParticipantTeamMember.Status.ACTIVE,
-            team__participations__challenge=challenge,
+            active_membership(user__in=users), team__participations__challenge=challenge
         )
         .exclude(team=team)
         .select_related("user", "team")

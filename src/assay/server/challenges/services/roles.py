@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from assay.server.prepared import Prepared
-from assay.server.teams.models import HostTeamMember
+from assay.server.teams.models import HostTeamMember, active_membership
 
 from ..models import Challenge, Participation
 
@@ -39,7 +39,7 @@ def participation_of(user, challenge: Challenge) -> Participation | None:
     if connection.alias not in _PARTICIPATION:
         qs = (
             Participation.objects.select_related("team")
-            .filter(challenge_id=_CHALLENGE, team__memberships__user_id=_USER, team__memberships__status="active")
+            .filter(active_membership("team__memberships__", user_id=_USER), challenge_id=_CHALLENGE)
             .order_by("pk")[:1]
         )
         _PARTICIPATION[connection.alias] = Prepared(qs, challenge=_CHALLENGE, user=_USER)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from assay.server.refusals import Refusal
+from assay.server.teams import services as teams
+from assay.server.teams.models import active_membership
 
 from ..models import Model
 
@@ -24,9 +26,7 @@ def _signed_in(user) -> bool:
 
 
 def is_member(user, model: Model) -> bool:
-    if not _signed_in(user):
-        return False
-    return model.team.memberships.filter(user=user, status="active").exists()
+    return teams.is_member(user, model.team)
 
 
 def can_view(user, model: Model) -> bool:
@@ -42,7 +42,7 @@ def visible_models(user) -> QuerySet[Model]:
         return qs.none()
     if user.is_staff:
         return qs
-    mine = Q(team__memberships__user=user, team__memberships__status="active")
+    mine = active_membership("team__memberships__", user=user)
     return qs.filter(Q(published_at__isnull=False) | mine).distinct()
 
 

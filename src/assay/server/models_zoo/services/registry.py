@@ -21,6 +21,8 @@ from assay.evaluation.containers.intake import ImageRefused, read_manifest
 from assay.server.storage import ContentWriter, hash_stream_open
 from assay.server.submissions.services import images
 from assay.server.teams.models import ParticipantTeam
+from assay.server.teams.services import is_member as team_member
+from assay.server.teams.services import participant_teams_of
 
 from ..models import Model, ModelVersion
 from .access import ModelRefusal, is_member
@@ -39,7 +41,7 @@ def stored_by_a_version(name: str) -> bool:
 
 def team_for(user, team_id: int | None) -> ParticipantTeam:
     """The participant team a model is registered for: ``team_id``, or the user's only team."""
-    teams = ParticipantTeam.objects.filter(memberships__user=user, memberships__status="active").distinct()
+    teams = participant_teams_of(user)
     if team_id is None:
         found = list(teams[:2])
         if len(found) != 1:
@@ -64,7 +66,7 @@ def register(
     notes: str = "",
 ) -> Model:
     """A new model of ``team`` with its first version; refused as a whole when anything is wrong."""
-    if not team.memberships.filter(user=user, status="active").exists():
+    if not team_member(user, team):
         raise ModelRefusal("forbidden", "you are not a member of that team", 403)
     name = clean_text("name", name, 100)
     if not NAME.match(name):

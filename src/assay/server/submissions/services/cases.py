@@ -24,6 +24,7 @@ from assay.server.challenges.models import ChallengePhase
 from assay.server.challenges.services.roles import is_auditor, is_host
 from assay.server.refusals import Refusal
 from assay.server.storage import ContentWriter
+from assay.server.teams.services import is_member
 
 from ..models import Submission, SubmissionCases
 from .access import can_view
@@ -166,7 +167,7 @@ def may_read_cases(user, submission: Submission) -> bool:
         return True
     if not is_auditor(user, challenge):
         return False
-    return not submission.participant_team.memberships.filter(user=user, status="active").exists()
+    return not is_member(user, submission.participant_team)
 
 
 def require_case_reader(user, submission: Submission) -> None:

@@ -16,7 +16,7 @@ from django.db.models.functions import Substr, TruncDate
 
 from assay.server.challenges.models import Challenge, Participation
 from assay.server.challenges.services.hosting import require_host
-from assay.server.teams.models import ParticipantTeamMember
+from assay.server.teams.models import ParticipantTeamMember, active_membership
 
 from ..models import Submission
 
@@ -96,7 +96,7 @@ def challenge_statistics(user, challenge: Challenge) -> ChallengeStatistics:
     stats.teams_registered, stats.teams_waiting = registered["approved"], registered["pending"]
     stats.participants = (
         ParticipantTeamMember.objects.filter(
-            status=ParticipantTeamMember.Status.ACTIVE,
+            active_membership(),
             team__participations__challenge=challenge,
             team__participations__status=Participation.Status.APPROVED,
         )

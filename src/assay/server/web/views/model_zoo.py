@@ -17,7 +17,7 @@ from assay.server.models_zoo.services.access import ModelRefusal
 from assay.server.models_zoo.services.card import FIELDS, OUTPUT_SIGNIFICANCE
 from assay.server.refusals import Refusal
 from assay.server.submissions.services.submit import SubmissionFields
-from assay.server.teams.models import ParticipantTeam
+from assay.server.teams.services import participant_teams_of
 
 from .common import refusal
 
@@ -50,7 +50,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         except Refusal as exc:
             refusal(request, exc)
             status = 400
-    teams = ParticipantTeam.objects.filter(memberships__user=request.user, memberships__status="active").distinct()
+    teams = participant_teams_of(request.user)
     context = {
         "models": access.visible_models(request.user).order_by("-created_at", "-id"),
         "teams": teams,
