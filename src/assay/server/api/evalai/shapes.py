@@ -8,7 +8,6 @@ from assay.server.challenges.models import Challenge, ChallengePhase, ChallengeP
 from assay.server.challenges.services.package_pins import labels_stay_with_owner
 from assay.server.challenges.services.roles import is_host
 from assay.server.submissions.models import Submission
-from assay.server.submissions.services.access import can_view_logs
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.tokens import queue_name
 
@@ -137,7 +136,7 @@ def phase_split(ps: ChallengePhaseSplit) -> dict:
 def submission(request: Request, s: Submission, reader: ResultReader | None = None) -> dict:
     """EvalAI's submission shape as ``request.user`` may see it (result document cut, metadata for hosts)."""
     reader = reader or ResultReader(request.user)
-    logs = can_view_logs(request.user, s)
+    logs = reader.may_read_logs(s)
 
     def url(field, name=None):
         return download_url(request, field.name, name) if field else None

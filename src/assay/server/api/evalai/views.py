@@ -32,7 +32,7 @@ from assay.server.challenges.services.read_versions import challenge_updated
 from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
-from assay.server.submissions.services.access import can_view, can_view_logs
+from assay.server.submissions.services.access import can_view
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, remaining, submit
 from assay.server.teams import services as teams
@@ -449,12 +449,12 @@ class SubmissionFileView(EvalAIView):
         for name in FILE_FIELDS:
             query |= Q(**{name: key})
         sub = Submission.objects.select_related("phase__challenge__host_team", "participant_team").filter(query).first()
-        if sub is None or not can_view(request.user, sub):
+        reader = ResultReader(request.user)  # the one rule, its roles asked once for every question below
+        if sub is None or not reader.may_view(sub):
             raise fail("File does not exist", 404, "not_found")
         field = next(name for name in FILE_FIELDS if getattr(sub, name).name == key)
-        if field in ("stdout_file", "stderr_file") and not can_view_logs(request.user, sub):
+        if field in ("stdout_file", "stderr_file") and not reader.may_read_logs(sub):
             raise fail("File does not exist", 404, "not_found")
-        reader = ResultReader(request.user)
         if field == "submission_metadata_file" and not reader.may_read_metadata(sub):
             raise fail("File does not exist", 404, "not_found")
         if field in ("submission_result_file", "stdout_file", "stderr_file"):  # cut to what this reader may see

@@ -1,4 +1,6 @@
-"""What one reader may see of a submission's results: the one place where hidden splits are cut.
+"""What one reader may see of a submission and its results: the one place of who may see a submission
+(:meth:`ResultReader.may_view`: its team's active members, the challenge's hosts, staff; ``access.can_view`` asks
+it) and the one place where hidden splits are cut.
 
 Every face (web pages, /api/v1, the EvalAI-compatible API, signed file URLs, exports) asks a
 :class:`ResultReader`, so a hidden split's scores cannot reach a participant through a copy that
@@ -16,7 +18,7 @@ document cannot be cut and may quote hidden scores (one real challenge returns i
 numbers there), so a reader from whom a split is hidden gets instead the document of the splits they
 see (``[{split: {label: number}}]``, as ``output.result``); the hosts read the script's own.
 The metadata file (``submission_metadata``) is for hosts only, as in EvalAI. Logs (stdout, stderr) go
-to whoever :func:`~.access.can_view_logs` allows, with the server's folders taken out for all but hosts.
+to whoever :meth:`ResultReader.may_read_logs` allows, with the server's folders taken out for all but hosts.
 """
 
 from __future__ import annotations
@@ -31,11 +33,10 @@ from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.listing import challenge_listed, effective_visibility
 from assay.server.challenges.services.roles import is_host
 from assay.server.prepared import Prepared
-from assay.server.teams.models import ParticipantTeamMember
+from assay.server.teams.models import ParticipantTeamMember, active_membership
 
 from ..models import Submission, SubmissionAttempt
 from . import retention
-from .access import logs_for_viewer
 from .errors import SubmissionError
 from .log_text import without_server_paths
 
@@ -67,7 +68,7 @@ def _query(name: str) -> Prepared:
     key = (connection.alias, name)
     if key not in _QUERIES:
         if name == "member":
-            qs = ParticipantTeamMember.objects.filter(team_id=_MARK, user_id=_USER_MARK, status="active")
+            qs = ParticipantTeamMember.objects.filter(active_membership(team_id=_MARK, user_id=_USER_MARK))
             _QUERIES[key] = Prepared(qs.values_list("pk", flat=True)[:1], team=_MARK, user=_USER_MARK)
         else:
             qs = ChallengePhaseSplit.objects.filter(phase_id=_MARK).select_related("dataset_split")
@@ -86,17 +87,23 @@ class ResultReader:
 
     # --- who the reader is to this submission -----------------------------------------------------------
 
-    def threshold(self, sub: Submission) -> int:
+    def role(self, sub: Submission) -> int:
+        """HOST (the challenge's hosts, staff), TEAM (an active member of its team) or NOBODY, remembered per
+        challenge and team: the rule of who may see a submission, whatever its publicity."""
         challenge_id = sub.phase.challenge_id
         if challenge_id not in self._hosts:
             self._hosts[challenge_id] = is_host(self.user, sub.phase.challenge)
         if self._hosts[challenge_id]:
             return HOST
-        if self._member_of(sub.participant_team_id):
-            return TEAM
-        if sub.is_public and sub.phase.is_public and challenge_listed(sub.phase.challenge):
+        return TEAM if self._member_of(sub.participant_team_id) else NOBODY
+
+    def threshold(self, sub: Submission) -> int:
+        """The least split visibility this reader sees of ``sub``: its :meth:`role`, or PUBLIC for anyone else
+        when the submission, its phase and its challenge are public."""
+        role = self.role(sub)
+        if role == NOBODY and sub.is_public and sub.phase.is_public and challenge_listed(sub.phase.challenge):
             return PUBLIC
-        return NOBODY
+        return role
 
     def _member_of(self, team_id: int) -> bool:
         if not getattr(self.user, "is_authenticated", False):
@@ -171,18 +178,19 @@ class ResultReader:
 
     def hosts(self, sub: Submission) -> bool:
         """Whether the reader hosts ``sub``'s challenge (or is staff): ``roles.is_host``, remembered."""
-        return self.threshold(sub) == HOST
+        return self.role(sub) == HOST
 
     def may_view(self, sub: Submission) -> bool:
-        """:func:`~.access.can_view`'s rule (its team's members, its hosts, staff), from the roles this reader
-        remembers: a submission's page asks it, then its output, logs and result URL, with one query each."""
-        return self.threshold(sub) in (HOST, TEAM)
+        """Whether the reader may see ``sub`` at all (its page, files, actions): the one rule, which
+        :func:`~.access.can_view` asks too. Public readers of a public submission see its public splits on the
+        leaderboard, not the submission."""
+        return self.role(sub) != NOBODY
 
     def may_read_logs(self, sub: Submission) -> bool:
-        """stdout and stderr of every evaluation of ``sub``: :func:`~.access.can_view_logs`'s rule, from the
-        roles this reader remembers."""
-        threshold = self.threshold(sub)
-        return threshold in (HOST, TEAM) and logs_for_viewer(threshold == HOST, sub.phase)
+        """stdout and stderr of every evaluation of ``sub``: hosts always, its team as the phase says
+        (:func:`participants_see_logs`)."""
+        role = self.role(sub)
+        return role == HOST or (role == TEAM and participants_see_logs(sub.phase))
 
     def document(self, sub: Submission, field: str, evaluation: Evaluated | None = None) -> bytes:
         """The result file or a log, cut for this reader (what a signed per-reader URL serves)."""
@@ -192,6 +200,14 @@ class ResultReader:
 
     def may_read_result(self, sub: Submission, evaluation: Evaluated | None = None) -> bool:
         return bool((evaluation or sub).submission_result_file) and self.threshold(sub) != NOBODY
+
+
+def participants_see_logs(phase) -> bool:
+    """Whether a phase shows its participants their logs. A phase hides them with ``disable_logs``, and always
+    in a docker-based challenge: there the participant's own code reads the test inputs (or plays the host's
+    environment), so anything it prints could carry hidden data out (Grand Challenge's rule). Participants still
+    get the failure reason, which is written from the engine's facts only (exit code, time or memory limit)."""
+    return not phase.disable_logs and not phase.challenge.is_docker_based
 
 
 #: What holds an evaluation's output and files: the submission (its current one) or a kept earlier one.

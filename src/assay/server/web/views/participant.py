@@ -24,7 +24,7 @@ from assay.server.refusals import Refusal
 from assay.server.storage import presigned_get, safe_file_name
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, log_text, retention
-from assay.server.submissions.services.access import can_view, can_view_logs, participants_see_logs
+from assay.server.submissions.services.access import can_view
 from assay.server.submissions.services.attempts import note_reruns
 from assay.server.submissions.services.errors import SubmissionError
 from assay.server.submissions.services.my_submissions import (
@@ -349,11 +349,9 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
     if participation is not None:
         subs = list(team_submissions(participation, phase)[:200])
         note_reruns(subs)  # "re-run by the hosts on …"
-        host = context["is_host"]
         reader = ResultReader(request.user)  # hidden splits are cut here, never in the template
         rows = [
-            (s, queue_position(s), host or participants_see_logs(s.phase), reader.result(s), reader.may_read_result(s))
-            for s in subs
+            (s, queue_position(s), reader.may_read_logs(s), reader.result(s), reader.may_read_result(s)) for s in subs
         ]
         context["quotas"] = quotas(challenge, participation, [phase] if phase else phases)
     context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(row[0] for row in rows))
@@ -472,11 +470,11 @@ FILE_FIELDS = {
 def submission_file(request: HttpRequest, submission_id: int, kind: str) -> HttpResponse:
     """A submission's file for its team and hosts. Logs are plain text (never rendered as HTML)."""
     sub = get_object_or_404(Submission.objects.select_related("phase__challenge__host_team"), pk=submission_id)
-    if kind not in FILE_FIELDS or not can_view(request.user, sub):
+    reader = ResultReader(request.user)  # the one rule, its roles asked once for every question below
+    if kind not in FILE_FIELDS or not reader.may_view(sub):
         raise Http404("no such file")
     field, is_log = FILE_FIELDS[kind]
-    reader = ResultReader(request.user)
-    if is_log and not can_view_logs(request.user, sub):
+    if is_log and not reader.may_read_logs(sub):
         raise Http404("no such file")
     if kind == "metadata" and not reader.may_read_metadata(sub):
         raise Http404("no such file")  # the evaluation's notes to the hosts
