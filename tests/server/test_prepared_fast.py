@@ -8,7 +8,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
@@ -111,3 +111,27 @@ def test_statements_skip_the_rewrite_but_not_the_recording(submissions, monkeypa
     with connection.execute_wrapper(wrapper):
         prepared.rows(after=0)
     assert wrapped == [prepared.sql]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the kept cursor is SQLite's")
+def test_statements_run_on_a_kept_cursor_unless_recorded_or_shared(submissions):
+    """``fetch`` and ``write`` make no cursor per statement; recorded statements, and a connection object
+    shared between threads, take Django's cursor (recorded, one cursor per use)."""
+    sql = f"UPDATE {Submission._meta.db_table} SET method_name = %s WHERE id = %s"
+    wrapper = type(connections["default"])
+    assert prepared_module.write(connection, sql, ["kept", submissions[0].pk]) == 1  # connected, cursor kept
+    with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a new cursor")):
+        assert prepared_module.write(connection, sql, ["again", submissions[0].pk]) == 1
+        assert query().rows(after=0)[0][0] == submissions[0].pk
+    assert Submission.objects.get(pk=submissions[0].pk).method_name == "again"
+    with CaptureQueriesContext(connection) as queries:
+        assert prepared_module.write(connection, sql, ["seen", 0]) == 0
+        assert len(query().rows(after=0)) == 2
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE", "SELECT"]
+    connection.inc_thread_sharing()
+    try:
+        with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a new cursor")):
+            with pytest.raises(AssertionError, match="a new cursor"):
+                prepared_module.write(connection, sql, ["shared", submissions[0].pk])
+    finally:
+        connection.dec_thread_sharing()

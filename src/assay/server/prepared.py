@@ -42,14 +42,69 @@ def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
     if type(cursor) is not CursorWrapper or type(raw) is not SQLiteCursorWrapper or db.execute_wrappers:
         cursor.execute(sql, params)
         return
+    qmark = _qmark(raw, sql)
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        sqlite3.Cursor.execute(raw, qmark, params)
+
+
+def _qmark(raw: SQLiteCursorWrapper, sql: str) -> str:
     qmark = _QMARK.get(sql)
     if qmark is None:
         if len(_QMARK) >= _QMARK_KEPT:
             _QMARK.clear()
         qmark = _QMARK[sql] = raw.convert_query(sql)
-    db.validate_no_broken_transaction()
-    with db.wrap_database_errors:
+    return qmark
+
+
+def _kept_cursor(connection) -> SQLiteCursorWrapper | None:
+    """The SQLite cursor this connection object keeps for :func:`fetch` and :func:`write`, or None where a
+    statement must take Django's path: not SQLite, not connected yet, statements recorded or wrapped, or the
+    connection object shared between threads (one cursor must not serve two threads)."""
+    raw_connection = connection.connection
+    if (
+        connection.vendor != "sqlite"
+        or raw_connection is None
+        or connection.execute_wrappers
+        or connection.queries_logged
+        or connection.allow_thread_sharing
+    ):
+        return None
+    kept = getattr(connection, "_prepared_cursor", None)  # (on the connection object, not a ConnectionProxy)
+    if kept is None or kept[0] is not raw_connection:  # a new connection (the old one closed): a new cursor
+        kept = connection._prepared_cursor = (raw_connection, raw_connection.cursor(factory=SQLiteCursorWrapper))
+    return kept[1]
+
+
+def fetch(connection, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """The rows of ``sql`` run with ``params`` on ``connection`` (a Django connection object), as
+    ``with connection.cursor() as c: c.execute(sql, params); c.fetchall()`` gives them; on SQLite, where
+    :func:`execute` may skip the rewrite, on a cursor the connection keeps, not a new cursor and its Django
+    wrapper per statement (half the cost of running a small statement, every statement of a claim and a result)."""
+    raw = _kept_cursor(connection)
+    if raw is None:
+        with connection.cursor() as cursor:
+            execute(cursor, sql, params)
+            return cursor.fetchall()
+    qmark = _qmark(raw, sql)
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
         sqlite3.Cursor.execute(raw, qmark, params)
+        return raw.fetchall()
+
+
+def write(connection, sql: str, params: Sequence[Any]) -> int:
+    """:func:`fetch` for a statement that returns no rows: the number of rows it changed."""
+    raw = _kept_cursor(connection)
+    if raw is None:
+        with connection.cursor() as cursor:
+            execute(cursor, sql, params)
+            return cursor.rowcount
+    qmark = _qmark(raw, sql)
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        sqlite3.Cursor.execute(raw, qmark, params)
+        return raw.rowcount
 
 
 # Descriptors whose __set__ on a new instance only stores the value in its __dict__ (or that have none).
@@ -150,9 +205,7 @@ class Prepared:
         return params
 
     def _run(self, params: list[Any]) -> list[tuple]:
-        with connections[self.db].cursor() as cursor:
-            execute(cursor, self.sql, params)
-            rows = cursor.fetchall()
+        rows = fetch(connections[self.db], self.sql, params)
         if self.converters:
             return [tuple(r) for r in self.compiler.apply_converters(rows, self.converters)]
         return rows
@@ -228,8 +281,7 @@ def insert(objs: list[Model]) -> None:
         _INSERTS[key] = (f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}", fields)
     sql, fields = _INSERTS[key]
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    with connection.cursor() as cursor:
-        execute(cursor, sql, params)
+    write(connection, sql, params)
 
 
 _SAVES: dict[tuple[str, type[Model]], tuple[str, list, Any]] = {}

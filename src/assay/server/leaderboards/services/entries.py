@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 
 from assay.server.challenges.services.phase_rules import split_rules
-from assay.server.prepared import execute, insert
+from assay.server.prepared import insert, write
 from assay.server.submissions.models import Submission
 
 from ..models import LeaderboardEntry
@@ -55,8 +55,7 @@ def _disable_entries(submission_id: int) -> None:
             f"UPDATE {qn(LeaderboardEntry._meta.db_table)} SET {column('is_disabled')} = %s"
             f" WHERE {column('submission')} = %s AND {column('is_disabled')} = %s"
         )
-    with connection.cursor() as cursor:
-        execute(cursor, _DISABLE[connection.alias], [True, submission_id, False])
+    write(connection, _DISABLE[connection.alias], [True, submission_id, False])
 
 
 def on_scored(sender, *, submission: Submission, splits: Mapping[str, Any], **kwargs) -> None:

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from assay.server.challenges.models import ChallengePhaseSplit
 from assay.server.challenges.services.read_versions import board
-from assay.server.prepared import Prepared, execute, insert
+from assay.server.prepared import Prepared, insert, write
 from assay.server.read_cache import bump
 from assay.server.submissions.models import Submission
 
@@ -468,8 +468,7 @@ def _take_slots(keys: dict[int, tuple[float, float]], values: tuple) -> None:
     at = Standing._meta.get_field("submitted_at").get_db_prep_save(at, connection)
     sort_keys = [p for row_id, (sk, _) in keys.items() for p in (row_id, float(sk))]
     tie_keys = [p for row_id, (_, tk) in keys.items() for p in (row_id, float(tk))]
-    with connection.cursor() as cursor:
-        execute(cursor, _TAKE[key], [entry, submission, at, *sort_keys, *tie_keys, *keys])
+    write(connection, _TAKE[key], [entry, submission, at, *sort_keys, *tie_keys, *keys])
 
 
 def refresh_submission(sub: Submission) -> None:

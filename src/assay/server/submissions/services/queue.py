@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ErrorKind, check_cases, decode_cases, split_cases
 from assay.server.challenges.services import phase_rules
-from assay.server.prepared import Prepared, execute
+from assay.server.prepared import Prepared, write
 from assay.server.storage import ContentWriter
 
 from .. import signals
@@ -131,10 +131,8 @@ def _save_claimed(sub: Submission) -> None:
     update_fields = frozenset(CLAIMED)
     pre_save.send(sender=Submission, instance=sub, raw=False, using=using, update_fields=update_fields)
     params = [column.get_db_prep_save(column.pre_save(sub, False), connection) for column in columns]
-    with connection.cursor() as cursor:
-        execute(cursor, _CLAIM_WRITES[using], [*params, sub.pk])
-        if cursor.rowcount == 0:  # as save() refuses it; the row is locked by the claim's read, so never
-            raise DatabaseError("Save with update_fields did not affect any rows.")
+    if write(connection, _CLAIM_WRITES[using], [*params, sub.pk]) == 0:  # as save() refuses it; never (locked)
+        raise DatabaseError("Save with update_fields did not affect any rows.")
     post_save.send(sender=Submission, instance=sub, created=False, update_fields=update_fields, raw=False, using=using)
 
 
@@ -562,9 +560,7 @@ def _record_result(token: WorkerToken, submission_id: int, attempt: int, changes
     field = Submission._meta.get_field
     params = [field(name).get_db_prep_save(value, connection) for name, value in changes.items()]
     late = (S.RUNNING, S.SUBMITTED, S.FAILED, settings.WORKER_MAX_ATTEMPTS)
-    with connection.cursor() as cursor:
-        execute(cursor, sql, [*params, submission_id, token.queue_name, attempt, *late])
-        return cursor.rowcount > 0
+    return write(connection, sql, [*params, submission_id, token.queue_name, attempt, *late]) > 0
 
 
 _REPORTED: dict[str, Prepared] = {}
