@@ -17,13 +17,14 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from assay.server.prepared import Prepared, insert
+from assay.server.prepared import Prepared
 
 from .models import Task
 from .registry import Permanent, lookup
@@ -64,18 +65,43 @@ def enqueue(name: str, payload: dict, *, delay: float = 0, max_attempts: int = 8
         raise ValueError("max_attempts is at least 1")
     if len(key) > MAX_KEY:
         raise ValueError(f"a task's key has at most {MAX_KEY} characters")
-    row = Task(
-        name=name,
-        key=key,
-        payload=payload,
-        max_attempts=max_attempts,
-        run_after=timezone.now() + dt.timedelta(seconds=max(0.0, delay)),
-    )
+    now = timezone.now()
+    run_after = now + dt.timedelta(seconds=max(0.0, delay))
     if key:
+        row = Task(name=name, key=key, payload=payload, max_attempts=max_attempts, run_after=run_after)
         Task.objects.bulk_create([row], ignore_conflicts=True)  # INSERT … ON CONFLICT DO NOTHING / OR IGNORE
     else:
-        insert([row])  # one INSERT built once (no signals, none listen): every result enqueues a task
+        _insert(name, payload, max_attempts, run_after, now)  # every result enqueues one
     transaction.on_commit(wakeup.set)
+
+
+# A new task's INSERT, built once per database: every result writes one, and making a model instance and preparing
+# its eleven fields one by one cost more than the statement. The columns are every field's but the id (checked when
+# built, so a field added to Task cannot be left out); a new row's values are its defaults but for these.
+_INSERT: dict[str, str] = {}
+_NEW = ("name", "key", "payload", "state", "attempts", "max_attempts", "run_after", "lease_expires_at",
+        "last_error", "created_at", "updated_at")  # fmt: skip
+
+
+def _insert(name: str, payload: dict, max_attempts: int, run_after: dt.datetime, now: dt.datetime) -> None:
+    sql = _INSERT.get(connection.alias)
+    if sql is None:
+        fields = [f.name for f in Task._meta.concrete_fields if not f.primary_key]
+        if sorted(fields) != sorted(_NEW):
+            raise RuntimeError(f"Task's fields {fields} are not the new row's {_NEW}")
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(Task._meta.get_field(f).column) for f in _NEW)
+        sql = _INSERT[connection.alias] = (
+            f"INSERT INTO {qn(Task._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_NEW))})"
+        )
+    at = connection.ops.adapt_datetimefield_value
+    stamp = at(now)
+    params = [
+        name, "", Task._meta.get_field("payload").get_db_prep_save(payload, connection), S.QUEUED.value, 0,
+        max_attempts, at(run_after), None, "", stamp, stamp,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def backoff(attempts: int) -> float:
@@ -144,24 +170,45 @@ def _due_query(limit: int) -> Prepared:
 
 def run(row: Task, now: dt.datetime | None = None) -> bool:
     """Run a claimed task's handler and record the outcome; True when it succeeded."""
-    registered = lookup(row.name)
-    error: str | None = None
-    permanent = False
+    return run_several([row], now) == 1
+
+
+def run_several(rows: list[Task], now: dt.datetime | None = None) -> int:
+    """Run claimed tasks of one name (several only for a batch handler: one call for them all) and record each
+    one's outcome on its own: the done ones by one ``UPDATE``, a failure retried or failed alone; how many
+    succeeded."""
+    registered = lookup(rows[0].name)
+    outcomes: list[BaseException | None]
     try:
         if registered is None:
-            raise Permanent(f"no task handler named {row.name!r} is registered")
-        registered.function(dict(row.payload))
-    except Permanent as exc:
-        error, permanent = f"{exc}", True
+            raise Permanent(f"no task handler named {rows[0].name!r} is registered")
+        if registered.batch:
+            outcomes = list(registered.function([dict(row.payload) for row in rows]))
+            if len(outcomes) != len(rows):
+                raise RuntimeError(f"the batch handler answered {len(outcomes)} outcomes for {len(rows)} tasks")
+        else:
+            if len(rows) != 1:
+                raise RuntimeError("only a batch handler runs several tasks at once")
+            registered.function(dict(rows[0].payload))
+            outcomes = [None]
     except Exception as exc:  # noqa: BLE001 - any failure of a handler is retried
-        error = f"{type(exc).__name__}: {exc}"
-        log.warning("task %s failed: %s", row, error, exc_info=True)
-    # only if the row is still ours: a runner whose lease ran out must not overwrite its successor's outcome
+        outcomes = [exc] * len(rows)
+    done = [row for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+    _mark_done(done)
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome is not None:
+            _record_failure(row, outcome, now)
+    return len(done)
+
+
+def _record_failure(row: Task, exc: BaseException, now: dt.datetime | None) -> None:
+    """Queue ``row`` again after a backoff, or fail it (a :class:`Permanent` error, or its last attempt); only if
+    the row is still ours: a runner whose lease ran out must not overwrite its successor's outcome."""
+    permanent = isinstance(exc, Permanent)
+    error = (f"{exc}" if permanent else f"{type(exc).__name__}: {exc}")[:MAX_ERROR]
+    if not permanent:
+        log.warning("task %s failed: %s", row, error, exc_info=exc)
     mine = (row.pk, S.RUNNING, row.attempts)
-    if error is None:
-        _move(*mine, state=S.DONE, lease_expires_at=None, last_error="", updated_at=timezone.now())
-        return True
-    error = error[:MAX_ERROR]
     if permanent or row.attempts >= row.max_attempts:
         _move(*mine, state=S.FAILED, lease_expires_at=None, last_error=error, updated_at=timezone.now())
         log.error("task %s gave up after %d attempts: %s", row, row.attempts, error)
@@ -170,7 +217,74 @@ def run(row: Task, now: dt.datetime | None = None) -> bool:
         _move(
             *mine, state=S.QUEUED, run_after=after, lease_expires_at=None, last_error=error, updated_at=timezone.now()
         )
-    return False
+
+
+# Several tasks' takes and done marks, as SQL built once per database and number of tasks (up to BATCH): each task
+# still changes only if it is as its runner read it (its id, state and attempt count), as _move checks one.
+_SEVERAL: dict[tuple[str, str, int], str] = {}
+
+
+def _several_sql(kind: str, count: int) -> str:
+    key = (connection.alias, kind, count)
+    sql = _SEVERAL.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        table, state, attempts, lease, updated = (
+            qn(Task._meta.db_table), qn("state"), qn("attempts"), qn("lease_expires_at"), qn("updated_at")
+        )  # fmt: skip
+        if kind == "take":
+            each = f"({qn('id')} = %s AND {state} = %s AND {attempts} = %s)"
+            sets = f"{state} = %s, {attempts} = {attempts} + 1, {lease} = %s, {updated} = %s"
+            sql = f"UPDATE {table} SET {sets} WHERE {' OR '.join([each] * count)} RETURNING {qn('id')}"
+        else:
+            each = f"({qn('id')} = %s AND {attempts} = %s)"
+            sets = f"{state} = %s, {lease} = NULL, {qn('last_error')} = '', {updated} = %s"
+            sql = f"UPDATE {table} SET {sets} WHERE {state} = %s AND ({' OR '.join([each] * count)})"
+        _SEVERAL[key] = sql
+    return sql
+
+
+def _mark_done(rows: list[Task]) -> None:
+    """Mark ``rows`` (ours, run successfully) done by one ``UPDATE``; a row no longer ours is left as it is."""
+    if not rows:
+        return
+    at = Task._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    params: list = [S.DONE, at, S.RUNNING]
+    for row in rows:
+        params += [row.pk, row.attempts]
+    with connection.cursor() as cursor:
+        cursor.execute(_several_sql("done", len(rows)), params)
+
+
+def _take_several(rows: list[Task], now: dt.datetime) -> list[Task]:
+    """:func:`_take` for several due rows of one name, by one conditional ``UPDATE … RETURNING``: each row is taken
+    only if it is still as read (a row another runner took meanwhile is not returned, on PostgreSQL re-checked
+    once that runner's statement commits), so each run is still claimed once. The rows taken, in their order.
+    A row that had used its last attempt goes through :func:`_take` (failed, not run)."""
+    if not connection.features.can_return_columns_from_insert or len(rows) == 1:
+        return [taken for row in rows if (taken := _take(row, now)) is not None]  # SQLite before 3.35: one by one
+    runnable = []
+    for row in rows:
+        if row.state == S.RUNNING and row.attempts >= row.max_attempts:
+            _take(row, now)  # fails it
+        else:
+            runnable.append(row)
+    if not runnable:
+        return []
+    registered = lookup(rows[0].name)
+    lease = registered.lease_seconds if registered and registered.lease_seconds else None
+    expires = now + dt.timedelta(seconds=lease or _setting("TASKS_LEASE_SECONDS", 600))
+    prep = Task._meta.get_field("updated_at")
+    params: list = [S.RUNNING, prep.get_db_prep_save(expires, connection), prep.get_db_prep_save(now, connection)]
+    for row in runnable:
+        params += [row.pk, row.state, row.attempts]
+    with connection.cursor() as cursor:
+        cursor.execute(_several_sql("take", len(runnable)), params)
+        ids = {pk for (pk,) in cursor.fetchall()}
+    taken = [row for row in runnable if row.pk in ids]
+    for row in taken:
+        row.state, row.attempts, row.lease_expires_at, row.updated_at = S.RUNNING, row.attempts + 1, expires, now
+    return taken
 
 
 # A task's moves, as SQL built once per database and set of columns: the ORM's building of an UPDATE cost more
@@ -195,28 +309,62 @@ def _move(pk: int, state: str, attempts: int, /, **values) -> bool:
         return cursor.rowcount > 0
 
 
-def run_due(limit: int = 1000, now: dt.datetime | None = None, *, woken_only: bool = False) -> int:
+def run_due(
+    limit: int = 1000,
+    now: dt.datetime | None = None,
+    *,
+    woken_only: bool = False,
+    pause: Callable[[], object] | None = None,
+) -> int:
     """Claim and run due tasks, oldest first, until none is due (or ``limit`` ran); how many ran. Tests call it
     to drain the queue synchronously (``now`` later than the present runs retries whose backoff has not
     passed yet).
 
     One read hands out up to :data:`BATCH` due rows, each then taken (:func:`_take`) just before it runs, so
-    a backlog costs one read per batch, not per task. With ``woken_only`` (the runner, which cleared
-    :data:`wakeup` before calling and waits on it after), a batch that came back short ends the drain unless
-    a commit of this process set :data:`wakeup` since: nothing else was due when it was read, and what was
-    committed in this process after sets :data:`wakeup` and starts the next round — so a runner keeping up
-    with a stream of results reads no empty queue after every task."""
+    a backlog costs one read per batch, not per task. Consecutive rows of a batch handler's name are taken by
+    one statement (:func:`_take_several`) and run by one call of it, their done marks one statement too.
+
+    With ``woken_only`` (the runner, which cleared :data:`wakeup` before calling and waits on it after), a batch
+    that came back short ends the drain unless a commit of this process set :data:`wakeup` since: nothing else
+    was due when it was read, and what was committed in this process after sets :data:`wakeup` and starts the
+    next round — so a runner keeping up with a stream of results reads no empty queue after every task. With
+    ``pause`` as well (the runner: a wait of ``TASKS_GATHER_SECONDS``), a short batch that ran tasks is followed
+    by ``pause()`` before that check, so the tasks of a stream of results gather and the next read hands them
+    out together: a batch handler runs them as one call instead of one call each (a lone task still runs at
+    once; one that comes just after a run waits at most the pause)."""
     ran = 0
     while ran < limit:
+        before = ran
         found = _due_query(BATCH).instances(now=connection.ops.adapt_datetimefield_value(now or timezone.now()))
-        for row in found[: limit - ran]:
-            taken = _take(row, now or timezone.now())
-            if taken is not None:
-                run(taken, now)
-                ran += 1
+        for group in _groups(found[: limit - ran]):
+            registered = lookup(group[0].name)
+            if registered is not None and registered.batch:
+                taken = _take_several(group, now or timezone.now())
+                if taken:
+                    run_several(taken, now)
+                    ran += len(taken)
+                continue
+            for row in group:
+                one = _take(row, now or timezone.now())
+                if one is not None:
+                    run(one, now)
+                    ran += 1
+        if woken_only and pause is not None and found and len(found) < BATCH and ran > before:
+            pause()
         if not found or (woken_only and len(found) < BATCH and not wakeup.is_set()):
             break
     return ran
+
+
+def _groups(rows: list[Task]) -> list[list[Task]]:
+    """``rows`` cut into runs of consecutive rows of one name (a batch handler's run is one call), in order."""
+    groups: list[list[Task]] = []
+    for row in rows:
+        if groups and groups[-1][0].name == row.name:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
 
 
 def prune(now: dt.datetime | None = None) -> int:
