@@ -5,7 +5,9 @@ e-mails off, no webhook wanting it: asked of ``listeners``' per-process cache, n
 handler fans out, in one transaction, one task per e-mail and per webhook delivery, so each is retried on
 its own. When the fan-out would be a single e-mail (a team of one,
 no webhook: the common case), the evaluation's task sends it itself: its own retry then retries only that
-e-mail, as the e-mail's task would, for one task row and one claim fewer per result."""
+e-mail, as the e-mail's task would, for one task row and one claim fewer per result. The handler is a batch
+handler: a busy worker's results' tasks run together (one read of their submissions, one of their subscribers,
+one mail connection), each with its own outcome."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from assay.server.teams.models import ParticipantTeamMember
 
 from . import failure_alert, listeners, webhooks
 from .links import absolute
-from .mail import queue_email, send_now
+from .mail import queue_email, send_each
 from .preferences import wanting_submission_emails
 
 S = Submission.Status
@@ -55,15 +57,71 @@ def on_participation_approved(sender, participation: Participation, **kwargs) ->
     tasks.enqueue(APPROVED, {"participation": participation.pk})
 
 
-@tasks.handler(EVALUATED)
-def evaluated(payload: dict) -> None:
-    found = _submission_query().instances(id=int(payload["submission"]))
-    sub = found[0] if found else None
+@tasks.handler(EVALUATED, batch=True)
+def evaluated(payloads: list[dict]) -> list[BaseException | None]:
+    """The evaluations' tasks the runner took together: their submissions read by one query, their teams'
+    subscribers by one, a reader's rights (``ResultReader``) read once per recipient, the webhooks once per
+    challenge, and the e-mails each task sends itself over one mail connection. Each task's outcome is its own
+    (a task whose e-mail failed is retried alone), as when it ran alone."""
+    outcomes: list[BaseException | None] = [None] * len(payloads)
+    ids: list[int | None] = []
+    for i, payload in enumerate(payloads):
+        try:
+            ids.append(int(payload["submission"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            ids.append(None)
+            outcomes[i] = exc
+    subs = _submissions([pk for pk in ids if pk is not None])
+    subscribers = _subscribers({sub.participant_team_id for sub in subs.values() if sub.status in DONE})
+    shared = _Shared(subscribers)
+    alone: list[tuple[int, tuple]] = []
+    for i, (payload, pk) in enumerate(zip(payloads, ids, strict=True)):
+        if pk is None:
+            continue
+        try:
+            letter = _fan_out(subs.get(pk), payload, shared)
+        except Exception as exc:  # noqa: BLE001 - this task is retried, the others' outcomes stand
+            outcomes[i] = exc
+            continue
+        if letter is not None:
+            alone.append((i, letter))
+    for (i, _letter), outcome in zip(alone, send_each([letter for _i, letter in alone]), strict=True):
+        outcomes[i] = outcome
+    return outcomes
+
+
+class _Shared:
+    """What the tasks of one batch read once: the teams' subscribers, a ResultReader per recipient (its roles and
+    the phase's splits remembered), the webhooks per challenge and event."""
+
+    def __init__(self, subscribers: dict[int, list]) -> None:
+        self.subscribers = subscribers
+        self.readers: dict[int, ResultReader] = {}
+        self.hooks: dict[tuple[int, str], list] = {}
+
+    def reader(self, user) -> ResultReader:
+        if user.pk not in self.readers:
+            self.readers[user.pk] = ResultReader(user)
+        return self.readers[user.pk]
+
+    def wanting(self, sub: Submission, event: str) -> list:
+        key = (sub.phase.challenge_id, event)
+        if key not in self.hooks:
+            self.hooks[key] = webhooks.wanting(sub, event)
+        return self.hooks[key]
+
+
+def _fan_out(sub: Submission | None, payload: dict, shared: _Shared) -> tuple | None:
+    """One evaluation's task: queue its deliveries, e-mails and the failure check (in one transaction, only when
+    there is something to write), or answer its only delivery, the letter to send, as ``(user, subject, body)``."""
     if sub is None or sub.status not in DONE:
-        return  # deleted, or re-run since: the next outcome tells
-    letters = [(member, *submission_email(sub, member)) for member in _members(sub.participant_team_id, emails=True)]
+        return None  # deleted, or re-run since: the next outcome tells
+    letters = [
+        (member, *submission_email(sub, member, shared.reader(member)))
+        for member in shared.subscribers.get(sub.participant_team_id, ())
+    ]
     event = "submission.failed" if sub.status == S.FAILED else "submission.finished"
-    hooks = webhooks.wanting(sub, event)
+    hooks = shared.wanting(sub, event)
     alone = len(letters) == 1 and not hooks  # the only delivery: a retry of this task repeats just it
     if hooks or sub.status == S.FAILED or len(letters) > 1:  # something to write: all or none (else no BEGIN)
         with transaction.atomic():
@@ -73,52 +131,81 @@ def evaluated(payload: dict) -> None:
             if not alone:
                 for member, subject, body in letters:
                     queue_email(member, subject, body)
-    if alone:
-        send_now(*letters[0])
+    return letters[0] if alone else None
 
 
-# The submission with what the e-mail names, compiled once per database (the ORM's building of this join costs
-# more than the database's running it, on every result): run with the id; no row has a negative one. Not the
-# host team's row: what reads the hosts (``is_host``, the failure alert) reads the challenge's host_team_id.
-_SUBMISSION: dict[str, Prepared] = {}
+# The submissions with what the e-mail names, and the teams' members who want the e-mail, each compiled once per
+# database and number of ids (the ORM's building of these joins costs more than the database's running them): run
+# with the ids, a list padded to 1, 2, 4, 8 or 16 by repeating its last id (IN ignores repeats), so at most five
+# compiled forms each. Not the host team's row: what reads the hosts (``is_host``, the failure alert) reads the
+# challenge's host_team_id. No row has a negative id: the stand-ins.
+_SUBMISSIONS: dict[tuple[str, int], Prepared] = {}
+_SUBSCRIBERS: dict[tuple[str, int], Prepared] = {}
 _ID_MARK = -101
+_SIZES = (1, 2, 4, 8, 16)
 
 
-def _submission_query() -> Prepared:
-    if connection.alias not in _SUBMISSION:
-        qs = Submission.objects.select_related("phase__challenge", "participant_team").filter(pk=_ID_MARK)
-        _SUBMISSION[connection.alias] = Prepared(qs[:1], id=_ID_MARK)
-    return _SUBMISSION[connection.alias]
+def _chunks(ids: list[int]) -> list[list[int]]:
+    """``ids`` without repeats, in lists of at most 16, each padded to one of :data:`_SIZES`."""
+    unique = list(dict.fromkeys(ids))
+    chunks = []
+    for at in range(0, len(unique), _SIZES[-1]):
+        chunk = unique[at : at + _SIZES[-1]]
+        size = next(n for n in _SIZES if n >= len(chunk))
+        chunks.append(chunk + [chunk[-1]] * (size - len(chunk)))
+    return chunks
 
 
-def _members(team_id: int, *, emails: bool = False) -> list:
-    """The team's active members with an address (``emails``: only those who want submission e-mails, by
-    a query compiled once: every result asks it)."""
-    if emails:
-        rows = _subscribers_query().instances(team=team_id)
-    else:
-        rows = _members_of(team_id)
+def _marks(size: int) -> dict[str, int]:
+    return {f"id{k}": _ID_MARK - k for k in range(size)}
+
+
+def _submissions(ids: list[int]) -> dict[int, Submission]:
+    """The submissions of ``ids`` that exist, by id, with their phase, challenge and team."""
+    found: dict[int, Submission] = {}
+    for chunk in _chunks(ids):
+        key = (connection.alias, len(chunk))
+        if key not in _SUBMISSIONS:
+            marks = _marks(len(chunk))
+            qs = Submission.objects.select_related("phase__challenge", "participant_team")
+            _SUBMISSIONS[key] = Prepared(qs.filter(pk__in=list(marks.values())), **marks)
+        values = {f"id{k}": pk for k, pk in enumerate(chunk)}
+        found.update((sub.pk, sub) for sub in _SUBMISSIONS[key].instances(**values))
+    return found
+
+
+def _subscribers(team_ids: set[int]) -> dict[int, list]:
+    """Each team's active members with an address who want submission e-mails, in membership order."""
+    found: dict[int, list] = {}
+    for chunk in _chunks(sorted(team_ids)):
+        key = (connection.alias, len(chunk))
+        if key not in _SUBSCRIBERS:
+            marks = _marks(len(chunk))
+            qs = ParticipantTeamMember.objects.filter(
+                team_id__in=list(marks.values()),
+                status=ParticipantTeamMember.Status.ACTIVE,
+                user__is_active=True,
+            )
+            qs = qs.select_related("user").filter(wanting_submission_emails("user")).order_by("pk")
+            _SUBSCRIBERS[key] = Prepared(qs, **marks)
+        values = {f"id{k}": pk for k, pk in enumerate(chunk)}
+        for row in _SUBSCRIBERS[key].instances(**values):
+            if row.user.email:
+                found.setdefault(row.team_id, []).append(row.user)
+    return found
+
+
+def _members(team_id: int) -> list:
+    """The team's active members with an address (an approval's e-mail)."""
+    rows = ParticipantTeamMember.objects.filter(
+        team_id=team_id, status=ParticipantTeamMember.Status.ACTIVE, user__is_active=True
+    ).select_related("user")
     return [row.user for row in rows if row.user.email]
 
 
-def _members_of(team_id: int):
-    return ParticipantTeamMember.objects.filter(
-        team_id=team_id, status=ParticipantTeamMember.Status.ACTIVE, user__is_active=True
-    ).select_related("user")
-
-
-_SUBSCRIBERS: dict[str, Prepared] = {}
-
-
-def _subscribers_query() -> Prepared:
-    if connection.alias not in _SUBSCRIBERS:
-        qs = _members_of(_ID_MARK).filter(wanting_submission_emails("user")).order_by("pk")
-        _SUBSCRIBERS[connection.alias] = Prepared(qs, team=_ID_MARK)
-    return _SUBSCRIBERS[connection.alias]
-
-
-def submission_email(sub: Submission, user) -> tuple[str, str]:
-    """The plain-text e-mail about ``sub`` for ``user``: only the scores ``user`` may read (ResultReader)."""
+def submission_email(sub: Submission, user, reader: ResultReader | None = None) -> tuple[str, str]:
+    """The plain-text e-mail about ``sub`` for ``user``: only the scores ``user`` may read (``reader``, a
+    ResultReader of ``user``'s that may remember their roles and the phase's splits)."""
     challenge = sub.phase.challenge
     team = sub.participant_team.name
     outcome = "failed" if sub.status == S.FAILED else "was evaluated"
@@ -131,7 +218,7 @@ def submission_email(sub: Submission, user) -> tuple[str, str]:
     if sub.status == S.FAILED:
         lines += ["What went wrong:", _indent(sub.failure_reason[:1000] or "(no reason was given)"), ""]
     else:
-        reader = ResultReader(user)
+        reader = reader or ResultReader(user)
         shown = reader.result(sub)
         if shown:
             lines.append("Scores:")
