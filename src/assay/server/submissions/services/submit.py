@@ -154,7 +154,7 @@ def create(
     with transaction.atomic():
         if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction is the lock
             Participation.objects.select_for_update().get(pk=participation.pk)
-        usage = check_counts(phase, participation.team)
+        last_number = check_counts(phase, participation.team)
         submission = Submission(
             phase=phase,
             participant_team=participation.team,
@@ -167,7 +167,7 @@ def create(
             publication_url=fields.publication_url[:1000],
             submission_metadata=meta,
             queue_name=queue_name(phase.challenge),
-            submission_number=usage.last_number + 1,
+            submission_number=last_number + 1,
             **file_fields,
         )
         _apply_visibility(submission, phase, fields.is_public)
@@ -292,17 +292,43 @@ def _usage(phase: ChallengePhase, team) -> _Usage:
     return _Usage(in_progress, total, month, day, last_number or 0, midnight)
 
 
-def check_counts(phase: ChallengePhase, team) -> _Usage:
-    """Refuse when a limit is reached; otherwise the usage it counted (:func:`create` numbers from it)."""
-    usage = _usage(phase, team)
-    in_progress = usage.in_progress
-    if in_progress >= phase.max_concurrent_submissions_allowed:
-        raise SubmissionError(
-            "too_many_in_progress",
-            f"you have {in_progress} submission(s) being processed; wait until one finishes"
-            f" (the limit is {phase.max_concurrent_submissions_allowed})",
-            406,
+# The team's submissions to a phase: how many, how many in progress, the highest number (compiled once per
+# database, as _USAGE): what every submit needs, without the counts that only a limit near its end needs.
+_HISTORY: dict[str, Prepared] = {}
+
+
+def _history(phase: ChallengePhase, team) -> tuple[int, int, int]:
+    if connection.alias not in _HISTORY:
+        qs = (
+            Submission.objects.filter(phase_id=_PHASE, participant_team_id=_TEAM)
+            .order_by()
+            .values("participant_team_id")
+            .annotate(
+                rows=Count("pk"),
+                in_progress=Count("pk", filter=Q(status__in=Submission.IN_PROGRESS)),
+                last_number=Max("submission_number"),
+            )
+            .values_list("rows", "in_progress", "last_number")
         )
+        _HISTORY[connection.alias] = Prepared(qs, phase=_PHASE, team=_TEAM)
+    found = _HISTORY[connection.alias].rows(phase=phase.pk, team=team.pk)
+    rows, in_progress, last_number = found[0] if found else (0, 0, 0)
+    return rows, in_progress, last_number or 0
+
+
+def check_counts(phase: ChallengePhase, team) -> int:
+    """Refuse when a limit is reached; otherwise the team's highest submission number in the phase
+    (:func:`create` numbers from it).
+
+    The total, month and day counts are each a part of the team's submissions to the phase, so while those
+    number fewer than the smallest of their limits none can be reached, and they are not counted: one query
+    (how many, how many in progress, the highest number) instead of the four filtered counts, which cost
+    about a microsecond per submission the team ever made to the phase (2 ms per submit after 2,500)."""
+    rows, in_progress, last_number = _history(phase, team)
+    _refuse_in_progress(phase, in_progress)
+    if rows < min(phase.max_submissions, phase.max_submissions_per_month, phase.max_submissions_per_day):
+        return last_number
+    usage = _usage(phase, team)
     if usage.total >= phase.max_submissions:
         raise SubmissionError(
             "limit_total",
@@ -323,7 +349,17 @@ def check_counts(phase: ChallengePhase, team) -> _Usage:
             f" try again after {tomorrow:%Y-%m-%d %H:%M} UTC",
             403,
         )
-    return usage
+    return usage.last_number
+
+
+def _refuse_in_progress(phase: ChallengePhase, in_progress: int) -> None:
+    if in_progress >= phase.max_concurrent_submissions_allowed:
+        raise SubmissionError(
+            "too_many_in_progress",
+            f"you have {in_progress} submission(s) being processed; wait until one finishes"
+            f" (the limit is {phase.max_concurrent_submissions_allowed})",
+            406,
+        )
 
 
 def remaining(phase: ChallengePhase, team) -> dict[str, int]:
