@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -123,6 +125,29 @@ def seed(info_path: Path, extra_challenges: int, teams: int = 0) -> dict:
     return info
 
 
+def migrate_from_template() -> None:
+    """Migrate the fresh database. With ``ASSAY_BENCH_DB_TEMPLATE`` (a file per benchmark run, from
+    ``platform_harness.base_env``) the first platform's migrated database is kept there and every later platform
+    starts from a copy of it, on which migrate finds nothing to apply: the same schema and rows, ~5 s of CPU
+    less per platform (2026-12-03: migrate 5.4 s of the 8.4 s a platform took to start)."""
+    from assay.server.commands import migrate
+
+    target = Path(os.environ["ASSAY_VAR_DIR"]) / "assay.sqlite3"
+    template = Path(os.environ["ASSAY_BENCH_DB_TEMPLATE"]) if os.environ.get("ASSAY_BENCH_DB_TEMPLATE") else None
+    if template and template.exists() and not target.exists():
+        shutil.copyfile(template, target)
+    migrate(verbosity=0)
+    if template and not template.exists():
+        partial = template.with_name(f"{template.name}.{os.getpid()}")
+        source, copy = sqlite3.connect(target), sqlite3.connect(partial)
+        try:
+            source.backup(copy)  # consistent even with the server's connection open in WAL mode
+        finally:
+            copy.close()
+            source.close()
+        os.replace(partial, template)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -132,9 +157,9 @@ def main() -> None:
     parser.add_argument("--extra-challenges", type=int, default=0)
     parser.add_argument("--teams", type=int, default=0)
     args = parser.parse_args()
-    from assay.server.commands import migrate, serve
+    from assay.server.commands import serve
 
-    migrate(verbosity=0)
+    migrate_from_template()
     seed(args.info, args.extra_challenges, args.teams)
     if args.wsgi_only:
         return

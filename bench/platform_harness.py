@@ -9,6 +9,7 @@ client processes: ``bench/submit_client.py``).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -43,6 +44,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_template_dir: Path | None = None
+
+
+def db_template() -> Path:
+    """Where this benchmark run keeps its first platform's migrated database for the later ones to copy
+    (``bench/_serve.py``); a directory of this process, removed when it exits."""
+    global _template_dir
+    if _template_dir is None:
+        _template_dir = Path(tempfile.mkdtemp(prefix="assay-bench-template-"))
+        atexit.register(shutil.rmtree, _template_dir, True)
+    return _template_dir / "assay.sqlite3"
+
+
 def base_env(var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
     for name in ("ASSAY_INPROCESS_WORKER_SLOTS", "ASSAY_QUEUE_WAKE_SOCKETS"):  # A/Bs: the batched protocol, the pokes
@@ -50,6 +64,7 @@ def base_env(var_dir: Path) -> dict:
             env[name] = os.environ[name]
     env.update(
         ASSAY_VAR_DIR=str(var_dir),
+        ASSAY_BENCH_DB_TEMPLATE=str(db_template()),  # read by bench/_serve.py only: migrate once per benchmark run
         ASSAY_SUBMIT_RATE="1000000/min",
         ASSAY_LOGIN_RATE="1000000/min",
         ASSAY_LOG_LEVEL="WARNING",
