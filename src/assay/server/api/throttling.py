@@ -54,8 +54,10 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle):
         if arrival - now > window:
             self._wait = (arrival - now - window) / MICROS
             return False
-        # kept until the bucket is full again: a missing entry then means the same as the stored one
-        store({self.key: arrival}, max(1, math.ceil((arrival - now) / MICROS)))
+        # kept for the whole period (the bucket is full again by then at the latest, and a missing entry then
+        # means the same as the stored one): not just until the refill, which would tie the entry's life in the
+        # cache's clock to this throttle's ``timer`` to the second
+        store({self.key: arrival}, max(1, math.ceil(self.duration)))
         return True
 
     def wait(self) -> float:
