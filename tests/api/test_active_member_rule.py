@@ -39,6 +39,7 @@ def faces(user, seen) -> dict[str, bool]:
     """Each face's answer to "does ``user`` count as a member of the team / see its submission"."""
     from assay.server.challenges.services.roles import participation_of
     from assay.server.models_zoo.services import access as model_access
+    from assay.server.notifications.services import events
     from assay.server.submissions.services.access import can_view, can_view_logs
     from assay.server.submissions.services.result_access import TEAM, ResultReader
     from assay.server.submissions.services.statistics import challenge_statistics
@@ -74,6 +75,8 @@ def faces(user, seen) -> dict[str, bool]:
         ).status_code
         == 200,
         "web submission file": web.get(f"/submissions/{sub.pk}/files/stdout").status_code == 200,
+        "notifications: result e-mail recipients": user in events._subscribers({team.pk}).get(team.pk, []),
+        "notifications: approval e-mail recipients": user in events._members(team.pk),
     }
 
 
@@ -100,6 +103,7 @@ def test_every_face_asks_the_one_rule(seen, users, monkeypatch):
     """``active_membership`` patched to admit nobody, everywhere it was imported: alice, an active member in the
     data, must lose every face. A face that kept its own copy of the filter (or of may-see) still says yes."""
     from assay.server.challenges.services import roles
+    from assay.server.notifications.services import events
     from assay.server.submissions.services import result_access
     from assay.server.teams import models
 
@@ -118,5 +122,6 @@ def test_every_face_asks_the_one_rule(seen, users, monkeypatch):
         monkeypatch.setattr(sys.modules[name], "active_membership", nobody)
     monkeypatch.setattr(result_access, "_QUERIES", {})  # compiled queries: built again with the patched rule
     monkeypatch.setattr(roles, "_PARTICIPATION", {})
+    monkeypatch.setattr(events, "_SUBSCRIBERS", {})
     answers = faces(users["participant"], seen)
     assert not any(answers.values()), [face for face, yes in answers.items() if yes]

@@ -20,7 +20,7 @@ from assay.server.challenges.services.read_versions import challenge_of_phase
 from assay.server.prepared import Prepared
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services.result_access import ResultReader
-from assay.server.teams.models import ParticipantTeamMember
+from assay.server.teams.models import ParticipantTeamMember, active_membership
 
 from . import failure_alert, listeners, webhooks
 from .links import absolute
@@ -182,9 +182,7 @@ def _subscribers(team_ids: set[int]) -> dict[int, list]:
         if key not in _SUBSCRIBERS:
             marks = _marks(len(chunk))
             qs = ParticipantTeamMember.objects.filter(
-                team_id__in=list(marks.values()),
-                status=ParticipantTeamMember.Status.ACTIVE,
-                user__is_active=True,
+                active_membership(team_id__in=list(marks.values()), user__is_active=True)
             )
             qs = qs.select_related("user").filter(wanting_submission_emails("user")).order_by("pk")
             _SUBSCRIBERS[key] = Prepared(qs, **marks)
@@ -197,9 +195,8 @@ def _subscribers(team_ids: set[int]) -> dict[int, list]:
 
 def _members(team_id: int) -> list:
     """The team's active members with an address (an approval's e-mail)."""
-    rows = ParticipantTeamMember.objects.filter(
-        team_id=team_id, status=ParticipantTeamMember.Status.ACTIVE, user__is_active=True
-    ).select_related("user")
+    rows = ParticipantTeamMember.objects.filter(active_membership(team_id=team_id, user__is_active=True))
+    rows = rows.select_related("user")
     return [row.user for row in rows if row.user.email]
 
 

@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 
 from assay.server.row_cache import RowCache
-from assay.server.teams.models import ParticipantTeamMember
+from assay.server.teams.models import ParticipantTeamMember, active_membership
 
 from ..models import NotificationSettings, Webhook
 from .preferences import wanting_submission_emails
@@ -57,12 +57,11 @@ def _read() -> Listeners:
     hooks: dict[int, set[str]] = {}
     for challenge_id, events in Webhook.objects.filter(active=True).values_list("challenge_id", "events"):
         hooks.setdefault(challenge_id, set()).update(e for e in events or () if isinstance(e, str))
-    active = ParticipantTeamMember.Status.ACTIVE
-    wanting = ParticipantTeamMember.objects.filter(team=OuterRef("team"), status=active).filter(
+    wanting = ParticipantTeamMember.objects.filter(active_membership(team=OuterRef("team"))).filter(
         wanting_submission_emails("user")
     )
     silent = (
-        ParticipantTeamMember.objects.filter(status=active, user__notification_settings__submission_emails=False)
+        ParticipantTeamMember.objects.filter(active_membership(user__notification_settings__submission_emails=False))
         .exclude(Exists(wanting))
         .values_list("team_id", flat=True)
         .distinct()
