@@ -135,3 +135,24 @@ def test_statements_run_on_a_kept_cursor_unless_recorded_or_shared(submissions):
                 prepared_module.write(connection, sql, ["shared", submissions[0].pk])
     finally:
         connection.dec_thread_sharing()
+
+
+def test_datetimes_read_as_the_queryset_reads_them(submissions):
+    """SQLite's datetime strings are read inline (``Prepared._run``): whole seconds, microseconds, NULL, and
+    the same aware values as the queryset's."""
+    import datetime as dt
+
+    whole = dt.datetime(2026, 12, 3, 17, 0, 0, tzinfo=dt.UTC)
+    Submission.objects.filter(pk=submissions[0].pk).update(started_at=whole, completed_at=None)
+    Submission.objects.filter(pk=submissions[1].pk).update(
+        started_at=whole + dt.timedelta(microseconds=123456), completed_at=whole + dt.timedelta(days=400)
+    )
+    names = ("pk", "submitted_at", "started_at", "completed_at", "output", "is_public")
+    prepared = Prepared(Submission.objects.filter(pk__gt=MARK).order_by("pk").values_list(*names), after=MARK)
+    expected = list(Submission.objects.order_by("pk").values_list(*names))
+    found = prepared.rows(after=0)
+    assert found == expected
+    assert [[getattr(v, "tzinfo", None) for v in row] for row in found] == [
+        [getattr(v, "tzinfo", None) for v in row] for row in expected
+    ]
+    assert found[0][2] == whole and found[0][3] is None and found[1][2].microsecond == 123456

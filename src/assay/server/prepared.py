@@ -11,12 +11,15 @@ applies (a SQLite date stays a datetime), so they equal what the queryset return
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet, signals
 from django.db.models.base import ModelState
@@ -174,6 +177,15 @@ class _Related:
             p.remote_setter(obj, from_obj)
 
 
+_fromisoformat = dt.datetime.fromisoformat
+
+
+def _sqlite_datetime(converter) -> bool:
+    """Whether ``converter`` is SQLite's datetime converter (``parse_datetime``, then aware in the connection's
+    time zone), which :meth:`Prepared._run` reads inline."""
+    return getattr(converter, "__func__", None) is SQLiteOperations.convert_datetimefield_value
+
+
 class Prepared:
     """``qs`` compiled to SQL; each ``marks`` name is a value used in ``qs`` (one no real value can
     take, say a negative id, as the database is given it) to be replaced by the value :meth:`rows` is
@@ -189,6 +201,11 @@ class Prepared:
         if unused:
             raise ValueError(f"marks {unused} are not parameters of the query")
         self.converters = self.compiler.get_converters([s[0] for s in self.compiler.select[: self.compiler.col_count]])
+        # per converted column: (position, converters, expression, whether SQLite's datetime converter alone)
+        self._plan = [
+            (pos, tuple(convs), expression, len(convs) == 1 and _sqlite_datetime(convs[0]))
+            for pos, (convs, expression) in self.converters.items()
+        ]
         self._related: list[_Related] | None = None  # built at the first instances(), with:
         self._make: Callable[[str, Sequence[Any]], Model] | None = None
         self._models: list[type[Model]] = []
@@ -205,10 +222,31 @@ class Prepared:
         return params
 
     def _run(self, params: list[Any]) -> list[tuple]:
-        rows = fetch(connections[self.db], self.sql, params)
-        if self.converters:
-            return [tuple(r) for r in self.compiler.apply_converters(rows, self.converters)]
-        return rows
+        connection = connections[self.db]
+        rows = fetch(connection, self.sql, params)
+        if not self._plan:
+            return rows
+        # Django's apply_converters, but a SQLite datetime string is read as its converter reads it (fromisoformat,
+        # then the connection's time zone where it has none) without its four calls per value: a claim reads ~28
+        zone = connection.timezone if connection.vendor == "sqlite" and settings.USE_TZ else None
+        found = []
+        for row in rows:
+            row = list(row)
+            for pos, convs, expression, datetime_only in self._plan:
+                value = row[pos]
+                if datetime_only and zone is not None and type(value) is str:
+                    try:
+                        when = _fromisoformat(value)
+                    except ValueError:  # another spelling: the converter's own parsing
+                        pass
+                    else:
+                        row[pos] = when if when.tzinfo is not None else when.replace(tzinfo=zone)
+                        continue
+                for converter in convs:
+                    value = converter(value, expression, connection)
+                row[pos] = value
+            found.append(tuple(row))
+        return found
 
     def instances(self, **values: Any) -> list[Model]:
         """The rows as model instances, their ``select_related`` rows attached and annotations set
