@@ -16,7 +16,7 @@ from django.utils import timezone
 from assay.server import tasks
 from assay.server.tasks.models import Task
 from tests.factories import make_user, register_team
-from tests.server.notifications.test_email_bytes import BODY
+from tests.server.notifications.test_email_bytes import BODY, fixed_outbox
 from tests.server.notifications.test_emails import PRIVATE, evaluate, submit_to
 
 pytestmark = pytest.mark.django_db
@@ -24,13 +24,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def outbox(settings, monkeypatch):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.SITE_URL = "https://assay.example"
-    settings.DEFAULT_FROM_EMAIL = "Assay <noreply@localhost>"
-    monkeypatch.setattr("django.core.mail.message.formatdate", lambda *a, **k: "Thu, 03 Dec 2026 14:00:00 -0000")
-    monkeypatch.setattr("django.core.mail.message.make_msgid", lambda *a, **k: "<fixed@assay.example>")
-    mail.outbox = []
-    return mail.outbox
+    return fixed_outbox(settings, monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def outbox(settings, monkeypatch):
+    return fixed_outbox(settings, monkeypatch)
+
+
+def fixed_outbox(settings, monkeypatch) -> list:
+    """Mail kept in memory, with the site's addresses and the two varying headers (Date, Message-ID) fixed."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.SITE_URL = "https://assay.example"
     settings.DEFAULT_FROM_EMAIL = "Assay <noreply@localhost>"

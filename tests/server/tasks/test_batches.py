@@ -6,17 +6,17 @@ stream of tasks gather into one batch."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assay.server import tasks
 from assay.server.tasks import queue
 from assay.server.tasks.models import Task
+from tests.server.tasks.test_tasks import drain_together
 
 S = Task.State
 batches: list[list[int]] = []
@@ -127,22 +127,7 @@ def test_runners_draining_a_batch_handlers_tasks_together_run_each_exactly_once(
     with transaction.atomic():
         for n in range(80):
             tasks.enqueue("test.batch", {"n": n})
-    errors: list[BaseException] = []
-
-    def drain() -> None:
-        try:
-            tasks.run_due()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=drain) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors
+    assert not drain_together(3)
     assert Counter(n for b in batches for n in b) == Counter(range(80))
     assert set(Task.objects.values_list("state", flat=True)) == {S.DONE}
     assert set(Task.objects.values_list("attempts", flat=True)) == {1}
