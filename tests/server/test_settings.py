@@ -33,7 +33,7 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path):
     key_file = tmp_path / "secret_key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert first.splitlines()[0] == key_file.read_text()
-    assert first.splitlines()[1] == "django.db.backends.sqlite3"
+    assert first.splitlines()[1] == "assay.server.sqlite_backend"  # Django's SQLite, writers queued
 
 
 def test_processes_starting_together_read_one_whole_secret_key(tmp_path, monkeypatch):

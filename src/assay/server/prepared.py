@@ -12,7 +12,6 @@ applies (a SQLite date stays a datetime), so they equal what the queryset return
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,9 +27,12 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query import get_related_populators
 from django.db.models.query_utils import DeferredAttribute
 
+from assay.server.sqlite_backend.base import QueuedCursor, execute_raw
+
 # SQL in Django's "format" style (%s) -> SQLite's "qmark" style (?), rewritten once per statement text.
 _QMARK: dict[str, str] = {}
 _QMARK_KEPT = 1024  # statements; past that the cache starts over (this module's callers build a few dozen)
+_SQLITE_CURSORS = (SQLiteCursorWrapper, QueuedCursor)  # Django's, and the embedded default's (writers queued)
 
 
 def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
@@ -42,13 +44,13 @@ def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
     so those see every statement."""
     db = cursor.db
     raw = cursor.cursor
-    if type(cursor) is not CursorWrapper or type(raw) is not SQLiteCursorWrapper or db.execute_wrappers:
+    if type(cursor) is not CursorWrapper or type(raw) not in _SQLITE_CURSORS or db.execute_wrappers:
         cursor.execute(sql, params)
         return
     qmark = _qmark(raw, sql)
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
-        sqlite3.Cursor.execute(raw, qmark, params)
+        execute_raw(raw, qmark, params)
 
 
 def _qmark(raw: SQLiteCursorWrapper, sql: str) -> str:
@@ -92,7 +94,7 @@ def fetch(connection, sql: str, params: Sequence[Any]) -> list[tuple]:
     qmark = _qmark(raw, sql)
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
-        sqlite3.Cursor.execute(raw, qmark, params)
+        execute_raw(raw, qmark, params)
         return raw.fetchall()
 
 
@@ -106,7 +108,7 @@ def write(connection, sql: str, params: Sequence[Any]) -> int:
     qmark = _qmark(raw, sql)
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
-        sqlite3.Cursor.execute(raw, qmark, params)
+        execute_raw(raw, qmark, params)
         return raw.rowcount
 
 

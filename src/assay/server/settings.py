@@ -139,6 +139,8 @@ def _databases() -> dict:
     # Persistent connections (per thread): opening one per request was ~6% of a busy server's time.
     db = dj_database_url.parse(url, conn_max_age=env_int("ASSAY_DB_CONN_MAX_AGE", 60), conn_health_checks=True)
     if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend with writers queued on locks that wake them (sqlite_backend/base.py says why)
+        db["ENGINE"] = "assay.server.sqlite_backend"
         db["OPTIONS"] = {
             # WAL lets readers go on while the one writer commits; IMMEDIATE takes the write lock at
             # BEGIN, so two writers queue on busy_timeout instead of failing with "database is locked".
