@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from measure import cpu_seconds, process_cpu_seconds, thread_cpu_seconds
+from measure import TICKS, _proc_tree
 from submit_client import submit_request
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +42,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _stat_ticks(path: str) -> tuple[int, int]:
+    """(own, reaped children's) user + system clock ticks of one ``/proc/.../stat`` file."""
+    f = Path(path).read_text().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
+
+
+def tree_ticks(root: int) -> dict[int, tuple[int, int]]:
+    """Every process of ``root``'s tree, read once: pid -> (own, reaped children's) clock ticks."""
+    out = {}
+    for pid in _proc_tree(root):
+        try:
+            out[pid] = _stat_ticks(f"/proc/{pid}/stat")
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile: its parent counts it once it reaps it
+    return out
+
+
+def thread_ticks(pid: int, tid: int) -> int:
+    """One thread's user + system clock ticks (``threading.Thread.native_id``); 0 once it is gone."""
+    try:
+        return _stat_ticks(f"/proc/{pid}/task/{tid}/stat")[0]
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _total(tree: dict[int, tuple[int, int]]) -> int:
+    return sum(own + reaped for own, reaped in tree.values())
 
 
 _template_dir: Path | None = None
@@ -85,6 +114,7 @@ class Platform:
         self.teams = teams
         self.server_kind = server
         self.procs: list[subprocess.Popen] = []
+        self._cpu_seen: dict[str, float] = {}  # each part's highest reading (cpu())
 
     def __enter__(self) -> Platform:
         t_start = time.monotonic()
@@ -192,27 +222,40 @@ class Platform:
         background-task thread; or, in thread mode, its thread, taken out of ``server``), ``task_thread``
         (thread mode: the server's background-task thread, e-mails and webhooks; taken out too),
         ``evaluators`` (the other descendant processes: sandboxed evaluators) and ``workers`` (external
-        ``assay worker`` processes with their evaluators)."""
-        pid = self.server.pid
-        out: dict[str, float] = {}
+        ``assay worker`` processes with their evaluators).
+
+        A part is whole clock ticks of one reading of each process (the threads first, then the process that
+        holds them), never seconds of two readings subtracted: those made ``evaluators`` -0.0 (0.3 - 0.1 -
+        0.2 < 0 in floats; the worker read after the tree). And a part never falls below an earlier call's
+        figure (a descendant that leaves the tree unreaped takes its ticks along), so what a
+        :class:`measure.CpuMeter` subtracts is never negative."""
         if self.server_kind == "gunicorn":
-            out["server"] = cpu_seconds(pid)
+            ticks = {"server": _total(tree_ticks(self.server.pid))}
         else:
-            own = process_cpu_seconds(pid)
-            out["server"] = own
-            out["evaluators"] = cpu_seconds(pid) - own
-            if self.worker_process:
-                out["embedded_worker"] = process_cpu_seconds(self.worker_process)
-                out["evaluators"] -= out["embedded_worker"]
-            if self.worker_thread:
-                out["embedded_worker"] = thread_cpu_seconds(pid, self.worker_thread)
-                out["server"] = own - out["embedded_worker"]
-            if self.tasks_thread:  # the results' e-mails and webhooks, run after them
-                out["task_thread"] = thread_cpu_seconds(pid, self.tasks_thread)
-                out["server"] -= out["task_thread"]
+            ticks = self._embedded_ticks()
         if self.external_workers:
-            out["workers"] = sum(cpu_seconds(p.pid) for p in self.procs[1:])
+            ticks["workers"] = sum(_total(tree_ticks(p.pid)) for p in self.procs[1:])
+        out = {}
+        for name, n in ticks.items():
+            out[name] = self._cpu_seen[name] = max(max(n, 0) / TICKS, self._cpu_seen.get(name, 0.0))
         return out
+
+    def _embedded_ticks(self) -> dict[str, int]:
+        """``cpu()``'s parts for the server of ``bench/_serve.py``, in clock ticks."""
+        pid = self.server.pid
+        threads = {}  # read before their process: a thread's ticks then never pass its share of the process's
+        if self.worker_thread:
+            threads["embedded_worker"] = thread_ticks(pid, self.worker_thread)
+        if self.tasks_thread:  # the results' e-mails and webhooks, run after them
+            threads["task_thread"] = thread_ticks(pid, self.tasks_thread)
+        tree = tree_ticks(pid)
+        own = tree.get(pid, (0, 0))[0]
+        child = tree.get(self.worker_process, (0, 0))[0] if self.worker_process else 0
+        parts = {"server": own - sum(threads.values()), "evaluators": _total(tree) - own - child}
+        if self.worker_process:
+            parts["embedded_worker"] = child
+        parts.update(threads)
+        return parts
 
     def settle(self, *, window_s: float = 0.25, busy_share: float = 0.08, timeout_s: float = 15.0) -> float:
         """Until the platform's processes are idle (under ``busy_share`` of a core, all parts together, over two
