@@ -277,7 +277,7 @@ def test_container_logs_are_for_hosts_only(static_challenge, participant, host, 
     sub = push(participant, dev(static_challenge), fake_image_tarball())
     name = default_storage.save("submission_logs/x/stdout.txt", ContentFile(b"1\n2\n3\n"))
     Submission.objects.filter(pk=sub.pk).update(stdout_file=name, stderr_file=name)
-    for user, web_status, api_status in ((participant, 404, 403), (host, 200, 200)):
+    for user, web_status, api_status in ((participant, 403, 403), (host, 200, 200)):
         web = Client()
         web.force_login(user)
         assert web.get(f"/submissions/{sub.pk}/files/stdout").status_code == web_status

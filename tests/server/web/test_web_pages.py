@@ -378,7 +378,7 @@ def test_logs_are_plain_text_and_hidden_when_the_phase_says_so(sub, participant,
     assert response["Content-Type"].startswith("text/plain") and response["X-Content-Type-Options"] == "nosniff"
     sub.phase.disable_logs = True
     sub.phase.save()
-    assert client_for(participant).get(f"/submissions/{sub.pk}/files/stdout").status_code == 404
+    assert client_for(participant).get(f"/submissions/{sub.pk}/files/stdout").status_code == 403
     assert client_for(host).get(f"/submissions/{sub.pk}/files/stdout").status_code == 200
 
 

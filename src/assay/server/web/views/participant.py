@@ -33,7 +33,7 @@ from assay.server.submissions.services.my_submissions import (
     any_in_progress,
     mine_choices,
     mine_filter,
-    queue_position,
+    queue_positions,
     quotas,
     team_submissions,
     user_submissions,
@@ -350,8 +350,9 @@ def _submissions_context(request: HttpRequest, challenge: Challenge) -> dict[str
         subs = list(team_submissions(participation, phase)[:200])
         note_reruns(subs)  # "re-run by the hosts on …"
         reader = ResultReader(request.user)  # hidden splits are cut here, never in the template
+        positions = queue_positions(subs)  # the page's waiting ones in one statement
         rows = [
-            (s, queue_position(s), reader.may_read_logs(s), reader.result(s), reader.may_read_result(s)) for s in subs
+            (s, positions[s.pk], reader.may_read_logs(s), reader.result(s), reader.may_read_result(s)) for s in subs
         ]
         context["quotas"] = quotas(challenge, participation, [phase] if phase else phases)
     context.update(phases=phases, phase=phase, rows=rows, polling=any_in_progress(row[0] for row in rows))
@@ -474,25 +475,25 @@ def submission_file(request: HttpRequest, submission_id: int, kind: str) -> Http
     if kind not in FILE_FIELDS or not reader.may_view(sub):
         raise Http404("no such file")
     field, is_log = FILE_FIELDS[kind]
-    if is_log and not reader.may_read_logs(sub):
-        raise Http404("no such file")
-    if kind == "metadata" and not reader.may_read_metadata(sub):
-        raise Http404("no such file")  # the evaluation's notes to the hosts
-    retention.require_kept(sub, field)  # 410 saying when and why, not a 404
     name = getattr(sub, field).name
-    if not name or not default_storage.exists(name):
-        raise Http404("no such file")
-    if kind == "result":
-        handle = io.BytesIO(reader.result_document(sub))  # cut to the splits this reader may see
-    elif is_log:
-        text = reader.log_document(sub, field)
-        handle = io.BytesIO(text or log_text.empty_log(kind).encode())
+    if is_log:  # the log rule answers as on every face: 403 when the phase hides logs from the team, 410, 404
+        if name and reader.may_read_logs(sub) and not default_storage.exists(name):
+            raise Http404("no such file")  # named, but gone from storage
+        handle = io.BytesIO(reader.log_document(sub, field) or log_text.empty_log(kind).encode())
     else:
-        filename = safe_file_name(sub.input_file_name or name.rsplit("/", 1)[-1]) if kind == "input" else ""
-        url = presigned_get(name, filename or f"submission-{sub.pk}-{kind}.json", "application/octet-stream")
-        if url is not None:  # an object store serves the bytes (a download, never rendered); the rule above allowed it
-            return redirect(url)
-        handle = default_storage.open(name, "rb")
+        if kind == "metadata" and not reader.may_read_metadata(sub):
+            raise Http404("no such file")  # the evaluation's notes to the hosts
+        retention.require_kept(sub, field)  # 410 saying when and why, not a 404
+        if not name or not default_storage.exists(name):
+            raise Http404("no such file")
+        if kind == "result":
+            handle = io.BytesIO(reader.result_document(sub))  # cut to the splits this reader may see
+        else:
+            filename = safe_file_name(sub.input_file_name or name.rsplit("/", 1)[-1]) if kind == "input" else ""
+            url = presigned_get(name, filename or f"submission-{sub.pk}-{kind}.json", "application/octet-stream")
+            if url is not None:  # an object store serves the bytes (a download, never rendered); the rule allowed it
+                return redirect(url)
+            handle = default_storage.open(name, "rb")
     if kind == "input":
         filename = sub.input_file_name or name.rsplit("/", 1)[-1]
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
