@@ -64,13 +64,13 @@ class _NoPool:
 def test_job_becomes_an_evaluation_job(job_and_client, tmp_path):
     job, client = job_and_client
     worker = Worker(client, tmp_path / "w", pool=_NoPool())
-    evaluation = worker._evaluation_job(job)
+    evaluation = worker._evaluation_job(job, worker.cache.hold())
     assert evaluation.phase_codename == "dev" and evaluation.submission_metadata == {"id": 7}
     assert evaluation.limits == EvaluationLimits(wall_seconds=30, memory_bytes=512 * 2**20)
     assert evaluation.chunking == ChunkingSpec(format="json", chunk_count=2, min_bytes=0)
     assert evaluation.key == f"{job['evaluation_script']['sha256']}:{job['annotation']['sha256']}"
     assert evaluation.submission_file.read_bytes() == b'{"a": 1}'
-    worker._evaluation_job(job)
+    worker._evaluation_job(job, worker.cache.hold())
     assert client.downloads == 3  # the second job found everything in the cache
 
 
@@ -83,7 +83,7 @@ def test_local_annotation_and_script_override_the_server(job_and_client, tmp_pat
     (folder / "__init__.py").write_text("def evaluate(*a, **k):\n    return {'result': []}\n")
     local = LocalFiles(annotations={"dev": labels}, evaluation_script=folder)
     worker = Worker(client, tmp_path / "w", pool=_NoPool(), local=local)
-    evaluation = worker._evaluation_job(dict(job, annotation=None, evaluation_script=None))
+    evaluation = worker._evaluation_job(dict(job, annotation=None, evaluation_script=None), worker.cache.hold())
     assert evaluation.annotation_file == labels
     assert zipfile.ZipFile(evaluation.script_zip).namelist() == ["__init__.py"]
     assert client.downloads == 1  # only the submission came from the server

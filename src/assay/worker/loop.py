@@ -38,7 +38,7 @@ from assay.evaluation import (
 from assay.evaluation.contract import MAX_CASES_GZIP_BYTES, ResultError, checked_result, encode_cases
 from assay.evaluation.scripts import zip_folder
 
-from .cache import FileCache
+from .cache import FileCache, Hold
 from .client import LeaseLostError, ProtocolError, TokenRefused, WorkerClient, WorkerStopped, heartbeat_each
 from .containers import CodeBundleRunner, ContainerFiles, ContainerRunner, failed, is_code_bundle, open_runner
 
@@ -255,15 +255,17 @@ class Worker:
 
     def _fetch_and_evaluate(self, job: dict[str, Any], handle: RunHandle | None = None) -> EvaluationOutcome:
         """A file job on its evaluation thread: its files (any fetch problem fails this job, not the worker);
-        ``handle.stop()`` kills its evaluator alone."""
-        try:
-            evaluation = self._evaluation_job(job)
-        except WorkerStopped:
-            raise
-        except Exception as exc:
-            _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
-            raise _NotPrepared() from exc
-        return self.pool.evaluate(evaluation, handle)
+        ``handle.stop()`` kills its evaluator alone. Its files are held in the cache until the evaluation ends
+        (another slot making room must not delete them under it)."""
+        with self.cache.hold() as held:
+            try:
+                evaluation = self._evaluation_job(job, held)
+            except WorkerStopped:
+                raise
+            except Exception as exc:
+                _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
+                raise _NotPrepared() from exc
+            return self.pool.evaluate(evaluation, handle)
 
     def _report_several(self, ended: list[_Running]) -> None:
         """Report the jobs that ended, in one call; what a batch cannot carry is reported one by one, with
@@ -456,26 +458,27 @@ class Worker:
     def _run_container_job(
         self, runner: ContainerRunner | CodeBundleRunner, job: dict[str, Any], handle: RunHandle | None = None
     ) -> EvaluationOutcome:
-        try:
-            files = self._container_files(job)
-        except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
-            _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
-            return failed(f"the worker could not prepare the evaluation: {exc}")
-        return runner.evaluate(job, files, self.pool, handle)
+        with self.cache.hold() as held:  # its files stay in the cache while its container runs
+            try:
+                files = self._container_files(job, held)
+            except Exception as exc:  # noqa: BLE001 - as for any job: a fetch problem fails this job only
+                _job_log(job["submission_id"], job["attempt"]).exception("could not prepare the evaluation")
+                return failed(f"the worker could not prepare the evaluation: {exc}")
+            return runner.evaluate(job, files, self.pool, handle)
 
-    def _container_files(self, job: dict[str, Any]) -> ContainerFiles:
+    def _container_files(self, job: dict[str, Any], held: Hold) -> ContainerFiles:
         """Fetch a container job's files (the participant's tarball or code zip is its ``submission_file``)."""
         spec = job["container"]
-        fetch = functools.partial(self.cache.fetch, self.client)
+        fetch = functools.partial(held.fetch, self.client)
         source = spec.get("image") or {}
         image = fetch(source["file"]) if source.get("file") else None
         code = fetch(source["code"]) if source.get("code") else None
         files = ContainerFiles(limits=_limits(job), image=image, code=code)
         if spec.get("kind") == "static_dataset":
-            files.evaluation = self._evaluation_job(job, files.limits)
+            files.evaluation = self._evaluation_job(job, held, files.limits)
             files.test_inputs = fetch(spec["test_inputs"]) if spec.get("test_inputs") else None
         else:
-            files.annotation = self._annotation(job)
+            files.annotation = self._annotation(job, held)
             environment = (spec.get("environment") or {}).get("file")
             files.environment = fetch(environment) if environment else None
         return files
@@ -503,16 +506,17 @@ class Worker:
                 reason = f"the worker could not send the result: {type(exc).__name__}: {exc}"
                 self._complete(sid, attempt, {"error": _text(reason[:2000])})
 
-    def _evaluation_job(self, job: dict[str, Any], limits: EvaluationLimits | None = None) -> EvaluationJob:
+    def _evaluation_job(self, job: dict[str, Any], held: Hold, limits: EvaluationLimits | None = None) -> EvaluationJob:
+        """The job as the pool scores it; its cached files are fetched through ``held`` (the job's hold)."""
         codename = job["phase"]["codename"]
-        submission = self.cache.fetch(self.client, job["submission_file"])
+        submission = held.fetch(self.client, job["submission_file"])
         if self.local_script is not None:
             script = self.local_script
         elif job.get("evaluation_script"):
-            script = self.cache.fetch(self.client, job["evaluation_script"])
+            script = held.fetch(self.client, job["evaluation_script"])
         else:
             raise RuntimeError("the challenge has no evaluation script on the server; start the worker with one")
-        annotation = self._annotation(job)
+        annotation = self._annotation(job, held)
         chunking = job.get("chunking")
         key_parts = [_file_key(script), _file_key(annotation) if annotation else "-"]
         return EvaluationJob(
@@ -527,12 +531,12 @@ class Worker:
             environment=job.get("environment") or DEFAULT_ENVIRONMENT,  # absent from older servers' jobs
         )
 
-    def _annotation(self, job: dict[str, Any]) -> Path | None:
+    def _annotation(self, job: dict[str, Any], held: Hold) -> Path | None:
         codename = job["phase"]["codename"]
         if codename in self.local.annotations:
             return self.local.annotations[codename]
         if job.get("annotation"):
-            return self.cache.fetch(self.client, job["annotation"])
+            return held.fetch(self.client, job["annotation"])
         return None
 
 
