@@ -33,6 +33,7 @@ from assay.server.challenges.services.roles import is_host, participation_of
 from assay.server.submissions.models import Submission
 from assay.server.submissions.services import lifecycle, queue, tokens
 from assay.server.submissions.services.access import can_view
+from assay.server.submissions.services.page_rows import shared_relations
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, remaining, submit
 from assay.server.teams import services as teams
@@ -322,7 +323,7 @@ class PhaseSubmissionsView(EvalAIView):
         team_name = request.query_params.get("participant_team__team_name")
         if team_name:
             qs = qs.filter(participant_team__name=team_name)
-        qs = qs.select_related("phase__challenge__host_team", "participant_team", "created_by")
+        qs = shared_relations(qs)
         reader = ResultReader(request.user)
         return self.paginate(
             request, qs.order_by("-submitted_at", "-id"), lambda s: shapes.submission(request, s, reader)

@@ -32,6 +32,7 @@ from assay.server.submissions.services import cases, lifecycle, queue, scored_ag
 from assay.server.submissions.services.access import can_view
 from assay.server.submissions.services.attempts import evaluation_number
 from assay.server.submissions.services.my_submissions import mine_filter, user_submissions
+from assay.server.submissions.services.page_rows import shared_relations
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
 
@@ -242,7 +243,7 @@ class PhaseSubmissionsView(ApiView):
         qs = Submission.objects.none()
         if participation is not None:
             qs = Submission.objects.filter(phase=phase, participant_team=participation.team, ignore_submission=False)
-        qs = qs.select_related("phase__challenge", "participant_team", "created_by").order_by("-submitted_at", "-id")
+        qs = shared_relations(qs).order_by("-submitted_at", "-id")
         return self.paginate(request, qs, _rows(request, ResultReader(request.user)))
 
     @extend_schema(request={"multipart/form-data": SubmitIn}, responses={201: SubmissionOut})
@@ -585,9 +586,7 @@ class ChallengeSubmissionsView(ApiView):
     )
     def get(self, request: Request, challenge_id: int):
         challenge = hosted_challenge(request.user, challenge_id)
-        qs = Submission.objects.filter(phase__challenge=challenge).select_related(
-            "phase", "participant_team", "created_by"
-        )
+        qs = shared_relations(Submission.objects.filter(phase__challenge=challenge))
         phase = request.query_params.get("phase")
         if phase:
             if not phase.isdigit():

@@ -19,6 +19,7 @@ from ..models import Submission
 from . import lifecycle
 from .errors import SubmissionError
 from .my_submissions import id_filter, status_filter
+from .page_rows import shared_relations
 from .result_access import ResultReader
 
 S = Submission.Status
@@ -44,7 +45,7 @@ def host_submissions(challenge: Challenge, filters: dict[str, str]) -> QuerySet[
     flag = (filters.get("flag") or "").strip()
     if flag and flag not in FLAGS:
         raise SubmissionError("invalid", f"flag must be one of {', '.join(FLAGS)}, not {flag[:40]!r}", 400)
-    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
+    qs = shared_relations(Submission.objects.filter(phase__challenge=challenge))
     if phase is not None:
         qs = qs.filter(phase_id=phase)
     if status is not None:
@@ -117,7 +118,7 @@ def script_errors(challenge: Challenge, limit: int = 50) -> QuerySet[Submission]
 
 def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = None) -> Iterator[str]:
     require_host(user, challenge)
-    qs = Submission.objects.filter(phase__challenge=challenge).select_related("phase", "participant_team", "created_by")
+    qs = shared_relations(Submission.objects.filter(phase__challenge=challenge))
     if phase is not None:
         qs = qs.filter(phase=phase)
     reader = ResultReader(user)  # a host sees every split; the one rule all the same

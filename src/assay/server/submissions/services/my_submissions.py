@@ -3,10 +3,10 @@ person's view across challenges (every team of theirs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 
 from assay.server.challenges.models import Challenge, ChallengePhase, Participation
 from assay.server.teams.services import participant_teams_of
@@ -14,6 +14,7 @@ from assay.server.teams.services import participant_teams_of
 from ..models import Submission
 from . import queue
 from .errors import SubmissionError
+from .page_rows import shared_relations
 from .queue import WAITING
 from .submit import remaining
 
@@ -24,10 +25,10 @@ def team_submissions(participation: Participation, phase: ChallengePhase | None 
         phase__challenge_id=participation.challenge_id,
         participant_team_id=participation.team_id,
         ignore_submission=False,
-    ).select_related("phase__challenge", "created_by")
+    )
     if phase is not None:
         qs = qs.filter(phase=phase)
-    return qs.order_by("-submitted_at", "-id")
+    return shared_relations(qs).order_by("-submitted_at", "-id")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def user_submissions(user, filters: MineFilter | None = None) -> QuerySet[Submis
             qs = qs.filter(phase_id=filters.phase)
         if filters.status is not None:
             qs = qs.filter(status=filters.status)
-    return qs.select_related("phase__challenge", "participant_team", "created_by").order_by("-submitted_at", "-id")
+    return shared_relations(qs).order_by("-submitted_at", "-id")
 
 
 def mine_choices(user) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -110,12 +111,28 @@ def mine_choices(user) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
 
 def queue_position(sub: Submission) -> int | None:
     """1 = next to be evaluated in its queue; None once a worker has it (or it is done)."""
-    if sub.status not in WAITING or queue.waiting_for(sub):
-        return None  # not in line yet: its challenge awaits an administrator's approval
-    ahead = Submission.objects.filter(queue_name=sub.queue_name, status__in=WAITING).filter(
-        Q(submitted_at__lt=sub.submitted_at) | Q(submitted_at=sub.submitted_at, id__lt=sub.pk)
-    )
-    return queue.offered(sub.queue_name, ahead).count() + 1
+    return queue_positions([sub])[sub.pk]
+
+
+def queue_positions(subs: Iterable[Submission]) -> dict[int, int | None]:
+    """Each submission's place in its queue (1: next), or None once a worker has it (or it is done, or its
+    challenge awaits an administrator's approval): one statement per queue the waiting ones are in, each
+    waiting row's count of the offered jobs ahead of it a subquery of it, so a page asks once, not per row."""
+    positions: dict[int, int | None] = {}
+    by_queue: dict[str, list[int]] = {}
+    for sub in subs:
+        positions[sub.pk] = None
+        if sub.status in WAITING and not queue.waiting_for(sub):  # else not in line yet (approval)
+            by_queue.setdefault(sub.queue_name, []).append(sub.pk)
+    for queue_name, ids in by_queue.items():
+        ahead = Submission.objects.filter(queue_name=queue_name, status__in=WAITING).filter(
+            Q(submitted_at__lt=OuterRef("submitted_at"))
+            | Q(submitted_at=OuterRef("submitted_at"), id__lt=OuterRef("pk"))
+        )
+        count = queue.offered(queue_name, ahead).order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+        rows = Submission.objects.filter(pk__in=ids).annotate(ahead=Subquery(count)).values_list("pk", "ahead")
+        positions.update((pk, ahead + 1) for pk, ahead in rows)
+    return positions
 
 
 def any_in_progress(subs) -> bool:
