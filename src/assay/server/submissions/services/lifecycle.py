@@ -16,7 +16,7 @@ from .. import signals
 from ..models import Submission, SubmissionAttempt
 from . import cases, retention, scored_against
 from .errors import SubmissionError
-from .submit import check_counts, next_number, unpublish_others
+from .submit import lock_numbering, unpublish_others
 
 S = Submission.Status
 CANCELLABLE = (S.SUBMITTING, S.SUBMITTED, S.QUEUED, S.RESUMING)
@@ -71,23 +71,28 @@ def rerun(user, sub: Submission, *, as_new: bool = False) -> Submission:
     """Evaluate a submission again. A host's re-run evaluates the same submission again (a new attempt; the
     earlier evaluation kept as a :class:`SubmissionAttempt`), as EvalAI's hosts do; ``as_new`` (a host asking
     for a copy) and a participant's re-run queue a copy instead and cancel the old row (limits apply to
-    participants)."""
+    participants).
+
+    A copy is numbered under :func:`~.submit.lock_numbering`, so a submit or another copy at the same time gets
+    another number; it is taken before the row's lock, in submit's order: ``_locked`` also locks the phase's row,
+    for which a submit holding the registration waits (its INSERT's foreign key check), so the other order could
+    leave each waiting for the other."""
+    host = _may_reevaluate(user, sub)  # the user and the challenge decide it, never the row's state
+    numbering = lock_numbering(sub.phase, sub.participant_team) if as_new or not host else None
     sub = _locked(sub)
-    host = _may_reevaluate(user, sub)
     if sub.ignore_submission:
         raise SubmissionError("bad_state", "a hidden submission cannot be re-run", 409)
     if sub.status == S.RUNNING:
         raise SubmissionError("bad_state", "cancel the running evaluation before re-running it", 409)
     retention.require_kept(sub, "input_file")
-    if host and not as_new:
+    if numbering is None:
         return _reevaluate(user, sub)
-    if not host:
-        check_counts(sub.phase, sub.participant_team)
+    number = numbering.take(limits=not host)
     clone = Submission.objects.get(pk=sub.pk)
     clone.pk = None
     clone.id = None
     clone.status = S.SUBMITTED
-    clone.submission_number = next_number(sub.phase, sub.participant_team)
+    clone.submission_number = number
     clone.rerun_resumed_at = timezone.now()
     for name in EVALUATION_FILES:
         setattr(clone, name, "")

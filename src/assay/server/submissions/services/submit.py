@@ -152,9 +152,7 @@ def create(
     row is reserved as ``submitting`` before the file exists, so it counts at once, as in EvalAI).
     """
     with transaction.atomic():
-        if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction is the lock
-            Participation.objects.select_for_update().get(pk=participation.pk)
-        last_number = check_counts(phase, participation.team)
+        number = lock_numbering(phase, participation.team, participation_id=participation.pk).take(limits=True)
         submission = Submission(
             phase=phase,
             participant_team=participation.team,
@@ -167,7 +165,7 @@ def create(
             publication_url=fields.publication_url[:1000],
             submission_metadata=meta,
             queue_name=queue_name(phase.challenge),
-            submission_number=last_number + 1,
+            submission_number=number,
             **file_fields,
         )
         _apply_visibility(submission, phase, fields.is_public)
@@ -318,7 +316,7 @@ def _history(phase: ChallengePhase, team) -> tuple[int, int, int]:
 
 def check_counts(phase: ChallengePhase, team) -> int:
     """Refuse when a limit is reached; otherwise the team's highest submission number in the phase
-    (:func:`create` numbers from it).
+    (:meth:`Numbering.take` numbers from it).
 
     The total, month and day counts are each a part of the team's submissions to the phase, so while those
     number fewer than the smallest of their limits none can be reached, and they are not counted: one query
@@ -375,14 +373,38 @@ def remaining(phase: ChallengePhase, team) -> dict[str, int]:
     }
 
 
-def next_number(phase: ChallengePhase, team) -> int:
-    last = (
-        Submission.objects.filter(phase=phase, participant_team=team)
-        .order_by("-submission_number")
-        .values_list("submission_number", flat=True)
-        .first()
-    )
-    return (last or 0) + 1
+@dataclass(frozen=True)
+class Numbering:
+    """The right to number a submission of ``team`` in ``phase``: only :func:`lock_numbering` makes one, so no
+    number is read without the lock that serialises it. It lasts as long as the transaction it was made in."""
+
+    phase: ChallengePhase
+    team: ParticipantTeam
+
+    def take(self, *, limits: bool) -> int:
+        """The next number (one past the highest the team was given in the phase, whatever its status);
+        ``limits``: refuse with :class:`SubmissionError` when a counting limit is reached (participants)."""
+        last = check_counts(self.phase, self.team) if limits else _history(self.phase, self.team)[2]
+        return last + 1
+
+
+def lock_numbering(phase: ChallengePhase, team: ParticipantTeam, *, participation_id: int | None = None) -> Numbering:
+    """Lock the team's registration in the phase's challenge until the caller's transaction ends: the one lock
+    every path that numbers a submission (a submit, an upload's reservation, a re-run's copy) takes, so two of
+    them cannot read the same highest number, nor both pass a limit. On PostgreSQL it is ``SELECT … FOR UPDATE``
+    of the ``Participation`` row (``participation_id`` when the caller has it: the same row); SQLite needs no
+    row lock, its IMMEDIATE transaction took the one write lock at BEGIN. A team with no registration (none can
+    submit then) gets no lock. Take it before locking any submission row: submit's order, so no deadlock."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_numbering() holds its lock until the transaction ends: call it in one")
+    if connection.features.has_select_for_update:
+        rows = Participation.objects.select_for_update()
+        if participation_id is None:
+            rows = rows.filter(challenge_id=phase.challenge_id, team_id=team.pk)
+        else:
+            rows = rows.filter(pk=participation_id)
+        rows.exists()
+    return Numbering(phase, team)
 
 
 def _apply_visibility(submission: Submission, phase: ChallengePhase, requested: bool | None) -> None:
