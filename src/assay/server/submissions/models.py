@@ -104,7 +104,14 @@ class Submission(models.Model):
     class Meta:
         ordering = ["-submitted_at", "-id"]
         indexes = [
-            models.Index(fields=["phase", "participant_team", "submitted_at"], name="sub_team_time"),
+            # a team's submissions to a phase in the lists' order (newest first, then id), and every submit's counts
+            # (submit.check_counts: rows, in progress, highest number; near a limit the dated ones) from the index
+            # alone, no table row per submission: id (the counts name it; PostgreSQL's entries hold no id), status
+            # and number are in it
+            models.Index(
+                fields=["phase", "participant_team", "submitted_at", "id", "status", "submission_number"],
+                name="sub_team_counts",
+            ),
             models.Index(fields=["queue_name", "status", "submitted_at"], name="sub_queue"),
         ]
 
