@@ -148,7 +148,7 @@ def test_a_discarded_entry_in_use_goes_when_its_last_hold_ends(tmp_path):
         assert path.read_bytes() == b"the same predictions, submitted twice"  # job two still reads it
     assert not path.parent.exists()  # gone with the last hold
     cache.discard(info)  # discarding what is gone is nothing
-    assert not [entry for entry in cache_module._doomed if entry.is_relative_to(tmp_path.resolve())]
+    assert not [entry for entry in cache_module._doomed if entry.startswith(str(tmp_path.resolve()))]
 
 
 _HOLDER = textwrap.dedent(
@@ -300,4 +300,4 @@ def test_making_room_never_evicts_the_hosts_local_script(tmp_path):
 def _nothing_left_held(tmp_path):
     """Every test's holds end with it (a count left behind would keep entries from eviction for good)."""
     yield
-    assert not [entry for entry in cache_module._held if entry.is_relative_to(tmp_path.resolve())]
+    assert not [entry for entry in cache_module._held if entry.startswith(str(tmp_path.resolve()))]

@@ -51,12 +51,13 @@ TRASH = ".evicted-"  # an entry renamed away by eviction, being deleted
 STALE_PART_SECONDS = 3600.0  # a download writes every second or fails (timeouts); an hour idle: its worker died
 _PIN_TRIES = 100  # each retry means an eviction took the entry between two system calls: never 100 in a row
 
-# Per process, whichever FileCache object: entries held by this process's jobs (by resolved path), entries
+# Per process, whichever FileCache object: entries held by this process's jobs (by resolved path, a str: a
+# Path's hashing costs more than the rest of a cache hit), entries
 # discarded while held (removed when the last hold ends), and files this process has seen hash right.
 _lock = threading.Lock()
-_held: Counter[Path] = Counter()
-_doomed: set[Path] = set()
-_verified: dict[Path, dict[str, tuple[int, int, int, int]]] = {}
+_held: Counter[str] = Counter()
+_doomed: set[str] = set()
+_verified: dict[str, dict[str, tuple[int, int, int, int]]] = {}
 
 
 class Downloader(Protocol):
@@ -90,7 +91,7 @@ class FileCache:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
-        self._real = root.resolve()  # the per-process registries' key, however the root is spelt
+        self._real = str(root.resolve())  # the per-process registries' key, however the root is spelt
         self._room = threading.Lock()  # one eviction pass at a time in this object
 
     def path_for(self, sha256: str, name: str) -> Path:
@@ -114,7 +115,7 @@ class FileCache:
         sha = (info or {}).get("sha256") or ""
         if not _SHA.fullmatch(sha):
             return
-        real = self._real / sha
+        real = f"{self._real}/{sha}"
         with _lock:
             if _held[real]:
                 _doomed.add(real)
@@ -152,7 +153,7 @@ class FileCache:
 
     def _evict(self, sha: str) -> bool:
         """Remove an entry nobody holds: renamed away under its exclusive lock, then deleted. False: held."""
-        entry, real = self.root / sha, self._real / sha
+        entry, real = self.root / sha, f"{self._real}/{sha}"
         trash = self.root / f"{TRASH}{uuid.uuid4().hex}"
         with _lock:  # a thread of this process holds only after counting itself here
             if _held[real]:
@@ -201,15 +202,16 @@ class Hold:
             raise ValueError(f"not a sha256: {sha!r}")
         cache = self.cache
         target = cache.path_for(sha, info.get("name") or "file")
-        self._pin(sha)
-        if _usable(target, cache._real / sha, sha, info.get("size")):
+        real = f"{cache._real}/{sha}"
+        self._pin(sha, real)
+        if _usable(target, real, sha, info.get("size")):
             with contextlib.suppress(FileNotFoundError):
                 target.parent.touch()  # used now: evicted last
             return target
         cache._make_room(int(info.get("size") or 0))
         if not (info.get("content") is not None and _write_inline(info["content"], sha, target)):
             client.download(sha, target)  # the client checks the hash before the file appears there
-        _remember(target, cache._real / sha)
+        _remember(target, real)
         return target
 
     def release(self) -> None:
@@ -218,7 +220,7 @@ class Hold:
             pins, self._pins = self._pins, {}
         doomed: list[str] = []
         for sha, fd in pins.items():
-            real = self.cache._real / sha
+            real = f"{self.cache._real}/{sha}"
             with _lock:
                 _held[real] -= 1
                 if _held[real] <= 0:
@@ -230,16 +232,15 @@ class Hold:
         for sha in doomed:
             self.cache._evict(sha)
 
-    def _pin(self, sha: str) -> None:
+    def _pin(self, sha: str, real: str) -> None:
         """Lock the entry (created if need be) shared, once per job, and check it is still the one at its path."""
-        real = self.cache._real / sha
         with self._mutex:
             if sha in self._pins:
                 return
             with _lock:
                 _held[real] += 1  # first: an eviction in this process now passes the entry by
             try:
-                self._pins[sha] = _locked_entry(self.cache.root / sha)
+                self._pins[sha] = _locked_entry(os.path.join(self.cache.root, sha))
             except BaseException:
                 with _lock:
                     _held[real] -= 1
@@ -248,14 +249,14 @@ class Hold:
                 raise
 
 
-def _locked_entry(entry: Path) -> int:
+def _locked_entry(entry: str) -> int:
     """The descriptor of ``entry``'s ``.pin``, locked shared, once it is the entry's current one."""
-    pin = entry / PIN
+    pin = os.path.join(entry, PIN)
     for _ in range(_PIN_TRIES):
         try:
             fd = os.open(pin, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by the evaluators this worker starts
         except FileNotFoundError:
-            entry.mkdir(parents=True, exist_ok=True)  # a new entry (or one evicted just now): try again in it
+            os.makedirs(entry, exist_ok=True)  # a new entry (or one evicted just now): try again in it
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)  # an eviction holds it exclusively for one rename at most
@@ -268,21 +269,21 @@ def _locked_entry(entry: Path) -> int:
             os.close(fd)
             raise
         os.close(fd)  # evicted while we waited for the lock: take the new entry
-    raise OSError(errno.EAGAIN, f"the cache entry {entry.name} was evicted {_PIN_TRIES} times while being held")
+    raise OSError(errno.EAGAIN, f"the cache entry {entry} was evicted {_PIN_TRIES} times while being held")
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _remember(target: Path, real: Path) -> None:
+def _remember(target: Path, real: str) -> None:
     """``target``'s bytes hashed right (checked as they were written): used without hashing again."""
     st = os.stat(target)
     with _lock:
         _verified.setdefault(real, {})[target.name] = _stamp(st)
 
 
-def _usable(target: Path, real: Path, sha: str, size: object) -> bool:
+def _usable(target: Path, real: str, sha: str, size: object) -> bool:
     """Whether the file at ``target`` holds the bytes of ``sha``: known so (this process wrote or hashed this
     very file), or hashed now. A wrong one is removed (a reader with it open keeps its bytes)."""
     try:
