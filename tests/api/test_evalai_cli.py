@@ -57,7 +57,14 @@ def _worker(live_server, jobs: int) -> threading.Thread:
     token = create_worker_token(None, "evalai-cli test")[1]
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"assay-evalai-worker-{os.getpid()}"
     worker = Worker(WorkerClient(live_server.url, token, retry_for=10), workdir, poll_wait=1)
-    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
+
+    def run() -> None:
+        try:
+            worker.run(max_jobs=jobs)
+        finally:
+            worker.client.close()  # a kept-alive connection keeps a live-server thread and its database session
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
 

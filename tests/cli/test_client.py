@@ -41,7 +41,14 @@ def _worker(url: str, jobs: int, workdir: Path) -> threading.Thread:
 
     token = create_worker_token(None, "cli test")[1]
     worker = Worker(WorkerClient(url, token, retry_for=10), workdir, poll_wait=1)
-    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": jobs}, daemon=True)
+
+    def run() -> None:
+        try:
+            worker.run(max_jobs=jobs)
+        finally:
+            worker.client.close()  # a kept-alive connection keeps a live-server thread and its database session
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
 
@@ -122,7 +129,10 @@ def test_resumable_upload(live_server, world, users, run, tmp_path):
     api.request = flaky
     fields = {"is_public": None, "submission_metadata": None}
     # first try: the failing part is retried in place
-    sub = client_participant.upload_file(api, dev.pk, big, fields, quiet=True)
+    try:
+        sub = client_participant.upload_file(api, dev.pk, big, fields, quiet=True)
+    finally:
+        api.close()
     assert Submission.objects.get(pk=sub["id"]).input_file_size == big.stat().st_size
 
 

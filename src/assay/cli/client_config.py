@@ -135,6 +135,19 @@ def error_from(response: httpx.Response) -> ApiError:
     return ApiError(response.status_code, code, message, problems)
 
 
+#: The HTTP clients not yet closed, held until then: a command's Client is freed when the command returns, but a
+#: response's stream keeps the connection open in a reference cycle until the garbage collector runs.
+_made: set[httpx.Client] = set()
+
+
+def close_clients() -> None:
+    """Close every :class:`Client` still open: the ``assay`` command calls it when a command ends, not only when its
+    process does (tests run many commands in one process, and a live server keeps a thread and a database
+    connection for each kept-alive HTTP connection)."""
+    while _made:
+        _made.pop().close()
+
+
 class Client:
     """JSON over HTTP to one server; every failure becomes an :class:`ApiError` with a readable message."""
 
@@ -144,6 +157,12 @@ class Client:
         if server.token:
             headers["Authorization"] = f"Bearer {server.token}"
         self.http = httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=timeout)
+        _made.add(self.http)
+
+    def close(self) -> None:
+        """End the kept-alive connections: the server's thread for each keeps its database connection until then."""
+        self.http.close()
+        _made.discard(self.http)
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:

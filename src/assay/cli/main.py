@@ -6,7 +6,7 @@ import typer
 
 from assay import __version__
 
-from . import audit_commands, bundle_commands, environment_commands, server_commands, worker_command
+from . import audit_commands, bundle_commands, client_config, environment_commands, server_commands, worker_command
 
 app = typer.Typer(
     help="Assay: host and take part in AI benchmarks, challenges and audits.",
@@ -37,9 +37,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Assay: host and take part in AI benchmarks, challenges and audits."""
+    ctx.call_on_close(client_config.close_clients)  # a command's HTTP connections end with it
 
 
 def main() -> None:
