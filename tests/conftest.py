@@ -1,6 +1,7 @@
 """How ``make test`` shares the suite between pytest-xdist's processes (tests/README.md "Running in parallel").
 
-Only this hook lives here: the Django suites' fixtures stay in their own conftests (tests/fixtures.py).
+Only these hooks live here: the Django suites' fixtures stay in their own conftests (tests/fixtures.py); the
+teardown check that no test leaves a thread's database connection open is tests/connection_guard.py's.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from tests import connection_guard
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -28,3 +31,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return group if group != nodeid else nodeid.split("::", 1)[0]
 
     return ModuleOrGroupScheduling(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    connection_guard.start_watching(item.nodeid)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    result = yield
+    connection_guard.check(item)
+    return result
