@@ -193,6 +193,7 @@ def test_a_worker_with_slots_claims_and_reports_in_batches(
             worker.run(max_jobs=5)
         finally:
             connections.close_all()
+            real.close()  # over HTTP: its kept-alive connection holds a live-server thread's database session
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -243,6 +244,7 @@ def test_a_worker_with_slots_keeps_every_lease_and_hands_every_job_back_when_sto
             worker.run()
         finally:
             connections.close_all()
+            client.close()  # over HTTP: its kept-alive connection holds a live-server thread's database session
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

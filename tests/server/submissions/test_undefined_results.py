@@ -254,6 +254,7 @@ def test_a_job_the_worker_cannot_handle_fails_alone(live_server, echo_challenge,
         worker.run(max_jobs=1)
     finally:
         worker.pool.close()
+        worker.client.close()  # its kept-alive connection holds a live-server thread's database session
     assert Submission.objects.get(pk=fine).status == "finished"
 
 
@@ -297,6 +298,7 @@ def test_a_report_that_cannot_be_sent_becomes_a_reported_failure(
         worker._complete(job["submission_id"], job["attempt"], unsendable)  # returns; nothing raised
     finally:
         worker.pool.close()
+        worker.client.close()  # its kept-alive connection holds a live-server thread's database session
     sub = Submission.objects.get(pk=sid)
     assert sub.status == "failed"
     assert sub.failure_reason.startswith(

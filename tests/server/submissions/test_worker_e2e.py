@@ -95,6 +95,7 @@ def run_worker_thread(url: str, token: str, workdir: Path, jobs: int = 1, transp
             worker.run(max_jobs=jobs)
         finally:
             connections.close_all()  # the thread's own, opened by the in-process transport's services
+            worker.client.close()  # over HTTP: its kept-alive connection holds a live-server thread's database session
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
