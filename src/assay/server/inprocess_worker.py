@@ -82,6 +82,7 @@ class InProcessWorker:
             self._serve()
         finally:
             connections.close_all()  # this thread's own (the in-process transport's services ran on them)
+            self.client.close()  # over HTTP: a kept-alive connection holds a server thread and its database session
 
     def _serve(self) -> None:
         from assay.worker.client import TokenRefused
