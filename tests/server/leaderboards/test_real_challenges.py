@@ -197,6 +197,7 @@ def _compare(repository, folder, environment, host_team, participant_team, admin
     thread = threading.Thread(target=worker.run, kwargs={"max_jobs": len(submitted)}, daemon=True)
     thread.start()
     thread.join(900)
+    worker.client.close()  # its kept-alive connection holds a live-server thread's database session
     assert not thread.is_alive(), "the worker did not finish the repository's submissions in time"
 
     for phase in phases:
