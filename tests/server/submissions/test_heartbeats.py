@@ -305,7 +305,7 @@ def test_a_job_offered_again_still_reports_and_its_result_is_taken_when_it_is_th
     _, token = create_worker_token(admin_user, "slots")
     worker = Worker(client_for(live_server.url, token, "inprocess"), tmp_path / "w", poll_wait=1, slots=slots)
     thread = _run(worker, jobs=1)
-    wait_for(lambda: len(list((tmp_path / "w" / "cache").glob("*/*"))) == 3, what="the job's three files")
+    wait_for(lambda: len(_cached_files(tmp_path / "w")) == 3, what="the job's three files")
     thief, _ = create_worker_token(admin_user, "another worker")
     _steal(thief, sid)
     thread.join(60)
@@ -334,7 +334,7 @@ def test_a_late_result_is_refused_once_another_attempt_completed_and_the_worker_
     _, token = create_worker_token(admin_user, "slots")
     worker = Worker(client_for(live_server.url, token, "http"), tmp_path / "w", poll_wait=1, slots=2)
     thread = _run(worker, jobs=1)
-    wait_for(lambda: len(list((tmp_path / "w" / "cache").glob("*/*"))) == 3, what="the job's three files")
+    wait_for(lambda: len(_cached_files(tmp_path / "w")) == 3, what="the job's three files")
     thief, _ = create_worker_token(admin_user, "another worker")
     _steal(thief, sid)
     wait_for(lambda: "offered again" in caplog.text, what="the worker to hear its lease was lost")
@@ -343,3 +343,8 @@ def test_a_late_result_is_refused_once_another_attempt_completed_and_the_worker_
     assert not thread.is_alive()
     assert [e.result for e in LeaderboardEntry.objects.filter(submission_id=sid)] == [{"Accuracy": 0.75, "F1": 0.5}]
     assert "not accepted: its lease had run out and the job was offered again" in caplog.text
+
+
+def _cached_files(workdir) -> list:
+    """The worker cache's files (``<sha>/<name>``), not its holds' ``.pin`` files nor partial downloads."""
+    return [p for p in (workdir / "cache").glob("*/*") if not p.name.startswith(".")]
