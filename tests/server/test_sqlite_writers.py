@@ -239,3 +239,13 @@ def test_the_embedded_default_queues_its_writers():
         pytest.skip("the default database is not SQLite")
     connection.ensure_connection()
     assert isinstance(connection.connection, backend.QueuedConnection)
+
+
+def test_a_test_database_takes_its_lock_file_with_it(db_file):
+    path, connect = db_file
+    w = connect("w")
+    w.ensure_connection()
+    assert Path(f"{path}-writers").exists()
+    w.close()
+    w.creation._destroy_test_db(str(path), verbosity=0)
+    assert not path.exists() and not Path(f"{path}-writers").exists()

@@ -28,6 +28,7 @@ import weakref
 from typing import Any
 
 from django.db.backends.sqlite3 import base as django_sqlite
+from django.db.backends.sqlite3 import creation as django_creation
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,22 @@ def is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(_WRITES)
 
 
+class DatabaseCreation(django_creation.DatabaseCreation):
+    """Django's test databases, whose ``-writers`` lock file goes with them (else one is left per test run)."""
+
+    def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
+        super()._destroy_test_db(test_database_name, verbosity)
+        if test_database_name and not self.is_in_memory_db(test_database_name):
+            try:
+                os.remove(f"{test_database_name}-writers")
+            except FileNotFoundError:
+                pass
+
+
 class DatabaseWrapper(django_sqlite.DatabaseWrapper):
     """Django's SQLite wrapper whose write transactions take the file's :class:`WriterQueue` turn."""
+
+    creation_class = DatabaseCreation
 
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()
