@@ -37,6 +37,7 @@ from assay.server.submissions.services.my_submissions import mine_filter, user_s
 from assay.server.submissions.services.page_rows import shared_relations
 from assay.server.submissions.services.result_access import ResultReader
 from assay.server.submissions.services.submit import SubmissionFields, gate, submit
+from assay.server.teams.services import ActiveMembersOf
 
 from .base import ApiView, FieldsOnce, Pages, hosted_challenge, not_found
 from .files import result_url
@@ -551,12 +552,12 @@ EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _row(sub: Submission, reader: ResultReader) -> dict:
+def _row(sub: Submission, reader: ResultReader, members_of: ActiveMembersOf) -> dict:
     return {
         "id": sub.pk,
         "phase": sub.phase.codename,
         "team": sub.participant_team.name,
-        "members": ", ".join(sorted(sub.participant_team.members.values_list("username", flat=True))),
+        "members": ", ".join(m.get_username() for m in members_of(sub.participant_team)),
         "created_by": sub.created_by.username,
         "status": sub.status,
         "submission_number": sub.submission_number,
@@ -612,8 +613,9 @@ class ChallengeSubmissionsView(ApiView):
             buf = io.StringIO()
             writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
+            members_of = ActiveMembersOf()
             for sub in qs.iterator(chunk_size=500):
-                row = _row(sub, reader)
+                row = _row(sub, reader, members_of)
                 row["result"] = describe_result(row["result"])  # readable, undefined metrics as "—"
                 writer.writerow({k: safe_text(v) for k, v in row.items()})
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")

@@ -21,6 +21,7 @@ from assay.bundle import BundleError, Problem, read_bundle
 from assay.server.refusals import Refusal
 from assay.server.spreadsheet import safe_text
 from assay.server.teams.models import HostTeam
+from assay.server.teams.services import ActiveMembersOf
 
 from ..models import Challenge, ChallengePhase, ChallengePhaseSplit
 from .bundle_import import ImportReport, config_text_and_digest, import_bundle
@@ -197,10 +198,12 @@ def participants_csv(user, challenge: Challenge) -> Iterator[str]:
 
     from .participation import participations
 
+    members_of = ActiveMembersOf()
+
     def rows() -> Iterator[list[Any]]:
         yield ["team", "status", "registered_at", "terms_accepted_at", "member", "email", "name", "affiliation"]
         for p in participations(challenge):
-            for m in p.team.members.all():
+            for m in members_of(p.team):
                 yield [
                     p.team.name, p.status, p.created_at.isoformat(),
                     p.terms_accepted_at.isoformat() if p.terms_accepted_at else "", m.get_username(), m.email,

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 
 from assay.server.challenges.models import Challenge, ChallengePhase
 from assay.server.challenges.services.hosting import HostingError, csv_rows, require_host
+from assay.server.teams.services import ActiveMembersOf
 
 from ..models import Submission
 from . import lifecycle
@@ -122,6 +123,7 @@ def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = N
     if phase is not None:
         qs = qs.filter(phase=phase)
     reader = ResultReader(user)  # a host sees every split; the one rule all the same
+    members_of = ActiveMembersOf()
 
     def rows() -> Iterator[list[Any]]:
         yield [
@@ -130,7 +132,7 @@ def submissions_csv(user, challenge: Challenge, phase: ChallengePhase | None = N
             "method_name", "method_description", "project_url", "publication_url", "result", "failure_reason",
         ]  # fmt: skip
         for s in qs.order_by("submitted_at", "id").iterator(chunk_size=500):
-            members = list(s.participant_team.members.all())
+            members = members_of(s.participant_team)
             yield [
                 s.pk, s.phase.codename, s.participant_team.name, " ".join(m.get_username() for m in members),
                 " ".join(m.email for m in members), s.created_by.get_username(), s.status, s.submission_number,
