@@ -135,3 +135,4 @@ def worker(live_server, tmp_path, transactional_db) -> Iterator:
     yield w
     w.stop()
     thread.join(timeout=30)
+    w.client.close()  # its kept-alive connection holds a live-server thread and its database session

@@ -233,6 +233,7 @@ def _run(worker, jobs: int) -> threading.Thread:
             worker.run(max_jobs=jobs)
         finally:
             connections.close_all()
+            worker.client.close()  # over HTTP its kept-alive connection holds a live-server thread and its session
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
